@@ -1,0 +1,312 @@
+//! Runs the arithmetic over the store. The `rust` engine streams the period's rows once
+//! (only the numeric columns), then reads identity and placement only for each VM's latest
+//! sample; the `sql` engine does the same in one `INSERT … SELECT`. Either way the period is
+//! replaced in one transaction, so a re-run is idempotent and a failure changes nothing.
+
+use super::daily::DailyAccumulator;
+use super::hourly::{HOUR, HourTotals, snapshot_for_hour};
+use super::monthly::MonthlyAccumulator;
+use super::{Day, Month, Placement, PlacementRef, VmSummary};
+use crate::store::{self, Store, summaries::Grain};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Which core computes the summaries; both give the same numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Stream the rows once and aggregate in memory (default).
+    #[default]
+    Rust,
+    /// GROUP BY inside the database.
+    Sql,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "no snapshots are registered for {0}; import or collect hourly snapshots first (any stored summary of that day is kept)"
+    )]
+    NoSnapshots(Day),
+    #[error(
+        "no daily summaries exist for {0}; run `vctp aggregate daily` for its days first (any stored summary of that month is kept)"
+    )]
+    NoDailySummaries(Month),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+impl Error {
+    /// A stable short name, for exit codes, metric labels and Kubernetes Event reasons.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::NoSnapshots(_) => "NoSnapshots",
+            Error::NoDailySummaries(_) => "NoDailySummaries",
+            Error::Store(e) => e.reason(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What one aggregation run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// Summary rows written.
+    pub rows: u64,
+    pub vcenters: usize,
+}
+
+/// Computes and stores the daily summaries of `day`, replacing any stored ones.
+pub async fn aggregate_daily(store: &Store, day: Day, engine: Engine) -> Result<Outcome> {
+    let counts = store.snapshot_counts(day.start(), day.end()).await?;
+    if counts.is_empty() {
+        return Err(Error::NoSnapshots(day));
+    }
+    let rows = match engine {
+        Engine::Rust => {
+            let summaries = summarize_stored_day(store, day, &counts).await?;
+            store
+                .replace_summaries(Grain::Daily, day.start(), &summaries)
+                .await?;
+            summaries.len() as u64
+        }
+        Engine::Sql => {
+            store
+                .aggregate_in_database(Grain::Daily, day.start(), day.end())
+                .await?
+        }
+    };
+    Ok(Outcome {
+        rows,
+        vcenters: counts.len(),
+    })
+}
+
+/// Computes and stores the monthly summaries of `month` from its daily summaries.
+pub async fn aggregate_monthly(store: &Store, month: Month, engine: Engine) -> Result<Outcome> {
+    // Checked first: an empty result would otherwise replace a stored month with nothing.
+    if !store
+        .has_summaries(Grain::Daily, month.start(), month.end())
+        .await?
+    {
+        return Err(Error::NoDailySummaries(month));
+    }
+    let outcome = match engine {
+        Engine::Rust => {
+            let summaries = summarize_stored_month(store, month).await?;
+            store
+                .replace_summaries(Grain::Monthly, month.start(), &summaries)
+                .await?;
+            let vcenters = summaries.chunk_by(|a, b| a.vcenter == b.vcenter).count();
+            Outcome {
+                rows: summaries.len() as u64,
+                vcenters,
+            }
+        }
+        Engine::Sql => {
+            let rows = store
+                .aggregate_in_database(Grain::Monthly, month.start(), month.end())
+                .await?;
+            let vcenters = store
+                .totals(
+                    Grain::Monthly.totals_grain(),
+                    month.start(),
+                    month.start() + 1,
+                )
+                .await?
+                .len();
+            Outcome { rows, vcenters }
+        }
+    };
+    Ok(outcome)
+}
+
+/// Per-VM state while streaming one vCenter's period: the running figures and the
+/// placement of the latest row.
+type VmAccumulators<A> = FxHashMap<String, (A, Placement)>;
+
+/// Adds one row's contribution to `vm_id`'s accumulator, allocating the key only for a VM
+/// not seen before.
+fn accumulate<A: Default>(vms: &mut VmAccumulators<A>, vm_id: &str, add: impl FnOnce(&mut A)) {
+    match vms.get_mut(vm_id) {
+        Some((acc, _)) => add(acc),
+        None => {
+            let mut acc = A::default();
+            add(&mut acc);
+            vms.insert(vm_id.to_string(), (acc, Placement::default()));
+        }
+    }
+}
+
+/// Copies a placement row into a VM whose latest row is the one being read.
+fn place<A>(
+    vms: &mut VmAccumulators<A>,
+    vm_id: &str,
+    placement: PlacementRef<'_>,
+    is_latest: impl Fn(&A) -> bool,
+) {
+    if let Some((acc, target)) = vms.get_mut(vm_id)
+        && is_latest(acc)
+    {
+        target.assign(placement);
+    }
+}
+
+/// Turns one vCenter's accumulators into summary rows sorted by vm_id.
+fn finish<A>(
+    vcenter: &str,
+    vms: VmAccumulators<A>,
+    figures: impl Fn(&A) -> super::Figures,
+    out: &mut Vec<VmSummary>,
+) {
+    let first = out.len();
+    out.extend(vms.into_iter().map(|(vm_id, (acc, placement))| VmSummary {
+        vcenter: vcenter.to_string(),
+        figures: figures(&acc),
+        vm_id,
+        placement,
+    }));
+    out[first..].sort_unstable_by(|a, b| a.vm_id.cmp(&b.vm_id));
+}
+
+/// The rust engine's daily pass. `counts` holds each vCenter's number of snapshots that day
+/// (its total_samples), sorted by vCenter.
+pub async fn summarize_stored_day(
+    store: &Store,
+    day: Day,
+    counts: &[(String, i64)],
+) -> Result<Vec<VmSummary>> {
+    let mut summaries = Vec::new();
+    for (vcenter, total_samples) in counts {
+        let mut vms: VmAccumulators<DailyAccumulator> = FxHashMap::default();
+        store
+            .scan_samples(vcenter, day.start(), day.end(), |vm_id, sample| {
+                accumulate(&mut vms, vm_id, |acc| {
+                    acc.add(sample);
+                });
+            })
+            .await?;
+        // Most VMs' latest sample is the day's last snapshot, so this is a handful of reads.
+        let mut latest_times: Vec<i64> = vms.values().map(|(acc, _)| acc.latest_time()).collect();
+        latest_times.sort_unstable();
+        latest_times.dedup();
+        for time in latest_times {
+            store
+                .scan_placements(vcenter, time, |vm_id, placement| {
+                    place(&mut vms, vm_id, placement, |acc| acc.latest_time() == time);
+                })
+                .await?;
+        }
+        finish(
+            vcenter,
+            vms,
+            |acc| acc.figures(*total_samples),
+            &mut summaries,
+        );
+    }
+    Ok(summaries)
+}
+
+/// One vCenter's month while streaming its daily summaries.
+#[derive(Default)]
+struct MonthOfVcenter {
+    /// Each day's total_samples (the same on every row of that day).
+    day_totals: BTreeMap<i64, i64>,
+    vms: VmAccumulators<(MonthlyAccumulator, i64)>,
+}
+
+/// The rust engine's monthly pass over the month's daily summaries, sorted by vcenter then
+/// vm_id.
+pub async fn summarize_stored_month(store: &Store, month: Month) -> Result<Vec<VmSummary>> {
+    let mut vcenters: FxHashMap<String, MonthOfVcenter> = FxHashMap::default();
+    store
+        .scan_daily_figures(
+            month.start(),
+            month.end(),
+            |vcenter, vm_id, day, figures| {
+                if !vcenters.contains_key(vcenter) {
+                    vcenters.insert(vcenter.to_string(), MonthOfVcenter::default());
+                }
+                let Some(month_of) = vcenters.get_mut(vcenter) else {
+                    return;
+                };
+                let total = month_of.day_totals.entry(day).or_default();
+                *total = (*total).max(figures.total_samples);
+                accumulate(&mut month_of.vms, vm_id, |(acc, last_day)| {
+                    if acc.add(figures) {
+                        *last_day = day;
+                    }
+                });
+            },
+        )
+        .await?;
+    let mut names: Vec<String> = vcenters.keys().cloned().collect();
+    names.sort_unstable();
+    let mut summaries = Vec::new();
+    for vcenter in names {
+        let Some(MonthOfVcenter {
+            day_totals,
+            mut vms,
+        }) = vcenters.remove(&vcenter)
+        else {
+            continue;
+        };
+        let monthly_total: i64 = day_totals.values().sum();
+        let mut last_days: Vec<i64> = vms.values().map(|((_, day), _)| *day).collect();
+        last_days.sort_unstable();
+        last_days.dedup();
+        for day in last_days {
+            store
+                .scan_daily_placements(day, &vcenter, |vm_id, placement| {
+                    place(&mut vms, vm_id, placement, |(_, last_day)| *last_day == day);
+                })
+                .await?;
+        }
+        finish(
+            &vcenter,
+            vms,
+            |(acc, _)| acc.figures(monthly_total),
+            &mut summaries,
+        );
+    }
+    Ok(summaries)
+}
+
+/// How far past a day's end a snapshot may still stand for its last hours.
+const LOOKAHEAD: i64 = 86_400;
+
+/// The interval-based hourly totals of every vCenter over `day`, sorted by vcenter then
+/// hour. An hour with no snapshot at or after its end (within a day) has no row.
+pub async fn hourly_totals(store: &Store, day: Day) -> Result<Vec<HourTotals>> {
+    let times = store
+        .snapshot_times(day.start() + HOUR, day.end() + LOOKAHEAD)
+        .await?;
+    let mut out = Vec::new();
+    for group in times.chunk_by(|a, b| a.0 == b.0) {
+        let vcenter = &group[0].0;
+        let sorted_times: Vec<i64> = group.iter().map(|(_, t)| *t).collect();
+        let first = out.len();
+        // snapshot → the hours it stands for
+        let mut hours_of: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for hour in 0..24 {
+            let hour_start = day.start() + hour * HOUR;
+            if let Some(t) = snapshot_for_hour(&sorted_times, hour_start + HOUR) {
+                hours_of.entry(t).or_default().push(out.len());
+                out.push(HourTotals::new(vcenter, hour_start, t));
+            }
+        }
+        for (time, hours) in hours_of {
+            let rows = &mut out[first..];
+            store
+                .scan_interval_vms(vcenter, time, |vm| {
+                    for i in &hours {
+                        rows[i - first].add_vm(vm);
+                    }
+                })
+                .await?;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,132 @@
+//! UTC days and months as half-open ranges of Unix seconds.
+
+use chrono::{Datelike, Months, NaiveDate};
+use std::fmt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid date {0:?}: expected YYYY-MM-DD")]
+    Date(String),
+    #[error("invalid month {0:?}: expected YYYY-MM")]
+    Month(String),
+    #[error("{0} is outside the supported range of dates")]
+    OutOfRange(String),
+}
+
+/// One UTC day, `[00:00, 24:00)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day(NaiveDate);
+
+impl Day {
+    pub fn parse(text: &str) -> Result<Day, Error> {
+        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+            .map(Day)
+            .map_err(|_| Error::Date(text.to_string()))
+    }
+
+    /// The day containing Unix time `t`.
+    pub fn containing(t: i64) -> Result<Day, Error> {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|dt| Day(dt.date_naive()))
+            .ok_or_else(|| Error::OutOfRange(t.to_string()))
+    }
+
+    pub fn start(self) -> i64 {
+        self.0
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |dt| dt.and_utc().timestamp())
+    }
+
+    pub fn end(self) -> i64 {
+        self.start() + 86_400
+    }
+
+    pub fn next(self) -> Day {
+        Day(self.0.succ_opt().unwrap_or(self.0))
+    }
+
+    pub fn month(self) -> Month {
+        Month(self.0.with_day(1).unwrap_or(self.0))
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
+    }
+}
+
+/// One UTC calendar month, held as its first day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month(NaiveDate);
+
+impl Month {
+    pub fn parse(text: &str) -> Result<Month, Error> {
+        NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
+            .map(Month)
+            .map_err(|_| Error::Month(text.to_string()))
+    }
+
+    pub fn first_day(self) -> Day {
+        Day(self.0)
+    }
+
+    /// The first day of the next month.
+    pub fn end_day(self) -> Day {
+        Day(self.0.checked_add_months(Months::new(1)).unwrap_or(self.0))
+    }
+
+    pub fn start(self) -> i64 {
+        self.first_day().start()
+    }
+
+    pub fn end(self) -> i64 {
+        self.end_day().start()
+    }
+
+    pub fn days(self) -> impl Iterator<Item = Day> {
+        let end = self.end_day();
+        std::iter::successors(Some(self.first_day()), |d| Some(d.next()))
+            .take_while(move |d| *d < end)
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_day_is_86400_seconds_from_utc_midnight() {
+        let day = Day::parse("2026-03-29").unwrap();
+        assert_eq!(day.start(), 1_774_742_400);
+        assert_eq!(day.end() - day.start(), 86_400);
+        assert_eq!(Day::containing(day.end() - 1).unwrap(), day);
+        assert_eq!(Day::containing(day.end()).unwrap(), day.next());
+    }
+
+    #[test]
+    fn months_know_their_length_including_leap_februaries() {
+        assert_eq!(Month::parse("2024-02").unwrap().days().count(), 29);
+        assert_eq!(Month::parse("2025-02").unwrap().days().count(), 28);
+        let december = Month::parse("2025-12").unwrap();
+        assert_eq!(december.days().count(), 31);
+        assert_eq!(december.end(), Day::parse("2026-01-01").unwrap().start());
+        assert_eq!(december.to_string(), "2025-12");
+    }
+
+    #[test]
+    fn malformed_dates_and_months_are_rejected_with_the_expected_form() {
+        assert_eq!(
+            Day::parse("2025-13-01").unwrap_err().to_string(),
+            "invalid date \"2025-13-01\": expected YYYY-MM-DD"
+        );
+        assert!(Month::parse("2025-1-x").is_err());
+        assert!(Month::parse("2025-00").is_err());
+    }
+}

@@ -1,0 +1,180 @@
+//! `vctp bench aggregations`: synthetic rows with churn are loaded, then each phase is run
+//! `--runs` times and timed: a bare scan of the day's rows, daily with both engines, monthly
+//! with both engines. Peak RSS is read from `/proc/self/status` (VmHWM) and reset between
+//! phases through `/proc/self/clear_refs`, so each phase reports its own peak.
+
+use crate::aggregate::engine::{aggregate_daily, aggregate_monthly};
+use crate::aggregate::{Day, Engine};
+use crate::cli::BenchArgs;
+use crate::inventory::TierMapping;
+use crate::store::summaries::Grain;
+use crate::store::{DatabaseUrl, Store};
+use crate::synth::Inventory;
+use anyhow::{Context, Result};
+use std::future::Future;
+use std::time::Instant;
+
+/// Timings of one phase over all runs, in seconds, sorted.
+struct Phase {
+    name: &'static str,
+    rows: u64,
+    seconds: Vec<f64>,
+    peak_rss_mb: f64,
+}
+
+impl Phase {
+    fn median(&self) -> f64 {
+        self.seconds[self.seconds.len() / 2]
+    }
+}
+
+/// Peak resident set size of this process so far, in MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Starts a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+async fn timed<F, Fut>(name: &'static str, runs: usize, mut run: F) -> Result<Phase>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64>>,
+{
+    reset_peak_rss();
+    let mut seconds = Vec::with_capacity(runs);
+    let mut rows = 0;
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        rows = run().await?;
+        seconds.push(started.elapsed().as_secs_f64());
+    }
+    seconds.sort_by(f64::total_cmp);
+    let phase = Phase {
+        name,
+        rows,
+        seconds,
+        peak_rss_mb: peak_rss_mb(),
+    };
+    println!(
+        "{:<14} {:>10} rows  min {:>7.3} s  median {:>7.3} s  max {:>7.3} s  peak RSS {:>7.1} MB",
+        phase.name,
+        phase.rows,
+        phase.seconds[0],
+        phase.median(),
+        phase.seconds[phase.seconds.len() - 1],
+        phase.peak_rss_mb
+    );
+    Ok(phase)
+}
+
+pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
+    anyhow::ensure!(
+        (1..=31).contains(&args.days),
+        "--days must be between 1 and 31 (the days of one month), not {}",
+        args.days
+    );
+    anyhow::ensure!(args.vms > 0, "--vms must be at least 1");
+    // Without --database-url the benchmark uses a scratch SQLite file, removed at the end.
+    let scratch = tempfile::tempdir().context("failed to create a scratch directory")?;
+    let url = url.unwrap_or_else(|| DatabaseUrl::Sqlite(scratch.path().join("bench.sqlite3")));
+    let store = Store::connect(&url).await?;
+    anyhow::ensure!(
+        store.snapshot_counts(i64::MIN, i64::MAX).await?.is_empty()
+            && store.summary_periods(Grain::Daily).await?.is_empty(),
+        "{url} already holds data; the benchmark needs an empty database"
+    );
+
+    let first = Day::parse("2026-01-01")?;
+    let month = first.month();
+    let inventory = Inventory::new(args.vms, args.vcenters, first, args.days, 42);
+    let mapping = TierMapping::default();
+    let mut bench_day = first;
+    for _ in 1..args.days {
+        bench_day = bench_day.next();
+    }
+    println!(
+        "vctp bench aggregations: {} VMs over {} vCenters, {} days, {} runs, database {url}",
+        args.vms, args.vcenters, args.days, args.runs
+    );
+
+    // Load: daily summaries of the days before the benchmark day, hourly rows of that day.
+    reset_peak_rss();
+    let started = Instant::now();
+    let mut day = first;
+    while day < bench_day {
+        let summaries = inventory.daily_summaries(day, &mapping);
+        store
+            .replace_summaries(Grain::Daily, day.start(), &summaries)
+            .await?;
+        day = day.next();
+    }
+    let mut writer = store.snapshot_writer(mapping.clone(), "import").await?;
+    let mut hourly_rows = 0u64;
+    for v in 0..inventory.vcenters().len() {
+        for t in inventory.snapshot_times(v, bench_day) {
+            for row in inventory.rows_at(v, t) {
+                writer.push(row).await?;
+                hourly_rows += 1;
+            }
+        }
+    }
+    writer.commit().await?;
+    println!(
+        "{:<14} {:>10} rows  {:.3} s (hourly rows of {bench_day}, daily summaries of {} earlier days)  peak RSS {:.1} MB",
+        "load",
+        hourly_rows,
+        started.elapsed().as_secs_f64(),
+        args.days - 1,
+        peak_rss_mb()
+    );
+
+    let counts = store
+        .snapshot_counts(bench_day.start(), bench_day.end())
+        .await?;
+    let scan = timed("bare scan", args.runs, || async {
+        let mut rows = 0;
+        for (vcenter, _) in &counts {
+            rows += store
+                .bare_scan(vcenter, bench_day.start(), bench_day.end())
+                .await?;
+        }
+        Ok(rows)
+    })
+    .await?;
+    let daily = |engine| {
+        let store = &store;
+        move || async move { Ok(aggregate_daily(store, bench_day, engine).await?.rows) }
+    };
+    let daily_rust = timed("daily rust", args.runs, daily(Engine::Rust)).await?;
+    let daily_sql = timed("daily sql", args.runs, daily(Engine::Sql)).await?;
+    let monthly = |engine| {
+        let store = &store;
+        move || async move { Ok(aggregate_monthly(store, month, engine).await?.rows) }
+    };
+    let monthly_rust = timed("monthly rust", args.runs, monthly(Engine::Rust)).await?;
+    let monthly_sql = timed("monthly sql", args.runs, monthly(Engine::Sql)).await?;
+
+    println!(
+        "daily rust / bare scan = {:.2}x; sql / rust: daily {:.1}x, monthly {:.1}x; overall peak RSS {:.1} MB",
+        daily_rust.median() / scan.median(),
+        daily_sql.median() / daily_rust.median(),
+        monthly_sql.median() / monthly_rust.median(),
+        [&scan, &daily_rust, &daily_sql, &monthly_rust, &monthly_sql]
+            .iter()
+            .map(|p| p.peak_rss_mb)
+            .fold(0.0, f64::max)
+    );
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! The command line: one binary, `vctp`, with a subcommand per unit of work.
+
+use crate::aggregate::Engine;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vctp",
+    version,
+    about = "vSphere chargeback: hourly VM snapshots → exact daily and monthly summaries"
+)]
+pub struct Cli {
+    /// Settings file (YAML with a top-level `settings:` mapping).
+    #[arg(long, global = true, env = "VCTP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database: a SQLite file path, sqlite://FILE or postgres://USER@HOST/DB
+    /// [default: settings.database_url, else ./db.sqlite3].
+    #[arg(long, global = true, env = "VCTP_DATABASE_URL")]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import a sample inventory into ./vctp-demo/, aggregate it and print what came out.
+    Demo(DemoArgs),
+    /// Schema, retention and migration between databases.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Load, export or generate hourly snapshot rows.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Compute daily or monthly summaries (replaces the period).
+    #[command(subcommand)]
+    Aggregate(AggregateCommand),
+    /// Print stored daily or monthly summaries.
+    #[command(subcommand)]
+    Summary(SummaryCommand),
+    /// Print vCenter totals.
+    #[command(subcommand)]
+    Totals(TotalsCommand),
+    /// The vCenter totals caches.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Measure the aggregation engines on synthetic data.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo keeps its database.
+    #[arg(long, default_value = "vctp-demo")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply the schema migrations (also done on every start).
+    Migrate,
+    /// Delete hourly rows older than settings.hourly_snapshot_max_age_days and daily
+    /// summaries older than settings.daily_snapshot_max_age_months.
+    Cleanup {
+        /// Treat this Unix time as "now" (default: the current time).
+        #[arg(long)]
+        now: Option<i64>,
+    },
+    /// Copy a vctp SQLite database into the configured PostgreSQL database, replacing
+    /// what its tables held (one transaction per table).
+    ImportSqlite {
+        /// The SQLite database file to copy from.
+        #[arg(long = "from")]
+        from: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Load hourly rows from CSV; the whole file is stored or nothing is. A snapshot
+    /// (vcenter + snapshot_time) already stored is replaced.
+    Import {
+        /// CSV file with a header naming the hourly columns (see `snapshot export`).
+        #[arg(long)]
+        csv: PathBuf,
+    },
+    /// Print hourly rows in the CSV form `snapshot import` reads.
+    Export {
+        #[arg(long)]
+        vcenter: Option<String>,
+        /// First snapshot time to include (Unix seconds).
+        #[arg(long)]
+        from: Option<i64>,
+        /// Snapshot time to stop before (Unix seconds, exclusive).
+        #[arg(long)]
+        to: Option<i64>,
+        #[arg(long, value_enum, default_value_t = RowFormat::Csv)]
+        format: RowFormat,
+    },
+    /// Print a deterministic synthetic inventory (churn, reconfigurations, pool moves) as
+    /// hourly CSV rows.
+    Generate(SynthArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SynthArgs {
+    /// Number of VMs (spread over the vCenters).
+    #[arg(long, default_value_t = 100)]
+    pub vms: usize,
+    /// Number of vCenters.
+    #[arg(long, default_value_t = 2)]
+    pub vcenters: usize,
+    /// First day (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-01-01")]
+    pub start: String,
+    /// Number of days of hourly snapshots.
+    #[arg(long, default_value_t = 1)]
+    pub days: u32,
+    /// Seed of the generator; the same seed gives the same rows.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RowFormat {
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AggregateCommand {
+    /// Daily summaries of one UTC day from its hourly snapshots.
+    Daily {
+        /// The day, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// [default: settings.scheduled_aggregation_engine, else rust]
+        #[arg(long, value_enum)]
+        engine: Option<Engine>,
+    },
+    /// Monthly summaries of one UTC month from its daily summaries.
+    Monthly {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// [default: settings.scheduled_aggregation_engine, else rust]
+        #[arg(long, value_enum)]
+        engine: Option<Engine>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SummaryCommand {
+    /// The daily summaries of one day, sorted by vcenter and vm_id.
+    Daily {
+        #[arg(long)]
+        date: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
+        format: OutputFormat,
+    },
+    /// The monthly summaries of one month, sorted by vcenter and vm_id.
+    Monthly {
+        #[arg(long)]
+        month: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotalsCommand {
+    /// Interval-based totals per vCenter and hour [HH:00, HH+1:00) of one day.
+    Hourly {
+        #[arg(long)]
+        date: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
+        format: OutputFormat,
+    },
+    /// Daily totals per vCenter for the days from..=to.
+    Daily {
+        #[arg(long = "from")]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
+        format: OutputFormat,
+    },
+    /// The newest snapshot totals of each vCenter.
+    Latest {
+        #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Rebuild the vCenter totals caches from snapshots and summaries.
+    Backfill,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time loading, a bare scan, and daily/monthly aggregation with both engines.
+    Aggregations(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// VMs in the synthetic inventory.
+    #[arg(long, default_value_t = 10_000)]
+    pub vms: usize,
+    /// Days of daily summaries behind the monthly phase (hourly rows are generated for the
+    /// last day, which the daily phase aggregates).
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Repetitions of each timed phase; the report gives min, median and max.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// vCenters the VMs are spread over.
+    #[arg(long, default_value_t = 4)]
+    pub vcenters: usize,
+}

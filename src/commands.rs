@@ -1,0 +1,295 @@
+//! What each subcommand does: open the store, call the engine or the store, print.
+
+use crate::aggregate::{self, Day, Engine, Month, engine};
+use crate::cli::{
+    AggregateCommand, CacheCommand, Command, DbCommand, OutputFormat, SnapshotCommand,
+    SummaryCommand, SynthArgs, TotalsCommand,
+};
+use crate::config::Settings;
+use crate::inventory::csv::{HourlyCsvReader, HourlyCsvWriter};
+use crate::output;
+use crate::store::hourly::RowFilter;
+use crate::store::summaries::Grain;
+use crate::store::{DatabaseUrl, Store};
+use anyhow::{Context, Result};
+use futures_util::TryStreamExt;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+
+/// Errors that mean the input was wrong rather than that something failed; they exit with
+/// status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}, line {line}: {source}")]
+pub struct BadRow {
+    pub source_name: String,
+    pub line: u64,
+    pub source: crate::store::Error,
+}
+
+pub async fn run(command: Command, settings: &Settings, database_url: Option<&str>) -> Result<()> {
+    let url = || settings.database_url(database_url);
+    match command {
+        Command::Demo(args) => crate::commands::demo(&args.dir, settings).await,
+        Command::Db(DbCommand::Migrate) => {
+            let url = url()?;
+            let store = Store::connect(&url).await?;
+            store.close().await;
+            println!("{url}: schema is up to date");
+            Ok(())
+        }
+        Command::Db(DbCommand::Cleanup { now }) => {
+            let store = Store::connect(&url()?).await?;
+            cleanup(
+                &store,
+                settings,
+                now.unwrap_or_else(|| chrono::Utc::now().timestamp()),
+            )
+            .await
+        }
+        Command::Db(DbCommand::ImportSqlite { from }) => {
+            let store = Store::connect(&url()?).await?;
+            store
+                .import_sqlite(&from, |table, rows| println!("copied {table}: {rows} rows"))
+                .await?;
+            Ok(())
+        }
+        Command::Snapshot(SnapshotCommand::Import { csv }) => {
+            let store = Store::connect(&url()?).await?;
+            import_csv(&store, settings, &csv).await
+        }
+        Command::Snapshot(SnapshotCommand::Export {
+            vcenter, from, to, ..
+        }) => {
+            let store = Store::connect(&url()?).await?;
+            let mut rows = store.hourly_rows(RowFilter { vcenter, from, to });
+            let stdout = std::io::stdout();
+            let mut writer = HourlyCsvWriter::new(BufWriter::new(stdout.lock()))?;
+            while let Some(row) = rows.try_next().await? {
+                writer.write(&row)?;
+            }
+            writer.finish()?;
+            Ok(())
+        }
+        Command::Snapshot(SnapshotCommand::Generate(args)) => {
+            let stdout = std::io::stdout();
+            generate_csv(&args, BufWriter::new(stdout.lock()))
+        }
+        Command::Aggregate(command) => {
+            let store = Store::connect(&url()?).await?;
+            let default_engine = Engine::from(settings.scheduled_aggregation_engine);
+            match command {
+                AggregateCommand::Daily { date, engine } => {
+                    aggregate_day(&store, Day::parse(&date)?, engine.unwrap_or(default_engine))
+                        .await
+                }
+                AggregateCommand::Monthly { month, engine } => {
+                    aggregate_month(
+                        &store,
+                        Month::parse(&month)?,
+                        engine.unwrap_or(default_engine),
+                    )
+                    .await
+                }
+            }
+        }
+        Command::Summary(command) => {
+            let store = Store::connect(&url()?).await?;
+            let (grain, period_start, label, format) = match command {
+                SummaryCommand::Daily { date, format } => {
+                    let day = Day::parse(&date)?;
+                    (
+                        Grain::Daily,
+                        day.start(),
+                        format!("daily --date {day}"),
+                        format,
+                    )
+                }
+                SummaryCommand::Monthly { month, format } => {
+                    let month = Month::parse(&month)?;
+                    (
+                        Grain::Monthly,
+                        month.start(),
+                        format!("monthly --month {month}"),
+                        format,
+                    )
+                }
+            };
+            let rows = store.summaries(grain, period_start).await?;
+            if rows.is_empty() {
+                anyhow::bail!(
+                    "no summaries are stored for that period; run `vctp aggregate {label}` first"
+                );
+            }
+            output::write_summaries(std::io::stdout().lock(), format, &rows)?;
+            Ok(())
+        }
+        Command::Totals(command) => {
+            let store = Store::connect(&url()?).await?;
+            totals(&store, command).await
+        }
+        Command::Cache(CacheCommand::Backfill) => {
+            let store = Store::connect(&url()?).await?;
+            let done = store.backfill_totals().await?;
+            println!(
+                "rebuilt vCenter totals: snapshots of {} vCenters, {} days, {} months",
+                done.vcenters, done.days, done.months
+            );
+            Ok(())
+        }
+        Command::Bench(crate::cli::BenchCommand::Aggregations(args)) => {
+            let url = database_url.map(DatabaseUrl::parse).transpose()?;
+            crate::bench::run(&args, url).await
+        }
+    }
+}
+
+async fn import_csv(store: &Store, settings: &Settings, path: &Path) -> Result<()> {
+    let started = Instant::now();
+    let file =
+        std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    let source_name = path.display().to_string();
+    let mut reader = HourlyCsvReader::new(BufReader::new(file), source_name.clone())?;
+    let mut writer = store
+        .snapshot_writer(settings.tier_mapping(), "import")
+        .await?;
+    // Any error drops the writer, which rolls the whole file back.
+    while let Some((line, row)) = reader.next_row()? {
+        writer.push(row).await.map_err(|source| BadRow {
+            source_name: source_name.clone(),
+            line,
+            source,
+        })?;
+    }
+    let stored = writer.commit().await?;
+    let rows: u64 = stored.iter().map(|s| s.rows).sum();
+    println!(
+        "imported {rows} rows in {} snapshots from {source_name} in {:.2} s",
+        stored.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Writes the synthetic inventory described by `args` as hourly CSV.
+pub fn generate_csv(args: &SynthArgs, out: impl Write) -> Result<()> {
+    let start = Day::parse(&args.start)?;
+    let inventory =
+        crate::synth::Inventory::new(args.vms, args.vcenters, start, args.days, args.seed);
+    let mut writer = HourlyCsvWriter::new(out)?;
+    let mut day = start;
+    for _ in 0..args.days {
+        for v in 0..inventory.vcenters().len() {
+            for t in inventory.snapshot_times(v, day) {
+                for row in inventory.rows_at(v, t) {
+                    writer.write(&row)?;
+                }
+            }
+        }
+        day = day.next();
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+async fn aggregate_day(store: &Store, day: Day, engine: Engine) -> Result<()> {
+    let started = Instant::now();
+    let outcome = engine::aggregate_daily(store, day, engine).await?;
+    println!(
+        "daily {day}: {} VM rows over {} vCenters ({engine:?} engine, {:.2} s)",
+        outcome.rows,
+        outcome.vcenters,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn aggregate_month(store: &Store, month: Month, engine: Engine) -> Result<()> {
+    let started = Instant::now();
+    let outcome = engine::aggregate_monthly(store, month, engine).await?;
+    println!(
+        "monthly {month}: {} VM rows over {} vCenters ({engine:?} engine, {:.2} s)",
+        outcome.rows,
+        outcome.vcenters,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn totals(store: &Store, command: TotalsCommand) -> Result<()> {
+    let stdout = std::io::stdout();
+    match command {
+        TotalsCommand::Hourly { date, format } => {
+            let rows = aggregate::engine::hourly_totals(store, Day::parse(&date)?).await?;
+            output::write_rows(stdout.lock(), format, &rows)?;
+        }
+        TotalsCommand::Daily { from, to, format } => {
+            let (from, to) = (Day::parse(&from)?, Day::parse(&to)?);
+            anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+            let rows = store.totals("daily", from.start(), to.end()).await?;
+            output::write_rows(stdout.lock(), format, &rows)?;
+        }
+        TotalsCommand::Latest { format } => {
+            output::write_rows(stdout.lock(), format, &store.latest_totals().await?)?;
+        }
+    }
+    Ok(())
+}
+
+async fn cleanup(store: &Store, settings: &Settings, now: i64) -> Result<()> {
+    let hourly_cutoff = now - i64::from(settings.hourly_snapshot_max_age_days) * 86_400;
+    let today = Day::containing(now)?;
+    let daily_cutoff = chrono::NaiveDate::parse_from_str(&today.to_string(), "%Y-%m-%d")?
+        .checked_sub_months(chrono::Months::new(settings.daily_snapshot_max_age_months))
+        .context("the daily retention reaches before the supported range of dates")?;
+    let daily_cutoff = Day::parse(&daily_cutoff.to_string())?.start();
+    let hourly = store.delete_hourly_before(hourly_cutoff).await?;
+    let daily = store.delete_daily_before(daily_cutoff).await?;
+    println!(
+        "deleted {hourly} hourly rows older than {} days and {daily} daily summary rows older than {} months",
+        settings.hourly_snapshot_max_age_days, settings.daily_snapshot_max_age_months
+    );
+    Ok(())
+}
+
+/// `vctp demo`: until the simulator exists, a synthetic two-day inventory of two vCenters
+/// goes through the real CSV import, both aggregations and the totals.
+async fn demo(dir: &Path, settings: &Settings) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    let csv_path = dir.join("hourly-sample.csv");
+    let args = SynthArgs {
+        vms: 40,
+        vcenters: 2,
+        start: "2026-01-01".into(),
+        days: 2,
+        seed: 7,
+    };
+    let file = std::fs::File::create(&csv_path)
+        .with_context(|| format!("failed to create {}", csv_path.display()))?;
+    generate_csv(&args, BufWriter::new(file))?;
+    let url = DatabaseUrl::Sqlite(dir.join("vctp.sqlite3"));
+    let store = Store::connect(&url).await?;
+    import_csv(&store, settings, &csv_path).await?;
+    let first = Day::parse(&args.start)?;
+    for day in [first, first.next()] {
+        aggregate_day(&store, day, Engine::Rust).await?;
+    }
+    aggregate_month(&store, first.month(), Engine::Rust).await?;
+    let stdout = std::io::stdout();
+    println!("\nmonthly summary {} (first rows):", first.month());
+    let rows = store
+        .summaries(Grain::Monthly, first.month().start())
+        .await?;
+    output::write_summaries(stdout.lock(), OutputFormat::Csv, &rows[..rows.len().min(5)])?;
+    println!("\ndaily vCenter totals:");
+    let totals = store
+        .totals("daily", first.start(), first.next().end())
+        .await?;
+    output::write_rows(stdout.lock(), OutputFormat::Csv, &totals)?;
+    println!(
+        "\nThe database is {url}; the imported rows are in {}.\nTry: cargo run --release -- --database-url {url} summary daily --date {first}",
+        csv_path.display()
+    );
+    store.close().await;
+    Ok(())
+}

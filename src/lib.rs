@@ -1,0 +1,27 @@
+//! vctp: vSphere chargeback. Hourly inventory snapshots of every VM become exact,
+//! time-weighted daily and monthly summaries.
+//!
+//! Reading guide, from the edges inwards:
+
+/// The command line (clap): every subcommand and flag.
+pub mod cli;
+/// What each subcommand does, wired from settings, store and engines.
+pub mod commands;
+/// The settings file (`settings:` YAML with vCTP's key names), validated.
+pub mod config;
+/// Printing summaries and totals as CSV or JSON.
+pub mod output;
+/// Logging setup.
+pub mod telemetry;
+
+/// The chargeback arithmetic (pure) and the `rust`/`sql` engines that run it over the store.
+pub mod aggregate;
+/// The hourly snapshot row, pool → tier mapping and the CSV form of rows.
+pub mod inventory;
+/// The database (SQLite or PostgreSQL via sqlx): tables per grain, caches, migrations.
+pub mod store;
+
+/// `vctp bench aggregations`: timed phases and peak RSS.
+pub mod bench;
+/// A deterministic synthetic inventory for tests, the benchmark and sample data.
+pub mod synth;

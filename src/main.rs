@@ -1,0 +1,39 @@
+//! `vctp`: parse the command line, load settings, start logging, run the command.
+
+use clap::Parser;
+use std::process::ExitCode;
+use vctp::cli::Cli;
+use vctp::config::Settings;
+
+/// Exit status for bad input (settings, CSV rows, dates): the command can be fixed and re-run.
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match &cli.config {
+        Some(path) => match Settings::load(path) {
+            Ok(settings) => settings,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        },
+        None => Settings::default(),
+    };
+    vctp::telemetry::init(&settings.log_level, settings.log_output);
+    match vctp::commands::run(cli.command, &settings, cli.database_url.as_deref()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(if is_bad_input(&e) { EXIT_BAD_INPUT } else { 1 })
+        }
+    }
+}
+
+fn is_bad_input(e: &anyhow::Error) -> bool {
+    e.is::<vctp::config::Error>()
+        || e.is::<vctp::inventory::csv::Error>()
+        || e.is::<vctp::aggregate::period::Error>()
+        || e.is::<vctp::commands::BadRow>()
+}

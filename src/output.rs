@@ -1,0 +1,120 @@
+//! Printing summaries and totals as CSV or JSON. Floats are printed at full precision (the
+//! shortest text that reads back to the same `f64`).
+
+use crate::aggregate::VmSummary;
+use crate::cli::OutputFormat;
+use serde::Serialize;
+use std::io::Write;
+
+/// The CSV columns of `vctp summary daily|monthly`.
+pub const SUMMARY_COLUMNS: [&str; 25] = [
+    "vcenter",
+    "vm_id",
+    "vm_uuid",
+    "name",
+    "resource_pool",
+    "datacenter",
+    "cluster",
+    "folder",
+    "samples_present",
+    "total_samples",
+    "avg_is_present",
+    "avg_vcpu_count",
+    "avg_ram_gb",
+    "avg_provisioned_disk",
+    "pool_tin_pct",
+    "pool_bronze_pct",
+    "pool_silver_pct",
+    "pool_gold_pct",
+    "tin",
+    "bronze",
+    "silver",
+    "gold",
+    "creation_time",
+    "deletion_time",
+    "snapshot_time",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to write CSV output: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("failed to write JSON output: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("failed to write output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub fn write_summaries(
+    out: impl Write,
+    format: OutputFormat,
+    rows: &[VmSummary],
+) -> Result<(), Error> {
+    match format {
+        OutputFormat::Json => write_json(out, rows),
+        OutputFormat::Csv => {
+            let mut writer = csv::Writer::from_writer(out);
+            writer.write_record(SUMMARY_COLUMNS)?;
+            for row in rows {
+                let (p, f) = (&row.placement, &row.figures);
+                let numbers = [
+                    f.samples_present.to_string(),
+                    f.total_samples.to_string(),
+                    f.avg_is_present.to_string(),
+                    f.avg_vcpu_count.to_string(),
+                    f.avg_ram_gb.to_string(),
+                    f.avg_provisioned_disk.to_string(),
+                    f.pool_tin_pct.to_string(),
+                    f.pool_bronze_pct.to_string(),
+                    f.pool_silver_pct.to_string(),
+                    f.pool_gold_pct.to_string(),
+                    f.tin.to_string(),
+                    f.bronze.to_string(),
+                    f.silver.to_string(),
+                    f.gold.to_string(),
+                    f.creation_time.to_string(),
+                    f.deletion_time.to_string(),
+                    f.snapshot_time.to_string(),
+                ];
+                let text = [
+                    &row.vcenter,
+                    &row.vm_id,
+                    &p.vm_uuid,
+                    &p.name,
+                    &p.resource_pool,
+                    &p.datacenter,
+                    &p.cluster,
+                    &p.folder,
+                ];
+                writer.write_record(text.into_iter().chain(numbers.iter()))?;
+            }
+            writer.flush()?;
+            Ok(())
+        }
+    }
+}
+
+/// Writes flat rows (totals) as CSV with a header from the field names, or as JSON.
+pub fn write_rows<T: Serialize>(
+    out: impl Write,
+    format: OutputFormat,
+    rows: &[T],
+) -> Result<(), Error> {
+    match format {
+        OutputFormat::Json => write_json(out, rows),
+        OutputFormat::Csv => {
+            let mut writer = csv::Writer::from_writer(out);
+            for row in rows {
+                writer.serialize(row)?;
+            }
+            writer.flush()?;
+            Ok(())
+        }
+    }
+}
+
+fn write_json<T: Serialize>(mut out: impl Write, rows: &[T]) -> Result<(), Error> {
+    serde_json::to_writer_pretty(&mut out, rows)?;
+    writeln!(out)?;
+    Ok(())
+}

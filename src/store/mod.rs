@@ -1,0 +1,322 @@
+//! The database: SQLite (default, one file) or PostgreSQL, through `sqlx`, with the
+//! migrations under `migrations/`. One table per grain (see `migrations/*/0001_core.sql`).
+//!
+//! Queries are written once, with `$N` placeholders that both backends accept, and run on
+//! whichever pool is configured through [`with_pool!`] and [`with_tx!`].
+
+pub mod copy;
+pub mod hourly;
+pub mod summaries;
+pub mod totals;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "unsupported database URL {0:?}: use a SQLite file path, sqlite://FILE or postgres://USER@HOST/DB"
+    )]
+    Url(String),
+    #[error("failed to open database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("failed to apply migrations to {url}: {source}")]
+    Migrate {
+        url: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error(
+        "database {url} is at schema version {found}, this vctp expects {expected}; run `vctp db migrate --database-url {url}`"
+    )]
+    SchemaVersion {
+        url: String,
+        found: i64,
+        expected: i64,
+    },
+    #[error("failed to {op}: {source}")]
+    Query {
+        op: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("VM {vm_id} appears twice in snapshot {snapshot_time} of vCenter {vcenter}")]
+    DuplicateVm {
+        vcenter: String,
+        snapshot_time: i64,
+        vm_id: String,
+    },
+    #[error(
+        "snapshot {snapshot_time} of vCenter {vcenter} appears again after rows of other snapshots; keep each snapshot's rows together"
+    )]
+    SnapshotSplit { vcenter: String, snapshot_time: i64 },
+    #[error(
+        "{0} is a SQLite database; importing needs a PostgreSQL target (--database-url postgres://…)"
+    )]
+    ImportTargetNotPostgres(String),
+}
+
+impl Error {
+    /// A stable short name, for exit codes, metric labels and Kubernetes Event reasons.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Url(_) => "InvalidDatabaseUrl",
+            Error::Connect { .. } => "DatabaseUnavailable",
+            Error::Migrate { .. } => "MigrationFailed",
+            Error::SchemaVersion { .. } => "SchemaVersionMismatch",
+            Error::Query { .. } => "QueryFailed",
+            Error::DuplicateVm { .. } => "DuplicateVm",
+            Error::SnapshotSplit { .. } => "SnapshotSplit",
+            Error::ImportTargetNotPostgres(_) => "InvalidImportTarget",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches the name of the failed operation to a `sqlx` error.
+pub(crate) trait QueryContext<T> {
+    fn op(self, op: &'static str) -> Result<T>;
+}
+
+impl<T> QueryContext<T> for std::result::Result<T, sqlx::Error> {
+    fn op(self, op: &'static str) -> Result<T> {
+        self.map_err(|source| Error::Query { op, source })
+    }
+}
+
+/// Where the database is: parsed from `--database-url`, `VCTP_DATABASE_URL` or
+/// `settings.database_url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(text: &str) -> Result<DatabaseUrl> {
+        let text = text.trim();
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(text.to_string()));
+        }
+        let path = text
+            .strip_prefix("sqlite://")
+            .or_else(|| text.strip_prefix("sqlite:"))
+            .unwrap_or(text);
+        // Anything else with a scheme is a mistake, not a file name.
+        if path.is_empty() || path.contains("://") {
+            return Err(Error::Url(text.to_string()));
+        }
+        let path = path.split('?').next().unwrap_or(path);
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// Shows the URL with any password replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => {
+                let Some((scheme, rest)) = url.split_once("://") else {
+                    return f.write_str(url);
+                };
+                match rest.split_once('@') {
+                    Some((userinfo, host)) if userinfo.contains(':') => {
+                        let user = userinfo.split(':').next().unwrap_or("");
+                        write!(f, "{scheme}://{user}:***@{host}")
+                    }
+                    _ => f.write_str(url),
+                }
+            }
+        }
+    }
+}
+
+/// A connection pool to the configured database.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of either backend.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// An open transaction on either backend.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// Runs `$body` with `$conn` bound to the connection of either backend's transaction.
+macro_rules! with_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::store::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_tx;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Store {
+    /// Opens the database (creating a SQLite file if needed) without migrating it.
+    pub async fn open(url: &DatabaseUrl) -> Result<Store> {
+        let connect_error = |source| Error::Connect {
+            url: url.to_string(),
+            source,
+        };
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(30));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_error)?;
+                Ok(Store::Sqlite(pool))
+            }
+            DatabaseUrl::Postgres(text) => {
+                let options = PgConnectOptions::from_str(text).map_err(connect_error)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_error)?;
+                Ok(Store::Postgres(pool))
+            }
+        }
+    }
+
+    /// Opens the database and brings its schema up to date.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Store> {
+        let store = Store::open(url).await?;
+        store.migrate(url).await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self, url: &DatabaseUrl) -> Result<()> {
+        let result = match self {
+            Store::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        };
+        result.map_err(|source| Error::Migrate {
+            url: url.to_string(),
+            source,
+        })
+    }
+
+    /// Fails unless the database has exactly the migrations this build ships.
+    pub async fn check_schema(&self, url: &DatabaseUrl) -> Result<()> {
+        let expected = match self {
+            Store::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Store::Postgres(_) => &POSTGRES_MIGRATIONS,
+        }
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0);
+        let found: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(pool)
+                .await
+                .unwrap_or(None)
+        });
+        let found = found.unwrap_or(0);
+        if found == expected {
+            Ok(())
+        } else {
+            Err(Error::SchemaVersion {
+                url: url.to_string(),
+                found,
+                expected,
+            })
+        }
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Store::Sqlite(pool) => Tx::Sqlite(pool.begin().await.op("begin a transaction")?),
+            Store::Postgres(pool) => Tx::Postgres(pool.begin().await.op("begin a transaction")?),
+        })
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await)
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+        .op("commit a transaction")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_are_recognised_by_scheme_or_as_a_file_path() {
+        assert_eq!(
+            DatabaseUrl::parse("./db.sqlite3").unwrap(),
+            DatabaseUrl::Sqlite("./db.sqlite3".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/vctp/db.sqlite3").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/vctp/db.sqlite3".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:db.sqlite3?mode=rwc").unwrap(),
+            DatabaseUrl::Sqlite("db.sqlite3".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(DatabaseUrl::parse("mysql://u@h/db").is_err());
+        assert!(DatabaseUrl::parse("").is_err());
+    }
+
+    #[test]
+    fn passwords_never_show_in_a_displayed_url() {
+        let url = DatabaseUrl::parse("postgres://vctp:s3cret@db:5432/vctp").unwrap();
+        assert_eq!(url.to_string(), "postgres://vctp:***@db:5432/vctp");
+        let url = DatabaseUrl::parse("postgres://vctp@db/vctp").unwrap();
+        assert_eq!(url.to_string(), "postgres://vctp@db/vctp");
+    }
+}

@@ -1,0 +1,399 @@
+//! Daily and monthly summaries: written whole per period (replace in one transaction), read
+//! back sorted, and computed inside the database by the `sql` engine.
+
+use super::{QueryContext, Result, Store, Tx, totals, with_pool, with_tx};
+use crate::aggregate::{Figures, PlacementRef, VmSummary};
+use futures_util::TryStreamExt;
+use sqlx::Row;
+
+/// Daily and monthly summaries share one row shape and differ by table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    Daily,
+    Monthly,
+}
+
+impl Grain {
+    /// The `grain` value of this period's rows in `vcenter_totals`.
+    pub fn totals_grain(self) -> &'static str {
+        match self {
+            Grain::Daily => "daily",
+            Grain::Monthly => "monthly",
+        }
+    }
+}
+
+/// Rows per multi-row INSERT: 26 columns × 1000 stays under both databases' parameter limits.
+const INSERT_BATCH: usize = 1_000;
+
+macro_rules! summary_columns {
+    () => {
+        "period_start, vcenter, vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder, samples_present, total_samples, avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, tin, bronze, silver, gold, creation_time, deletion_time, snapshot_time"
+    };
+}
+
+/// One SQL literal per grain, built at compile time around the grain's summary table.
+macro_rules! per_grain {
+    ($grain:expr, [$($before:tt)*], [$($after:tt)*]) => {
+        match $grain {
+            $crate::store::summaries::Grain::Daily => concat!($($before)*, "vm_daily_summary", $($after)*),
+            $crate::store::summaries::Grain::Monthly => concat!($($before)*, "vm_monthly_summary", $($after)*),
+        }
+    };
+}
+pub(crate) use per_grain;
+
+/// The `sql` engine's daily aggregation: the arithmetic of `aggregate::daily`, with the
+/// same order of operations so both engines round alike. `$1`/`$2` bound the day.
+const DAILY_SQL: &str = concat!(
+    "INSERT INTO vm_daily_summary (",
+    summary_columns!(),
+    ") SELECT $1, a.vcenter, a.vm_id, l.vm_uuid, l.name, l.resource_pool, l.datacenter, l.cluster, l.folder,
+        a.samples_present, r.total_samples,
+        CAST(a.samples_present AS DOUBLE PRECISION) / r.total_samples,
+        a.vcpu_sum / r.total_samples, a.ram_sum / r.total_samples, a.disk_sum / r.total_samples,
+        a.tin_hits / a.samples_present * 100.0, a.bronze_hits / a.samples_present * 100.0,
+        a.silver_hits / a.samples_present * 100.0, a.gold_hits / a.samples_present * 100.0,
+        a.tin_hits / r.total_samples, a.bronze_hits / r.total_samples,
+        a.silver_hits / r.total_samples, a.gold_hits / r.total_samples,
+        a.creation_time, a.deletion_time, a.snapshot_time
+    FROM (
+        SELECT vcenter, vm_id, COUNT(*) AS samples_present,
+            CAST(SUM(vcpu_count) AS DOUBLE PRECISION) AS vcpu_sum,
+            SUM(ram_gb) AS ram_sum, SUM(provisioned_disk_gb) AS disk_sum,
+            CAST(SUM(CASE WHEN tier = 1 THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS tin_hits,
+            CAST(SUM(CASE WHEN tier = 2 THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS bronze_hits,
+            CAST(SUM(CASE WHEN tier = 3 THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS silver_hits,
+            CAST(SUM(CASE WHEN tier = 4 THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS gold_hits,
+            COALESCE(MIN(CASE WHEN creation_time > 0 THEN creation_time END), 0) AS creation_time,
+            MAX(deletion_time) AS deletion_time, MAX(snapshot_time) AS snapshot_time
+        FROM vm_hourly
+        WHERE vcenter IN (SELECT vcenter FROM snapshot_registry WHERE snapshot_time >= $1 AND snapshot_time < $2)
+          AND snapshot_time >= $1 AND snapshot_time < $2
+        GROUP BY vcenter, vm_id
+    ) a
+    JOIN (
+        SELECT vcenter, COUNT(*) AS total_samples FROM snapshot_registry
+        WHERE snapshot_time >= $1 AND snapshot_time < $2 GROUP BY vcenter
+    ) r ON r.vcenter = a.vcenter
+    JOIN vm_hourly l ON l.vcenter = a.vcenter AND l.snapshot_time = a.snapshot_time AND l.vm_id = a.vm_id"
+);
+
+/// The `sql` engine's monthly aggregation over the daily summaries in `[$1, $2)`: the
+/// arithmetic of `aggregate::monthly`, in the same order of operations. Identity comes from
+/// the VM's last day in the month, which holds its latest snapshot.
+const MONTHLY_SQL: &str = concat!(
+    "INSERT INTO vm_monthly_summary (",
+    summary_columns!(),
+    ") SELECT $1, a.vcenter, a.vm_id, l.vm_uuid, l.name, l.resource_pool, l.datacenter, l.cluster, l.folder,
+        a.samples_present, m.total_samples,
+        CAST(a.samples_present AS DOUBLE PRECISION) / m.total_samples,
+        a.vcpu_weighted / m.total_samples, a.ram_weighted / m.total_samples, a.disk_weighted / m.total_samples,
+        a.tin_share / m.total_samples * 100.0, a.bronze_share / m.total_samples * 100.0,
+        a.silver_share / m.total_samples * 100.0, a.gold_share / m.total_samples * 100.0,
+        a.tin, a.bronze, a.silver, a.gold,
+        a.creation_time, a.deletion_time, a.snapshot_time
+    FROM (
+        SELECT vcenter, vm_id, SUM(samples_present) AS samples_present,
+            SUM(avg_vcpu_count * total_samples) AS vcpu_weighted,
+            SUM(avg_ram_gb * total_samples) AS ram_weighted,
+            SUM(avg_provisioned_disk * total_samples) AS disk_weighted,
+            SUM(pool_tin_pct / 100.0 * total_samples) AS tin_share,
+            SUM(pool_bronze_pct / 100.0 * total_samples) AS bronze_share,
+            SUM(pool_silver_pct / 100.0 * total_samples) AS silver_share,
+            SUM(pool_gold_pct / 100.0 * total_samples) AS gold_share,
+            SUM(tin) AS tin, SUM(bronze) AS bronze, SUM(silver) AS silver, SUM(gold) AS gold,
+            COALESCE(MIN(CASE WHEN creation_time > 0 THEN creation_time END), 0) AS creation_time,
+            MAX(deletion_time) AS deletion_time, MAX(snapshot_time) AS snapshot_time,
+            MAX(period_start) AS last_day
+        FROM vm_daily_summary WHERE period_start >= $1 AND period_start < $2
+        GROUP BY vcenter, vm_id
+    ) a
+    JOIN (
+        SELECT vcenter, SUM(day_total) AS total_samples FROM (
+            SELECT period_start, vcenter, MAX(total_samples) AS day_total FROM vm_daily_summary
+            WHERE period_start >= $1 AND period_start < $2 GROUP BY period_start, vcenter
+        ) d GROUP BY vcenter
+    ) m ON m.vcenter = a.vcenter
+    JOIN vm_daily_summary l ON l.period_start = a.last_day AND l.vcenter = a.vcenter AND l.vm_id = a.vm_id"
+);
+
+impl Store {
+    /// Replaces the summaries of one period with `rows` and rebuilds its totals, in one
+    /// transaction.
+    pub async fn replace_summaries(
+        &self,
+        grain: Grain,
+        period_start: i64,
+        rows: &[VmSummary],
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        delete_period(&mut tx, grain, period_start).await?;
+        for batch in rows.chunks(INSERT_BATCH) {
+            insert_summaries(&mut tx, grain, period_start, batch).await?;
+        }
+        totals::rebuild_period_totals(&mut tx, grain, period_start).await?;
+        tx.commit().await
+    }
+
+    /// The `sql` engine: replaces the summaries of `[period_start, period_end)` with what the
+    /// database computes, and rebuilds the period's totals, in one transaction.
+    pub async fn aggregate_in_database(
+        &self,
+        grain: Grain,
+        period_start: i64,
+        period_end: i64,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        delete_period(&mut tx, grain, period_start).await?;
+        let sql = match grain {
+            Grain::Daily => DAILY_SQL,
+            Grain::Monthly => MONTHLY_SQL,
+        };
+        let written = with_tx!(&mut tx, |conn| {
+            sqlx::query(sql)
+                .bind(period_start)
+                .bind(period_end)
+                .execute(&mut *conn)
+                .await
+                .op("aggregate in the database")?
+                .rows_affected()
+        });
+        totals::rebuild_period_totals(&mut tx, grain, period_start).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    /// The summaries of one period, sorted by vcenter then vm_id.
+    pub async fn summaries(&self, grain: Grain, period_start: i64) -> Result<Vec<VmSummary>> {
+        let sql = per_grain!(
+            grain,
+            ["SELECT ", summary_columns!(), " FROM "],
+            [" WHERE period_start = $1 ORDER BY vcenter, vm_id"]
+        );
+        with_pool!(self, |pool| {
+            let mut rows = sqlx::query(sql).bind(period_start).fetch(pool);
+            let mut summaries = Vec::new();
+            while let Some(row) = rows.try_next().await.op("read summaries")? {
+                let placement = decode_placement(&row).op("decode a summary")?;
+                let mut summary = VmSummary {
+                    vcenter: row.try_get(1).op("decode a summary")?,
+                    vm_id: row.try_get(2).op("decode a summary")?,
+                    figures: decode_figures(&row, 9).op("decode a summary")?,
+                    ..VmSummary::default()
+                };
+                summary.placement.assign(placement);
+                summaries.push(summary);
+            }
+            Ok(summaries)
+        })
+    }
+
+    /// Streams the figures of every daily summary in `[from, to)` to `visit` with
+    /// `(vcenter, vm_id, period_start)`: the rust engine's one pass over a month.
+    pub async fn scan_daily_figures(
+        &self,
+        from: i64,
+        to: i64,
+        mut visit: impl FnMut(&str, &str, i64, &Figures),
+    ) -> Result<u64> {
+        const SQL: &str = concat!(
+            "SELECT period_start, vcenter, vm_id, samples_present, total_samples, avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, tin, bronze, silver, gold, creation_time, deletion_time, snapshot_time ",
+            "FROM vm_daily_summary WHERE period_start >= $1 AND period_start < $2"
+        );
+        let mut count = 0;
+        with_pool!(self, |pool| {
+            let mut rows = sqlx::query(SQL).bind(from).bind(to).fetch(pool);
+            while let Some(row) = rows.try_next().await.op("scan daily summaries")? {
+                let figures = decode_figures(&row, 3).op("decode a daily summary")?;
+                visit(
+                    row.try_get(1).op("decode a daily summary")?,
+                    row.try_get(2).op("decode a daily summary")?,
+                    row.try_get(0).op("decode a daily summary")?,
+                    &figures,
+                );
+                count += 1;
+            }
+        });
+        Ok(count)
+    }
+
+    /// Streams identity and placement of each VM of one vCenter's daily summary to `visit`.
+    pub async fn scan_daily_placements(
+        &self,
+        period_start: i64,
+        vcenter: &str,
+        mut visit: impl FnMut(&str, PlacementRef<'_>),
+    ) -> Result<()> {
+        const SQL: &str = "SELECT vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder \
+            FROM vm_daily_summary WHERE period_start = $1 AND vcenter = $2";
+        with_pool!(self, |pool| {
+            let mut rows = sqlx::query(SQL)
+                .bind(period_start)
+                .bind(vcenter)
+                .fetch(pool);
+            while let Some(row) = rows.try_next().await.op("read daily placements")? {
+                let placement = PlacementRef {
+                    vm_uuid: row.try_get(1).op("decode a placement")?,
+                    name: row.try_get(2).op("decode a placement")?,
+                    resource_pool: row.try_get(3).op("decode a placement")?,
+                    datacenter: row.try_get(4).op("decode a placement")?,
+                    cluster: row.try_get(5).op("decode a placement")?,
+                    folder: row.try_get(6).op("decode a placement")?,
+                };
+                visit(row.try_get(0).op("decode a placement")?, placement);
+            }
+        });
+        Ok(())
+    }
+
+    /// Deletes daily summaries of days before `cutoff`.
+    pub async fn delete_daily_before(&self, cutoff: i64) -> Result<u64> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM vm_daily_summary WHERE period_start < $1")
+                .bind(cutoff)
+                .execute(pool)
+                .await
+                .op("delete old daily summaries")
+                .map(|done| done.rows_affected())
+        })
+    }
+
+    /// Whether any summary of `grain` has its period_start in `[from, to)`.
+    pub async fn has_summaries(&self, grain: Grain, from: i64, to: i64) -> Result<bool> {
+        let sql = per_grain!(
+            grain,
+            ["SELECT 1 FROM "],
+            [" WHERE period_start >= $1 AND period_start < $2 LIMIT 1"]
+        );
+        with_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(from)
+                .bind(to)
+                .fetch_optional(pool)
+                .await
+                .op("look for summaries")
+                .map(|row| row.is_some())
+        })
+    }
+
+    /// The period starts that have summaries of `grain`.
+    pub async fn summary_periods(&self, grain: Grain) -> Result<Vec<i64>> {
+        let sql = per_grain!(
+            grain,
+            ["SELECT DISTINCT period_start FROM "],
+            [" ORDER BY period_start"]
+        );
+        with_pool!(self, |pool| {
+            sqlx::query_scalar(sql)
+                .fetch_all(pool)
+                .await
+                .op("list summary periods")
+        })
+    }
+}
+
+async fn delete_period(tx: &mut Tx, grain: Grain, period_start: i64) -> Result<()> {
+    let sql = per_grain!(grain, ["DELETE FROM "], [" WHERE period_start = $1"]);
+    with_tx!(tx, |conn| {
+        sqlx::query(sql)
+            .bind(period_start)
+            .execute(&mut *conn)
+            .await
+            .op("delete the period's summaries")?;
+    });
+    Ok(())
+}
+
+async fn insert_summaries(
+    tx: &mut Tx,
+    grain: Grain,
+    period_start: i64,
+    rows: &[VmSummary],
+) -> Result<()> {
+    let head = per_grain!(grain, ["INSERT INTO "], [" (", summary_columns!(), ") "]);
+    with_tx!(tx, |conn| {
+        let mut insert = sqlx::QueryBuilder::new(head);
+        insert.push_values(rows, |mut values, row| {
+            let p = &row.placement;
+            let f = &row.figures;
+            values
+                .push_bind(period_start)
+                .push_bind(&row.vcenter)
+                .push_bind(&row.vm_id)
+                .push_bind(&p.vm_uuid)
+                .push_bind(&p.name)
+                .push_bind(&p.resource_pool)
+                .push_bind(&p.datacenter)
+                .push_bind(&p.cluster)
+                .push_bind(&p.folder)
+                .push_bind(f.samples_present)
+                .push_bind(f.total_samples)
+                .push_bind(f.avg_is_present)
+                .push_bind(f.avg_vcpu_count)
+                .push_bind(f.avg_ram_gb)
+                .push_bind(f.avg_provisioned_disk)
+                .push_bind(f.pool_tin_pct)
+                .push_bind(f.pool_bronze_pct)
+                .push_bind(f.pool_silver_pct)
+                .push_bind(f.pool_gold_pct)
+                .push_bind(f.tin)
+                .push_bind(f.bronze)
+                .push_bind(f.silver)
+                .push_bind(f.gold)
+                .push_bind(f.creation_time)
+                .push_bind(f.deletion_time)
+                .push_bind(f.snapshot_time);
+        });
+        insert
+            .build()
+            .execute(&mut *conn)
+            .await
+            .op("insert summaries")?;
+    });
+    Ok(())
+}
+
+fn decode_placement<R: Row>(row: &R) -> std::result::Result<PlacementRef<'_>, sqlx::Error>
+where
+    for<'r> &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    Ok(PlacementRef {
+        vm_uuid: row.try_get(3)?,
+        name: row.try_get(4)?,
+        resource_pool: row.try_get(5)?,
+        datacenter: row.try_get(6)?,
+        cluster: row.try_get(7)?,
+        folder: row.try_get(8)?,
+    })
+}
+
+/// Decodes the 17 figure columns starting at column `first`, in [`Figures`] field order.
+fn decode_figures<R: Row>(row: &R, first: usize) -> std::result::Result<Figures, sqlx::Error>
+where
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    let real = |i: usize| row.try_get::<f64, _>(first + i);
+    Ok(Figures {
+        samples_present: row.try_get(first)?,
+        total_samples: row.try_get(first + 1)?,
+        avg_is_present: real(2)?,
+        avg_vcpu_count: real(3)?,
+        avg_ram_gb: real(4)?,
+        avg_provisioned_disk: real(5)?,
+        pool_tin_pct: real(6)?,
+        pool_bronze_pct: real(7)?,
+        pool_silver_pct: real(8)?,
+        pool_gold_pct: real(9)?,
+        tin: real(10)?,
+        bronze: real(11)?,
+        silver: real(12)?,
+        gold: real(13)?,
+        creation_time: row.try_get(first + 14)?,
+        deletion_time: row.try_get(first + 15)?,
+        snapshot_time: row.try_get(first + 16)?,
+    })
+}
