@@ -1,0 +1,179 @@
+//! Test helpers: a fresh database per test on SQLite (temp file) or on the PostgreSQL server
+//! that `scripts/test.sh` starts (its URL in `VCTP_TEST_POSTGRES_URL`).
+#![allow(dead_code)]
+
+use sqlx::Connection;
+use std::sync::atomic::{AtomicU32, Ordering};
+use vctp::aggregate::VmSummary;
+use vctp::inventory::{HourlyRow, TierMapping};
+use vctp::store::{DatabaseUrl, Store};
+
+pub struct TestDb {
+    pub store: Store,
+    pub url: DatabaseUrl,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().expect("create a temp dir");
+    let url = DatabaseUrl::Sqlite(dir.path().join("test.sqlite3"));
+    let store = Store::connect(&url).await.expect("open SQLite");
+    TestDb {
+        store,
+        url,
+        _dir: Some(dir),
+    }
+}
+
+/// The test server's URL; fails with the command to run when it is not set.
+pub fn postgres_server_url() -> String {
+    std::env::var("VCTP_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "VCTP_TEST_POSTGRES_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL"
+        )
+    })
+}
+
+/// A new, empty database on the test PostgreSQL server.
+pub async fn postgres() -> TestDb {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let server = postgres_server_url();
+    let name = format!(
+        "vctp_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut admin = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop an old test database");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database");
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    let url = DatabaseUrl::parse(&format!("{base}/{name}")).expect("a PostgreSQL URL");
+    let store = Store::connect(&url).await.expect("open PostgreSQL");
+    TestDb {
+        store,
+        url,
+        _dir: None,
+    }
+}
+
+/// Runs each named `async fn(TestDb)` as two tests, `sqlite::NAME` and `postgres::NAME`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $case() { super::$case($crate::common::sqlite().await).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $case() { super::$case($crate::common::postgres().await).await } )*
+        }
+    };
+}
+
+/// Stores `rows` (grouped by snapshot) as one import.
+pub async fn import(store: &Store, rows: impl IntoIterator<Item = HourlyRow>) {
+    let mut writer = store
+        .snapshot_writer(TierMapping::default(), "import")
+        .await
+        .expect("start a writer");
+    for row in rows {
+        writer.push(row).await.expect("store a row");
+    }
+    writer.commit().await.expect("commit");
+}
+
+/// Every hourly row of a synthetic inventory, snapshot by snapshot.
+pub fn synthetic_rows(
+    inventory: &vctp::synth::Inventory,
+    first: vctp::aggregate::Day,
+    days: u32,
+) -> Vec<HourlyRow> {
+    let mut rows = Vec::new();
+    let mut day = first;
+    for _ in 0..days {
+        for v in 0..inventory.vcenters().len() {
+            for t in inventory.snapshot_times(v, day) {
+                rows.extend(inventory.rows_at(v, t));
+            }
+        }
+        day = day.next();
+    }
+    rows
+}
+
+pub async fn all_rows(store: &Store) -> Vec<HourlyRow> {
+    use futures_util::TryStreamExt;
+    store
+        .hourly_rows(Default::default())
+        .try_collect()
+        .await
+        .expect("read hourly rows")
+}
+
+/// Asserts two sets of summaries are equal: text and integers exactly, floats to a relative
+/// 1e-12 (the engines may add the same numbers in a different order).
+pub fn assert_summaries_agree(left: &[VmSummary], right: &[VmSummary]) {
+    assert_eq!(left.len(), right.len(), "row counts differ");
+    for (a, b) in left.iter().zip(right) {
+        assert_eq!((&a.vcenter, &a.vm_id), (&b.vcenter, &b.vm_id));
+        assert_eq!(a.placement, b.placement, "placement of {}", a.vm_id);
+        let (x, y) = (&a.figures, &b.figures);
+        assert_eq!(
+            (
+                x.samples_present,
+                x.total_samples,
+                x.creation_time,
+                x.deletion_time,
+                x.snapshot_time
+            ),
+            (
+                y.samples_present,
+                y.total_samples,
+                y.creation_time,
+                y.deletion_time,
+                y.snapshot_time
+            ),
+            "counts and times of {}",
+            a.vm_id
+        );
+        let reals = |f: &vctp::aggregate::Figures| {
+            let mut v = vec![
+                f.avg_is_present,
+                f.avg_vcpu_count,
+                f.avg_ram_gb,
+                f.avg_provisioned_disk,
+            ];
+            v.extend(f.pool_pct());
+            v.extend(f.tier_days());
+            v
+        };
+        for (p, q) in reals(x).into_iter().zip(reals(y)) {
+            assert!(
+                (p - q).abs() <= 1e-12 * p.abs().max(1.0),
+                "{} {}: {p} != {q}",
+                a.vcenter,
+                a.vm_id
+            );
+        }
+    }
+}
+
+/// Runs one statement directly on the test database.
+pub async fn execute(store: &Store, sql: &'static str) {
+    match store {
+        Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+    }
+    .expect("run a statement");
+}

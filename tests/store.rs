@@ -1,0 +1,395 @@
+//! The store and both engines on SQLite and on a real PostgreSQL.
+
+mod common;
+
+use common::{TestDb, all_rows, assert_summaries_agree, import, synthetic_rows};
+use vctp::aggregate::engine::{self, aggregate_daily, aggregate_monthly, hourly_totals};
+use vctp::aggregate::{Day, Engine, Month};
+use vctp::inventory::{HourlyRow, TierMapping};
+use vctp::store::Error as StoreError;
+use vctp::store::summaries::Grain;
+use vctp::synth::Inventory;
+
+on_both_databases!(
+    rows_stored_then_exported_are_identical,
+    reimporting_a_snapshot_replaces_only_that_snapshot,
+    a_failed_import_stores_nothing,
+    both_engines_agree_on_generated_data_with_churn,
+    aggregating_twice_gives_the_same_rows_and_totals,
+    aggregating_a_period_without_data_keeps_what_was_stored,
+    an_empty_snapshot_counts_in_total_samples,
+    hourly_totals_prorate_vms_created_within_the_hour,
+    cleanup_deletes_only_rows_past_their_retention,
+    backfill_rebuilds_the_same_totals,
+);
+
+fn day(text: &str) -> Day {
+    Day::parse(text).unwrap()
+}
+
+fn row(vcenter: &str, vm_id: &str, snapshot_time: i64) -> HourlyRow {
+    HourlyRow {
+        vcenter: vcenter.into(),
+        vm_id: vm_id.into(),
+        vm_uuid: format!("uuid-{vm_id}"),
+        inventory_id: String::new(),
+        name: format!("name-{vm_id}"),
+        event_key: String::new(),
+        cloud_id: String::new(),
+        creation_time: 0,
+        deletion_time: 0,
+        snapshot_time,
+        resource_pool: "Gold".into(),
+        datacenter: "dc".into(),
+        cluster: "cl".into(),
+        folder: "/f".into(),
+        provisioned_disk_gb: 100.0,
+        vcpu_count: 2,
+        ram_gb: 4.0,
+        is_template: false,
+        powered_on: true,
+        srm_placeholder: false,
+    }
+}
+
+async fn rows_stored_then_exported_are_identical(db: TestDb) {
+    let first = day("2026-02-27");
+    let inventory = Inventory::new(60, 2, first, 2, 3);
+    let mut rows = synthetic_rows(&inventory, first, 2);
+    import(&db.store, rows.clone()).await;
+    rows.sort_by(|a, b| {
+        (&a.vcenter, a.snapshot_time, &a.vm_id).cmp(&(&b.vcenter, b.snapshot_time, &b.vm_id))
+    });
+    assert_eq!(all_rows(&db.store).await, rows);
+}
+
+async fn reimporting_a_snapshot_replaces_only_that_snapshot(db: TestDb) {
+    let t0 = day("2026-03-01").start() + 3600;
+    let t1 = t0 + 3600;
+    import(
+        &db.store,
+        [
+            row("vc", "vm-1", t0),
+            row("vc", "vm-2", t0),
+            row("vc", "vm-1", t1),
+        ],
+    )
+    .await;
+    let mut changed = row("vc", "vm-3", t0);
+    changed.vcpu_count = 8;
+    import(&db.store, [changed.clone()]).await;
+
+    let stored = all_rows(&db.store).await;
+    assert_eq!(stored, vec![changed, row("vc", "vm-1", t1)]);
+    let registry = db.store.snapshot_times(0, i64::MAX).await.unwrap();
+    assert_eq!(
+        registry,
+        vec![("vc".to_string(), t0), ("vc".to_string(), t1)]
+    );
+    let totals = db.store.totals("snapshot", t0, t0 + 1).await.unwrap();
+    assert_eq!((totals[0].vm_count, totals[0].vcpu_count), (1.0, 8.0));
+}
+
+async fn a_failed_import_stores_nothing(db: TestDb) {
+    let t0 = day("2026-03-01").start();
+    import(&db.store, [row("vc", "vm-1", t0)]).await;
+    let before = all_rows(&db.store).await;
+
+    let mut writer = db
+        .store
+        .snapshot_writer(TierMapping::default(), "import")
+        .await
+        .unwrap();
+    // Replaces t0, adds t1, then fails on a duplicate: none of it may become visible.
+    writer.push(row("vc", "vm-9", t0)).await.unwrap();
+    writer.push(row("vc", "vm-5", t0 + 60)).await.unwrap();
+    let err = writer.push(row("vc", "vm-5", t0 + 60)).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateVm { .. }), "{err}");
+    drop(writer);
+
+    let mut writer = db
+        .store
+        .snapshot_writer(TierMapping::default(), "import")
+        .await
+        .unwrap();
+    writer.push(row("vc", "vm-5", t0 + 60)).await.unwrap();
+    writer.push(row("vc", "vm-6", t0 + 120)).await.unwrap();
+    let err = writer.push(row("vc", "vm-7", t0 + 60)).await.unwrap_err();
+    assert!(matches!(err, StoreError::SnapshotSplit { .. }), "{err}");
+    drop(writer);
+
+    assert_eq!(all_rows(&db.store).await, before);
+    assert_eq!(db.store.snapshot_times(0, i64::MAX).await.unwrap().len(), 1);
+}
+
+async fn both_engines_agree_on_generated_data_with_churn(db: TestDb) {
+    let first = day("2026-01-30");
+    let inventory = Inventory::new(400, 3, first, 3, 11);
+    import(&db.store, synthetic_rows(&inventory, first, 3)).await;
+    let mut d = first;
+    for _ in 0..3 {
+        aggregate_daily(&db.store, d, Engine::Sql).await.unwrap();
+        let sql = db.store.summaries(Grain::Daily, d.start()).await.unwrap();
+        aggregate_daily(&db.store, d, Engine::Rust).await.unwrap();
+        let rust = db.store.summaries(Grain::Daily, d.start()).await.unwrap();
+        assert!(rust.len() > 300, "{} rows on {d}", rust.len());
+        assert_summaries_agree(&rust, &sql);
+        // The in-memory core over the same rows gives the same figures too.
+        let counts = db.store.snapshot_counts(d.start(), d.end()).await.unwrap();
+        let rows = synthetic_rows(&inventory, d, 1);
+        let in_memory = vctp::aggregate::daily::summarize_day(
+            &rows,
+            &counts.into_iter().collect(),
+            &TierMapping::default(),
+        );
+        assert_summaries_agree(&rust, &in_memory);
+        d = d.next();
+    }
+    for month in [
+        Month::parse("2026-01").unwrap(),
+        Month::parse("2026-02").unwrap(),
+    ] {
+        aggregate_monthly(&db.store, month, Engine::Sql)
+            .await
+            .unwrap();
+        let sql = db
+            .store
+            .summaries(Grain::Monthly, month.start())
+            .await
+            .unwrap();
+        aggregate_monthly(&db.store, month, Engine::Rust)
+            .await
+            .unwrap();
+        let rust = db
+            .store
+            .summaries(Grain::Monthly, month.start())
+            .await
+            .unwrap();
+        assert!(!rust.is_empty());
+        assert_summaries_agree(&rust, &sql);
+    }
+    // Churn really happened: some VMs were present for part of a day.
+    let jan31 = db
+        .store
+        .summaries(Grain::Daily, day("2026-01-31").start())
+        .await
+        .unwrap();
+    assert!(jan31.iter().any(|s| s.figures.avg_is_present < 1.0));
+}
+
+async fn aggregating_twice_gives_the_same_rows_and_totals(db: TestDb) {
+    let first = day("2026-04-10");
+    let inventory = Inventory::new(80, 2, first, 1, 5);
+    import(&db.store, synthetic_rows(&inventory, first, 1)).await;
+    let outcome = aggregate_daily(&db.store, first, Engine::Rust)
+        .await
+        .unwrap();
+    let rows = db
+        .store
+        .summaries(Grain::Daily, first.start())
+        .await
+        .unwrap();
+    let totals = db
+        .store
+        .totals("daily", first.start(), first.end())
+        .await
+        .unwrap();
+    assert_eq!(outcome.rows as usize, rows.len());
+    assert_eq!(totals.len(), 2);
+    let again = aggregate_daily(&db.store, first, Engine::Rust)
+        .await
+        .unwrap();
+    assert_eq!(again, outcome);
+    assert_eq!(
+        db.store
+            .summaries(Grain::Daily, first.start())
+            .await
+            .unwrap(),
+        rows
+    );
+    assert_eq!(
+        db.store
+            .totals("daily", first.start(), first.end())
+            .await
+            .unwrap(),
+        totals
+    );
+    // The daily totals are the sums of the summaries.
+    let vm_days: f64 = rows
+        .iter()
+        .filter(|r| r.vcenter == totals[0].vcenter)
+        .map(|r| r.figures.avg_is_present)
+        .sum();
+    assert!((vm_days - totals[0].vm_count).abs() < 1e-9);
+}
+
+async fn aggregating_a_period_without_data_keeps_what_was_stored(db: TestDb) {
+    let first = day("2026-05-01");
+    import(&db.store, [row("vc", "vm-1", first.start() + 10)]).await;
+    aggregate_daily(&db.store, first, Engine::Rust)
+        .await
+        .unwrap();
+    let month = first.month();
+    aggregate_monthly(&db.store, month, Engine::Rust)
+        .await
+        .unwrap();
+    let stored = db
+        .store
+        .summaries(Grain::Monthly, month.start())
+        .await
+        .unwrap();
+
+    for engine in [Engine::Rust, Engine::Sql] {
+        let err = aggregate_daily(&db.store, day("2026-05-02"), engine)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, engine::Error::NoSnapshots(_)), "{err}");
+        let err = aggregate_monthly(&db.store, Month::parse("2026-06").unwrap(), engine)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, engine::Error::NoDailySummaries(_)), "{err}");
+    }
+    assert_eq!(
+        db.store
+            .summaries(Grain::Monthly, month.start())
+            .await
+            .unwrap(),
+        stored
+    );
+    assert_eq!(
+        db.store
+            .summaries(Grain::Daily, first.start())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn an_empty_snapshot_counts_in_total_samples(db: TestDb) {
+    let d = day("2026-07-04");
+    let mut writer = db
+        .store
+        .snapshot_writer(TierMapping::default(), "collector")
+        .await
+        .unwrap();
+    writer
+        .push(row("vc", "vm-1", d.start() + 3600))
+        .await
+        .unwrap();
+    writer.push_empty("vc", d.start() + 7200).await.unwrap();
+    writer.commit().await.unwrap();
+    for engine in [Engine::Rust, Engine::Sql] {
+        aggregate_daily(&db.store, d, engine).await.unwrap();
+        let rows = db.store.summaries(Grain::Daily, d.start()).await.unwrap();
+        assert_eq!(
+            (
+                rows[0].figures.samples_present,
+                rows[0].figures.total_samples
+            ),
+            (1, 2)
+        );
+        assert_eq!(rows[0].figures.avg_is_present, 0.5);
+        assert_eq!(rows[0].figures.gold, 0.5);
+    }
+    let totals = db
+        .store
+        .totals("snapshot", d.start(), d.end())
+        .await
+        .unwrap();
+    assert_eq!(totals[1].vm_count, 0.0);
+}
+
+async fn hourly_totals_prorate_vms_created_within_the_hour(db: TestDb) {
+    let d = day("2026-08-01");
+    let end_of_hour_0 = d.start() + 3600;
+    let mut young = row("vc", "vm-2", end_of_hour_0 + 300);
+    young.creation_time = d.start() + 1800; // half of hour 0
+    young.vcpu_count = 4;
+    let old = row("vc", "vm-1", end_of_hour_0 + 300);
+    // The only snapshot of the day but one after midnight stands for the last hour.
+    let after_midnight = row("vc", "vm-1", d.end() + 60);
+    import(&db.store, [old, young]).await;
+    import(&db.store, [after_midnight]).await;
+
+    let totals = hourly_totals(&db.store, d).await.unwrap();
+    assert_eq!(totals.len(), 24);
+    assert_eq!(totals[0].snapshot_time, end_of_hour_0 + 300);
+    assert_eq!(totals[0].vm_count, 1.5);
+    assert_eq!(totals[0].vcpu_count, 2.0 + 0.5 * 4.0);
+    assert_eq!(totals[1].snapshot_time, d.end() + 60);
+    assert_eq!(totals[23].vm_count, 1.0);
+}
+
+async fn cleanup_deletes_only_rows_past_their_retention(db: TestDb) {
+    let first = day("2026-01-01");
+    let inventory = Inventory::new(30, 1, first, 2, 9);
+    import(&db.store, synthetic_rows(&inventory, first, 2)).await;
+    for d in [first, first.next()] {
+        aggregate_daily(&db.store, d, Engine::Rust).await.unwrap();
+    }
+    let second = first.next();
+    let deleted = db.store.delete_hourly_before(second.start()).await.unwrap();
+    assert!(deleted > 0);
+    let left = all_rows(&db.store).await;
+    assert!(left.iter().all(|r| r.snapshot_time >= second.start()));
+    assert!(!left.is_empty());
+    assert!(
+        db.store
+            .snapshot_counts(first.start(), first.end())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    db.store.delete_daily_before(second.start()).await.unwrap();
+    assert!(
+        db.store
+            .summaries(Grain::Daily, first.start())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !db.store
+            .summaries(Grain::Daily, second.start())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Daily totals are the long-range history: retention keeps them.
+    assert_eq!(
+        db.store
+            .totals("daily", first.start(), first.end())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn backfill_rebuilds_the_same_totals(db: TestDb) {
+    let first = day("2026-09-29");
+    let inventory = Inventory::new(50, 2, first, 2, 4);
+    import(&db.store, synthetic_rows(&inventory, first, 2)).await;
+    for d in [first, first.next()] {
+        aggregate_daily(&db.store, d, Engine::Rust).await.unwrap();
+    }
+    aggregate_monthly(&db.store, first.month(), Engine::Rust)
+        .await
+        .unwrap();
+    let read_all = || async {
+        let mut all = Vec::new();
+        for grain in ["snapshot", "daily", "monthly"] {
+            all.extend(db.store.totals(grain, i64::MIN, i64::MAX).await.unwrap());
+        }
+        all
+    };
+    let before = read_all().await;
+    assert!(before.len() > 90);
+    common::execute(&db.store, "DELETE FROM vcenter_totals").await;
+    assert!(read_all().await.is_empty());
+    let done = db.store.backfill_totals().await.unwrap();
+    assert_eq!((done.vcenters, done.days, done.months), (2, 2, 1));
+    assert_eq!(read_all().await, before);
+    assert_eq!(db.store.latest_totals().await.unwrap().len(), 2);
+}
