@@ -1,0 +1,227 @@
+# shellcheck shell=bash
+#
+# Private, throw-away PostgreSQL 15 server for the vctp test suite.
+#
+# Usage (from bash):
+#
+#     source scripts/postgres.sh
+#     trap pg_stop EXIT
+#     pg_start            # exports VCTP_TEST_POSTGRES_URL
+#     ...                 # run tests
+#     pg_stop             # idempotent; also fine if pg_start never ran
+#
+# The server listens only on 127.0.0.1 on a free port, keeps its data and its
+# Unix socket in a fresh `mktemp -d /tmp/vctp-pg.XXXX` directory, trusts every
+# connection, and runs with fsync off. It is meant for tests only.
+#
+# Environment knobs (all optional):
+#   VCTP_PG_BIN   directory holding initdb/pg_ctl/postgres
+#                 (default /usr/lib/postgresql/15/bin)
+#
+# State kept between pg_start and pg_stop (shell variable, not exported, so
+# child processes never see it; do not set by hand):
+#   VCTP_PG_DIR   the temp directory (data dir is $VCTP_PG_DIR/data)
+#
+# This file is meant to be sourced; it does not change the caller's shell
+# options (set -e/-u/-o pipefail work either way).
+
+: "${VCTP_PG_BIN:=/usr/lib/postgresql/15/bin}"
+VCTP_PG_DIR="${VCTP_PG_DIR:-}"
+export -n VCTP_PG_DIR
+
+_pg_log() {
+    printf 'postgres.sh: %s\n' "$*" >&2
+}
+
+# Run a command as the `postgres` user when we are root (initdb and postgres
+# refuse to run as root); otherwise run it as ourselves. The command runs with
+# the temp dir as cwd so the postgres user never trips over an unreadable cwd.
+_pg_as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then
+        (cd "${VCTP_PG_DIR:-/tmp}" && runuser -u postgres -- "$@")
+    else
+        (cd "${VCTP_PG_DIR:-/tmp}" && "$@")
+    fi
+}
+
+# Install the PostgreSQL 15 server binaries if they are missing (idempotent).
+_pg_ensure_installed() {
+    if [ -x "$VCTP_PG_BIN/initdb" ] && [ -x "$VCTP_PG_BIN/pg_ctl" ] && [ -x "$VCTP_PG_BIN/postgres" ]; then
+        return 0
+    fi
+    _pg_log "PostgreSQL server binaries not found in $VCTP_PG_BIN; installing postgresql-15"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo=(sudo -E)
+        else
+            _pg_log "not root and no sudo: cannot install postgresql-15"
+            return 1
+        fi
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    if ! "${sudo[@]}" apt-get update -qq; then
+        _pg_log "apt-get update failed"
+        return 1
+    fi
+    if ! "${sudo[@]}" apt-get install -y --no-install-recommends postgresql-15; then
+        _pg_log "apt-get install postgresql-15 failed"
+        return 1
+    fi
+    if ! [ -x "$VCTP_PG_BIN/initdb" ] || ! [ -x "$VCTP_PG_BIN/pg_ctl" ]; then
+        _pg_log "postgresql-15 installed but $VCTP_PG_BIN/initdb or pg_ctl is still missing"
+        return 1
+    fi
+}
+
+# Print a currently free TCP port on 127.0.0.1.
+_pg_free_port() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+        return
+    fi
+    # Fallback without python3: probe random high ports with bash's /dev/tcp.
+    local port i
+    for i in $(seq 1 200); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Pid of the running postmaster (first line of postmaster.pid), if any.
+_pg_postmaster_pid() {
+    local pidfile="${VCTP_PG_DIR:-}/data/postmaster.pid"
+    [ -n "${VCTP_PG_DIR:-}" ] && [ -r "$pidfile" ] || return 1
+    head -n 1 "$pidfile"
+}
+
+# True if pid is a live process (a zombie awaiting reaping counts as dead).
+_pg_alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    if [ -r "/proc/$1/stat" ]; then
+        local state
+        state="$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
+        [ "$state" != "Z" ] || return 1
+    fi
+    return 0
+}
+
+_pg_dump_log() {
+    if [ -n "${VCTP_PG_DIR:-}" ] && [ -f "$VCTP_PG_DIR/log" ]; then
+        _pg_log "----- server log ($VCTP_PG_DIR/log) -----"
+        cat "$VCTP_PG_DIR/log" >&2 || true
+        _pg_log "----- end of server log -----"
+    fi
+}
+
+pg_start() {
+    if [ -n "${VCTP_PG_DIR:-}" ] && [ -d "$VCTP_PG_DIR" ]; then
+        _pg_log "already started ($VCTP_PG_DIR)"
+        return 0
+    fi
+
+    _pg_ensure_installed || return 1
+
+    VCTP_PG_DIR="$(mktemp -d /tmp/vctp-pg.XXXX)" || {
+        _pg_log "mktemp failed"
+        VCTP_PG_DIR=""
+        return 1
+    }
+    chmod 700 "$VCTP_PG_DIR"
+    if [ "$(id -u)" -eq 0 ]; then
+        if ! chown postgres:postgres "$VCTP_PG_DIR"; then
+            _pg_log "chown postgres $VCTP_PG_DIR failed"
+            pg_stop
+            return 1
+        fi
+    fi
+
+    if ! _pg_as_postgres "$VCTP_PG_BIN/initdb" -D "$VCTP_PG_DIR/data" -U postgres \
+        --auth-local=trust --auth-host=trust -E UTF8 --no-sync \
+        >"$VCTP_PG_DIR/initdb.log" 2>&1; then
+        _pg_log "initdb failed:"
+        cat "$VCTP_PG_DIR/initdb.log" >&2 || true
+        pg_stop
+        return 1
+    fi
+
+    # The free port can be taken by someone else between probing and binding;
+    # retry a few times with a new port.
+    local port attempt started=0
+    for attempt in 1 2 3 4 5; do
+        if ! port="$(_pg_free_port)" || [ -z "$port" ]; then
+            _pg_log "could not find a free port"
+            break
+        fi
+        if _pg_as_postgres "$VCTP_PG_BIN/pg_ctl" -D "$VCTP_PG_DIR/data" -l "$VCTP_PG_DIR/log" -w start \
+            -o "-c listen_addresses=127.0.0.1 -p $port -k $VCTP_PG_DIR -c fsync=off" >/dev/null; then
+            started=1
+            break
+        fi
+        _pg_log "start attempt $attempt on port $port failed"
+        # If it came up half-way, make sure it is down before retrying.
+        _pg_as_postgres "$VCTP_PG_BIN/pg_ctl" -D "$VCTP_PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    done
+
+    if [ "$started" -ne 1 ]; then
+        _pg_log "PostgreSQL failed to start"
+        _pg_dump_log
+        pg_stop
+        return 1
+    fi
+
+    export VCTP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    _pg_log "PostgreSQL running (pid $(_pg_postmaster_pid || echo '?'), dir $VCTP_PG_DIR): $VCTP_TEST_POSTGRES_URL"
+    return 0
+}
+
+pg_stop() {
+    local dir="${VCTP_PG_DIR:-}"
+    if [ -z "$dir" ]; then
+        return 0
+    fi
+
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        local pid i
+        pid="$(_pg_postmaster_pid || true)"
+        if ! _pg_as_postgres "$VCTP_PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1; then
+            _pg_log "pg_ctl stop failed; signalling postmaster ${pid:-?}"
+            if [ -n "$pid" ] && _pg_alive "$pid"; then
+                kill -QUIT "$pid" 2>/dev/null || true
+                for i in $(seq 1 50); do
+                    _pg_alive "$pid" || break
+                    sleep 0.1
+                done
+                if _pg_alive "$pid"; then
+                    kill -KILL "$pid" 2>/dev/null || true
+                fi
+            fi
+        fi
+        # The postmaster was daemonized by pg_ctl, so it is reaped by init,
+        # which may do so lazily. Wait (bounded) until the pid is really gone
+        # so callers can rely on `kill -0` failing after pg_stop.
+        if [ -n "$pid" ]; then
+            for i in $(seq 1 100); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+        fi
+    fi
+
+    case "$dir" in
+        /tmp/vctp-pg.*) rm -rf -- "$dir" || _pg_log "could not remove $dir" ;;
+        *) _pg_log "refusing to remove unexpected directory $dir" ;;
+    esac
+
+    VCTP_PG_DIR=""
+    unset VCTP_TEST_POSTGRES_URL
+    return 0
+}

@@ -1,0 +1,296 @@
+//! The `vctp` binary as users run it: exit codes, messages, and what stays stored.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn vctp(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vctp"))
+        .arg("--database-url")
+        .arg(database_url)
+        .args(args)
+        .env_remove("VCTP_CONFIG")
+        .output()
+        .expect("run vctp")
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "vctp failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write a fixture");
+    path.display().to_string()
+}
+
+fn generate(dir: &Path, days: &str) -> String {
+    let csv = ok(vctp(
+        "unused.sqlite3",
+        &[
+            "snapshot",
+            "generate",
+            "--vms",
+            "40",
+            "--vcenters",
+            "2",
+            "--days",
+            days,
+            "--start",
+            "2026-01-31",
+        ],
+    ));
+    write(dir, "generated.csv", &csv)
+}
+
+#[test]
+fn export_prints_exactly_what_import_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let csv = generate(dir.path(), "1");
+    ok(vctp(&db, &["snapshot", "import", "--csv", &csv]));
+    let exported = ok(vctp(&db, &["snapshot", "export", "--format", "csv"]));
+    let mut expected: Vec<&str> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .leak()
+        .lines()
+        .collect();
+    let mut got: Vec<&str> = exported.lines().collect();
+    assert_eq!(got[0], expected[0], "same header");
+    expected.sort_unstable();
+    got.sort_unstable();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn a_bad_row_names_line_and_column_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let csv = generate(dir.path(), "1");
+    ok(vctp(&db, &["snapshot", "import", "--csv", &csv]));
+    let before = ok(vctp(&db, &["snapshot", "export"]));
+
+    // A new snapshot that would replace nothing, with a bad value on line 4.
+    let header = before.lines().next().unwrap();
+    let bad = format!(
+        "{header}\nvc9,vm-1,,,,,,0,0,1800000000,Gold,,,,10,2,4,0,1,0\nvc9,vm-2,,,,,,0,0,1800000000,Gold,,,,10,2,4,0,1,0\nvc9,vm-3,,,,,,0,0,1800000000,Gold,,,,10,2.5,4,0,1,0\n"
+    );
+    let output = vctp(
+        &db,
+        &[
+            "snapshot",
+            "import",
+            "--csv",
+            &write(dir.path(), "bad.csv", &bad),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bad.csv, line 4, column `vcpu_count`: \"2.5\" is not a whole number"),
+        "{stderr}"
+    );
+    assert_eq!(ok(vctp(&db, &["snapshot", "export"])), before);
+
+    let duplicate = format!(
+        "{header}\nvc9,vm-1,,,,,,0,0,1800000000,Gold,,,,10,2,4,0,1,0\nvc9,vm-1,,,,,,0,0,1800000000,Gold,,,,10,2,4,0,1,0\n"
+    );
+    let output = vctp(
+        &db,
+        &[
+            "snapshot",
+            "import",
+            "--csv",
+            &write(dir.path(), "dup.csv", &duplicate),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("dup.csv, line 3: VM vm-1 appears twice"),
+        "{stderr}"
+    );
+    assert_eq!(ok(vctp(&db, &["snapshot", "export"])), before);
+}
+
+#[test]
+fn summaries_print_the_documented_columns_sorted_at_full_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let header = "vcenter,vm_id,vm_uuid,inventory_id,name,event_key,cloud_id,creation_time,deletion_time,snapshot_time,resource_pool,datacenter,cluster,folder,provisioned_disk_gb,vcpu_count,ram_gb,is_template,powered_on,srm_placeholder";
+    // Three snapshots; vm-b is in two of them, so its figures are thirds.
+    let csv = format!(
+        "{header}\nvc,vm-b,,,b,,,0,0,1767225600,Gold,,,,30,3,1,0,1,0\nvc,vm-a,,,a,,,0,0,1767225600,Tin,,,,10,1,1,0,1,0\nvc,vm-a,,,a,,,0,0,1767229200,Tin,,,,10,1,1,0,1,0\nvc,vm-b,,,b,,,0,0,1767229200,Silver,,,,30,3,1,0,1,0\nvc,vm-a,,,a,,,0,0,1767232800,Tin,,,,10,1,1,0,1,0\n"
+    );
+    ok(vctp(
+        &db,
+        &[
+            "snapshot",
+            "import",
+            "--csv",
+            &write(dir.path(), "s.csv", &csv),
+        ],
+    ));
+    ok(vctp(&db, &["aggregate", "daily", "--date", "2026-01-01"]));
+    let out = ok(vctp(
+        &db,
+        &[
+            "summary",
+            "daily",
+            "--date",
+            "2026-01-01",
+            "--format",
+            "csv",
+        ],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "vcenter,vm_id,vm_uuid,name,resource_pool,datacenter,cluster,folder,samples_present,total_samples,avg_is_present,avg_vcpu_count,avg_ram_gb,avg_provisioned_disk,pool_tin_pct,pool_bronze_pct,pool_silver_pct,pool_gold_pct,tin,bronze,silver,gold,creation_time,deletion_time,snapshot_time"
+    );
+    assert!(lines[1].starts_with("vc,vm-a,"), "{}", lines[1]);
+    assert_eq!(
+        lines[2],
+        "vc,vm-b,,b,Silver,,,,2,3,0.6666666666666666,2,0.6666666666666666,20,0,0,50,50,0,0,0.3333333333333333,0.3333333333333333,0,0,1767229200"
+    );
+    let json = ok(vctp(
+        &db,
+        &[
+            "summary",
+            "daily",
+            "--date",
+            "2026-01-01",
+            "--format",
+            "json",
+        ],
+    ));
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed[1]["avg_is_present"], 2.0 / 3.0);
+    assert_eq!(parsed[1]["pool_silver_pct"], 50.0);
+}
+
+#[test]
+fn errors_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let config = write(
+        dir.path(),
+        "vctp.yml",
+        "settings:\n  hourly_snapshot_max_age_days: 30\n  reports_dirr: /tmp\n",
+    );
+    let output = vctp(&db, &["--config", &config, "db", "migrate"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("vctp.yml") && stderr.contains("unknown field `reports_dirr`"),
+        "{stderr}"
+    );
+
+    let output = vctp(&db, &["aggregate", "daily", "--date", "2026-02-30"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid date \"2026-02-30\""));
+
+    let output = vctp(&db, &["aggregate", "daily", "--date", "2026-02-03"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("no snapshots are registered for 2026-02-03")
+    );
+
+    let output = vctp("mysql://x@y/z", &["db", "migrate"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unsupported database URL"));
+}
+
+#[test]
+fn cleanup_follows_the_configured_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let csv = generate(dir.path(), "2"); // 2026-01-31 and 2026-02-01
+    ok(vctp(&db, &["snapshot", "import", "--csv", &csv]));
+    let config = write(
+        dir.path(),
+        "vctp.yml",
+        "settings:\n  hourly_snapshot_max_age_days: 1\n",
+    );
+    // "now" is 2026-02-02 00:00: one day of retention keeps only 2026-02-01.
+    let out = ok(vctp(
+        &db,
+        &["--config", &config, "db", "cleanup", "--now", "1769990400"],
+    ));
+    assert!(out.starts_with("deleted "), "{out}");
+    let left = ok(vctp(&db, &["snapshot", "export"]));
+    assert!(
+        left.lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(9).unwrap().parse::<i64>().unwrap() >= 1769904000)
+    );
+    assert!(left.lines().count() > 1);
+}
+
+#[tokio::test]
+async fn import_sqlite_copies_everything_into_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("db.sqlite3").display().to_string();
+    let csv = generate(dir.path(), "2");
+    ok(vctp(&sqlite, &["snapshot", "import", "--csv", &csv]));
+    ok(vctp(
+        &sqlite,
+        &["aggregate", "daily", "--date", "2026-01-31"],
+    ));
+    ok(vctp(
+        &sqlite,
+        &["aggregate", "monthly", "--month", "2026-01"],
+    ));
+
+    let target = common::postgres().await;
+    let pg = target.url.to_string();
+    // Something to be replaced.
+    ok(vctp(
+        &pg,
+        &[
+            "snapshot",
+            "import",
+            "--csv",
+            &write(
+                dir.path(),
+                "old.csv",
+                &ok(vctp(&sqlite, &["snapshot", "export", "--to", "1769817600"])),
+            ),
+        ],
+    ));
+    let out = ok(vctp(&pg, &["db", "import-sqlite", "--from", &sqlite]));
+    for table in [
+        "snapshot_registry",
+        "snapshot_runs",
+        "vm_hourly",
+        "vm_daily_summary",
+        "vm_monthly_summary",
+        "vcenter_totals",
+    ] {
+        assert!(out.contains(&format!("copied {table}: ")), "{out}");
+    }
+    for args in [
+        &["snapshot", "export"][..],
+        &["summary", "daily", "--date", "2026-01-31"][..],
+        &["summary", "monthly", "--month", "2026-01"][..],
+        &[
+            "totals",
+            "daily",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-02-28",
+        ][..],
+    ] {
+        assert_eq!(ok(vctp(&pg, args)), ok(vctp(&sqlite, args)), "{args:?}");
+    }
+    // A SQLite target is refused with the reason.
+    let output = vctp(&sqlite, &["db", "import-sqlite", "--from", &sqlite]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("needs a PostgreSQL target"));
+}
