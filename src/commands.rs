@@ -195,25 +195,24 @@ pub fn generate_csv(args: &SynthArgs, out: impl Write) -> Result<()> {
 async fn aggregate_day(store: &Store, day: Day, engine: Engine) -> Result<()> {
     let started = Instant::now();
     let outcome = engine::aggregate_daily(store, day, engine).await?;
-    println!(
-        "daily {day}: {} VM rows over {} vCenters ({engine:?} engine, {:.2} s)",
-        outcome.rows,
-        outcome.vcenters,
-        started.elapsed().as_secs_f64()
-    );
+    print_outcome(&format!("daily {day}"), outcome, engine, started);
     Ok(())
 }
 
 async fn aggregate_month(store: &Store, month: Month, engine: Engine) -> Result<()> {
     let started = Instant::now();
     let outcome = engine::aggregate_monthly(store, month, engine).await?;
+    print_outcome(&format!("monthly {month}"), outcome, engine, started);
+    Ok(())
+}
+
+fn print_outcome(period: &str, outcome: engine::Outcome, engine: Engine, started: Instant) {
     println!(
-        "monthly {month}: {} VM rows over {} vCenters ({engine:?} engine, {:.2} s)",
+        "{period}: {} VM rows over {} vCenters ({engine:?} engine, {:.2} s)",
         outcome.rows,
         outcome.vcenters,
         started.elapsed().as_secs_f64()
     );
-    Ok(())
 }
 
 async fn totals(store: &Store, command: TotalsCommand) -> Result<()> {

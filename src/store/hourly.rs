@@ -1,7 +1,7 @@
 //! Hourly snapshot rows and the snapshot registry: writing whole snapshots atomically,
 //! exporting rows, and the narrow scans the aggregation engines read.
 
-use super::{Error, QueryContext, Result, Store, Tx, totals, with_pool, with_tx};
+use super::{Error, QueryContext, Result, Store, Tx, decode_placement, totals, with_pool, with_tx};
 use crate::aggregate::PlacementRef;
 use crate::aggregate::daily::Sample;
 use crate::aggregate::hourly::IntervalVm;
@@ -311,7 +311,7 @@ impl Store {
             while let Some(row) = rows.try_next().await.op("read VM placements")? {
                 visit(
                     row.try_get(0).op("decode a placement")?,
-                    decode_placement(&row).op("decode a placement")?,
+                    decode_placement(&row, 1).op("decode a placement")?,
                 );
             }
         });
@@ -393,21 +393,6 @@ impl Store {
         tx.commit().await?;
         Ok(deleted)
     }
-}
-
-fn decode_placement<R: Row>(row: &R) -> std::result::Result<PlacementRef<'_>, sqlx::Error>
-where
-    for<'r> &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    usize: sqlx::ColumnIndex<R>,
-{
-    Ok(PlacementRef {
-        vm_uuid: row.try_get(1)?,
-        name: row.try_get(2)?,
-        resource_pool: row.try_get(3)?,
-        datacenter: row.try_get(4)?,
-        cluster: row.try_get(5)?,
-        folder: row.try_get(6)?,
-    })
 }
 
 fn decode_hourly<R: Row>(row: &R) -> std::result::Result<HourlyRow, sqlx::Error>

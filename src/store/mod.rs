@@ -9,6 +9,7 @@ pub mod hourly;
 pub mod summaries;
 pub mod totals;
 
+use crate::aggregate::PlacementRef;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -274,6 +275,26 @@ impl Store {
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await)
     }
+}
+
+/// Decodes the six placement columns (vm_uuid, name, resource_pool, datacenter, cluster,
+/// folder) starting at column `first`, borrowing the text from the row.
+fn decode_placement<R: sqlx::Row>(
+    row: &R,
+    first: usize,
+) -> std::result::Result<PlacementRef<'_>, sqlx::Error>
+where
+    for<'r> &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    Ok(PlacementRef {
+        vm_uuid: row.try_get(first)?,
+        name: row.try_get(first + 1)?,
+        resource_pool: row.try_get(first + 2)?,
+        datacenter: row.try_get(first + 3)?,
+        cluster: row.try_get(first + 4)?,
+        folder: row.try_get(first + 5)?,
+    })
 }
 
 impl Tx {

@@ -1,7 +1,7 @@
 //! Daily and monthly summaries: written whole per period (replace in one transaction), read
 //! back sorted, and computed inside the database by the `sql` engine.
 
-use super::{QueryContext, Result, Store, Tx, totals, with_pool, with_tx};
+use super::{QueryContext, Result, Store, Tx, decode_placement, totals, with_pool, with_tx};
 use crate::aggregate::{Figures, PlacementRef, VmSummary};
 use futures_util::TryStreamExt;
 use sqlx::Row;
@@ -175,7 +175,7 @@ impl Store {
             let mut rows = sqlx::query(sql).bind(period_start).fetch(pool);
             let mut summaries = Vec::new();
             while let Some(row) = rows.try_next().await.op("read summaries")? {
-                let placement = decode_placement(&row).op("decode a summary")?;
+                let placement = decode_placement(&row, 3).op("decode a summary")?;
                 let mut summary = VmSummary {
                     vcenter: row.try_get(1).op("decode a summary")?,
                     vm_id: row.try_get(2).op("decode a summary")?,
@@ -233,15 +233,10 @@ impl Store {
                 .bind(vcenter)
                 .fetch(pool);
             while let Some(row) = rows.try_next().await.op("read daily placements")? {
-                let placement = PlacementRef {
-                    vm_uuid: row.try_get(1).op("decode a placement")?,
-                    name: row.try_get(2).op("decode a placement")?,
-                    resource_pool: row.try_get(3).op("decode a placement")?,
-                    datacenter: row.try_get(4).op("decode a placement")?,
-                    cluster: row.try_get(5).op("decode a placement")?,
-                    folder: row.try_get(6).op("decode a placement")?,
-                };
-                visit(row.try_get(0).op("decode a placement")?, placement);
+                visit(
+                    row.try_get(0).op("decode a placement")?,
+                    decode_placement(&row, 1).op("decode a placement")?,
+                );
             }
         });
         Ok(())
@@ -352,21 +347,6 @@ async fn insert_summaries(
             .op("insert summaries")?;
     });
     Ok(())
-}
-
-fn decode_placement<R: Row>(row: &R) -> std::result::Result<PlacementRef<'_>, sqlx::Error>
-where
-    for<'r> &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    usize: sqlx::ColumnIndex<R>,
-{
-    Ok(PlacementRef {
-        vm_uuid: row.try_get(3)?,
-        name: row.try_get(4)?,
-        resource_pool: row.try_get(5)?,
-        datacenter: row.try_get(6)?,
-        cluster: row.try_get(7)?,
-        folder: row.try_get(8)?,
-    })
 }
 
 /// Decodes the 17 figure columns starting at column `first`, in [`Figures`] field order.
