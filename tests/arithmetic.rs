@@ -5,6 +5,8 @@
 //! (halves, quarters, eighths…); [`assert_close`] is used only where a division such as
 //! `/ 23` cannot be represented exactly.
 
+mod common;
+
 use std::collections::HashMap;
 
 use vctp::aggregate::daily::{DailyAccumulator, Sample, summarize_day};
@@ -27,26 +29,11 @@ fn at(day: i64, i: i64) -> i64 {
 /// deletion are unknown (0) unless a test sets them.
 fn row(vm_id: &str, snapshot_time: i64, pool: &str, vcpu: i64, ram: f64, disk: f64) -> HourlyRow {
     HourlyRow {
-        vcenter: VC.to_string(),
-        vm_id: vm_id.to_string(),
-        vm_uuid: format!("uuid-{vm_id}"),
-        inventory_id: format!("inv-{vm_id}"),
-        name: format!("name-{vm_id}"),
-        event_key: String::new(),
-        cloud_id: String::new(),
-        creation_time: 0,
-        deletion_time: 0,
-        snapshot_time,
         resource_pool: pool.to_string(),
-        datacenter: "dc-1".to_string(),
-        cluster: "cluster-1".to_string(),
-        folder: "folder-1".to_string(),
-        provisioned_disk_gb: disk,
         vcpu_count: vcpu,
         ram_gb: ram,
-        is_template: false,
-        powered_on: true,
-        srm_placeholder: false,
+        provisioned_disk_gb: disk,
+        ..common::hourly_row(VC, vm_id, snapshot_time)
     }
 }
 

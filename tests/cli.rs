@@ -81,42 +81,38 @@ fn a_bad_row_names_line_and_column_and_nothing_is_stored() {
     let bad = format!(
         "{header}\nvc9,vm-1,,,,,,0,0,1800000000,Gold,,,,10,2,4,0,1,0\nvc9,vm-2,,,,,,0,0,1800000000,Gold,,,,10,2,4,0,1,0\nvc9,vm-3,,,,,,0,0,1800000000,Gold,,,,10,2.5,4,0,1,0\n"
     );
-    let output = vctp(
+    assert_rejected(
         &db,
-        &[
-            "snapshot",
-            "import",
-            "--csv",
-            &write(dir.path(), "bad.csv", &bad),
-        ],
+        dir.path(),
+        "bad.csv",
+        &bad,
+        "bad.csv, line 4, column `vcpu_count`: \"2.5\" is not a whole number",
+        &before,
     );
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("bad.csv, line 4, column `vcpu_count`: \"2.5\" is not a whole number"),
-        "{stderr}"
-    );
-    assert_eq!(ok(vctp(&db, &["snapshot", "export"])), before);
 
     let duplicate = format!(
         "{header}\nvc9,vm-1,,,,,,0,0,1800000000,Gold,,,,10,2,4,0,1,0\nvc9,vm-1,,,,,,0,0,1800000000,Gold,,,,10,2,4,0,1,0\n"
     );
-    let output = vctp(
+    assert_rejected(
         &db,
-        &[
-            "snapshot",
-            "import",
-            "--csv",
-            &write(dir.path(), "dup.csv", &duplicate),
-        ],
+        dir.path(),
+        "dup.csv",
+        &duplicate,
+        "dup.csv, line 3: VM vm-1 appears twice",
+        &before,
+    );
+}
+
+/// Importing `text` fails with exit status 2 and `message`, and the stored rows stay `before`.
+fn assert_rejected(db: &str, dir: &Path, name: &str, text: &str, message: &str, before: &str) {
+    let output = vctp(
+        db,
+        &["snapshot", "import", "--csv", &write(dir, name, text)],
     );
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("dup.csv, line 3: VM vm-1 appears twice"),
-        "{stderr}"
-    );
-    assert_eq!(ok(vctp(&db, &["snapshot", "export"])), before);
+    assert!(stderr.contains(message), "{stderr}");
+    assert_eq!(ok(vctp(db, &["snapshot", "export"])), before);
 }
 
 #[test]

@@ -28,28 +28,7 @@ fn day(text: &str) -> Day {
 }
 
 fn row(vcenter: &str, vm_id: &str, snapshot_time: i64) -> HourlyRow {
-    HourlyRow {
-        vcenter: vcenter.into(),
-        vm_id: vm_id.into(),
-        vm_uuid: format!("uuid-{vm_id}"),
-        inventory_id: String::new(),
-        name: format!("name-{vm_id}"),
-        event_key: String::new(),
-        cloud_id: String::new(),
-        creation_time: 0,
-        deletion_time: 0,
-        snapshot_time,
-        resource_pool: "Gold".into(),
-        datacenter: "dc".into(),
-        cluster: "cl".into(),
-        folder: "/f".into(),
-        provisioned_disk_gb: 100.0,
-        vcpu_count: 2,
-        ram_gb: 4.0,
-        is_template: false,
-        powered_on: true,
-        srm_placeholder: false,
-    }
+    common::hourly_row(vcenter, vm_id, snapshot_time)
 }
 
 async fn rows_stored_then_exported_are_identical(db: TestDb) {

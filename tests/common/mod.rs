@@ -177,3 +177,30 @@ pub async fn execute(store: &Store, sql: &'static str) {
     }
     .expect("run a statement");
 }
+
+/// One hourly row with all 20 fields set: a Gold VM with 2 vCPU, 4 GB RAM and 100 GB disk;
+/// creation and deletion unknown (0). Tests override what they need.
+pub fn hourly_row(vcenter: &str, vm_id: &str, snapshot_time: i64) -> HourlyRow {
+    HourlyRow {
+        vcenter: vcenter.to_string(),
+        vm_id: vm_id.to_string(),
+        vm_uuid: format!("uuid-{vm_id}"),
+        inventory_id: format!("inv-{vm_id}"),
+        name: format!("name-{vm_id}"),
+        event_key: String::new(),
+        cloud_id: String::new(),
+        creation_time: 0,
+        deletion_time: 0,
+        snapshot_time,
+        resource_pool: "Gold".to_string(),
+        datacenter: "dc-1".to_string(),
+        cluster: "cluster-1".to_string(),
+        folder: "folder-1".to_string(),
+        provisioned_disk_gb: 100.0,
+        vcpu_count: 2,
+        ram_gb: 4.0,
+        is_template: false,
+        powered_on: true,
+        srm_placeholder: false,
+    }
+}
