@@ -237,11 +237,9 @@ async fn totals(store: &Store, command: TotalsCommand) -> Result<()> {
 
 async fn cleanup(store: &Store, settings: &Settings, now: i64) -> Result<()> {
     let hourly_cutoff = now - i64::from(settings.hourly_snapshot_max_age_days) * 86_400;
-    let today = Day::containing(now)?;
-    let daily_cutoff = chrono::NaiveDate::parse_from_str(&today.to_string(), "%Y-%m-%d")?
-        .checked_sub_months(chrono::Months::new(settings.daily_snapshot_max_age_months))
-        .context("the daily retention reaches before the supported range of dates")?;
-    let daily_cutoff = Day::parse(&daily_cutoff.to_string())?.start();
+    let daily_cutoff = Day::containing(now)?
+        .months_before(settings.daily_snapshot_max_age_months)?
+        .start();
     let hourly = store.delete_hourly_before(hourly_cutoff).await?;
     let daily = store.delete_daily_before(daily_cutoff).await?;
     println!(

@@ -45,6 +45,14 @@ impl Day {
         Day(self.0.succ_opt().unwrap_or(self.0))
     }
 
+    /// The same day of the month `months` months earlier (clamped to the month's end).
+    pub fn months_before(self, months: u32) -> Result<Day, Error> {
+        self.0
+            .checked_sub_months(Months::new(months))
+            .map(Day)
+            .ok_or_else(|| Error::OutOfRange(format!("{self} minus {months} months")))
+    }
+
     pub fn month(self) -> Month {
         Month(self.0.with_day(1).unwrap_or(self.0))
     }
@@ -108,6 +116,15 @@ mod tests {
         assert_eq!(day.end() - day.start(), 86_400);
         assert_eq!(Day::containing(day.end() - 1).unwrap(), day);
         assert_eq!(Day::containing(day.end()).unwrap(), day.next());
+        assert_eq!(
+            day.months_before(12).unwrap(),
+            Day::parse("2025-03-29").unwrap()
+        );
+        let end_of_march = Day::parse("2026-03-31").unwrap();
+        assert_eq!(
+            end_of_march.months_before(1).unwrap(),
+            Day::parse("2026-02-28").unwrap()
+        );
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct SnapshotWriter {
     current: Option<StoredSnapshot>,
     current_vms: FxHashSet<String>,
     done: Vec<StoredSnapshot>,
+    /// `(vcenter, snapshot_time)` of `done`, so a split snapshot is found in one lookup.
+    done_keys: FxHashSet<(String, i64)>,
 }
 
 impl Store {
@@ -53,6 +55,7 @@ impl Store {
             current: None,
             current_vms: FxHashSet::default(),
             done: Vec::new(),
+            done_keys: FxHashSet::default(),
         })
     }
 }
@@ -101,9 +104,8 @@ impl SnapshotWriter {
 
     async fn start_snapshot(&mut self, vcenter: &str, snapshot_time: i64) -> Result<()> {
         if self
-            .done
-            .iter()
-            .any(|s| s.snapshot_time == snapshot_time && s.vcenter == vcenter)
+            .done_keys
+            .contains(&(vcenter.to_string(), snapshot_time))
         {
             return Err(Error::SnapshotSplit {
                 vcenter: vcenter.to_string(),
@@ -149,6 +151,8 @@ impl SnapshotWriter {
                 snapshot.snapshot_time + 1,
             )
             .await?;
+            self.done_keys
+                .insert((snapshot.vcenter.clone(), snapshot.snapshot_time));
             self.done.push(snapshot);
         }
         Ok(())
