@@ -20,6 +20,8 @@ pub mod aggregate;
 pub mod inventory;
 /// The database (SQLite or PostgreSQL via sqlx): tables per grain, caches, migrations.
 pub mod store;
+/// The vSphere SOAP client and the data it returns.
+pub mod vsphere;
 
 /// `vctp bench aggregations`: timed phases and peak RSS.
 pub mod bench;
