@@ -89,6 +89,77 @@ pub struct Settings {
     /// Extra resource pool names and the tier each stands for, on top of the pools named
     /// `Tin`, `Bronze`, `Silver` and `Gold`.
     pub pool_tiers: BTreeMap<String, Tier>,
+
+    /// SDK URLs of the vCenters to snapshot (`https://vc.example.com/sdk`); each is named by
+    /// its host. Use `vcenters` for names, CA files or per-vCenter TLS settings.
+    pub vcenter_addresses: Vec<String>,
+    /// vCenters with their own name or TLS settings; they share the account below.
+    pub vcenters: Vec<VcenterEntry>,
+    /// The account every vCenter is read with.
+    pub vcenter_username: String,
+    /// Its password; a plaintext value is encrypted in place (`enc:v1:…`) on start.
+    pub vcenter_password: String,
+    /// Skip TLS certificate verification for vCenters that do not say otherwise.
+    pub vcenter_insecure: bool,
+    /// A PEM file of CA certificates to trust for vCenters that do not say otherwise,
+    /// instead of the built-in roots.
+    pub vcenter_ca_file: Option<PathBuf>,
+    /// Key material for credential encryption; when unset a key is derived from the host
+    /// identity (`/etc/machine-id`), so a settings file moved to another host needs it.
+    pub encryption_key: Option<String>,
+    /// Seconds between inventory snapshots in `vctp standalone`.
+    pub vcenter_inventory_snapshot_seconds: u64,
+    /// Seconds to wait for a TCP/TLS connection to a vCenter.
+    pub vcenter_connect_timeout_seconds: u64,
+    /// Seconds a vCenter may stay silent in the middle of a response.
+    pub vcenter_read_timeout_seconds: u64,
+    /// Objects per page of a property retrieval (`maxObjects`).
+    pub vcenter_max_objects: u32,
+    /// vCenters snapshotted at once; 0 = all at once.
+    pub hourly_snapshot_concurrency: usize,
+    /// Seconds between attempts of a failed vCenter snapshot.
+    pub hourly_snapshot_retry_seconds: u64,
+    /// Attempts after the first one before a vCenter snapshot is recorded as failed.
+    pub hourly_snapshot_max_retries: u32,
+    /// When `vctp standalone` applies retention (cron with seconds: `sec min hour dom mon dow`).
+    pub snapshot_cleanup_cron: String,
+    /// VMs whose resource pool name or any folder on their path matches one of these
+    /// patterns (`*` and `?` wildcards, any case) are left out of snapshots.
+    pub tenants_to_filter: Vec<String>,
+    /// Clusters charged per node rather than per VM (patterns as above): their VMs are left
+    /// out of snapshots so they are not charged twice.
+    pub node_charge_clusters: Vec<String>,
+    /// SRM active/active VMs (name patterns): both copies are real VMs, so the powered-off
+    /// copy is marked as the SRM placeholder and only the running one is charged.
+    pub srm_activeactive_vms: Vec<String>,
+    /// vCTP settings that no longer do anything; accepted so old files still load.
+    #[serde(rename = "vcenter_event_polling_seconds")]
+    pub deprecated_event_polling_seconds: Option<serde_yaml::Value>,
+    #[serde(rename = "vcenter_inventory_polling_seconds")]
+    pub deprecated_inventory_polling_seconds: Option<serde_yaml::Value>,
+}
+
+/// One vCenter of `settings.vcenters`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VcenterEntry {
+    /// The name rows and reports use; default: the URL's host.
+    pub name: Option<String>,
+    /// The SDK URL, e.g. `https://vc.example.com/sdk`.
+    pub url: String,
+    /// Default: `settings.vcenter_insecure`.
+    pub insecure: Option<bool>,
+    /// Default: `settings.vcenter_ca_file`.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A vCenter to snapshot, with everything but the account resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VcenterTarget {
+    pub name: String,
+    pub url: String,
+    pub insecure: bool,
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -103,12 +174,35 @@ impl Default for Settings {
             daily_snapshot_max_age_months: 12,
             scheduled_aggregation_engine: EngineSetting::Rust,
             pool_tiers: BTreeMap::new(),
+            vcenter_addresses: Vec::new(),
+            vcenters: Vec::new(),
+            vcenter_username: String::new(),
+            vcenter_password: String::new(),
+            vcenter_insecure: false,
+            vcenter_ca_file: None,
+            encryption_key: None,
+            vcenter_inventory_snapshot_seconds: 3_600,
+            vcenter_connect_timeout_seconds: 10,
+            vcenter_read_timeout_seconds: 120,
+            vcenter_max_objects: 1_000,
+            hourly_snapshot_concurrency: 0,
+            hourly_snapshot_retry_seconds: 300,
+            hourly_snapshot_max_retries: 3,
+            snapshot_cleanup_cron: DEFAULT_CLEANUP_CRON.to_string(),
+            tenants_to_filter: Vec::new(),
+            node_charge_clusters: Vec::new(),
+            srm_activeactive_vms: Vec::new(),
+            deprecated_event_polling_seconds: None,
+            deprecated_inventory_polling_seconds: None,
         }
     }
 }
 
 /// The database used when neither the command line nor the settings name one.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://db.sqlite3";
+
+/// Retention runs daily at 02:30 UTC unless `snapshot_cleanup_cron` says otherwise.
+pub const DEFAULT_CLEANUP_CRON: &str = "0 30 2 * * *";
 
 impl Settings {
     /// Reads and validates a settings file.
@@ -152,6 +246,53 @@ impl Settings {
                 "must be at least 1".into(),
             ));
         }
+        let positive = [
+            (
+                "vcenter_inventory_snapshot_seconds",
+                settings.vcenter_inventory_snapshot_seconds,
+            ),
+            (
+                "vcenter_connect_timeout_seconds",
+                settings.vcenter_connect_timeout_seconds,
+            ),
+            (
+                "vcenter_read_timeout_seconds",
+                settings.vcenter_read_timeout_seconds,
+            ),
+            (
+                "vcenter_max_objects",
+                u64::from(settings.vcenter_max_objects),
+            ),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(invalid(
+                format!("settings.{key}"),
+                "must be at least 1".into(),
+            ));
+        }
+        if let Err(e) = settings.snapshot_cleanup_cron.parse::<cron::Schedule>() {
+            return Err(invalid(
+                "settings.snapshot_cleanup_cron".into(),
+                format!(
+                    "{e} (six fields: sec min hour day-of-month month day-of-week, e.g. {DEFAULT_CLEANUP_CRON:?})"
+                ),
+            ));
+        }
+        for (key, patterns) in [
+            ("tenants_to_filter", &settings.tenants_to_filter),
+            ("node_charge_clusters", &settings.node_charge_clusters),
+            ("srm_activeactive_vms", &settings.srm_activeactive_vms),
+        ] {
+            if let Some(i) = patterns.iter().position(|p| p.trim().is_empty()) {
+                return Err(invalid(
+                    format!("settings.{key}[{i}]"),
+                    "an empty pattern would match nothing useful; remove it".into(),
+                ));
+            }
+        }
+        settings
+            .vcenter_targets()
+            .map_err(|(key, message)| invalid(key, message))?;
         if let (Some(driver), Some(url)) = (settings.database_driver, &settings.database_url) {
             let parsed = DatabaseUrl::parse(url)?;
             let matches = matches!(
@@ -183,6 +324,90 @@ impl Settings {
     pub fn tier_mapping(&self) -> TierMapping {
         TierMapping::new(&self.pool_tiers)
     }
+
+    /// Keys that were given but no longer do anything, for a warning at start.
+    pub fn deprecated_keys(&self) -> Vec<&'static str> {
+        [
+            (
+                "settings.vcenter_event_polling_seconds",
+                &self.deprecated_event_polling_seconds,
+            ),
+            (
+                "settings.vcenter_inventory_polling_seconds",
+                &self.deprecated_inventory_polling_seconds,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.is_some().then_some(key))
+        .collect()
+    }
+
+    /// Every configured vCenter (`vcenter_addresses`, then `vcenters`) with its name and TLS
+    /// settings. Errors name the offending key: a URL that is not http(s), a name used twice.
+    pub fn vcenter_targets(&self) -> Result<Vec<VcenterTarget>, (String, String)> {
+        let addresses = self.vcenter_addresses.iter().enumerate().map(|(i, url)| {
+            (
+                format!("settings.vcenter_addresses[{i}]"),
+                None,
+                url,
+                None,
+                None,
+            )
+        });
+        let entries = self.vcenters.iter().enumerate().map(|(i, entry)| {
+            (
+                format!("settings.vcenters[{i}]"),
+                entry.name.as_deref(),
+                &entry.url,
+                entry.insecure,
+                entry.ca_file.as_ref(),
+            )
+        });
+        let mut targets: Vec<VcenterTarget> = Vec::new();
+        for (key, name, url, insecure, ca_file) in addresses.chain(entries) {
+            let host = url_host(url).ok_or_else(|| {
+                (
+                    key.clone(),
+                    format!("{url:?} is not a vCenter SDK URL (expected https://HOST/sdk)"),
+                )
+            })?;
+            let name = name.map_or(host, str::trim).to_string();
+            if name.is_empty() {
+                return Err((format!("{key}.name"), "must not be empty".into()));
+            }
+            if targets.iter().any(|t| t.name == name) {
+                return Err((
+                    key,
+                    format!(
+                        "a second vCenter named {name:?}; give each a distinct `name` under settings.vcenters"
+                    ),
+                ));
+            }
+            targets.push(VcenterTarget {
+                name,
+                url: url.trim().to_string(),
+                insecure: insecure.unwrap_or(self.vcenter_insecure),
+                ca_file: ca_file.or(self.vcenter_ca_file.as_ref()).cloned(),
+            });
+        }
+        Ok(targets)
+    }
+}
+
+/// The host of an `http://` or `https://` URL, without port or credentials.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url
+        .trim()
+        .strip_prefix("https://")
+        .or_else(|| url.trim().strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        host_port.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
 }
 
 #[cfg(test)]
@@ -275,5 +500,72 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("database_driver is Postgres"), "{err}");
+    }
+
+    #[test]
+    fn vcenters_are_named_by_host_unless_named_explicitly() {
+        let settings = parse(
+            "settings:\n  vcenter_addresses: [\"https://vc1.example.com/sdk\", \"http://[::1]:8989/sdk\"]\n  vcenter_insecure: true\n  vcenters:\n    - name: lab\n      url: https://10.0.0.5:443/sdk\n      insecure: false\n      ca_file: /etc/vctp/lab-ca.pem\n",
+        )
+        .unwrap();
+        let targets = settings.vcenter_targets().unwrap();
+        let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["vc1.example.com", "::1", "lab"]);
+        assert!(targets[0].insecure && targets[1].insecure);
+        assert!(!targets[2].insecure);
+        assert_eq!(
+            targets[2].ca_file.as_deref(),
+            Some(Path::new("/etc/vctp/lab-ca.pem"))
+        );
+    }
+
+    #[test]
+    fn a_vcenter_url_that_is_not_http_or_a_repeated_name_is_rejected() {
+        let err = parse("settings:\n  vcenter_addresses: [\"vc1.example.com\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`settings.vcenter_addresses[0]`"), "{err}");
+        assert!(err.contains("is not a vCenter SDK URL"), "{err}");
+        let err = parse(
+            "settings:\n  vcenter_addresses: [\"https://vc1/sdk\"]\n  vcenters:\n    - url: http://vc1:8080/sdk\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`settings.vcenters[0]`"), "{err}");
+        assert!(err.contains("a second vCenter named \"vc1\""), "{err}");
+    }
+
+    #[test]
+    fn a_bad_cleanup_cron_or_empty_filter_pattern_is_rejected() {
+        let err = parse("settings:\n  snapshot_cleanup_cron: every night\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`settings.snapshot_cleanup_cron`"), "{err}");
+        let err = parse("settings:\n  tenants_to_filter: [acme, \" \"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`settings.tenants_to_filter[1]`"), "{err}");
+        let err = parse("settings:\n  vcenter_read_timeout_seconds: 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("vcenter_read_timeout_seconds`: must be at least 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn deprecated_polling_settings_still_load() {
+        let settings =
+            parse("settings:\n  vcenter_event_polling_seconds: 60\n  vcenter_inventory_polling_seconds: 3600\n")
+                .unwrap();
+        assert_eq!(settings.vcenter_inventory_snapshot_seconds, 3_600);
+        assert_eq!(
+            settings.deprecated_keys(),
+            [
+                "settings.vcenter_event_polling_seconds",
+                "settings.vcenter_inventory_polling_seconds"
+            ]
+        );
     }
 }

@@ -22,6 +22,9 @@ async fn main() -> ExitCode {
         None => Settings::default(),
     };
     vctp::telemetry::init(&settings.log_level, settings.log_output);
+    for key in settings.deprecated_keys() {
+        tracing::warn!(key, "this setting is deprecated and ignored");
+    }
     match vctp::commands::run(cli.command, &settings, cli.database_url.as_deref()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

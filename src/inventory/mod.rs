@@ -1,5 +1,6 @@
 //! The hourly snapshot row, the resource-pool → tier mapping, and the CSV form of rows.
 
+pub mod capture;
 pub mod csv;
 
 use serde::{Deserialize, Serialize};

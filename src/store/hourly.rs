@@ -95,6 +95,12 @@ impl SnapshotWriter {
         self.start_snapshot(vcenter, snapshot_time).await
     }
 
+    /// Adds the run record of the collector attempt that produced these snapshots; it is
+    /// committed with them.
+    pub async fn record_run(&mut self, run: &super::runs::SnapshotRun) -> Result<()> {
+        super::runs::record_run_in(&mut self.tx, run).await
+    }
+
     /// Commits everything written and returns the snapshots stored.
     pub async fn commit(mut self) -> Result<Vec<StoredSnapshot>> {
         self.finish_snapshot().await?;

@@ -1,0 +1,120 @@
+//! Run records: one row per collector attempt at a vCenter (`snapshot_runs`) and the last run
+//! of each scheduled job (`cron_status`). Metrics and the catch-up logic read them, so they
+//! are right whichever process did the work.
+
+use super::{QueryContext, Result, Store, Tx, with_pool, with_tx};
+
+/// One snapshot attempt at one vCenter, successful or not.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SnapshotRun {
+    pub vcenter: String,
+    pub snapshot_time: i64,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub success: bool,
+    pub row_count: i64,
+    /// Empty on success.
+    pub error: String,
+}
+
+const INSERT_RUN: &str = "INSERT INTO snapshot_runs (vcenter, snapshot_time, started_at, finished_at, success, row_count, error) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+macro_rules! bind_run {
+    ($run:expr) => {
+        sqlx::query(INSERT_RUN)
+            .bind(&$run.vcenter)
+            .bind($run.snapshot_time)
+            .bind($run.started_at)
+            .bind($run.finished_at)
+            .bind($run.success)
+            .bind($run.row_count)
+            .bind(&$run.error)
+    };
+}
+
+/// The last run of a scheduled job.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct JobRun {
+    pub job: String,
+    /// The scheduled time the run stood for (a tick, or the start of the day/month it did).
+    pub last_tick: i64,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub success: bool,
+    pub error: String,
+}
+
+impl Store {
+    /// Records a run on its own (a failed attempt, which stores no snapshot).
+    pub async fn record_run(&self, run: &SnapshotRun) -> Result<()> {
+        with_pool!(self, |pool| {
+            bind_run!(run)
+                .execute(pool)
+                .await
+                .op("record a snapshot run")?;
+        });
+        Ok(())
+    }
+
+    /// The newest runs first, at most `limit`, optionally of one vCenter.
+    pub async fn snapshot_runs(
+        &self,
+        vcenter: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SnapshotRun>> {
+        const SQL: &str = "SELECT vcenter, snapshot_time, started_at, finished_at, success, row_count, error \
+            FROM snapshot_runs WHERE ($1 IS NULL OR vcenter = $1) ORDER BY started_at DESC, id DESC LIMIT $2";
+        with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(vcenter)
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+                .op("list snapshot runs")
+        })
+    }
+
+    /// The last recorded run of `job`, if it ever ran.
+    pub async fn job_run(&self, job: &str) -> Result<Option<JobRun>> {
+        const SQL: &str = "SELECT job, last_tick, started_at, finished_at, success, error FROM cron_status WHERE job = $1";
+        with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(job)
+                .fetch_optional(pool)
+                .await
+                .op("read a scheduled job's last run")
+        })
+    }
+
+    pub async fn record_job_run(&self, run: &JobRun) -> Result<()> {
+        const SQL: &str = "INSERT INTO cron_status (job, last_tick, started_at, finished_at, success, error) \
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job) DO UPDATE SET last_tick = excluded.last_tick, \
+            started_at = excluded.started_at, finished_at = excluded.finished_at, success = excluded.success, error = excluded.error";
+        with_pool!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(&run.job)
+                .bind(run.last_tick)
+                .bind(run.started_at)
+                .bind(run.finished_at)
+                .bind(run.success)
+                .bind(&run.error)
+                .execute(pool)
+                .await
+                .op("record a scheduled job's run")?;
+        });
+        Ok(())
+    }
+}
+
+/// Records a successful run inside the transaction that stores its snapshot, so the two are
+/// committed together or not at all.
+pub(super) async fn record_run_in(tx: &mut Tx, run: &SnapshotRun) -> Result<()> {
+    with_tx!(tx, |conn| {
+        bind_run!(run)
+            .execute(&mut *conn)
+            .await
+            .op("record a snapshot run")?;
+    });
+    Ok(())
+}
