@@ -171,6 +171,10 @@ func main() {
 		if _, err := h.createVM(i, fmt.Sprintf("vm%05d", i)); err != nil {
 			log.Fatalf("create VM %d: %v", i, err)
 		}
+		// Progress for the start script's log tail when a big start times out.
+		if (i+1)%2000 == 0 {
+			log.Printf("%d/%d VMs created", i+1, *vms)
+		}
 	}
 	h.base = *vms
 	log.Printf("created %d VMs in %.2fs", *vms, time.Since(start).Seconds())
