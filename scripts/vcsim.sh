@@ -215,6 +215,10 @@ vcsim_start() {
     local user=vctp password
     password="vcsim-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 
+    # Create the output files first so the ready-line polling below never
+    # reads a file the background process has not opened yet.
+    : >"$VCTP_VCSIM_DIR/stdout"
+    : >"$VCTP_VCSIM_DIR/log"
     # TMPDIR: the simulator keeps its datastore there, so vcsim_stop can
     # remove it even if the process had to be killed.
     TMPDIR="$VCTP_VCSIM_DS" "$(_vcsim_cache)/vcsim" \
@@ -226,8 +230,9 @@ vcsim_start() {
 
     local url="" control="" waited=0 deadline=$((timeout * 10))
     while :; do
-        url="$(sed -n 's/^VCSIM_URL=//p' "$VCTP_VCSIM_DIR/stdout" 2>/dev/null)"
-        control="$(sed -n 's/^VCSIM_CONTROL=//p' "$VCTP_VCSIM_DIR/stdout" 2>/dev/null)"
+        # `|| true`: a failing read must not end a `set -e` caller.
+        url="$(sed -n 's/^VCSIM_URL=//p' "$VCTP_VCSIM_DIR/stdout" 2>/dev/null || true)"
+        control="$(sed -n 's/^VCSIM_CONTROL=//p' "$VCTP_VCSIM_DIR/stdout" 2>/dev/null || true)"
         if [ -n "$url" ] && [ -n "$control" ]; then
             break
         fi
