@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 #
 # The project's single test command: formatting, lints and the full test
-# suite (including #[ignore]d tests) against a private PostgreSQL 15 server.
+# suite (including #[ignore]d tests) against a private PostgreSQL 15 server
+# and a private vCenter (VMware's govmomi simulator, scripts/vcsim.sh).
 #
 # Usage: scripts/test.sh   (from any directory)
 #
 # Every step runs even if an earlier one failed, so one run reports all
-# problems; the script exits non-zero if any step failed. PostgreSQL is
-# always stopped on exit.
+# problems; the script exits non-zero if any step failed. PostgreSQL and the
+# simulator are always stopped on exit.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,11 +49,24 @@ cargo clippy --version
 
 # shellcheck source=scripts/postgres.sh
 source "$ROOT/scripts/postgres.sh"
-trap pg_stop EXIT
+# shellcheck source=scripts/vcsim.sh
+source "$ROOT/scripts/vcsim.sh"
+
+# Stop every peer, whatever happened; each stop is idempotent.
+stop_peers() {
+    vcsim_stop || true
+    pg_stop || true
+}
+trap stop_peers EXIT
 
 banner "starting PostgreSQL"
 pg_start
 echo "VCTP_TEST_POSTGRES_URL=$VCTP_TEST_POSTGRES_URL"
+
+banner "starting the govmomi vCenter simulator"
+vcsim_start
+echo "VCTP_TEST_VCSIM_URL=$VCTP_TEST_VCSIM_URL"
+echo "VCTP_TEST_VCSIM_CONTROL=$VCTP_TEST_VCSIM_CONTROL"
 
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -D warnings

@@ -9,6 +9,8 @@ pub mod cli;
 pub mod commands;
 /// The settings file (`settings:` YAML with vCTP's key names), validated.
 pub mod config;
+/// Password settings encrypted as `enc:v1:` AES-256-GCM values, and rewriting them in place.
+pub mod credentials;
 /// Printing summaries and totals as CSV or JSON.
 pub mod output;
 /// Logging setup.
