@@ -5,6 +5,8 @@
 
 mod client;
 mod error;
+#[cfg(test)]
+mod malformed;
 pub mod model;
 mod parse;
 mod soap;

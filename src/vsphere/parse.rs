@@ -445,3 +445,330 @@ fn unix_seconds(text: &str) -> Result<i64, String> {
         .map(|time| time.and_utc().timestamp())
         .map_err(|_| format!("{:?} is not an xsd:dateTime", excerpt(text, 40)))
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::vsphere::Error;
+    use crate::vsphere::xml::{Exchange, read_response};
+
+    const URL: &str = "https://vc.example.com/sdk";
+
+    /// Two VMs in vCenter's style (default namespace, `xsi:` types) and a token.
+    pub(crate) const PAGE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<soapenv:Body>
+<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><token>52b6&amp;1</token>
+<objects><obj type="VirtualMachine">vm-42</obj>
+<propSet><name>config.createDate</name><val xsi:type="xsd:dateTime">2024-03-01T12:34:56.789123Z</val></propSet>
+<propSet><name>config.hardware.memoryMB</name><val xsi:type="xsd:int">4096</val></propSet>
+<propSet><name>config.hardware.numCPU</name><val xsi:type="xsd:int">2</val></propSet>
+<propSet><name>config.instanceUuid</name><val xsi:type="xsd:string">5032c8a5-9d4e-4c2b-8f5e-1b2c3d4e5f60</val></propSet>
+<propSet><name>config.managedBy</name><val xsi:type="ManagedByInfo"><extensionKey>com.vmware.vcDr</extensionKey><type>placeholderVm</type></val></propSet>
+<propSet><name>config.template</name><val xsi:type="xsd:boolean">false</val></propSet>
+<propSet><name>config.uuid</name><val xsi:type="xsd:string">4232c8a5-9d4e-4c2b-8f5e-1b2c3d4e5f60</val></propSet>
+<propSet><name>name</name><val xsi:type="xsd:string">app-01</val></propSet>
+<propSet><name>parent</name><val type="Folder" xsi:type="ManagedObjectReference">group-v9</val></propSet>
+<propSet><name>resourcePool</name><val type="ResourcePool" xsi:type="ManagedObjectReference">resgroup-12</val></propSet>
+<propSet><name>runtime.host</name><val type="HostSystem" xsi:type="ManagedObjectReference">host-8</val></propSet>
+<propSet><name>runtime.powerState</name><val xsi:type="VirtualMachinePowerState">poweredOn</val></propSet>
+<propSet><name>summary.storage.committed</name><val xsi:type="xsd:long">21474836480</val></propSet>
+<propSet><name>summary.storage.uncommitted</name><val xsi:type="xsd:long">1073741824</val></propSet>
+</objects>
+<objects><obj type="VirtualMachine">vm-43</obj>
+<propSet><name>config.template</name><val xsi:type="xsd:boolean">true</val></propSet>
+<propSet><name>name</name><val xsi:type="xsd:string">Ünïcode &amp; &lt;tmpl&gt; &#x263A;<![CDATA[ <raw> ]]></val></propSet>
+<propSet><name>runtime.powerState</name><val xsi:type="VirtualMachinePowerState">poweredOff</val></propSet>
+</objects>
+</returnval></RetrievePropertiesExResponse>
+</soapenv:Body>
+</soapenv:Envelope>"#;
+
+    pub(crate) fn vm_42() -> VmProperties {
+        VmProperties {
+            moref: "vm-42".into(),
+            name: Some("app-01".into()),
+            uuid: Some("4232c8a5-9d4e-4c2b-8f5e-1b2c3d4e5f60".into()),
+            instance_uuid: Some("5032c8a5-9d4e-4c2b-8f5e-1b2c3d4e5f60".into()),
+            num_cpu: Some(2),
+            memory_mb: Some(4096),
+            storage_committed: Some(21_474_836_480),
+            storage_uncommitted: Some(1_073_741_824),
+            template: Some(false),
+            power_state: Some(PowerState::PoweredOn),
+            create_date: Some(1_709_296_496),
+            managed_by: Some(ManagedBy {
+                extension_key: "com.vmware.vcDr".into(),
+                kind: "placeholderVm".into(),
+            }),
+            resource_pool: Some("resgroup-12".into()),
+            parent: Some("group-v9".into()),
+            host: Some("host-8".into()),
+        }
+    }
+
+    /// One page of VMs read from `body` as the response to RetrievePropertiesEx.
+    pub(crate) async fn read_vms(
+        body: &[u8],
+    ) -> Result<(Vec<VmProperties>, Option<String>), Error> {
+        let mut vms = Vec::new();
+        let exchange = Exchange {
+            url: URL,
+            call: "RetrievePropertiesEx",
+        };
+        let mut collect = Collect::Vms(&mut vms);
+        let page = RetrieveResult::new(&mut collect, &Property::VM);
+        let token = read_response(body, exchange, page).await?;
+        Ok((vms, token))
+    }
+
+    #[tokio::test]
+    async fn a_page_with_a_token_returns_it_with_its_vms() {
+        let (vms, token) = read_vms(PAGE.as_bytes()).await.unwrap();
+        assert_eq!(token.as_deref(), Some("52b6&1"));
+        assert_eq!(vms.len(), 2);
+        assert_eq!(vms[0], vm_42());
+        let template = VmProperties {
+            moref: "vm-43".into(),
+            name: Some("Ünïcode & <tmpl> ☺ <raw> ".into()),
+            template: Some(true),
+            power_state: Some(PowerState::PoweredOff),
+            ..VmProperties::default()
+        };
+        assert_eq!(vms[1], template, "unset properties are None");
+    }
+
+    #[tokio::test]
+    async fn the_last_page_has_no_token_whatever_the_prefixes() {
+        let body = r#"<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><S:Body><vim25:ContinueRetrievePropertiesExResponse xmlns:vim25="urn:vim25"><vim25:returnval><vim25:objects><vim25:obj type="VirtualMachine">vm-7</vim25:obj><vim25:propSet><vim25:name>config.hardware.numCPU</vim25:name><vim25:val i:type="xsd:int">8</vim25:val></vim25:propSet></vim25:objects></vim25:returnval></vim25:ContinueRetrievePropertiesExResponse></S:Body></S:Envelope>"#;
+        let mut vms = Vec::new();
+        let exchange = Exchange {
+            url: URL,
+            call: "ContinueRetrievePropertiesEx",
+        };
+        let mut collect = Collect::Vms(&mut vms);
+        let page = RetrieveResult::new(&mut collect, &Property::VM);
+        let token = read_response(body.as_bytes(), exchange, page)
+            .await
+            .unwrap();
+        assert_eq!(token, None);
+        assert_eq!(vms.len(), 1);
+        assert_eq!((vms[0].moref.as_str(), vms[0].num_cpu), ("vm-7", Some(8)));
+    }
+
+    #[tokio::test]
+    async fn an_empty_result_has_no_objects_and_no_token() {
+        for response in [
+            "<RetrievePropertiesExResponse xmlns=\"urn:vim25\"></RetrievePropertiesExResponse>",
+            "<RetrievePropertiesExResponse xmlns=\"urn:vim25\"/>",
+        ] {
+            let body = format!(
+                "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body>{response}</soapenv:Body></soapenv:Envelope>"
+            );
+            assert_eq!(read_vms(body.as_bytes()).await.unwrap(), (vec![], None));
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_properties_and_elements_are_skipped() {
+        let body = PAGE.replace(
+            "<objects><obj type=\"VirtualMachine\">vm-42</obj>",
+            concat!(
+                "<objects><obj type=\"VirtualMachine\">vm-42</obj><futureField>1</futureField>",
+                "<propSet><name>guest.net</name><val xsi:type=\"ArrayOfGuestNicInfo\"><GuestNicInfo>",
+                "<ipAddress>10.0.0.1</ipAddress></GuestNicInfo></val></propSet>",
+                "<missingSet><path>config.hardware.device</path><fault><fault xsi:type=\"NoPermission\"/></fault></missingSet>",
+            ),
+        );
+        let body = body.replace(
+            "<token>",
+            "<other xsi:type=\"Thing\"><objects><obj type=\"VirtualMachine\">vm-99</obj></objects></other><token>",
+        );
+        let (vms, token) = read_vms(body.as_bytes()).await.unwrap();
+        assert_eq!(vms.len(), 2);
+        assert_eq!(vms[0], vm_42());
+        assert_eq!(token.as_deref(), Some("52b6&1"));
+    }
+
+    #[tokio::test]
+    async fn objects_of_other_types_are_not_vms() {
+        let body = PAGE.replace(
+            r#"<obj type="VirtualMachine">vm-43</obj>"#,
+            r#"<obj type="Folder">group-v3</obj>"#,
+        );
+        let (vms, _) = read_vms(body.as_bytes()).await.unwrap();
+        assert_eq!(vms, vec![vm_42()]);
+    }
+
+    #[tokio::test]
+    async fn an_unparsable_number_names_the_call_the_object_and_the_property() {
+        for bad in ["99999999999999999999999", "abc", "", "2.5"] {
+            let body = PAGE.replace(
+                r#"<val xsi:type="xsd:int">2</val>"#,
+                &format!(r#"<val xsi:type="xsd:int">{bad}</val>"#),
+            );
+            match read_vms(body.as_bytes()).await {
+                Err(error @ Error::Parse { .. }) => {
+                    let message = error.to_string();
+                    for part in ["RetrievePropertiesEx", "vm-42", "config.hardware.numCPU"] {
+                        assert!(message.contains(part), "{message}");
+                    }
+                    assert!(!error.is_transient());
+                }
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_power_state_or_boolean_is_an_error() {
+        let body = PAGE.replace(">poweredOn<", ">poweredSideways<");
+        assert!(matches!(
+            read_vms(body.as_bytes()).await,
+            Err(Error::Parse { .. })
+        ));
+        let body = PAGE.replace(">false<", ">maybe<");
+        assert!(matches!(
+            read_vms(body.as_bytes()).await,
+            Err(Error::Parse { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_object_without_obj_is_an_error() {
+        let body = PAGE.replace(r#"<obj type="VirtualMachine">vm-43</obj>"#, "");
+        assert!(matches!(
+            read_vms(body.as_bytes()).await,
+            Err(Error::Parse { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn virtual_apps_and_resource_pools_are_places() {
+        let body = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>
+<objects><obj type="Folder">group-d1</obj><propSet><name>name</name><val xsi:type="xsd:string">Datacenters</val></propSet></objects>
+<objects><obj type="Datacenter">datacenter-3</obj><propSet><name>name</name><val xsi:type="xsd:string">DC1</val></propSet><propSet><name>parent</name><val type="Folder" xsi:type="ManagedObjectReference">group-d1</val></propSet></objects>
+<objects><obj type="ClusterComputeResource">domain-c7</obj><propSet><name>name</name><val xsi:type="xsd:string">Cluster-A</val></propSet><propSet><name>parent</name><val type="Folder" xsi:type="ManagedObjectReference">group-h5</val></propSet></objects>
+<objects><obj type="ResourcePool">resgroup-12</obj><propSet><name>name</name><val xsi:type="xsd:string">Gold</val></propSet><propSet><name>parent</name><val type="ResourcePool" xsi:type="ManagedObjectReference">resgroup-8</val></propSet></objects>
+<objects><obj type="VirtualApp">resgroup-v20</obj><propSet><name>name</name><val xsi:type="xsd:string">Shop vApp</val></propSet><propSet><name>parent</name><val type="ResourcePool" xsi:type="ManagedObjectReference">resgroup-12</val></propSet></objects>
+<objects><obj type="StoragePod">group-p1</obj><propSet><name>name</name><val xsi:type="xsd:string">Pod</val></propSet></objects>
+</returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>"#;
+        let mut places = Places::default();
+        let exchange = Exchange {
+            url: URL,
+            call: "RetrievePropertiesEx",
+        };
+        let mut collect = Collect::Places(&mut places);
+        let page = RetrieveResult::new(&mut collect, &Property::PLACE);
+        let token = read_response(body.as_bytes(), exchange, page)
+            .await
+            .unwrap();
+        assert_eq!(token, None);
+        assert_eq!(places.len(), 5, "kinds that are not places are left out");
+        let vapp = places.get("resgroup-v20").unwrap();
+        assert_eq!(
+            (vapp.kind, vapp.name.as_str(), vapp.parent.as_deref()),
+            (PlaceKind::VirtualApp, "Shop vApp", Some("resgroup-12"))
+        );
+        assert_eq!(
+            places.get("resgroup-12").unwrap().kind,
+            PlaceKind::ResourcePool
+        );
+        assert_eq!(places.get("group-d1").unwrap().parent, None);
+        assert_eq!(
+            places.datacenter_of("domain-c7"),
+            None,
+            "group-h5 was not returned"
+        );
+    }
+
+    #[tokio::test]
+    async fn service_content_gives_the_managers_and_about() {
+        let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<soapenv:Body>
+<RetrieveServiceContentResponse xmlns="urn:vim25"><returnval><rootFolder type="Folder">group-d1</rootFolder><propertyCollector type="PropertyCollector">propertyCollector</propertyCollector><viewManager type="ViewManager">ViewManager</viewManager><about><name>VMware vCenter Server</name><fullName>VMware vCenter Server 8.0.2 build-22617221</fullName><vendor>VMware, Inc.</vendor><version>8.0.2</version><patchLevel></patchLevel><build>22617221</build><localeVersion>INTL</localeVersion><localeBuild>000</localeBuild><osType>linux-x64</osType><productLineId>vpx</productLineId><apiType>VirtualCenter</apiType><apiVersion>8.0.2.0</apiVersion><instanceUuid>0b4b2f63-7f0e-4c39-9d1a-33c1e2a77f10</instanceUuid><licenseProductName>VMware VirtualCenter Server</licenseProductName><licenseProductVersion>8.0</licenseProductVersion></about><setting type="OptionManager">VpxSettings</setting><userDirectory type="UserDirectory">UserDirectory</userDirectory><sessionManager type="SessionManager">SessionManager</sessionManager><authorizationManager type="AuthorizationManager">AuthorizationManager</authorizationManager></returnval></RetrieveServiceContentResponse>
+</soapenv:Body>
+</soapenv:Envelope>"#;
+        let exchange = Exchange {
+            url: URL,
+            call: "RetrieveServiceContent",
+        };
+        let content = read_response(body.as_bytes(), exchange, ServiceContentReader::default())
+            .await
+            .unwrap();
+        assert_eq!(content.root_folder.value, "group-d1");
+        assert_eq!(content.property_collector.value, "propertyCollector");
+        assert_eq!(content.view_manager.value, "ViewManager");
+        assert_eq!(
+            (
+                content.session_manager.kind,
+                content.session_manager.value.as_str()
+            ),
+            ("SessionManager", "SessionManager")
+        );
+        assert_eq!(
+            content.about,
+            About {
+                name: "VMware vCenter Server".into(),
+                full_name: "VMware vCenter Server 8.0.2 build-22617221".into(),
+                version: "8.0.2".into(),
+                build: "22617221".into(),
+                api_type: "VirtualCenter".into(),
+                api_version: "8.0.2.0".into(),
+                instance_uuid: "0b4b2f63-7f0e-4c39-9d1a-33c1e2a77f10".into(),
+            }
+        );
+
+        let without_view_manager = body.replace(
+            r#"<viewManager type="ViewManager">ViewManager</viewManager>"#,
+            "",
+        );
+        let error = read_response(
+            without_view_manager.as_bytes(),
+            exchange,
+            ServiceContentReader::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(error.to_string().contains("ViewManager"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_created_view_is_read_as_a_reference() {
+        let body = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><CreateContainerViewResponse xmlns="urn:vim25"><returnval type="ContainerView">session[52f1e0c7-1b2a-7d3e-4f5a-6b7c8d9e0f1a]52c4</returnval></CreateContainerViewResponse></soapenv:Body></soapenv:Envelope>"#;
+        let exchange = Exchange {
+            url: URL,
+            call: "CreateContainerView",
+        };
+        let view = read_response(body.as_bytes(), exchange, MorefReader::new("ContainerView"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (view.kind, view.value.as_str()),
+            (
+                "ContainerView",
+                "session[52f1e0c7-1b2a-7d3e-4f5a-6b7c8d9e0f1a]52c4"
+            )
+        );
+    }
+
+    #[test]
+    fn create_dates_accept_fractions_and_offsets() {
+        let cases = [
+            ("2024-03-01T12:34:56Z", 1_709_296_496),
+            ("2024-03-01T12:34:56.789123Z", 1_709_296_496),
+            ("2024-03-01T14:34:56+02:00", 1_709_296_496),
+            ("2024-03-01T07:34:56.5-05:00", 1_709_296_496),
+            ("2024-03-01T12:34:56", 1_709_296_496),
+            ("2024-03-01T12:34:56.123456", 1_709_296_496),
+            (" 1970-01-01T00:00:00Z ", 0),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(unix_seconds(text), Ok(expected), "{text}");
+        }
+        for bad in ["", "yesterday", "2024-13-01T00:00:00Z", "2024-03-01"] {
+            assert!(unix_seconds(bad).is_err(), "{bad}");
+        }
+    }
+}

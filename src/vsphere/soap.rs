@@ -94,7 +94,7 @@ impl Envelope {
 
 /// Appends `text` escaped for element content and attribute values. `\r` is written as a
 /// character reference because XML parsers turn a literal one into `\n`.
-fn push_escaped(out: &mut String, text: &str) {
+pub(crate) fn push_escaped(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
