@@ -1,5 +1,17 @@
 //! The vSphere SOAP client: sessions, envelopes, streaming property parsing and faults.
+//!
+//! [`Client::login`] opens a session; [`Client::virtual_machines`] and [`Client::places`]
+//! each read one container view page by page, parsing every page as it streams in.
 
+mod client;
+mod error;
+#[cfg(test)]
+mod malformed;
 pub mod model;
+mod parse;
+mod soap;
+mod xml;
 
+pub use client::{About, Client, Endpoint, Tls};
+pub use error::Error;
 pub use model::{ManagedBy, Place, PlaceKind, Places, PowerState, VmProperties};

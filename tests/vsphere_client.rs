@@ -1,0 +1,830 @@
+//! The vSphere client against a scripted vCenter: a small HTTP/1.1 server on 127.0.0.1 that
+//! answers the SOAP calls with canned responses and can misbehave on purpose (expired
+//! sessions, cut or stalled bodies, HTTP errors).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use vctp::vsphere::{Client, Endpoint, Error, PlaceKind, Tls};
+
+const USER: &str = "vctp@vsphere.local";
+/// Markup characters that must arrive escaped and come out intact.
+const PASSWORD: &str = r#"p<&>"'w"#;
+const API_VERSION: &str = "8.0.2.0";
+
+/// What the fake vCenter serves and how it misbehaves.
+#[derive(Debug, Clone, Default)]
+struct Script {
+    vms: usize,
+    /// Honour maxObjects with paging tokens (the govmomi simulator does not).
+    paging: bool,
+    /// Forget every session once this many pages have been served.
+    expire_sessions_after_pages: Option<usize>,
+    /// Refuse every call after Login as not authenticated.
+    refuse_every_session: bool,
+    /// How the response to RetrievePropertiesEx goes wrong.
+    broken_retrieval: Option<Breakage>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Breakage {
+    /// Content-Length promises the whole body; half of it is sent, then the socket closes.
+    CutMidBody,
+    /// Half of the body is sent, then nothing more.
+    StallMidBody,
+    /// Nothing at all is sent back.
+    StallBeforeResponse,
+    /// 503 with an HTML page, as a proxy in front of vCenter might answer.
+    ServiceUnavailable,
+}
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    cookie: Option<String>,
+    soap_action: Option<String>,
+    content_type: Option<String>,
+    body: String,
+    /// Length of the response body sent back.
+    response_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    script: Script,
+    sessions: HashSet<String>,
+    logins: usize,
+    pages_served: usize,
+    sessions_expired: bool,
+    seen: Vec<Seen>,
+}
+
+struct FakeVcenter {
+    url: String,
+    state: Arc<Mutex<State>>,
+    server: JoinHandle<()>,
+}
+
+impl Drop for FakeVcenter {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl FakeVcenter {
+    async fn start(script: Script) -> FakeVcenter {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/sdk", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State {
+            script,
+            ..State::default()
+        }));
+        let shared = Arc::clone(&state);
+        let server = tokio::spawn(async move {
+            // Dropping the set when the server is aborted ends every connection too.
+            let mut connections = JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                connections.spawn(serve(stream, Arc::clone(&shared)));
+            }
+        });
+        FakeVcenter { url, state, server }
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            url: self.url.clone(),
+            username: USER.into(),
+            password: PASSWORD.into(),
+            tls: Tls::Insecure,
+            connect_timeout: Duration::from_secs(2),
+            read_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    fn methods(&self) -> Vec<String> {
+        self.seen().into_iter().map(|seen| seen.method).collect()
+    }
+
+    fn logins(&self) -> usize {
+        self.state.lock().unwrap().logins
+    }
+}
+
+struct Reply {
+    status: u16,
+    set_cookie: Option<String>,
+    body: String,
+    delivery: Delivery,
+}
+
+enum Delivery {
+    Whole,
+    CutMidBody,
+    StallMidBody,
+    StallBeforeResponse,
+}
+
+impl Reply {
+    fn ok(body: String) -> Reply {
+        Reply {
+            status: 200,
+            set_cookie: None,
+            body,
+            delivery: Delivery::Whole,
+        }
+    }
+
+    fn fault(kind: &str, message: &str) -> Reply {
+        Reply {
+            status: 500,
+            set_cookie: None,
+            body: envelope(&format!(
+                r#"<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>{message}</faultstring><detail><{kind}Fault xmlns="urn:vim25" xsi:type="{kind}"></{kind}Fault></detail></soapenv:Fault>"#
+            )),
+            delivery: Delivery::Whole,
+        }
+    }
+}
+
+async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
+    let mut stream = BufReader::new(stream);
+    loop {
+        let mut content_length = 0;
+        let (mut cookie, mut soap_action, mut content_type) = (None, None, None);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match stream.read_line(&mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => {}
+            }
+            if let Some((name, value)) = line.trim_end().split_once(':') {
+                let value = value.trim().to_owned();
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => content_length = value.parse().unwrap(),
+                    "cookie" => cookie = Some(value),
+                    "soapaction" => soap_action = Some(value),
+                    "content-type" => content_type = Some(value),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; content_length];
+        if stream.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let body = String::from_utf8(body).unwrap();
+        let method = METHODS
+            .into_iter()
+            .find(|method| body.contains(&format!("<{method} ")))
+            .unwrap_or("unknown")
+            .to_owned();
+        let reply = {
+            let mut state = state.lock().unwrap();
+            let reply = respond(&mut state, &method, cookie.as_deref(), &body);
+            state.seen.push(Seen {
+                method,
+                cookie,
+                soap_action,
+                content_type,
+                body,
+                response_bytes: reply.body.len(),
+            });
+            reply
+        };
+        if !send(stream.get_mut(), reply).await {
+            return;
+        }
+    }
+}
+
+/// Writes `reply`; false when the connection is to be closed.
+async fn send(stream: &mut TcpStream, reply: Reply) -> bool {
+    if let Delivery::StallBeforeResponse = reply.delivery {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+    let reason = match reply.status {
+        200 => "OK",
+        500 => "Internal Server Error",
+        _ => "Service Unavailable",
+    };
+    let mut head = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\n",
+        reply.status,
+        reply.body.len()
+    );
+    if let Some(cookie) = &reply.set_cookie {
+        head.push_str(&format!("Set-Cookie: {cookie}\r\n"));
+    }
+    head.push_str("\r\n");
+    let body = reply.body.as_bytes();
+    let half = &body[..body.len() / 2];
+    let written = match reply.delivery {
+        Delivery::Whole | Delivery::StallBeforeResponse => {
+            stream.write_all(head.as_bytes()).await.is_ok() && stream.write_all(body).await.is_ok()
+        }
+        Delivery::CutMidBody => {
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(half).await;
+            false
+        }
+        Delivery::StallMidBody => {
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(half).await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            false
+        }
+    };
+    written && stream.flush().await.is_ok()
+}
+
+const METHODS: [&str; 7] = [
+    "RetrieveServiceContent",
+    "Login",
+    "Logout",
+    "CreateContainerView",
+    "DestroyView",
+    "RetrievePropertiesEx",
+    "ContinueRetrievePropertiesEx",
+];
+
+fn respond(state: &mut State, method: &str, cookie: Option<&str>, body: &str) -> Reply {
+    match method {
+        "RetrieveServiceContent" => return Reply::ok(service_content()),
+        "Login" => return login(state, body),
+        _ => {}
+    }
+    let session = cookie.and_then(|c| c.strip_prefix("vmware_soap_session="));
+    if state.script.refuse_every_session || !session.is_some_and(|s| state.sessions.contains(s)) {
+        return Reply::fault("NotAuthenticated", "The session is not authenticated.");
+    }
+    match method {
+        "Logout" => {
+            state.sessions.remove(session.unwrap_or_default());
+            Reply::ok(envelope(
+                r#"<LogoutResponse xmlns="urn:vim25"></LogoutResponse>"#,
+            ))
+        }
+        "CreateContainerView" => {
+            let view = if body.contains("<type>VirtualMachine</type>") {
+                "vms"
+            } else {
+                "places"
+            };
+            Reply::ok(envelope(&format!(
+                r#"<CreateContainerViewResponse xmlns="urn:vim25"><returnval type="ContainerView">session[5271]{view}</returnval></CreateContainerViewResponse>"#
+            )))
+        }
+        "DestroyView" => Reply::ok(envelope(
+            r#"<DestroyViewResponse xmlns="urn:vim25"></DestroyViewResponse>"#,
+        )),
+        "RetrievePropertiesEx" => match state.script.broken_retrieval {
+            Some(Breakage::ServiceUnavailable) => Reply {
+                status: 503,
+                set_cookie: None,
+                body: "<html><body><h1>503 Service Unavailable</h1></body></html>".into(),
+                delivery: Delivery::Whole,
+            },
+            breakage => {
+                let mut reply = if body.contains("session[5271]places") {
+                    Reply::ok(places_page())
+                } else {
+                    vm_page(state, method, 0, max_objects(body))
+                };
+                reply.delivery = match breakage {
+                    Some(Breakage::CutMidBody) => Delivery::CutMidBody,
+                    Some(Breakage::StallMidBody) => Delivery::StallMidBody,
+                    Some(Breakage::StallBeforeResponse) => Delivery::StallBeforeResponse,
+                    _ => Delivery::Whole,
+                };
+                reply
+            }
+        },
+        "ContinueRetrievePropertiesEx" => {
+            let (offset, page_size) = between(body, "<token>", "</token>")
+                .and_then(|token| token.strip_prefix("page-"))
+                .and_then(|token| token.split_once('-'))
+                .map(|(offset, size)| (offset.parse().unwrap(), size.parse().unwrap()))
+                .unwrap();
+            vm_page(state, method, offset, Some(page_size))
+        }
+        _ => Reply::fault("InvalidRequest", "unknown method"),
+    }
+}
+
+fn login(state: &mut State, body: &str) -> Reply {
+    let user = between(body, "<userName>", "</userName>").map(unescape);
+    let password = between(body, "<password>", "</password>").map(unescape);
+    if user.as_deref() != Some(USER) || password.as_deref() != Some(PASSWORD) {
+        return Reply::fault(
+            "InvalidLogin",
+            "Cannot complete login due to an incorrect user name or password.",
+        );
+    }
+    state.logins += 1;
+    let session = format!("\"52-{}\"", state.logins);
+    state.sessions.insert(session.clone());
+    let mut reply = Reply::ok(envelope(&format!(
+        r#"<LoginResponse xmlns="urn:vim25"><returnval><key>{}</key><userName>{USER}</userName><fullName>vctp</fullName></returnval></LoginResponse>"#,
+        state.logins
+    )));
+    reply.set_cookie = Some(format!(
+        "vmware_soap_session={session}; Path=/; HttpOnly; Secure;"
+    ));
+    reply
+}
+
+/// The VMs from `offset`, at most `page_size` of them when the script pages.
+fn vm_page(state: &mut State, method: &str, offset: usize, page_size: Option<usize>) -> Reply {
+    let total = state.script.vms;
+    let end = match page_size {
+        Some(size) if state.script.paging => (offset + size).min(total),
+        _ => total,
+    };
+    let mut objects = String::new();
+    for i in offset..end {
+        objects.push_str(&format!(
+            concat!(
+                r#"<objects><obj type="VirtualMachine">vm-{i}</obj>"#,
+                r#"<propSet><name>config.hardware.numCPU</name><val xsi:type="xsd:int">{cpus}</val></propSet>"#,
+                r#"<propSet><name>name</name><val xsi:type="xsd:string">vm {i} &amp; co</val></propSet>"#,
+                r#"<propSet><name>resourcePool</name><val type="ResourcePool" xsi:type="ManagedObjectReference">resgroup-1</val></propSet>"#,
+                r#"<propSet><name>runtime.powerState</name><val xsi:type="VirtualMachinePowerState">poweredOn</val></propSet>"#,
+                "</objects>"
+            ),
+            i = i,
+            cpus = i % 8 + 1
+        ));
+    }
+    let token = match page_size {
+        Some(size) if end < total => format!("<token>page-{end}-{size}</token>"),
+        _ => String::new(),
+    };
+    state.pages_served += 1;
+    if state.script.expire_sessions_after_pages == Some(state.pages_served)
+        && !state.sessions_expired
+    {
+        state.sessions_expired = true;
+        state.sessions.clear();
+    }
+    Reply::ok(envelope(&format!(
+        r#"<{method}Response xmlns="urn:vim25"><returnval>{token}{objects}</returnval></{method}Response>"#
+    )))
+}
+
+fn places_page() -> String {
+    let places = [
+        ("Folder", "group-d1", "Datacenters", None),
+        ("Datacenter", "datacenter-2", "DC1", Some("group-d1")),
+        ("Folder", "group-h4", "host", Some("datacenter-2")),
+        (
+            "ClusterComputeResource",
+            "domain-c7",
+            "Cluster-A",
+            Some("group-h4"),
+        ),
+        ("HostSystem", "host-8", "esx1", Some("domain-c7")),
+        ("ResourcePool", "resgroup-9", "Resources", Some("domain-c7")),
+        ("ResourcePool", "resgroup-10", "Gold", Some("resgroup-9")),
+        ("VirtualApp", "resgroup-v11", "Shop", Some("resgroup-10")),
+    ];
+    let mut objects = String::new();
+    for (kind, moref, name, parent) in places {
+        objects.push_str(&format!(
+            r#"<objects><obj type="{kind}">{moref}</obj><propSet><name>name</name><val xsi:type="xsd:string">{name}</val></propSet>"#
+        ));
+        if let Some(parent) = parent {
+            objects.push_str(&format!(
+                r#"<propSet><name>parent</name><val type="Folder" xsi:type="ManagedObjectReference">{parent}</val></propSet>"#
+            ));
+        }
+        objects.push_str("</objects>");
+    }
+    envelope(&format!(
+        r#"<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>{objects}</returnval></RetrievePropertiesExResponse>"#
+    ))
+}
+
+fn service_content() -> String {
+    envelope(&format!(
+        concat!(
+            r#"<RetrieveServiceContentResponse xmlns="urn:vim25"><returnval>"#,
+            r#"<rootFolder type="Folder">group-d1</rootFolder>"#,
+            r#"<propertyCollector type="PropertyCollector">propertyCollector</propertyCollector>"#,
+            r#"<viewManager type="ViewManager">ViewManager</viewManager>"#,
+            "<about><name>VMware vCenter Server</name><fullName>VMware vCenter Server 8.0.2 build-22617221</fullName>",
+            "<vendor>VMware, Inc.</vendor><version>8.0.2</version><build>22617221</build>",
+            "<apiType>VirtualCenter</apiType><apiVersion>{}</apiVersion>",
+            "<instanceUuid>0b4b2f63-7f0e-4c39-9d1a-33c1e2a77f10</instanceUuid></about>",
+            r#"<sessionManager type="SessionManager">SessionManager</sessionManager>"#,
+            "</returnval></RetrieveServiceContentResponse>"
+        ),
+        API_VERSION
+    ))
+}
+
+fn envelope(body: &str) -> String {
+    format!(
+        concat!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+            "\n",
+            r#"<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">"#,
+            "\n<soapenv:Body>\n{}\n</soapenv:Body>\n</soapenv:Envelope>"
+        ),
+        body
+    )
+}
+
+fn max_objects(body: &str) -> Option<usize> {
+    between(body, "<maxObjects>", "</maxObjects>").map(|n| n.parse().unwrap())
+}
+
+fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = text.find(open)? + open.len();
+    let end = text[start..].find(close)? + start;
+    Some(&text[start..end])
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#13;", "\r")
+        .replace("&amp;", "&")
+}
+
+fn vm_names(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("vm {i} & co")).collect()
+}
+
+#[tokio::test]
+async fn login_reads_about_and_sends_the_session_cookie_back() {
+    let vcenter = FakeVcenter::start(Script {
+        vms: 5,
+        ..Script::default()
+    })
+    .await;
+    let mut client = Client::login(&vcenter.endpoint()).await.unwrap();
+    assert_eq!(client.about().api_version, API_VERSION);
+    assert_eq!(
+        client.about().full_name,
+        "VMware vCenter Server 8.0.2 build-22617221"
+    );
+    assert_eq!(
+        client.about().instance_uuid,
+        "0b4b2f63-7f0e-4c39-9d1a-33c1e2a77f10"
+    );
+
+    let vms = client.virtual_machines(None).await.unwrap();
+    let names: Vec<String> = vms.iter().filter_map(|vm| vm.name.clone()).collect();
+    assert_eq!(names, vm_names(5));
+    assert_eq!(vms[3].num_cpu, Some(4));
+    assert_eq!(vms[3].resource_pool.as_deref(), Some("resgroup-1"));
+
+    let seen = vcenter.seen();
+    assert_eq!(seen[0].method, "RetrieveServiceContent");
+    assert_eq!(seen[0].cookie, None);
+    assert_eq!(seen[0].soap_action.as_deref(), Some("\"urn:vim25\""));
+    assert_eq!(seen[1].method, "Login");
+    for later in &seen[2..] {
+        assert_eq!(
+            later.cookie.as_deref(),
+            Some(r#"vmware_soap_session="52-1""#)
+        );
+        assert_eq!(later.soap_action.as_deref(), Some("\"urn:vim25/8.0.2.0\""));
+    }
+    for request in &seen {
+        assert_eq!(
+            request.content_type.as_deref(),
+            Some("text/xml; charset=utf-8")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_paged_retrieval_follows_tokens_and_returns_every_vm_once() {
+    let vcenter = FakeVcenter::start(Script {
+        vms: 10,
+        paging: true,
+        ..Script::default()
+    })
+    .await;
+    let mut client = Client::login(&vcenter.endpoint()).await.unwrap();
+    let vms = client.virtual_machines(Some(3)).await.unwrap();
+    let names: Vec<String> = vms.iter().filter_map(|vm| vm.name.clone()).collect();
+    assert_eq!(names, vm_names(10));
+    assert_eq!(
+        vcenter.methods()[2..],
+        [
+            "CreateContainerView",
+            "RetrievePropertiesEx",
+            "ContinueRetrievePropertiesEx",
+            "ContinueRetrievePropertiesEx",
+            "ContinueRetrievePropertiesEx",
+            "DestroyView",
+        ]
+    );
+    let retrieve = &vcenter.seen()[3].body;
+    assert!(
+        retrieve.contains("<maxObjects>3</maxObjects>"),
+        "{retrieve}"
+    );
+    assert!(
+        retrieve.contains("<pathSet>config.managedBy</pathSet>"),
+        "{retrieve}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_max_objects_answers_in_one_page() {
+    let vcenter = FakeVcenter::start(Script {
+        vms: 10,
+        paging: false,
+        ..Script::default()
+    })
+    .await;
+    let mut client = Client::login(&vcenter.endpoint()).await.unwrap();
+    assert_eq!(client.virtual_machines(Some(3)).await.unwrap().len(), 10);
+    assert!(
+        !vcenter
+            .methods()
+            .contains(&"ContinueRetrievePropertiesEx".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn places_come_back_in_one_retrieval_including_virtual_apps() {
+    let vcenter = FakeVcenter::start(Script::default()).await;
+    let mut client = Client::login(&vcenter.endpoint()).await.unwrap();
+    let places = client.places(Some(1000)).await.unwrap();
+    assert_eq!(places.len(), 8);
+    assert_eq!(
+        places.get("resgroup-v11").unwrap().kind,
+        PlaceKind::VirtualApp
+    );
+    assert_eq!(places.cluster_of("host-8"), Some("Cluster-A"));
+    assert_eq!(places.datacenter_of("resgroup-v11"), Some("DC1"));
+    assert_eq!(
+        vcenter.methods()[2..],
+        ["CreateContainerView", "RetrievePropertiesEx", "DestroyView"]
+    );
+    let view_request = &vcenter.seen()[2].body;
+    for kind in [
+        "Folder",
+        "Datacenter",
+        "ClusterComputeResource",
+        "ComputeResource",
+        "HostSystem",
+        "ResourcePool",
+    ] {
+        assert!(
+            view_request.contains(&format!("<type>{kind}</type>")),
+            "{view_request}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_expired_session_is_renewed_once_and_the_retrieval_restarts() {
+    let vcenter = FakeVcenter::start(Script {
+        vms: 10,
+        paging: true,
+        expire_sessions_after_pages: Some(2),
+        ..Script::default()
+    })
+    .await;
+    let mut client = Client::login(&vcenter.endpoint()).await.unwrap();
+    let vms = client.virtual_machines(Some(3)).await.unwrap();
+    let names: Vec<String> = vms.iter().filter_map(|vm| vm.name.clone()).collect();
+    assert_eq!(names, vm_names(10), "no VM twice, none missing");
+    assert_eq!(vcenter.logins(), 2);
+    let methods = vcenter.methods();
+    let relogin = methods.iter().rposition(|m| m == "Login").unwrap();
+    assert_eq!(
+        methods[relogin - 1..relogin + 3],
+        [
+            "ContinueRetrievePropertiesEx",
+            "Login",
+            "CreateContainerView",
+            "RetrievePropertiesEx"
+        ],
+        "the retrieval starts over instead of reusing the old token"
+    );
+    let seen = vcenter.seen();
+    assert_eq!(
+        seen.last().unwrap().cookie.as_deref(),
+        Some(r#"vmware_soap_session="52-2""#)
+    );
+}
+
+#[tokio::test]
+async fn a_session_refused_again_after_a_new_login_is_an_error() {
+    let vcenter = FakeVcenter::start(Script {
+        vms: 3,
+        refuse_every_session: true,
+        ..Script::default()
+    })
+    .await;
+    let mut client = Client::login(&vcenter.endpoint()).await.unwrap();
+    let error = client.virtual_machines(None).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::NotAuthenticated {
+                call: "CreateContainerView",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(vcenter.logins(), 2, "one new login, not a loop");
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_an_invalid_login_that_is_not_transient() {
+    let vcenter = FakeVcenter::start(Script::default()).await;
+    let mut endpoint = vcenter.endpoint();
+    endpoint.password = "wrong-Secret-123".into();
+    let error = Client::login(&endpoint).await.unwrap_err();
+    match &error {
+        Error::InvalidLogin { user, url } => {
+            assert_eq!((user.as_str(), url.as_str()), (USER, vcenter.url.as_str()))
+        }
+        other => panic!("expected InvalidLogin, got {other:?}"),
+    }
+    assert!(!error.is_transient());
+    assert_eq!(error.reason(), "InvalidLogin");
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains("wrong-Secret-123"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_response_cut_mid_body_is_a_truncated_error() {
+    let vcenter = FakeVcenter::start(Script {
+        vms: 200,
+        broken_retrieval: Some(Breakage::CutMidBody),
+        ..Script::default()
+    })
+    .await;
+    let mut client = Client::login(&vcenter.endpoint()).await.unwrap();
+    let error = client.virtual_machines(None).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Truncated {
+                call: "RetrievePropertiesEx"
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.is_transient());
+}
+
+#[tokio::test]
+async fn a_response_that_stalls_mid_body_is_a_timeout() {
+    let vcenter = FakeVcenter::start(Script {
+        vms: 200,
+        broken_retrieval: Some(Breakage::StallMidBody),
+        ..Script::default()
+    })
+    .await;
+    let mut endpoint = vcenter.endpoint();
+    endpoint.read_timeout = Duration::from_millis(300);
+    let mut client = Client::login(&endpoint).await.unwrap();
+    let error = client.virtual_machines(None).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Timeout {
+                call: "RetrievePropertiesEx",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.is_transient());
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_timeout() {
+    let vcenter = FakeVcenter::start(Script {
+        vms: 2,
+        broken_retrieval: Some(Breakage::StallBeforeResponse),
+        ..Script::default()
+    })
+    .await;
+    let mut endpoint = vcenter.endpoint();
+    endpoint.read_timeout = Duration::from_millis(300);
+    let mut client = Client::login(&endpoint).await.unwrap();
+    let error = client.virtual_machines(None).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Timeout {
+                call: "RetrievePropertiesEx",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_connect_error() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let endpoint = Endpoint {
+        url: format!("http://127.0.0.1:{port}/sdk"),
+        username: USER.into(),
+        password: PASSWORD.into(),
+        tls: Tls::Verify { ca_file: None },
+        connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_secs(2),
+    };
+    let error = Client::login(&endpoint).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Connect { url, .. } if *url == endpoint.url),
+        "{error:?}"
+    );
+    assert!(error.is_transient());
+    assert_eq!(error.reason(), "ConnectFailed");
+}
+
+#[tokio::test]
+async fn an_http_error_without_a_soap_fault_is_an_http_error() {
+    let vcenter = FakeVcenter::start(Script {
+        vms: 2,
+        broken_retrieval: Some(Breakage::ServiceUnavailable),
+        ..Script::default()
+    })
+    .await;
+    let mut client = Client::login(&vcenter.endpoint()).await.unwrap();
+    let error = client.virtual_machines(None).await.unwrap_err();
+    match &error {
+        Error::Http {
+            status, excerpt, ..
+        } => {
+            assert_eq!(*status, 503);
+            assert!(excerpt.contains("503 Service Unavailable"), "{excerpt}");
+        }
+        other => panic!("expected an HTTP error, got {other:?}"),
+    }
+    assert!(error.is_transient());
+}
+
+#[tokio::test]
+async fn the_discarding_retrieval_makes_the_same_requests_and_counts_the_bytes() {
+    let script = Script {
+        vms: 25,
+        paging: true,
+        ..Script::default()
+    };
+    let collecting = FakeVcenter::start(script.clone()).await;
+    let mut client = Client::login(&collecting.endpoint()).await.unwrap();
+    assert_eq!(client.virtual_machines(Some(10)).await.unwrap().len(), 25);
+
+    let discarding = FakeVcenter::start(script).await;
+    let mut client = Client::login(&discarding.endpoint()).await.unwrap();
+    let bytes = client.virtual_machines_discarding(Some(10)).await.unwrap();
+
+    let requests = |vcenter: &FakeVcenter| -> Vec<(String, String)> {
+        vcenter
+            .seen()
+            .into_iter()
+            .map(|s| (s.method, s.body))
+            .collect()
+    };
+    assert_eq!(requests(&collecting), requests(&discarding));
+    let sent: usize = discarding.seen()[2..]
+        .iter()
+        .map(|s| s.response_bytes)
+        .sum();
+    assert_eq!(bytes, sent as u64);
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let vcenter = FakeVcenter::start(Script::default()).await;
+    let client = Client::login(&vcenter.endpoint()).await.unwrap();
+    client.logout().await.unwrap();
+    let seen = vcenter.seen();
+    let logout = seen.last().unwrap();
+    assert_eq!(logout.method, "Logout");
+    assert_eq!(
+        logout.cookie.as_deref(),
+        Some(r#"vmware_soap_session="52-1""#)
+    );
+    assert!(vcenter.state.lock().unwrap().sessions.is_empty());
+}
