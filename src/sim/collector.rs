@@ -1,0 +1,395 @@
+//! The PropertyCollector: which objects a PropertyFilterSpec selects at one moment, and
+//! their requested properties written as `ObjectContent`s.
+
+use super::model::{Estate, Kind, Place, Snapshot, Vm};
+use super::soap::{DateTime, Element, Fault, MoRef, Xml};
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A ContainerView: what CreateContainerView was asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct View {
+    /// Place index of the container.
+    pub(crate) container: usize,
+    /// Types to show (with their subtypes); empty shows every type.
+    pub(crate) types: Vec<String>,
+    pub(crate) recursive: bool,
+}
+
+/// The properties the simulator knows. Paths it does not know are treated as unset and
+/// left out, which is what vCenter does for properties that have no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prop {
+    Name,
+    Parent,
+    Uuid,
+    InstanceUuid,
+    NumCpu,
+    MemoryMb,
+    Committed,
+    Uncommitted,
+    Template,
+    PowerState,
+    CreateDate,
+    ManagedBy,
+    ResourcePool,
+    Host,
+}
+
+const ENTITY_PROPS: [Prop; 2] = [Prop::Name, Prop::Parent];
+const VM_PROPS: [Prop; 12] = [
+    Prop::Uuid,
+    Prop::InstanceUuid,
+    Prop::NumCpu,
+    Prop::MemoryMb,
+    Prop::Committed,
+    Prop::Uncommitted,
+    Prop::Template,
+    Prop::PowerState,
+    Prop::CreateDate,
+    Prop::ManagedBy,
+    Prop::ResourcePool,
+    Prop::Host,
+];
+
+impl Prop {
+    fn path(self) -> &'static str {
+        match self {
+            Prop::Name => "name",
+            Prop::Parent => "parent",
+            Prop::Uuid => "config.uuid",
+            Prop::InstanceUuid => "config.instanceUuid",
+            Prop::NumCpu => "config.hardware.numCPU",
+            Prop::MemoryMb => "config.hardware.memoryMB",
+            Prop::Committed => "summary.storage.committed",
+            Prop::Uncommitted => "summary.storage.uncommitted",
+            Prop::Template => "config.template",
+            Prop::PowerState => "runtime.powerState",
+            Prop::CreateDate => "config.createDate",
+            Prop::ManagedBy => "config.managedBy",
+            Prop::ResourcePool => "resourcePool",
+            Prop::Host => "runtime.host",
+        }
+    }
+
+    /// The properties objects of `kind` have.
+    fn of(kind: Kind) -> impl Iterator<Item = Prop> + Clone {
+        let vm = if kind == Kind::VirtualMachine {
+            &VM_PROPS[..]
+        } else {
+            &[]
+        };
+        ENTITY_PROPS.iter().chain(vm).copied()
+    }
+}
+
+/// A PropertySpec: the properties wanted from objects of a type.
+#[derive(Debug)]
+struct PropSpec {
+    type_name: String,
+    all: bool,
+    paths: Vec<String>,
+}
+
+/// An ObjectSpec: where selection starts.
+#[derive(Debug)]
+struct ObjSpec {
+    obj: MoRef,
+    skip: bool,
+    /// Whether it traverses a ContainerView's `view`: the only traversal supported.
+    through_view: bool,
+}
+
+/// The PropertyFilterSpecs of one call, merged.
+#[derive(Debug)]
+pub(crate) struct FilterSpec {
+    props: Vec<PropSpec>,
+    objects: Vec<ObjSpec>,
+}
+
+impl FilterSpec {
+    /// The `specSet`s of a RetrieveProperties(Ex) call.
+    pub(crate) fn parse(call: &Element) -> Result<FilterSpec, Fault> {
+        let mut spec = FilterSpec {
+            props: Vec::new(),
+            objects: Vec::new(),
+        };
+        for set in call.children("specSet") {
+            for prop in set.children("propSet") {
+                spec.props.push(PropSpec {
+                    type_name: prop
+                        .child_text("type")
+                        .ok_or_else(|| Fault::Malformed("a propSet has no type".into()))?
+                        .to_string(),
+                    all: prop.child_bool("all")?.unwrap_or(false),
+                    paths: prop
+                        .children("pathSet")
+                        .map(|p| p.text().to_string())
+                        .collect(),
+                });
+            }
+            for object in set.children("objectSet") {
+                let mut through_view = false;
+                for select in object.children("selectSet") {
+                    match (select.child_text("type"), select.child_text("path")) {
+                        (Some("ContainerView"), Some("view")) => through_view = true,
+                        (kind, path) => {
+                            return Err(Fault::NotImplemented(format!(
+                                "traversal {}.{} (only ContainerView.view is)",
+                                kind.unwrap_or("?"),
+                                path.unwrap_or("?")
+                            )));
+                        }
+                    }
+                }
+                spec.objects.push(ObjSpec {
+                    obj: object.child_moref("obj")?,
+                    skip: object.child_bool("skip")?.unwrap_or(false),
+                    through_view,
+                });
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// Which properties to write for each kind of object; `None`: objects of that kind are
+/// not returned at all, as no PropertySpec names their type.
+#[derive(Debug)]
+struct Plan([Option<Vec<Prop>>; Kind::ALL.len()]);
+
+impl Plan {
+    fn new(specs: &[PropSpec]) -> Plan {
+        Plan(Kind::ALL.map(|kind| {
+            let mut props: Option<Vec<Prop>> = None;
+            for spec in specs.iter().filter(|s| kind.is_a(&s.type_name)) {
+                let known = Prop::of(kind);
+                let wanted: Vec<Prop> = if spec.all {
+                    known.collect()
+                } else {
+                    spec.paths
+                        .iter()
+                        .filter_map(|path| known.clone().find(|p| p.path() == path))
+                        .collect()
+                };
+                let props = props.get_or_insert_with(Vec::new);
+                for prop in wanted {
+                    if !props.contains(&prop) {
+                        props.push(prop);
+                    }
+                }
+            }
+            props
+        }))
+    }
+
+    fn props(&self, kind: Kind) -> Option<&[Prop]> {
+        self.0[kind as usize].as_deref()
+    }
+}
+
+/// The objects one retrieval returns, frozen at its first call so that every page of it
+/// comes from the same moment.
+#[derive(Debug)]
+pub(crate) struct Selection {
+    snapshot: Arc<Snapshot>,
+    /// Places then VMs, as one index space (places first): sorted by moref number.
+    items: Vec<u32>,
+    plan: Plan,
+}
+
+impl Selection {
+    /// Selects what `spec` asks for from `snapshot`. `views` are the caller's session's
+    /// container views by moref.
+    pub(crate) fn new(
+        estate: &Estate,
+        snapshot: Arc<Snapshot>,
+        spec: &FilterSpec,
+        views: &HashMap<String, View>,
+    ) -> Result<Selection, Fault> {
+        let plan = Plan::new(&spec.props);
+        let mut items = Vec::new();
+        for object in &spec.objects {
+            if object.obj.kind == "ContainerView" {
+                let view = views
+                    .get(&object.obj.value)
+                    .ok_or_else(|| Fault::NotFound(object.obj.clone()))?;
+                // The view itself has no properties the simulator serves; only its contents.
+                if object.through_view {
+                    view_contents(estate, &snapshot, view, &plan, &mut items);
+                }
+                continue;
+            }
+            let (index, kind) = find(estate, &snapshot, &object.obj)
+                .ok_or_else(|| Fault::NotFound(object.obj.clone()))?;
+            if !object.skip && plan.props(kind).is_some() {
+                items.push(index);
+            }
+        }
+        items.sort_unstable();
+        items.dedup();
+        Ok(Selection {
+            snapshot,
+            items,
+            plan,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Writes the `ObjectContent`s of the items in `range`, each as a `<{tag}>` element.
+    pub(crate) fn write(&self, estate: &Estate, range: Range<usize>, tag: &str, xml: &mut Xml) {
+        let places = estate.places.len();
+        for &item in &self.items[range] {
+            let item = item as usize;
+            xml.raw("<").raw(tag).raw(">");
+            match item.checked_sub(places) {
+                None => write_place(xml, estate, &estate.places[item], &self.plan),
+                Some(vm) => write_vm(xml, estate, &self.snapshot.vms[vm], &self.plan),
+            }
+            xml.raw("</").raw(tag).raw(">");
+        }
+    }
+
+    /// About how many bytes `count` objects take (a VM with every property the simulator
+    /// knows takes about 1.4 KB), to size the response buffer once.
+    pub(crate) fn estimate(count: usize) -> usize {
+        count * 1500
+    }
+}
+
+/// Adds the objects of `view` that the plan wants to `items`.
+fn view_contents(
+    estate: &Estate,
+    snapshot: &Snapshot,
+    view: &View,
+    plan: &Plan,
+    items: &mut Vec<u32>,
+) {
+    let shown = |kind: Kind| {
+        plan.props(kind).is_some()
+            && (view.types.is_empty() || view.types.iter().any(|t| kind.is_a(t)))
+    };
+    let inside = estate.places_inside(view.container, view.recursive);
+    items.extend(
+        estate
+            .places
+            .iter()
+            .enumerate()
+            .filter(|(i, place)| inside[*i] && shown(place.kind))
+            .map(|(i, _)| i as u32),
+    );
+    if shown(Kind::VirtualMachine) {
+        let base = estate.places.len();
+        items.extend(
+            snapshot
+                .vms
+                .iter()
+                .enumerate()
+                .filter(|(_, vm)| estate.vm_inside(vm, view.container, view.recursive, &inside))
+                .map(|(i, _)| (base + i) as u32),
+        );
+    }
+}
+
+/// The item index and kind of the object `obj` names, if it exists now.
+fn find(estate: &Estate, snapshot: &Snapshot, obj: &MoRef) -> Option<(u32, Kind)> {
+    if obj.kind == Kind::VirtualMachine.as_str() {
+        let number = estate.vm_number(&obj.value)?;
+        let index = snapshot.find(number)?;
+        return Some(((estate.places.len() + index) as u32, Kind::VirtualMachine));
+    }
+    let index = estate.place(&obj.value)?;
+    let kind = estate.places[index].kind;
+    (kind.as_str() == obj.kind).then_some((index as u32, kind))
+}
+
+fn write_place(xml: &mut Xml, estate: &Estate, place: &Place, plan: &Plan) {
+    xml.raw(r#"<obj type=""#)
+        .raw(place.kind.as_str())
+        .raw(r#"">"#)
+        .text(&place.moref)
+        .raw("</obj>");
+    for &prop in plan.props(place.kind).unwrap_or_default() {
+        match prop {
+            Prop::Name => string(xml, prop, &place.name),
+            Prop::Parent => reference(xml, prop, estate, place.parent),
+            _ => {}
+        }
+    }
+}
+
+/// `config.managedBy` of the placeholder VMs Site Recovery Manager creates.
+const SRM_PLACEHOLDER: &str =
+    "<extensionKey>com.vmware.vcDr</extensionKey><type>placeholderVm</type>";
+
+fn write_vm(xml: &mut Xml, estate: &Estate, vm: &Vm, plan: &Plan) {
+    xml.raw(r#"<obj type="VirtualMachine">"#)
+        .display(vm.moref())
+        .raw("</obj>");
+    for &prop in plan.props(Kind::VirtualMachine).unwrap_or_default() {
+        match prop {
+            Prop::Name => value(xml, prop, "xsd:string", vm.name()),
+            Prop::Uuid => value(xml, prop, "xsd:string", vm.uuid()),
+            Prop::InstanceUuid => value(xml, prop, "xsd:string", vm.instance_uuid()),
+            Prop::NumCpu => value(xml, prop, "xsd:int", vm.num_cpu),
+            Prop::MemoryMb => value(xml, prop, "xsd:int", vm.memory_mb),
+            Prop::Committed => value(xml, prop, "xsd:long", vm.committed),
+            Prop::Uncommitted => value(xml, prop, "xsd:long", vm.uncommitted),
+            Prop::Template => value(xml, prop, "xsd:boolean", vm.template),
+            Prop::PowerState => value(xml, prop, "VirtualMachinePowerState", vm.power.as_str()),
+            Prop::CreateDate => {
+                if let Some(date) = vm.create_date {
+                    value(xml, prop, "xsd:dateTime", DateTime(date));
+                }
+            }
+            Prop::ManagedBy => {
+                if vm.placeholder {
+                    value(xml, prop, "ManagedByInfo", SRM_PLACEHOLDER);
+                }
+            }
+            Prop::Parent => reference(xml, prop, estate, vm.folder),
+            Prop::ResourcePool => reference(xml, prop, estate, vm.pool),
+            Prop::Host => reference(xml, prop, estate, Some(vm.host)),
+        }
+    }
+}
+
+/// A `DynamicProperty` whose value needs no escaping (numbers, enums, generated names, or
+/// fixed markup), of type `xsi_type`.
+fn value(xml: &mut Xml, prop: Prop, xsi_type: &str, value: impl Display) {
+    xml.raw("<propSet><name>")
+        .raw(prop.path())
+        .raw(r#"</name><val xsi:type=""#)
+        .raw(xsi_type)
+        .raw(r#"">"#)
+        .display(value)
+        .raw("</val></propSet>");
+}
+
+/// A `DynamicProperty` holding an `xsd:string`.
+fn string(xml: &mut Xml, prop: Prop, text: &str) {
+    xml.raw("<propSet><name>")
+        .raw(prop.path())
+        .raw(r#"</name><val xsi:type="xsd:string">"#)
+        .text(text)
+        .raw("</val></propSet>");
+}
+
+/// A `DynamicProperty` holding a reference to a place; left out when unset.
+fn reference(xml: &mut Xml, prop: Prop, estate: &Estate, place: Option<usize>) {
+    let Some(place) = place.map(|p| &estate.places[p]) else {
+        return;
+    };
+    xml.raw("<propSet><name>")
+        .raw(prop.path())
+        .raw(r#"</name><val xsi:type="ManagedObjectReference" type=""#)
+        .raw(place.kind.as_str())
+        .raw(r#"">"#)
+        .text(&place.moref)
+        .raw("</val></propSet>");
+}
