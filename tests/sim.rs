@@ -836,3 +836,69 @@ async fn serve_returns_once_shutdown_resolves() {
     let result = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;
     assert!(matches!(result, Ok(Ok(Ok(())))), "{result:?}");
 }
+
+#[tokio::test]
+async fn fetch_serves_what_pyvmomi_property_accessors_ask_for() {
+    let sim = Sim::start(config(200)).await;
+    let cookie = sim.login("/vc1/sdk").await;
+    let fetch = |kind: &str, moref: &str, prop: &str| {
+        format!(
+            r#"<Fetch xmlns="urn:vim25"><_this type="{kind}">{moref}</_this><prop>{prop}</prop></Fetch>"#
+        )
+    };
+    let vm = &sim.simulator.inventory_at(0, T0)[0];
+    let reply = sim
+        .call(
+            "/vc1/sdk",
+            Some(&cookie),
+            &fetch("VirtualMachine", &vm.moref, "name"),
+        )
+        .await;
+    assert!(
+        reply.body.contains(&format!(r#"<FetchResponse xmlns="urn:vim25"><returnval xsi:type="xsd:string">{}</returnval></FetchResponse>"#, vm.name)),
+        "{}",
+        reply.body
+    );
+    let reply = sim
+        .call(
+            "/vc1/sdk",
+            Some(&cookie),
+            &fetch("Folder", "group-d1", "name"),
+        )
+        .await;
+    assert!(
+        reply
+            .body
+            .contains(r#"<returnval xsi:type="xsd:string">Datacenters</returnval>"#)
+    );
+    let reply = sim
+        .call(
+            "/vc1/sdk",
+            Some(&cookie),
+            &fetch("ServiceInstance", "ServiceInstance", "content"),
+        )
+        .await;
+    assert!(reply.body.contains(
+        r#"<returnval xsi:type="ServiceContent"><rootFolder type="Folder">group-d1</rootFolder>"#
+    ));
+    let reply = sim
+        .call(
+            "/vc1/sdk",
+            Some(&cookie),
+            &fetch("VirtualMachine", &vm.moref, "config"),
+        )
+        .await;
+    assert!(reply.body.contains("NotImplementedFault"), "{}", reply.body);
+    let reply = sim
+        .call(
+            "/vc1/sdk",
+            Some(&cookie),
+            &fetch("VirtualMachine", "vm-1", "name"),
+        )
+        .await;
+    assert!(
+        reply.body.contains("ManagedObjectNotFoundFault"),
+        "{}",
+        reply.body
+    );
+}

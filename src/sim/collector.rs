@@ -248,8 +248,24 @@ impl Selection {
             let item = item as usize;
             xml.raw("<").raw(tag).raw(">");
             match item.checked_sub(places) {
-                None => write_place(xml, estate, &estate.places[item], &self.plan),
-                Some(vm) => write_vm(xml, estate, &self.snapshot.vms[vm], &self.plan),
+                None => {
+                    let place = &estate.places[item];
+                    xml.raw(r#"<obj type=""#)
+                        .raw(place.kind.as_str())
+                        .raw(r#"">"#)
+                        .text(&place.moref)
+                        .raw("</obj>");
+                    let props = self.plan.props(place.kind).unwrap_or_default();
+                    write_place(xml, estate, place, props, Slot::PropSet);
+                }
+                Some(vm) => {
+                    let vm = &self.snapshot.vms[vm];
+                    xml.raw(r#"<obj type="VirtualMachine">"#)
+                        .display(vm.moref())
+                        .raw("</obj>");
+                    let props = self.plan.props(Kind::VirtualMachine).unwrap_or_default();
+                    write_vm(xml, estate, vm, props, Slot::PropSet);
+                }
             }
             xml.raw("</").raw(tag).raw(">");
         }
@@ -308,16 +324,40 @@ fn find(estate: &Estate, snapshot: &Snapshot, obj: &MoRef) -> Option<(u32, Kind)
     (kind.as_str() == obj.kind).then_some((index as u32, kind))
 }
 
-fn write_place(xml: &mut Xml, estate: &Estate, place: &Place, plan: &Plan) {
-    xml.raw(r#"<obj type=""#)
-        .raw(place.kind.as_str())
-        .raw(r#"">"#)
-        .text(&place.moref)
-        .raw("</obj>");
-    for &prop in plan.props(place.kind).unwrap_or_default() {
+/// Writes property `path` of `obj` as the `returnval` of a Fetch call (pyvmomi's property
+/// accessors); nothing when the property is unset.
+pub(crate) fn fetch(
+    estate: &Estate,
+    snapshot: &Snapshot,
+    obj: &MoRef,
+    path: &str,
+    xml: &mut Xml,
+) -> Result<(), Fault> {
+    let (item, kind) = find(estate, snapshot, obj).ok_or_else(|| Fault::NotFound(obj.clone()))?;
+    let prop = Prop::of(kind)
+        .find(|p| p.path() == path)
+        .ok_or_else(|| Fault::NotImplemented(format!("fetching {}.{path}", kind.as_str())))?;
+    let item = item as usize;
+    match item.checked_sub(estate.places.len()) {
+        None => write_place(xml, estate, &estate.places[item], &[prop], Slot::Fetch),
+        Some(vm) => write_vm(xml, estate, &snapshot.vms[vm], &[prop], Slot::Fetch),
+    }
+    Ok(())
+}
+
+/// Where a property value goes: into an `ObjectContent` as a `DynamicProperty`, or
+/// alone as the `returnval` of Fetch.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    PropSet,
+    Fetch,
+}
+
+fn write_place(xml: &mut Xml, estate: &Estate, place: &Place, props: &[Prop], slot: Slot) {
+    for &prop in props {
         match prop {
-            Prop::Name => string(xml, prop, &place.name),
-            Prop::Parent => reference(xml, prop, estate, place.parent),
+            Prop::Name => string(xml, slot, prop, &place.name),
+            Prop::Parent => reference(xml, slot, prop, estate, place.parent),
             _ => {}
         }
     }
@@ -327,69 +367,75 @@ fn write_place(xml: &mut Xml, estate: &Estate, place: &Place, plan: &Plan) {
 const SRM_PLACEHOLDER: &str =
     "<extensionKey>com.vmware.vcDr</extensionKey><type>placeholderVm</type>";
 
-fn write_vm(xml: &mut Xml, estate: &Estate, vm: &Vm, plan: &Plan) {
-    xml.raw(r#"<obj type="VirtualMachine">"#)
-        .display(vm.moref())
-        .raw("</obj>");
-    for &prop in plan.props(Kind::VirtualMachine).unwrap_or_default() {
+fn write_vm(xml: &mut Xml, estate: &Estate, vm: &Vm, props: &[Prop], slot: Slot) {
+    for &prop in props {
+        let mut value = |xsi_type: &str, value: &dyn Display| {
+            open(xml, slot, prop, xsi_type).raw(">").display(value);
+            close(xml, slot);
+        };
         match prop {
-            Prop::Name => value(xml, prop, "xsd:string", vm.name()),
-            Prop::Uuid => value(xml, prop, "xsd:string", vm.uuid()),
-            Prop::InstanceUuid => value(xml, prop, "xsd:string", vm.instance_uuid()),
-            Prop::NumCpu => value(xml, prop, "xsd:int", vm.num_cpu),
-            Prop::MemoryMb => value(xml, prop, "xsd:int", vm.memory_mb),
-            Prop::Committed => value(xml, prop, "xsd:long", vm.committed),
-            Prop::Uncommitted => value(xml, prop, "xsd:long", vm.uncommitted),
-            Prop::Template => value(xml, prop, "xsd:boolean", vm.template),
-            Prop::PowerState => value(xml, prop, "VirtualMachinePowerState", vm.power.as_str()),
+            Prop::Name => value("xsd:string", &vm.name()),
+            Prop::Uuid => value("xsd:string", &vm.uuid()),
+            Prop::InstanceUuid => value("xsd:string", &vm.instance_uuid()),
+            Prop::NumCpu => value("xsd:int", &vm.num_cpu),
+            Prop::MemoryMb => value("xsd:int", &vm.memory_mb),
+            Prop::Committed => value("xsd:long", &vm.committed),
+            Prop::Uncommitted => value("xsd:long", &vm.uncommitted),
+            Prop::Template => value("xsd:boolean", &vm.template),
+            Prop::PowerState => value("VirtualMachinePowerState", &vm.power.as_str()),
             Prop::CreateDate => {
                 if let Some(date) = vm.create_date {
-                    value(xml, prop, "xsd:dateTime", DateTime(date));
+                    value("xsd:dateTime", &DateTime(date));
                 }
             }
             Prop::ManagedBy => {
                 if vm.placeholder {
-                    value(xml, prop, "ManagedByInfo", SRM_PLACEHOLDER);
+                    value("ManagedByInfo", &SRM_PLACEHOLDER);
                 }
             }
-            Prop::Parent => reference(xml, prop, estate, vm.folder),
-            Prop::ResourcePool => reference(xml, prop, estate, vm.pool),
-            Prop::Host => reference(xml, prop, estate, Some(vm.host)),
+            Prop::Parent => reference(xml, slot, prop, estate, vm.folder),
+            Prop::ResourcePool => reference(xml, slot, prop, estate, vm.pool),
+            Prop::Host => reference(xml, slot, prop, estate, Some(vm.host)),
         }
     }
 }
 
-/// A `DynamicProperty` whose value needs no escaping (numbers, enums, generated names, or
-/// fixed markup), of type `xsi_type`.
-fn value(xml: &mut Xml, prop: Prop, xsi_type: &str, value: impl Display) {
-    xml.raw("<propSet><name>")
-        .raw(prop.path())
-        .raw(r#"</name><val xsi:type=""#)
-        .raw(xsi_type)
-        .raw(r#"">"#)
-        .display(value)
-        .raw("</val></propSet>");
+/// Opens a value of type `xsi_type`, leaving its start tag open for more attributes.
+/// Values written into it must need no escaping (numbers, enums, generated names, or
+/// fixed markup), or go through [`Xml::text`].
+fn open<'x>(xml: &'x mut Xml, slot: Slot, prop: Prop, xsi_type: &str) -> &'x mut Xml {
+    match slot {
+        Slot::PropSet => xml
+            .raw("<propSet><name>")
+            .raw(prop.path())
+            .raw(r#"</name><val xsi:type=""#),
+        Slot::Fetch => xml.raw(r#"<returnval xsi:type=""#),
+    }
+    .raw(xsi_type)
+    .raw(r#"""#)
 }
 
-/// A `DynamicProperty` holding an `xsd:string`.
-fn string(xml: &mut Xml, prop: Prop, text: &str) {
-    xml.raw("<propSet><name>")
-        .raw(prop.path())
-        .raw(r#"</name><val xsi:type="xsd:string">"#)
-        .text(text)
-        .raw("</val></propSet>");
+fn close(xml: &mut Xml, slot: Slot) {
+    xml.raw(match slot {
+        Slot::PropSet => "</val></propSet>",
+        Slot::Fetch => "</returnval>",
+    });
 }
 
-/// A `DynamicProperty` holding a reference to a place; left out when unset.
-fn reference(xml: &mut Xml, prop: Prop, estate: &Estate, place: Option<usize>) {
+fn string(xml: &mut Xml, slot: Slot, prop: Prop, text: &str) {
+    open(xml, slot, prop, "xsd:string").raw(">").text(text);
+    close(xml, slot);
+}
+
+/// A reference to a place; left out when unset.
+fn reference(xml: &mut Xml, slot: Slot, prop: Prop, estate: &Estate, place: Option<usize>) {
     let Some(place) = place.map(|p| &estate.places[p]) else {
         return;
     };
-    xml.raw("<propSet><name>")
-        .raw(prop.path())
-        .raw(r#"</name><val xsi:type="ManagedObjectReference" type=""#)
+    open(xml, slot, prop, "ManagedObjectReference")
+        .raw(r#" type=""#)
         .raw(place.kind.as_str())
         .raw(r#"">"#)
-        .text(&place.moref)
-        .raw("</val></propSet>");
+        .text(&place.moref);
+    close(xml, slot);
 }

@@ -1,7 +1,8 @@
 //! The SOAP methods the collector (and pyvmomi/govmomi) use: service content, sessions,
-//! container views and paged property retrieval, over the simulated estates.
+//! container views, paged property retrieval and Fetch (pyvmomi's property accessors),
+//! over the simulated estates.
 
-use super::collector::{FilterSpec, Selection, View};
+use super::collector::{self, FilterSpec, Selection, View};
 use super::model::{Estate, Snapshot};
 use super::soap::{self, DateTime, Element, Fault, MoRef, Xml};
 use super::{Clock, SimConfig};
@@ -182,6 +183,7 @@ enum InSession {
     RetrievePropertiesEx,
     ContinueRetrievePropertiesEx,
     CancelRetrievePropertiesEx,
+    Fetch,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -208,6 +210,7 @@ impl Method {
             "CancelRetrievePropertiesEx" => {
                 Method::InSession(InSession::CancelRetrievePropertiesEx)
             }
+            "Fetch" => Method::InSession(InSession::Fetch),
             _ => return None,
         })
     }
@@ -331,7 +334,11 @@ impl Service {
                 .ok_or_else(|| Fault::NotImplemented(format!("method {}", call.name)))?;
             tracing::debug!(vcenter, method = call.name, "soap call");
             match method {
-                Method::Open(Open::RetrieveServiceContent) => Ok(self.service_content(vcenter)),
+                Method::Open(Open::RetrieveServiceContent) => {
+                    let mut xml = Xml::response(&call.name, 4096);
+                    self.write_service_content(vcenter, "", &mut xml);
+                    Ok(Reply::ok(xml.finish(&call.name)))
+                }
                 Method::Open(Open::Login) => self.login(vcenter, sdk_path, cookies, &call),
                 Method::InSession(method) => {
                     let cookie = self.authenticate(vcenter, cookies).ok_or_else(|| {
@@ -387,6 +394,7 @@ impl Service {
                     .ok_or(Fault::InvalidArgument("token"))?;
                 Ok(Reply::ok(Xml::response(&call.name, 0).finish(&call.name)))
             }
+            InSession::Fetch => self.fetch(vcenter, call),
         }
     }
 
@@ -412,10 +420,12 @@ impl Service {
             .ok_or(Fault::NotAuthenticated { object: None })
     }
 
-    fn service_content(&self, vcenter: usize) -> Reply {
+    /// The `ServiceContent` of `vcenter` as the element `<returnval{attributes}>`.
+    fn write_service_content(&self, vcenter: usize, attributes: &str, xml: &mut Xml) {
         let estate = &self.estates[vcenter];
-        let mut xml = Xml::response("RetrieveServiceContent", 4096);
-        xml.raw(r#"<returnval><rootFolder type="Folder">"#)
+        xml.raw("<returnval")
+            .raw(attributes)
+            .raw(r#"><rootFolder type="Folder">"#)
             .text(estate.root_folder())
             .raw("</rootFolder>")
             .raw(r#"<propertyCollector type="PropertyCollector">propertyCollector</propertyCollector>"#)
@@ -443,7 +453,21 @@ impl Service {
             );
         }
         xml.raw("</returnval>");
-        Reply::ok(xml.finish("RetrieveServiceContent"))
+    }
+
+    /// Fetch, pyvmomi's property accessor: the service content, or a property of an
+    /// inventory object.
+    fn fetch(&self, vcenter: usize, call: &Element) -> Result<Reply, Fault> {
+        let obj = call.child_moref("_this")?;
+        let path = call.child_text("prop").unwrap_or_default();
+        let mut xml = Xml::response(&call.name, 4096);
+        if (obj.kind.as_str(), path) == ("ServiceInstance", "content") {
+            self.write_service_content(vcenter, r#" xsi:type="ServiceContent""#, &mut xml);
+        } else {
+            let estate = &self.estates[vcenter];
+            collector::fetch(estate, &self.snapshot(vcenter), &obj, path, &mut xml)?;
+        }
+        Ok(Reply::ok(xml.finish(&call.name)))
     }
 
     fn login(
