@@ -902,3 +902,38 @@ async fn fetch_serves_what_pyvmomi_property_accessors_ask_for() {
         reply.body
     );
 }
+
+#[tokio::test]
+async fn a_session_keeps_only_its_sixteen_newest_unfinished_retrievals() {
+    let sim = Sim::start(config(100)).await;
+    let cookie = sim.login("/vc1/sdk").await;
+    let view = sim.view("/vc1/sdk", &cookie, &["VirtualMachine"]).await;
+    let mut tokens = Vec::new();
+    for _ in 0..17 {
+        let reply = sim
+            .call(
+                "/vc1/sdk",
+                Some(&cookie),
+                &retrieve_body(&view, &[("VirtualMachine", &["name"])], Some(1)),
+            )
+            .await;
+        tokens.push(parse_result(&reply.body).1.expect("a token"));
+    }
+    let next = |token: &str| {
+        format!(
+            r#"<ContinueRetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this><token>{token}</token></ContinueRetrievePropertiesEx>"#
+        )
+    };
+    let oldest = sim.call("/vc1/sdk", Some(&cookie), &next(&tokens[0])).await;
+    assert!(
+        oldest
+            .body
+            .contains("<invalidProperty>token</invalidProperty>"),
+        "{}",
+        oldest.body
+    );
+    for token in &tokens[1..] {
+        let reply = sim.call("/vc1/sdk", Some(&cookie), &next(token)).await;
+        assert_eq!(parse_result(&reply.body).0.len(), 1, "{}", reply.body);
+    }
+}

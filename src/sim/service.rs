@@ -6,13 +6,17 @@ use super::collector::{self, FilterSpec, Selection, View};
 use super::model::{Estate, Snapshot};
 use super::soap::{self, DateTime, Element, Fault, MoRef, Xml};
 use super::{Clock, SimConfig};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// vCenter drops sessions idle for 30 minutes; so does the simulator, so that clients that
 /// never log out cannot make it grow without bound.
 const SESSION_IDLE_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// Unfinished paged retrievals kept per session; beyond this the oldest is dropped, so that
+/// a client abandoning retrievals does not pin a snapshot for each.
+const MAX_PENDING_RETRIEVALS: usize = 16;
 
 /// The managers in `ServiceContent` besides rootFolder, propertyCollector and viewManager:
 /// (element, type, moref), in WSDL order, as vCenter 8 returns them. pyvmomi and govmomi
@@ -260,7 +264,8 @@ struct Session {
     user: String,
     last_used: Instant,
     views: HashMap<String, View>,
-    retrievals: HashMap<String, Retrieval>,
+    /// By token; tokens count up, so the first is the oldest.
+    retrievals: BTreeMap<u64, Retrieval>,
     /// Numbers this session's views and tokens.
     counter: u64,
 }
@@ -389,8 +394,8 @@ impl Service {
                 self.continue_retrieve(vcenter, cookie, call)
             }
             InSession::CancelRetrievePropertiesEx => {
-                let token = call.child_text("token").unwrap_or_default();
-                self.with_session(cookie, |s| s.retrievals.remove(token))?
+                let token = token(call)?;
+                self.with_session(cookie, |s| s.retrievals.remove(&token))?
                     .ok_or(Fault::InvalidArgument("token"))?;
                 Ok(Reply::ok(Xml::response(&call.name, 0).finish(&call.name)))
             }
@@ -509,7 +514,7 @@ impl Service {
                     user: user.to_string(),
                     last_used: Instant::now(),
                     views: HashMap::new(),
-                    retrievals: HashMap::new(),
+                    retrievals: BTreeMap::new(),
                     counter: 0,
                 },
             );
@@ -637,8 +642,11 @@ impl Service {
                 page,
             };
             Some(self.with_session(cookie, |s| {
-                let token = s.next_id().to_string();
-                s.retrievals.insert(token.clone(), retrieval);
+                let token = s.next_id();
+                s.retrievals.insert(token, retrieval);
+                while s.retrievals.len() > MAX_PENDING_RETRIEVALS {
+                    s.retrievals.pop_first();
+                }
                 token
             })?)
         } else {
@@ -649,7 +657,7 @@ impl Service {
             estate,
             &selection,
             0..end,
-            token.as_deref(),
+            token,
         )))
     }
 
@@ -659,16 +667,16 @@ impl Service {
         cookie: &str,
         call: &Element,
     ) -> Result<Reply, Fault> {
-        let token = call.child_text("token").unwrap_or_default();
+        let token = token(call)?;
         let (selection, range, more) = self
             .with_session(cookie, |s| {
-                let retrieval = s.retrievals.remove(token)?;
+                let retrieval = s.retrievals.remove(&token)?;
                 let selection = Arc::clone(&retrieval.selection);
                 let range = retrieval.next..(retrieval.next + retrieval.page).min(selection.len());
                 let more = range.end < selection.len();
                 if more {
                     s.retrievals.insert(
-                        token.to_string(),
+                        token,
                         Retrieval {
                             next: range.end,
                             ..retrieval
@@ -689,19 +697,26 @@ impl Service {
     }
 }
 
+/// The token a Continue/CancelRetrievePropertiesEx call names.
+fn token(call: &Element) -> Result<u64, Fault> {
+    call.child_text("token")
+        .and_then(|token| token.parse().ok())
+        .ok_or(Fault::InvalidArgument("token"))
+}
+
 /// A `RetrieveResult` page. vCenter sends no `returnval` at all when nothing matched.
 fn page_xml(
     method: &str,
     estate: &Estate,
     selection: &Selection,
     range: std::ops::Range<usize>,
-    token: Option<&str>,
+    token: Option<u64>,
 ) -> String {
     let mut xml = Xml::response(method, Selection::estimate(range.len()));
     if !range.is_empty() {
         xml.raw("<returnval>");
         if let Some(token) = token {
-            xml.raw("<token>").text(token).raw("</token>");
+            xml.raw("<token>").display(token).raw("</token>");
         }
         selection.write(estate, range, "objects", &mut xml);
         xml.raw("</returnval>");
