@@ -3,7 +3,7 @@
 
 use super::model::{Estate, Kind, Place, Snapshot, Vm};
 use super::soap::{DateTime, Element, Fault, MoRef, Xml};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
 use std::ops::Range;
 use std::sync::Arc;
@@ -210,26 +210,30 @@ impl Selection {
         views: &HashMap<String, View>,
     ) -> Result<Selection, Fault> {
         let plan = Plan::new(&spec.props);
-        let mut items = Vec::new();
+        // Marks instead of a list, and each view expanded once: however often a spec names
+        // the same objects, the selection takes one flag per object.
+        let mut chosen = vec![false; estate.places.len() + snapshot.vms.len()];
+        let mut expanded = HashSet::new();
         for object in &spec.objects {
             if object.obj.kind == "ContainerView" {
                 let view = views
                     .get(&object.obj.value)
                     .ok_or_else(|| Fault::NotFound(object.obj.clone()))?;
                 // The view itself has no properties the simulator serves; only its contents.
-                if object.through_view {
-                    view_contents(estate, &snapshot, view, &plan, &mut items);
+                if object.through_view && expanded.insert(&object.obj.value) {
+                    view_contents(estate, &snapshot, view, &plan, &mut chosen);
                 }
                 continue;
             }
             let (index, kind) = find(estate, &snapshot, &object.obj)
                 .ok_or_else(|| Fault::NotFound(object.obj.clone()))?;
             if !object.skip && plan.props(kind).is_some() {
-                items.push(index);
+                chosen[index] = true;
             }
         }
-        items.sort_unstable();
-        items.dedup();
+        let items = (0..chosen.len() as u32)
+            .filter(|&i| chosen[i as usize])
+            .collect();
         Ok(Selection {
             snapshot,
             items,
@@ -284,44 +288,34 @@ fn view_contents(
     snapshot: &Snapshot,
     view: &View,
     plan: &Plan,
-    items: &mut Vec<u32>,
+    chosen: &mut [bool],
 ) {
     let shown = |kind: Kind| {
         plan.props(kind).is_some()
             && (view.types.is_empty() || view.types.iter().any(|t| kind.is_a(t)))
     };
     let inside = estate.places_inside(view.container, view.recursive);
-    items.extend(
-        estate
-            .places
-            .iter()
-            .enumerate()
-            .filter(|(i, place)| inside[*i] && shown(place.kind))
-            .map(|(i, _)| i as u32),
-    );
+    let (places, vms) = chosen.split_at_mut(estate.places.len());
+    for (i, place) in estate.places.iter().enumerate() {
+        places[i] |= inside[i] && shown(place.kind);
+    }
     if shown(Kind::VirtualMachine) {
-        let base = estate.places.len();
-        items.extend(
-            snapshot
-                .vms
-                .iter()
-                .enumerate()
-                .filter(|(_, vm)| estate.vm_inside(vm, view.container, view.recursive, &inside))
-                .map(|(i, _)| (base + i) as u32),
-        );
+        for (i, vm) in snapshot.vms.iter().enumerate() {
+            vms[i] |= estate.vm_inside(vm, view.container, view.recursive, &inside);
+        }
     }
 }
 
 /// The item index and kind of the object `obj` names, if it exists now.
-fn find(estate: &Estate, snapshot: &Snapshot, obj: &MoRef) -> Option<(u32, Kind)> {
+fn find(estate: &Estate, snapshot: &Snapshot, obj: &MoRef) -> Option<(usize, Kind)> {
     if obj.kind == Kind::VirtualMachine.as_str() {
         let number = estate.vm_number(&obj.value)?;
         let index = snapshot.find(number)?;
-        return Some(((estate.places.len() + index) as u32, Kind::VirtualMachine));
+        return Some((estate.places.len() + index, Kind::VirtualMachine));
     }
     let index = estate.place(&obj.value)?;
     let kind = estate.places[index].kind;
-    (kind.as_str() == obj.kind).then_some((index as u32, kind))
+    (kind.as_str() == obj.kind).then_some((index, kind))
 }
 
 /// Writes property `path` of `obj` as the `returnval` of a Fetch call (pyvmomi's property
@@ -337,7 +331,6 @@ pub(crate) fn fetch(
     let prop = Prop::of(kind)
         .find(|p| p.path() == path)
         .ok_or_else(|| Fault::NotImplemented(format!("fetching {}.{path}", kind.as_str())))?;
-    let item = item as usize;
     match item.checked_sub(estate.places.len()) {
         None => write_place(xml, estate, &estate.places[item], &[prop], Slot::Fetch),
         Some(vm) => write_vm(xml, estate, &snapshot.vms[vm], &[prop], Slot::Fetch),
@@ -438,4 +431,72 @@ fn reference(xml: &mut Xml, slot: Slot, prop: Prop, estate: &Estate, place: Opti
         .raw(r#"">"#)
         .text(&place.moref);
     close(xml, slot);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::soap::parse_call;
+
+    fn spec(body: &str) -> Result<FilterSpec, Fault> {
+        let envelope = format!(
+            r#"<Envelope><Body><RetrievePropertiesEx><_this type="PropertyCollector">propertyCollector</_this><specSet>{body}<objectSet><obj type="Folder">group-d1</obj></objectSet></specSet></RetrievePropertiesEx></Body></Envelope>"#
+        );
+        FilterSpec::parse(&parse_call(envelope.as_bytes())?)
+    }
+
+    fn plan_of(body: &str) -> Plan {
+        Plan::new(&spec(body).unwrap_or_else(|e| panic!("{e}")).props)
+    }
+
+    #[test]
+    fn a_property_spec_on_a_type_covers_its_subtypes() {
+        let plan = plan_of("<propSet><type>ManagedEntity</type><pathSet>name</pathSet></propSet>");
+        assert!(
+            Kind::ALL
+                .iter()
+                .all(|k| plan.props(*k) == Some(&[Prop::Name][..]))
+        );
+        let plan = plan_of(concat!(
+            "<propSet><type>ResourcePool</type><pathSet>name</pathSet></propSet>",
+            "<propSet><type>ComputeResource</type><pathSet>parent</pathSet></propSet>"
+        ));
+        assert_eq!(plan.props(Kind::VirtualApp), Some(&[Prop::Name][..]));
+        assert_eq!(
+            plan.props(Kind::ClusterComputeResource),
+            Some(&[Prop::Parent][..])
+        );
+        assert_eq!(plan.props(Kind::Folder), None);
+        assert_eq!(plan.props(Kind::VirtualMachine), None);
+    }
+
+    #[test]
+    fn properties_come_in_the_order_asked_once_each_and_unknown_ones_are_dropped() {
+        let plan = plan_of(concat!(
+            "<propSet><type>VirtualMachine</type><pathSet>runtime.host</pathSet>",
+            "<pathSet>guest.ipAddress</pathSet><pathSet>name</pathSet></propSet>",
+            "<propSet><type>ManagedEntity</type><pathSet>name</pathSet></propSet>"
+        ));
+        assert_eq!(
+            plan.props(Kind::VirtualMachine),
+            Some(&[Prop::Host, Prop::Name][..])
+        );
+        let all = plan_of("<propSet><type>VirtualMachine</type><all>true</all></propSet>");
+        assert_eq!(all.props(Kind::VirtualMachine).map(<[Prop]>::len), Some(14));
+        assert_eq!(all.props(Kind::HostSystem), None);
+    }
+
+    #[test]
+    fn traversals_other_than_a_container_view_are_refused_as_not_implemented() {
+        let fault = spec(concat!(
+            "<propSet><type>VirtualMachine</type></propSet>",
+            r#"<objectSet><obj type="Folder">group-d1</obj><selectSet><type>Folder</type>"#,
+            "<path>childEntity</path></selectSet></objectSet>"
+        ))
+        .err();
+        assert!(
+            matches!(&fault, Some(Fault::NotImplemented(what)) if what.contains("Folder.childEntity")),
+            "{fault:?}"
+        );
+    }
 }

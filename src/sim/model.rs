@@ -22,8 +22,8 @@ const CREATE_DATE_SINCE: i64 = 1_523_923_200;
 /// Slots that never churn hold a VM created between 2012 and 2022.
 const ANCIENT_FROM: i64 = 1_325_376_000;
 const ANCIENT_TO: i64 = 1_640_995_200;
-/// Times are clamped to ±30,000 years so that period arithmetic can never overflow, whatever
-/// a manual clock is set to.
+/// Times are clamped to about ±34,000 years (2^40 s) so that period arithmetic can never
+/// overflow, whatever a manual clock is set to.
 pub(crate) const TIME_LIMIT: i64 = 1 << 40;
 
 /// Tenants (folder name, VM name prefix); each datacenter hosts a run of them.
@@ -457,6 +457,7 @@ impl Estate {
             .map(|(d, &(first_slot, n))| {
                 build_datacenter(
                     &mut b,
+                    // Numbered above any slot, so no datacenter shares a slot's dice.
                     dice.sub(1 << 32 | d as u64),
                     root,
                     vc,

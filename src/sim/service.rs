@@ -239,6 +239,11 @@ impl Reply {
         }
     }
 
+    /// The answer of a method that returns nothing.
+    fn empty(method: &str) -> Reply {
+        Reply::ok(Xml::response(method, 0).finish(method))
+    }
+
     pub(crate) fn fault(fault: &Fault) -> Reply {
         Reply {
             ok: false,
@@ -371,7 +376,7 @@ impl Service {
         match method {
             InSession::Logout => {
                 lock(&self.sessions).remove(cookie);
-                Ok(Reply::ok(Xml::response(&call.name, 0).finish(&call.name)))
+                Ok(Reply::empty(&call.name))
             }
             InSession::SessionIsActive => self.session_is_active(vcenter, call),
             InSession::CurrentTime => {
@@ -386,7 +391,7 @@ impl Service {
                 let view = call.child_moref("_this")?;
                 self.with_session(cookie, |s| s.views.remove(&view.value))?
                     .ok_or(Fault::NotFound(view))?;
-                Ok(Reply::ok(Xml::response(&call.name, 0).finish(&call.name)))
+                Ok(Reply::empty(&call.name))
             }
             InSession::RetrieveProperties => self.retrieve(vcenter, cookie, call, false),
             InSession::RetrievePropertiesEx => self.retrieve(vcenter, cookie, call, true),
@@ -397,7 +402,7 @@ impl Service {
                 let token = token(call)?;
                 self.with_session(cookie, |s| s.retrievals.remove(&token))?
                     .ok_or(Fault::InvalidArgument("token"))?;
-                Ok(Reply::ok(Xml::response(&call.name, 0).finish(&call.name)))
+                Ok(Reply::empty(&call.name))
             }
             InSession::Fetch => self.fetch(vcenter, call),
         }
