@@ -27,5 +27,7 @@ pub mod vsphere;
 
 /// `vctp bench aggregations`: timed phases and peak RSS.
 pub mod bench;
+/// The built-in simulated vCenter: a SOAP server over a deterministic, churning inventory.
+pub mod sim;
 /// A deterministic synthetic inventory for tests, the benchmark and sample data.
 pub mod synth;

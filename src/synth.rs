@@ -22,8 +22,9 @@ const POOLS: [&str; 7] = [
 const VCPUS: [i64; 6] = [1, 2, 2, 4, 8, 16];
 const RAM_MIB: [i64; 7] = [512, 1024, 2048, 3072, 4096, 8192, 16384];
 
-/// splitmix64: tiny, fast, and good enough for synthetic data.
-fn mix(mut x: u64) -> u64 {
+/// splitmix64: tiny, fast, and good enough for synthetic data (the simulator derives its
+/// inventory from it too).
+pub(crate) fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

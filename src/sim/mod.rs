@@ -1,0 +1,269 @@
+//! The built-in simulated vCenter: a SOAP server speaking the part of the vSphere API the
+//! collector uses (service content, sessions, container views, paged property retrieval),
+//! over a deterministic inventory that churns with a clock.
+//!
+//! Each simulated vCenter is served at `/vc{i}/sdk` (1-based; `/sdk` is the first) over
+//! plain HTTP. Its VMs are a pure function of (seed, VM count, vCenter count, time), so a
+//! test can run a collector against it and compare with [`Simulator::inventory_at`].
+
+mod collector;
+mod model;
+mod server;
+mod service;
+mod soap;
+
+use crate::vsphere::PowerState;
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+const DEFAULT_VMS: usize = 1000;
+const DEFAULT_PAGE_SIZE: u32 = 1000;
+const DEFAULT_USERNAME: &str = "vctp";
+const DEFAULT_PASSWORD: &str = "vctp-sim";
+
+/// `vctp sim`: serve simulated vCenters until Ctrl-C or SIGTERM.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    /// Address to serve plain HTTP on.
+    #[arg(long, default_value = "127.0.0.1:8989", env = "VCTP_SIM_LISTEN")]
+    pub listen: SocketAddr,
+    /// Number of VMs, spread evenly over the vCenters (the count drifts by a few % as VMs
+    /// come and go).
+    #[arg(long, default_value_t = DEFAULT_VMS)]
+    pub vms: usize,
+    /// Number of vCenters, served at /vc1/sdk, /vc2/sdk, …
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub vcenters: usize,
+    /// Seed of the inventory: the same seed and time always give the same VMs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Most objects per RetrievePropertiesEx page (a client's smaller maxObjects wins).
+    #[arg(long, default_value_t = DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: u32,
+    /// User name the simulated vCenters accept.
+    #[arg(long, default_value = DEFAULT_USERNAME, env = "VCTP_SIM_USERNAME")]
+    pub username: String,
+    /// Password the simulated vCenters accept.
+    #[arg(long, default_value = DEFAULT_PASSWORD, env = "VCTP_SIM_PASSWORD", hide_env_values = true)]
+    pub password: String,
+}
+
+/// Binds `args.listen`, prints one line per vCenter with its SDK URL, and serves until
+/// Ctrl-C or SIGTERM, with the inventory following the system clock.
+pub async fn run(args: SimArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", args.listen))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let simulator = Simulator::new(SimConfig::from(args), Clock::real());
+    for (name, url) in simulator
+        .vcenter_names()
+        .into_iter()
+        .zip(simulator.sdk_urls(&base))
+    {
+        println!("{name} {url}");
+    }
+    simulator
+        .serve(listener, shutdown_signal())
+        .await
+        .context("simulator server failed")
+}
+
+/// Resolves on Ctrl-C or SIGTERM (the latter is how Kubernetes and scripts stop us).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(%e, "cannot watch for SIGTERM; stopping on Ctrl-C only");
+            // If Ctrl-C cannot be watched either, serve until killed.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// VMs over all vCenters.
+    pub vms: usize,
+    /// At least one is simulated.
+    pub vcenters: usize,
+    pub seed: u64,
+    /// Most objects per RetrievePropertiesEx page.
+    pub page_size: u32,
+    pub username: String,
+    pub password: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            vms: DEFAULT_VMS,
+            vcenters: 1,
+            seed: 1,
+            page_size: DEFAULT_PAGE_SIZE,
+            username: DEFAULT_USERNAME.into(),
+            password: DEFAULT_PASSWORD.into(),
+        }
+    }
+}
+
+impl From<SimArgs> for SimConfig {
+    fn from(args: SimArgs) -> SimConfig {
+        SimConfig {
+            vms: args.vms,
+            vcenters: args.vcenters,
+            seed: args.seed,
+            page_size: args.page_size,
+            username: args.username,
+            password: args.password,
+        }
+    }
+}
+
+/// The simulator's notion of now (Unix seconds): the system clock, or a manual one that
+/// tests move. Clones share the same time.
+#[derive(Debug, Clone)]
+pub struct Clock(Arc<Source>);
+
+#[derive(Debug)]
+enum Source {
+    Real,
+    Manual(AtomicI64),
+}
+
+impl Clock {
+    pub fn real() -> Clock {
+        Clock(Arc::new(Source::Real))
+    }
+
+    pub fn manual(start_unix: i64) -> Clock {
+        Clock(Arc::new(Source::Manual(AtomicI64::new(start_unix))))
+    }
+
+    pub fn now(&self) -> i64 {
+        match &*self.0 {
+            Source::Real => chrono::Utc::now().timestamp(),
+            Source::Manual(now) => now.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Moves a manual clock. The real clock cannot be moved: the call is logged and ignored.
+    pub fn set(&self, unix: i64) {
+        match &*self.0 {
+            Source::Real => tracing::warn!(unix, "ignoring an attempt to set the real clock"),
+            Source::Manual(now) => now.store(unix, Ordering::SeqCst),
+        }
+    }
+}
+
+/// One VM as a simulated vCenter shows it, with its references resolved to names: what a
+/// collector should end up with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimVm {
+    /// `vm-<n>`, never reused.
+    pub moref: String,
+    pub name: String,
+    /// `config.uuid`.
+    pub uuid: String,
+    /// `config.instanceUuid`.
+    pub instance_uuid: String,
+    pub num_cpu: i64,
+    /// MiB.
+    pub memory_mb: i64,
+    /// `summary.storage.committed`, bytes.
+    pub committed_bytes: i64,
+    /// `summary.storage.uncommitted`, bytes.
+    pub uncommitted_bytes: i64,
+    pub template: bool,
+    pub power_state: PowerState,
+    /// `config.createDate`, Unix seconds; `None` for VMs created before vCenter kept it.
+    pub create_date: Option<i64>,
+    /// An SRM placeholder (`config.managedBy` = `com.vmware.vcDr` / `placeholderVm`).
+    pub srm_placeholder: bool,
+    /// Name of the resource pool or vApp; `None` for templates.
+    pub pool_name: Option<String>,
+    /// `/DC1/vm/Tenants/Acme`; empty for vApp members, which have no `parent`.
+    pub folder_path: String,
+    /// `None` on a standalone host.
+    pub cluster: Option<String>,
+    pub datacenter: String,
+    /// The host's name.
+    pub host: String,
+}
+
+/// One or more simulated vCenters behind one HTTP server. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    service: Arc<service::Service>,
+}
+
+impl Simulator {
+    pub fn new(config: SimConfig, clock: Clock) -> Simulator {
+        Simulator {
+            service: Arc::new(service::Service::new(config, clock)),
+        }
+    }
+
+    /// The routes of every vCenter, for serving or for calling in-process.
+    pub fn router(&self) -> axum::Router {
+        server::router(Arc::clone(&self.service))
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// The SDK URL of each vCenter under `base` (e.g. `http://127.0.0.1:8989`).
+    pub fn sdk_urls(&self, base: &str) -> Vec<String> {
+        let base = base.trim_end_matches('/');
+        (1..=self.service.estates.len())
+            .map(|i| format!("{base}/vc{i}/sdk"))
+            .collect()
+    }
+
+    /// The vCenters' host names, `vc1.sim.vctp.local`, … in URL order.
+    pub fn vcenter_names(&self) -> Vec<String> {
+        self.service
+            .estates
+            .iter()
+            .map(|e| e.name.clone())
+            .collect()
+    }
+
+    /// Ends every session, so that the next call of any client is NotAuthenticated.
+    pub fn expire_sessions(&self) {
+        self.service.expire_sessions();
+    }
+
+    /// The VMs vCenter `vcenter` (0-based) shows at time `t`, sorted by moref number;
+    /// empty for a vCenter that does not exist.
+    pub fn inventory_at(&self, vcenter: usize, t: i64) -> Vec<SimVm> {
+        self.service
+            .estates
+            .get(vcenter)
+            .map(|estate| {
+                let snapshot = estate.snapshot(t);
+                snapshot.vms.iter().map(|vm| estate.describe(vm)).collect()
+            })
+            .unwrap_or_default()
+    }
+}
