@@ -248,6 +248,35 @@ pub fn resolve(key: &Key, value: &str) -> Result<Resolved, Error> {
     })
 }
 
+/// The key for `enc:v1:` values: `settings.encryption_key`, else the host's identity.
+pub fn key_from_settings(settings: &crate::config::Settings) -> Result<Key, Error> {
+    match &settings.encryption_key {
+        Some(text) => Ok(Key::from_setting(text)),
+        None => Key::from_host(),
+    }
+}
+
+/// `settings.vcenter_password`, decrypted. A plaintext password is encrypted and written
+/// back into the settings file it came from, so it stays on disk only until the first start.
+pub fn password_from_settings(
+    settings: &crate::config::Settings,
+    settings_path: Option<&Path>,
+) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    const KEY: &str = "vcenter_password";
+    let key = key_from_settings(settings)?;
+    let resolved =
+        resolve(&key, &settings.vcenter_password).with_context(|| format!("settings.{KEY}"))?;
+    if let (Resolved::Plaintext { encrypted, .. }, Some(path)) = (&resolved, settings_path) {
+        if rewrite_setting(path, KEY, encrypted)? {
+            tracing::info!(file = %path.display(), "encrypted settings.{KEY} in place");
+        } else {
+            tracing::warn!(file = %path.display(), "settings.{KEY} is plaintext and could not be found in the file to encrypt it");
+        }
+    }
+    Ok(resolved.password().to_owned())
+}
+
 /// Sets `key: <new_value>` in a YAML settings file in place, changing nothing
 /// else: comments, key order, indentation, line endings and the rest of the
 /// line (a trailing `# comment`) are kept byte for byte. Only the first line

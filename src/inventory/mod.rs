@@ -1,6 +1,7 @@
 //! The hourly snapshot row, the resource-pool → tier mapping, and the CSV form of rows.
 
 pub mod capture;
+pub mod collector;
 pub mod csv;
 
 use serde::{Deserialize, Serialize};
