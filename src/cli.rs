@@ -24,8 +24,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Import a sample inventory into ./vctp-demo/, aggregate it and print what came out.
+    /// Run the whole pipeline against a built-in simulated vCenter: backfill a history of
+    /// hourly snapshots into ./vctp-demo/, aggregate it, then keep snapshotting.
     Demo(DemoArgs),
+    /// One machine, no Kubernetes: snapshot every configured vCenter on a schedule, aggregate
+    /// each day and month, apply retention; stops cleanly on SIGTERM or Ctrl-C.
+    Standalone,
+    /// Serve simulated vCenters over SOAP (deterministic inventory that churns with the clock).
+    Sim(crate::sim::SimArgs),
+    /// Encrypt a vCenter password for settings.vcenter_password: reads it from stdin, prints
+    /// `enc:v1:…` (the key is settings.encryption_key, else this host's identity).
+    Encrypt,
     /// Schema, retention and migration between databases.
     #[command(subcommand)]
     Db(DbCommand),
@@ -51,9 +60,27 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where the demo keeps its database.
+    /// Where the demo keeps its database and reports (its database is started afresh).
     #[arg(long, default_value = "vctp-demo")]
     pub dir: PathBuf,
+    /// Days of hourly history to take before following the real clock.
+    #[arg(long, default_value_t = 35)]
+    pub days: u32,
+    /// VMs in the simulated estate, over all vCenters.
+    #[arg(long, default_value_t = 400)]
+    pub vms: usize,
+    /// Simulated vCenters.
+    #[arg(long, default_value_t = 2)]
+    pub vcenters: usize,
+    /// Seed of the simulated inventory.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the simulator listens.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Stop after the history instead of following the real clock.
+    #[arg(long)]
+    pub no_follow: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +128,13 @@ pub enum SnapshotCommand {
     /// Print a deterministic synthetic inventory (churn, reconfigurations, pool moves) as
     /// hourly CSV rows.
     Generate(SynthArgs),
+    /// Take one snapshot of every configured vCenter now, store it and exit (non-zero when a
+    /// vCenter failed).
+    Run {
+        /// Only this vCenter (by name).
+        #[arg(long)]
+        vcenter: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -208,6 +242,34 @@ pub enum CacheCommand {
 pub enum BenchCommand {
     /// Time loading, a bare scan, and daily/monthly aggregation with both engines.
     Aggregations(BenchArgs),
+    /// Time the collector: the bare SOAP exchange, a full collection and the capture write.
+    Collect(BenchCollectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCollectArgs {
+    /// SDK URL of the vCenter to read; without it a `vctp sim` process is started.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// VMs of the started simulator.
+    #[arg(long, default_value_t = 10_000)]
+    pub vms: usize,
+    #[arg(long, default_value = "vctp")]
+    pub username: String,
+    #[arg(long, default_value = "vctp-sim", env = "VCTP_BENCH_PASSWORD")]
+    pub password: String,
+    /// Skip TLS certificate verification.
+    #[arg(long)]
+    pub insecure: bool,
+    /// PEM file of CA certificates to trust.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Objects per page (`maxObjects`).
+    #[arg(long, default_value_t = 1_000)]
+    pub max_objects: u32,
+    /// Repetitions of each phase.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
 }
 
 #[derive(Debug, Args)]

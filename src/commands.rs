@@ -2,10 +2,11 @@
 
 use crate::aggregate::{self, Day, Engine, Month, engine};
 use crate::cli::{
-    AggregateCommand, CacheCommand, Command, DbCommand, OutputFormat, SnapshotCommand,
-    SummaryCommand, SynthArgs, TotalsCommand,
+    AggregateCommand, CacheCommand, Command, DbCommand, SnapshotCommand, SummaryCommand, SynthArgs,
+    TotalsCommand,
 };
-use crate::config::Settings;
+use crate::config::{Settings, VcenterTarget};
+use crate::inventory::collector::Collector;
 use crate::inventory::csv::{HourlyCsvReader, HourlyCsvWriter};
 use crate::output;
 use crate::store::hourly::RowFilter;
@@ -27,10 +28,18 @@ pub struct BadRow {
     pub source: crate::store::Error,
 }
 
-pub async fn run(command: Command, settings: &Settings, database_url: Option<&str>) -> Result<()> {
+pub async fn run(
+    command: Command,
+    settings: &Settings,
+    settings_path: Option<&Path>,
+    database_url: Option<&str>,
+) -> Result<()> {
     let url = || settings.database_url(database_url);
     match command {
-        Command::Demo(args) => crate::commands::demo(&args.dir, settings).await,
+        Command::Demo(args) => crate::demo::run(&args, settings).await,
+        Command::Standalone => standalone(settings, settings_path, &url()?).await,
+        Command::Sim(args) => crate::sim::run(args).await,
+        Command::Encrypt => encrypt(settings),
         Command::Db(DbCommand::Migrate) => {
             let url = url()?;
             let store = Store::connect(&url).await?;
@@ -139,7 +148,15 @@ pub async fn run(command: Command, settings: &Settings, database_url: Option<&st
         }
         Command::Bench(crate::cli::BenchCommand::Aggregations(args)) => {
             let url = database_url.map(DatabaseUrl::parse).transpose()?;
-            crate::bench::run(&args, url).await
+            crate::bench::aggregations::run(&args, url).await
+        }
+        Command::Bench(crate::cli::BenchCommand::Collect(args)) => {
+            let url = database_url.map(DatabaseUrl::parse).transpose()?;
+            crate::bench::collect::run(&args, url).await
+        }
+        Command::Snapshot(SnapshotCommand::Run { vcenter }) => {
+            let store = Store::connect(&url()?).await?;
+            snapshot_run(&store, settings, settings_path, vcenter.as_deref()).await
         }
     }
 }
@@ -236,57 +253,117 @@ async fn totals(store: &Store, command: TotalsCommand) -> Result<()> {
 }
 
 async fn cleanup(store: &Store, settings: &Settings, now: i64) -> Result<()> {
-    let hourly_cutoff = now - i64::from(settings.hourly_snapshot_max_age_days) * 86_400;
-    let daily_cutoff = Day::containing(now)?
-        .months_before(settings.daily_snapshot_max_age_months)?
-        .start();
-    let hourly = store.delete_hourly_before(hourly_cutoff).await?;
-    let daily = store.delete_daily_before(daily_cutoff).await?;
-    println!(
-        "deleted {hourly} hourly rows older than {} days and {daily} daily summary rows older than {} months",
-        settings.hourly_snapshot_max_age_days, settings.daily_snapshot_max_age_months
+    let done = crate::standalone::apply_retention(store, settings, now).await?;
+    println!("{done}");
+    Ok(())
+}
+
+/// The vCenters to snapshot and a collector holding the decrypted password; a plaintext
+/// password in the settings file is encrypted in place first.
+fn collector(
+    settings: &Settings,
+    settings_path: Option<&Path>,
+) -> Result<(Collector, Vec<VcenterTarget>)> {
+    let targets = settings
+        .vcenter_targets()
+        .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
+    if targets.is_empty() {
+        return Err(NoVcenters.into());
+    }
+    let password = crate::credentials::password_from_settings(settings, settings_path)?;
+    Ok((Collector::from_settings(settings, password), targets))
+}
+
+/// No vCenter is configured: bad input, exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no vCenters configured: set settings.vcenter_addresses (or settings.vcenters) in the settings file given with --config"
+)]
+pub struct NoVcenters;
+
+async fn snapshot_run(
+    store: &Store,
+    settings: &Settings,
+    settings_path: Option<&Path>,
+    only: Option<&str>,
+) -> Result<()> {
+    let (collector, mut targets) = collector(settings, settings_path)?;
+    if let Some(name) = only {
+        targets.retain(|t| t.name == name);
+        anyhow::ensure!(
+            !targets.is_empty(),
+            "no configured vCenter is named {name:?}"
+        );
+    }
+    let snapshot_time = chrono::Utc::now().timestamp();
+    let outcomes = collector
+        .capture_round(
+            store,
+            &targets,
+            snapshot_time,
+            settings.hourly_snapshot_concurrency,
+        )
+        .await;
+    let mut failed = 0;
+    for outcome in &outcomes {
+        match &outcome.result {
+            Ok(done) => println!(
+                "{}: {} VMs stored in {:.2} s ({} left out by tenants_to_filter, {} by node_charge_clusters)",
+                outcome.target.name,
+                done.rows,
+                done.seconds,
+                done.filtered_tenant,
+                done.filtered_node_charge
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: {e}", outcome.target.name);
+            }
+        }
+    }
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {} vCenters failed; their runs are recorded in snapshot_runs",
+        outcomes.len()
     );
     Ok(())
 }
 
-/// `vctp demo`: until the simulator exists, a synthetic two-day inventory of two vCenters
-/// goes through the real CSV import, both aggregations and the totals.
-async fn demo(dir: &Path, settings: &Settings) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    let csv_path = dir.join("hourly-sample.csv");
-    let args = SynthArgs {
-        vms: 40,
-        vcenters: 2,
-        start: "2026-01-01".into(),
-        days: 2,
-        seed: 7,
-    };
-    let file = std::fs::File::create(&csv_path)
-        .with_context(|| format!("failed to create {}", csv_path.display()))?;
-    generate_csv(&args, BufWriter::new(file))?;
-    let url = DatabaseUrl::Sqlite(dir.join("vctp.sqlite3"));
-    let store = Store::connect(&url).await?;
-    import_csv(&store, settings, &csv_path).await?;
-    let first = Day::parse(&args.start)?;
-    for day in [first, first.next()] {
-        aggregate_day(&store, day, Engine::Rust).await?;
-    }
-    aggregate_month(&store, first.month(), Engine::Rust).await?;
-    let stdout = std::io::stdout();
-    println!("\nmonthly summary {} (first rows):", first.month());
-    let rows = store
-        .summaries(Grain::Monthly, first.month().start())
-        .await?;
-    output::write_summaries(stdout.lock(), OutputFormat::Csv, &rows[..rows.len().min(5)])?;
-    println!("\ndaily vCenter totals:");
-    let totals = store
-        .totals("daily", first.start(), first.next().end())
-        .await?;
-    output::write_rows(stdout.lock(), OutputFormat::Csv, &totals)?;
-    println!(
-        "\nThe database is {url}; the imported rows are in {}.\nTry: cargo run --release -- --database-url {url} summary daily --date {first}",
-        csv_path.display()
+async fn standalone(
+    settings: &Settings,
+    settings_path: Option<&Path>,
+    url: &DatabaseUrl,
+) -> Result<()> {
+    let (collector, targets) = collector(settings, settings_path)?;
+    let store = Store::connect(url).await?;
+    tracing::info!(
+        vcenters = targets.len(),
+        database = %url,
+        every_seconds = settings.vcenter_inventory_snapshot_seconds,
+        "standalone scheduler starting"
     );
+    let scheduler = crate::standalone::Scheduler {
+        plan: crate::standalone::Plan::from_settings(settings)?,
+        engine: Engine::from(settings.scheduled_aggregation_engine),
+        store: store.clone(),
+        settings: settings.clone(),
+        collector,
+        targets,
+    };
+    let result = scheduler.run(crate::standalone::shutdown_signal()).await;
     store.close().await;
+    result
+}
+
+fn encrypt(settings: &Settings) -> Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("failed to read the value to encrypt from stdin")?;
+    let key = crate::credentials::key_from_settings(settings)?;
+    println!(
+        "{}",
+        crate::credentials::encrypt(&key, line.trim_end_matches(['\r', '\n']))?
+    );
     Ok(())
 }

@@ -25,9 +25,13 @@ pub mod store;
 /// The vSphere SOAP client and the data it returns.
 pub mod vsphere;
 
-/// `vctp bench aggregations`: timed phases and peak RSS.
+/// `vctp bench aggregations|collect`: timed phases and peak RSS.
 pub mod bench;
+/// `vctp demo`: simulator + SOAP collector + SQLite + aggregation, then the scheduler.
+pub mod demo;
 /// The built-in simulated vCenter: a SOAP server over a deterministic, churning inventory.
 pub mod sim;
+/// `vctp standalone`: the in-process scheduler, catch-up after restarts, clean shutdown.
+pub mod standalone;
 /// A deterministic synthetic inventory for tests, the benchmark and sample data.
 pub mod synth;

@@ -25,7 +25,14 @@ async fn main() -> ExitCode {
     for key in settings.deprecated_keys() {
         tracing::warn!(key, "this setting is deprecated and ignored");
     }
-    match vctp::commands::run(cli.command, &settings, cli.database_url.as_deref()).await {
+    match vctp::commands::run(
+        cli.command,
+        &settings,
+        cli.config.as_deref(),
+        cli.database_url.as_deref(),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -39,4 +46,6 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
         || e.is::<vctp::inventory::csv::Error>()
         || e.is::<vctp::aggregate::period::Error>()
         || e.is::<vctp::commands::BadRow>()
+        || e.is::<vctp::commands::NoVcenters>()
+        || e.is::<vctp::credentials::Error>()
 }

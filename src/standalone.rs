@@ -1,0 +1,421 @@
+//! `vctp standalone`: one process doing what the operator's Jobs do, on a clock: a snapshot
+//! of every vCenter every `vcenter_inventory_snapshot_seconds`, the daily aggregation of the
+//! previous UTC day after midnight, the monthly one on the 1st, retention on
+//! `snapshot_cleanup_cron`.
+//!
+//! Each job's last run is kept in `cron_status`, so after a restart a missed run is made up
+//! once (the latest missed tick only), never once per missed tick. A shutdown signal stops
+//! the loop; a job in flight gets a grace period to commit, otherwise it is dropped, which
+//! rolls its transaction back. Either way no write is left half done.
+
+use crate::aggregate::{Day, Engine, engine};
+use crate::config::{Settings, VcenterTarget};
+use crate::inventory::collector::Collector;
+use crate::store::{Store, runs::JobRun};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use std::time::Duration;
+
+/// How long a job in flight may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The scheduled jobs, in the order they run when several are due at once: the daily
+/// aggregation after the snapshot, the monthly one after the daily one it builds on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Snapshot,
+    Daily,
+    Monthly,
+    Cleanup,
+}
+
+impl Job {
+    pub const ALL: [Job; 4] = [Job::Snapshot, Job::Daily, Job::Monthly, Job::Cleanup];
+
+    /// The key in `cron_status`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::Snapshot => "snapshot",
+            Job::Daily => "daily",
+            Job::Monthly => "monthly",
+            Job::Cleanup => "cleanup",
+        }
+    }
+}
+
+/// When the jobs are due.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Snapshot ticks are the multiples of this many seconds since the epoch (on the hour
+    /// for 3600).
+    pub snapshot_every: i64,
+    pub cleanup: cron::Schedule,
+}
+
+impl Plan {
+    pub fn from_settings(settings: &Settings) -> Result<Plan> {
+        Ok(Plan {
+            snapshot_every: i64::try_from(settings.vcenter_inventory_snapshot_seconds)?.max(1),
+            cleanup: settings
+                .snapshot_cleanup_cron
+                .parse()
+                .map_err(|e| anyhow::anyhow!("settings.snapshot_cleanup_cron: {e}"))?,
+        })
+    }
+
+    /// The latest tick of `job` at or before `now`: the time a run at `now` stands for.
+    pub fn latest_tick(&self, job: Job, now: i64) -> Option<i64> {
+        match job {
+            Job::Snapshot => Some(now.div_euclid(self.snapshot_every) * self.snapshot_every),
+            // Yesterday, once today has begun; the tick is the day it aggregates.
+            Job::Daily => Day::containing(now - 86_400).ok().map(Day::start),
+            Job::Monthly => Day::containing(now)
+                .ok()
+                .and_then(|today| Day::containing(today.month().start() - 1).ok())
+                .map(|last_day| last_day.month().start()),
+            Job::Cleanup => {
+                // The cron crate walks forwards only: step from a day before `now`.
+                let from = DateTime::<Utc>::from_timestamp(now - 86_400 * 31, 0)?;
+                self.cleanup
+                    .after(&from)
+                    .map(|t| t.timestamp())
+                    .take_while(|t| *t <= now)
+                    .last()
+            }
+        }
+    }
+
+    /// When `job` is next due after `now`.
+    pub fn next_tick(&self, job: Job, now: i64) -> i64 {
+        match job {
+            Job::Snapshot => (now.div_euclid(self.snapshot_every) + 1) * self.snapshot_every,
+            Job::Daily | Job::Monthly => Day::containing(now).map_or(now + 3_600, |d| d.end()),
+            Job::Cleanup => DateTime::<Utc>::from_timestamp(now, 0)
+                .and_then(|t| self.cleanup.after(&t).next())
+                .map_or(now + 86_400, |t| t.timestamp()),
+        }
+    }
+
+    /// The tick `job` should run for now, if its last run (`last_tick`) is older than the
+    /// latest tick. Only the latest tick is returned, so missed ticks are made up once.
+    pub fn due(&self, job: Job, last_tick: Option<i64>, now: i64) -> Option<i64> {
+        let tick = self.latest_tick(job, now)?;
+        match last_tick {
+            Some(last) if last >= tick => None,
+            _ => Some(tick),
+        }
+    }
+}
+
+/// What the scheduler works with.
+pub struct Scheduler {
+    pub store: Store,
+    pub settings: Settings,
+    pub collector: Collector,
+    pub targets: Vec<VcenterTarget>,
+    pub plan: Plan,
+    pub engine: Engine,
+}
+
+impl Scheduler {
+    /// Runs until `shutdown` completes. Errors of single jobs are logged and recorded; only
+    /// a failure to read or write `cron_status` ends the loop.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        tokio::pin!(shutdown);
+        loop {
+            let woke = now();
+            for job in Job::ALL {
+                let last = self.store.job_run(job.name()).await?.map(|r| r.last_tick);
+                let Some(tick) = self.plan.due(job, last, woke) else {
+                    continue;
+                };
+                let work = self.run_job(job, tick);
+                tokio::pin!(work);
+                let outcome = tokio::select! {
+                    outcome = &mut work => outcome,
+                    () = &mut shutdown => {
+                        tracing::info!(job = job.name(), "shutdown requested; letting the running job finish");
+                        match tokio::time::timeout(SHUTDOWN_GRACE, work).await {
+                            Ok(outcome) => { self.record(job, tick, woke, &outcome).await?; }
+                            Err(_) => tracing::warn!(job = job.name(), "job did not finish in time; its transaction was rolled back"),
+                        }
+                        return Ok(());
+                    }
+                };
+                self.record(job, tick, woke, &outcome).await?;
+            }
+            let after = now();
+            let wake = Job::ALL
+                .into_iter()
+                .map(|job| self.plan.next_tick(job, after))
+                .min()
+                .unwrap_or(after + 60);
+            let sleep = Duration::from_secs(u64::try_from(wake - after).unwrap_or(0).max(1));
+            tracing::debug!(seconds = sleep.as_secs(), "sleeping until the next tick");
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = &mut shutdown => return Ok(()),
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        job: Job,
+        tick: i64,
+        started_at: i64,
+        outcome: &Result<String>,
+    ) -> Result<()> {
+        let (success, error) = match outcome {
+            Ok(summary) => {
+                tracing::info!(job = job.name(), tick, "{summary}");
+                (true, String::new())
+            }
+            Err(e) => {
+                tracing::error!(job = job.name(), tick, error = %format!("{e:#}"), "scheduled job failed");
+                (false, format!("{e:#}"))
+            }
+        };
+        self.store
+            .record_job_run(&JobRun {
+                job: job.name().to_string(),
+                last_tick: tick,
+                started_at,
+                finished_at: now(),
+                success,
+                error,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Runs one job for `tick`; the text says what it did.
+    pub async fn run_job(&self, job: Job, tick: i64) -> Result<String> {
+        match job {
+            Job::Snapshot => {
+                let outcomes = self
+                    .collector
+                    .capture_round(
+                        &self.store,
+                        &self.targets,
+                        now(),
+                        self.settings.hourly_snapshot_concurrency,
+                    )
+                    .await;
+                let failed: Vec<String> = outcomes
+                    .iter()
+                    .filter_map(|o| o.result.as_ref().err().map(|e| e.to_string()))
+                    .collect();
+                let rows: usize = outcomes
+                    .iter()
+                    .filter_map(|o| o.result.as_ref().ok())
+                    .map(|c| c.rows)
+                    .sum();
+                anyhow::ensure!(
+                    failed.is_empty(),
+                    "{} of {} vCenters failed: {}",
+                    failed.len(),
+                    outcomes.len(),
+                    failed.join("; ")
+                );
+                Ok(format!(
+                    "snapshot of {} vCenters: {rows} VMs",
+                    outcomes.len()
+                ))
+            }
+            Job::Daily => {
+                let day = Day::containing(tick)?;
+                match engine::aggregate_daily(&self.store, day, self.engine).await {
+                    Ok(outcome) => Ok(format!("daily {day}: {} VM rows", outcome.rows)),
+                    Err(engine::Error::NoSnapshots(_)) => {
+                        Ok(format!("daily {day}: no snapshots, nothing to aggregate"))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Job::Monthly => {
+                let month = Day::containing(tick)?.month();
+                match engine::aggregate_monthly(&self.store, month, self.engine).await {
+                    Ok(outcome) => Ok(format!("monthly {month}: {} VM rows", outcome.rows)),
+                    Err(engine::Error::NoDailySummaries(_)) => Ok(format!(
+                        "monthly {month}: no daily summaries, nothing to aggregate"
+                    )),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Job::Cleanup => {
+                let done = apply_retention(&self.store, &self.settings, now()).await?;
+                Ok(done.to_string())
+            }
+        }
+    }
+}
+
+/// What retention deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub hourly_rows: u64,
+    pub daily_rows: u64,
+    pub hourly_max_age_days: u32,
+    pub daily_max_age_months: u32,
+}
+
+impl std::fmt::Display for Retention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "deleted {} hourly rows older than {} days and {} daily summary rows older than {} months",
+            self.hourly_rows, self.hourly_max_age_days, self.daily_rows, self.daily_max_age_months
+        )
+    }
+}
+
+/// Deletes hourly rows older than `hourly_snapshot_max_age_days` and daily summaries older
+/// than `daily_snapshot_max_age_months`, counted back from `now`.
+pub async fn apply_retention(store: &Store, settings: &Settings, now: i64) -> Result<Retention> {
+    let hourly_cutoff = now - i64::from(settings.hourly_snapshot_max_age_days) * 86_400;
+    let daily_cutoff = Day::containing(now)?
+        .months_before(settings.daily_snapshot_max_age_months)?
+        .start();
+    Ok(Retention {
+        hourly_rows: store.delete_hourly_before(hourly_cutoff).await?,
+        daily_rows: store.delete_daily_before(daily_cutoff).await?,
+        hourly_max_age_days: settings.hourly_snapshot_max_age_days,
+        daily_max_age_months: settings.daily_snapshot_max_age_months,
+    })
+}
+
+fn now() -> i64 {
+    Utc::now().timestamp()
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received; shutting down"),
+        () = term => tracing::info!("SIGTERM received; shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            snapshot_every: 3_600,
+            cleanup: crate::config::DEFAULT_CLEANUP_CRON.parse().unwrap(),
+        }
+    }
+
+    fn at(text: &str) -> i64 {
+        DateTime::parse_from_rfc3339(text).unwrap().timestamp()
+    }
+
+    #[test]
+    fn snapshots_are_due_once_per_hour_and_missed_hours_are_made_up_once() {
+        let plan = plan();
+        let now = at("2026-03-10T14:20:00Z");
+        assert_eq!(
+            plan.due(Job::Snapshot, None, now),
+            Some(at("2026-03-10T14:00:00Z"))
+        );
+        assert_eq!(
+            plan.due(Job::Snapshot, Some(at("2026-03-10T14:00:00Z")), now),
+            None
+        );
+        // Down since 09:00: one snapshot now, not five.
+        assert_eq!(
+            plan.due(Job::Snapshot, Some(at("2026-03-10T09:00:00Z")), now),
+            Some(at("2026-03-10T14:00:00Z"))
+        );
+        assert_eq!(
+            plan.next_tick(Job::Snapshot, now),
+            at("2026-03-10T15:00:00Z")
+        );
+    }
+
+    #[test]
+    fn the_daily_run_aggregates_yesterday_and_the_monthly_run_last_month() {
+        let plan = plan();
+        let now = at("2026-03-01T00:05:00Z");
+        assert_eq!(
+            plan.due(Job::Daily, None, now),
+            Some(at("2026-02-28T00:00:00Z"))
+        );
+        assert_eq!(
+            plan.due(Job::Daily, Some(at("2026-02-28T00:00:00Z")), now),
+            None
+        );
+        assert_eq!(
+            plan.due(Job::Monthly, None, now),
+            Some(at("2026-02-01T00:00:00Z"))
+        );
+        assert_eq!(
+            plan.due(Job::Monthly, Some(at("2026-02-01T00:00:00Z")), now),
+            None
+        );
+        // A restart on 3 March after missing both: each runs once, for the latest period.
+        let later = at("2026-03-03T10:00:00Z");
+        assert_eq!(
+            plan.due(Job::Daily, Some(at("2026-02-27T00:00:00Z")), later),
+            Some(at("2026-03-02T00:00:00Z"))
+        );
+        assert_eq!(
+            plan.next_tick(Job::Daily, later),
+            at("2026-03-04T00:00:00Z")
+        );
+        assert_eq!(
+            plan.due(Job::Monthly, Some(at("2026-01-01T00:00:00Z")), later),
+            Some(at("2026-02-01T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn cleanup_follows_its_cron_and_a_missed_run_is_made_up_once() {
+        let plan = plan();
+        let before = at("2026-03-10T02:00:00Z");
+        assert_eq!(
+            plan.latest_tick(Job::Cleanup, before),
+            Some(at("2026-03-09T02:30:00Z"))
+        );
+        assert_eq!(
+            plan.next_tick(Job::Cleanup, before),
+            at("2026-03-10T02:30:00Z")
+        );
+        assert_eq!(
+            plan.due(Job::Cleanup, Some(at("2026-03-09T02:30:00Z")), before),
+            None
+        );
+        let after_a_week_down = at("2026-03-17T08:00:00Z");
+        assert_eq!(
+            plan.due(
+                Job::Cleanup,
+                Some(at("2026-03-09T02:30:00Z")),
+                after_a_week_down
+            ),
+            Some(at("2026-03-17T02:30:00Z"))
+        );
+    }
+}
