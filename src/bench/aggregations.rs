@@ -1,8 +1,8 @@
 //! `vctp bench aggregations`: synthetic rows with churn are loaded, then each phase is run
 //! `--runs` times and timed: a bare scan of the day's rows, daily with both engines, monthly
-//! with both engines. Peak RSS is read from `/proc/self/status` (VmHWM) and reset between
-//! phases through `/proc/self/clear_refs`, so each phase reports its own peak.
+//! with both engines.
 
+use super::{peak_rss_mb, reset_peak_rss, timed};
 use crate::aggregate::engine::{aggregate_daily, aggregate_monthly};
 use crate::aggregate::{Day, Engine};
 use crate::cli::BenchArgs;
@@ -11,72 +11,7 @@ use crate::store::summaries::Grain;
 use crate::store::{DatabaseUrl, Store};
 use crate::synth::Inventory;
 use anyhow::{Context, Result};
-use std::future::Future;
 use std::time::Instant;
-
-/// Timings of one phase over all runs, in seconds, sorted.
-struct Phase {
-    name: &'static str,
-    rows: u64,
-    seconds: Vec<f64>,
-    peak_rss_mb: f64,
-}
-
-impl Phase {
-    fn median(&self) -> f64 {
-        self.seconds[self.seconds.len() / 2]
-    }
-}
-
-/// Peak resident set size of this process so far, in MB.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// Starts a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-async fn timed<F, Fut>(name: &'static str, runs: usize, mut run: F) -> Result<Phase>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<u64>>,
-{
-    reset_peak_rss();
-    let mut seconds = Vec::with_capacity(runs);
-    let mut rows = 0;
-    for _ in 0..runs.max(1) {
-        let started = Instant::now();
-        rows = run().await?;
-        seconds.push(started.elapsed().as_secs_f64());
-    }
-    seconds.sort_by(f64::total_cmp);
-    let phase = Phase {
-        name,
-        rows,
-        seconds,
-        peak_rss_mb: peak_rss_mb(),
-    };
-    println!(
-        "{:<14} {:>10} rows  min {:>7.3} s  median {:>7.3} s  max {:>7.3} s  peak RSS {:>7.1} MB",
-        phase.name,
-        phase.rows,
-        phase.seconds[0],
-        phase.median(),
-        phase.seconds[phase.seconds.len() - 1],
-        phase.peak_rss_mb
-    );
-    Ok(phase)
-}
 
 pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
     anyhow::ensure!(
@@ -142,7 +77,7 @@ pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
     let counts = store
         .snapshot_counts(bench_day.start(), bench_day.end())
         .await?;
-    let scan = timed("bare scan", args.runs, || async {
+    let scan = timed("bare scan", "rows", args.runs, || async {
         let mut rows = 0;
         for (vcenter, _) in &counts {
             rows += store
@@ -156,14 +91,14 @@ pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
         let store = &store;
         move || async move { Ok(aggregate_daily(store, bench_day, engine).await?.rows) }
     };
-    let daily_rust = timed("daily rust", args.runs, daily(Engine::Rust)).await?;
-    let daily_sql = timed("daily sql", args.runs, daily(Engine::Sql)).await?;
+    let daily_rust = timed("daily rust", "rows", args.runs, daily(Engine::Rust)).await?;
+    let daily_sql = timed("daily sql", "rows", args.runs, daily(Engine::Sql)).await?;
     let monthly = |engine| {
         let store = &store;
         move || async move { Ok(aggregate_monthly(store, month, engine).await?.rows) }
     };
-    let monthly_rust = timed("monthly rust", args.runs, monthly(Engine::Rust)).await?;
-    let monthly_sql = timed("monthly sql", args.runs, monthly(Engine::Sql)).await?;
+    let monthly_rust = timed("monthly rust", "rows", args.runs, monthly(Engine::Rust)).await?;
+    let monthly_sql = timed("monthly sql", "rows", args.runs, monthly(Engine::Sql)).await?;
 
     println!(
         "daily rust / bare scan = {:.2}x; sql / rust: daily {:.1}x, monthly {:.1}x; overall peak RSS {:.1} MB",
