@@ -290,3 +290,104 @@ async fn import_sqlite_copies_everything_into_postgres() {
     let output = vctp(&sqlite, &["db", "import-sqlite", "--from", &sqlite]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("needs a PostgreSQL target"));
 }
+
+#[test]
+fn the_demo_takes_a_history_through_the_simulator_and_aggregates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let output = vctp(
+        "unused.sqlite3",
+        &[
+            "demo",
+            "--no-follow",
+            "--days",
+            "2",
+            "--vms",
+            "60",
+            "--dir",
+            demo_dir.to_str().unwrap(),
+        ],
+    );
+    let stdout = ok(output);
+    assert!(
+        stdout.contains("snapshots through the SOAP client"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("aggregated 2 days"), "{stdout}");
+    assert!(demo_dir.join("reports").is_dir());
+    let db = demo_dir.join("vctp.sqlite3").display().to_string();
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    let summaries = ok(vctp(
+        &db,
+        &["summary", "daily", "--date", &yesterday.to_string()],
+    ));
+    assert!(summaries.lines().count() > 50, "{summaries}");
+    // A second run starts over rather than failing or mixing histories.
+    ok(vctp(
+        "unused.sqlite3",
+        &[
+            "demo",
+            "--no-follow",
+            "--days",
+            "1",
+            "--vms",
+            "20",
+            "--dir",
+            demo_dir.to_str().unwrap(),
+        ],
+    ));
+}
+
+#[test]
+fn snapshot_run_without_vcenters_or_with_a_short_password_says_what_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let output = vctp(&db, &["snapshot", "run"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("settings.vcenter_addresses"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let config = write(
+        dir.path(),
+        "vctp.yml",
+        "settings:\n  vcenter_addresses: [\"http://127.0.0.1:9/sdk\"]\n  vcenter_username: u\n  vcenter_password: ab\n  encryption_key: k\n",
+    );
+    let output = vctp(&db, &["--config", &config, "snapshot", "run"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("vcenter_password"), "{stderr}");
+    assert!(
+        !stderr.contains(": ab"),
+        "the value is not echoed: {stderr}"
+    );
+}
+
+#[test]
+fn snapshot_run_records_a_failed_vcenter_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write(
+        dir.path(),
+        "vctp.yml",
+        &format!(
+            "settings:\n  vcenter_addresses: [\"http://127.0.0.1:{port}/sdk\"]\n  vcenter_username: u\n  vcenter_password: secret\n  encryption_key: k\n  hourly_snapshot_max_retries: 1\n  hourly_snapshot_retry_seconds: 1\n"
+        ),
+    );
+    let output = vctp(&db, &["--config", &config, "snapshot", "run"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("after 2 attempt(s)"), "{stderr}");
+    assert!(stderr.contains("recorded in snapshot_runs"), "{stderr}");
+    let settings = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        settings.contains("enc:v1:") && !settings.contains("secret"),
+        "{settings}"
+    );
+}

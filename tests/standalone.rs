@@ -1,0 +1,207 @@
+//! The standalone scheduler against vctp's simulator: jobs run on their ticks, each run is
+//! recorded, a restart makes up a missed snapshot once, and SIGTERM stops the process cleanly.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use vctp::aggregate::Engine;
+use vctp::config::{Settings, VcenterTarget};
+use vctp::inventory::collector::Collector;
+use vctp::sim::{Clock, SimConfig, Simulator};
+use vctp::standalone::{Job, Plan, Scheduler};
+use vctp::store::Store;
+use vctp::store::runs::JobRun;
+
+async fn scheduler(store: Store, snapshot_every: u64) -> Scheduler {
+    let sim = Simulator::new(
+        SimConfig {
+            vms: 200,
+            vcenters: 2,
+            seed: 3,
+            page_size: 100,
+            username: "sched".into(),
+            password: "sched-password".into(),
+        },
+        Clock::real(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(sim.clone().serve(listener, std::future::pending()));
+    let targets = sim
+        .vcenter_names()
+        .into_iter()
+        .zip(sim.sdk_urls(&base))
+        .map(|(name, url)| VcenterTarget {
+            name,
+            url,
+            insecure: false,
+            ca_file: None,
+        })
+        .collect();
+    let settings = Settings {
+        vcenter_username: "sched".into(),
+        vcenter_inventory_snapshot_seconds: snapshot_every,
+        ..Settings::default()
+    };
+    Scheduler {
+        plan: Plan::from_settings(&settings).unwrap(),
+        engine: Engine::Rust,
+        collector: Collector::from_settings(&settings, "sched-password".into()),
+        store,
+        settings,
+        targets,
+    }
+}
+
+#[tokio::test]
+async fn the_scheduler_snapshots_every_vcenter_on_its_ticks_and_records_each_job() {
+    let db = common::sqlite().await;
+    let scheduler = scheduler(db.store.clone(), 2).await;
+    scheduler
+        .run(tokio::time::sleep(Duration::from_millis(4_500)))
+        .await
+        .expect("scheduler");
+    let snapshots = db.store.snapshot_times(i64::MIN, i64::MAX).await.unwrap();
+    let per_vcenter = |name: &str| snapshots.iter().filter(|(v, _)| v == name).count();
+    for target in &scheduler.targets {
+        let n = per_vcenter(&target.name);
+        assert!(
+            (2..=4).contains(&n),
+            "{}: {n} snapshots in 4.5 s at one per 2 s",
+            target.name
+        );
+    }
+    for job in Job::ALL {
+        let run = db.store.job_run(job.name()).await.unwrap();
+        let run = run.unwrap_or_else(|| panic!("{} never ran", job.name()));
+        assert!(run.success, "{}: {}", job.name(), run.error);
+    }
+    let runs = db.store.snapshot_runs(None, 100).await.unwrap();
+    assert_eq!(
+        runs.len(),
+        snapshots.len(),
+        "one run record per stored snapshot"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_after_missed_hours_takes_one_snapshot_not_one_per_missed_hour() {
+    let db = common::sqlite().await;
+    let scheduler = scheduler(db.store.clone(), 3_600).await;
+    let now = chrono::Utc::now().timestamp();
+    db.store
+        .record_job_run(&JobRun {
+            job: Job::Snapshot.name().into(),
+            last_tick: now - 10 * 3_600,
+            started_at: now - 10 * 3_600,
+            finished_at: now - 10 * 3_600,
+            success: true,
+            error: String::new(),
+        })
+        .await
+        .unwrap();
+    scheduler
+        .run(tokio::time::sleep(Duration::from_millis(1_500)))
+        .await
+        .expect("scheduler");
+    let snapshots = db.store.snapshot_times(i64::MIN, i64::MAX).await.unwrap();
+    assert_eq!(
+        snapshots.len(),
+        scheduler.targets.len(),
+        "one snapshot per vCenter"
+    );
+    let tick = db
+        .store
+        .job_run("snapshot")
+        .await
+        .unwrap()
+        .unwrap()
+        .last_tick;
+    assert_eq!(
+        tick,
+        now.div_euclid(3_600) * 3_600,
+        "the missed ticks collapse into the latest"
+    );
+}
+
+#[test]
+fn sigterm_stops_vctp_standalone_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let vctp = env!("CARGO_BIN_EXE_vctp");
+    let mut sim = Command::new(vctp)
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--vms",
+            "300",
+            "--username",
+            "u1",
+            "--password",
+            "secret-1",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start vctp sim");
+    let url = BufReader::new(sim.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(String::from)
+        })
+        .expect("the simulator prints its SDK URL");
+    let config = dir.path().join("vctp.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "settings:\n  vcenter_addresses: [\"{url}\"]\n  vcenter_username: u1\n  vcenter_password: secret-1\n  encryption_key: test-key\n  vcenter_inventory_snapshot_seconds: 3600\n"
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let mut standalone = Command::new(vctp)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--database-url",
+            db.to_str().unwrap(),
+            "standalone",
+        ])
+        .spawn()
+        .expect("start vctp standalone");
+    // Wait for the first snapshot's run record, then ask it to stop.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stored = runtime.block_on(async {
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Ok(store) = Store::open(&vctp::store::DatabaseUrl::Sqlite(db.clone())).await
+                && let Ok(Some(_)) = store.job_run("cleanup").await
+            {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(stored, "vctp standalone ran its jobs within 10 s");
+    let status = Command::new("kill")
+        .args(["-TERM", &standalone.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = standalone.wait().unwrap();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert!(
+        exit.success(),
+        "SIGTERM ends vctp standalone with success: {exit:?}"
+    );
+    let settings = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        settings.contains("vcenter_password: \"enc:v1:"),
+        "the plaintext password was encrypted in place:\n{settings}"
+    );
+}
