@@ -838,7 +838,7 @@ async fn serve_returns_once_shutdown_resolves() {
 }
 
 #[tokio::test]
-async fn fetch_serves_what_pyvmomi_property_accessors_ask_for() {
+async fn fetch_serves_what_pyvmomi_property_accessors_ask_for_including_a_views_contents() {
     let sim = Sim::start(config(200)).await;
     let cookie = sim.login("/vc1/sdk").await;
     let fetch = |kind: &str, moref: &str, prop: &str| {
@@ -881,6 +881,24 @@ async fn fetch_serves_what_pyvmomi_property_accessors_ask_for() {
     assert!(reply.body.contains(
         r#"<returnval xsi:type="ServiceContent"><rootFolder type="Folder">group-d1</rootFolder>"#
     ));
+    let view = sim.view("/vc1/sdk", &cookie, &["VirtualMachine"]).await;
+    let reply = sim
+        .call(
+            "/vc1/sdk",
+            Some(&cookie),
+            &fetch("ContainerView", &view, "view"),
+        )
+        .await;
+    assert!(
+        reply.body.contains(&format!(
+            r#"<returnval xsi:type="ArrayOfManagedObjectReference"><ManagedObjectReference type="VirtualMachine">{}</ManagedObjectReference>"#,
+            vm.moref
+        )),
+        "{}",
+        reply.body
+    );
+    let listed = reply.body.matches("<ManagedObjectReference ").count();
+    assert_eq!(listed, sim.simulator.inventory_at(0, T0).len());
     let reply = sim
         .call(
             "/vc1/sdk",

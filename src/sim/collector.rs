@@ -221,7 +221,8 @@ impl Selection {
                     .ok_or_else(|| Fault::NotFound(object.obj.clone()))?;
                 // The view itself has no properties the simulator serves; only its contents.
                 if object.through_view && expanded.insert(&object.obj.value) {
-                    view_contents(estate, &snapshot, view, &plan, &mut chosen);
+                    let wanted = |kind: Kind| plan.props(kind).is_some();
+                    view_contents(estate, &snapshot, view, &wanted, &mut chosen);
                 }
                 continue;
             }
@@ -247,30 +248,12 @@ impl Selection {
 
     /// Writes the `ObjectContent`s of the items in `range`, each as a `<{tag}>` element.
     pub(crate) fn write(&self, estate: &Estate, range: Range<usize>, tag: &str, xml: &mut Xml) {
-        let places = estate.places.len();
         for &item in &self.items[range] {
-            let item = item as usize;
+            let object = Object::at(estate, &self.snapshot, item as usize);
+            let props = self.plan.props(object.kind()).unwrap_or_default();
             xml.raw("<").raw(tag).raw(">");
-            match item.checked_sub(places) {
-                None => {
-                    let place = &estate.places[item];
-                    xml.raw(r#"<obj type=""#)
-                        .raw(place.kind.as_str())
-                        .raw(r#"">"#)
-                        .text(&place.moref)
-                        .raw("</obj>");
-                    let props = self.plan.props(place.kind).unwrap_or_default();
-                    write_place(xml, estate, place, props, Slot::PropSet);
-                }
-                Some(vm) => {
-                    let vm = &self.snapshot.vms[vm];
-                    xml.raw(r#"<obj type="VirtualMachine">"#)
-                        .display(vm.moref())
-                        .raw("</obj>");
-                    let props = self.plan.props(Kind::VirtualMachine).unwrap_or_default();
-                    write_vm(xml, estate, vm, props, Slot::PropSet);
-                }
-            }
+            object.write_ref("obj", xml);
+            object.write_props(xml, estate, props, Slot::PropSet);
             xml.raw("</").raw(tag).raw(">");
         }
     }
@@ -282,17 +265,59 @@ impl Selection {
     }
 }
 
+/// An inventory object at one moment, by its index among places then VMs.
+enum Object<'a> {
+    Place(&'a Place),
+    Vm(&'a Vm),
+}
+
+impl<'a> Object<'a> {
+    fn at(estate: &'a Estate, snapshot: &'a Snapshot, item: usize) -> Object<'a> {
+        match item.checked_sub(estate.places.len()) {
+            None => Object::Place(&estate.places[item]),
+            Some(vm) => Object::Vm(&snapshot.vms[vm]),
+        }
+    }
+
+    fn kind(&self) -> Kind {
+        match self {
+            Object::Place(place) => place.kind,
+            Object::Vm(_) => Kind::VirtualMachine,
+        }
+    }
+
+    /// `<{tag} type="{kind}">{moref}</{tag}>`
+    fn write_ref(&self, tag: &str, xml: &mut Xml) {
+        xml.raw("<")
+            .raw(tag)
+            .raw(r#" type=""#)
+            .raw(self.kind().as_str())
+            .raw(r#"">"#);
+        match self {
+            Object::Place(place) => xml.text(&place.moref),
+            Object::Vm(vm) => xml.display(vm.moref()),
+        };
+        xml.raw("</").raw(tag).raw(">");
+    }
+
+    fn write_props(&self, xml: &mut Xml, estate: &Estate, props: &[Prop], slot: Slot) {
+        match self {
+            Object::Place(place) => write_place(xml, estate, place, props, slot),
+            Object::Vm(vm) => write_vm(xml, estate, vm, props, slot),
+        }
+    }
+}
+
 /// Adds the objects of `view` that the plan wants to `items`.
 fn view_contents(
     estate: &Estate,
     snapshot: &Snapshot,
     view: &View,
-    plan: &Plan,
+    wanted: &dyn Fn(Kind) -> bool,
     chosen: &mut [bool],
 ) {
     let shown = |kind: Kind| {
-        plan.props(kind).is_some()
-            && (view.types.is_empty() || view.types.iter().any(|t| kind.is_a(t)))
+        wanted(kind) && (view.types.is_empty() || view.types.iter().any(|t| kind.is_a(t)))
     };
     let inside = estate.places_inside(view.container, view.recursive);
     let (places, vms) = chosen.split_at_mut(estate.places.len());
@@ -331,11 +356,19 @@ pub(crate) fn fetch(
     let prop = Prop::of(kind)
         .find(|p| p.path() == path)
         .ok_or_else(|| Fault::NotImplemented(format!("fetching {}.{path}", kind.as_str())))?;
-    match item.checked_sub(estate.places.len()) {
-        None => write_place(xml, estate, &estate.places[item], &[prop], Slot::Fetch),
-        Some(vm) => write_vm(xml, estate, &snapshot.vms[vm], &[prop], Slot::Fetch),
-    }
+    Object::at(estate, snapshot, item).write_props(xml, estate, &[prop], Slot::Fetch);
     Ok(())
+}
+
+/// Writes what `view` shows as the `returnval` of Fetch(`view`): an array of references.
+pub(crate) fn fetch_view(estate: &Estate, snapshot: &Snapshot, view: &View, xml: &mut Xml) {
+    let mut chosen = vec![false; estate.places.len() + snapshot.vms.len()];
+    view_contents(estate, snapshot, view, &|_| true, &mut chosen);
+    xml.raw(r#"<returnval xsi:type="ArrayOfManagedObjectReference">"#);
+    for (item, _) in chosen.iter().enumerate().filter(|(_, chosen)| **chosen) {
+        Object::at(estate, snapshot, item).write_ref("ManagedObjectReference", xml);
+    }
+    xml.raw("</returnval>");
 }
 
 /// Where a property value goes: into an `ObjectContent` as a `DynamicProperty`, or

@@ -404,7 +404,7 @@ impl Service {
                     .ok_or(Fault::InvalidArgument("token"))?;
                 Ok(Reply::empty(&call.name))
             }
-            InSession::Fetch => self.fetch(vcenter, call),
+            InSession::Fetch => self.fetch(vcenter, cookie, call),
         }
     }
 
@@ -465,17 +465,25 @@ impl Service {
         xml.raw("</returnval>");
     }
 
-    /// Fetch, pyvmomi's property accessor: the service content, or a property of an
+    /// Fetch, pyvmomi's property accessor: the service content, what a container view
+    /// shows (`view.view`, the usual way pyvmomi scripts list VMs), or a property of an
     /// inventory object.
-    fn fetch(&self, vcenter: usize, call: &Element) -> Result<Reply, Fault> {
+    fn fetch(&self, vcenter: usize, cookie: &str, call: &Element) -> Result<Reply, Fault> {
         let obj = call.child_moref("_this")?;
         let path = call.child_text("prop").unwrap_or_default();
+        let estate = &self.estates[vcenter];
         let mut xml = Xml::response(&call.name, 4096);
-        if (obj.kind.as_str(), path) == ("ServiceInstance", "content") {
-            self.write_service_content(vcenter, r#" xsi:type="ServiceContent""#, &mut xml);
-        } else {
-            let estate = &self.estates[vcenter];
-            collector::fetch(estate, &self.snapshot(vcenter), &obj, path, &mut xml)?;
+        match (obj.kind.as_str(), path) {
+            ("ServiceInstance", "content") => {
+                self.write_service_content(vcenter, r#" xsi:type="ServiceContent""#, &mut xml);
+            }
+            ("ContainerView", "view") => {
+                let view = self
+                    .with_session(cookie, |s| s.views.get(&obj.value).cloned())?
+                    .ok_or(Fault::NotFound(obj))?;
+                collector::fetch_view(estate, &self.snapshot(vcenter), &view, &mut xml);
+            }
+            _ => collector::fetch(estate, &self.snapshot(vcenter), &obj, path, &mut xml)?,
         }
         Ok(Reply::ok(xml.finish(&call.name)))
     }
