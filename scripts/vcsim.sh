@@ -17,8 +17,8 @@
 # Exported by vcsim_start:
 #   VCTP_TEST_VCSIM_URL       https SDK URL, e.g. https://127.0.0.1:PORT/sdk
 #   VCTP_TEST_VCSIM_CONTROL   control server, e.g. http://127.0.0.1:PORT
-#   VCTP_TEST_VCSIM_CA        PEM of the simulator's self-signed 2048-bit
-#                             certificate (SAN IP:127.0.0.1): trust this
+#   VCTP_TEST_VCSIM_CA        PEM of the test CA that signed the simulator's 2048-bit
+#                             server certificate (SAN IP:127.0.0.1): trust this
 #   VCTP_TEST_VCSIM_WRONG_CA  PEM of an unrelated CA: for "TLS mismatch" tests
 #   VCTP_TEST_VCSIM_USER      the only user name the simulator accepts
 #   VCTP_TEST_VCSIM_PASSWORD  its password (random per start); anything else
@@ -161,13 +161,23 @@ _vcsim_dump_log() {
 # accepted in its place.
 _vcsim_make_certs() {
     local d="$1"
-    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 7 \
-        -keyout "$d/key.pem" -out "$d/cert.pem" -subj "/CN=127.0.0.1" \
-        -addext "subjectAltName=IP:127.0.0.1" >"$d/openssl.log" 2>&1 &&
+    # A CA and a server certificate it signs: rustls (webpki) refuses a CA certificate
+    # presented as the server's own, which is what a bare `req -x509` makes.
+    {
         openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 7 \
-            -keyout "$d/wrong-ca.key" -out "$d/wrong-ca.pem" -subj "/CN=vctp test unrelated CA" \
+            -keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=vctp test CA" \
             -addext "basicConstraints=critical,CA:TRUE" \
-            -addext "subjectAltName=IP:127.0.0.1" >>"$d/openssl.log" 2>&1
+            -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+            openssl req -newkey rsa:2048 -nodes -sha256 \
+                -keyout "$d/key.pem" -out "$d/server.csr" -subj "/CN=127.0.0.1" &&
+            printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$d/server.ext" &&
+            openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+                -CAcreateserial -days 7 -sha256 -extfile "$d/server.ext" -out "$d/cert.pem" &&
+            openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 7 \
+                -keyout "$d/wrong-ca.key" -out "$d/wrong-ca.pem" -subj "/CN=vctp test unrelated CA" \
+                -addext "basicConstraints=critical,CA:TRUE" \
+                -addext "keyUsage=critical,keyCertSign,cRLSign"
+    } >"$d/openssl.log" 2>&1
 }
 
 vcsim_start() {
@@ -263,7 +273,7 @@ vcsim_start() {
 
     export VCTP_TEST_VCSIM_URL="$url"
     export VCTP_TEST_VCSIM_CONTROL="$control"
-    export VCTP_TEST_VCSIM_CA="$VCTP_VCSIM_DIR/cert.pem"
+    export VCTP_TEST_VCSIM_CA="$VCTP_VCSIM_DIR/ca.pem"
     export VCTP_TEST_VCSIM_WRONG_CA="$VCTP_VCSIM_DIR/wrong-ca.pem"
     export VCTP_TEST_VCSIM_USER="$user"
     export VCTP_TEST_VCSIM_PASSWORD="$password"
