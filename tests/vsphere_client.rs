@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
-use vctp::vsphere::{Client, Endpoint, Error, PlaceKind, Tls};
+use vctp::vsphere::{Client, Endpoint, Error, PlaceKind, PowerState, Tls, VmProperties};
 
 const USER: &str = "vctp@vsphere.local";
 /// Markup characters that must arrive escaped and come out intact.
@@ -355,10 +355,19 @@ fn vm_page(state: &mut State, method: &str, offset: usize, page_size: Option<usi
         objects.push_str(&format!(
             concat!(
                 r#"<objects><obj type="VirtualMachine">vm-{i}</obj>"#,
+                r#"<propSet><name>config.createDate</name><val xsi:type="xsd:dateTime">2024-03-01T12:34:56.789Z</val></propSet>"#,
+                r#"<propSet><name>config.hardware.memoryMB</name><val xsi:type="xsd:int">4096</val></propSet>"#,
                 r#"<propSet><name>config.hardware.numCPU</name><val xsi:type="xsd:int">{cpus}</val></propSet>"#,
+                r#"<propSet><name>config.instanceUuid</name><val xsi:type="xsd:string">5032c8a5-9d4e-4c2b-8f5e-{i:012}</val></propSet>"#,
+                r#"<propSet><name>config.template</name><val xsi:type="xsd:boolean">false</val></propSet>"#,
+                r#"<propSet><name>config.uuid</name><val xsi:type="xsd:string">4232c8a5-9d4e-4c2b-8f5e-{i:012}</val></propSet>"#,
                 r#"<propSet><name>name</name><val xsi:type="xsd:string">vm {i} &amp; co</val></propSet>"#,
+                r#"<propSet><name>parent</name><val type="Folder" xsi:type="ManagedObjectReference">group-v9</val></propSet>"#,
                 r#"<propSet><name>resourcePool</name><val type="ResourcePool" xsi:type="ManagedObjectReference">resgroup-1</val></propSet>"#,
+                r#"<propSet><name>runtime.host</name><val type="HostSystem" xsi:type="ManagedObjectReference">host-8</val></propSet>"#,
                 r#"<propSet><name>runtime.powerState</name><val xsi:type="VirtualMachinePowerState">poweredOn</val></propSet>"#,
+                r#"<propSet><name>summary.storage.committed</name><val xsi:type="xsd:long">21474836480</val></propSet>"#,
+                r#"<propSet><name>summary.storage.uncommitted</name><val xsi:type="xsd:long">1073741824</val></propSet>"#,
                 "</objects>"
             ),
             i = i,
@@ -488,8 +497,26 @@ async fn login_reads_about_and_sends_the_session_cookie_back() {
     let vms = client.virtual_machines(None).await.unwrap();
     let names: Vec<String> = vms.iter().filter_map(|vm| vm.name.clone()).collect();
     assert_eq!(names, vm_names(5));
-    assert_eq!(vms[3].num_cpu, Some(4));
-    assert_eq!(vms[3].resource_pool.as_deref(), Some("resgroup-1"));
+    assert_eq!(
+        vms[3],
+        VmProperties {
+            moref: "vm-3".into(),
+            name: Some("vm 3 & co".into()),
+            uuid: Some("4232c8a5-9d4e-4c2b-8f5e-000000000003".into()),
+            instance_uuid: Some("5032c8a5-9d4e-4c2b-8f5e-000000000003".into()),
+            num_cpu: Some(4),
+            memory_mb: Some(4096),
+            storage_committed: Some(21_474_836_480),
+            storage_uncommitted: Some(1_073_741_824),
+            template: Some(false),
+            power_state: Some(PowerState::PoweredOn),
+            create_date: Some(1_709_296_496),
+            managed_by: None,
+            resource_pool: Some("resgroup-1".into()),
+            parent: Some("group-v9".into()),
+            host: Some("host-8".into()),
+        }
+    );
 
     let seen = vcenter.seen();
     assert_eq!(seen[0].method, "RetrieveServiceContent");
@@ -827,4 +854,170 @@ async fn logout_ends_the_session() {
         Some(r#"vmware_soap_session="52-1""#)
     );
     assert!(vcenter.state.lock().unwrap().sessions.is_empty());
+}
+
+/// `openssl s_server` with a certificate for 127.0.0.1 issued by its own test CA.
+struct TlsServer {
+    dir: tempfile::TempDir,
+    url: String,
+    server: std::process::Child,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let status = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("the TLS test needs the openssl program (apt-get install openssl)");
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
+impl TlsServer {
+    async fn start() -> TlsServer {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for name in ["ca", "other-ca"] {
+            let (key, pem, subject) = (
+                format!("{name}.key"),
+                format!("{name}.pem"),
+                format!("/CN={name}"),
+            );
+            let mut args = vec![
+                "req", "-x509", "-days", "2", "-subj", &subject, "-keyout", &key, "-out", &pem,
+            ];
+            args.extend(ec);
+            openssl(path, &args);
+        }
+        let mut args = vec![
+            "req",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+        ];
+        args.extend(ec);
+        openssl(path, &args);
+        std::fs::write(
+            path.join("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        openssl(
+            path,
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-extfile",
+                "leaf.ext",
+                "-out",
+                "leaf.pem",
+            ],
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = std::process::Command::new("openssl")
+            .args([
+                "s_server", "-quiet", "-www", "-cert", "leaf.pem", "-key", "leaf.key",
+            ])
+            .args(["-accept", &format!("127.0.0.1:{port}")])
+            .current_dir(path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        TlsServer {
+            url: format!("https://127.0.0.1:{port}/sdk"),
+            dir,
+            server,
+        }
+    }
+
+    fn endpoint(&self, tls: Tls) -> Endpoint {
+        Endpoint {
+            url: self.url.clone(),
+            username: USER.into(),
+            password: PASSWORD.into(),
+            tls,
+            connect_timeout: Duration::from_secs(2),
+            read_timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_a_tls_error_and_a_given_ca_is_trusted() {
+    let server = TlsServer::start().await;
+    let ca = |name: &str| Tls::Verify {
+        ca_file: Some(server.dir.path().join(name)),
+    };
+    for tls in [Tls::Verify { ca_file: None }, ca("other-ca.pem")] {
+        let error = Client::login(&server.endpoint(tls.clone()))
+            .await
+            .unwrap_err();
+        match &error {
+            Error::Tls { url, .. } => assert_eq!(*url, server.url),
+            other => panic!("{tls:?} gave {other:?}"),
+        }
+        assert!(
+            error
+                .to_string()
+                .starts_with("TLS certificate verification failed for https://127.0.0.1:"),
+            "{error}"
+        );
+        assert!(!error.is_transient());
+    }
+    // The handshake succeeds; `s_server -www` then never answers a POST.
+    for tls in [ca("ca.pem"), Tls::Insecure] {
+        let error = Client::login(&server.endpoint(tls.clone()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Timeout {
+                    call: "RetrieveServiceContent",
+                    ..
+                }
+            ),
+            "{tls:?} gave {error:?}"
+        );
+    }
 }

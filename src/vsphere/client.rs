@@ -251,7 +251,8 @@ impl Client {
             .read_pages(&view, &retrieval.spec, max_objects, collect)
             .await;
         match &pages {
-            // The session and the connection are gone: so is the view, or it will be soon.
+            // After a network failure the next call would likely fail as well, and a session
+            // that is no longer authenticated has lost its views already.
             Err(error)
                 if error.is_transient() || matches!(error, Error::NotAuthenticated { .. }) => {}
             _ => self.destroy_view(&view).await,

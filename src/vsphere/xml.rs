@@ -314,7 +314,7 @@ impl<'a, C: Content> Walker<'a, C> {
     }
 
     fn text(&mut self, text: &str) {
-        if self.depth == self.stack.len() {
+        if self.depth == self.stack.len() && self.depth > 0 {
             self.text.push_str(text);
         }
     }
