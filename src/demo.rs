@@ -5,7 +5,7 @@
 
 use crate::aggregate::{Day, Engine, Month, engine};
 use crate::cli::DemoArgs;
-use crate::config::{Settings, VcenterTarget};
+use crate::config::Settings;
 use crate::inventory::collector::Collector;
 use crate::output;
 use crate::sim::{Clock, SimConfig, Simulator};
@@ -56,17 +56,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let server = tokio::spawn(sim.clone().serve(listener, async {
         let _ = sim_stopped.await;
     }));
-    let targets: Vec<VcenterTarget> = sim
-        .vcenter_names()
-        .into_iter()
-        .zip(sim.sdk_urls(&base))
-        .map(|(name, url)| VcenterTarget {
-            name,
-            url,
-            insecure: false,
-            ca_file: None,
-        })
-        .collect();
+    let targets = sim.targets(&base);
     println!(
         "vctp demo: simulated vCenters with {} VMs in all:",
         args.vms

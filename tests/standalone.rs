@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use vctp::aggregate::Engine;
-use vctp::config::{Settings, VcenterTarget};
+use vctp::config::Settings;
 use vctp::inventory::collector::Collector;
 use vctp::sim::{Clock, SimConfig, Simulator};
 use vctp::standalone::{Job, Plan, Scheduler};
@@ -29,17 +29,7 @@ async fn scheduler(store: Store, snapshot_every: u64) -> Scheduler {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(sim.clone().serve(listener, std::future::pending()));
-    let targets = sim
-        .vcenter_names()
-        .into_iter()
-        .zip(sim.sdk_urls(&base))
-        .map(|(name, url)| VcenterTarget {
-            name,
-            url,
-            insecure: false,
-            ca_file: None,
-        })
-        .collect();
+    let targets = sim.targets(&base);
     let settings = Settings {
         vcenter_username: "sched".into(),
         vcenter_inventory_snapshot_seconds: snapshot_every,

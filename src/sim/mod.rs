@@ -249,6 +249,21 @@ impl Simulator {
             .collect()
     }
 
+    /// The vCenters as collector targets (plain HTTP), named and ordered as
+    /// [`Simulator::vcenter_names`].
+    pub fn targets(&self, base: &str) -> Vec<crate::config::VcenterTarget> {
+        self.vcenter_names()
+            .into_iter()
+            .zip(self.sdk_urls(base))
+            .map(|(name, url)| crate::config::VcenterTarget {
+                name,
+                url,
+                insecure: false,
+                ca_file: None,
+            })
+            .collect()
+    }
+
     /// Ends every session, so that the next call of any client is NotAuthenticated.
     pub fn expire_sessions(&self) {
         self.service.expire_sessions();
