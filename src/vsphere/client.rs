@@ -132,7 +132,8 @@ impl Client {
         transport.use_api_version(&service.about.api_version)?;
         let mut client = Client { transport, service };
         client.authenticate().await?;
-        tracing::info!(
+        // Debug, not info: a scheduler logs one line per snapshot round, not per login.
+        tracing::debug!(
             url = %endpoint.url,
             server = %client.service.about.full_name,
             "logged in to vCenter"
