@@ -130,6 +130,7 @@ impl Scheduler {
                 let Some(tick) = self.plan.due(job, last, woke) else {
                     continue;
                 };
+                let started_at = now();
                 let work = self.run_job(job, tick);
                 tokio::pin!(work);
                 let outcome = tokio::select! {
@@ -137,13 +138,13 @@ impl Scheduler {
                     () = &mut shutdown => {
                         tracing::info!(job = job.name(), "shutdown requested; letting the running job finish");
                         match tokio::time::timeout(SHUTDOWN_GRACE, work).await {
-                            Ok(outcome) => { self.record(job, tick, woke, &outcome).await?; }
+                            Ok(outcome) => { self.record(job, tick, started_at, &outcome).await?; }
                             Err(_) => tracing::warn!(job = job.name(), "job did not finish in time; its transaction was rolled back"),
                         }
                         return Ok(());
                     }
                 };
-                self.record(job, tick, woke, &outcome).await?;
+                self.record(job, tick, started_at, &outcome).await?;
             }
             let after = now();
             let wake = Job::ALL
