@@ -268,6 +268,8 @@ async fn import_sqlite_copies_everything_into_postgres() {
         "vm_daily_summary",
         "vm_monthly_summary",
         "vcenter_totals",
+        "cron_status",
+        "report_registry",
     ] {
         assert!(out.contains(&format!("copied {table}: ")), "{out}");
     }

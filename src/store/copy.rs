@@ -89,6 +89,22 @@ const TABLES: &[Table] = &[
         ],
         after: None,
     },
+    Table {
+        name: "cron_status",
+        select: "SELECT * FROM cron_status",
+        delete: "DELETE FROM cron_status",
+        insert: "INSERT INTO cron_status ",
+        columns: &[Text, Int, Int, Int, Bool, Text],
+        after: None,
+    },
+    Table {
+        name: "report_registry",
+        select: "SELECT * FROM report_registry",
+        delete: "DELETE FROM report_registry",
+        insert: "INSERT INTO report_registry ",
+        columns: &[Text, Text, Text, Int, Text, Text, Int, Text, Int],
+        after: None,
+    },
 ];
 
 /// Rows per INSERT: at most 26 columns × 1000 stays under PostgreSQL's parameter limit.

@@ -6,6 +6,7 @@
 
 pub mod copy;
 pub mod hourly;
+pub mod reports;
 pub mod runs;
 pub mod summaries;
 pub mod totals;
