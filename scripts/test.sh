@@ -51,9 +51,12 @@ cargo clippy --version
 source "$ROOT/scripts/postgres.sh"
 # shellcheck source=scripts/vcsim.sh
 source "$ROOT/scripts/vcsim.sh"
+# shellcheck source=scripts/s3.sh
+source "$ROOT/scripts/s3.sh"
 
 # Stop every peer, whatever happened; each stop is idempotent.
 stop_peers() {
+    s3_stop || true
     vcsim_stop || true
     pg_stop || true
 }
@@ -67,6 +70,10 @@ banner "starting the govmomi vCenter simulator"
 vcsim_start
 echo "VCTP_TEST_VCSIM_URL=$VCTP_TEST_VCSIM_URL"
 echo "VCTP_TEST_VCSIM_CONTROL=$VCTP_TEST_VCSIM_CONTROL"
+
+banner "starting the S3-compatible server (s3s-fs)"
+s3_start
+echo "VCTP_TEST_S3_ENDPOINT=$VCTP_TEST_S3_ENDPOINT"
 
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -D warnings

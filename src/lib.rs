@@ -20,6 +20,8 @@ pub mod telemetry;
 pub mod aggregate;
 /// The hourly snapshot row, pool → tier mapping and the CSV form of rows.
 pub mod inventory;
+/// Object storage (local directory, S3, GCS, Azure) for reports and exports, with sha256 sidecars.
+pub mod objstore;
 /// The database (SQLite or PostgreSQL via sqlx): tables per grain, caches, migrations.
 pub mod store;
 /// The vSphere SOAP client and the data it returns.
