@@ -20,6 +20,8 @@ pub mod telemetry;
 pub mod aggregate;
 /// The hourly snapshot row, pool → tier mapping and the CSV form of rows.
 pub mod inventory;
+/// XLSX reports (pure rows → workbook bytes) and their CSV twins.
+pub mod report;
 /// The database (SQLite or PostgreSQL via sqlx): tables per grain, caches, migrations.
 pub mod store;
 /// The vSphere SOAP client and the data it returns.
