@@ -47,6 +47,8 @@ cargo --version
 cargo fmt --version
 cargo clippy --version
 
+# shellcheck source=scripts/libreoffice.sh
+source "$ROOT/scripts/libreoffice.sh"
 # shellcheck source=scripts/postgres.sh
 source "$ROOT/scripts/postgres.sh"
 # shellcheck source=scripts/vcsim.sh
@@ -61,6 +63,9 @@ stop_peers() {
     pg_stop || true
 }
 trap stop_peers EXIT
+
+banner "LibreOffice (reads the XLSX reports back; nothing to stop)"
+libreoffice_start
 
 banner "starting PostgreSQL"
 pg_start

@@ -22,6 +22,8 @@ pub mod aggregate;
 pub mod inventory;
 /// Object storage (local directory, S3, GCS, Azure) for reports and exports, with sha256 sidecars.
 pub mod objstore;
+/// XLSX reports (pure rows → workbook bytes) and their CSV twins.
+pub mod report;
 /// The database (SQLite or PostgreSQL via sqlx): tables per grain, caches, migrations.
 pub mod store;
 /// The vSphere SOAP client and the data it returns.

@@ -1,0 +1,85 @@
+//! The daily workbook: Cover, VMs (every daily summary field), Summary (pivot-style tables)
+//! and Totals (per-vCenter prorated totals of the day, with charts).
+
+use super::charts::{columns_by_row, insert_stacked};
+use super::pivots::Summary;
+use super::sheet::{Styles, write_cover};
+use super::tables::{day_totals, write_day_totals, write_summaries};
+use super::{Cover, Error, PivotSpec, new_workbook, on_sheet, save};
+use crate::aggregate::VmSummary;
+use crate::store::totals::VcenterTotals;
+use rust_xlsxwriter::{ChartType, ColNum};
+
+const ARITHMETIC: [&str; 6] = [
+    "The day is [00:00, 24:00) UTC. total_samples = the vCenter's snapshots that day; samples_present = those the VM appears in.",
+    "avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk are time-weighted: the sum over the VM's snapshots / total_samples, so a VM that existed half the day counts half.",
+    "pool_<tier>_pct = the VM's snapshots in that tier / samples_present × 100 (its lifetime only).",
+    "tin, bronze, silver, gold = the VM's snapshots in that tier / total_samples: VM-days in the tier.",
+    "Summary: the VMs sheet summed (or VM names counted) by resource pool and vCenter.",
+    "Totals: the VMs sheet summed per vCenter (vm_count = Σ avg_is_present, vcpu_count = Σ avg_vcpu_count, …).",
+];
+
+/// Builds the daily workbook of `vms` (one day's summaries) and `totals` (that day's
+/// per-vCenter totals), with one Summary table per `pivots` entry (none: no Summary sheet).
+pub fn daily_workbook(
+    cover: &Cover,
+    vms: &[VmSummary],
+    totals: &[VcenterTotals],
+    pivots: &[PivotSpec],
+) -> Result<Vec<u8>, Error> {
+    let summary = Summary::prepare(pivots, vms)?;
+    let styles = Styles::new();
+    let mut workbook = new_workbook(cover);
+
+    let counts = [("VMs", vms.len()), ("Totals", totals.len())];
+    write_cover(
+        workbook.add_worksheet(),
+        &styles,
+        cover,
+        &counts,
+        &ARITHMETIC,
+    )
+    .map_err(on_sheet("Cover"))?;
+
+    let vm_sheet = workbook
+        .add_worksheet_with_constant_memory()
+        .and_then(|sheet| sheet.set_name("VMs"))
+        .map_err(on_sheet("VMs"))?;
+    write_summaries(vm_sheet, &styles, vms).map_err(on_sheet("VMs"))?;
+
+    summary.write(&mut workbook, &styles)?;
+
+    const TOTALS: &str = "Totals";
+    let sheet = workbook
+        .add_worksheet()
+        .set_name(TOTALS)
+        .map_err(on_sheet(TOTALS))?;
+    let blocks = write_day_totals(sheet, &styles, totals).map_err(on_sheet(TOTALS))?;
+    if let Some(rows) = blocks.last().map(|block| block.last) {
+        use day_totals::{TIN, VCENTER, VCPU_COUNT, VM_COUNT};
+        let tiers: Vec<(&str, ColNum)> = ["tin", "bronze", "silver", "gold"]
+            .into_iter()
+            .zip(TIN..)
+            .collect();
+        let charts = [
+            columns_by_row(
+                ChartType::Column,
+                TOTALS,
+                "Prorated VMs and vCPUs per vCenter",
+                rows,
+                VCENTER,
+                &[("vm_count", VM_COUNT), ("vcpu_count", VCPU_COUNT)],
+            ),
+            columns_by_row(
+                ChartType::ColumnStacked,
+                TOTALS,
+                "VM-days per tier",
+                rows,
+                VCENTER,
+                &tiers,
+            ),
+        ];
+        insert_stacked(sheet, day_totals::CHARTS, &charts).map_err(on_sheet(TOTALS))?;
+    }
+    save(workbook)
+}
