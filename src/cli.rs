@@ -47,6 +47,9 @@ pub enum Command {
     /// Print stored daily or monthly summaries.
     #[command(subcommand)]
     Summary(SummaryCommand),
+    /// Build, list and download the XLSX/CSV reports in object storage (settings.reports_url).
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Print vCenter totals.
     #[command(subcommand)]
     Totals(TotalsCommand),
@@ -177,6 +180,9 @@ pub enum AggregateCommand {
         /// [default: settings.scheduled_aggregation_engine, else rust]
         #[arg(long, value_enum)]
         engine: Option<Engine>,
+        /// Do not write the day's report afterwards.
+        #[arg(long)]
+        no_report: bool,
     },
     /// Monthly summaries of one UTC month from its daily summaries.
     Monthly {
@@ -186,7 +192,75 @@ pub enum AggregateCommand {
         /// [default: settings.scheduled_aggregation_engine, else rust]
         #[arg(long, value_enum)]
         engine: Option<Engine>,
+        /// Do not write the month's report afterwards.
+        #[arg(long)]
+        no_report: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Build the report of one period from the stored data and write it as XLSX and CSV
+    /// (each with a `.sha256` sidecar) to settings.reports_url; replaces an earlier one.
+    Generate {
+        #[command(subcommand)]
+        period: ReportPeriod,
+        /// Only this vCenter [default: all vCenters in one report].
+        #[arg(long, global = true)]
+        vcenter: Option<String>,
+    },
+    /// List the reports written, newest period first.
+    List {
+        #[arg(long, value_enum)]
+        kind: Option<ReportKind>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
+        format: OutputFormat,
+    },
+    /// Download a report object (a key from `report list`) and check its SHA-256.
+    Get {
+        /// The object key, e.g. reports/daily/2026-03-10/all.xlsx.
+        key: String,
+        /// Where to write it.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportPeriod {
+    /// The snapshots of one hour with that day's interval totals so far.
+    Hourly {
+        /// The hour: YYYY-MM-DDTHH (UTC) or Unix seconds within it.
+        #[arg(long)]
+        at: String,
+    },
+    /// One UTC day's summaries, pivot tables and totals.
+    Daily {
+        #[arg(long)]
+        date: String,
+    },
+    /// One UTC month's summaries, pivot tables and daily totals.
+    Monthly {
+        #[arg(long)]
+        month: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportKind {
+    Hourly,
+    Daily,
+    Monthly,
+}
+
+impl ReportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Hourly => "hourly",
+            ReportKind::Daily => "daily",
+            ReportKind::Monthly => "monthly",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,6 +318,25 @@ pub enum BenchCommand {
     Aggregations(BenchArgs),
     /// Time the collector: the bare SOAP exchange, a full collection and the capture write.
     Collect(BenchCollectArgs),
+    /// Time the daily report: building the workbook, and the whole job with the upload.
+    Report(BenchReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchReportArgs {
+    /// VM summaries in the day's report.
+    #[arg(long, default_value_t = 100_000)]
+    pub vms: usize,
+    /// vCenters the VMs are spread over.
+    #[arg(long, default_value_t = 4)]
+    pub vcenters: usize,
+    /// Repetitions of each phase.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Object store to write to [default: a scratch directory]; S3 options come from the
+    /// standard AWS_* environment variables.
+    #[arg(long)]
+    pub reports_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -2,14 +2,17 @@
 
 use crate::aggregate::{self, Day, Engine, Month, engine};
 use crate::cli::{
-    AggregateCommand, CacheCommand, Command, DbCommand, SnapshotCommand, SummaryCommand, SynthArgs,
-    TotalsCommand,
+    AggregateCommand, BenchCommand, CacheCommand, Command, DbCommand, ReportCommand, ReportKind,
+    ReportPeriod, SnapshotCommand, SummaryCommand, SynthArgs, TotalsCommand,
 };
 use crate::config::{Settings, VcenterTarget};
 use crate::inventory::collector::Collector;
 use crate::inventory::csv::{HourlyCsvReader, HourlyCsvWriter};
+use crate::jobs::report::{Period, Reporter};
+use crate::objstore::Objects;
 use crate::output;
 use crate::store::hourly::RowFilter;
+use crate::store::reports::ReportEntry;
 use crate::store::summaries::Grain;
 use crate::store::{DatabaseUrl, Store};
 use anyhow::{Context, Result};
@@ -87,20 +90,46 @@ pub async fn run(
         Command::Aggregate(command) => {
             let store = Store::connect(&url()?).await?;
             let default_engine = Engine::from(settings.scheduled_aggregation_engine);
-            match command {
-                AggregateCommand::Daily { date, engine } => {
-                    aggregate_day(&store, Day::parse(&date)?, engine.unwrap_or(default_engine))
-                        .await
+            let (period, engine, no_report) = match command {
+                AggregateCommand::Daily {
+                    date,
+                    engine,
+                    no_report,
+                } => {
+                    let day = Day::parse(&date)?;
+                    let engine = engine.unwrap_or(default_engine);
+                    aggregate_day(&store, day, engine).await?;
+                    (Period::Day(day), engine, no_report)
                 }
-                AggregateCommand::Monthly { month, engine } => {
-                    aggregate_month(
-                        &store,
-                        Month::parse(&month)?,
-                        engine.unwrap_or(default_engine),
-                    )
-                    .await
+                AggregateCommand::Monthly {
+                    month,
+                    engine,
+                    no_report,
+                } => {
+                    let month = Month::parse(&month)?;
+                    let engine = engine.unwrap_or(default_engine);
+                    aggregate_month(&store, month, engine).await?;
+                    (Period::Month(month), engine, no_report)
                 }
+            };
+            if no_report {
+                return Ok(());
             }
+            let objects = report_store(settings)?;
+            let written = Reporter {
+                store: &store,
+                objects: &objects,
+                pivots: &settings.report_summary_pivots,
+            }
+            .generate(period, None, Some(engine))
+            .await
+            .context("the summaries are stored, but writing the report failed (retry with `vctp report generate`)")?;
+            print_reports(&objects, &written);
+            Ok(())
+        }
+        Command::Report(command) => {
+            let store = Store::connect(&url()?).await?;
+            report(&store, settings, command).await
         }
         Command::Summary(command) => {
             let store = Store::connect(&url()?).await?;
@@ -146,13 +175,16 @@ pub async fn run(
             );
             Ok(())
         }
-        Command::Bench(crate::cli::BenchCommand::Aggregations(args)) => {
+        Command::Bench(command) => {
+            // Benchmarks use a scratch SQLite file unless a database is named explicitly.
             let url = database_url.map(DatabaseUrl::parse).transpose()?;
-            crate::bench::aggregations::run(&args, url).await
-        }
-        Command::Bench(crate::cli::BenchCommand::Collect(args)) => {
-            let url = database_url.map(DatabaseUrl::parse).transpose()?;
-            crate::bench::collect::run(&args, url).await
+            match command {
+                BenchCommand::Aggregations(args) => {
+                    crate::bench::aggregations::run(&args, url).await
+                }
+                BenchCommand::Collect(args) => crate::bench::collect::run(&args, url).await,
+                BenchCommand::Report(args) => crate::bench::report::run(&args, url).await,
+            }
         }
         Command::Snapshot(SnapshotCommand::Run { vcenter }) => {
             let store = Store::connect(&url()?).await?;
@@ -252,6 +284,71 @@ async fn totals(store: &Store, command: TotalsCommand) -> Result<()> {
     Ok(())
 }
 
+/// The object store reports go to (settings.reports_url, else settings.reports_dir).
+pub fn report_store(settings: &Settings) -> Result<Objects> {
+    Ok(Objects::from_url(
+        &settings.reports_url(),
+        &settings.object_store_options,
+    )?)
+}
+
+fn print_reports(objects: &Objects, written: &[ReportEntry]) {
+    for entry in written {
+        println!(
+            "wrote {}/{} ({} bytes, sha256 {})",
+            objects.url().trim_end_matches('/'),
+            entry.object_key,
+            entry.size,
+            entry.sha256
+        );
+    }
+}
+
+async fn report(store: &Store, settings: &Settings, command: ReportCommand) -> Result<()> {
+    match command {
+        ReportCommand::Generate { period, vcenter } => {
+            let period = match period {
+                ReportPeriod::Hourly { at } => Period::hour(&at)?,
+                ReportPeriod::Daily { date } => Period::Day(Day::parse(&date)?),
+                ReportPeriod::Monthly { month } => Period::Month(Month::parse(&month)?),
+            };
+            let objects = report_store(settings)?;
+            let written = Reporter {
+                store,
+                objects: &objects,
+                pivots: &settings.report_summary_pivots,
+            }
+            .generate(period, vcenter.as_deref(), None)
+            .await?;
+            print_reports(&objects, &written);
+        }
+        ReportCommand::List { kind, format } => {
+            let entries = store.reports(kind.map(ReportKind::as_str)).await?;
+            output::write_rows(std::io::stdout().lock(), format, &entries)?;
+        }
+        ReportCommand::Get { key, output } => {
+            let objects = report_store(settings)?;
+            let size = objects.get_to_file(&key, &output).await?;
+            let bytes = std::fs::read(&output)
+                .with_context(|| format!("failed to read back {}", output.display()))?;
+            let sha256 = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&bytes));
+            if let Some(entry) = store.report(&key).await? {
+                anyhow::ensure!(
+                    entry.sha256 == sha256,
+                    "{} was downloaded but its SHA-256 {sha256} differs from the registered {}",
+                    output.display(),
+                    entry.sha256
+                );
+            }
+            println!(
+                "{key}: {size} bytes, sha256 {sha256} → {}",
+                output.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn cleanup(store: &Store, settings: &Settings, now: i64) -> Result<()> {
     let done = crate::standalone::apply_retention(store, settings, now).await?;
     println!("{done}");
@@ -343,6 +440,7 @@ async fn standalone(
         "standalone scheduler starting"
     );
     let scheduler = crate::standalone::Scheduler {
+        reports: report_store(settings)?,
         plan: crate::standalone::Plan::from_settings(settings)?,
         engine: Engine::from(settings.scheduled_aggregation_engine),
         store: store.clone(),

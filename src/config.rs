@@ -132,6 +132,19 @@ pub struct Settings {
     /// SRM active/active VMs (name patterns): both copies are real VMs, so the powered-off
     /// copy is marked as the SRM placeholder and only the running one is charged.
     pub srm_activeactive_vms: Vec<String>,
+    /// Where reports go when `reports_url` is not set: a local directory.
+    pub reports_dir: PathBuf,
+    /// Object storage for reports: `file:///dir`, `s3://bucket/prefix`, `gs://…`, `az://…`.
+    pub reports_url: Option<String>,
+    /// object_store options for `reports_url` (aws_endpoint, aws_region, aws_allow_http,
+    /// credentials, …); the standard AWS_*/GOOGLE_*/AZURE_* environment variables apply too.
+    pub object_store_options: BTreeMap<String, String>,
+    /// Write an hourly report after each snapshot round of `vctp standalone`.
+    pub hourly_reports: bool,
+    /// The pivot-style tables of the Summary sheet of daily and monthly reports: metric
+    /// (`avg_vcpu`, `avg_ram`, `prorated_vm_count`, `vm_name_count`), title, pivot_name,
+    /// pivot_range and optional title_cell. Default: all four metrics.
+    pub report_summary_pivots: Vec<crate::report::PivotSpec>,
     /// vCTP settings that no longer do anything; accepted so old files still load.
     #[serde(rename = "vcenter_event_polling_seconds")]
     pub deprecated_event_polling_seconds: Option<serde_yaml::Value>,
@@ -194,6 +207,11 @@ impl Default for Settings {
             srm_activeactive_vms: Vec::new(),
             deprecated_event_polling_seconds: None,
             deprecated_inventory_polling_seconds: None,
+            hourly_reports: true,
+            reports_dir: PathBuf::from("reports"),
+            reports_url: None,
+            object_store_options: BTreeMap::new(),
+            report_summary_pivots: crate::report::PivotSpec::defaults(),
         }
     }
 }
@@ -323,6 +341,13 @@ impl Settings {
 
     pub fn tier_mapping(&self) -> TierMapping {
         TierMapping::new(&self.pool_tiers)
+    }
+
+    /// The object store URL reports are written to: `reports_url`, else `reports_dir`.
+    pub fn reports_url(&self) -> String {
+        self.reports_url
+            .clone()
+            .unwrap_or_else(|| self.reports_dir.display().to_string())
     }
 
     /// Keys that were given but no longer do anything, for a warning at start.

@@ -33,6 +33,8 @@ pub mod vsphere;
 pub mod bench;
 /// `vctp demo`: simulator + SOAP collector + SQLite + aggregation, then the scheduler.
 pub mod demo;
+/// Units of work shared by the CLI, the scheduler and (later) Kubernetes Jobs.
+pub mod jobs;
 /// The built-in simulated vCenter: a SOAP server over a deterministic, churning inventory.
 pub mod sim;
 /// `vctp standalone`: the in-process scheduler, catch-up after restarts, clean shutdown.

@@ -4,6 +4,7 @@
 
 pub mod aggregations;
 pub mod collect;
+pub mod report;
 
 use anyhow::Result;
 use std::future::Future;
