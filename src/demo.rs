@@ -7,6 +7,8 @@ use crate::aggregate::{Day, Engine, Month, engine};
 use crate::cli::DemoArgs;
 use crate::config::Settings;
 use crate::inventory::collector::Collector;
+use crate::jobs::report::{Period, Reporter};
+use crate::objstore::Objects;
 use crate::output;
 use crate::sim::{Clock, SimConfig, Simulator};
 use crate::standalone::{Job, Plan, Scheduler};
@@ -99,14 +101,12 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
 
     // Every complete day, then every month those days touch.
     let started = Instant::now();
-    let mut day = first_day;
     let mut months: Vec<Month> = Vec::new();
-    while day < today {
+    for day in days_before(first_day, today) {
         engine::aggregate_daily(&store, day, Engine::Rust).await?;
         if months.last() != Some(&day.month()) {
             months.push(day.month());
         }
-        day = day.next();
     }
     for month in &months {
         engine::aggregate_monthly(&store, *month, Engine::Rust).await?;
@@ -122,6 +122,29 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
             .join(", "),
         started.elapsed().as_secs_f64()
     );
+    // Reports of every day and month, and of the latest hour.
+    let started = Instant::now();
+    let objects = Objects::from_url(&reports.display().to_string(), &Default::default())?;
+    let reporter = Reporter {
+        store: &store,
+        objects: &objects,
+        pivots: &settings.report_summary_pivots,
+    };
+    let mut written = 0;
+    let periods = days_before(first_day, today)
+        .map(Period::Day)
+        .chain(months.iter().copied().map(Period::Month))
+        .chain([Period::hour_containing(last_tick)]);
+    for period in periods {
+        let engine = (!matches!(period, Period::Hour(_))).then_some(Engine::Rust);
+        written += reporter.generate(period, None, engine).await?.len();
+    }
+    println!(
+        "wrote {written} report objects (XLSX and CSV, each with a .sha256) to {} in {:.1} s",
+        objects.url(),
+        started.elapsed().as_secs_f64()
+    );
+
     let yesterday = Day::containing(today.start() - 1)?;
     println!("\ndaily vCenter totals for {yesterday}:");
     let totals = store
@@ -133,7 +156,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         &totals,
     )?;
     println!(
-        "\nThe database is {url}; reports will go to {}.\nTry:\n  vctp --database-url {url} summary daily --date {yesterday}\n  vctp --database-url {url} totals daily --from {first_day} --to {yesterday}\n  vctp --database-url {url} summary monthly --month {}",
+        "\nThe database is {url}; the reports are in {}.\nTry:\n  vctp --database-url {url} summary daily --date {yesterday}\n  vctp --database-url {url} totals daily --from {first_day} --to {yesterday}\n  vctp --database-url {url} summary monthly --month {}",
         reports.display(),
         yesterday.month()
     );
@@ -177,6 +200,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         demo_settings.vcenter_inventory_snapshot_seconds
     );
     let scheduler = Scheduler {
+        reports: objects,
         plan,
         engine: Engine::from(demo_settings.scheduled_aggregation_engine),
         store: store.clone(),
@@ -190,6 +214,11 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     server.await??;
     store.close().await;
     result
+}
+
+/// The days from `first` up to, not including, `end`.
+fn days_before(first: Day, end: Day) -> impl Iterator<Item = Day> {
+    std::iter::successors(Some(first), |day| Some(day.next())).take_while(move |day| *day < end)
 }
 
 /// The demo keeps one database of its own; a new run starts it afresh rather than mixing

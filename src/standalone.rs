@@ -11,8 +11,10 @@
 use crate::aggregate::{Day, Engine, engine};
 use crate::config::{Settings, VcenterTarget};
 use crate::inventory::collector::Collector;
+use crate::jobs::report::{Period, Reporter};
+use crate::objstore::Objects;
 use crate::store::{Store, runs::JobRun};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::time::Duration;
@@ -111,6 +113,8 @@ impl Plan {
 /// What the scheduler works with.
 pub struct Scheduler {
     pub store: Store,
+    /// Where the reports written after each job go.
+    pub reports: Objects,
     pub settings: Settings,
     pub collector: Collector,
     pub targets: Vec<VcenterTarget>,
@@ -191,16 +195,18 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Runs one job for `tick`; the text says what it did.
+    /// Runs one job for `tick`, then writes the report of what it produced; the text says
+    /// what it did.
     pub async fn run_job(&self, job: Job, tick: i64) -> Result<String> {
-        match job {
+        let (done, report) = match job {
             Job::Snapshot => {
+                let snapshot_time = now();
                 let outcomes = self
                     .collector
                     .capture_round(
                         &self.store,
                         &self.targets,
-                        now(),
+                        snapshot_time,
                         self.settings.hourly_snapshot_concurrency,
                     )
                     .await;
@@ -220,36 +226,63 @@ impl Scheduler {
                     outcomes.len(),
                     failed.join("; ")
                 );
-                Ok(format!(
-                    "snapshot of {} vCenters: {rows} VMs",
-                    outcomes.len()
-                ))
+                let report = self
+                    .settings
+                    .hourly_reports
+                    .then(|| Period::hour_containing(snapshot_time));
+                (
+                    format!("snapshot of {} vCenters: {rows} VMs", outcomes.len()),
+                    report,
+                )
             }
             Job::Daily => {
                 let day = Day::containing(tick)?;
                 match engine::aggregate_daily(&self.store, day, self.engine).await {
-                    Ok(outcome) => Ok(format!("daily {day}: {} VM rows", outcome.rows)),
-                    Err(engine::Error::NoSnapshots(_)) => {
-                        Ok(format!("daily {day}: no snapshots, nothing to aggregate"))
-                    }
-                    Err(e) => Err(e.into()),
+                    Ok(outcome) => (
+                        format!("daily {day}: {} VM rows", outcome.rows),
+                        Some(Period::Day(day)),
+                    ),
+                    Err(engine::Error::NoSnapshots(_)) => (
+                        format!("daily {day}: no snapshots, nothing to aggregate"),
+                        None,
+                    ),
+                    Err(e) => return Err(e.into()),
                 }
             }
             Job::Monthly => {
                 let month = Day::containing(tick)?.month();
                 match engine::aggregate_monthly(&self.store, month, self.engine).await {
-                    Ok(outcome) => Ok(format!("monthly {month}: {} VM rows", outcome.rows)),
-                    Err(engine::Error::NoDailySummaries(_)) => Ok(format!(
-                        "monthly {month}: no daily summaries, nothing to aggregate"
-                    )),
-                    Err(e) => Err(e.into()),
+                    Ok(outcome) => (
+                        format!("monthly {month}: {} VM rows", outcome.rows),
+                        Some(Period::Month(month)),
+                    ),
+                    Err(engine::Error::NoDailySummaries(_)) => (
+                        format!("monthly {month}: no daily summaries, nothing to aggregate"),
+                        None,
+                    ),
+                    Err(e) => return Err(e.into()),
                 }
             }
             Job::Cleanup => {
                 let done = apply_retention(&self.store, &self.settings, now()).await?;
-                Ok(done.to_string())
+                (done.to_string(), None)
             }
+        };
+        let Some(period) = report else {
+            return Ok(done);
+        };
+        let written = Reporter {
+            store: &self.store,
+            objects: &self.reports,
+            pivots: &self.settings.report_summary_pivots,
         }
+        .generate(period, None, (job != Job::Snapshot).then_some(self.engine))
+        .await
+        .with_context(|| format!("{done}; but its report failed"))?;
+        Ok(format!(
+            "{done}; report {}",
+            written.first().map_or("", |e| e.object_key.as_str())
+        ))
     }
 }
 

@@ -5,8 +5,17 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// A working directory of the test process's own, so that what vctp writes relative to it
+/// (the default `reports/` directory) never lands in the source tree.
+fn workdir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("create a working directory"))
+        .path()
+}
+
 fn vctp(database_url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vctp"))
+        .current_dir(workdir())
         .arg("--database-url")
         .arg(database_url)
         .args(args)
@@ -391,5 +400,171 @@ fn snapshot_run_records_a_failed_vcenter_and_exits_non_zero() {
     assert!(
         settings.contains("enc:v1:") && !settings.contains("secret"),
         "{settings}"
+    );
+}
+
+#[test]
+fn aggregating_writes_the_report_which_lists_and_downloads_with_its_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let reports = dir.path().join("reports");
+    let config = write(
+        dir.path(),
+        "vctp.yml",
+        &format!("settings:\n  reports_dir: {}\n", reports.display()),
+    );
+    let csv = generate(dir.path(), "2");
+    ok(vctp(&db, &["snapshot", "import", "--csv", &csv]));
+    let out = ok(vctp(
+        &db,
+        &[
+            "--config",
+            &config,
+            "aggregate",
+            "daily",
+            "--date",
+            "2026-01-31",
+        ],
+    ));
+    assert!(out.contains("reports/daily/2026-01-31/all.xlsx"), "{out}");
+    for name in ["all.xlsx", "all.xlsx.sha256", "all.csv", "all.csv.sha256"] {
+        assert!(
+            reports
+                .join("reports/daily/2026-01-31")
+                .join(name)
+                .is_file(),
+            "{name}"
+        );
+    }
+    let sidecar =
+        std::fs::read_to_string(reports.join("reports/daily/2026-01-31/all.csv.sha256")).unwrap();
+    assert!(
+        sidecar.ends_with("  all.csv\n"),
+        "sha256sum format: {sidecar:?}"
+    );
+
+    // The CSV twin holds exactly what `summary daily` prints.
+    let twin = std::fs::read_to_string(reports.join("reports/daily/2026-01-31/all.csv")).unwrap();
+    assert_eq!(
+        twin,
+        ok(vctp(&db, &["summary", "daily", "--date", "2026-01-31"]))
+    );
+
+    let listed = ok(vctp(&db, &["--config", &config, "report", "list"]));
+    assert_eq!(listed.lines().count(), 3, "header, xlsx and csv: {listed}");
+    let download = dir.path().join("copy.xlsx");
+    let out = ok(vctp(
+        &db,
+        &[
+            "--config",
+            &config,
+            "report",
+            "get",
+            "reports/daily/2026-01-31/all.xlsx",
+            "-o",
+            download.to_str().unwrap(),
+        ],
+    ));
+    assert!(out.contains("sha256"), "{out}");
+    assert_eq!(
+        std::fs::read(&download).unwrap(),
+        std::fs::read(reports.join("reports/daily/2026-01-31/all.xlsx")).unwrap()
+    );
+
+    // Hourly and monthly reports, and one vCenter's own report.
+    ok(vctp(
+        &db,
+        &[
+            "--config",
+            &config,
+            "report",
+            "generate",
+            "hourly",
+            "--at",
+            "2026-01-31T05",
+        ],
+    ));
+    ok(vctp(
+        &db,
+        &["aggregate", "daily", "--date", "2026-02-01", "--no-report"],
+    ));
+    ok(vctp(
+        &db,
+        &[
+            "--config",
+            &config,
+            "aggregate",
+            "monthly",
+            "--month",
+            "2026-01",
+        ],
+    ));
+    ok(vctp(
+        &db,
+        &[
+            "--config",
+            &config,
+            "report",
+            "generate",
+            "daily",
+            "--date",
+            "2026-01-31",
+            "--vcenter",
+            "vc01.example.com",
+        ],
+    ));
+    let listed = ok(vctp(
+        &db,
+        &["--config", &config, "report", "list", "--format", "json"],
+    ));
+    for key in [
+        "reports/hourly/2026-01-31T05/all.xlsx",
+        "reports/monthly/2026-01/all.xlsx",
+        "reports/daily/2026-01-31/vc01.example.com.xlsx",
+    ] {
+        assert!(listed.contains(key), "{key} in {listed}");
+    }
+    assert!(!listed.contains("2026-02-01"), "--no-report wrote nothing");
+}
+
+#[test]
+fn a_report_of_a_period_without_data_says_what_to_run_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let reports = dir.path().join("reports");
+    let config = write(
+        dir.path(),
+        "vctp.yml",
+        &format!("settings:\n  reports_dir: {}\n", reports.display()),
+    );
+    let output = vctp(
+        &db,
+        &[
+            "--config",
+            &config,
+            "report",
+            "generate",
+            "daily",
+            "--date",
+            "2026-01-31",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("vctp aggregate daily"), "{stderr}");
+    assert!(ok(vctp(&db, &["report", "list"])).lines().count() <= 1);
+    assert!(!reports.join("reports").exists());
+
+    let config = write(
+        dir.path(),
+        "bad.yml",
+        "settings:\n  report_summary_pivots:\n    - metric: avg_cpu\n      title: x\n      pivot_name: x\n      pivot_range: A1:B2\n",
+    );
+    let output = vctp(&db, &["--config", &config, "report", "list"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("report_summary_pivots"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -9,12 +9,13 @@ use std::time::Duration;
 use vctp::aggregate::Engine;
 use vctp::config::Settings;
 use vctp::inventory::collector::Collector;
+use vctp::objstore::Objects;
 use vctp::sim::{Clock, SimConfig, Simulator};
 use vctp::standalone::{Job, Plan, Scheduler};
 use vctp::store::Store;
 use vctp::store::runs::JobRun;
 
-async fn scheduler(store: Store, snapshot_every: u64) -> Scheduler {
+async fn scheduler(store: Store, snapshot_every: u64, reports: &std::path::Path) -> Scheduler {
     let sim = Simulator::new(
         SimConfig {
             vms: 200,
@@ -36,6 +37,7 @@ async fn scheduler(store: Store, snapshot_every: u64) -> Scheduler {
         ..Settings::default()
     };
     Scheduler {
+        reports: Objects::from_url(reports.to_str().unwrap(), &Default::default()).unwrap(),
         plan: Plan::from_settings(&settings).unwrap(),
         engine: Engine::Rust,
         collector: Collector::from_settings(&settings, "sched-password".into()),
@@ -48,7 +50,8 @@ async fn scheduler(store: Store, snapshot_every: u64) -> Scheduler {
 #[tokio::test]
 async fn the_scheduler_snapshots_every_vcenter_on_its_ticks_and_records_each_job() {
     let db = common::sqlite().await;
-    let scheduler = scheduler(db.store.clone(), 2).await;
+    let reports = tempfile::tempdir().unwrap();
+    let scheduler = scheduler(db.store.clone(), 2, reports.path()).await;
     scheduler
         .run(tokio::time::sleep(Duration::from_millis(4_500)))
         .await
@@ -79,7 +82,8 @@ async fn the_scheduler_snapshots_every_vcenter_on_its_ticks_and_records_each_job
 #[tokio::test]
 async fn a_restart_after_missed_hours_takes_one_snapshot_not_one_per_missed_hour() {
     let db = common::sqlite().await;
-    let scheduler = scheduler(db.store.clone(), 3_600).await;
+    let reports = tempfile::tempdir().unwrap();
+    let scheduler = scheduler(db.store.clone(), 3_600, reports.path()).await;
     let now = chrono::Utc::now().timestamp();
     db.store
         .record_job_run(&JobRun {
@@ -148,7 +152,8 @@ fn sigterm_stops_vctp_standalone_cleanly() {
     std::fs::write(
         &config,
         format!(
-            "settings:\n  vcenter_addresses: [\"{url}\"]\n  vcenter_username: u1\n  vcenter_password: secret-1\n  encryption_key: test-key\n  vcenter_inventory_snapshot_seconds: 3600\n"
+            "settings:\n  vcenter_addresses: [\"{url}\"]\n  vcenter_username: u1\n  vcenter_password: secret-1\n  encryption_key: test-key\n  vcenter_inventory_snapshot_seconds: 3600\n  reports_dir: {}\n",
+            dir.path().join("reports").display()
         ),
     )
     .unwrap();
