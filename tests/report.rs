@@ -777,7 +777,7 @@ fn pivot_names_cover_each_tables_extent_and_data_sheets_have_filters_and_charts(
 }
 
 #[test]
-fn building_a_workbook_with_a_bad_pivot_spec_fails_before_writing_anything() {
+fn a_bad_pivot_spec_fails_the_workbook_and_an_empty_estate_still_builds_one() {
     let mut specs = PivotSpec::defaults();
     specs[2].pivot_range = "Totals!A1:B2".into();
     let err = daily_workbook(&cover("daily", "2026-01-31", None), &[], &[], &specs).unwrap_err();
