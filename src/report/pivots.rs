@@ -533,7 +533,7 @@ fn write_pivot(
     sheet.write_string_with_format(top, left, ROW_LABEL, &styles.bold)?;
     sheet.set_column_width(left, 24)?;
     for (c, label) in labels {
-        let col = left + ColNum::try_from(c + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
+        let col = offset(left, c + 1)?;
         sheet.write_string_with_format(top, col, label, &styles.bold)?;
         sheet.set_column_width(col, 18)?;
     }
@@ -544,7 +544,7 @@ fn write_pivot(
         .chain([GRAND_TOTAL])
         .enumerate();
     for (r, label) in rows {
-        let row = top + RowNum::try_from(r + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
+        let row = offset(top, r + 1)?;
         let is_total_row = r == pivot.pools.len();
         let label_format = if is_total_row {
             &styles.bold
@@ -553,7 +553,7 @@ fn write_pivot(
         };
         sheet.write_string_with_format(row, left, label, label_format)?;
         for c in 0..=pivot.vcenters.len() {
-            let col = left + ColNum::try_from(c + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
+            let col = offset(left, c + 1)?;
             let format = if is_total_row || c == pivot.vcenters.len() {
                 &total
             } else {
@@ -566,6 +566,16 @@ fn write_pivot(
         }
     }
     Ok(())
+}
+
+/// `base + i`: a row or column inside a table whose extent was checked to fit the sheet.
+fn offset<T>(base: T, i: usize) -> Result<T, XlsxError>
+where
+    T: TryFrom<usize> + std::ops::Add<Output = T>,
+{
+    T::try_from(i)
+        .map(|i| base + i)
+        .map_err(|_| XlsxError::RowColumnLimitError)
 }
 
 #[cfg(test)]

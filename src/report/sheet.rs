@@ -158,17 +158,22 @@ const END_OF_EXCEL_TIME: i64 = 253_402_300_800;
 /// Unix seconds as an Excel date-time serial, or `None` for 0 ("unknown") and times Excel
 /// cannot show, which are left blank.
 ///
-/// The serial is the smallest `f64` above the exact value: spreadsheet engines differ in
-/// how they show seconds (Excel rounds, LibreOffice truncates), and a serial a hair below
-/// `hh:mm:ss` would show one second early in the truncating ones. One ulp (0.3 µs in this
-/// century) above it shows the same second in both.
+/// The serial is the exact value when a double holds it (midnights, noons: dates stay
+/// whole numbers) and otherwise the nearest double *above* it: spreadsheet engines differ
+/// in how they show seconds (Excel rounds, LibreOffice truncates), and a serial a hair
+/// below `hh:mm:ss` would show one second early in the truncating ones. One ulp (0.3 µs
+/// in this century) above it shows the same second in both.
 pub(super) fn excel_serial(t: i64) -> Option<f64> {
     if t == 0 || !(FIRST_EXCEL_TIME..END_OF_EXCEL_TIME).contains(&t) {
         return None;
     }
-    let days = t.div_euclid(86_400) + UNIX_EPOCH_SERIAL;
-    let serial = days as f64 + t.rem_euclid(86_400) as f64 / 86_400.0;
-    Some(serial.next_up())
+    let days = (t.div_euclid(86_400) + UNIX_EPOCH_SERIAL) as f64;
+    let seconds = t.rem_euclid(86_400) as f64;
+    let serial = days + seconds / 86_400.0;
+    // `serial - days` is exact (a double between two whole numbers it is close to), and the
+    // fused multiply-add rounds only once, so its sign is the sign of the rounding error.
+    let below = (serial - days).mul_add(86_400.0, -seconds) < 0.0;
+    Some(if below { serial.next_up() } else { serial })
 }
 
 /// `2026-01-02T03:04:05Z`; a time chrono cannot represent is shown as its number.
@@ -261,7 +266,11 @@ mod tests {
 
     #[test]
     fn serials_never_fall_below_the_second_they_stand_for() {
-        for t in [1, 59, 86_399, 1_767_225_605, 1_767_311_999, 1_234_567_891] {
+        let this_century = (1_767_225_600..1_767_225_600 + 3 * 86_400).step_by(7);
+        for t in [1, 59, 86_399, 1_234_567_891]
+            .into_iter()
+            .chain(this_century)
+        {
             let serial = excel_serial(t).unwrap();
             let days = t.div_euclid(86_400) + UNIX_EPOCH_SERIAL;
             // The subtraction is exact (same binade); what a truncating engine shows:
@@ -269,6 +278,16 @@ mod tests {
             assert_eq!(seconds.floor() as i64, t.rem_euclid(86_400), "t = {t}");
             assert!(seconds - (t.rem_euclid(86_400) as f64) < 1e-5, "t = {t}");
         }
+    }
+
+    #[test]
+    fn midnights_and_other_exact_times_keep_their_exact_serial() {
+        // 2026-01-31T00:00:00Z and 12:00, 06:00, 18:00 of that day.
+        let day = 1_769_817_600;
+        assert_eq!(excel_serial(day), Some(46_053.0));
+        assert_eq!(excel_serial(day + 43_200), Some(46_053.5));
+        assert_eq!(excel_serial(day + 21_600), Some(46_053.25));
+        assert_eq!(excel_serial(day + 64_800), Some(46_053.75));
     }
 
     #[test]
