@@ -568,3 +568,92 @@ fn a_report_of_a_period_without_data_says_what_to_run_and_writes_nothing() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+fn s3_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the tests through scripts/test.sh, which starts the S3 server"
+        )
+    })
+}
+
+#[test]
+#[ignore = "needs the S3 server: run scripts/test.sh"]
+fn reports_go_to_s3_and_come_back_with_their_checksums() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let prefix = format!("cli-{}", std::process::id());
+    let config = write(
+        dir.path(),
+        "vctp.yml",
+        &format!(
+            "settings:\n  reports_url: s3://{}/{prefix}\n  object_store_options:\n    aws_endpoint: {}\n    aws_region: {}\n    aws_access_key_id: {}\n    aws_secret_access_key: {}\n    aws_allow_http: \"true\"\n",
+            s3_env("VCTP_TEST_S3_BUCKET"),
+            s3_env("VCTP_TEST_S3_ENDPOINT"),
+            s3_env("VCTP_TEST_S3_REGION"),
+            s3_env("VCTP_TEST_S3_ACCESS_KEY"),
+            s3_env("VCTP_TEST_S3_SECRET_KEY"),
+        ),
+    );
+    let csv = generate(dir.path(), "1");
+    ok(vctp(&db, &["snapshot", "import", "--csv", &csv]));
+    let out = ok(vctp(
+        &db,
+        &[
+            "--config",
+            &config,
+            "aggregate",
+            "daily",
+            "--date",
+            "2026-01-31",
+        ],
+    ));
+    assert!(
+        out.contains(&format!("/{prefix}/reports/daily/2026-01-31/all.xlsx")),
+        "{out}"
+    );
+    let download = dir.path().join("from-s3.csv");
+    ok(vctp(
+        &db,
+        &[
+            "--config",
+            &config,
+            "report",
+            "get",
+            "reports/daily/2026-01-31/all.csv",
+            "-o",
+            download.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&download).unwrap(),
+        ok(vctp(&db, &["summary", "daily", "--date", "2026-01-31"]))
+    );
+
+    // Wrong credentials: a clear error, and the registry keeps only what was written.
+    let wrong = write(
+        dir.path(),
+        "wrong.yml",
+        &std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(&s3_env("VCTP_TEST_S3_SECRET_KEY"), "not-the-secret"),
+    );
+    let output = vctp(
+        &db,
+        &[
+            "--config",
+            &wrong,
+            "report",
+            "generate",
+            "hourly",
+            "--at",
+            "2026-01-31T03",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("access denied"), "{stderr}");
+    assert!(!stderr.contains("not-the-secret"), "{stderr}");
+    let listed = ok(vctp(&db, &["report", "list"]));
+    assert!(!listed.contains("hourly"), "{listed}");
+}
