@@ -216,6 +216,14 @@ pub enum ReportCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
         format: OutputFormat,
     },
+    /// Print a presigned download URL of a report object (S3, GCS, Azure stores).
+    Url {
+        /// The object key, e.g. reports/daily/2026-03-10/all.xlsx.
+        key: String,
+        /// How long the URL stays valid.
+        #[arg(long, default_value_t = 3_600)]
+        expires_seconds: u64,
+    },
     /// Download a report object (a key from `report list`) and check its SHA-256.
     Get {
         /// The object key, e.g. reports/daily/2026-03-10/all.xlsx.

@@ -326,6 +326,22 @@ async fn report(store: &Store, settings: &Settings, command: ReportCommand) -> R
             let entries = store.reports(kind.map(ReportKind::as_str)).await?;
             output::write_rows(std::io::stdout().lock(), format, &entries)?;
         }
+        ReportCommand::Url {
+            key,
+            expires_seconds,
+        } => {
+            let objects = report_store(settings)?;
+            let url = objects
+                .presign_get(&key, std::time::Duration::from_secs(expires_seconds))
+                .await?
+                .with_context(|| {
+                    format!(
+                        "{} cannot presign URLs (a local directory); download with `vctp report get {key} -o FILE`",
+                        objects.url()
+                    )
+                })?;
+            println!("{url}");
+        }
         ReportCommand::Get { key, output } => {
             let objects = report_store(settings)?;
             let size = objects.get_to_file(&key, &output).await?;

@@ -552,6 +552,22 @@ fn a_report_of_a_period_without_data_says_what_to_run_and_writes_nothing() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("vctp aggregate daily"), "{stderr}");
+    let output = vctp(
+        &db,
+        &[
+            "--config",
+            &config,
+            "report",
+            "url",
+            "reports/daily/2026-01-31/all.csv",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot presign"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(ok(vctp(&db, &["report", "list"])).lines().count() <= 1);
     assert!(!reports.join("reports").exists());
 
@@ -628,6 +644,20 @@ fn reports_go_to_s3_and_come_back_with_their_checksums() {
     assert_eq!(
         std::fs::read_to_string(&download).unwrap(),
         ok(vctp(&db, &["summary", "daily", "--date", "2026-01-31"]))
+    );
+    let url = ok(vctp(
+        &db,
+        &[
+            "--config",
+            &config,
+            "report",
+            "url",
+            "reports/daily/2026-01-31/all.csv",
+        ],
+    ));
+    assert!(
+        url.trim().starts_with("http://") && url.contains("X-Amz-Signature"),
+        "{url}"
     );
 
     // Wrong credentials: a clear error, and the registry keeps only what was written.
