@@ -132,9 +132,10 @@ pub struct Settings {
     /// SRM active/active VMs (name patterns): both copies are real VMs, so the powered-off
     /// copy is marked as the SRM placeholder and only the running one is charged.
     pub srm_activeactive_vms: Vec<String>,
-    /// Where reports go when `reports_url` is not set: a local directory.
+    /// When `reports_url` is not set: the local directory that holds the `reports/…` tree.
     pub reports_dir: PathBuf,
-    /// Object storage for reports: `file:///dir`, `s3://bucket/prefix`, `gs://…`, `az://…`.
+    /// Object storage for reports, the root of the `reports/…` layout: `file:///dir`,
+    /// `s3://bucket/prefix`, `gs://…`, `az://…`.
     pub reports_url: Option<String>,
     /// object_store options for `reports_url` (aws_endpoint, aws_region, aws_allow_http,
     /// credentials, …); the standard AWS_*/GOOGLE_*/AZURE_* environment variables apply too.
@@ -208,7 +209,7 @@ impl Default for Settings {
             deprecated_event_polling_seconds: None,
             deprecated_inventory_polling_seconds: None,
             hourly_reports: true,
-            reports_dir: PathBuf::from("reports"),
+            reports_dir: PathBuf::from("."),
             reports_url: None,
             object_store_options: BTreeMap::new(),
             report_summary_pivots: crate::report::PivotSpec::defaults(),

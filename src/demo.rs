@@ -27,9 +27,10 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         args.vms >= 1 && args.vcenters >= 1,
         "--vms and --vcenters must be at least 1"
     );
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("failed to create {}", args.dir.display()))?;
+    // The demo directory is the report store's root: reports land in its `reports/`.
     let reports = args.dir.join("reports");
-    std::fs::create_dir_all(&reports)
-        .with_context(|| format!("failed to create {}", reports.display()))?;
     let db_path = args.dir.join("vctp.sqlite3");
     start_over(&db_path)?;
     let url = DatabaseUrl::Sqlite(db_path.clone());
@@ -124,7 +125,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     );
     // Reports of every day and month, and of the latest hour.
     let started = Instant::now();
-    let objects = Objects::from_url(&reports.display().to_string(), &Default::default())?;
+    let objects = Objects::from_url(&args.dir.display().to_string(), &Default::default())?;
     let reporter = Reporter {
         store: &store,
         objects: &objects,
@@ -141,7 +142,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     }
     println!(
         "wrote {written} report objects (XLSX and CSV, each with a .sha256) to {} in {:.1} s",
-        objects.url(),
+        reports.display(),
         started.elapsed().as_secs_f64()
     );
 
@@ -156,7 +157,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         &totals,
     )?;
     println!(
-        "\nThe database is {url}; the reports are in {}.\nTry:\n  vctp --database-url {url} summary daily --date {yesterday}\n  vctp --database-url {url} totals daily --from {first_day} --to {yesterday}\n  vctp --database-url {url} summary monthly --month {}",
+        "\nThe database is {url}; the reports are in {}.\nTry:\n  vctp --database-url {url} summary daily --date {yesterday}\n  vctp --database-url {url} totals daily --from {first_day} --to {yesterday}\n  vctp --database-url {url} summary monthly --month {}\n  vctp --database-url {url} report list",
         reports.display(),
         yesterday.month()
     );

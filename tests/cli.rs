@@ -325,9 +325,15 @@ fn the_demo_takes_a_history_through_the_simulator_and_aggregates_it() {
         "{stdout}"
     );
     assert!(stdout.contains("aggregated 2 days"), "{stdout}");
-    assert!(demo_dir.join("reports").is_dir());
     let db = demo_dir.join("vctp.sqlite3").display().to_string();
     let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    let report = demo_dir.join(format!("reports/daily/{yesterday}/all.xlsx"));
+    assert!(report.is_file(), "{}", report.display());
+    let listed = ok(vctp(&db, &["report", "list"]));
+    assert!(
+        listed.contains("monthly") && listed.contains("hourly"),
+        "{listed}"
+    );
     let summaries = ok(vctp(
         &db,
         &["summary", "daily", "--date", &yesterday.to_string()],
