@@ -35,6 +35,8 @@ pub mod bench;
 pub mod demo;
 /// Units of work shared by the CLI, the scheduler and (later) Kubernetes Jobs.
 pub mod jobs;
+/// The Kubernetes operator: schedule math, Job building, controllers.
+pub mod operator;
 /// The built-in simulated vCenter: a SOAP server over a deterministic, churning inventory.
 pub mod sim;
 /// `vctp standalone`: the in-process scheduler, catch-up after restarts, clean shutdown.

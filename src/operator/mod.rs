@@ -1,0 +1,3 @@
+//! The operator: controllers for the vctp custom resources.
+
+pub mod schedule;
