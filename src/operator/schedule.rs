@@ -239,11 +239,11 @@ mod tests {
             .ticks_after(at("2026-10-24T22:00:00Z"))
             .take_while(|t| *t < at("2026-10-25T23:00:00Z"))
             .collect();
-        assert_eq!(
-            day.len(),
-            24,
-            "one tick per local hour, the repeated hour once: {day:?}"
-        );
+        // Local 01:00 to 23:00 of a 25-hour day: 23 ticks, 02:00 at its first occurrence
+        // (00:00 UTC) and not again at 01:00 UTC.
+        assert_eq!(day.len(), 23, "{day:?}");
+        assert!(day.contains(&at("2026-10-25T00:00:00Z")));
+        assert!(!day.contains(&at("2026-10-25T01:00:00Z")));
     }
 
     #[test]
