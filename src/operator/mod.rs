@@ -1,6 +1,7 @@
 //! The operator: controllers for the vctp custom resources.
 
 pub mod leader;
+pub mod metrics;
 pub mod schedule;
 
 use chrono::{DateTime, Utc};

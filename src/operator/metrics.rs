@@ -1,0 +1,175 @@
+//! The operator's own metrics and health endpoints: `/metrics` (reconciles, errors by
+//! reason, durations, Jobs created, leadership) and `/healthz`.
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The operator's metric families, registered in one registry.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    reconciles: IntCounterVec,
+    errors: IntCounterVec,
+    duration: HistogramVec,
+    jobs_created: IntCounterVec,
+    leader: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let reconciles = IntCounterVec::new(
+            Opts::new("vctp_operator_reconciles_total", "Reconciles run, by kind."),
+            &["kind"],
+        )?;
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "vctp_operator_reconcile_errors_total",
+                "Reconciles that failed, by kind and reason.",
+            ),
+            &["kind", "reason"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "vctp_operator_reconcile_duration_seconds",
+                "Time spent in one reconcile, by kind.",
+            )
+            .buckets(vec![0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["kind"],
+        )?;
+        let jobs_created = IntCounterVec::new(
+            Opts::new("vctp_operator_jobs_created_total", "Jobs created, by kind."),
+            &["kind"],
+        )?;
+        let leader = IntGauge::new(
+            "vctp_operator_leader",
+            "1 while this replica holds the leader Lease.",
+        )?;
+        registry.register(Box::new(reconciles.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(jobs_created.clone()))?;
+        registry.register(Box::new(leader.clone()))?;
+        Ok(Metrics {
+            registry,
+            reconciles,
+            errors,
+            duration,
+            jobs_created,
+            leader,
+        })
+    }
+
+    /// Starts timing one reconcile of `kind`; finish it with [`ReconcileTimer::done`].
+    pub fn reconcile(&self, kind: &'static str) -> ReconcileTimer<'_> {
+        self.reconciles.with_label_values(&[kind]).inc();
+        ReconcileTimer {
+            metrics: self,
+            kind,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn job_created(&self, kind: &'static str) {
+        self.jobs_created.with_label_values(&[kind]).inc();
+    }
+
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// The text exposition of every family.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+
+    /// `/metrics` and `/healthz`.
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route(
+                "/metrics",
+                get(move || {
+                    let metrics = self.clone();
+                    async move {
+                        match metrics.render() {
+                            Ok(text) => (
+                                StatusCode::OK,
+                                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                                text,
+                            )
+                                .into_response(),
+                            Err(e) => {
+                                (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
+                            }
+                        }
+                    }
+                }),
+            )
+            .route("/healthz", get(|| async { "ok" }))
+    }
+}
+
+/// Times one reconcile.
+pub struct ReconcileTimer<'a> {
+    metrics: &'a Metrics,
+    kind: &'static str,
+    started: Instant,
+}
+
+impl ReconcileTimer<'_> {
+    /// Records the duration and, for a failure, its reason.
+    pub fn done(self, error_reason: Option<&'static str>) {
+        self.metrics
+            .duration
+            .with_label_values(&[self.kind])
+            .observe(self.started.elapsed().as_secs_f64());
+        if let Some(reason) = error_reason {
+            self.metrics
+                .errors
+                .with_label_values(&[self.kind, reason])
+                .inc();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconciles_errors_and_jobs_show_up_in_the_exposition() {
+        let metrics = Metrics::new().unwrap();
+        metrics.reconcile("AggregationJob").done(None);
+        metrics
+            .reconcile("AggregationJob")
+            .done(Some("JobCreateFailed"));
+        metrics.job_created("SnapshotSchedule");
+        metrics.set_leader(true);
+        let text = metrics.render().unwrap();
+        assert!(
+            text.contains("vctp_operator_reconciles_total{kind=\"AggregationJob\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("vctp_operator_reconcile_errors_total{kind=\"AggregationJob\",reason=\"JobCreateFailed\"} 1"), "{text}");
+        assert!(
+            text.contains("vctp_operator_jobs_created_total{kind=\"SnapshotSchedule\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "vctp_operator_reconcile_duration_seconds_count{kind=\"AggregationJob\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("vctp_operator_leader 1"), "{text}");
+    }
+}
