@@ -26,27 +26,33 @@ impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
         let reconciles = IntCounterVec::new(
-            Opts::new("vctp_operator_reconciles_total", "Reconciles run, by kind."),
-            &["kind"],
+            Opts::new(
+                "vctp_operator_reconciles_total",
+                "Reconciles run, by controller.",
+            ),
+            &["controller"],
         )?;
         let errors = IntCounterVec::new(
             Opts::new(
                 "vctp_operator_reconcile_errors_total",
-                "Reconciles that failed, by kind and reason.",
+                "Reconciles that failed, by controller and reason.",
             ),
-            &["kind", "reason"],
+            &["controller", "reason"],
         )?;
         let duration = HistogramVec::new(
             HistogramOpts::new(
                 "vctp_operator_reconcile_duration_seconds",
-                "Time spent in one reconcile, by kind.",
+                "Time spent in one reconcile, by controller.",
             )
             .buckets(vec![0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
-            &["kind"],
+            &["controller"],
         )?;
         let jobs_created = IntCounterVec::new(
-            Opts::new("vctp_operator_jobs_created_total", "Jobs created, by kind."),
-            &["kind"],
+            Opts::new(
+                "vctp_operator_jobs_created_total",
+                "Jobs created, by controller.",
+            ),
+            &["controller"],
         )?;
         let leader = IntGauge::new(
             "vctp_operator_leader",
@@ -68,7 +74,7 @@ impl Metrics {
     }
 
     /// Starts timing one reconcile of `kind`; finish it with [`ReconcileTimer::done`].
-    pub fn reconcile(&self, kind: &'static str) -> ReconcileTimer<'_> {
+    pub fn reconcile(&self, controller: &'static str) -> ReconcileTimer<'_> {
         self.reconciles.with_label_values(&[kind]).inc();
         ReconcileTimer {
             metrics: self,
@@ -156,17 +162,17 @@ mod tests {
         metrics.set_leader(true);
         let text = metrics.render().unwrap();
         assert!(
-            text.contains("vctp_operator_reconciles_total{kind=\"AggregationJob\"} 2"),
+            text.contains("vctp_operator_reconciles_total{controller=\"AggregationJob\"} 2"),
             "{text}"
         );
-        assert!(text.contains("vctp_operator_reconcile_errors_total{kind=\"AggregationJob\",reason=\"JobCreateFailed\"} 1"), "{text}");
+        assert!(text.contains("vctp_operator_reconcile_errors_total{controller=\"AggregationJob\",reason=\"JobCreateFailed\"} 1"), "{text}");
         assert!(
-            text.contains("vctp_operator_jobs_created_total{kind=\"SnapshotSchedule\"} 1"),
+            text.contains("vctp_operator_jobs_created_total{controller=\"SnapshotSchedule\"} 1"),
             "{text}"
         );
         assert!(
             text.contains(
-                "vctp_operator_reconcile_duration_seconds_count{kind=\"AggregationJob\"} 2"
+                "vctp_operator_reconcile_duration_seconds_count{controller=\"AggregationJob\"} 2"
             ),
             "{text}"
         );
