@@ -74,7 +74,7 @@ impl Metrics {
     }
 
     /// Starts timing one reconcile of `kind`; finish it with [`ReconcileTimer::done`].
-    pub fn reconcile(&self, controller: &'static str) -> ReconcileTimer<'_> {
+    pub fn reconcile(&self, kind: &'static str) -> ReconcileTimer<'_> {
         self.reconciles.with_label_values(&[kind]).inc();
         ReconcileTimer {
             metrics: self,
