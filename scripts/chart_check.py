@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ from typing import Any
 
 try:
     import helm_python as helm
+    import jsonschema
     import yaml
     from helm_python import Chart, HelmError
 except ImportError as exc:  # pragma: no cover - a usage error, not a check failure
@@ -836,14 +838,66 @@ def check_crds(
         report.check(not generated, case, f"CRD {name} of the chart is not in crds/")
 
 
-def check_notes(report: Report, case: str, notes: str, values: dict[str, Any]) -> None:
+def unknown_fields(value: Any, schema: dict[str, Any], path: str) -> list[str]:
+    """Fields the API server would silently prune: not in the structural schema."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    found: list[str] = []
+    if isinstance(value, dict) and "properties" in schema:
+        for key, item in value.items():
+            if key in schema["properties"]:
+                found += unknown_fields(item, schema["properties"][key], f"{path}.{key}")
+            elif path != "" or key not in {"apiVersion", "kind", "metadata"}:
+                found.append(f"{path}.{key}")
+    elif isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for key, item in value.items():
+            found += unknown_fields(item, schema["additionalProperties"], f"{path}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            found += unknown_fields(item, schema["items"], f"{path}[{i}]")
+    return found
+
+
+def check_notes(
+    report: Report, case: str, notes: str, values: dict[str, Any], crds: dict[str, dict[str, Any]]
+) -> None:
     report.check("kubectl get vctp" in notes, f"{case}: NOTES.txt", "does not say how to see the resources")
-    report.check("VCenterTarget" in notes, f"{case}: NOTES.txt", "does not show a VCenterTarget")
     url = values["objectStore"]["url"]
     report.check(
         (url.rstrip("/") in notes) if url else ("LOST" in notes),
         f"{case}: NOTES.txt",
         "does not say where reports go",
+    )
+    # The VCenterTarget it shows must be one the CRD accepts, field names included.
+    match = re.search(r"<<'YAML'\n(.*?)\n\s*YAML\n", notes, re.DOTALL)
+    if not report.check(match is not None, f"{case}: NOTES.txt", "shows no VCenterTarget manifest"):
+        return
+    assert match is not None
+    example = yaml.safe_load(textwrap.dedent(match.group(1)))
+    report.check(
+        example.get("kind") == "VCenterTarget", f"{case}: NOTES.txt", "the example is no VCenterTarget"
+    )
+    crd = crds.get("vcentertargets.vctp.io")
+    if crd is None:
+        return
+    group_version = f"{crd['spec']['group']}/"
+    versions = {group_version + v["name"]: v for v in crd["spec"]["versions"]}
+    version = versions.get(example.get("apiVersion"))
+    if not report.check(
+        version is not None, f"{case}: NOTES.txt", f"apiVersion {example.get('apiVersion')} is not served"
+    ):
+        return
+    assert version is not None
+    schema = version["schema"]["openAPIV3Schema"]
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(example), key=str)
+    report.check(
+        not errors,
+        f"{case}: NOTES.txt",
+        "the VCenterTarget example does not validate: " + "; ".join(e.message for e in errors[:3]),
+    )
+    pruned = unknown_fields(example, schema, "")
+    report.check(
+        not pruned, f"{case}: NOTES.txt", f"the VCenterTarget example has fields the CRD lacks: {pruned}"
     )
 
 
@@ -1207,7 +1261,7 @@ def main() -> int:
             check_wiring(report, case, objects, job, values, watched, fullname)
             check_settings(report, case, objects, values, out, args.vctp, fields)
             check_crds(report, case, objects, values, crds)
-            check_notes(report, case, notes, values)
+            check_notes(report, case, notes, values, crds)
             check_alerts(report, case, objects, values, fullname, out, args.promtool)
             builtin = [o for o in all_objects if o.group not in CUSTOM_GROUPS]
             skipped = [o for o in all_objects if o.group in CUSTOM_GROUPS]
