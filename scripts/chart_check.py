@@ -948,6 +948,23 @@ def alert_tests(selector: dict[str, str], stale_seconds: int) -> list[dict[str, 
             "alert_rule_test": [{"eval_time": "60m", "alertname": "VctpOperatorDown", "exp_alerts": []}],
         },
         {
+            "name": "no leader: fires when the replicas are up but none leads for 10 minutes",
+            "interval": "1m",
+            "input_series": [
+                series("vctp_operator_leader", f"1x20 0x{minutes}", **leader),
+                series("vctp_operator_leader", f"0x{minutes}", **follower),
+            ],
+            "alert_rule_test": [
+                {"eval_time": "15m", "alertname": "VctpNoLeader", "exp_alerts": []},
+                {"eval_time": "28m", "alertname": "VctpNoLeader", "exp_alerts": []},
+                {
+                    "eval_time": "35m",
+                    "alertname": "VctpNoLeader",
+                    "exp_alerts": [{"exp_labels": {**selector, "severity": "critical"}}],
+                },
+            ],
+        },
+        {
             "name": "stale snapshots: the leader's gauge counts, the follower's zero does not",
             "interval": "1m",
             "input_series": [
@@ -1045,6 +1062,7 @@ def check_alerts(
     alerts = [r for g in rule.data["spec"]["groups"] for r in g.get("rules") or [] if "alert" in r]
     names = {a["alert"] for a in alerts}
     want = {
+        *(["VctpNoLeader"] if values["operator"]["leaderElection"]["enabled"] else []),
         "VctpOperatorDown",
         "VctpReconcileErrors",
         "VctpSnapshotsFailed",
