@@ -2,7 +2,8 @@
 #
 # The project's single test command: formatting, lints and the full test
 # suite (including #[ignore]d tests) against a private PostgreSQL 15 server
-# and a private vCenter (VMware's govmomi simulator, scripts/vcsim.sh).
+# and a private vCenter (VMware's govmomi simulator, scripts/vcsim.sh), then
+# the Helm chart's check (scripts/chart_check.py with scripts/helm.sh's tools).
 #
 # Usage: scripts/test.sh   (from any directory)
 #
@@ -55,6 +56,8 @@ source "$ROOT/scripts/postgres.sh"
 source "$ROOT/scripts/vcsim.sh"
 # shellcheck source=scripts/s3.sh
 source "$ROOT/scripts/s3.sh"
+# shellcheck source=scripts/helm.sh
+source "$ROOT/scripts/helm.sh"
 
 # Stop every peer, whatever happened; each stop is idempotent.
 stop_peers() {
@@ -66,6 +69,9 @@ trap stop_peers EXIT
 
 banner "LibreOffice (reads the XLSX reports back; nothing to stop)"
 libreoffice_start
+
+banner "Helm chart tools (helm-python-sdk, kubernetes-validate, promtool; nothing to stop)"
+helm_start
 
 banner "starting PostgreSQL"
 pg_start
@@ -83,6 +89,8 @@ echo "VCTP_TEST_S3_ENDPOINT=$VCTP_TEST_S3_ENDPOINT"
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -D warnings
 step "cargo test --all-targets -- --include-ignored" cargo test --all-targets -- --include-ignored
+# After the tests: it loads the rendered settings files with the vctp binary they built.
+step "helm chart: lint, render, validate" "$VCTP_TEST_HELM_PYTHON" scripts/chart_check.py --vctp target/debug/vctp
 
 echo
 if [ "${#failed[@]}" -ne 0 ]; then
