@@ -41,3 +41,6 @@ pub mod sim;
 pub mod standalone;
 /// A deterministic synthetic inventory for tests, the benchmark and sample data.
 pub mod synth;
+
+/// The custom resources (`vctp.io/v1alpha1`): the Rust types behind `crds/*.yaml`.
+pub mod crd;
