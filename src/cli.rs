@@ -59,6 +59,8 @@ pub enum Command {
     /// Measure the aggregation engines on synthetic data.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print the CustomResourceDefinitions as one YAML stream, or write one file per kind.
+    Crd(CrdArgs),
 }
 
 #[derive(Debug, Args)]
@@ -388,4 +390,17 @@ pub struct BenchArgs {
     /// vCenters the VMs are spread over.
     #[arg(long, default_value_t = 4)]
     pub vcenters: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CrdArgs {
+    /// Write one file per kind into this directory (e.g. `crds/`) instead of printing; stale
+    /// files an earlier run generated there are removed.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write one Helm template per kind into this directory (e.g.
+    /// `charts/vctp/templates/crds/`), installed when `crds.install` is true and kept on
+    /// uninstall.
+    #[arg(long)]
+    pub chart: Option<PathBuf>,
 }

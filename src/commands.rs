@@ -190,6 +190,7 @@ pub async fn run(
             let store = Store::connect(&url()?).await?;
             snapshot_run(&store, settings, settings_path, vcenter.as_deref()).await
         }
+        Command::Crd(args) => crd(&args),
     }
 }
 
@@ -479,5 +480,24 @@ fn encrypt(settings: &Settings) -> Result<()> {
         "{}",
         crate::credentials::encrypt(&key, line.trim_end_matches(['\r', '\n']))?
     );
+    Ok(())
+}
+
+/// `vctp crd`: the CRDs of `crate::crd::all()` to stdout, or as files for `crds/` and the chart.
+fn crd(args: &crate::cli::CrdArgs) -> Result<()> {
+    if args.out.is_none() && args.chart.is_none() {
+        print!("{}", crate::crd::yaml_stream()?);
+        return Ok(());
+    }
+    if let Some(dir) = &args.out {
+        for path in crate::crd::write_files(dir, &crate::crd::files()?)? {
+            println!("wrote {}", path.display());
+        }
+    }
+    if let Some(dir) = &args.chart {
+        for path in crate::crd::write_files(dir, &crate::crd::chart_files()?)? {
+            println!("wrote {}", path.display());
+        }
+    }
     Ok(())
 }

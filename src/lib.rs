@@ -43,3 +43,8 @@ pub mod sim;
 pub mod standalone;
 /// A deterministic synthetic inventory for tests, the benchmark and sample data.
 pub mod synth;
+
+/// The custom resources (`vctp.io/v1alpha1`): the Rust types behind `crds/*.yaml`.
+pub mod crd;
+/// The Kubernetes operator: the pure Job builder shared by the controllers of every kind.
+pub mod operator;

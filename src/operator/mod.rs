@@ -1,5 +1,9 @@
-//! The operator: controllers for the vctp custom resources.
+//! The Kubernetes operator: one controller per custom resource (DESIGN.md §2), each a pipeline
+//! validate (pure) → build (pure) → apply → update status. The pure Job builder all kinds
+//! share lives in [`job`]; [`schedule`] is the cron math, [`leader`] the Lease election,
+//! [`metrics`] the operator's own `/metrics` and `/healthz`.
 
+pub mod job;
 pub mod leader;
 pub mod metrics;
 pub mod schedule;
