@@ -640,6 +640,9 @@ _kube_start_apiserver() {
             return 1
         fi
         # --insecure-port=0: 1.20 otherwise also serves plain HTTP on 127.0.0.1:8080.
+        # --endpoint-reconciler-type=none: the `kubernetes` Service's Endpoints
+        # may not hold a loopback address, and the reconciler would log that
+        # error every 10 s.
         "$(_kube_cache)/bin/kube-apiserver" \
             --etcd-servers="$_KUBE_ETCD_URL" \
             --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
@@ -651,6 +654,7 @@ _kube_start_apiserver() {
             --service-account-signing-key-file="$d/sa.key" \
             --authorization-mode=RBAC \
             --service-cluster-ip-range=10.0.0.0/24 \
+            --endpoint-reconciler-type=none \
             --allow-privileged=true \
             --profiling=false \
             >>"$d/apiserver.log" 2>&1 </dev/null &
