@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 #
 # The project's single test command: formatting, lints and the full test
-# suite (including #[ignore]d tests) against a private PostgreSQL 15 server
-# and a private vCenter (VMware's govmomi simulator, scripts/vcsim.sh), then
-# the Helm chart's check (scripts/chart_check.py with scripts/helm.sh's tools).
+# suite (including #[ignore]d tests) against a private PostgreSQL 15 server,
+# a private vCenter (VMware's govmomi simulator, scripts/vcsim.sh), an
+# S3-compatible server (scripts/s3.sh) and a Kubernetes v1.20.2 control plane
+# (etcd, kube-apiserver, kube-controller-manager: scripts/kube.sh; its first
+# run builds them from Debian's source package, ~5-8 min), then the Helm
+# chart's check (scripts/chart_check.py with scripts/helm.sh's tools).
 #
 # Usage: scripts/test.sh   (from any directory)
 #
 # Every step runs even if an earlier one failed, so one run reports all
-# problems; the script exits non-zero if any step failed. PostgreSQL and the
-# simulator are always stopped on exit.
+# problems; the script exits non-zero if any step failed. Every peer is always
+# stopped on exit.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,9 +61,12 @@ source "$ROOT/scripts/vcsim.sh"
 source "$ROOT/scripts/s3.sh"
 # shellcheck source=scripts/helm.sh
 source "$ROOT/scripts/helm.sh"
+# shellcheck source=scripts/kube.sh
+source "$ROOT/scripts/kube.sh"
 
 # Stop every peer, whatever happened; each stop is idempotent.
 stop_peers() {
+    kube_stop || true
     s3_stop || true
     vcsim_stop || true
     pg_stop || true
@@ -85,6 +91,11 @@ echo "VCTP_TEST_VCSIM_CONTROL=$VCTP_TEST_VCSIM_CONTROL"
 banner "starting the S3-compatible server (s3s-fs)"
 s3_start
 echo "VCTP_TEST_S3_ENDPOINT=$VCTP_TEST_S3_ENDPOINT"
+
+banner "starting Kubernetes (etcd, kube-apiserver, kube-controller-manager v1.20.2)"
+kube_start
+echo "VCTP_TEST_KUBE_SERVER=$VCTP_TEST_KUBE_SERVER"
+echo "VCTP_TEST_KUBECONFIG=$VCTP_TEST_KUBECONFIG"
 
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -D warnings

@@ -35,7 +35,7 @@ pub mod bench;
 pub mod demo;
 /// Units of work shared by the CLI, the scheduler and (later) Kubernetes Jobs.
 pub mod jobs;
-/// The Kubernetes operator: schedule math, Job building, controllers.
+/// The Kubernetes operator: schedule math, leader election, Job building, controllers.
 pub mod operator;
 /// The built-in simulated vCenter: a SOAP server over a deterministic, churning inventory.
 pub mod sim;
@@ -46,5 +46,3 @@ pub mod synth;
 
 /// The custom resources (`vctp.io/v1alpha1`): the Rust types behind `crds/*.yaml`.
 pub mod crd;
-/// The Kubernetes operator: the pure Job builder shared by the controllers of every kind.
-pub mod operator;
