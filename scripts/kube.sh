@@ -57,6 +57,9 @@
 # options (set -e/-u/-o pipefail work either way). It never uses pkill or
 # killall: it stops exactly the processes it started.
 
+# shellcheck source=scripts/peer-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/peer-lib.sh"
+
 _KUBE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The upstream release inside Debian's source package
 # (kubernetes 1.20.5+really1.20.2-1.1+deb12u1 in bookworm).
@@ -427,39 +430,6 @@ kube_install() {
 # Starting and stopping
 # ---------------------------------------------------------------------------
 
-# Print a currently free TCP port on 127.0.0.1.
-_kube_free_port() {
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-        return
-    fi
-    # Fallback without python3: probe random high ports with bash's /dev/tcp.
-    local port
-    for _ in $(seq 1 200); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    return 1
-}
-
-# True if pid is a live process (a zombie awaiting reaping counts as dead).
-_kube_alive() {
-    kill -0 "$1" 2>/dev/null || return 1
-    if [ -r "/proc/$1/stat" ]; then
-        local state
-        state="$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
-        [ "$state" != "Z" ] || return 1
-    fi
-    return 0
-}
-
 # Last lines of one component's log ($1: etcd, apiserver, controller-manager).
 _kube_dump_log() {
     local f="${VCTP_KUBE_DIR:-}/$1.log"
@@ -474,13 +444,13 @@ _kube_dump_log() {
 _kube_kill() {
     local pid="$1" name="$2"
     [ -n "$pid" ] || return 0
-    if _kube_alive "$pid"; then
+    if peer_alive "$pid"; then
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 1 100); do
-            _kube_alive "$pid" || break
+            peer_alive "$pid" || break
             sleep 0.1
         done
-        if _kube_alive "$pid"; then
+        if peer_alive "$pid"; then
             _kube_log "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
         fi
@@ -571,7 +541,7 @@ _kube_wait() {
         if "$@" >/dev/null 2>&1; then
             return 0
         fi
-        if ! _kube_alive "$pid"; then
+        if ! peer_alive "$pid"; then
             _kube_log "$name exited before it was ready"
             return 2
         fi
@@ -601,7 +571,7 @@ _kube_controllers_running() {
 _kube_start_etcd() {
     local timeout="$1" attempt client peer rc
     for attempt in 1 2 3 4 5; do
-        if ! client="$(_kube_free_port)" || ! peer="$(_kube_free_port)"; then
+        if ! client="$(peer_free_port)" || ! peer="$(peer_free_port)"; then
             _kube_log "could not find free ports"
             return 1
         fi
@@ -635,7 +605,7 @@ _kube_start_etcd() {
 _kube_start_apiserver() {
     local timeout="$1" attempt port rc d="$VCTP_KUBE_DIR"
     for attempt in 1 2 3 4 5; do
-        if ! port="$(_kube_free_port)" || [ -z "$port" ]; then
+        if ! port="$(peer_free_port)" || [ -z "$port" ]; then
             _kube_log "could not find a free port"
             return 1
         fi

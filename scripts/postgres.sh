@@ -25,6 +25,9 @@
 # This file is meant to be sourced; it does not change the caller's shell
 # options (set -e/-u/-o pipefail work either way).
 
+# shellcheck source=scripts/peer-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/peer-lib.sh"
+
 : "${VCTP_PG_BIN:=/usr/lib/postgresql/15/bin}"
 VCTP_PG_DIR="${VCTP_PG_DIR:-}"
 export -n VCTP_PG_DIR
@@ -74,44 +77,11 @@ _pg_ensure_installed() {
     fi
 }
 
-# Print a currently free TCP port on 127.0.0.1.
-_pg_free_port() {
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-        return
-    fi
-    # Fallback without python3: probe random high ports with bash's /dev/tcp.
-    local port i
-    for i in $(seq 1 200); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    return 1
-}
-
 # Pid of the running postmaster (first line of postmaster.pid), if any.
 _pg_postmaster_pid() {
     local pidfile="${VCTP_PG_DIR:-}/data/postmaster.pid"
     [ -n "${VCTP_PG_DIR:-}" ] && [ -r "$pidfile" ] || return 1
     head -n 1 "$pidfile"
-}
-
-# True if pid is a live process (a zombie awaiting reaping counts as dead).
-_pg_alive() {
-    kill -0 "$1" 2>/dev/null || return 1
-    if [ -r "/proc/$1/stat" ]; then
-        local state
-        state="$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
-        [ "$state" != "Z" ] || return 1
-    fi
-    return 0
 }
 
 _pg_dump_log() {
@@ -157,7 +127,7 @@ pg_start() {
     # retry a few times with a new port.
     local port attempt started=0
     for attempt in 1 2 3 4 5; do
-        if ! port="$(_pg_free_port)" || [ -z "$port" ]; then
+        if ! port="$(peer_free_port)" || [ -z "$port" ]; then
             _pg_log "could not find a free port"
             break
         fi
@@ -194,13 +164,13 @@ pg_stop() {
         pid="$(_pg_postmaster_pid || true)"
         if ! _pg_as_postgres "$VCTP_PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1; then
             _pg_log "pg_ctl stop failed; signalling postmaster ${pid:-?}"
-            if [ -n "$pid" ] && _pg_alive "$pid"; then
+            if [ -n "$pid" ] && peer_alive "$pid"; then
                 kill -QUIT "$pid" 2>/dev/null || true
                 for i in $(seq 1 50); do
-                    _pg_alive "$pid" || break
+                    peer_alive "$pid" || break
                     sleep 0.1
                 done
-                if _pg_alive "$pid"; then
+                if peer_alive "$pid"; then
                     kill -KILL "$pid" 2>/dev/null || true
                 fi
             fi

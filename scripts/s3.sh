@@ -39,6 +39,9 @@
 # killall: it stops exactly the process it started.
 
 # 0.14.1 is the newest s3s-fs that builds with our rustc (1.95); 0.17 needs a newer one.
+# shellcheck source=scripts/peer-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/peer-lib.sh"
+
 _S3_VERSION=0.14.1
 _S3_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VCTP_S3_DIR="${VCTP_S3_DIR:-}"
@@ -73,39 +76,6 @@ s3_install() {
     fi
 }
 
-# Print a currently free TCP port on 127.0.0.1.
-_s3_free_port() {
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-        return
-    fi
-    # Fallback without python3: probe random high ports with bash's /dev/tcp.
-    local port
-    for _ in $(seq 1 200); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    return 1
-}
-
-# True if pid is a live process (a zombie awaiting reaping counts as dead).
-_s3_alive() {
-    kill -0 "$1" 2>/dev/null || return 1
-    if [ -r "/proc/$1/stat" ]; then
-        local state
-        state="$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
-        [ "$state" != "Z" ] || return 1
-    fi
-    return 0
-}
-
 # True once the server answers HTTP (any status: an unsigned request gets 403).
 _s3_answers() {
     local code
@@ -125,13 +95,13 @@ _s3_dump_log() {
 _s3_kill() {
     local pid="${VCTP_S3_PID:-}"
     [ -n "$pid" ] || return 0
-    if _s3_alive "$pid"; then
+    if peer_alive "$pid"; then
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 1 100); do
-            _s3_alive "$pid" || break
+            peer_alive "$pid" || break
             sleep 0.1
         done
-        if _s3_alive "$pid"; then
+        if peer_alive "$pid"; then
             _s3_log "pid $pid ignored SIGTERM for 10 s; sending SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
         fi
@@ -184,7 +154,7 @@ s3_start() {
     # retry a few times with a new port.
     local port="" attempt ready=0 waited deadline=$((timeout * 10))
     for attempt in 1 2 3 4 5; do
-        if ! port="$(_s3_free_port)" || [ -z "$port" ]; then
+        if ! port="$(peer_free_port)" || [ -z "$port" ]; then
             _s3_log "could not find a free port"
             break
         fi
@@ -193,7 +163,7 @@ s3_start() {
             "$VCTP_S3_DIR/data" >>"$VCTP_S3_DIR/log" 2>&1 </dev/null &
         VCTP_S3_PID=$!
         waited=0
-        while _s3_alive "$VCTP_S3_PID" && [ "$waited" -lt "$deadline" ]; do
+        while peer_alive "$VCTP_S3_PID" && [ "$waited" -lt "$deadline" ]; do
             if _s3_answers "$port"; then
                 ready=1
                 break
@@ -202,7 +172,7 @@ s3_start() {
             waited=$((waited + 1))
         done
         [ "$ready" -eq 1 ] && break
-        if _s3_alive "$VCTP_S3_PID"; then
+        if peer_alive "$VCTP_S3_PID"; then
             _s3_log "the server did not answer on port $port within ${timeout}s"
             break
         fi

@@ -46,6 +46,9 @@
 # options (set -e/-u/-o pipefail work either way). It never uses pkill or
 # killall: it stops exactly the process it started.
 
+# shellcheck source=scripts/peer-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/peer-lib.sh"
+
 _VCSIM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _VCSIM_GOPATH=/usr/share/gocode
 _VCSIM_GOVMOMI="$_VCSIM_GOPATH/src/github.com/vmware/govmomi/simulator"
@@ -136,17 +139,6 @@ vcsim_build() {
         return 1
     fi
     mv -f "$bin.tmp" "$bin" && printf '%s\n' "$want" >"$stamp"
-}
-
-# True if pid is a live process (a zombie awaiting reaping counts as dead).
-_vcsim_alive() {
-    kill -0 "$1" 2>/dev/null || return 1
-    if [ -r "/proc/$1/stat" ]; then
-        local state
-        state="$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
-        [ "$state" != "Z" ] || return 1
-    fi
-    return 0
 }
 
 _vcsim_dump_log() {
@@ -246,7 +238,7 @@ vcsim_start() {
         if [ -n "$url" ] && [ -n "$control" ]; then
             break
         fi
-        if ! _vcsim_alive "$VCTP_VCSIM_PID"; then
+        if ! peer_alive "$VCTP_VCSIM_PID"; then
             _vcsim_log "the simulator exited before it was ready"
             _vcsim_dump_log
             vcsim_stop
@@ -285,13 +277,13 @@ vcsim_start() {
 vcsim_stop() {
     local dir="${VCTP_VCSIM_DIR:-}" ds="${VCTP_VCSIM_DS:-}" pid="${VCTP_VCSIM_PID:-}"
     if [ -n "$pid" ]; then
-        if _vcsim_alive "$pid"; then
+        if peer_alive "$pid"; then
             kill -TERM "$pid" 2>/dev/null || true
             for _ in $(seq 1 100); do
-                _vcsim_alive "$pid" || break
+                peer_alive "$pid" || break
                 sleep 0.1
             done
-            if _vcsim_alive "$pid"; then
+            if peer_alive "$pid"; then
                 _vcsim_log "pid $pid ignored SIGTERM for 10 s; sending SIGKILL"
                 kill -KILL "$pid" 2>/dev/null || true
             fi

@@ -1,0 +1,37 @@
+# shellcheck shell=bash
+#
+# Helpers shared by the peer scripts (postgres.sh, vcsim.sh, s3.sh, kube.sh); each of them
+# sources this file. Meant to be sourced; it does not change the caller's shell options.
+
+# Print a currently free TCP port on 127.0.0.1.
+peer_free_port() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+        return
+    fi
+    # Fallback without python3: probe random high ports with bash's /dev/tcp.
+    local port
+    for _ in $(seq 1 200); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# True if pid is a live process (a zombie awaiting reaping counts as dead).
+peer_alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    if [ -r "/proc/$1/stat" ]; then
+        local state
+        state="$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
+        [ "$state" != "Z" ] || return 1
+    fi
+    return 0
+}
