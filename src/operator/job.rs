@@ -2,25 +2,27 @@
 //! arguments + the operator's [`JobTemplate`] → a `batch/v1` Job. Pure: no API calls, so the
 //! controllers' "build" step is unit-tested from inline YAML.
 //!
-//! The Job is owned by its resource (`controller: true`), so deleting the resource deletes the
-//! Job and its Pod; it runs with the restricted Pod Security Standard (non-root 65532, no
-//! privilege escalation, no capabilities, RuntimeDefault seccomp, read-only root filesystem with
-//! a writable `/tmp`), never restarts its Pod in place (retries are new Pods, up to
-//! `backoffLimit`) and is deleted `ttlSecondsAfterFinished` after it ends.
+//! The template is a complete `batch/v1` Job: the Helm chart renders it into a ConfigMap
+//! (`VCTP_JOB_TEMPLATE`), so image, ServiceAccount, resources, scheduling and Secrets are the
+//! chart's values. Without a file the operator uses [`JobTemplate::restricted`]. The operator
+//! fills in only what belongs to one run: name, namespace, owner reference (`controller:
+//! true`, so deleting the resource deletes the Job and its Pod), labels, the container's
+//! `args` and the env that references the resource's own Secrets.
 
 use crate::crd::SecretKeyRef;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar, EnvVarSource,
-    PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile,
-    SecretEnvSource, SecretKeySelector, SecurityContext, Toleration, Volume, VolumeMount,
+    Capabilities, ConfigMapKeySelector, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile, SecretKeySelector,
+    SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::path::Path;
 
-/// Name of the one container of every Job.
+/// Name of the one container of the built-in template.
 pub const CONTAINER_NAME: &str = "vctp";
 /// The non-root user (and group) the container runs as: `nonroot` of distroless images.
 pub const RUN_AS_USER: i64 = 65_532;
@@ -36,10 +38,15 @@ pub const MAX_NAME_LEN: usize = 63;
 const HASH_LEN: usize = 8;
 const TMP_VOLUME: &str = "tmp";
 
-/// What the operator's settings put in every Job (image, service account, where the data
-/// lives, scheduling).
+/// The Job every run starts from (see the module documentation).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobTemplate {
+    job: Job,
+}
+
+/// What the built-in template needs when there is no template file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
     /// The vctp image; its entrypoint is `vctp`, the Job passes the subcommand as `args`.
     pub image: String,
     /// `Always`, `IfNotPresent` or `Never` [default: Kubernetes' default for the tag].
@@ -48,17 +55,8 @@ pub struct JobTemplate {
     pub service_account: String,
     /// The Secret key holding the database URL (`VCTP_DATABASE_URL`).
     pub database_url_secret: SecretKeyRef,
-    /// A Secret whose keys all become environment variables: object store credentials such as
-    /// `AWS_ACCESS_KEY_ID` (`envFrom`).
-    pub object_store_secret: Option<String>,
     /// Object store URL of reports and export bundles (`VCTP_REPORTS_URL`).
     pub reports_url: String,
-    /// CPU and memory of the container.
-    pub resources: Option<ResourceRequirements>,
-    /// Node labels the Pod must match.
-    pub node_selector: BTreeMap<String, String>,
-    /// Taints the Pod tolerates.
-    pub tolerations: Vec<Toleration>,
     /// Pods started again after a failure before the Job fails.
     pub backoff_limit: i32,
     /// Seconds after the Job finished before Kubernetes deletes it.
@@ -90,6 +88,16 @@ pub enum Error {
         "failed to build Job {job}: component {component:?} is not a label value (at most 63 of a-z 0-9 -, starting and ending alphanumeric)"
     )]
     InvalidComponent { job: String, component: String },
+    #[error("failed to read the Job template {source_name}: {message}")]
+    ReadTemplate {
+        source_name: String,
+        message: String,
+    },
+    #[error("the Job template {source_name} is not usable: {problem}")]
+    InvalidTemplate {
+        source_name: String,
+        problem: &'static str,
+    },
 }
 
 impl Error {
@@ -100,12 +108,148 @@ impl Error {
             Error::OwnerNotNamespaced { .. } => "JobOwnerNotNamespaced",
             Error::InvalidName { .. } => "InvalidJobName",
             Error::InvalidComponent { .. } => "InvalidJobComponent",
+            Error::ReadTemplate { .. } => "JobTemplateUnreadable",
+            Error::InvalidTemplate { .. } => "InvalidJobTemplate",
         }
     }
 }
 
+impl JobTemplate {
+    /// Reads a template file (YAML of one `batch/v1` Job).
+    pub fn load(path: &Path) -> Result<JobTemplate, Error> {
+        let source_name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::ReadTemplate {
+            source_name: source_name.clone(),
+            message: e.to_string(),
+        })?;
+        JobTemplate::parse(&text, &source_name)
+    }
+
+    /// Parses a template and checks what the operator relies on: one container, Pods that
+    /// are not restarted in place (`restartPolicy: Never`, so every attempt leaves its own
+    /// termination message).
+    pub fn parse(text: &str, source_name: &str) -> Result<JobTemplate, Error> {
+        let invalid = |problem| Error::InvalidTemplate {
+            source_name: source_name.to_string(),
+            problem,
+        };
+        let deserializer = serde_yaml::Deserializer::from_str(text);
+        let job: Job =
+            serde_path_to_error::deserialize(deserializer).map_err(|e| Error::ReadTemplate {
+                source_name: source_name.to_string(),
+                message: e.to_string(),
+            })?;
+        let pod = job
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .ok_or_else(|| invalid("it has no spec.template.spec"))?;
+        if pod.containers.len() != 1 {
+            return Err(invalid(
+                "spec.template.spec.containers must hold exactly one container",
+            ));
+        }
+        if pod.restart_policy.as_deref() != Some("Never") {
+            return Err(invalid("spec.template.spec.restartPolicy must be Never"));
+        }
+        if pod.containers[0]
+            .image
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+        {
+            return Err(invalid("the container has no image"));
+        }
+        Ok(JobTemplate { job })
+    }
+
+    /// The built-in template: restricted Pod Security Standard (non-root 65532, no privilege
+    /// escalation, no capabilities, RuntimeDefault seccomp, read-only root filesystem with a
+    /// writable `/tmp`), `restartPolicy: Never`, the database URL from its Secret.
+    pub fn restricted(defaults: &Defaults) -> JobTemplate {
+        let container = Container {
+            name: CONTAINER_NAME.into(),
+            image: Some(defaults.image.clone()),
+            image_pull_policy: defaults.image_pull_policy.clone(),
+            env: Some(vec![
+                secret_env(ENV_DATABASE_URL, &defaults.database_url_secret),
+                EnvVar {
+                    name: ENV_REPORTS_URL.into(),
+                    value: Some(defaults.reports_url.clone()),
+                    ..EnvVar::default()
+                },
+                EnvVar {
+                    name: "TMPDIR".into(),
+                    value: Some("/tmp".into()),
+                    ..EnvVar::default()
+                },
+            ]),
+            security_context: Some(SecurityContext {
+                allow_privilege_escalation: Some(false),
+                capabilities: Some(Capabilities {
+                    drop: Some(vec!["ALL".into()]),
+                    ..Capabilities::default()
+                }),
+                read_only_root_filesystem: Some(true),
+                run_as_non_root: Some(true),
+                ..SecurityContext::default()
+            }),
+            termination_message_policy: Some("FallbackToLogsOnError".into()),
+            volume_mounts: Some(vec![VolumeMount {
+                name: TMP_VOLUME.into(),
+                mount_path: "/tmp".into(),
+                ..VolumeMount::default()
+            }]),
+            ..Container::default()
+        };
+        let pod = PodSpec {
+            containers: vec![container],
+            restart_policy: Some("Never".into()),
+            service_account_name: Some(defaults.service_account.clone()),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(RUN_AS_USER),
+                run_as_group: Some(RUN_AS_USER),
+                fs_group: Some(RUN_AS_USER),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    ..SeccompProfile::default()
+                }),
+                ..PodSecurityContext::default()
+            }),
+            volumes: Some(vec![Volume {
+                name: TMP_VOLUME.into(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            }]),
+            ..PodSpec::default()
+        };
+        JobTemplate {
+            job: Job {
+                metadata: ObjectMeta::default(),
+                spec: Some(JobSpec {
+                    backoff_limit: Some(defaults.backoff_limit),
+                    ttl_seconds_after_finished: Some(defaults.ttl_seconds_after_finished),
+                    template: PodTemplateSpec {
+                        metadata: None,
+                        spec: Some(pod),
+                    },
+                    ..JobSpec::default()
+                }),
+                status: None,
+            },
+        }
+    }
+
+    /// The template as a Job.
+    pub fn job(&self) -> &Job {
+        &self.job
+    }
+}
+
 /// The Job running `vctp <args…>` for `owner`: in the owner's namespace, owned by it, labelled
-/// for `kubectl get jobs -l app.kubernetes.io/instance=<owner>` and built from `template`.
+/// for `kubectl get jobs -l app.kubernetes.io/instance=<owner>` and built from `template`,
+/// with `env` added to (or replacing same-named variables of) the container's environment.
 ///
 /// `name` must be a DNS-1123 label of at most 63 characters (see [`job_name`]); `component`
 /// (`snapshot`, `aggregate`, `export`) goes into the `app.kubernetes.io/component` label.
@@ -114,6 +258,7 @@ pub fn build_job<K: Resource<DynamicType = ()>>(
     name: &str,
     component: &str,
     args: Vec<String>,
+    env: Vec<EnvVar>,
     template: &JobTemplate,
 ) -> Result<Job, Error> {
     if !is_dns1123_label(name) {
@@ -153,98 +298,46 @@ pub fn build_job<K: Resource<DynamicType = ()>>(
         })?;
     let labels = labels(&owner_name, component);
 
-    let env = vec![
-        secret_env(ENV_DATABASE_URL, &template.database_url_secret),
-        EnvVar {
-            name: ENV_REPORTS_URL.into(),
-            value: Some(template.reports_url.clone()),
-            ..EnvVar::default()
-        },
-    ];
-    let env_from = template.object_store_secret.as_ref().map(|secret| {
-        vec![EnvFromSource {
-            secret_ref: Some(SecretEnvSource {
-                name: secret.clone(),
-                optional: Some(false),
-            }),
-            ..EnvFromSource::default()
-        }]
-    });
-
-    let container = Container {
-        name: CONTAINER_NAME.into(),
-        image: Some(template.image.clone()),
-        image_pull_policy: template.image_pull_policy.clone(),
-        args: Some(args),
-        env: Some(env),
-        env_from,
-        resources: template.resources.clone(),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Capabilities::default()
-            }),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            ..SecurityContext::default()
-        }),
-        termination_message_policy: Some("FallbackToLogsOnError".into()),
-        volume_mounts: Some(vec![VolumeMount {
-            name: TMP_VOLUME.into(),
-            mount_path: "/tmp".into(),
-            ..VolumeMount::default()
-        }]),
-        ..Container::default()
+    let mut job = template.job.clone();
+    job.status = None;
+    job.metadata = ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(namespace),
+        labels: Some(merged(job.metadata.labels.take(), &labels)),
+        annotations: job.metadata.annotations.take(),
+        owner_references: Some(vec![owner_ref]),
+        ..ObjectMeta::default()
     };
+    // `parse` and `restricted` guarantee the spec and its one container.
+    if let Some(spec) = job.spec.as_mut() {
+        let pod_meta = spec
+            .template
+            .metadata
+            .get_or_insert_with(ObjectMeta::default);
+        pod_meta.labels = Some(merged(pod_meta.labels.take(), &labels));
+        if let Some(container) = spec
+            .template
+            .spec
+            .as_mut()
+            .and_then(|pod| pod.containers.first_mut())
+        {
+            container.args = Some(args);
+            let container_env = container.env.get_or_insert_with(Vec::new);
+            container_env.retain(|existing| env.iter().all(|e| e.name != existing.name));
+            container_env.extend(env);
+        }
+    }
+    Ok(job)
+}
 
-    let pod = PodSpec {
-        containers: vec![container],
-        restart_policy: Some("Never".into()),
-        service_account_name: Some(template.service_account.clone()),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(RUN_AS_USER),
-            run_as_group: Some(RUN_AS_USER),
-            fs_group: Some(RUN_AS_USER),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                ..SeccompProfile::default()
-            }),
-            ..PodSecurityContext::default()
-        }),
-        node_selector: (!template.node_selector.is_empty()).then(|| template.node_selector.clone()),
-        tolerations: (!template.tolerations.is_empty()).then(|| template.tolerations.clone()),
-        volumes: Some(vec![Volume {
-            name: TMP_VOLUME.into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        }]),
-        ..PodSpec::default()
-    };
-
-    Ok(Job {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: Some(namespace),
-            labels: Some(labels.clone()),
-            owner_references: Some(vec![owner_ref]),
-            ..ObjectMeta::default()
-        },
-        spec: Some(JobSpec {
-            backoff_limit: Some(template.backoff_limit),
-            ttl_seconds_after_finished: Some(template.ttl_seconds_after_finished),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(pod),
-            },
-            ..JobSpec::default()
-        }),
-        status: None,
-    })
+/// `base` with `ours` laid over it.
+fn merged(
+    base: Option<BTreeMap<String, String>>,
+    ours: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut labels = base.unwrap_or_default();
+    labels.extend(ours.iter().map(|(k, v)| (k.clone(), v.clone())));
+    labels
 }
 
 /// The labels of a Job and its Pod: `app.kubernetes.io/{name, instance, component,
@@ -277,6 +370,22 @@ pub fn secret_env(name: &str, secret: &SecretKeyRef) -> EnvVar {
             secret_key_ref: Some(SecretKeySelector {
                 name: secret.name.clone(),
                 key: secret.key.clone(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// An environment variable read from a ConfigMap key.
+pub fn config_map_env(name: &str, config_map: &crate::crd::ConfigMapKeyRef) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value_from: Some(EnvVarSource {
+            config_map_key_ref: Some(ConfigMapKeySelector {
+                name: config_map.name.clone(),
+                key: config_map.key.clone(),
                 optional: Some(false),
             }),
             ..EnvVarSource::default()
@@ -347,12 +456,48 @@ fn is_dns1123_label(s: &str) -> bool {
 mod tests {
     use super::*;
     use crate::crd::{AggregationJob, MetricsExport, VCenterTarget};
-    use k8s_openapi::api::core::v1::ResourceRequirements;
-    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use serde_json::json;
 
+    /// A template as the chart renders it (trimmed).
+    const CHART_TEMPLATE: &str = r#"
+apiVersion: batch/v1
+kind: Job
+metadata:
+  labels:
+    helm.sh/chart: vctp-0.1.0
+    app.kubernetes.io/component: job
+spec:
+  backoffLimit: 3
+  ttlSecondsAfterFinished: 86400
+  template:
+    metadata:
+      labels:
+        team: finance
+    spec:
+      restartPolicy: Never
+      serviceAccountName: vctp-job
+      nodeSelector:
+        kubernetes.io/os: linux
+      containers:
+        - name: vctp
+          image: ghcr.io/example/vctp:0.1.0
+          args: []
+          env:
+            - name: VCTP_CONFIG
+              value: /etc/vctp/vctp.yml
+            - name: VCTP_VCENTER_USERNAME
+              value: overridden-by-the-operator
+          envFrom:
+            - secretRef:
+                name: vctp-object-store
+"#;
+
     fn template() -> JobTemplate {
-        JobTemplate {
+        JobTemplate::parse(CHART_TEMPLATE, "test").unwrap()
+    }
+
+    fn defaults() -> Defaults {
+        Defaults {
             image: "ghcr.io/example/vctp:0.1.0".into(),
             image_pull_policy: Some("IfNotPresent".into()),
             service_account: "vctp-job".into(),
@@ -360,24 +505,7 @@ mod tests {
                 name: "vctp-database".into(),
                 key: "url".into(),
             },
-            object_store_secret: Some("vctp-object-store".into()),
             reports_url: "s3://finance-reports/vctp".into(),
-            resources: Some(ResourceRequirements {
-                requests: Some(BTreeMap::from([
-                    ("cpu".into(), Quantity("100m".into())),
-                    ("memory".into(), Quantity("128Mi".into())),
-                ])),
-                limits: Some(BTreeMap::from([("memory".into(), Quantity("1Gi".into()))])),
-                ..ResourceRequirements::default()
-            }),
-            node_selector: BTreeMap::from([("kubernetes.io/os".into(), "linux".into())]),
-            tolerations: vec![Toleration {
-                key: Some("dedicated".into()),
-                operator: Some("Equal".into()),
-                value: Some("batch".into()),
-                effect: Some("NoSchedule".into()),
-                ..Toleration::default()
-            }],
             backoff_limit: 3,
             ttl_seconds_after_finished: 86_400,
         }
@@ -403,20 +531,29 @@ spec:
     }
 
     #[test]
-    fn a_snapshot_job_of_a_vcenter_target_is_owned_labelled_and_restricted() {
+    fn the_built_in_template_gives_an_owned_labelled_restricted_job() {
         let target = vcenter_target();
         let args = vec![
             "job".into(),
             "snapshot".into(),
             "--target".into(),
-            "vc01".into(),
+            "finance/vc01".into(),
         ];
+        let env = vec![secret_env(
+            "VCTP_VCENTER_PASSWORD",
+            &SecretKeyRef {
+                name: "vc01-account".into(),
+                key: "password".into(),
+            },
+        )];
+        let template = JobTemplate::restricted(&defaults());
         let job = build_job(
             &target,
             "vc01-snapshot-20260310t1400",
             "snapshot",
             args,
-            &template(),
+            env,
+            &template,
         )
         .unwrap();
 
@@ -456,18 +593,11 @@ spec:
         fsGroup: 65532
         seccompProfile:
           type: RuntimeDefault
-      nodeSelector:
-        kubernetes.io/os: linux
-      tolerations:
-        - key: dedicated
-          operator: Equal
-          value: batch
-          effect: NoSchedule
       containers:
         - name: vctp
           image: ghcr.io/example/vctp:0.1.0
           imagePullPolicy: IfNotPresent
-          args: [job, snapshot, --target, vc01]
+          args: [job, snapshot, --target, finance/vc01]
           env:
             - name: VCTP_DATABASE_URL
               valueFrom:
@@ -477,16 +607,14 @@ spec:
                   optional: false
             - name: VCTP_REPORTS_URL
               value: s3://finance-reports/vctp
-          envFrom:
-            - secretRef:
-                name: vctp-object-store
-                optional: false
-          resources:
-            requests:
-              cpu: 100m
-              memory: 128Mi
-            limits:
-              memory: 1Gi
+            - name: TMPDIR
+              value: /tmp
+            - name: VCTP_VCENTER_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: vc01-account
+                  key: password
+                  optional: false
           securityContext:
             allowPrivilegeEscalation: false
             capabilities:
@@ -507,7 +635,7 @@ spec:
     }
 
     #[test]
-    fn an_aggregation_job_is_owned_by_its_aggregation_job_resource() {
+    fn a_template_file_keeps_its_settings_and_gets_the_run_filled_in() {
         let request: AggregationJob = serde_yaml::from_str(
             r#"
 apiVersion: vctp.io/v1alpha1
@@ -523,17 +651,17 @@ spec:
         )
         .unwrap();
         let name = job_name(&["daily-2026-03-10", "aggregate"]);
-        let mut template = template();
-        template.object_store_secret = None;
-        template.resources = None;
-        template.node_selector.clear();
-        template.tolerations.clear();
-        template.image_pull_policy = None;
-
-        let job = build_job(&request, &name, "aggregate", vec![], &template).unwrap();
+        let env = vec![EnvVar {
+            name: "VCTP_VCENTER_USERNAME".into(),
+            value: Some("from-the-resource".into()),
+            ..EnvVar::default()
+        }];
+        let args = vec!["job".into(), "aggregate".into()];
+        let job = build_job(&request, &name, "aggregate", args, env, &template()).unwrap();
         let job = serde_json::to_value(&job).unwrap();
 
         assert_eq!(job["metadata"]["name"], "daily-2026-03-10-aggregate");
+        assert_eq!(job["metadata"]["namespace"], "finance");
         assert_eq!(
             job["metadata"]["ownerReferences"],
             json!([{
@@ -545,34 +673,83 @@ spec:
                 "blockOwnerDeletion": true,
             }])
         );
-        assert_eq!(
-            job["metadata"]["labels"]["app.kubernetes.io/component"],
-            "aggregate"
-        );
+        let labels = &job["metadata"]["labels"];
+        assert_eq!(labels["app.kubernetes.io/component"], "aggregate");
+        assert_eq!(labels["helm.sh/chart"], "vctp-0.1.0");
+        let pod_labels = &job["spec"]["template"]["metadata"]["labels"];
+        assert_eq!(pod_labels["team"], "finance");
+        assert_eq!(pod_labels["app.kubernetes.io/instance"], "daily-2026-03-10");
+        assert_eq!(job["spec"]["backoffLimit"], 3);
         let pod = &job["spec"]["template"]["spec"];
-        for absent in ["nodeSelector", "tolerations"] {
-            assert!(pod.get(absent).is_none(), "{absent} should be left out");
-        }
+        assert_eq!(pod["nodeSelector"]["kubernetes.io/os"], "linux");
         let container = &pod["containers"][0];
-        for absent in ["envFrom", "resources", "imagePullPolicy"] {
-            assert!(
-                container.get(absent).is_none(),
-                "{absent} should be left out"
-            );
+        assert_eq!(container["args"], json!(["job", "aggregate"]));
+        assert_eq!(
+            container["envFrom"][0]["secretRef"]["name"],
+            "vctp-object-store"
+        );
+        assert_eq!(
+            container["env"],
+            json!([
+                {"name": "VCTP_CONFIG", "value": "/etc/vctp/vctp.yml"},
+                {"name": "VCTP_VCENTER_USERNAME", "value": "from-the-resource"},
+            ])
+        );
+    }
+
+    #[test]
+    fn templates_the_operator_cannot_use_are_refused_with_the_reason() {
+        let two = CHART_TEMPLATE.replace(
+            "      containers:\n",
+            "      containers:\n        - {name: sidecar, image: busybox}\n",
+        );
+        let restarting = CHART_TEMPLATE.replace("restartPolicy: Never", "restartPolicy: OnFailure");
+        for (text, expected) in [
+            (two.as_str(), "exactly one container"),
+            (restarting.as_str(), "restartPolicy must be Never"),
+            ("apiVersion: batch/v1\nkind: Job\n", "no spec.template.spec"),
+        ] {
+            let err = JobTemplate::parse(text, "job-template.yaml").unwrap_err();
+            assert_eq!(err.reason(), "InvalidJobTemplate");
+            assert!(err.to_string().contains(expected), "{err}");
+            assert!(err.to_string().contains("job-template.yaml"), "{err}");
         }
+        let err = JobTemplate::parse("spec: [", "job-template.yaml").unwrap_err();
+        assert_eq!(err.reason(), "JobTemplateUnreadable");
+        let err = JobTemplate::load(Path::new("/nonexistent/job-template.yaml")).unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/job-template.yaml"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_resource_not_read_back_from_the_api_server_cannot_own_a_job() {
         let mut target = vcenter_target();
         target.metadata.uid = None;
-        let err = build_job(&target, "vc01-snapshot", "snapshot", vec![], &template()).unwrap_err();
+        let err = build_job(
+            &target,
+            "vc01-snapshot",
+            "snapshot",
+            vec![],
+            vec![],
+            &template(),
+        )
+        .unwrap_err();
         assert_eq!(err.reason(), "JobOwnerNotPersisted");
         assert!(err.to_string().contains("has no uid"), "{err}");
 
         let mut target = vcenter_target();
         target.metadata.namespace = None;
-        let err = build_job(&target, "vc01-snapshot", "snapshot", vec![], &template()).unwrap_err();
+        let err = build_job(
+            &target,
+            "vc01-snapshot",
+            "snapshot",
+            vec![],
+            vec![],
+            &template(),
+        )
+        .unwrap_err();
         assert_eq!(err.reason(), "JobOwnerNotNamespaced");
     }
 
@@ -580,10 +757,12 @@ spec:
     fn names_and_components_that_kubernetes_would_refuse_are_errors() {
         let target = vcenter_target();
         for name in ["", "Upper", "-dash", "dash-", "dot.ted", &"x".repeat(64)] {
-            let err = build_job(&target, name, "snapshot", vec![], &template()).unwrap_err();
+            let err =
+                build_job(&target, name, "snapshot", vec![], vec![], &template()).unwrap_err();
             assert_eq!(err.reason(), "InvalidJobName", "{name:?}");
         }
-        let err = build_job(&target, "vc01-x", "Snap Shot", vec![], &template()).unwrap_err();
+        let err =
+            build_job(&target, "vc01-x", "Snap Shot", vec![], vec![], &template()).unwrap_err();
         assert_eq!(err.reason(), "InvalidJobComponent");
     }
 
@@ -606,7 +785,7 @@ spec:
         let long = format!("support-case-{}", "a".repeat(80));
         export.metadata.name = Some(long.clone());
         let name = job_name(&[&long, "export"]);
-        let job = build_job(&export, &name, "export", vec![], &template()).unwrap();
+        let job = build_job(&export, &name, "export", vec![], vec![], &template()).unwrap();
         let labels = job.metadata.labels.unwrap();
         let instance = &labels["app.kubernetes.io/instance"];
         assert!(instance.len() <= 63 && instance.starts_with("support-case-aaa"));
