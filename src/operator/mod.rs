@@ -1,12 +1,295 @@
 //! The Kubernetes operator: one controller per custom resource (DESIGN.md §2), each a pipeline
-//! validate (pure) → build (pure) → apply → update status. The pure Job builder all kinds
-//! share lives in [`job`]; [`schedule`] is the cron math, [`leader`] the Lease election,
-//! [`metrics`] the operator's own `/metrics` and `/healthz`.
+//! validate (pure) → build (pure) → apply (server-side apply) → update status. The pure Job
+//! builder all kinds share lives in [`job`], what they do with their Jobs in [`workload`];
+//! [`schedule`] is the cron math, [`leader`] the Lease election, [`metrics`] the operator's own
+//! `/metrics` and `/healthz`. This module holds what every controller shares: the
+//! [`Context`], the [`Error`] and its retry policy, status conditions and Events.
 
 pub mod job;
 pub mod leader;
 pub mod metrics;
 pub mod schedule;
+pub mod workload;
+
+use crate::crd::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, Resource, ResourceExt};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Field manager of everything the operator applies, and the Events' reporting controller.
+pub const MANAGER: &str = "vctp-operator";
+/// First retry delay after a transient error; doubled per consecutive failure.
+const BACKOFF_FIRST: Duration = Duration::from_secs(2);
+/// Longest retry delay.
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// What every reconcile gets.
+pub struct Context {
+    pub client: Client,
+    /// The Job every run starts from.
+    pub template: job::JobTemplate,
+    pub metrics: Arc<metrics::Metrics>,
+    recorder: Recorder,
+    /// How often a `VCenterTarget`'s Secret and reachability are checked again.
+    pub recheck_every: Duration,
+    /// Consecutive failures per object, for the exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        template: job::JobTemplate,
+        metrics: Arc<metrics::Metrics>,
+        instance: Option<String>,
+        recheck_every: Duration,
+    ) -> Context {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: MANAGER.into(),
+                instance,
+            },
+        );
+        Context {
+            client,
+            template,
+            metrics,
+            recorder,
+            recheck_every,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Publishes an Event about `object`. Events are best effort: a failure is only logged,
+    /// the reconcile goes on.
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(truncate(note, 1024)),
+            action: action.to_string(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::warn!(
+                kind = %K::kind(&()), name = %object.meta().name.clone().unwrap_or_default(),
+                reason, %error, "could not publish an Event"
+            );
+        }
+    }
+
+    fn backoff_key<K: Resource<DynamicType = ()>>(object: &K) -> String {
+        format!(
+            "{}/{}/{}",
+            K::kind(&()),
+            object.meta().namespace.clone().unwrap_or_default(),
+            object.meta().name.clone().unwrap_or_default()
+        )
+    }
+
+    /// Forgets the failures of `object` after a good reconcile.
+    fn succeeded<K: Resource<DynamicType = ()>>(&self, object: &K) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&Self::backoff_key(object));
+        }
+    }
+
+    /// The delay before retrying `object` after one more failure: 2 s, 4 s, 8 s … 5 min.
+    fn next_backoff<K: Resource<DynamicType = ()>>(&self, object: &K) -> Duration {
+        let failures = match self.failures.lock() {
+            Ok(mut failures) => {
+                let count = failures.entry(Self::backoff_key(object)).or_insert(0);
+                *count = count.saturating_add(1);
+                *count
+            }
+            Err(_) => 1,
+        };
+        backoff(failures)
+    }
+}
+
+/// The delay after `failures` consecutive failures.
+fn backoff(failures: u32) -> Duration {
+    BACKOFF_FIRST
+        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(16)))
+        .min(BACKOFF_MAX)
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max - '…'.len_utf8();
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to {action} {kind} {namespace}/{name}: {source}")]
+    Api {
+        action: &'static str,
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    BuildJob(#[from] job::Error),
+    /// The spec cannot work as written; the controller waits for it to change.
+    #[error("{kind} {namespace}/{name} is invalid: {message}")]
+    InvalidSpec {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        reason: &'static str,
+        message: String,
+    },
+}
+
+impl Error {
+    pub fn api(
+        action: &'static str,
+        kind: &'static str,
+        namespace: &str,
+        name: &str,
+        source: kube::Error,
+    ) -> Error {
+        Error::Api {
+            action,
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            source,
+        }
+    }
+
+    /// A stable short name, for metric labels and Event reasons.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Api { source, .. } => match source {
+                kube::Error::Api(status) => match status.code {
+                    401 | 403 => "ApiForbidden",
+                    404 => "ApiNotFound",
+                    409 => "ApiConflict",
+                    422 => "ApiInvalid",
+                    429 | 500.. => "ApiUnavailable",
+                    _ => "ApiRequestFailed",
+                },
+                _ => "ApiUnreachable",
+            },
+            Error::BuildJob(e) => e.reason(),
+            Error::InvalidSpec { reason, .. } => reason,
+        }
+    }
+
+    /// Whether retrying cannot help until the resource changes.
+    pub fn waits_for_change(&self) -> bool {
+        matches!(self, Error::InvalidSpec { .. } | Error::BuildJob(_))
+    }
+}
+
+/// Runs one reconcile with its metrics and the backoff bookkeeping.
+pub async fn instrumented<K, F>(
+    controller: &'static str,
+    object: &K,
+    ctx: &Context,
+    reconcile: F,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = ()>,
+    F: Future<Output = Result<Action, Error>>,
+{
+    let timer = ctx.metrics.reconcile(controller);
+    let result = reconcile.await;
+    timer.done(result.as_ref().err().map(Error::reason));
+    if result.is_ok() {
+        ctx.succeeded(object);
+    }
+    result
+}
+
+/// The retry policy of every controller: invalid specs wait for a change, everything else
+/// is retried with exponential backoff.
+pub fn error_policy<K: Resource<DynamicType = ()>>(
+    object: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    tracing::warn!(
+        kind = %K::kind(&()), namespace = object.namespace().unwrap_or_default(),
+        name = %object.name_any(), reason = error.reason(), %error, "reconcile failed"
+    );
+    if error.waits_for_change() {
+        Action::await_change()
+    } else {
+        Action::requeue(ctx.next_backoff(object.as_ref()))
+    }
+}
+
+/// A `metav1.Condition` of `type_`, keeping the transition time of the previous condition
+/// of that type when the status did not change.
+pub fn condition(
+    previous: &[Condition],
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+    now: Time,
+) -> Condition {
+    let status = if ok { "True" } else { "False" };
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map_or(now, |c| c.last_transition_time.clone());
+    Condition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        reason: condition_reason(reason),
+        message: truncate(message.into(), 32_768),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// `reason` as the API server accepts it in a condition: `^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`.
+fn condition_reason(reason: &str) -> String {
+    let cleaned: String = reason
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ',' | ':'))
+        .collect();
+    let cleaned = cleaned.trim_start_matches(|c: char| !c.is_ascii_alphabetic());
+    let cleaned = cleaned.trim_end_matches([',', ':']);
+    if cleaned.is_empty() {
+        "Unknown".into()
+    } else {
+        cleaned.chars().take(1024).collect()
+    }
+}
+
+/// Now, as Kubernetes writes times (whole seconds).
+pub fn now() -> Time {
+    let now = chrono::Utc::now();
+    Time(to_timestamp(
+        chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now),
+    ))
+}
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::jiff::Timestamp;
@@ -24,6 +307,59 @@ pub fn from_timestamp(t: Timestamp) -> DateTime<Utc> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_two_seconds_to_five_minutes() {
+        let delays: Vec<u64> = (1..=10).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn a_condition_keeps_its_transition_time_while_its_status_holds() {
+        let then = Time(k8s_openapi::jiff::Timestamp::from_second(1_773_151_200).unwrap());
+        let later = Time(k8s_openapi::jiff::Timestamp::from_second(1_773_154_800).unwrap());
+        let first = condition(&[], "Ready", true, "Reachable", "ok", Some(1), then.clone());
+        let same = condition(
+            std::slice::from_ref(&first),
+            "Ready",
+            true,
+            "Reachable",
+            "ok",
+            Some(2),
+            later.clone(),
+        );
+        assert_eq!(same.last_transition_time, then);
+        assert_eq!(same.observed_generation, Some(2));
+        let flipped = condition(
+            &[same],
+            "Ready",
+            false,
+            "InvalidLogin",
+            "no",
+            Some(2),
+            later.clone(),
+        );
+        assert_eq!(flipped.last_transition_time, later);
+        assert_eq!(flipped.status, "False");
+    }
+
+    #[test]
+    fn condition_reasons_are_made_acceptable_to_the_api_server() {
+        assert_eq!(condition_reason("InvalidLogin"), "InvalidLogin");
+        assert_eq!(condition_reason("not-found 404"), "notfound404");
+        assert_eq!(condition_reason("42:,"), "Unknown");
+        assert_eq!(condition_reason(""), "Unknown");
+    }
+
+    #[test]
+    fn long_event_notes_are_cut_on_a_character_boundary() {
+        let cut = truncate("é".repeat(600), 1024);
+        assert!(cut.len() <= 1024 && cut.ends_with('…'));
+        assert_eq!(truncate("short".into(), 1024), "short");
+    }
+
     #[test]
     fn times_round_trip_between_chrono_and_kubernetes() {
         let t = chrono::DateTime::from_timestamp(1_773_151_200, 123_456_789).unwrap();

@@ -1,0 +1,307 @@
+//! What every controller does with the Jobs it owns: observe one (pure: Job + its Pods →
+//! phase, times and the [`JobResult`] its container left), create one idempotently
+//! (server-side apply of a deterministic name), and list its Pods.
+
+use super::{Context, Error, MANAGER};
+use crate::crd::Phase;
+use crate::jobs::termination::JobResult;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+
+/// What a Job has come to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub phase: Phase,
+    /// When the Job started (its first Pod was created).
+    pub start_time: Option<Time>,
+    /// When it finished, successfully or not.
+    pub completion_time: Option<Time>,
+    /// What the work reported in its termination message, when it left one.
+    pub result: Option<JobResult>,
+    /// Why it is not running or failed, in words: the Job's failure condition, a Pod's
+    /// waiting reason (image pull, missing Secret) or a log tail without a result.
+    pub message: Option<String>,
+}
+
+impl Observed {
+    /// A stable reason for Events and conditions: the result's, else the Job's.
+    pub fn reason(&self) -> &str {
+        match (&self.result, self.phase) {
+            (
+                Some(JobResult {
+                    reason: Some(reason),
+                    ..
+                }),
+                _,
+            ) => reason,
+            (_, Phase::Succeeded) => "Succeeded",
+            (_, Phase::Failed) => "JobFailed",
+            (_, Phase::Running) => "Running",
+            (_, Phase::Pending) => "Pending",
+        }
+    }
+
+    /// The result's message, else the Job's.
+    pub fn summary(&self) -> Option<String> {
+        self.result
+            .as_ref()
+            .and_then(|r| r.message.clone())
+            .or_else(|| self.message.clone())
+    }
+}
+
+/// The phase, times and result of `job`, whose Pods are `pods` (in any order).
+pub fn observe(job: &Job, pods: &[Pod]) -> Observed {
+    let status = job.status.clone().unwrap_or_default();
+    let condition = |type_: &str| {
+        status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == type_ && c.status == "True")
+    };
+    let (phase, finished) = if let Some(c) = condition("Complete") {
+        (Phase::Succeeded, Some(c))
+    } else if let Some(c) = condition("Failed") {
+        (Phase::Failed, Some(c))
+    } else if status.active.unwrap_or(0) > 0 {
+        (Phase::Running, None)
+    } else {
+        (Phase::Pending, None)
+    };
+
+    // Newest Pod first: its result is the one of the last attempt.
+    let mut pods: Vec<&Pod> = pods.iter().collect();
+    pods.sort_by_key(|p| std::cmp::Reverse(p.metadata.creation_timestamp.clone()));
+    let terminations = pods.iter().filter_map(|pod| {
+        pod.status
+            .as_ref()?
+            .container_statuses
+            .iter()
+            .flatten()
+            .find_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
+    });
+    let mut result = None;
+    let mut log_tail = None;
+    for message in terminations {
+        match JobResult::from_message(&message) {
+            Some(r) => {
+                result = Some(r);
+                break;
+            }
+            None if log_tail.is_none() => log_tail = Some(last_lines(&message, 5)),
+            None => {}
+        }
+    }
+    let waiting = pods.iter().find_map(|pod| {
+        pod.status
+            .as_ref()?
+            .container_statuses
+            .iter()
+            .flatten()
+            .find_map(|c| {
+                let waiting = c.state.as_ref()?.waiting.as_ref()?;
+                let reason = waiting.reason.clone()?;
+                // ContainerCreating is the normal way up, not news.
+                (reason != "ContainerCreating").then(|| match &waiting.message {
+                    Some(m) => format!("{reason}: {m}"),
+                    None => reason,
+                })
+            })
+    });
+    let message = match phase {
+        Phase::Failed => finished
+            .and_then(|c| {
+                Some(format!(
+                    "{}: {}",
+                    c.reason.clone()?,
+                    c.message.clone().unwrap_or_default()
+                ))
+            })
+            .map(|m| match &log_tail {
+                Some(tail) => format!("{m}; last output: {tail}"),
+                None => m,
+            })
+            .or(log_tail),
+        Phase::Pending | Phase::Running => waiting,
+        Phase::Succeeded => None,
+    };
+    Observed {
+        phase,
+        start_time: status.start_time.clone(),
+        completion_time: status
+            .completion_time
+            .clone()
+            .or_else(|| finished.and_then(|c| c.last_transition_time.clone())),
+        result,
+        message,
+    }
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The Job named `name` in `namespace`, if it exists.
+pub async fn get_job(ctx: &Context, namespace: &str, name: &str) -> Result<Option<Job>, Error> {
+    Api::<Job>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(|source| Error::api("read", "Job", namespace, name, source))
+}
+
+/// Creates `job` unless a Job of its name exists (server-side apply without force: applying
+/// the same Job again changes nothing, so a restarted operator never makes a second one).
+pub async fn create_job(ctx: &Context, job: &Job, controller: &'static str) -> Result<Job, Error> {
+    let namespace = job.metadata.namespace.clone().unwrap_or_default();
+    let name = job.metadata.name.clone().unwrap_or_default();
+    let api = Api::<Job>::namespaced(ctx.client.clone(), &namespace);
+    let created = api
+        .patch(&name, &PatchParams::apply(MANAGER), &Patch::Apply(job))
+        .await
+        .map_err(|source| Error::api("create", "Job", &namespace, &name, source))?;
+    ctx.metrics.job_created(controller);
+    Ok(created)
+}
+
+/// The Pods of the Job `job_name` (label `job-name`, which every Kubernetes version sets).
+pub async fn job_pods(ctx: &Context, namespace: &str, job_name: &str) -> Result<Vec<Pod>, Error> {
+    Api::<Pod>::namespaced(ctx.client.clone(), namespace)
+        .list(&ListParams::default().labels(&format!("job-name={job_name}")))
+        .await
+        .map(|list| list.items)
+        .map_err(|source| Error::api("list the Pods of", "Job", namespace, job_name, source))
+}
+
+/// [`observe`] with the Pods read from the API.
+pub async fn observe_job(ctx: &Context, job: &Job) -> Result<Observed, Error> {
+    let namespace = job.metadata.namespace.clone().unwrap_or_default();
+    let name = job.metadata.name.clone().unwrap_or_default();
+    let pods = job_pods(ctx, &namespace, &name).await?;
+    Ok(observe(job, &pods))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(status: &str) -> Job {
+        serde_yaml::from_str(&format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: j, namespace: n}}\nstatus:\n{status}"
+        ))
+        .unwrap()
+    }
+
+    fn pod(created: &str, container_state: &str) -> Pod {
+        serde_yaml::from_str(&format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: p-{created}, namespace: n, creationTimestamp: "{created}"}}
+status:
+  containerStatuses:
+    - name: vctp
+      image: vctp
+      imageID: ""
+      ready: false
+      restartCount: 0
+      state:
+{container_state}
+"#
+        ))
+        .unwrap()
+    }
+
+    fn terminated(exit: i32, message: &str) -> String {
+        format!(
+            "        terminated:\n          exitCode: {exit}\n          message: {}\n",
+            serde_json::to_string(message).unwrap()
+        )
+    }
+
+    #[test]
+    fn a_job_without_pods_is_pending_and_one_with_an_active_pod_running() {
+        let pending = observe(&job("  {}"), &[]);
+        assert_eq!(pending.phase, Phase::Pending);
+        assert_eq!(pending.message, None);
+        let running = observe(
+            &job("  active: 1\n  startTime: \"2026-03-10T14:00:05Z\""),
+            &[],
+        );
+        assert_eq!(running.phase, Phase::Running);
+        assert!(running.start_time.is_some());
+    }
+
+    #[test]
+    fn a_pod_that_cannot_start_says_why() {
+        let stuck = pod(
+            "2026-03-10T14:00:05Z",
+            "        waiting:\n          reason: CreateContainerConfigError\n          message: secret \"vc01-account\" not found\n",
+        );
+        let observed = observe(&job("  active: 1"), &[stuck]);
+        assert_eq!(
+            observed.message.as_deref(),
+            Some("CreateContainerConfigError: secret \"vc01-account\" not found")
+        );
+    }
+
+    #[test]
+    fn a_complete_job_succeeds_with_the_result_of_its_pod() {
+        let result = r#"{"succeeded":true,"message":"stored 412 rows","snapshot":{"snapshotTime":1773151200,"rows":412,"inventorySize":415}}"#;
+        let observed = observe(
+            &job(
+                "  succeeded: 1\n  completionTime: \"2026-03-10T14:01:00Z\"\n  conditions:\n    - {type: Complete, status: \"True\"}",
+            ),
+            &[pod("2026-03-10T14:00:05Z", &terminated(0, result))],
+        );
+        assert_eq!(observed.phase, Phase::Succeeded);
+        assert_eq!(observed.reason(), "Succeeded");
+        assert_eq!(observed.summary().as_deref(), Some("stored 412 rows"));
+        assert_eq!(observed.result.unwrap().snapshot.unwrap().rows, 412);
+        assert!(observed.completion_time.is_some());
+    }
+
+    #[test]
+    fn a_failed_job_reports_the_last_attempts_result_and_reason() {
+        let first = r#"{"succeeded":false,"reason":"Connect","message":"first attempt"}"#;
+        let last = r#"{"succeeded":false,"reason":"InvalidLogin","message":"failed to log in to vCenter vc01: wrong user name or password"}"#;
+        let observed = observe(
+            &job(
+                "  failed: 2\n  conditions:\n    - {type: Failed, status: \"True\", reason: BackoffLimitExceeded, message: Job has reached the specified backoff limit, lastTransitionTime: \"2026-03-10T14:02:00Z\"}",
+            ),
+            &[
+                pod("2026-03-10T14:01:00Z", &terminated(1, last)),
+                pod("2026-03-10T14:00:05Z", &terminated(1, first)),
+            ],
+        );
+        assert_eq!(observed.phase, Phase::Failed);
+        assert_eq!(observed.reason(), "InvalidLogin");
+        assert!(observed.summary().unwrap().contains("wrong user name"));
+        assert_eq!(
+            observed.completion_time.map(|t| t.0.as_second()),
+            Some(1_773_151_320)
+        );
+    }
+
+    #[test]
+    fn a_crash_without_a_result_keeps_the_tail_of_its_log() {
+        let log = "line 1\nline 2\nline 3\nline 4\nline 5\nthread 'main' panicked at src/main.rs:1";
+        let observed = observe(
+            &job(
+                "  failed: 1\n  conditions:\n    - {type: Failed, status: \"True\", reason: BackoffLimitExceeded, message: Job has reached the specified backoff limit}",
+            ),
+            &[pod("2026-03-10T14:00:05Z", &terminated(101, log))],
+        );
+        assert_eq!(observed.reason(), "JobFailed");
+        let message = observed.summary().unwrap();
+        assert!(
+            message.starts_with("BackoffLimitExceeded: Job has reached"),
+            "{message}"
+        );
+        assert!(message.ends_with("panicked at src/main.rs:1"), "{message}");
+        assert!(!message.contains("line 1"), "{message}");
+    }
+}
