@@ -144,7 +144,7 @@ pub enum Error {
     #[error("failed to {action} {kind} {namespace}/{name}: {source}")]
     Api {
         action: &'static str,
-        kind: &'static str,
+        kind: String,
         namespace: String,
         name: String,
         source: kube::Error,
@@ -165,14 +165,14 @@ pub enum Error {
 impl Error {
     pub fn api(
         action: &'static str,
-        kind: &'static str,
+        kind: &str,
         namespace: &str,
         name: &str,
         source: kube::Error,
     ) -> Error {
         Error::Api {
             action,
-            kind,
+            kind: kind.to_string(),
             namespace: namespace.to_string(),
             name: name.to_string(),
             source,
@@ -202,6 +202,47 @@ impl Error {
     pub fn waits_for_change(&self) -> bool {
         matches!(self, Error::InvalidSpec { .. } | Error::BuildJob(_))
     }
+}
+
+/// Writes `status` to `object`'s status subresource by server-side apply as `manager`:
+/// the fields `manager` applied before and leaves out now are removed, fields other
+/// managers own are kept (several controllers write parts of one status).
+pub async fn apply_status<K>(
+    ctx: &Context,
+    object: &K,
+    manager: &str,
+    status: serde_json::Value,
+) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    let name = object.meta().name.clone().unwrap_or_default();
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    kube::Api::<K>::namespaced(ctx.client.clone(), &namespace)
+        .patch_status(
+            &name,
+            &kube::api::PatchParams::apply(manager).force(),
+            &kube::api::Patch::Apply(&patch),
+        )
+        .await
+        .map_err(|source| {
+            Error::api(
+                "update the status of",
+                &K::kind(&()),
+                &namespace,
+                &name,
+                source,
+            )
+        })?;
+    Ok(())
 }
 
 /// Runs one reconcile with its metrics and the backoff bookkeeping.
