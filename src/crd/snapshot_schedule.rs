@@ -277,7 +277,8 @@ pub struct SnapshotScheduleStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
-    /// The time of the last tick that created Jobs.
+    /// The last tick handled: run, or skipped (suspended, or missed past the starting
+    /// deadline). The next tick is looked for after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_schedule_time: Option<Time>,
     /// The time of the next tick.
@@ -296,6 +297,14 @@ pub struct SnapshotScheduleStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The last tick of the daily aggregation cron handled (its `AggregationJob` created, or
+    /// the tick skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_daily_aggregation_time: Option<Time>,
+    /// The last tick of the monthly aggregation cron handled (its `AggregationJob` created, or
+    /// the tick skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_monthly_aggregation_time: Option<Time>,
 }
 
 /// A Job created by the schedule.
@@ -319,6 +328,10 @@ pub struct TickReport {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["target"]))]
     pub targets: Vec<TargetOutcome>,
+    /// The `Hourly` `AggregationJob` created once every target of this tick had finished
+    /// (with `aggregation.hourlyReports`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregation_job: Option<String>,
 }
 
 /// What became of one target at a tick.
@@ -348,6 +361,7 @@ pub enum TickOutcome {
     Succeeded,
     /// The snapshot failed after its retries.
     Failed,
-    /// Not attempted (suspended, past its starting deadline, or the target is not ready).
+    /// Not attempted, or cancelled: the schedule was suspended, the tick was past its starting
+    /// deadline, the next tick came first, or the target is gone or no longer selected.
     Skipped,
 }
