@@ -1,12 +1,14 @@
 //! The operator's own metrics and health endpoints: `/metrics` (reconciles, errors by
-//! reason, durations, Jobs created, leadership) and `/healthz`.
+//! reason, durations, Jobs created, leadership, the outcome of hourly snapshots per vCenter)
+//! and `/healthz`.
 
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +22,10 @@ pub struct Metrics {
     duration: HistogramVec,
     jobs_created: IntCounterVec,
     leader: IntGauge,
+    snapshots: IntCounterVec,
+    snapshots_failed: IntCounterVec,
+    snapshot_last_unix: IntGaugeVec,
+    snapshot_last_rows: IntGaugeVec,
 }
 
 impl Metrics {
@@ -58,11 +64,44 @@ impl Metrics {
             "vctp_operator_leader",
             "1 while this replica holds the leader Lease.",
         )?;
+        // The seed's names: the chart's alerts (VctpSnapshotsFailed, VctpSnapshotsStale) use them.
+        let snapshots = IntCounterVec::new(
+            Opts::new(
+                "vctp_hourly_snapshots_total",
+                "Hourly snapshots finished (succeeded or failed), by vCenter.",
+            ),
+            &["vcenter"],
+        )?;
+        let snapshots_failed = IntCounterVec::new(
+            Opts::new(
+                "vctp_hourly_snapshots_failed_total",
+                "Hourly snapshots that failed after their retries, by vCenter.",
+            ),
+            &["vcenter"],
+        )?;
+        let snapshot_last_unix = IntGaugeVec::new(
+            Opts::new(
+                "vctp_hourly_snapshot_last_unix",
+                "Snapshot time (Unix seconds) of the last successful hourly snapshot, by vCenter.",
+            ),
+            &["vcenter"],
+        )?;
+        let snapshot_last_rows = IntGaugeVec::new(
+            Opts::new(
+                "vctp_hourly_snapshot_last_rows",
+                "Rows stored by the last successful hourly snapshot, by vCenter.",
+            ),
+            &["vcenter"],
+        )?;
         registry.register(Box::new(reconciles.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(jobs_created.clone()))?;
         registry.register(Box::new(leader.clone()))?;
+        registry.register(Box::new(snapshots.clone()))?;
+        registry.register(Box::new(snapshots_failed.clone()))?;
+        registry.register(Box::new(snapshot_last_unix.clone()))?;
+        registry.register(Box::new(snapshot_last_rows.clone()))?;
         Ok(Metrics {
             registry,
             reconciles,
@@ -70,6 +109,10 @@ impl Metrics {
             duration,
             jobs_created,
             leader,
+            snapshots,
+            snapshots_failed,
+            snapshot_last_unix,
+            snapshot_last_rows,
         })
     }
 
@@ -85,6 +128,26 @@ impl Metrics {
 
     pub fn job_created(&self, kind: &'static str) {
         self.jobs_created.with_label_values(&[kind]).inc();
+    }
+
+    /// Counts a successful hourly snapshot of `vcenter` taken at `snapshot_time` (Unix
+    /// seconds) that stored `rows` (when the Job reported them).
+    pub fn snapshot_succeeded(&self, vcenter: &str, snapshot_time: i64, rows: Option<i64>) {
+        self.snapshots.with_label_values(&[vcenter]).inc();
+        self.snapshot_last_unix
+            .with_label_values(&[vcenter])
+            .set(snapshot_time);
+        if let Some(rows) = rows {
+            self.snapshot_last_rows
+                .with_label_values(&[vcenter])
+                .set(rows);
+        }
+    }
+
+    /// Counts an hourly snapshot of `vcenter` that failed after its retries.
+    pub fn snapshot_failed(&self, vcenter: &str) {
+        self.snapshots.with_label_values(&[vcenter]).inc();
+        self.snapshots_failed.with_label_values(&[vcenter]).inc();
     }
 
     pub fn set_leader(&self, leading: bool) {
@@ -177,5 +240,24 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("vctp_operator_leader 1"), "{text}");
+    }
+
+    #[test]
+    fn snapshot_outcomes_are_counted_per_vcenter_and_the_last_success_kept() {
+        let metrics = Metrics::new().unwrap();
+        metrics.snapshot_succeeded("vc01", 1_773_151_200, Some(412));
+        metrics.snapshot_failed("vc02");
+        metrics.snapshot_succeeded("vc01", 1_773_154_800, None);
+        let text = metrics.render().unwrap();
+        for line in [
+            "vctp_hourly_snapshots_total{vcenter=\"vc01\"} 2",
+            "vctp_hourly_snapshots_total{vcenter=\"vc02\"} 1",
+            "vctp_hourly_snapshots_failed_total{vcenter=\"vc02\"} 1",
+            "vctp_hourly_snapshot_last_unix{vcenter=\"vc01\"} 1773154800",
+            "vctp_hourly_snapshot_last_rows{vcenter=\"vc01\"} 412",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        assert!(!text.contains("vctp_hourly_snapshots_failed_total{vcenter=\"vc01\"}"));
     }
 }
