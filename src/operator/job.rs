@@ -344,14 +344,9 @@ fn merged(
 /// managed-by, part-of}`. `instance` is the owner's name, shortened with a hash suffix when
 /// it is longer than a label value may be.
 pub fn labels(instance: &str, component: &str) -> BTreeMap<String, String> {
-    let instance = if instance.len() <= MAX_NAME_LEN {
-        instance.to_string()
-    } else {
-        with_hash(instance, instance)
-    };
     BTreeMap::from([
         ("app.kubernetes.io/name".into(), "vctp".into()),
-        ("app.kubernetes.io/instance".into(), instance),
+        ("app.kubernetes.io/instance".into(), label_value(instance)),
         ("app.kubernetes.io/component".into(), component.to_string()),
         (
             "app.kubernetes.io/managed-by".into(),
@@ -359,6 +354,17 @@ pub fn labels(instance: &str, component: &str) -> BTreeMap<String, String> {
         ),
         ("app.kubernetes.io/part-of".into(), "vctp".into()),
     ])
+}
+
+/// `name` (of a Kubernetes object) as a label value: kept when it fits in 63 characters,
+/// else shortened with a hash suffix (deterministic, so selectors built from the same name
+/// find the labelled objects).
+pub fn label_value(name: &str) -> String {
+    if name.len() <= MAX_NAME_LEN {
+        name.to_string()
+    } else {
+        with_hash(name, name)
+    }
 }
 
 /// An environment variable read from a Secret key (the Pod does not start while it is

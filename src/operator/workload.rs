@@ -1,6 +1,6 @@
-//! What every controller does with the Jobs it owns: observe one (pure: Job + its Pods →
-//! phase, times and the [`JobResult`] its container left), create one idempotently
-//! (server-side apply of a deterministic name), and list its Pods.
+//! What every controller does with the Jobs (and other objects) it owns: observe one (pure:
+//! Job + its Pods → phase, times and the [`JobResult`] its container left), create one
+//! idempotently (server-side apply of a deterministic name), list its Pods, delete it.
 
 use super::{Context, Error, MANAGER};
 use crate::crd::Phase;
@@ -8,7 +8,9 @@ use crate::jobs::termination::JobResult;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::core::NamespaceResourceScope;
+use kube::{Resource, ResourceExt};
 
 /// What a Job has come to.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,18 +155,49 @@ pub async fn get_job(ctx: &Context, namespace: &str, name: &str) -> Result<Optio
         .map_err(|source| Error::api("read", "Job", namespace, name, source))
 }
 
-/// Creates `job` unless a Job of its name exists (server-side apply without force: applying
-/// the same Job again changes nothing, so a restarted operator never makes a second one).
+/// Creates `job` unless a Job of its name exists (see [`create`]).
 pub async fn create_job(ctx: &Context, job: &Job, controller: &'static str) -> Result<Job, Error> {
-    let namespace = job.metadata.namespace.clone().unwrap_or_default();
-    let name = job.metadata.name.clone().unwrap_or_default();
-    let api = Api::<Job>::namespaced(ctx.client.clone(), &namespace);
-    let created = api
-        .patch(&name, &PatchParams::apply(MANAGER), &Patch::Apply(job))
-        .await
-        .map_err(|source| Error::api("create", "Job", &namespace, &name, source))?;
+    let created = create(ctx, job).await?;
     ctx.metrics.job_created(controller);
     Ok(created)
+}
+
+/// Creates `object` (named and namespaced) unless one of its name exists: server-side apply
+/// without force, so applying the same object again changes nothing and a restarted
+/// operator never makes a second one.
+pub async fn create<K>(ctx: &Context, object: &K) -> Result<K, Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    Api::<K>::namespaced(ctx.client.clone(), &namespace)
+        .patch(&name, &PatchParams::apply(MANAGER), &Patch::Apply(object))
+        .await
+        .map_err(|source| Error::api("create", &K::kind(&()), &namespace, &name, source))
+}
+
+/// Deletes the object `name`; what it owns (a Job's Pods) goes in the background. An object
+/// already gone is fine.
+pub async fn delete<K>(ctx: &Context, namespace: &str, name: &str) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    match Api::<K>::namespaced(ctx.client.clone(), namespace)
+        .delete(name, &DeleteParams::background())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(Error::api("delete", &K::kind(&()), namespace, name, source)),
+    }
 }
 
 /// The Pods of the Job `job_name` (label `job-name`, which every Kubernetes version sets).
