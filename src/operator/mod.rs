@@ -9,6 +9,7 @@ pub mod job;
 pub mod leader;
 pub mod metrics;
 pub mod schedule;
+pub mod snapshot_schedule;
 pub mod workload;
 
 use crate::crd::Condition;
