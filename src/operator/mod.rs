@@ -246,6 +246,85 @@ where
     Ok(())
 }
 
+/// Writes `status` to `object`'s status subresource when it differs from `current` (the
+/// status as read), as a JSON merge patch: fields of `current` left out of `status` are
+/// removed, lists are replaced whole. For a status one controller writes alone; unlike
+/// [`apply_status`] it needs no field ownership, which Kubernetes 1.20 tracks wrongly on the
+/// status subresource of custom resources (seen there: a no-op apply hands every field to an
+/// "unknown" manager, so list entries applied away stay; a list applied away entirely
+/// becomes `null`, which the schema refuses).
+pub async fn replace_status<K>(
+    ctx: &Context,
+    object: &K,
+    current: &serde_json::Value,
+    status: &serde_json::Value,
+) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let Some(patch) = merge_patch(current, status) else {
+        return Ok(());
+    };
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    let name = object.meta().name.clone().unwrap_or_default();
+    let params = kube::api::PatchParams {
+        field_manager: Some(MANAGER.to_string()),
+        ..kube::api::PatchParams::default()
+    };
+    kube::Api::<K>::namespaced(ctx.client.clone(), &namespace)
+        .patch_status(
+            &name,
+            &params,
+            &kube::api::Patch::Merge(serde_json::json!({ "status": patch })),
+        )
+        .await
+        .map_err(|source| {
+            Error::api(
+                "update the status of",
+                &K::kind(&()),
+                &namespace,
+                &name,
+                source,
+            )
+        })?;
+    Ok(())
+}
+
+/// The JSON merge patch (RFC 7386) that turns `from` into `to`, or `None` when they are
+/// equal: changed and new keys with their new value, removed keys as `null`, objects
+/// compared key by key, anything else (lists included) replaced whole.
+pub fn merge_patch(from: &serde_json::Value, to: &serde_json::Value) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    match (from, to) {
+        (Value::Object(from), Value::Object(to)) => {
+            let mut patch = serde_json::Map::new();
+            for (key, old) in from {
+                match to.get(key) {
+                    None => {
+                        patch.insert(key.clone(), Value::Null);
+                    }
+                    Some(new) => {
+                        if let Some(change) = merge_patch(old, new) {
+                            patch.insert(key.clone(), change);
+                        }
+                    }
+                }
+            }
+            for (key, new) in to {
+                if !from.contains_key(key) {
+                    patch.insert(key.clone(), new.clone());
+                }
+            }
+            (!patch.is_empty()).then_some(Value::Object(patch))
+        }
+        (from, to) if from == to => None,
+        (_, to) => Some(to.clone()),
+    }
+}
+
 /// Runs one reconcile with its metrics and the backoff bookkeeping.
 pub async fn instrumented<K, F>(
     controller: &'static str,
@@ -400,6 +479,30 @@ mod tests {
         let cut = truncate("é".repeat(600), 1024);
         assert!(cut.len() <= 1024 && cut.ends_with('…'));
         assert_eq!(truncate("short".into(), 1024), "short");
+    }
+
+    #[test]
+    fn a_merge_patch_holds_the_changes_removes_what_is_gone_and_replaces_lists() {
+        let from = serde_json::json!({
+            "kept": 1, "changed": "a", "gone": true,
+            "nested": {"same": 1, "dropped": 2, "list": [1, 2]},
+            "list": [{"name": "a"}, {"name": "b"}],
+        });
+        let to = serde_json::json!({
+            "kept": 1, "changed": "b", "new": [],
+            "nested": {"same": 1, "list": [1, 2]},
+            "list": [{"name": "b"}],
+        });
+        assert_eq!(
+            merge_patch(&from, &to),
+            Some(serde_json::json!({
+                "changed": "b", "gone": null, "new": [],
+                "nested": {"dropped": null},
+                "list": [{"name": "b"}],
+            }))
+        );
+        assert_eq!(merge_patch(&to, &to), None);
+        assert_eq!(merge_patch(&serde_json::Value::Null, &to), Some(to.clone()));
     }
 
     #[test]

@@ -127,7 +127,7 @@ async fn reconcile_schedule(schedule: &SnapshotSchedule, ctx: &Context) -> Resul
         Err(invalid) => {
             let invalid = invalid.into_error(schedule);
             let status = invalid_status(schedule, &invalid, now);
-            super::apply_status(ctx, schedule, MANAGER, status_json(&status)).await?;
+            write_status(ctx, schedule, &status).await?;
             ctx.event(
                 schedule,
                 EventType::Warning,
@@ -1354,7 +1354,7 @@ async fn apply(
         )
         .await;
     }
-    super::apply_status(ctx, schedule, MANAGER, status_json(&plan.status)).await?;
+    write_status(ctx, schedule, &plan.status).await?;
     for name in plan.cancel.iter().chain(&plan.delete_jobs) {
         workload::delete::<Job>(ctx, &namespace, name).await?;
     }
@@ -1364,10 +1364,15 @@ async fn apply(
     Ok(Action::requeue(plan.requeue_after))
 }
 
-/// The status as the JSON `apply_status` sends. The status is plain structs with string
-/// keys, which always serialize.
-fn status_json(status: &SnapshotScheduleStatus) -> serde_json::Value {
-    serde_json::json!(status)
+/// Writes `status` over the schedule's (see [`super::replace_status`]: the schedule's status
+/// has no other writer). Plain structs with string keys: serializing cannot fail.
+async fn write_status(
+    ctx: &Context,
+    schedule: &SnapshotSchedule,
+    status: &SnapshotScheduleStatus,
+) -> Result<(), Error> {
+    let current = serde_json::json!(schedule.status);
+    super::replace_status(ctx, schedule, &current, &serde_json::json!(status)).await
 }
 
 /// Reports a finished snapshot: an Event on the schedule, the metrics, and the target's

@@ -1,7 +1,8 @@
 //! A scripted Kubernetes API server for controller tests without a cluster (the way kube-rs
 //! `controller-rs` tests its reconciler): the test answers each request the reconcile makes,
 //! in order, checking its method and path; a request the script does not expect, or one it
-//! waits for in vain, fails the test within the scenario's timeout.
+//! waits for in vain, fails the test within the scenario's timeout. Also the controllers'
+//! [`Context`] for tests, around this client or a real one.
 #![allow(dead_code)]
 
 use kube::client::Body;
@@ -38,11 +39,16 @@ impl Exchange {
     }
 }
 
-/// A client whose requests the returned [`ApiServer`] answers, and a [`Context`] around it
-/// (the built-in Job template, fresh metrics).
+/// A client whose requests the returned [`ApiServer`] answers, and a [`Context`] around it.
 pub fn context() -> (Arc<Context>, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request, Response>();
     let client = kube::Client::new(service, "default");
+    (context_for(client), ApiServer(handle))
+}
+
+/// A [`Context`] around `client`: the built-in Job template (ServiceAccount `vctp-job`, no
+/// retries of a failed Pod), fresh metrics.
+pub fn context_for(client: kube::Client) -> Arc<Context> {
     let template = JobTemplate::restricted(&Defaults {
         image: "ghcr.io/example/vctp:test".into(),
         image_pull_policy: None,
@@ -56,14 +62,13 @@ pub fn context() -> (Arc<Context>, ApiServer) {
         ttl_seconds_after_finished: 86_400,
     });
     let metrics = Arc::new(Metrics::new().expect("register the metrics"));
-    let ctx = Context::new(
+    Arc::new(Context::new(
         client,
         template,
         metrics,
         Some("test".into()),
         Duration::from_secs(300),
-    );
-    (Arc::new(ctx), ApiServer(handle))
+    ))
 }
 
 impl ApiServer {
@@ -140,4 +145,24 @@ pub async fn scenario<T, R: Send + 'static>(
         .expect("the script finished within the timeout (a request the reconcile did not make?)")
         .expect("the script's checks passed");
     (reconciled, scripted)
+}
+
+/// Applies the JSON merge patch (RFC 7386) `patch` to `target`, as the API server does.
+pub fn merge(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Value::Object(fields) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                fields.remove(key);
+            } else {
+                merge(fields.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
 }
