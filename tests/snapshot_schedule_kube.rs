@@ -20,7 +20,7 @@ use kube_cluster::{drop_namespace, eventually, namespace};
 use serde_json::json;
 use std::sync::Arc;
 use vctp::crd::{SnapshotSchedule, VCenterTarget};
-use vctp::operator::snapshot_schedule::reconcile;
+use vctp::operator::snapshot_schedule::{reconcile, run};
 
 /// Creates vctp's CRDs (once per cluster; an existing one is kept) and waits until they
 /// are served. Created, not applied: v1.20 does not know the CEL rules, and server-side
@@ -68,6 +68,44 @@ async fn job_service_account(client: &Client, ns: &str) -> Result<()> {
         .await?;
     }
     Ok(())
+}
+
+/// VCenterTargets labelled `site: zurich`.
+async fn create_targets(client: &Client, ns: &str, names: &[&str]) -> Result<()> {
+    let targets: Api<VCenterTarget> = Api::namespaced(client.clone(), ns);
+    for name in names {
+        let target: VCenterTarget = serde_json::from_value(json!({
+            "apiVersion": "vctp.io/v1alpha1", "kind": "VCenterTarget",
+            "metadata": {"name": name, "labels": {"site": "zurich"}},
+            "spec": {"url": format!("https://{name}.example.com/sdk"), "credentialsSecretRef": {"name": format!("{name}-account")}},
+        }))?;
+        targets.create(&PostParams::default(), &target).await?;
+    }
+    Ok(())
+}
+
+/// The schedule `yearly` of the `site: zurich` targets, ticking on 1 January 00:00 UTC,
+/// snapshots only. The server sets the creation time, so the last tick handled is set to
+/// just before this year's tick: exactly that tick is due. Returns the year.
+async fn create_schedule(client: &Client, ns: &str, concurrency: i32) -> Result<i32> {
+    let year = Utc::now().year();
+    let schedules: Api<SnapshotSchedule> = Api::namespaced(client.clone(), ns);
+    let schedule: SnapshotSchedule = serde_json::from_value(json!({
+        "apiVersion": "vctp.io/v1alpha1", "kind": "SnapshotSchedule",
+        "metadata": {"name": "yearly"},
+        "spec": {
+            "schedule": "0 0 1 1 *",
+            "targetSelector": {"matchExpressions": [{"key": "site", "operator": "In", "values": ["zurich"]}]},
+            "concurrency": concurrency,
+            "aggregation": {"hourlyReports": false, "daily": {"enabled": false}, "monthly": {"enabled": false}},
+        },
+    }))?;
+    schedules.create(&PostParams::default(), &schedule).await?;
+    let before = json!({"status": {"lastScheduleTime": format!("{}-12-31T00:00:00Z", year - 1)}});
+    schedules
+        .patch_status("yearly", &PatchParams::default(), &Patch::Merge(&before))
+        .await?;
+    Ok(year)
 }
 
 /// Reconciles the schedule as read from the API server, with a fresh context (as after a
@@ -154,15 +192,8 @@ async fn a_tick_snapshots_each_target_within_concurrency_and_records_the_outcome
     install_crds(&client).await?;
     job_service_account(&client, &ns).await?;
 
+    create_targets(&client, &ns, &["vc01", "vc02"]).await?;
     let targets: Api<VCenterTarget> = Api::namespaced(client.clone(), &ns);
-    for name in ["vc01", "vc02"] {
-        let target: VCenterTarget = serde_json::from_value(json!({
-            "apiVersion": "vctp.io/v1alpha1", "kind": "VCenterTarget",
-            "metadata": {"name": name, "labels": {"site": "zurich"}},
-            "spec": {"url": format!("https://{name}.example.com/sdk"), "credentialsSecretRef": {"name": format!("{name}-account")}},
-        }))?;
-        targets.create(&PostParams::default(), &target).await?;
-    }
     // What the VCenterTarget controller owns of vc01's status.
     let checked = json!({
         "apiVersion": "vctp.io/v1alpha1", "kind": "VCenterTarget",
@@ -179,26 +210,7 @@ async fn a_tick_snapshots_each_target_within_concurrency_and_records_the_outcome
             &Patch::Apply(&checked),
         )
         .await?;
-
-    // Ticks on 1 January 00:00 UTC. The server sets the creation time, so the last tick
-    // handled is set to just before this year's tick: exactly that tick is due.
-    let year = Utc::now().year();
-    let schedules: Api<SnapshotSchedule> = Api::namespaced(client.clone(), &ns);
-    let schedule: SnapshotSchedule = serde_json::from_value(json!({
-        "apiVersion": "vctp.io/v1alpha1", "kind": "SnapshotSchedule",
-        "metadata": {"name": "yearly"},
-        "spec": {
-            "schedule": "0 0 1 1 *",
-            "targetSelector": {"matchExpressions": [{"key": "site", "operator": "In", "values": ["zurich"]}]},
-            "concurrency": 1,
-            "aggregation": {"hourlyReports": false, "daily": {"enabled": false}, "monthly": {"enabled": false}},
-        },
-    }))?;
-    schedules.create(&PostParams::default(), &schedule).await?;
-    let before = json!({"status": {"lastScheduleTime": format!("{}-12-31T00:00:00Z", year - 1)}});
-    schedules
-        .patch_status("yearly", &PatchParams::default(), &Patch::Merge(&before))
-        .await?;
+    let year = create_schedule(&client, &ns, 1).await?;
 
     let vc01 = format!("yearly-snap-{year}0101t0000-vc01");
     let vc02 = format!("yearly-snap-{year}0101t0000-vc02");
@@ -329,6 +341,42 @@ async fn a_tick_snapshots_each_target_within_concurrency_and_records_the_outcome
         "{reasons:?}"
     );
 
+    drop_namespace(&client, &ns).await;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn the_running_controller_creates_a_ticks_job_and_reports_it_when_the_job_finishes()
+-> Result<()> {
+    let (client, ns) = namespace("snapsched-run").await?;
+    install_crds(&client).await?;
+    job_service_account(&client, &ns).await?;
+    create_targets(&client, &ns, &["vc01"]).await?;
+    let year = create_schedule(&client, &ns, 4).await?;
+    let controller = tokio::spawn(run(mock_api::context_for(client.clone()), ns.clone()));
+
+    let job = format!("yearly-snap-{year}0101t0000-vc01");
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    eventually("the tick's Job", || async { Ok(jobs.get_opt(&job).await?) }).await?;
+    let stored = r#"{"succeeded":true,"message":"stored 7 rows","snapshot":{"snapshotTime":1767225600,"rows":7,"inventorySize":7}}"#;
+    finish_pod(&client, &ns, &job, 0, stored).await?;
+
+    // The Job's change wakes the controller (it owns its Jobs): no wait for a requeue.
+    let targets: Api<VCenterTarget> = Api::namespaced(client.clone(), &ns);
+    eventually("vc01's snapshot fields", || async {
+        let status = targets.get_status("vc01").await?.status;
+        Ok(status.filter(|s| s.last_snapshot_rows == Some(7)))
+    })
+    .await?;
+    let schedules: Api<SnapshotSchedule> = Api::namespaced(client.clone(), &ns);
+    eventually("the tick's outcome in the schedule's status", || async {
+        let schedule = schedules.get("yearly").await?;
+        Ok((outcomes(&schedule) == [pair("vc01", "Succeeded")]).then_some(()))
+    })
+    .await?;
+
+    controller.abort();
     drop_namespace(&client, &ns).await;
     Ok(())
 }
