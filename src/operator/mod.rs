@@ -5,9 +5,11 @@
 //! `/metrics` and `/healthz`. This module holds what every controller shares: the
 //! [`Context`], the [`Error`] and its retry policy, status conditions and Events.
 
+pub mod aggregation_job;
 pub mod job;
 pub mod leader;
 pub mod metrics;
+pub mod metrics_export;
 pub mod schedule;
 pub mod workload;
 
@@ -243,6 +245,25 @@ where
             )
         })?;
     Ok(())
+}
+
+/// Drives a controller's stream to its end, logging each reconcile's outcome.
+pub async fn drain<S, T, E>(controller: &'static str, namespace: &str, results: S)
+where
+    S: futures_util::Stream<Item = Result<T, E>>,
+    T: std::fmt::Debug,
+    E: std::fmt::Display,
+{
+    use futures_util::StreamExt;
+    results
+        .for_each(|result| async move {
+            match result {
+                Ok(object) => tracing::debug!(controller, namespace, ?object, "reconciled"),
+                Err(error) => tracing::debug!(controller, namespace, %error, "not reconciled"),
+            }
+        })
+        .await;
+    tracing::info!(controller, namespace, "controller stopped");
 }
 
 /// Runs one reconcile with its metrics and the backoff bookkeeping.
