@@ -61,6 +61,10 @@ pub enum Command {
     Bench(BenchCommand),
     /// Print the CustomResourceDefinitions as one YAML stream, or write one file per kind.
     Crd(CrdArgs),
+    /// Run the Kubernetes operator: reconcile VCenterTargets, SnapshotSchedules,
+    /// AggregationJobs and MetricsExports into Jobs (the Helm chart sets every option through
+    /// its `VCTP_*` environment variable).
+    Operator(OperatorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -403,4 +407,51 @@ pub struct CrdArgs {
     /// uninstall.
     #[arg(long)]
     pub chart: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    /// Comma-separated namespaces to watch and run Jobs in [default: the pod's namespace,
+    /// else the kubeconfig's].
+    #[arg(long, env = "VCTP_WATCH_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// A YAML file with the complete batch/v1 Job every Job starts from (the chart's
+    /// ConfigMap); without it the built-in restricted template is used with the `--job-*`
+    /// options.
+    #[arg(long, env = "VCTP_JOB_TEMPLATE")]
+    pub job_template: Option<PathBuf>,
+    /// Image of the built-in Job template (needed without --job-template).
+    #[arg(long, env = "VCTP_JOB_IMAGE")]
+    pub job_image: Option<String>,
+    /// ServiceAccount of the built-in Job template's Pods.
+    #[arg(long, env = "VCTP_JOB_SERVICE_ACCOUNT", default_value = "default")]
+    pub job_service_account: String,
+    /// `SECRET[:KEY]` holding the database URL for the built-in Job template.
+    #[arg(
+        long,
+        env = "VCTP_DATABASE_SECRET",
+        default_value = "vctp-database:VCTP_DATABASE_URL"
+    )]
+    pub database_secret: String,
+    /// Object store URL of reports and bundles for the built-in Job template.
+    #[arg(long, env = "VCTP_REPORTS_URL", default_value = "")]
+    pub reports_url: String,
+    /// Hold a coordination.k8s.io Lease so only one replica acts.
+    #[arg(long, env = "VCTP_LEADER_ELECTION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the Lease, in the pod's namespace.
+    #[arg(long, env = "VCTP_LEASE_NAME", default_value = "vctp-operator-leader")]
+    pub lease_name: String,
+    /// The operator pod's namespace (downward API).
+    #[arg(long, env = "VCTP_POD_NAMESPACE")]
+    pub pod_namespace: Option<String>,
+    /// The operator pod's name (downward API): the Lease holder identity.
+    #[arg(long, env = "VCTP_POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Where `/metrics` and `/healthz` are served.
+    #[arg(long, env = "VCTP_METRICS_ADDR", default_value = "127.0.0.1:8080")]
+    pub metrics_addr: std::net::SocketAddr,
+    /// Seconds between two checks of a VCenterTarget's Secret and reachability.
+    #[arg(long, env = "VCTP_RECHECK_SECONDS", default_value_t = 300)]
+    pub recheck_seconds: u64,
 }

@@ -48,4 +48,6 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
         || e.is::<vctp::commands::BadRow>()
         || e.is::<vctp::commands::NoVcenters>()
         || e.is::<vctp::credentials::Error>()
+        || e.is::<vctp::commands::NoJobTemplate>()
+        || e.is::<vctp::commands::BadOperatorSettings>()
 }

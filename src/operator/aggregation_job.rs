@@ -5,7 +5,7 @@
 use super::workload::{JobRequest, Run, ensure_run};
 use super::{Context, Error, apply_status, condition, error_policy, instrumented, now};
 use crate::crd::aggregation_job::{AggregationPeriod, CONDITION_COMPLETE, ReportObject};
-use crate::crd::{AggregationJob, AggregationJobSpec, AggregationJobStatus, Condition, Phase};
+use crate::crd::{AggregationJob, AggregationJobStatus, Condition, Phase};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
@@ -35,7 +35,7 @@ async fn apply(request: &AggregationJob, ctx: &Context) -> Result<Action, Error>
     if status.phase.is_some_and(Phase::is_finished) {
         return Ok(Action::await_change());
     }
-    if let Err((reason, message)) = validate(&request.spec) {
+    if let Err((reason, message)) = validate(request) {
         let failed = invalid_status(&status, reason, &message, request.meta().generation);
         apply_status(
             ctx,
@@ -90,8 +90,12 @@ async fn apply(request: &AggregationJob, ctx: &Context) -> Result<Action, Error>
 
 /// What the schema cannot check on API servers without CEL: the period's field is there and
 /// names a real day or month.
-pub fn validate(spec: &AggregationJobSpec) -> Result<(), (&'static str, String)> {
+pub fn validate(request: &AggregationJob) -> Result<(), (&'static str, String)> {
     use crate::aggregate::{Day, Month};
+    request
+        .validate_cel()
+        .map_err(|e| ("InvalidSpec", format!("{e:?}")))?;
+    let spec = &request.spec;
     let invalid = |message: String| ("InvalidPeriod", message);
     match spec.period {
         AggregationPeriod::Hourly if spec.at.is_none() => {

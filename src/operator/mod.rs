@@ -10,7 +10,9 @@ pub mod job;
 pub mod leader;
 pub mod metrics;
 pub mod metrics_export;
+pub mod run;
 pub mod schedule;
+pub mod vcenter_target;
 pub mod workload;
 
 use crate::crd::Condition;
