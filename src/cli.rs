@@ -433,6 +433,9 @@ pub struct OperatorArgs {
         default_value = "vctp-database:VCTP_DATABASE_URL"
     )]
     pub database_secret: String,
+    /// Pod retries of one Job in the built-in Job template.
+    #[arg(long, env = "VCTP_JOB_BACKOFF_LIMIT", default_value_t = 2)]
+    pub job_backoff_limit: i32,
     /// Object store URL of reports and bundles for the built-in Job template.
     #[arg(long, env = "VCTP_REPORTS_URL", default_value = "")]
     pub reports_url: String,

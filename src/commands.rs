@@ -211,6 +211,7 @@ async fn operator(args: crate::cli::OperatorArgs) -> Result<()> {
     defaults.service_account = args.job_service_account;
     defaults.database_url_secret = crate::crd::SecretKeyRef { name: secret, key };
     defaults.reports_url = args.reports_url;
+    defaults.backoff_limit = args.job_backoff_limit.max(0);
     let options = Options {
         namespaces: args
             .namespaces

@@ -5,70 +5,22 @@
 //! There is no kubelet and no scheduler: a Job's Pod stays Pending until a test
 //! patches its status, as a kubelet would.
 
-use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+mod common;
 
-use anyhow::{Context, Result, bail, ensure};
+use common::kube::{TestNamespace, client, eventually};
+
+use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ServiceAccount};
+use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use serde_json::json;
 
-/// How long the controllers get to react (they usually need well under a second).
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// A client for the test cluster's admin; fails with the script to run when the
-/// cluster's kubeconfig is not set.
-async fn client() -> Result<Client> {
-    let path = std::env::var("VCTP_TEST_KUBECONFIG").unwrap_or_else(|_| {
-        panic!(
-            "VCTP_TEST_KUBECONFIG is not set: run the tests through scripts/test.sh, which starts the Kubernetes API server (scripts/kube.sh)"
-        )
-    });
-    let kubeconfig =
-        Kubeconfig::read_from(&path).with_context(|| format!("reading kubeconfig {path}"))?;
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .with_context(|| format!("loading kubeconfig {path}"))?;
-    Client::try_from(config).context("building the client")
-}
-
-/// Polls `check` until it returns `Some`, failing with `what` after [`PATIENCE`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(found) = check().await? {
-            return Ok(found);
-        }
-        if start.elapsed() > PATIENCE {
-            bail!("{what}: not seen within {PATIENCE:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// A fresh namespace for one test, and the client.
-async fn namespace(tag: &str) -> Result<(Client, String)> {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let client = client().await?;
-    let name = format!(
-        "vctp-smoke-{}-{}-{tag}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let ns: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } }))?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .with_context(|| format!("creating namespace {name}"))?;
-    Ok((client, name))
+async fn namespace(tag: &str) -> Result<(TestNamespace, Client, String)> {
+    let ns = TestNamespace::new(&format!("smoke-{tag}")).await?;
+    let (client, name) = (ns.client.clone(), ns.name.clone());
+    Ok((ns, client, name))
 }
 
 async fn namespace_names(client: &Client) -> Result<Vec<String>> {
@@ -78,13 +30,6 @@ async fn namespace_names(client: &Client) -> Result<Vec<String>> {
         .into_iter()
         .filter_map(|ns| ns.metadata.name)
         .collect())
-}
-
-/// Deletes a test's namespace (best effort: the cluster is thrown away anyway).
-async fn drop_namespace(client: &Client, name: &str) {
-    let _ = Api::<Namespace>::all(client.clone())
-        .delete(name, &DeleteParams::background())
-        .await;
 }
 
 #[tokio::test]
@@ -106,7 +51,7 @@ async fn the_admin_sees_a_v1_20_server_lists_namespaces_and_creates_a_config_map
         );
     }
 
-    let (client, ns) = namespace("configmap").await?;
+    let (_guard, client, ns) = namespace("configmap").await?;
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let cm: ConfigMap = serde_json::from_value(json!({
         "metadata": { "name": "settings" },
@@ -123,7 +68,6 @@ async fn the_admin_sees_a_v1_20_server_lists_namespaces_and_creates_a_config_map
         namespace_names(&client).await?.contains(&ns),
         "the new namespace {ns} is not listed"
     );
-    drop_namespace(&client, &ns).await;
     Ok(())
 }
 
@@ -131,7 +75,7 @@ async fn the_admin_sees_a_v1_20_server_lists_namespaces_and_creates_a_config_map
 #[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
 async fn a_job_gets_a_pod_completes_when_the_pod_succeeds_and_the_pod_is_collected_after_a_background_delete()
 -> Result<()> {
-    let (client, ns) = namespace("job").await?;
+    let (_guard, client, ns) = namespace("job").await?;
 
     // Pods of a fresh namespace are refused until the controller manager has
     // made its `default` ServiceAccount and that account's token; the Job
@@ -232,7 +176,6 @@ async fn a_job_gets_a_pod_completes_when_the_pod_succeeds_and_the_pod_is_collect
     })
     .await?;
 
-    drop_namespace(&client, &ns).await;
     Ok(())
 }
 
@@ -240,7 +183,7 @@ async fn a_job_gets_a_pod_completes_when_the_pod_succeeds_and_the_pod_is_collect
 #[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
 async fn server_side_apply_creates_a_config_map_and_removes_the_fields_a_later_apply_drops()
 -> Result<()> {
-    let (client, ns) = namespace("apply").await?;
+    let (_guard, client, ns) = namespace("apply").await?;
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let params = PatchParams::apply("vctp-smoke").force();
 
@@ -285,6 +228,5 @@ async fn server_side_apply_creates_a_config_map_and_removes_the_fields_a_later_a
         "the label the second apply dropped is still there"
     );
 
-    drop_namespace(&client, &ns).await;
     Ok(())
 }

@@ -322,11 +322,18 @@ pub fn condition(
         .iter()
         .find(|c| c.type_ == type_ && c.status == status)
         .map_or(now, |c| c.last_transition_time.clone());
+    let reason = condition_reason(reason);
+    // Server-side apply on some API servers reads an empty message as null, which the schema
+    // refuses: say the reason in words instead.
+    let message = match message.into() {
+        m if m.is_empty() => reason.clone(),
+        m => truncate(m, 32_768),
+    };
     Condition {
         type_: type_.to_string(),
         status: status.to_string(),
-        reason: condition_reason(reason),
-        message: truncate(message.into(), 32_768),
+        reason,
+        message,
         observed_generation: generation,
         last_transition_time,
     }

@@ -231,7 +231,14 @@ impl Run {
     pub fn message(&self) -> Option<String> {
         match self {
             Run::Created { job_name } => Some(format!("created Job {job_name}")),
-            Run::Observed { observed, .. } => observed.summary(),
+            Run::Observed { job_name, observed } => observed.summary().or_else(|| {
+                Some(match observed.phase {
+                    Phase::Pending => format!("Job {job_name} is waiting for its Pod to start"),
+                    Phase::Running => format!("Job {job_name} is running"),
+                    Phase::Succeeded => format!("Job {job_name} succeeded"),
+                    Phase::Failed => format!("Job {job_name} failed"),
+                })
+            }),
             Run::Vanished { job_name } => Some(format!(
                 "Job {job_name} was deleted before its outcome was recorded"
             )),

@@ -2,6 +2,8 @@
 //! that `scripts/test.sh` starts (its URL in `VCTP_TEST_POSTGRES_URL`).
 #![allow(dead_code)]
 
+pub mod kube;
+
 use sqlx::Connection;
 use std::sync::atomic::{AtomicU32, Ordering};
 use vctp::aggregate::VmSummary;
