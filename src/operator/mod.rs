@@ -11,6 +11,8 @@ pub mod leader;
 pub mod metrics;
 pub mod metrics_export;
 pub mod run;
+#[cfg(test)]
+pub mod scenario;
 pub mod schedule;
 pub mod vcenter_target;
 pub mod workload;
