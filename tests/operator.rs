@@ -428,3 +428,81 @@ async fn a_vcenter_target_waits_for_its_secret_then_is_ready_after_a_login() -> 
     ensure!(reachable.status == "True", "{reachable:?}");
     Ok(())
 }
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn of_two_replicas_only_the_lease_holder_acts_and_the_other_takes_over_when_it_stops()
+-> Result<()> {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let ns = TestNamespace::new("leader").await?;
+    let election = |pod: &str| {
+        vec![
+            "--leader-election".to_string(),
+            "true".into(),
+            "--pod-namespace".into(),
+            ns.name.clone(),
+            "--pod-name".into(),
+            pod.to_string(),
+            "--lease-name".into(),
+            "vctp-leader".into(),
+        ]
+    };
+    let args_a = election("operator-a");
+    let args_b = election("operator-b");
+    let mut a = OperatorProcess::start(
+        &ns.name,
+        &args_a.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
+    let leases = ns.api::<Lease>();
+    let holder = eventually("operator-a holding the Lease", || async {
+        Ok(leases
+            .get_opt("vctp-leader")
+            .await?
+            .and_then(|l| l.spec?.holder_identity))
+    })
+    .await?;
+    ensure!(holder.starts_with("operator-a_"), "holder {holder}");
+    let b = OperatorProcess::start(
+        &ns.name,
+        &args_b.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
+
+    let aggregate = |name: &str| {
+        json!({
+            "apiVersion": "vctp.io/v1alpha1", "kind": "AggregationJob",
+            "metadata": { "name": name },
+            "spec": { "period": "Monthly", "month": "2026-02" },
+        })
+    };
+    create::<AggregationJob>(&ns, aggregate("first")).await?;
+    the_job(&ns, "first-aggregate").await?;
+    ensure!(
+        b.log().contains("operator starting") && !b.log().contains("became the leader"),
+        "operator-b should wait: {}",
+        b.log()
+    );
+
+    ensure!(
+        a.terminate()?.success(),
+        "operator-a did not stop cleanly: {}",
+        a.log()
+    );
+    // The Lease runs out 15 s after operator-a's last renewal; then operator-b acts.
+    create::<AggregationJob>(&ns, aggregate("second")).await?;
+    let jobs = ns.api::<Job>();
+    eventually_within(
+        "operator-b taking over",
+        Duration::from_secs(45),
+        || async { Ok(jobs.get_opt("second-aggregate").await?) },
+    )
+    .await
+    .with_context(|| b.log())?;
+    let holder = leases
+        .get("vctp-leader")
+        .await?
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default();
+    ensure!(holder.starts_with("operator-b_"), "holder {holder}");
+    Ok(())
+}
