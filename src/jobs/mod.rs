@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod report;
+pub mod snapshot;
 pub mod termination;
 
 /// Environment of a snapshot Job's container, set by the operator from the `VCenterTarget`'s
