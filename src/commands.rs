@@ -191,6 +191,9 @@ pub async fn run(
             snapshot_run(&store, settings, settings_path, vcenter.as_deref()).await
         }
         Command::Crd(args) => crd(&args),
+        Command::Job(command) => {
+            Ok(crate::jobs::entrypoint::run(command, settings, database_url).await?)
+        }
     }
 }
 

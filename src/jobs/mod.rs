@@ -2,6 +2,7 @@
 //! scheduler and a Kubernetes Job all run.
 
 pub mod aggregate;
+pub mod entrypoint;
 pub mod report;
 pub mod snapshot;
 pub mod termination;
