@@ -1,8 +1,8 @@
 //! `vctp job snapshot|aggregate|export` as the operator's Jobs run them: the real binary,
 //! reading its custom resource through KUBECONFIG from the Kubernetes API server that
 //! `scripts/test.sh` starts, snapshotting vctp's simulated vCenter (in-process, fixed clock)
-//! into a temporary SQLite database. The outcome is read from the exit status, the
-//! termination message and the database.
+//! into a temporary SQLite database; TLS trust against the govmomi simulator over HTTPS. The
+//! outcome is read from the exit status, the termination message and the database.
 
 mod common;
 
@@ -193,10 +193,10 @@ impl JobRun {
     }
 }
 
-async fn stored_vm_ids(store: &Store) -> Result<Vec<String>> {
+async fn stored_vm_ids(store: &Store, vcenter: &str) -> Result<Vec<String>> {
     let rows: Vec<_> = store
         .hourly_rows(RowFilter {
-            vcenter: Some(TARGET.into()),
+            vcenter: Some(vcenter.into()),
             from: None,
             to: None,
         })
@@ -241,7 +241,7 @@ async fn a_snapshot_job_stores_the_simulators_vms_and_an_aggregation_job_writes_
     );
     let store = world.store().await?;
     ensure!(
-        stored_vm_ids(&store).await? == expected,
+        stored_vm_ids(&store, TARGET).await? == expected,
         "the stored VMs differ from the simulator's"
     );
     let runs = store.snapshot_runs(Some(TARGET), 10).await?;
@@ -359,7 +359,10 @@ async fn a_wrong_password_fails_at_once_with_its_reason_and_stores_only_the_fail
     );
 
     let store = world.store().await?;
-    ensure!(stored_vm_ids(&store).await?.is_empty(), "rows were stored");
+    ensure!(
+        stored_vm_ids(&store, TARGET).await?.is_empty(),
+        "rows were stored"
+    );
     let runs = store.snapshot_runs(None, 10).await?;
     ensure!(
         runs.len() == 1
@@ -459,6 +462,86 @@ async fn an_export_job_reads_its_resource_then_fails_as_not_yet_supported() -> R
         .await?
         .expect(2)?;
     ensure!(result.reason.as_deref() == Some("NotFound"), "{result:?}");
+    world.drop().await;
+    Ok(())
+}
+
+/// A variable of the govmomi simulator; fails with the script to run when it is not set.
+fn vcsim_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through scripts/test.sh, which starts the govmomi simulator (scripts/vcsim.sh)")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kubernetes API server and the govmomi simulator: run scripts/test.sh"]
+async fn the_ca_bundle_from_the_environment_is_what_the_snapshot_trusts() -> Result<()> {
+    let world = World::new("tls").await?;
+    world
+        .create::<VCenterTarget>(
+            "govmomi",
+            json!({
+                "url": vcsim_env("VCTP_TEST_VCSIM_URL"),
+                "credentialsSecretRef": { "name": "govmomi-account" },
+                "tls": { "caBundleSecretRef": { "name": "govmomi-ca", "key": "ca.crt" } },
+            }),
+        )
+        .await?;
+    let (user, password) = (
+        vcsim_env("VCTP_TEST_VCSIM_USER"),
+        vcsim_env("VCTP_TEST_VCSIM_PASSWORD"),
+    );
+    let account = [
+        ("VCTP_VCENTER_USERNAME", user.as_str()),
+        ("VCTP_VCENTER_PASSWORD", password.as_str()),
+    ];
+    let ca = std::fs::read_to_string(vcsim_env("VCTP_TEST_VCSIM_CA"))?;
+    let wrong_ca = std::fs::read_to_string(vcsim_env("VCTP_TEST_VCSIM_WRONG_CA"))?;
+    let trusting = |pem| [account[0], account[1], ("VCTP_VCENTER_CA_BUNDLE", pem)];
+
+    let result = world.snapshot("govmomi", &account).await?.expect(2)?;
+    ensure!(
+        result
+            .message
+            .unwrap_or_default()
+            .contains("VCTP_VCENTER_CA_BUNDLE"),
+        "a spec naming a CA bundle needs it in the environment"
+    );
+
+    let result = world
+        .snapshot("govmomi", &trusting(&wrong_ca))
+        .await?
+        .expect(1)?;
+    ensure!(
+        result.reason.as_deref() == Some("TlsVerificationFailed"),
+        "{result:?}"
+    );
+    let store = world.store().await?;
+    ensure!(
+        stored_vm_ids(&store, "govmomi").await?.is_empty(),
+        "rows were stored"
+    );
+
+    let result = world.snapshot("govmomi", &trusting(&ca)).await?.expect(0)?;
+    let inventory = reqwest::get(format!(
+        "{}/inventory",
+        vcsim_env("VCTP_TEST_VCSIM_CONTROL")
+    ))
+    .await?
+    .text()
+    .await?;
+    let vms = serde_json::from_str::<Vec<Value>>(&inventory)?.len() as i64;
+    let snapshot = result.snapshot.context("no snapshot result")?;
+    ensure!(
+        vms > 0 && snapshot.rows == vms && snapshot.inventory_size == vms,
+        "{snapshot:?}, govmomi holds {vms} VMs"
+    );
+    ensure!(
+        stored_vm_ids(&store, "govmomi").await?.len() as i64 == vms,
+        "stored rows differ"
+    );
+    ensure!(snapshot.vcenter_version.is_some(), "{snapshot:?}");
+    store.close().await;
     world.drop().await;
     Ok(())
 }
