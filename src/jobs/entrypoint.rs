@@ -31,7 +31,7 @@ pub enum Error {
     )]
     Reports { source: Box<crate::objstore::Error> },
     #[error(
-        "failed to configure the Kubernetes client (in-cluster service account, else KUBECONFIG): {source}"
+        "failed to configure the Kubernetes client (KUBECONFIG or ~/.kube/config, else the in-cluster service account): {source}"
     )]
     KubeClient { source: Box<kube::Error> },
     #[error("{kind} {resource} not found")]
@@ -291,7 +291,8 @@ fn database(settings: &Settings, cli: Option<&str>) -> Result<DatabaseUrl, Error
     Ok(settings.database_url(cli)?)
 }
 
-/// Reads one resource with the Pod's service account (or KUBECONFIG outside a cluster).
+/// Reads one resource: with KUBECONFIG (or ~/.kube/config) when there is one, else with the
+/// Pod's service account.
 async fn read<K>(resource: &ResourceRef) -> Result<K, Error>
 where
     K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
