@@ -65,6 +65,59 @@ pub enum Command {
     /// AggregationJobs and MetricsExports into Jobs (the Helm chart sets every option through
     /// its `VCTP_*` environment variable).
     Operator(OperatorArgs),
+    /// What the operator's Kubernetes Jobs run: one unit of work on one custom resource. The
+    /// outcome is left as JSON in the termination message (VCTP_TERMINATION_LOG, default
+    /// /dev/termination-log); exit status 0 = succeeded, 1 = the work failed, 2 = bad input.
+    #[command(subcommand)]
+    Job(JobCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Snapshot the vCenter of one VCenterTarget and store its rows under the resource's
+    /// name. The account comes from VCTP_VCENTER_USERNAME and VCTP_VCENTER_PASSWORD, a CA
+    /// bundle to trust (PEM) from VCTP_VCENTER_CA_BUNDLE.
+    Snapshot(JobSnapshotArgs),
+    /// Run one AggregationJob: aggregate its day or month and write the period's reports.
+    Aggregate(JobAggregateArgs),
+    /// Run one MetricsExport (not supported by this version yet: fails with NotYetSupported).
+    Export(JobExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JobSnapshotArgs {
+    /// The VCenterTarget, NAMESPACE/NAME.
+    #[arg(long)]
+    pub target: String,
+    /// The schedule tick the snapshot stands for, RFC 3339 (e.g. 2026-03-10T14:00:00Z); the
+    /// rows are stored under this time.
+    #[arg(long)]
+    pub at: String,
+    /// Attempts after the first one when the vCenter fails transiently (unreachable, timeout,
+    /// HTTP 5xx); a wrong password or certificate fails at once.
+    #[arg(long, default_value_t = 3)]
+    pub max_retries: u32,
+    /// Seconds between those attempts.
+    #[arg(long, default_value_t = 300)]
+    pub retry_interval_seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct JobAggregateArgs {
+    /// The AggregationJob, NAMESPACE/NAME.
+    #[arg(long)]
+    pub name: String,
+    /// Object storage for the reports (file:///dir, s3://bucket/prefix, …)
+    /// [default: settings.reports_url, else settings.reports_dir].
+    #[arg(long, env = "VCTP_REPORTS_URL")]
+    pub reports_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobExportArgs {
+    /// The MetricsExport, NAMESPACE/NAME.
+    #[arg(long)]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

@@ -192,6 +192,9 @@ pub async fn run(
         }
         Command::Crd(args) => crd(&args),
         Command::Operator(args) => operator(args).await,
+        Command::Job(command) => {
+            Ok(crate::jobs::entrypoint::run(command, settings, database_url).await?)
+        }
     }
 }
 

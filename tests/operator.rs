@@ -334,23 +334,14 @@ async fn a_metrics_export_fails_with_not_yet_supported_in_status() -> Result<()>
 
 /// A simulated vCenter (vctp's own SOAP simulator, in-process) accepting `user`/`password`.
 async fn simulated_vcenter(user: &str, password: &str) -> Result<String> {
-    use vctp::sim::{Clock, SimConfig, Simulator};
-    let sim = Simulator::new(
-        SimConfig {
-            vms: 20,
-            username: user.into(),
-            password: password.into(),
-            ..SimConfig::default()
-        },
-        Clock::real(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(sim.clone().serve(listener, std::future::pending()));
-    sim.sdk_urls(&base)
-        .into_iter()
-        .next()
-        .context("the simulator has no vCenter")
+    use vctp::sim::{Clock, SimConfig};
+    let config = SimConfig {
+        vms: 20,
+        username: user.into(),
+        password: password.into(),
+        ..SimConfig::default()
+    };
+    Ok(common::sim::start(config, Clock::real()).await.1)
 }
 
 /// The unfinished Pod of `job`, if there is one right now.

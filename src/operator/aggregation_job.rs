@@ -91,30 +91,12 @@ async fn apply(request: &AggregationJob, ctx: &Context) -> Result<Action, Error>
 /// What the schema cannot check on API servers without CEL: the period's field is there and
 /// names a real day or month.
 pub fn validate(request: &AggregationJob) -> Result<(), (&'static str, String)> {
-    use crate::aggregate::{Day, Month};
     request
         .validate_cel()
         .map_err(|e| ("InvalidSpec", format!("{e:?}")))?;
-    let spec = &request.spec;
-    let invalid = |message: String| ("InvalidPeriod", message);
-    match spec.period {
-        AggregationPeriod::Hourly if spec.at.is_none() => {
-            Err(invalid("period Hourly needs `at`".into()))
-        }
-        AggregationPeriod::Daily => match &spec.date {
-            Some(date) => Day::parse(date)
-                .map(|_| ())
-                .map_err(|e| invalid(e.to_string())),
-            None => Err(invalid("period Daily needs `date` (YYYY-MM-DD)".into())),
-        },
-        AggregationPeriod::Monthly => match &spec.month {
-            Some(month) => Month::parse(month)
-                .map(|_| ())
-                .map_err(|e| invalid(e.to_string())),
-            None => Err(invalid("period Monthly needs `month` (YYYY-MM)".into())),
-        },
-        AggregationPeriod::Hourly => Ok(()),
-    }
+    crate::jobs::aggregate::Request::from_spec(&request.spec)
+        .map(|_| ())
+        .map_err(|e| ("InvalidPeriod", e.to_string()))
 }
 
 fn period_label(period: AggregationPeriod) -> &'static str {

@@ -317,7 +317,7 @@ async fn read_inputs(
 /// Logs in and out; the CA bundle goes through a temporary file, as the client reads one.
 async fn login(target: &VCenterTarget, inputs: &Inputs) -> Check {
     let ca_file = match &inputs.ca_bundle {
-        Some(pem) => match write_ca_file(pem) {
+        Some(pem) => match crate::jobs::snapshot::write_ca_bundle(pem) {
             Ok(file) => Some(file),
             Err(e) => {
                 return Check::Unreachable {
@@ -347,14 +347,6 @@ async fn login(target: &VCenterTarget, inputs: &Inputs) -> Check {
             message: e.to_string(),
         },
     }
-}
-
-fn write_ca_file(pem: &str) -> std::io::Result<tempfile::NamedTempFile> {
-    use std::io::Write;
-    let mut file = tempfile::NamedTempFile::new()?;
-    file.write_all(pem.as_bytes())?;
-    file.flush()?;
-    Ok(file)
 }
 
 #[cfg(test)]
