@@ -27,7 +27,13 @@ pub async fn run(ctx: Arc<Context>, namespace: String) {
 }
 
 async fn reconcile(request: Arc<AggregationJob>, ctx: Arc<Context>) -> Result<Action, Error> {
-    instrumented(CONTROLLER, request.as_ref(), &ctx, apply(&request, &ctx)).await
+    instrumented(CONTROLLER, request.as_ref(), &ctx, async {
+        match super::fresh(&ctx, request.as_ref()).await? {
+            Some(request) => apply(&request, &ctx).await,
+            None => Ok(Action::await_change()),
+        }
+    })
+    .await
 }
 
 async fn apply(request: &AggregationJob, ctx: &Context) -> Result<Action, Error> {
@@ -232,6 +238,8 @@ mod tests {
     const JOB: &str = "/apis/batch/v1/namespaces/finance/jobs/daily-2026-03-10-aggregate";
     const PODS: &str = "/api/v1/namespaces/finance/pods";
     const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/finance/events";
+    const OBJECT: &str =
+        "/apis/vctp.io/v1alpha1/namespaces/finance/aggregationjobs/daily-2026-03-10";
     const STATUS: &str =
         "/apis/vctp.io/v1alpha1/namespaces/finance/aggregationjobs/daily-2026-03-10/status";
 
@@ -264,6 +272,7 @@ mod tests {
         let resource = request(Value::Null);
         let object = serde_json::to_value(&*resource).unwrap();
         let result = scenario::run(reconcile(resource, ctx.clone()), async move {
+            expect(&mut api, "GET", OBJECT, 200, object.clone()).await;
             expect(&mut api, "GET", JOB, 404, not_found()).await;
             let job = expect(&mut api, "PATCH", JOB, 200, Value::Null).await;
             assert_eq!(
@@ -292,6 +301,7 @@ mod tests {
         let resource = request(pending);
         let object = serde_json::to_value(&*resource).unwrap();
         let result = scenario::run(reconcile(resource, ctx.clone()), async move {
+            expect(&mut api, "GET", OBJECT, 200, object.clone()).await;
             expect(&mut api, "GET", JOB, 200, finished_job("Complete")).await;
             let result = json!({ "succeeded": true, "aggregation": { "rowsWritten": 412, "reports": [
                 { "key": "reports/daily/2026-03-10/all.xlsx", "size": 52311, "sha256": "ab" }]}});
@@ -317,6 +327,7 @@ mod tests {
         let resource = request(running);
         let object = serde_json::to_value(&*resource).unwrap();
         let result = scenario::run(reconcile(resource, ctx.clone()), async move {
+            expect(&mut api, "GET", OBJECT, 200, object.clone()).await;
             expect(&mut api, "GET", JOB, 200, finished_job("Failed")).await;
             let result = json!({ "succeeded": false, "reason": "NoHourlyRows",
                                  "message": "no hourly snapshots stored for 2026-03-10" });
@@ -350,6 +361,7 @@ mod tests {
         let resource = request(running);
         let object = serde_json::to_value(&*resource).unwrap();
         let result = scenario::run(reconcile(resource, ctx.clone()), async move {
+            expect(&mut api, "GET", OBJECT, 200, object.clone()).await;
             expect(&mut api, "GET", JOB, 404, not_found()).await;
             let event = expect(&mut api, "POST", EVENTS, 201, Value::Null).await;
             assert_eq!(event["reason"], "JobDeleted");
@@ -361,12 +373,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_finished_request_makes_no_api_call() {
+    async fn a_finished_request_makes_no_change() {
         let (ctx, mut api) = scenario::context();
         let done = json!({ "phase": "Succeeded", "jobName": "daily-2026-03-10-aggregate" });
         let resource = request(done);
+        let object = serde_json::to_value(&*resource).unwrap();
         let result = scenario::run(reconcile(resource, ctx), async move {
-            // Either nothing comes, or the client is dropped with the finished reconcile.
+            expect(&mut api, "GET", OBJECT, 200, object).await;
+            // Nothing else comes, or the client is dropped with the finished reconcile.
             let next = tokio::time::timeout(Duration::from_millis(100), api.next_request()).await;
             assert!(matches!(next, Err(_) | Ok(None)), "no request expected");
         })
@@ -378,7 +392,9 @@ mod tests {
     async fn an_api_error_is_retried_with_backoff_and_counted_by_reason() {
         let (ctx, mut api) = scenario::context();
         let request = request(Value::Null);
+        let object = serde_json::to_value(&*request).unwrap();
         let result = scenario::run(reconcile(request.clone(), ctx.clone()), async move {
+            expect(&mut api, "GET", OBJECT, 200, object.clone()).await;
             expect(
                 &mut api,
                 "GET",
@@ -413,6 +429,7 @@ mod tests {
         let bad = Arc::new(bad);
         let object = serde_json::to_value(&*bad).unwrap();
         let result = scenario::run(reconcile(bad.clone(), ctx.clone()), async move {
+            expect(&mut api, "GET", OBJECT, 200, object.clone()).await;
             let status = expect(&mut api, "PATCH", STATUS, 200, object.clone()).await;
             assert_eq!(status["status"]["phase"], "Failed");
             assert_eq!(status["status"]["conditions"][0]["reason"], "InvalidPeriod");

@@ -34,7 +34,13 @@ pub async fn run(ctx: Arc<Context>, namespace: String) {
 }
 
 async fn reconcile(export: Arc<MetricsExport>, ctx: Arc<Context>) -> Result<Action, Error> {
-    instrumented(CONTROLLER, export.as_ref(), &ctx, apply(&export, &ctx)).await
+    instrumented(CONTROLLER, export.as_ref(), &ctx, async {
+        match super::fresh(&ctx, export.as_ref()).await? {
+            Some(export) => apply(&export, &ctx).await,
+            None => Ok(Action::await_change()),
+        }
+    })
+    .await
 }
 
 /// Which run is due: the one-off export, or the latest tick of the schedule.

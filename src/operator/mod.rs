@@ -251,6 +251,24 @@ where
     Ok(())
 }
 
+/// `object` as the API server has it now, or `None` once it is gone. The controller's cache
+/// can lag behind the status this operator wrote a moment ago; deciding from a stale status
+/// would announce one transition twice.
+pub async fn fresh<K>(ctx: &Context, object: &K) -> Result<Option<K>, Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    let name = object.meta().name.clone().unwrap_or_default();
+    kube::Api::<K>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(&name)
+        .await
+        .map_err(|source| Error::api("read", &K::kind(&()), &namespace, &name, source))
+}
+
 /// Drives a controller's stream to its end, logging each reconcile's outcome.
 pub async fn drain<S, T, E>(controller: &'static str, namespace: &str, results: S)
 where
