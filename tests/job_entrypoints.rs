@@ -162,7 +162,6 @@ impl World {
     async fn store(&self) -> Result<Store> {
         Ok(Store::connect(&DatabaseUrl::Sqlite(self.database())).await?)
     }
-
 }
 
 const CREDENTIALS: [(&str, &str); 2] = [

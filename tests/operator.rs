@@ -113,18 +113,22 @@ async fn an_aggregation_job_becomes_a_job_whose_result_reaches_status_and_events
         container.args
     );
     let requests = ns.api::<AggregationJob>();
-    eventually("status naming the Job, phase Pending", || async {
-        let status = requests
-            .get("daily-2026-03-10")
-            .await?
-            .status
-            .unwrap_or_default();
-        Ok(
-            (status.job_name.as_deref() == Some("daily-2026-03-10-aggregate")
-                && status.phase == Some(Phase::Pending))
-            .then_some(()),
-        )
-    })
+    // Pending until the Job controller made the Pod, then Running (no kubelet runs it).
+    eventually(
+        "status naming the Job, phase Pending or Running",
+        || async {
+            let status = requests
+                .get("daily-2026-03-10")
+                .await?
+                .status
+                .unwrap_or_default();
+            Ok(
+                (status.job_name.as_deref() == Some("daily-2026-03-10-aggregate")
+                    && matches!(status.phase, Some(Phase::Pending | Phase::Running)))
+                .then_some(()),
+            )
+        },
+    )
     .await?;
 
     let pod = running_pod(&ns, "daily-2026-03-10-aggregate").await?;
