@@ -100,6 +100,13 @@ pub struct JobSnapshotArgs {
     /// Seconds between those attempts.
     #[arg(long, default_value_t = 300)]
     pub retry_interval_seconds: u64,
+    /// After the snapshot, delete hourly rows older than this many days (with
+    /// --daily-max-age-months: the SnapshotSchedule's retention).
+    #[arg(long, requires = "daily_max_age_months", value_parser = clap::value_parser!(u32).range(1..))]
+    pub hourly_max_age_days: Option<u32>,
+    /// After the snapshot, delete daily summaries older than this many months.
+    #[arg(long, requires = "hourly_max_age_days", value_parser = clap::value_parser!(u32).range(1..))]
+    pub daily_max_age_months: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -318,6 +318,46 @@ async fn a_snapshot_job_stores_the_simulators_vms_and_an_aggregation_job_writes_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_snapshot_with_the_schedules_retention_deletes_rows_past_their_age() -> Result<()> {
+    let world = World::new("retention").await?;
+    world.create_target().await?;
+    // The tick is 2026-01-01 and retention counts from the wall clock: with 1 day of hourly
+    // history kept, the rows just stored are already past their age.
+    let result = world
+        .job(
+            &[
+                "snapshot",
+                "--target",
+                &world.resource(TARGET),
+                "--at",
+                AT,
+                "--hourly-max-age-days",
+                "1",
+                "--daily-max-age-months",
+                "12",
+            ],
+            &CREDENTIALS,
+        )
+        .await?
+        .expect(0)?;
+    let rows = result.snapshot.as_ref().context("a snapshot result")?.rows;
+    let message = result.message.clone().unwrap_or_default();
+    ensure!(
+        message.contains(&format!(
+            "retention: deleted {rows} hourly rows older than 1 days"
+        )),
+        "{message}"
+    );
+    let store = world.store().await?;
+    ensure!(
+        stored_vm_ids(&store, TARGET).await?.is_empty(),
+        "rows left after retention"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
 async fn a_wrong_password_fails_at_once_with_its_reason_and_stores_only_the_failed_run()
 -> Result<()> {
     let world = World::new("password").await?;

@@ -223,10 +223,26 @@ async fn snapshot_job(
     tracing::info!(target = %resource, url = %plan.target.url, at = %args.at, "snapshot starting");
     let store = Store::connect(&url).await?;
     let stored = snapshot::run(&store, plan, snapshot_time).await;
+    // Retention runs only after a stored snapshot, and its failure does not undo it: the
+    // next tick tries again.
+    let retention = match (&stored, args.hourly_max_age_days, args.daily_max_age_months) {
+        (Ok(_), Some(days), Some(months)) => {
+            match crate::standalone::retain(&store, days, months, chrono::Utc::now().timestamp())
+                .await
+            {
+                Ok(done) => format!("; retention: {done}"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention failed after the snapshot");
+                    format!("; retention failed: {e}")
+                }
+            }
+        }
+        _ => String::new(),
+    };
     store.close().await;
     let stored = stored?;
     let mut result = JobResult::succeeded(format!(
-        "stored {} rows of {} at {} ({} VMs in the inventory{})",
+        "stored {} rows of {} at {} ({} VMs in the inventory{}){retention}",
         stored.rows,
         resource.name,
         args.at.trim(),
