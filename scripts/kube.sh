@@ -660,10 +660,14 @@ _kube_apply_crds() {
     fi
     local f
     for f in "${files[@]}"; do
-        # Server-side: client-side apply stores the whole object in an
-        # annotation, which large CRDs overflow.
-        if ! "$kubectl" --kubeconfig "$VCTP_TEST_KUBECONFIG" apply --server-side \
-            --field-manager=vctp-kube-sh -f "$f" >>"$VCTP_KUBE_DIR/crds.log" 2>&1; then
+        # create, not apply: the cluster is fresh, client-side apply stores
+        # the whole object in an annotation (which large CRDs overflow), and
+        # server-side apply on 1.20 refuses fields it does not know, such as
+        # x-kubernetes-validations (CEL, 1.25+), which a plain create drops
+        # silently as every API server before 1.25 does. --validate=false:
+        # kubectl 1.20's client-side schema refuses that field too.
+        if ! "$kubectl" --kubeconfig "$VCTP_TEST_KUBECONFIG" create \
+            --validate=false -f "$f" >>"$VCTP_KUBE_DIR/crds.log" 2>&1; then
             _kube_log "applying $f failed:"
             tail -n 20 "$VCTP_KUBE_DIR/crds.log" >&2
             return 1

@@ -61,6 +61,70 @@ pub enum Command {
     Bench(BenchCommand),
     /// Print the CustomResourceDefinitions as one YAML stream, or write one file per kind.
     Crd(CrdArgs),
+    /// Run the Kubernetes operator: reconcile VCenterTargets, SnapshotSchedules,
+    /// AggregationJobs and MetricsExports into Jobs (the Helm chart sets every option through
+    /// its `VCTP_*` environment variable).
+    Operator(OperatorArgs),
+    /// What the operator's Kubernetes Jobs run: one unit of work on one custom resource. The
+    /// outcome is left as JSON in the termination message (VCTP_TERMINATION_LOG, default
+    /// /dev/termination-log); exit status 0 = succeeded, 1 = the work failed, 2 = bad input.
+    #[command(subcommand)]
+    Job(JobCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Snapshot the vCenter of one VCenterTarget and store its rows under the resource's
+    /// name. The account comes from VCTP_VCENTER_USERNAME and VCTP_VCENTER_PASSWORD, a CA
+    /// bundle to trust (PEM) from VCTP_VCENTER_CA_BUNDLE.
+    Snapshot(JobSnapshotArgs),
+    /// Run one AggregationJob: aggregate its day or month and write the period's reports.
+    Aggregate(JobAggregateArgs),
+    /// Run one MetricsExport (not supported by this version yet: fails with NotYetSupported).
+    Export(JobExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JobSnapshotArgs {
+    /// The VCenterTarget, NAMESPACE/NAME.
+    #[arg(long)]
+    pub target: String,
+    /// The schedule tick the snapshot stands for, RFC 3339 (e.g. 2026-03-10T14:00:00Z); the
+    /// rows are stored under this time.
+    #[arg(long)]
+    pub at: String,
+    /// Attempts after the first one when the vCenter fails transiently (unreachable, timeout,
+    /// HTTP 5xx); a wrong password or certificate fails at once.
+    #[arg(long, default_value_t = 3)]
+    pub max_retries: u32,
+    /// Seconds between those attempts.
+    #[arg(long, default_value_t = 300)]
+    pub retry_interval_seconds: u64,
+    /// After the snapshot, delete hourly rows older than this many days (with
+    /// --daily-max-age-months: the SnapshotSchedule's retention).
+    #[arg(long, requires = "daily_max_age_months", value_parser = clap::value_parser!(u32).range(1..))]
+    pub hourly_max_age_days: Option<u32>,
+    /// After the snapshot, delete daily summaries older than this many months.
+    #[arg(long, requires = "hourly_max_age_days", value_parser = clap::value_parser!(u32).range(1..))]
+    pub daily_max_age_months: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobAggregateArgs {
+    /// The AggregationJob, NAMESPACE/NAME.
+    #[arg(long)]
+    pub name: String,
+    /// Object storage for the reports (file:///dir, s3://bucket/prefix, …)
+    /// [default: settings.reports_url, else settings.reports_dir].
+    #[arg(long, env = "VCTP_REPORTS_URL")]
+    pub reports_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobExportArgs {
+    /// The MetricsExport, NAMESPACE/NAME.
+    #[arg(long)]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]
@@ -403,4 +467,54 @@ pub struct CrdArgs {
     /// uninstall.
     #[arg(long)]
     pub chart: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    /// Comma-separated namespaces to watch and run Jobs in [default: the pod's namespace,
+    /// else the kubeconfig's].
+    #[arg(long, env = "VCTP_WATCH_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// A YAML file with the complete batch/v1 Job every Job starts from (the chart's
+    /// ConfigMap); without it the built-in restricted template is used with the `--job-*`
+    /// options.
+    #[arg(long, env = "VCTP_JOB_TEMPLATE")]
+    pub job_template: Option<PathBuf>,
+    /// Image of the built-in Job template (needed without --job-template).
+    #[arg(long, env = "VCTP_JOB_IMAGE")]
+    pub job_image: Option<String>,
+    /// ServiceAccount of the built-in Job template's Pods.
+    #[arg(long, env = "VCTP_JOB_SERVICE_ACCOUNT", default_value = "default")]
+    pub job_service_account: String,
+    /// `SECRET[:KEY]` holding the database URL for the built-in Job template.
+    #[arg(
+        long,
+        env = "VCTP_DATABASE_SECRET",
+        default_value = "vctp-database:VCTP_DATABASE_URL"
+    )]
+    pub database_secret: String,
+    /// Pod retries of one Job in the built-in Job template.
+    #[arg(long, env = "VCTP_JOB_BACKOFF_LIMIT", default_value_t = 2)]
+    pub job_backoff_limit: i32,
+    /// Object store URL of reports and bundles for the built-in Job template.
+    #[arg(long, env = "VCTP_REPORTS_URL", default_value = "")]
+    pub reports_url: String,
+    /// Hold a coordination.k8s.io Lease so only one replica acts.
+    #[arg(long, env = "VCTP_LEADER_ELECTION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the Lease, in the pod's namespace.
+    #[arg(long, env = "VCTP_LEASE_NAME", default_value = "vctp-operator-leader")]
+    pub lease_name: String,
+    /// The operator pod's namespace (downward API).
+    #[arg(long, env = "VCTP_POD_NAMESPACE")]
+    pub pod_namespace: Option<String>,
+    /// The operator pod's name (downward API): the Lease holder identity.
+    #[arg(long, env = "VCTP_POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Where `/metrics` and `/healthz` are served.
+    #[arg(long, env = "VCTP_METRICS_ADDR", default_value = "127.0.0.1:8080")]
+    pub metrics_addr: std::net::SocketAddr,
+    /// Seconds between two checks of a VCenterTarget's Secret and reachability.
+    #[arg(long, env = "VCTP_RECHECK_SECONDS", default_value_t = 300)]
+    pub recheck_seconds: u64,
 }

@@ -191,8 +191,63 @@ pub async fn run(
             snapshot_run(&store, settings, settings_path, vcenter.as_deref()).await
         }
         Command::Crd(args) => crd(&args),
+        Command::Operator(args) => operator(args).await,
+        Command::Job(command) => {
+            Ok(crate::jobs::entrypoint::run(command, settings, database_url).await?)
+        }
     }
 }
+
+async fn operator(args: crate::cli::OperatorArgs) -> Result<()> {
+    use crate::operator::run::{Options, default_defaults};
+    let (secret, key) = match args.database_secret.split_once(':') {
+        Some((secret, key)) => (secret.to_string(), key.to_string()),
+        None => (
+            args.database_secret.clone(),
+            crate::operator::job::ENV_DATABASE_URL.to_string(),
+        ),
+    };
+    if args.job_template.is_none() && args.job_image.is_none() {
+        return Err(NoJobTemplate.into());
+    }
+    let mut defaults = default_defaults(args.job_image.unwrap_or_default());
+    defaults.service_account = args.job_service_account;
+    defaults.database_url_secret = crate::crd::SecretKeyRef { name: secret, key };
+    defaults.reports_url = args.reports_url;
+    defaults.backoff_limit = args.job_backoff_limit.max(0);
+    let options = Options {
+        namespaces: args
+            .namespaces
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .collect(),
+        job_template: args.job_template,
+        defaults,
+        leader_election: args.leader_election,
+        lease_name: args.lease_name,
+        pod_namespace: args.pod_namespace,
+        pod_name: args.pod_name,
+        metrics_addr: args.metrics_addr,
+        recheck_every: std::time::Duration::from_secs(args.recheck_seconds.max(10)),
+    };
+    match crate::operator::run::run(options, crate::standalone::shutdown_signal()).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_bad_input() => Err(BadOperatorSettings(e).into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `vctp operator` without a way to build Jobs.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "vctp operator needs a Job template: set --job-template (VCTP_JOB_TEMPLATE) or --job-image (VCTP_JOB_IMAGE)"
+)]
+pub struct NoJobTemplate;
+
+/// Operator settings that cannot work (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct BadOperatorSettings(pub crate::operator::run::Error);
 
 async fn import_csv(store: &Store, settings: &Settings, path: &Path) -> Result<()> {
     let started = Instant::now();

@@ -33,7 +33,7 @@ pub mod vsphere;
 pub mod bench;
 /// `vctp demo`: simulator + SOAP collector + SQLite + aggregation, then the scheduler.
 pub mod demo;
-/// Units of work shared by the CLI, the scheduler and (later) Kubernetes Jobs.
+/// Units of work shared by the CLI, the scheduler and Kubernetes Jobs (`vctp job …`).
 pub mod jobs;
 /// The Kubernetes operator: schedule math, leader election, Job building, controllers.
 pub mod operator;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use vctp::cli::Cli;
+use vctp::cli::{Cli, Command};
 use vctp::config::Settings;
 
 /// Exit status for bad input (settings, CSV rows, dates): the command can be fixed and re-run.
@@ -16,6 +16,11 @@ async fn main() -> ExitCode {
             Ok(settings) => settings,
             Err(e) => {
                 eprintln!("error: {e}");
+                if let Command::Job(_) = cli.command {
+                    // The operator reads a Job's outcome, bad settings included, from its
+                    // termination message.
+                    vctp::jobs::entrypoint::Error::from(e).result().write();
+                }
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
         },
@@ -48,4 +53,8 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
         || e.is::<vctp::commands::BadRow>()
         || e.is::<vctp::commands::NoVcenters>()
         || e.is::<vctp::credentials::Error>()
+        || e.is::<vctp::commands::NoJobTemplate>()
+        || e.is::<vctp::commands::BadOperatorSettings>()
+        || e.downcast_ref::<vctp::jobs::entrypoint::Error>()
+            .is_some_and(vctp::jobs::entrypoint::Error::is_bad_input)
 }

@@ -308,15 +308,32 @@ impl std::fmt::Display for Retention {
 /// Deletes hourly rows older than `hourly_snapshot_max_age_days` and daily summaries older
 /// than `daily_snapshot_max_age_months`, counted back from `now`.
 pub async fn apply_retention(store: &Store, settings: &Settings, now: i64) -> Result<Retention> {
-    let hourly_cutoff = now - i64::from(settings.hourly_snapshot_max_age_days) * 86_400;
+    retain(
+        store,
+        settings.hourly_snapshot_max_age_days,
+        settings.daily_snapshot_max_age_months,
+        now,
+    )
+    .await
+}
+
+/// Deletes hourly rows older than `hourly_max_age_days` and daily summaries older than
+/// `daily_max_age_months` before `now` (also what a SnapshotSchedule's snapshot Jobs apply).
+pub async fn retain(
+    store: &Store,
+    hourly_max_age_days: u32,
+    daily_max_age_months: u32,
+    now: i64,
+) -> Result<Retention> {
+    let hourly_cutoff = now - i64::from(hourly_max_age_days) * 86_400;
     let daily_cutoff = Day::containing(now)?
-        .months_before(settings.daily_snapshot_max_age_months)?
+        .months_before(daily_max_age_months)?
         .start();
     Ok(Retention {
         hourly_rows: store.delete_hourly_before(hourly_cutoff).await?,
         daily_rows: store.delete_daily_before(daily_cutoff).await?,
-        hourly_max_age_days: settings.hourly_snapshot_max_age_days,
-        daily_max_age_months: settings.daily_snapshot_max_age_months,
+        hourly_max_age_days,
+        daily_max_age_months,
     })
 }
 

@@ -384,15 +384,6 @@ fn sim_config(vms: usize, page_size: u32) -> SimConfig {
     }
 }
 
-async fn start_sim(config: SimConfig, clock: Clock) -> (Simulator, String) {
-    let sim = Simulator::new(config, clock);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(sim.clone().serve(listener, std::future::pending()));
-    let url = sim.sdk_urls(&base).remove(0);
-    (sim, url)
-}
-
 fn sim_inventory(sim: &Simulator, t: i64) -> BTreeMap<String, Seen> {
     sim.inventory_at(0, t)
         .into_iter()
@@ -418,7 +409,7 @@ fn sim_inventory(sim: &Simulator, t: i64) -> BTreeMap<String, Seen> {
 #[tokio::test]
 async fn small_pages_collect_every_vm_of_the_built_in_simulator_exactly_once() {
     let t = 1_767_225_600;
-    let (sim, url) = start_sim(sim_config(1_000, 100), Clock::manual(t)).await;
+    let (sim, url) = common::sim::start(sim_config(1_000, 100), Clock::manual(t)).await;
     let db = common::sqlite().await;
     let captured = collector("tester", "sim-password", 37)
         .capture(&db.store, &target("sim", &url, None), t)
@@ -432,7 +423,7 @@ async fn small_pages_collect_every_vm_of_the_built_in_simulator_exactly_once() {
 #[tokio::test]
 async fn ten_thousand_vms_come_through_the_built_in_simulator() {
     let t = 1_767_225_600;
-    let (sim, url) = start_sim(sim_config(10_000, 1_000), Clock::manual(t)).await;
+    let (sim, url) = common::sim::start(sim_config(10_000, 1_000), Clock::manual(t)).await;
     let db = common::sqlite().await;
     collector("tester", "sim-password", 1_000)
         .capture(&db.store, &target("sim", &url, None), t)
@@ -448,7 +439,7 @@ async fn ten_thousand_vms_come_through_the_built_in_simulator() {
 async fn hourly_snapshots_of_the_built_in_simulator_follow_its_churn() {
     let t = 1_767_225_600;
     let clock = Clock::manual(t);
-    let (sim, url) = start_sim(sim_config(2_000, 500), clock.clone()).await;
+    let (sim, url) = common::sim::start(sim_config(2_000, 500), clock.clone()).await;
     let db = common::sqlite().await;
     let collector = collector("tester", "sim-password", 500);
     let vcenter = target("sim", &url, None);
@@ -479,7 +470,7 @@ async fn hourly_snapshots_of_the_built_in_simulator_follow_its_churn() {
 #[tokio::test]
 async fn an_expired_session_is_renewed_once_and_the_capture_succeeds() {
     let t = 1_767_225_600;
-    let (sim, url) = start_sim(sim_config(300, 50), Clock::manual(t)).await;
+    let (sim, url) = common::sim::start(sim_config(300, 50), Clock::manual(t)).await;
     let mut client = vsphere::Client::login(
         &collector("tester", "sim-password", 50).endpoint(&target("sim", &url, None)),
     )

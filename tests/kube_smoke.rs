@@ -5,15 +5,23 @@
 //! There is no kubelet and no scheduler: a Job's Pod stays Pending until a test
 //! patches its status, as a kubelet would.
 
-mod kube_cluster;
+mod common;
+
+use common::kube::{TestNamespace, client, eventually};
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ServiceAccount};
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube_cluster::{client, drop_namespace, eventually, namespace};
 use serde_json::json;
+
+/// A fresh namespace for one test, and the client.
+async fn namespace(tag: &str) -> Result<(TestNamespace, Client, String)> {
+    let ns = TestNamespace::new(&format!("smoke-{tag}")).await?;
+    let (client, name) = (ns.client.clone(), ns.name.clone());
+    Ok((ns, client, name))
+}
 
 async fn namespace_names(client: &Client) -> Result<Vec<String>> {
     Ok(Api::<Namespace>::all(client.clone())
@@ -43,7 +51,7 @@ async fn the_admin_sees_a_v1_20_server_lists_namespaces_and_creates_a_config_map
         );
     }
 
-    let (client, ns) = namespace("configmap").await?;
+    let (_guard, client, ns) = namespace("configmap").await?;
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let cm: ConfigMap = serde_json::from_value(json!({
         "metadata": { "name": "settings" },
@@ -60,7 +68,6 @@ async fn the_admin_sees_a_v1_20_server_lists_namespaces_and_creates_a_config_map
         namespace_names(&client).await?.contains(&ns),
         "the new namespace {ns} is not listed"
     );
-    drop_namespace(&client, &ns).await;
     Ok(())
 }
 
@@ -68,7 +75,7 @@ async fn the_admin_sees_a_v1_20_server_lists_namespaces_and_creates_a_config_map
 #[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
 async fn a_job_gets_a_pod_completes_when_the_pod_succeeds_and_the_pod_is_collected_after_a_background_delete()
 -> Result<()> {
-    let (client, ns) = namespace("job").await?;
+    let (_guard, client, ns) = namespace("job").await?;
 
     // Pods of a fresh namespace are refused until the controller manager has
     // made its `default` ServiceAccount and that account's token; the Job
@@ -169,7 +176,6 @@ async fn a_job_gets_a_pod_completes_when_the_pod_succeeds_and_the_pod_is_collect
     })
     .await?;
 
-    drop_namespace(&client, &ns).await;
     Ok(())
 }
 
@@ -177,7 +183,7 @@ async fn a_job_gets_a_pod_completes_when_the_pod_succeeds_and_the_pod_is_collect
 #[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
 async fn server_side_apply_creates_a_config_map_and_removes_the_fields_a_later_apply_drops()
 -> Result<()> {
-    let (client, ns) = namespace("apply").await?;
+    let (_guard, client, ns) = namespace("apply").await?;
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let params = PatchParams::apply("vctp-smoke").force();
 
@@ -222,6 +228,5 @@ async fn server_side_apply_creates_a_config_map_and_removes_the_fields_a_later_a
         "the label the second apply dropped is still there"
     );
 
-    drop_namespace(&client, &ns).await;
     Ok(())
 }

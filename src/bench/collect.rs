@@ -111,8 +111,15 @@ pub async fn run(args: &BenchCollectArgs, url: Option<DatabaseUrl>) -> Result<()
     // The rows of the last collection, for the write phase.
     let rows = std::cell::RefCell::new(Vec::new());
     let collect = timed("collect", "VMs", args.runs, || async {
-        let (vms, places) = collector.read_inventory(&target).await?;
-        let collected = rows_from(&target.name, 0, vms, &places, &collector.filters).rows;
+        let inventory = collector.read_inventory(&target).await?;
+        let collected = rows_from(
+            &target.name,
+            0,
+            inventory.vms,
+            &inventory.places,
+            &collector.filters,
+        )
+        .rows;
         let count = collected.len() as u64;
         *rows.borrow_mut() = collected;
         Ok(count)

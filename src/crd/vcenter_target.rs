@@ -125,6 +125,35 @@ fn default_read_timeout_seconds() -> i32 {
     120
 }
 
+impl VCenterTargetSpec {
+    /// How to reach and log in to this vCenter with the account read from its Secret;
+    /// `ca_file` holds the CA bundle (the client reads PEM from a file).
+    pub fn endpoint(
+        &self,
+        username: String,
+        password: String,
+        ca_file: Option<std::path::PathBuf>,
+    ) -> crate::vsphere::Endpoint {
+        let insecure = self.tls.as_ref().is_some_and(|t| t.insecure);
+        crate::vsphere::Endpoint {
+            url: self.url.clone(),
+            username,
+            password,
+            tls: if insecure {
+                crate::vsphere::Tls::Insecure
+            } else {
+                crate::vsphere::Tls::Verify { ca_file }
+            },
+            connect_timeout: seconds(self.connect_timeout_seconds),
+            read_timeout: seconds(self.read_timeout_seconds),
+        }
+    }
+}
+
+fn seconds(n: i32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::try_from(n).unwrap_or(1).max(1))
+}
+
 /// The Secret with the vCenter account.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -5,7 +5,7 @@ use super::TierMapping;
 use super::capture::{Filters, rows_from};
 use crate::config::{Settings, VcenterTarget};
 use crate::store::{self, Store, runs::SnapshotRun};
-use crate::vsphere::{self, Endpoint, Places, Tls, VmProperties};
+use crate::vsphere::{self, About, Endpoint, Places, Tls, VmProperties};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -88,21 +88,19 @@ impl Collector {
     pub async fn read_inventory(
         &self,
         target: &VcenterTarget,
-    ) -> Result<(Vec<VmProperties>, Places), vsphere::Error> {
+    ) -> Result<Inventory, vsphere::Error> {
         let mut client = vsphere::Client::login(&self.endpoint(target)).await?;
         let places = client.places(Some(self.max_objects)).await?;
         let vms = client.virtual_machines(Some(self.max_objects)).await?;
+        let about = client.about().clone();
         if let Err(e) = client.logout().await {
             tracing::warn!(vcenter = %target.name, error = %e, "logout failed after a complete read");
         }
-        Ok((vms, places))
+        Ok(Inventory { vms, places, about })
     }
 
     /// Reads the inventory, retrying transient failures up to `max_retries` times.
-    async fn read_with_retries(
-        &self,
-        target: &VcenterTarget,
-    ) -> Result<(Vec<VmProperties>, Places), Error> {
+    async fn read_with_retries(&self, target: &VcenterTarget) -> Result<Inventory, Error> {
         let mut attempt = 1;
         loop {
             match self.read_inventory(target).await {
@@ -166,7 +164,8 @@ impl Collector {
         started_at: i64,
         started: Instant,
     ) -> Result<Captured, Error> {
-        let (vms, places) = self.read_with_retries(target).await?;
+        let Inventory { vms, places, about } = self.read_with_retries(target).await?;
+        let inventory_size = vms.len();
         let converted = rows_from(&target.name, snapshot_time, vms, &places, &self.filters);
         let store_error = |source| Error::Store {
             vcenter: target.name.clone(),
@@ -199,6 +198,8 @@ impl Collector {
         writer.commit().await.map_err(store_error)?;
         Ok(Captured {
             rows,
+            inventory_size,
+            about,
             filtered_tenant: converted.filtered_tenant,
             filtered_node_charge: converted.filtered_node_charge,
             seconds: started.elapsed().as_secs_f64(),
@@ -206,10 +207,22 @@ impl Collector {
     }
 }
 
+/// One complete read of a vCenter: its VMs, the places they sit in, and what the server is.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub vms: Vec<VmProperties>,
+    pub places: Places,
+    pub about: About,
+}
+
 /// What one successful capture stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Captured {
     pub rows: usize,
+    /// VMs (templates included) the vCenter reported, before the filters.
+    pub inventory_size: usize,
+    /// What the vCenter said it is (version, build).
+    pub about: About,
     pub filtered_tenant: usize,
     pub filtered_node_charge: usize,
     pub seconds: f64,

@@ -1,9 +1,12 @@
-//! One aggregation request as a unit of work (what an `AggregationJob`'s Job runs): aggregate
-//! the day or month, then write its reports; an hourly request only writes the hour's report.
-//! The outcome is small JSON a Job leaves as its termination message for the operator.
+//! One aggregation request as a unit of work (what an `AggregationJob`'s Job runs): spec →
+//! [`Request`] (pure), then aggregate the day or month and write its reports; an hourly request
+//! only writes the hour's report. The outcome is small JSON a Job leaves as its termination
+//! message for the operator.
 
 use super::report::{Period, Reporter};
-use crate::aggregate::{Engine, engine};
+use crate::aggregate::{Day, Engine, Month, engine};
+use crate::crd::AggregationJobSpec;
+use crate::crd::aggregation_job::AggregationPeriod;
 use crate::objstore::Objects;
 use crate::report::PivotSpec;
 use crate::store::Store;
@@ -41,6 +44,8 @@ pub struct Outcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("invalid AggregationJob spec: `{field}`: {message}")]
+    Spec { field: String, message: String },
     #[error("failed to aggregate {period}: {source}")]
     Aggregate {
         period: String,
@@ -56,9 +61,65 @@ pub enum Error {
 impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
+            Error::Spec { .. } => "InvalidSpec",
             Error::Aggregate { source, .. } => source.reason(),
             Error::Report { source, .. } => source.reason(),
         }
+    }
+
+    /// Whether the request is wrong (nothing succeeds until it changes), rather than the work.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Error::Spec { .. })
+    }
+}
+
+impl Request {
+    /// The request an `AggregationJob` spec stands for: `Hourly` the hour containing `at`,
+    /// `Daily` the day `date`, `Monthly` the month `month`. Pure; errors name the field. The
+    /// schema's CEL rules say the same, but API servers before 1.25 do not enforce them.
+    pub fn from_spec(spec: &AggregationJobSpec) -> Result<Request, Error> {
+        let period_name = format!("{:?}", spec.period);
+        let (wanted, example) = match spec.period {
+            AggregationPeriod::Hourly => ("at", "an RFC 3339 time within the hour"),
+            AggregationPeriod::Daily => ("date", "YYYY-MM-DD"),
+            AggregationPeriod::Monthly => ("month", "YYYY-MM"),
+        };
+        let spec_error = |field: &str, message: String| Error::Spec {
+            field: format!("spec.{field}"),
+            message,
+        };
+        let given = [
+            ("at", spec.at.is_some()),
+            ("date", spec.date.is_some()),
+            ("month", spec.month.is_some()),
+        ];
+        if let Some((field, _)) = given.iter().find(|(f, present)| *present && *f != wanted) {
+            return Err(spec_error(
+                field,
+                format!("period {period_name} takes no {field}; remove it"),
+            ));
+        }
+        let missing = || spec_error(wanted, format!("period {period_name} needs it ({example})"));
+        let period = match spec.period {
+            AggregationPeriod::Hourly => {
+                let at = spec.at.as_ref().ok_or_else(missing)?;
+                Period::hour_containing(at.0.as_second())
+            }
+            AggregationPeriod::Daily => {
+                let date = spec.date.as_deref().ok_or_else(missing)?;
+                Period::Day(Day::parse(date).map_err(|e| spec_error("date", e.to_string()))?)
+            }
+            AggregationPeriod::Monthly => {
+                let month = spec.month.as_deref().ok_or_else(missing)?;
+                Period::Month(Month::parse(month).map_err(|e| spec_error("month", e.to_string()))?)
+            }
+        };
+        Ok(Request {
+            period,
+            vcenters: spec.vcenters.clone(),
+            engine: spec.engine.into(),
+            report: spec.report.enabled,
+        })
     }
 }
 
@@ -125,4 +186,76 @@ pub async fn run(
         rows_written,
         reports,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(yaml: &str) -> Result<Request, Error> {
+        Request::from_spec(&serde_yaml::from_str(yaml).unwrap())
+    }
+
+    #[test]
+    fn a_daily_spec_becomes_the_day_with_its_vcenters_engine_and_report() {
+        let r = request(
+            "period: Daily\ndate: '2026-03-10'\nvcenters: [vc01, vc02]\nengine: sql\nreport: {enabled: false}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            Request {
+                period: Period::Day(Day::parse("2026-03-10").unwrap()),
+                vcenters: vec!["vc01".into(), "vc02".into()],
+                engine: Engine::Sql,
+                report: false,
+            }
+        );
+    }
+
+    #[test]
+    fn an_hourly_spec_is_the_hour_containing_at_and_defaults_apply() {
+        let r = request("period: Hourly\nat: '2026-03-10T14:37:12+01:00'\n").unwrap();
+        assert_eq!(r.period, Period::hour("2026-03-10T13").unwrap());
+        assert_eq!(r.vcenters, Vec::<String>::new());
+        assert_eq!(r.engine, Engine::Rust);
+        assert!(r.report);
+    }
+
+    #[test]
+    fn a_monthly_spec_is_the_month() {
+        let r = request("period: Monthly\nmonth: '2026-02'\n").unwrap();
+        assert_eq!(r.period, Period::Month(Month::parse("2026-02").unwrap()));
+    }
+
+    #[test]
+    fn an_invalid_date_or_month_is_named_with_its_field() {
+        let err = request("period: Daily\ndate: '2026-02-30'\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid AggregationJob spec: `spec.date`: invalid date \"2026-02-30\": expected YYYY-MM-DD"
+        );
+        assert!(err.is_bad_input());
+        assert_eq!(err.reason(), "InvalidSpec");
+        let err = request("period: Monthly\nmonth: '2026-13'\n").unwrap_err();
+        assert!(
+            err.to_string().contains("`spec.month`: invalid month"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_extra_period_field_is_named() {
+        let err = request("period: Daily\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid AggregationJob spec: `spec.date`: period Daily needs it (YYYY-MM-DD)"
+        );
+        let err = request("period: Hourly\nat: '2026-03-10T14:00:00Z'\ndate: '2026-03-10'\n")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid AggregationJob spec: `spec.date`: period Hourly takes no date; remove it"
+        );
+    }
 }

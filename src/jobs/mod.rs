@@ -2,7 +2,9 @@
 //! scheduler and a Kubernetes Job all run.
 
 pub mod aggregate;
+pub mod entrypoint;
 pub mod report;
+pub mod snapshot;
 pub mod termination;
 
 /// Environment of a snapshot Job's container, set by the operator from the `VCenterTarget`'s

@@ -95,6 +95,17 @@ impl From<aggregate::Outcome> for AggregationResult {
 }
 
 impl JobResult {
+    /// A success with its summary; the caller adds what was stored or written.
+    pub fn succeeded(message: String) -> JobResult {
+        JobResult {
+            succeeded: true,
+            reason: None,
+            message: Some(message),
+            snapshot: None,
+            aggregation: None,
+        }
+    }
+
     /// A failure with its stable reason and message.
     pub fn failed(reason: &str, message: String) -> JobResult {
         JobResult {

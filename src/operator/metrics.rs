@@ -7,8 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +26,9 @@ pub struct Metrics {
     snapshots_failed: IntCounterVec,
     snapshot_last_unix: IntGaugeVec,
     snapshot_last_rows: IntGaugeVec,
+    /// `vctp_{daily,monthly}_aggregations_total` and `…_failed_total` (the seed's names), of
+    /// the aggregation Jobs this replica saw finish.
+    aggregations: [(&'static str, IntCounter, IntCounter); 2],
 }
 
 impl Metrics {
@@ -102,6 +105,23 @@ impl Metrics {
         registry.register(Box::new(snapshots_failed.clone()))?;
         registry.register(Box::new(snapshot_last_unix.clone()))?;
         registry.register(Box::new(snapshot_last_rows.clone()))?;
+        let mut aggregation_counters = Vec::new();
+        for period in ["daily", "monthly"] {
+            let total = IntCounter::new(
+                format!("vctp_{period}_aggregations_total"),
+                format!("{period} aggregation Jobs that finished."),
+            )?;
+            let failed = IntCounter::new(
+                format!("vctp_{period}_aggregations_failed_total"),
+                format!("{period} aggregation Jobs that failed."),
+            )?;
+            registry.register(Box::new(total.clone()))?;
+            registry.register(Box::new(failed.clone()))?;
+            aggregation_counters.push((period, total, failed));
+        }
+        let aggregations = aggregation_counters
+            .try_into()
+            .map_err(|_| prometheus::Error::Msg("aggregation counters".into()))?;
         Ok(Metrics {
             registry,
             reconciles,
@@ -113,6 +133,7 @@ impl Metrics {
             snapshots_failed,
             snapshot_last_unix,
             snapshot_last_rows,
+            aggregations,
         })
     }
 
@@ -148,6 +169,17 @@ impl Metrics {
     pub fn snapshot_failed(&self, vcenter: &str) {
         self.snapshots.with_label_values(&[vcenter]).inc();
         self.snapshots_failed.with_label_values(&[vcenter]).inc();
+    }
+
+    /// Counts a finished aggregation Job of `period` (`hourly`, `daily`, `monthly`; the seed
+    /// has no hourly family, so hourly reports are not counted).
+    pub fn aggregation_finished(&self, period: &str, succeeded: bool) {
+        if let Some((_, total, failed)) = self.aggregations.iter().find(|(p, ..)| *p == period) {
+            total.inc();
+            if !succeeded {
+                failed.inc();
+            }
+        }
     }
 
     pub fn set_leader(&self, leading: bool) {
@@ -223,6 +255,9 @@ mod tests {
             .done(Some("JobCreateFailed"));
         metrics.job_created("SnapshotSchedule");
         metrics.set_leader(true);
+        metrics.aggregation_finished("daily", true);
+        metrics.aggregation_finished("daily", false);
+        metrics.aggregation_finished("hourly", false);
         let text = metrics.render().unwrap();
         assert!(
             text.contains("vctp_operator_reconciles_total{controller=\"AggregationJob\"} 2"),
@@ -240,6 +275,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("vctp_operator_leader 1"), "{text}");
+        assert!(text.contains("vctp_daily_aggregations_total 2"), "{text}");
+        assert!(
+            text.contains("vctp_daily_aggregations_failed_total 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vctp_monthly_aggregations_failed_total 0"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -5,11 +5,17 @@
 //! `/metrics` and `/healthz`. This module holds what every controller shares: the
 //! [`Context`], the [`Error`] and its retry policy, status conditions and Events.
 
+pub mod aggregation_job;
 pub mod job;
 pub mod leader;
 pub mod metrics;
+pub mod metrics_export;
+pub mod run;
+#[cfg(test)]
+pub mod scenario;
 pub mod schedule;
 pub mod snapshot_schedule;
+pub mod vcenter_target;
 pub mod workload;
 
 use crate::crd::Condition;
@@ -325,6 +331,43 @@ pub fn merge_patch(from: &serde_json::Value, to: &serde_json::Value) -> Option<s
     }
 }
 
+/// `object` as the API server has it now, or `None` once it is gone. The controller's cache
+/// can lag behind the status this operator wrote a moment ago; deciding from a stale status
+/// would announce one transition twice.
+pub async fn fresh<K>(ctx: &Context, object: &K) -> Result<Option<K>, Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    let name = object.meta().name.clone().unwrap_or_default();
+    kube::Api::<K>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(&name)
+        .await
+        .map_err(|source| Error::api("read", &K::kind(&()), &namespace, &name, source))
+}
+
+/// Drives a controller's stream to its end, logging each reconcile's outcome.
+pub async fn drain<S, T, E>(controller: &'static str, namespace: &str, results: S)
+where
+    S: futures_util::Stream<Item = Result<T, E>>,
+    T: std::fmt::Debug,
+    E: std::fmt::Display,
+{
+    use futures_util::StreamExt;
+    results
+        .for_each(|result| async move {
+            match result {
+                Ok(object) => tracing::debug!(controller, namespace, ?object, "reconciled"),
+                Err(error) => tracing::debug!(controller, namespace, %error, "not reconciled"),
+            }
+        })
+        .await;
+    tracing::info!(controller, namespace, "controller stopped");
+}
+
 /// Runs one reconcile with its metrics and the backoff bookkeeping.
 pub async fn instrumented<K, F>(
     controller: &'static str,
@@ -379,11 +422,18 @@ pub fn condition(
         .iter()
         .find(|c| c.type_ == type_ && c.status == status)
         .map_or(now, |c| c.last_transition_time.clone());
+    let reason = condition_reason(reason);
+    // Server-side apply on some API servers reads an empty message as null, which the schema
+    // refuses: say the reason in words instead.
+    let message = match message.into() {
+        m if m.is_empty() => reason.clone(),
+        m => truncate(m, 32_768),
+    };
     Condition {
         type_: type_.to_string(),
         status: status.to_string(),
-        reason: condition_reason(reason),
-        message: truncate(message.into(), 32_768),
+        reason,
+        message,
         observed_generation: generation,
         last_transition_time,
     }

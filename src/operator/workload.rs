@@ -2,14 +2,16 @@
 //! Job + its Pods → phase, times and the [`JobResult`] its container left), create one
 //! idempotently (server-side apply of a deterministic name), list its Pods, delete it.
 
+use super::job::build_job;
 use super::{Context, Error, MANAGER};
 use crate::crd::Phase;
 use crate::jobs::termination::JobResult;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{EnvVar, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::NamespaceResourceScope;
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 /// What a Job has come to.
@@ -142,6 +144,134 @@ pub fn observe(job: &Job, pods: &[Pod]) -> Observed {
     }
 }
 
+/// One run of a resource's work as a Job, and what the reconcile found of it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Run {
+    /// The Job was created by this reconcile.
+    Created { job_name: String },
+    /// The Job exists; this is what it has come to.
+    Observed {
+        job_name: String,
+        observed: Box<Observed>,
+    },
+    /// Status names the Job but it is gone (deleted by hand, or by its TTL before the
+    /// operator saw it finish).
+    Vanished { job_name: String },
+}
+
+/// What starting a run needs: the Job's name, `app.kubernetes.io/component`, the `vctp job …`
+/// arguments and the env referencing the resource's own Secrets.
+pub struct JobRequest {
+    pub name: String,
+    pub component: &'static str,
+    pub args: Vec<String>,
+    pub env: Vec<EnvVar>,
+}
+
+/// Finds the Job of `request` and observes it, or creates it — unless `status_names_it`
+/// says it was created before: a Job that is gone then is reported, never made again.
+pub async fn ensure_run<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    owner: &K,
+    controller: &'static str,
+    request: JobRequest,
+    status_names_it: bool,
+) -> Result<Run, Error> {
+    let namespace = owner.meta().namespace.clone().unwrap_or_default();
+    let job_name = request.name.clone();
+    if let Some(job) = get_job(ctx, &namespace, &job_name).await? {
+        let observed = observe_job(ctx, &job).await?;
+        return Ok(Run::Observed {
+            job_name,
+            observed: Box::new(observed),
+        });
+    }
+    if status_names_it {
+        return Ok(Run::Vanished { job_name });
+    }
+    let job = build_job(
+        owner,
+        &request.name,
+        request.component,
+        request.args,
+        request.env,
+        &ctx.template,
+    )?;
+    create_job(ctx, &job, controller).await?;
+    Ok(Run::Created { job_name })
+}
+
+impl Run {
+    pub fn job_name(&self) -> &str {
+        match self {
+            Run::Created { job_name }
+            | Run::Observed { job_name, .. }
+            | Run::Vanished { job_name } => job_name,
+        }
+    }
+
+    /// The phase the resource's status should show.
+    pub fn phase(&self) -> Phase {
+        match self {
+            Run::Created { .. } => Phase::Pending,
+            Run::Observed { observed, .. } => observed.phase,
+            Run::Vanished { .. } => Phase::Failed,
+        }
+    }
+
+    /// The reason for conditions and Events.
+    pub fn reason(&self) -> &str {
+        match self {
+            Run::Created { .. } => "JobCreated",
+            Run::Observed { observed, .. } => observed.reason(),
+            Run::Vanished { .. } => "JobDeleted",
+        }
+    }
+
+    /// The message for status, conditions and Events.
+    pub fn message(&self) -> Option<String> {
+        match self {
+            Run::Created { job_name } => Some(format!("created Job {job_name}")),
+            Run::Observed { job_name, observed } => observed.summary().or_else(|| {
+                Some(match observed.phase {
+                    Phase::Pending => format!("Job {job_name} is waiting for its Pod to start"),
+                    Phase::Running => format!("Job {job_name} is running"),
+                    Phase::Succeeded => format!("Job {job_name} succeeded"),
+                    Phase::Failed => format!("Job {job_name} failed"),
+                })
+            }),
+            Run::Vanished { job_name } => Some(format!(
+                "Job {job_name} was deleted before its outcome was recorded"
+            )),
+        }
+    }
+
+    pub fn observed(&self) -> Option<&Observed> {
+        match self {
+            Run::Observed { observed, .. } => Some(observed),
+            _ => None,
+        }
+    }
+
+    /// The Event this run deserves given the phase status showed before: one when the Job
+    /// is created, one when it finishes, none while nothing changes.
+    pub fn event(&self, previous: Option<Phase>) -> Option<(EventType, String, String)> {
+        let phase = self.phase();
+        if previous == Some(phase) && !matches!(self, Run::Created { .. }) {
+            return None;
+        }
+        let message = self.message().unwrap_or_default();
+        match (self, phase) {
+            (Run::Created { .. }, _) => {
+                Some((EventType::Normal, "JobCreated".to_string(), message))
+            }
+            (_, Phase::Succeeded) => Some((EventType::Normal, "Succeeded".to_string(), message)),
+            (_, Phase::Failed) => Some((EventType::Warning, self.reason().to_string(), message)),
+            _ => None,
+        }
+    }
+}
+
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.trim_end().lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
@@ -253,6 +383,50 @@ status:
             "        terminated:\n          exitCode: {exit}\n          message: {}\n",
             serde_json::to_string(message).unwrap()
         )
+    }
+
+    #[test]
+    fn a_run_announces_its_creation_and_its_end_once() {
+        let created = Run::Created {
+            job_name: "j".into(),
+        };
+        let (kind, reason, note) = created.event(None).unwrap();
+        assert_eq!(
+            (kind, reason.as_str(), note.as_str()),
+            (EventType::Normal, "JobCreated", "created Job j")
+        );
+
+        let running = Run::Observed {
+            job_name: "j".into(),
+            observed: Box::new(observe(&job("  active: 1"), &[])),
+        };
+        assert_eq!(running.event(Some(Phase::Pending)), None);
+
+        let failed = Run::Observed {
+            job_name: "j".into(),
+            observed: Box::new(Observed {
+                phase: Phase::Failed,
+                start_time: None,
+                completion_time: None,
+                result: Some(JobResult::failed("NotYetSupported", "later".into())),
+                message: None,
+            }),
+        };
+        let (kind, reason, _) = failed.event(Some(Phase::Running)).unwrap();
+        assert_eq!(
+            (kind, reason.as_str()),
+            (EventType::Warning, "NotYetSupported")
+        );
+        assert_eq!(failed.event(Some(Phase::Failed)), None);
+
+        let vanished = Run::Vanished {
+            job_name: "j".into(),
+        };
+        assert_eq!(vanished.phase(), Phase::Failed);
+        assert_eq!(
+            vanished.event(Some(Phase::Running)).unwrap().1,
+            "JobDeleted"
+        );
     }
 
     #[test]

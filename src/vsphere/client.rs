@@ -73,6 +73,18 @@ pub struct About {
     pub instance_uuid: String,
 }
 
+impl About {
+    /// Version and build as vSphere quotes them, e.g. `8.0.2 build-22617221`; `None` when
+    /// the server did not say.
+    pub fn version_and_build(&self) -> Option<String> {
+        match (self.version.trim(), self.build.trim()) {
+            ("", _) => None,
+            (version, "") => Some(version.to_string()),
+            (version, build) => Some(format!("{version} build-{build}")),
+        }
+    }
+}
+
 /// A logged-in vCenter session.
 pub struct Client {
     transport: Transport,
@@ -539,6 +551,24 @@ fn session_cookie(headers: &HeaderMap) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_is_quoted_with_its_build_when_the_server_gives_one() {
+        let about = |version: &str, build: &str| About {
+            version: version.into(),
+            build: build.into(),
+            ..About::default()
+        };
+        assert_eq!(
+            about("8.0.2", "22617221").version_and_build().as_deref(),
+            Some("8.0.2 build-22617221")
+        );
+        assert_eq!(
+            about("7.0.3", "").version_and_build().as_deref(),
+            Some("7.0.3")
+        );
+        assert_eq!(about("", "123").version_and_build(), None);
+    }
 
     fn headers(set_cookies: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();

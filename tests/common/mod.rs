@@ -1,6 +1,10 @@
 //! Test helpers: a fresh database per test on SQLite (temp file) or on the PostgreSQL server
-//! that `scripts/test.sh` starts (its URL in `VCTP_TEST_POSTGRES_URL`).
+//! that `scripts/test.sh` starts (its URL in `VCTP_TEST_POSTGRES_URL`); the Kubernetes API
+//! server (`kube`) and the built-in vCenter simulator (`sim`).
 #![allow(dead_code)]
+
+pub mod kube;
+pub mod sim;
 
 use sqlx::Connection;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,0 +1,430 @@
+//! One vCenter snapshot as a unit of work (what a `SnapshotSchedule`'s Job runs for one
+//! `VCenterTarget`): spec + credentials → collector and target ([`plan`], pure) → capture into
+//! the store, transient failures retried in-process → the [`SnapshotResult`] for the operator.
+
+use super::env;
+use super::termination::SnapshotResult;
+use crate::config::VcenterTarget;
+use crate::crd::VCenterTargetSpec;
+use crate::inventory::TierMapping;
+use crate::inventory::capture::{Filters, Pattern};
+use crate::inventory::collector::{self, Collector};
+use crate::store::Store;
+use std::fmt;
+use std::io::Write;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("environment variable {name} is not set or empty: {purpose}")]
+    MissingEnv {
+        name: &'static str,
+        purpose: &'static str,
+    },
+    #[error("invalid VCenterTarget spec: `{field}`: {message}")]
+    Spec { field: String, message: String },
+    #[error("failed to write the CA bundle of vCenter {vcenter} to a temporary file: {source}")]
+    WriteCaBundle {
+        vcenter: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Capture(#[from] collector::Error),
+}
+
+impl Error {
+    /// A stable short name for metrics labels and Events.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::MissingEnv { .. } => "MissingEnvironment",
+            Error::Spec { .. } => "InvalidSpec",
+            Error::WriteCaBundle { .. } => "CaBundleUnwritable",
+            Error::Capture(e) => e.reason(),
+        }
+    }
+
+    /// Whether the input is wrong (nothing succeeds until it changes), rather than the work.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Error::MissingEnv { .. } | Error::Spec { .. })
+    }
+}
+
+/// The vCenter account and the CA bundle to trust, from the Job's environment: the operator
+/// fills it from the target's Secrets, so the Job needs no right to read Secrets.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+    /// PEM certificates.
+    pub ca_bundle: Option<String>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("ca_bundle", &self.ca_bundle.as_ref().map(|_| "<PEM>"))
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Reads [`env::VCENTER_USERNAME`] and [`env::VCENTER_PASSWORD`] (both required) and
+    /// [`env::VCENTER_CA_BUNDLE`] through `lookup` (the process environment in a Job).
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Credentials, Error> {
+        let required = |name: &'static str, purpose: &'static str| {
+            lookup(name)
+                .filter(|value| !value.is_empty())
+                .ok_or(Error::MissingEnv { name, purpose })
+        };
+        Ok(Credentials {
+            username: required(
+                env::VCENTER_USERNAME,
+                "the vCenter user name, from the Secret of spec.credentialsSecretRef",
+            )?,
+            password: required(
+                env::VCENTER_PASSWORD,
+                "the vCenter password, from the Secret of spec.credentialsSecretRef",
+            )?,
+            ca_bundle: lookup(env::VCENTER_CA_BUNDLE).filter(|pem| !pem.trim().is_empty()),
+        })
+    }
+}
+
+/// How transient failures (unreachable, timeout, HTTP 5xx) are retried within the Job: the
+/// `SnapshotSchedule`'s retry policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Attempts after the first one.
+    pub max_retries: u32,
+    pub interval: Duration,
+}
+
+/// Everything a snapshot needs besides the store.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub collector: Collector,
+    /// Named after the resource; `ca_file` is set by [`run`] once `ca_bundle` is on disk.
+    pub target: VcenterTarget,
+    /// PEM certificates to trust instead of the system roots.
+    pub ca_bundle: Option<String>,
+}
+
+/// The snapshot of the `VCenterTarget` named `name`: its rows are stored under that name.
+/// Pure; errors name the spec field or the environment variable that is wrong.
+pub fn plan(
+    name: &str,
+    spec: &VCenterTargetSpec,
+    credentials: &Credentials,
+    retry: Retry,
+) -> Result<Plan, Error> {
+    let at_least_one = |field: &str, value: i32| {
+        u32::try_from(value)
+            .ok()
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| Error::Spec {
+                field: format!("spec.{field}"),
+                message: format!("must be at least 1, got {value}"),
+            })
+    };
+    let max_objects = at_least_one("maxObjects", spec.max_objects)?;
+    let connect_timeout = at_least_one("connectTimeoutSeconds", spec.connect_timeout_seconds)?;
+    let read_timeout = at_least_one("readTimeoutSeconds", spec.read_timeout_seconds)?;
+
+    let filters = spec.filters.clone().unwrap_or_default();
+    let patterns = |field: &str, texts: &[String]| -> Result<Vec<Pattern>, Error> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                if text.trim().is_empty() {
+                    Err(Error::Spec {
+                        field: format!("spec.filters.{field}[{i}]"),
+                        message: "an empty pattern would match nothing useful; remove it".into(),
+                    })
+                } else {
+                    Ok(Pattern::new(text))
+                }
+            })
+            .collect()
+    };
+    let filters = Filters {
+        tenants: patterns("tenantsToFilter", &filters.tenants_to_filter)?,
+        node_charge_clusters: patterns("nodeChargeClusters", &filters.node_charge_clusters)?,
+        srm_activeactive_vms: patterns("srmActiveActiveVms", &filters.srm_active_active_vms)?,
+    };
+    let pools = spec
+        .pool_tiers
+        .iter()
+        .map(|(pool, tier)| (pool.clone(), (*tier).into()))
+        .collect();
+
+    let tls = spec.tls.clone().unwrap_or_default();
+    let has_ca_ref = tls.ca_bundle_secret_ref.is_some() || tls.ca_bundle_config_map_ref.is_some();
+    if has_ca_ref && !tls.insecure && credentials.ca_bundle.is_none() {
+        return Err(Error::MissingEnv {
+            name: env::VCENTER_CA_BUNDLE,
+            purpose: "spec.tls names a CA bundle, which the operator passes in this variable",
+        });
+    }
+    let ca_bundle = if tls.insecure {
+        None
+    } else {
+        credentials.ca_bundle.clone()
+    };
+
+    Ok(Plan {
+        collector: Collector {
+            username: credentials.username.clone(),
+            password: credentials.password.clone(),
+            connect_timeout: Duration::from_secs(connect_timeout.into()),
+            read_timeout: Duration::from_secs(read_timeout.into()),
+            max_objects,
+            max_retries: retry.max_retries,
+            retry_interval: retry.interval,
+            mapping: TierMapping::new(&pools),
+            filters,
+        },
+        target: VcenterTarget {
+            name: name.to_string(),
+            url: spec.url.trim().to_string(),
+            insecure: tls.insecure,
+            ca_file: None,
+        },
+        ca_bundle,
+    })
+}
+
+/// Takes the snapshot at `snapshot_time` (Unix seconds, the schedule's tick) and stores it.
+/// On failure only the failed run is recorded.
+pub async fn run(store: &Store, plan: Plan, snapshot_time: i64) -> Result<SnapshotResult, Error> {
+    let Plan {
+        collector,
+        mut target,
+        ca_bundle,
+    } = plan;
+    // Kept until the capture is over: every login attempt reads the file.
+    let _ca_file = match ca_bundle {
+        Some(pem) => {
+            let file = write_ca_bundle(&pem).map_err(|source| Error::WriteCaBundle {
+                vcenter: target.name.clone(),
+                source,
+            })?;
+            target.ca_file = Some(file.path().to_path_buf());
+            Some(file)
+        }
+        None => None,
+    };
+    let captured = collector.capture(store, &target, snapshot_time).await?;
+    Ok(SnapshotResult {
+        snapshot_time,
+        rows: i64::try_from(captured.rows).unwrap_or(i64::MAX),
+        inventory_size: i64::try_from(captured.inventory_size).unwrap_or(i64::MAX),
+        vcenter_version: captured.about.version_and_build(),
+    })
+}
+
+/// The vSphere client trusts CA bundles from files; the file is removed when dropped.
+pub fn write_ca_bundle(pem: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::Builder::new()
+        .prefix("vctp-vcenter-ca-")
+        .suffix(".pem")
+        .tempfile()?;
+    file.write_all(pem.as_bytes())?;
+    file.flush()?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Tier;
+    use std::collections::BTreeMap;
+
+    fn spec(yaml: &str) -> VCenterTargetSpec {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    const MINIMAL: &str =
+        "url: https://vc01.example.com/sdk\ncredentialsSecretRef: {name: vc01-account}\n";
+
+    fn credentials(ca_bundle: Option<&str>) -> Credentials {
+        Credentials {
+            username: "svc-vctp@vsphere.local".into(),
+            password: "s3cret".into(),
+            ca_bundle: ca_bundle.map(str::to_string),
+        }
+    }
+
+    const RETRY: Retry = Retry {
+        max_retries: 2,
+        interval: Duration::from_secs(45),
+    };
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    #[test]
+    fn a_full_spec_becomes_the_collector_and_the_target_named_after_the_resource() {
+        let spec = spec(
+            "url: ' https://vc01.example.com/sdk '\ncredentialsSecretRef: {name: vc01-account}\nfilters:\n  tenantsToFilter: ['Decommissioned*', 'Lab-?']\n  nodeChargeClusters: ['SAP-HANA-*']\n  srmActiveActiveVms: ['dc-*']\npoolTiers:\n  Prod-Critical: Gold\n  Dev: Tin\nmaxObjects: 250\nconnectTimeoutSeconds: 7\nreadTimeoutSeconds: 90\n",
+        );
+        let plan = plan("vc01", &spec, &credentials(None), RETRY).unwrap();
+        let c = &plan.collector;
+        assert_eq!(c.username, "svc-vctp@vsphere.local");
+        assert_eq!(c.password, "s3cret");
+        assert_eq!(c.max_objects, 250);
+        assert_eq!(c.connect_timeout, Duration::from_secs(7));
+        assert_eq!(c.read_timeout, Duration::from_secs(90));
+        assert_eq!(c.max_retries, 2);
+        assert_eq!(c.retry_interval, Duration::from_secs(45));
+        assert!(c.filters.tenants[0].matches("decommissioned-2019"));
+        assert!(c.filters.tenants[1].matches("Lab-7"));
+        assert!(!c.filters.tenants[1].matches("Lab-77"));
+        assert!(c.filters.node_charge_clusters[0].matches("sap-hana-prod"));
+        assert!(c.filters.srm_activeactive_vms[0].matches("DC-01"));
+        assert_eq!(c.mapping.tier_of("prod-critical"), Some(Tier::Gold));
+        assert_eq!(c.mapping.tier_of("Dev"), Some(Tier::Tin));
+        // The default mapping still applies on top.
+        assert_eq!(c.mapping.tier_of("Bronze"), Some(Tier::Bronze));
+        assert_eq!(c.mapping.tier_of("Prod"), None);
+        assert_eq!(
+            plan.target,
+            VcenterTarget {
+                name: "vc01".into(),
+                url: "https://vc01.example.com/sdk".into(),
+                insecure: false,
+                ca_file: None,
+            }
+        );
+        assert_eq!(plan.ca_bundle, None);
+    }
+
+    #[test]
+    fn omitted_fields_take_the_crd_defaults() {
+        let plan = plan("vc01", &spec(MINIMAL), &credentials(None), RETRY).unwrap();
+        assert_eq!(plan.collector.max_objects, 1_000);
+        assert_eq!(plan.collector.connect_timeout, Duration::from_secs(10));
+        assert_eq!(plan.collector.read_timeout, Duration::from_secs(120));
+        assert!(plan.collector.filters.tenants.is_empty());
+        assert_eq!(plan.collector.mapping.tier_of("gold"), Some(Tier::Gold));
+    }
+
+    #[test]
+    fn insecure_skips_verification_and_ignores_a_ca_bundle() {
+        let spec = spec(&format!("{MINIMAL}tls: {{insecure: true}}\n"));
+        let plan = plan("lab", &spec, &credentials(Some("PEM")), RETRY).unwrap();
+        assert!(plan.target.insecure);
+        assert_eq!(plan.ca_bundle, None);
+    }
+
+    #[test]
+    fn a_ca_bundle_from_the_environment_is_trusted() {
+        let spec = spec(&format!(
+            "{MINIMAL}tls:\n  caBundleConfigMapRef: {{name: corporate-ca, key: ca.crt}}\n"
+        ));
+        let pem = "-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----\n";
+        let plan = plan("vc01", &spec, &credentials(Some(pem)), RETRY).unwrap();
+        assert!(!plan.target.insecure);
+        assert_eq!(plan.ca_bundle.as_deref(), Some(pem));
+    }
+
+    #[test]
+    fn a_ca_bundle_named_in_the_spec_but_missing_from_the_environment_is_named() {
+        let spec = spec(&format!(
+            "{MINIMAL}tls:\n  caBundleSecretRef: {{name: vc-ca, key: ca.crt}}\n"
+        ));
+        let err = plan("vc01", &spec, &credentials(None), RETRY).unwrap_err();
+        assert!(err.is_bad_input());
+        assert!(err.to_string().contains("VCTP_VCENTER_CA_BUNDLE"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_numbers_and_blank_patterns_name_their_field() {
+        let err = plan(
+            "vc01",
+            &spec(&format!("{MINIMAL}maxObjects: 0\n")),
+            &credentials(None),
+            RETRY,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid VCenterTarget spec: `spec.maxObjects`: must be at least 1, got 0"
+        );
+        let err = plan(
+            "vc01",
+            &spec(&format!("{MINIMAL}readTimeoutSeconds: -5\n")),
+            &credentials(None),
+            RETRY,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("`spec.readTimeoutSeconds`"),
+            "{err}"
+        );
+        let err = plan(
+            "vc01",
+            &spec(&format!(
+                "{MINIMAL}filters:\n  nodeChargeClusters: ['SAP*', '  ']\n"
+            )),
+            &credentials(None),
+            RETRY,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`spec.filters.nodeChargeClusters[1]`"),
+            "{err}"
+        );
+        assert_eq!(err.reason(), "InvalidSpec");
+    }
+
+    #[test]
+    fn credentials_come_from_the_environment() {
+        let creds = Credentials::from_env(env_of(&[
+            ("VCTP_VCENTER_USERNAME", "reader"),
+            ("VCTP_VCENTER_PASSWORD", "pw"),
+            ("VCTP_VCENTER_CA_BUNDLE", "PEM"),
+        ]))
+        .unwrap();
+        assert_eq!(creds, {
+            let mut c = credentials(Some("PEM"));
+            c.username = "reader".into();
+            c.password = "pw".into();
+            c
+        });
+        assert!(!format!("{creds:?}").contains("\"pw\""), "{creds:?}");
+        let creds = Credentials::from_env(env_of(&[
+            ("VCTP_VCENTER_USERNAME", "reader"),
+            ("VCTP_VCENTER_PASSWORD", "pw"),
+            ("VCTP_VCENTER_CA_BUNDLE", "\n"),
+        ]))
+        .unwrap();
+        assert_eq!(creds.ca_bundle, None);
+    }
+
+    #[test]
+    fn a_missing_or_empty_credential_variable_is_named() {
+        let err = Credentials::from_env(env_of(&[("VCTP_VCENTER_PASSWORD", "pw")])).unwrap_err();
+        assert!(err.is_bad_input());
+        assert_eq!(err.reason(), "MissingEnvironment");
+        assert!(
+            err.to_string()
+                .starts_with("environment variable VCTP_VCENTER_USERNAME is not set or empty"),
+            "{err}"
+        );
+        let err = Credentials::from_env(env_of(&[
+            ("VCTP_VCENTER_USERNAME", "reader"),
+            ("VCTP_VCENTER_PASSWORD", ""),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("VCTP_VCENTER_PASSWORD"), "{err}");
+    }
+}

@@ -1,0 +1,196 @@
+//! `vctp operator`: connect to the API server, serve `/metrics` and `/healthz`, wait for the
+//! leader Lease (when enabled), then run every controller in every watched namespace until
+//! SIGTERM or the Lease is lost.
+
+use super::job::{Defaults, JobTemplate};
+use super::leader::Elector;
+use super::metrics::Metrics;
+use super::{Context, aggregation_job, metrics_export, snapshot_schedule, vcenter_target};
+use crate::crd::SecretKeyRef;
+use futures_util::future::join_all;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Client;
+use kube::api::Api;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything `vctp operator` is told (the chart sets them as `VCTP_*` environment).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Namespaces to watch and run Jobs in; empty = the pod's namespace, else the client's
+    /// default namespace.
+    pub namespaces: Vec<String>,
+    /// A complete batch/v1 Job every Job starts from; without it, the built-in restricted
+    /// template from `defaults`.
+    pub job_template: Option<PathBuf>,
+    pub defaults: Defaults,
+    pub leader_election: bool,
+    pub lease_name: String,
+    pub pod_namespace: Option<String>,
+    pub pod_name: Option<String>,
+    pub metrics_addr: SocketAddr,
+    pub recheck_every: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to connect to the Kubernetes API server: {0}")]
+    Connect(#[source] kube::Error),
+    #[error(transparent)]
+    Template(#[from] super::job::Error),
+    #[error("failed to register the operator metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("failed to listen on {addr} for /metrics: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "leader election needs the pod's namespace and name (VCTP_POD_NAMESPACE, VCTP_POD_NAME)"
+    )]
+    NoIdentity,
+    #[error(transparent)]
+    Leader(#[from] super::leader::Error),
+}
+
+impl Error {
+    /// Whether the settings are wrong (exit status 2) rather than something failing.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Error::Template(_) | Error::NoIdentity)
+    }
+}
+
+/// The built-in template's defaults when no file is given.
+pub fn default_defaults(image: String) -> Defaults {
+    Defaults {
+        image,
+        image_pull_policy: None,
+        service_account: "default".into(),
+        database_url_secret: SecretKeyRef {
+            name: "vctp-database".into(),
+            key: super::job::ENV_DATABASE_URL.into(),
+        },
+        reports_url: String::new(),
+        backoff_limit: 2,
+        ttl_seconds_after_finished: 86_400,
+    }
+}
+
+/// Runs the operator until `shutdown` completes (Ok) or the Lease is lost (Err).
+pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let template = match &options.job_template {
+        Some(path) => JobTemplate::load(path)?,
+        None => JobTemplate::restricted(&options.defaults),
+    };
+    if options.leader_election && (options.pod_namespace.is_none() || options.pod_name.is_none()) {
+        return Err(Error::NoIdentity);
+    }
+    let client = Client::try_default().await.map_err(Error::Connect)?;
+    let metrics = Arc::new(Metrics::new()?);
+    let listener = tokio::net::TcpListener::bind(options.metrics_addr)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: options.metrics_addr,
+            source,
+        })?;
+    let router = metrics.clone().router();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "the metrics server stopped");
+        }
+    });
+
+    let namespaces = if options.namespaces.is_empty() {
+        vec![
+            options
+                .pod_namespace
+                .clone()
+                .unwrap_or_else(|| client.default_namespace().to_string()),
+        ]
+    } else {
+        options.namespaces.clone()
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        template,
+        metrics.clone(),
+        options.pod_name.clone(),
+        options.recheck_every,
+    ));
+    tracing::info!(
+        ?namespaces,
+        leader_election = options.leader_election,
+        "operator starting"
+    );
+    let controllers = controllers(ctx, namespaces);
+
+    let work = async {
+        metrics.set_leader(true);
+        controllers.await;
+    };
+    let outcome = if options.leader_election {
+        let namespace = options.pod_namespace.clone().unwrap_or_default();
+        let elector = Elector {
+            api: Api::<Lease>::namespaced(client, &namespace),
+            namespace,
+            name: options.lease_name.clone(),
+            identity: format!(
+                "{}_{:08x}",
+                options.pod_name.clone().unwrap_or_default(),
+                rand::random::<u32>()
+            ),
+            lease_duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(5),
+        };
+        tokio::select! {
+            led = elector.lead(work) => led.map_err(Error::from),
+            () = shutdown => Ok(()),
+        }
+    } else {
+        tokio::select! {
+            () = work => Ok(()),
+            () = shutdown => Ok(()),
+        }
+    };
+    metrics.set_leader(false);
+    tracing::info!("operator stopped");
+    outcome
+}
+
+/// Every controller of every namespace, run together.
+async fn controllers(ctx: Arc<Context>, namespaces: Vec<String>) {
+    let mut all = Vec::new();
+    for namespace in namespaces {
+        all.push(tokio::spawn(vcenter_target::run(
+            ctx.clone(),
+            namespace.clone(),
+        )));
+        all.push(tokio::spawn(snapshot_schedule::run(
+            ctx.clone(),
+            namespace.clone(),
+        )));
+        all.push(tokio::spawn(aggregation_job::run(
+            ctx.clone(),
+            namespace.clone(),
+        )));
+        all.push(tokio::spawn(metrics_export::run(
+            ctx.clone(),
+            namespace.clone(),
+        )));
+    }
+    // Dropping a JoinHandle does not stop its task: abort them all when this future is dropped
+    // (shutdown, lost Lease), so no controller acts without the Lease.
+    let guards: Vec<AbortOnDrop> = all.iter().map(|h| AbortOnDrop(h.abort_handle())).collect();
+    join_all(all).await;
+    drop(guards);
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,441 @@
+//! The `VCenterTarget` controller: validate the spec (pure, the CRD's CEL rules client-side)
+//! → read the account Secret and the CA bundle → log in and out of the vCenter → status
+//! `Ready`/`Reachable`, version and last error, checked again every `recheck_every`.
+//!
+//! The snapshot fields of the status (`lastSnapshotTime`, rows, inventory size, the
+//! `LastSnapshot` condition) belong to the `SnapshotSchedule` controller, which writes them
+//! under its own field manager; this one never sends them.
+
+use super::{Context, Error, apply_status, condition, error_policy, instrumented, now};
+use crate::crd::vcenter_target::{CONDITION_REACHABLE, TlsConfig};
+use crate::crd::{CONDITION_READY, Condition, VCenterTarget};
+use crate::vsphere;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const CONTROLLER: &str = "VCenterTarget";
+/// Field manager of this controller's part of the status.
+const MANAGER: &str = super::MANAGER;
+/// How soon a target whose Secret or CA is missing is looked at again (Secrets are not
+/// watched: the operator may only `get` them).
+const MISSING_INPUT_RECHECK: Duration = Duration::from_secs(60);
+
+/// Reconciles the `VCenterTarget`s of `namespace` until the stream ends.
+pub async fn run(ctx: Arc<Context>, namespace: String) {
+    let targets = Api::<VCenterTarget>::namespaced(ctx.client.clone(), &namespace);
+    let results =
+        Controller::new(targets, watcher::Config::default()).run(reconcile, error_policy, ctx);
+    super::drain(CONTROLLER, &namespace, results).await;
+}
+
+async fn reconcile(target: Arc<VCenterTarget>, ctx: Arc<Context>) -> Result<Action, Error> {
+    instrumented(CONTROLLER, target.as_ref(), &ctx, apply(&target, &ctx)).await
+}
+
+/// This controller's part of the status (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckStatus {
+    pub conditions: Vec<Condition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vcenter_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub last_check_time: Time,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// What a check found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    /// The spec is invalid; nothing was tried.
+    Invalid {
+        reason: &'static str,
+        message: String,
+    },
+    /// The Secret or CA bundle is missing or incomplete; the vCenter was not tried.
+    MissingInput {
+        reason: &'static str,
+        message: String,
+    },
+    /// The vCenter answered a login.
+    Reachable { version: String },
+    /// The login failed.
+    Unreachable {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// The status a check leads to, from the previous conditions.
+pub fn check_status(previous: &[Condition], check: &Check, generation: Option<i64>) -> CheckStatus {
+    let at = now();
+    let (ready, reachable, version, error) = match check {
+        Check::Reachable { version } => (
+            (
+                true,
+                "Reachable",
+                format!("vCenter {version} accepted the account"),
+            ),
+            Some((
+                true,
+                "LoginSucceeded",
+                format!("logged in and out as the account of the Secret ({version})"),
+            )),
+            Some(version.clone()),
+            None,
+        ),
+        Check::Unreachable { reason, message } => (
+            (false, *reason, message.clone()),
+            Some((false, *reason, message.clone())),
+            None,
+            Some(message.clone()),
+        ),
+        Check::Invalid { reason, message } | Check::MissingInput { reason, message } => (
+            (false, *reason, message.clone()),
+            None,
+            None,
+            Some(message.clone()),
+        ),
+    };
+    let mut conditions = vec![condition(
+        previous,
+        CONDITION_READY,
+        ready.0,
+        ready.1,
+        ready.2,
+        generation,
+        at.clone(),
+    )];
+    if let Some((ok, reason, message)) = reachable {
+        conditions.push(condition(
+            previous,
+            CONDITION_REACHABLE,
+            ok,
+            reason,
+            message,
+            generation,
+            at.clone(),
+        ));
+    }
+    CheckStatus {
+        conditions,
+        vcenter_version: version,
+        last_error: error,
+        last_check_time: at,
+        observed_generation: generation,
+    }
+}
+
+async fn apply(target: &VCenterTarget, ctx: &Context) -> Result<Action, Error> {
+    let status = target.status.clone().unwrap_or_default();
+    let generation = target.meta().generation;
+    let check = match validate(target) {
+        Err((reason, message)) => Check::Invalid { reason, message },
+        Ok(()) => match read_inputs(ctx, target).await? {
+            Err((reason, message)) => Check::MissingInput { reason, message },
+            Ok(inputs) => login(target, &inputs).await,
+        },
+    };
+    let next = check_status(&status.conditions, &check, generation);
+    let was_ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == CONDITION_READY)
+        .map(|c| c.status == "True");
+    let ready = next.conditions[0].clone();
+    if was_ready != Some(ready.status == "True") {
+        let kind = if ready.status == "True" {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        ctx.event(target, kind, &ready.reason, "Check", ready.message.clone())
+            .await;
+    }
+    apply_status(
+        ctx,
+        target,
+        MANAGER,
+        serde_json::to_value(&next).unwrap_or_default(),
+    )
+    .await?;
+    match check {
+        Check::Invalid { reason, message } => Err(Error::InvalidSpec {
+            kind: CONTROLLER,
+            namespace: target.namespace().unwrap_or_default(),
+            name: target.name_any(),
+            reason,
+            message,
+        }),
+        Check::MissingInput { .. } => Ok(Action::requeue(MISSING_INPUT_RECHECK)),
+        _ => Ok(Action::requeue(ctx.recheck_every)),
+    }
+}
+
+/// The CRD's CEL rules, for API servers that do not enforce them.
+pub fn validate(target: &VCenterTarget) -> Result<(), (&'static str, String)> {
+    target
+        .validate_cel()
+        .map_err(|e| ("InvalidSpec", format!("{e:?}")))
+}
+
+/// The account and the CA bundle, read from the Secret/ConfigMap the spec names.
+pub struct Inputs {
+    pub username: String,
+    pub password: String,
+    pub ca_bundle: Option<String>,
+}
+
+type Missing = (&'static str, String);
+
+/// Reads the inputs. A missing Secret, ConfigMap or key is `Ok(Err(missing))` (the status
+/// says so and the check is retried); an API failure is an `Err` (backoff).
+async fn read_inputs(
+    ctx: &Context,
+    target: &VCenterTarget,
+) -> Result<Result<Inputs, Missing>, Error> {
+    let namespace = target.namespace().unwrap_or_default();
+    let refs = &target.spec.credentials_secret_ref;
+    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
+    let Some(secret) = secrets
+        .get_opt(&refs.name)
+        .await
+        .map_err(|source| Error::api("read", "Secret", &namespace, &refs.name, source))?
+    else {
+        return Ok(Err((
+            "SecretNotFound",
+            format!(
+                "Secret {namespace}/{} (spec.credentialsSecretRef) does not exist",
+                refs.name
+            ),
+        )));
+    };
+    let secret_value = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| {
+                String::from_utf8_lossy(&v.0)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string()
+            })
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                (
+                    "SecretKeyMissing",
+                    format!(
+                        "Secret {namespace}/{} has no non-empty key {key:?}",
+                        refs.name
+                    ),
+                )
+            })
+    };
+    let username = match secret_value(&refs.username_key) {
+        Ok(v) => v,
+        Err(missing) => return Ok(Err(missing)),
+    };
+    let password = match secret_value(&refs.password_key) {
+        Ok(v) => v,
+        Err(missing) => return Ok(Err(missing)),
+    };
+    let ca_bundle = match &target.spec.tls {
+        Some(TlsConfig {
+            ca_bundle_secret_ref: Some(r),
+            ..
+        }) => {
+            let secret = secrets
+                .get_opt(&r.name)
+                .await
+                .map_err(|source| Error::api("read", "Secret", &namespace, &r.name, source))?;
+            let value = secret.and_then(|s| {
+                s.data?
+                    .get(&r.key)
+                    .map(|v| String::from_utf8_lossy(&v.0).to_string())
+            });
+            match value {
+                Some(pem) => Some(pem),
+                None => {
+                    return Ok(Err((
+                        "CaBundleNotFound",
+                        format!(
+                            "Secret {namespace}/{} has no key {:?} (spec.tls.caBundleSecretRef)",
+                            r.name, r.key
+                        ),
+                    )));
+                }
+            }
+        }
+        Some(TlsConfig {
+            ca_bundle_config_map_ref: Some(r),
+            ..
+        }) => {
+            let config_map = Api::<ConfigMap>::namespaced(ctx.client.clone(), &namespace)
+                .get_opt(&r.name)
+                .await
+                .map_err(|source| Error::api("read", "ConfigMap", &namespace, &r.name, source))?;
+            match config_map.and_then(|c| c.data?.get(&r.key).cloned()) {
+                Some(pem) => Some(pem),
+                None => {
+                    return Ok(Err((
+                        "CaBundleNotFound",
+                        format!(
+                            "ConfigMap {namespace}/{} has no key {:?} (spec.tls.caBundleConfigMapRef)",
+                            r.name, r.key
+                        ),
+                    )));
+                }
+            }
+        }
+        _ => None,
+    };
+    if let Some(pem) = &ca_bundle
+        && !pem.contains("-----BEGIN CERTIFICATE-----")
+    {
+        return Ok(Err((
+            "InvalidCaBundle",
+            "the CA bundle holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_string(),
+        )));
+    }
+    Ok(Ok(Inputs {
+        username,
+        password,
+        ca_bundle,
+    }))
+}
+
+/// Logs in and out; the CA bundle goes through a temporary file, as the client reads one.
+async fn login(target: &VCenterTarget, inputs: &Inputs) -> Check {
+    let ca_file = match &inputs.ca_bundle {
+        Some(pem) => match crate::jobs::snapshot::write_ca_bundle(pem) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                return Check::Unreachable {
+                    reason: "CaBundleUnwritable",
+                    message: format!("failed to write the CA bundle to a temporary file: {e}"),
+                };
+            }
+        },
+        None => None,
+    };
+    let endpoint = target.spec.endpoint(
+        inputs.username.clone(),
+        inputs.password.clone(),
+        ca_file.as_ref().map(|f| f.path().to_path_buf()),
+    );
+    match vsphere::Client::login(&endpoint).await {
+        Ok(client) => {
+            let about = client.about();
+            let version = format!("{} build-{}", about.version, about.build);
+            if let Err(e) = client.logout().await {
+                tracing::warn!(target = %target.name_any(), error = %e, "logout after the check failed");
+            }
+            Check::Reachable { version }
+        }
+        Err(e) => Check::Unreachable {
+            reason: e.reason(),
+            message: e.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(tls: &str) -> VCenterTarget {
+        serde_yaml::from_str(&format!(
+            r#"
+apiVersion: vctp.io/v1alpha1
+kind: VCenterTarget
+metadata: {{name: vc01, namespace: finance, generation: 3}}
+spec:
+  url: https://vc01.example.com/sdk
+  credentialsSecretRef: {{name: vc01-account}}
+{tls}
+"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_ca_bundle_together_with_insecure_is_refused_before_any_connection() {
+        let both =
+            target("  tls:\n    insecure: true\n    caBundleSecretRef: {name: ca, key: ca.crt}");
+        let (reason, message) = validate(&both).unwrap_err();
+        assert_eq!(reason, "InvalidSpec");
+        assert!(message.contains("mutually exclusive"), "{message}");
+        assert!(validate(&target("  tls: {insecure: true}")).is_ok());
+    }
+
+    #[test]
+    fn a_reachable_vcenter_is_ready_with_its_version() {
+        let status = check_status(
+            &[],
+            &Check::Reachable {
+                version: "8.0.2 build-22617221".into(),
+            },
+            Some(3),
+        );
+        let types: Vec<(&str, &str)> = status
+            .conditions
+            .iter()
+            .map(|c| (c.type_.as_str(), c.status.as_str()))
+            .collect();
+        assert_eq!(types, [("Ready", "True"), ("Reachable", "True")]);
+        assert_eq!(
+            status.vcenter_version.as_deref(),
+            Some("8.0.2 build-22617221")
+        );
+        assert_eq!(status.last_error, None);
+        assert_eq!(status.observed_generation, Some(3));
+    }
+
+    #[test]
+    fn a_failed_login_is_neither_ready_nor_reachable_and_keeps_the_error() {
+        let status = check_status(
+            &[],
+            &Check::Unreachable {
+                reason: "InvalidLogin",
+                message: "failed to log in: wrong user name or password".into(),
+            },
+            Some(3),
+        );
+        assert!(
+            status
+                .conditions
+                .iter()
+                .all(|c| c.status == "False" && c.reason == "InvalidLogin")
+        );
+        assert!(status.last_error.unwrap().contains("wrong user name"));
+        // Left out, so server-side apply removes it: a vCenter that refuses the login has
+        // no version this check can vouch for.
+        assert_eq!(status.vcenter_version, None);
+    }
+
+    #[test]
+    fn a_missing_secret_makes_the_target_not_ready_without_judging_reachability() {
+        let status = check_status(
+            &[],
+            &Check::MissingInput {
+                reason: "SecretNotFound",
+                message: "Secret finance/vc01-account (spec.credentialsSecretRef) does not exist"
+                    .into(),
+            },
+            Some(3),
+        );
+        assert_eq!(status.conditions.len(), 1);
+        assert_eq!(status.conditions[0].type_, "Ready");
+        assert_eq!(status.conditions[0].reason, "SecretNotFound");
+    }
+}

@@ -1,0 +1,581 @@
+//! `vctp job snapshot|aggregate|export` as the operator's Jobs run them: the real binary,
+//! reading its custom resource through KUBECONFIG from the Kubernetes API server that
+//! `scripts/test.sh` starts, snapshotting vctp's simulated vCenter (in-process, fixed clock)
+//! into a temporary SQLite database; TLS trust against the govmomi simulator over HTTPS. The
+//! outcome is read from the exit status, the termination message and the database.
+
+mod common;
+
+use anyhow::{Context, Result, ensure};
+use common::kube::{TestNamespace, kubeconfig_path};
+use futures_util::TryStreamExt;
+use kube::Client;
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+use vctp::aggregate::Day;
+use vctp::crd::{AggregationJob, MetricsExport, VCenterTarget};
+use vctp::jobs::termination::{JobResult, SnapshotResult};
+use vctp::sim::{Clock, SimConfig, Simulator};
+use vctp::store::hourly::RowFilter;
+use vctp::store::summaries::Grain;
+use vctp::store::{DatabaseUrl, Store};
+
+/// The tick every snapshot here stands for: 2026-01-01T00:00:00Z, also the simulator's time.
+const T: i64 = 1_767_225_600;
+const AT: &str = "2026-01-01T00:00:00Z";
+const USERNAME: &str = "tester";
+const PASSWORD: &str = "sim-password";
+const TARGET: &str = "vc-sim";
+
+/// Variables of the test's own environment that would change what the binary does.
+const SCRUBBED_ENV: [&str; 9] = [
+    "VCTP_CONFIG",
+    "VCTP_DATABASE_URL",
+    "VCTP_REPORTS_URL",
+    "VCTP_VCENTER_USERNAME",
+    "VCTP_VCENTER_PASSWORD",
+    "VCTP_VCENTER_CA_BUNDLE",
+    "VCTP_TERMINATION_LOG",
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+];
+
+/// One test's world: a namespace with the CRDs installed, a simulated vCenter, a directory
+/// for the database, the reports and the termination message.
+struct World {
+    /// Deleted with the world.
+    _ns: TestNamespace,
+    client: Client,
+    namespace: String,
+    sim: Simulator,
+    sdk_url: String,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new(tag: &str) -> Result<World> {
+        let ns = TestNamespace::new(tag).await?;
+        let (client, namespace) = (ns.client.clone(), ns.name.clone());
+        let config = SimConfig {
+            vms: 300,
+            vcenters: 1,
+            seed: 11,
+            page_size: 100,
+            username: USERNAME.into(),
+            password: PASSWORD.into(),
+        };
+        let (sim, sdk_url) = common::sim::start(config, Clock::manual(T)).await;
+        Ok(World {
+            _ns: ns,
+            client,
+            namespace,
+            sim,
+            sdk_url,
+            dir: tempfile::tempdir()?,
+        })
+    }
+
+    fn database(&self) -> PathBuf {
+        self.dir.path().join("vctp.sqlite3")
+    }
+
+    fn reports(&self) -> PathBuf {
+        self.dir.path().join("reports")
+    }
+
+    fn resource(&self, name: &str) -> String {
+        format!("{}/{name}", self.namespace)
+    }
+
+    /// Creates a resource of kind `K` from its JSON (without `apiVersion` and `kind`).
+    async fn create<K>(&self, name: &str, spec: Value) -> Result<()>
+    where
+        K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + serde::Serialize
+            + serde::de::DeserializeOwned,
+    {
+        let resource: K = serde_json::from_value(json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": { "name": name },
+            "spec": spec,
+        }))?;
+        Api::<K>::namespaced(self.client.clone(), &self.namespace)
+            .create(&PostParams::default(), &resource)
+            .await
+            .with_context(|| format!("creating {} {name}", K::kind(&())))?;
+        Ok(())
+    }
+
+    async fn create_target(&self) -> Result<()> {
+        self.create::<VCenterTarget>(
+            TARGET,
+            json!({
+                "url": self.sdk_url,
+                "credentialsSecretRef": { "name": "vc-sim-account" },
+                "maxObjects": 70,
+            }),
+        )
+        .await
+    }
+
+    /// Runs `vctp job ARGS…` as a Job would: KUBECONFIG for the API, the database and the
+    /// termination log in the test's directory, plus `env`.
+    async fn job(&self, args: &[&str], env: &[(&str, &str)]) -> Result<JobRun> {
+        let termination = self.dir.path().join("termination-log");
+        let _ = std::fs::remove_file(&termination);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vctp"));
+        command.arg("job").args(args);
+        for name in SCRUBBED_ENV {
+            command.env_remove(name);
+        }
+        command
+            .env("KUBECONFIG", kubeconfig_path())
+            .env("VCTP_DATABASE_URL", self.database())
+            .env("VCTP_TERMINATION_LOG", &termination)
+            .envs(env.iter().copied());
+        let started = Instant::now();
+        let output = tokio::task::spawn_blocking(move || command.output()).await??;
+        let message = std::fs::read_to_string(&termination).unwrap_or_default();
+        Ok(JobRun {
+            status: output.status.code(),
+            result: JobResult::from_message(&message),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    async fn snapshot(&self, target: &str, env: &[(&str, &str)]) -> Result<JobRun> {
+        self.job(
+            &["snapshot", "--target", &self.resource(target), "--at", AT],
+            env,
+        )
+        .await
+    }
+
+    async fn store(&self) -> Result<Store> {
+        Ok(Store::connect(&DatabaseUrl::Sqlite(self.database())).await?)
+    }
+}
+
+const CREDENTIALS: [(&str, &str); 2] = [
+    ("VCTP_VCENTER_USERNAME", USERNAME),
+    ("VCTP_VCENTER_PASSWORD", PASSWORD),
+];
+
+/// What one run of the binary left.
+#[derive(Debug)]
+struct JobRun {
+    status: Option<i32>,
+    result: Option<JobResult>,
+    stderr: String,
+    seconds: f64,
+}
+
+impl JobRun {
+    /// The termination message, after checking the exit status.
+    fn expect(self, status: i32) -> Result<JobResult> {
+        ensure!(
+            self.status == Some(status),
+            "expected exit status {status}, got {:?}; stderr:\n{}",
+            self.status,
+            self.stderr
+        );
+        self.result
+            .with_context(|| format!("no termination message; stderr:\n{}", self.stderr))
+    }
+}
+
+async fn stored_vm_ids(store: &Store, vcenter: &str) -> Result<Vec<String>> {
+    let rows: Vec<_> = store
+        .hourly_rows(RowFilter {
+            vcenter: Some(vcenter.into()),
+            from: None,
+            to: None,
+        })
+        .try_collect()
+        .await?;
+    ensure!(
+        rows.iter().all(|r| r.snapshot_time == T),
+        "rows of another time"
+    );
+    let mut ids: Vec<String> = rows.into_iter().map(|r| r.vm_id).collect();
+    ids.sort();
+    Ok(ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_snapshot_job_stores_the_simulators_vms_and_an_aggregation_job_writes_verifiable_reports()
+-> Result<()> {
+    let world = World::new("snapshot").await?;
+    world.create_target().await?;
+
+    let result = world.snapshot(TARGET, &CREDENTIALS).await?.expect(0)?;
+    let mut expected: Vec<String> = world
+        .sim
+        .inventory_at(0, T)
+        .into_iter()
+        .map(|vm| vm.moref)
+        .collect();
+    expected.sort();
+    ensure!(expected.len() > 250, "about 300 VMs: {}", expected.len());
+    ensure!(result.succeeded && result.reason.is_none(), "{result:?}");
+    ensure!(
+        result.snapshot
+            == Some(SnapshotResult {
+                snapshot_time: T,
+                rows: expected.len() as i64,
+                inventory_size: expected.len() as i64,
+                // What the simulator's ServiceContent says it is.
+                vcenter_version: Some("8.0.2 build-22385739".into()),
+            }),
+        "{result:?}"
+    );
+    let store = world.store().await?;
+    ensure!(
+        stored_vm_ids(&store, TARGET).await? == expected,
+        "the stored VMs differ from the simulator's"
+    );
+    let runs = store.snapshot_runs(Some(TARGET), 10).await?;
+    ensure!(
+        runs.len() == 1 && runs[0].success && runs[0].row_count == expected.len() as i64,
+        "{runs:?}"
+    );
+
+    world
+        .create::<AggregationJob>("daily", json!({ "period": "Daily", "date": "2026-01-01" }))
+        .await?;
+    world
+        .create::<AggregationJob>(
+            "hourly",
+            json!({ "period": "Hourly", "at": "2026-01-01T00:30:00Z", "vcenters": [TARGET] }),
+        )
+        .await?;
+    let reports = world.reports();
+    let reports_env = [("VCTP_REPORTS_URL", reports.to_str().context("utf-8 path")?)];
+    let daily = world
+        .job(
+            &["aggregate", "--name", &world.resource("daily")],
+            &reports_env,
+        )
+        .await?
+        .expect(0)?;
+    let hourly = world
+        .job(
+            &["aggregate", "--name", &world.resource("hourly")],
+            &reports_env,
+        )
+        .await?
+        .expect(0)?;
+
+    let daily = daily.aggregation.context("no aggregation result")?;
+    let summaries = store
+        .summaries(Grain::Daily, Day::parse("2026-01-01")?.start())
+        .await?;
+    ensure!(
+        daily.rows_written > 0 && daily.rows_written == summaries.len() as i64,
+        "{} rows written, {} stored",
+        daily.rows_written,
+        summaries.len()
+    );
+    let hourly = hourly.aggregation.context("no aggregation result")?;
+    ensure!(hourly.rows_written == 0, "an hour only writes its report");
+    let keys: Vec<&str> = daily
+        .reports
+        .iter()
+        .chain(&hourly.reports)
+        .map(|r| r.key.as_str())
+        .collect();
+    ensure!(
+        keys == [
+            "reports/daily/2026-01-01/all.xlsx",
+            "reports/daily/2026-01-01/all.csv",
+            "reports/hourly/2026-01-01T00/vc-sim.xlsx",
+            "reports/hourly/2026-01-01T00/vc-sim.csv",
+        ],
+        "{keys:?}"
+    );
+    for report in daily.reports.iter().chain(&hourly.reports) {
+        let bytes = std::fs::read(reports.join(&report.key))
+            .with_context(|| format!("reading {}", report.key))?;
+        ensure!(bytes.len() as i64 == report.size, "size of {}", report.key);
+        ensure!(
+            format!("{:x}", Sha256::digest(&bytes)) == report.sha256,
+            "SHA-256 of {}",
+            report.key
+        );
+    }
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_snapshot_with_the_schedules_retention_deletes_rows_past_their_age() -> Result<()> {
+    let world = World::new("retention").await?;
+    world.create_target().await?;
+    // The tick is 2026-01-01 and retention counts from the wall clock: with 1 day of hourly
+    // history kept, the rows just stored are already past their age.
+    let result = world
+        .job(
+            &[
+                "snapshot",
+                "--target",
+                &world.resource(TARGET),
+                "--at",
+                AT,
+                "--hourly-max-age-days",
+                "1",
+                "--daily-max-age-months",
+                "12",
+            ],
+            &CREDENTIALS,
+        )
+        .await?
+        .expect(0)?;
+    let rows = result.snapshot.as_ref().context("a snapshot result")?.rows;
+    let message = result.message.clone().unwrap_or_default();
+    ensure!(
+        message.contains(&format!(
+            "retention: deleted {rows} hourly rows older than 1 days"
+        )),
+        "{message}"
+    );
+    let store = world.store().await?;
+    ensure!(
+        stored_vm_ids(&store, TARGET).await?.is_empty(),
+        "rows left after retention"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_wrong_password_fails_at_once_with_its_reason_and_stores_only_the_failed_run()
+-> Result<()> {
+    let world = World::new("password").await?;
+    world.create_target().await?;
+    let run = world
+        .job(
+            &[
+                "snapshot",
+                "--target",
+                &world.resource(TARGET),
+                "--at",
+                AT,
+                "--max-retries",
+                "3",
+                "--retry-interval-seconds",
+                "300",
+            ],
+            &[
+                ("VCTP_VCENTER_USERNAME", USERNAME),
+                ("VCTP_VCENTER_PASSWORD", "not-the-password"),
+            ],
+        )
+        .await?;
+    // A retry would have waited 300 s: a wrong password is not transient.
+    let seconds = run.seconds;
+    let result = run.expect(1)?;
+    ensure!(seconds < 60.0, "took {seconds} s");
+    ensure!(!result.succeeded && result.snapshot.is_none(), "{result:?}");
+    ensure!(
+        result.reason.as_deref() == Some("InvalidLogin"),
+        "{result:?}"
+    );
+    let message = result.message.unwrap_or_default();
+    ensure!(
+        message.contains("invalid login for user \"tester\"") && message.contains("1 attempt"),
+        "{message}"
+    );
+
+    let store = world.store().await?;
+    ensure!(
+        stored_vm_ids(&store, TARGET).await?.is_empty(),
+        "rows were stored"
+    );
+    let runs = store.snapshot_runs(None, 10).await?;
+    ensure!(
+        runs.len() == 1
+            && runs[0].vcenter == TARGET
+            && runs[0].snapshot_time == T
+            && !runs[0].success
+            && runs[0].error.contains("invalid login"),
+        "{runs:?}"
+    );
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_missing_resource_password_or_period_is_bad_input_and_touches_no_database() -> Result<()>
+{
+    let world = World::new("bad-input").await?;
+    world.create_target().await?;
+
+    let result = world.snapshot("absent", &CREDENTIALS).await?.expect(2)?;
+    ensure!(result.reason.as_deref() == Some("NotFound"), "{result:?}");
+    let expected = format!("VCenterTarget {}/absent not found", world.namespace);
+    ensure!(
+        result.message.as_deref() == Some(expected.as_str()),
+        "{result:?}"
+    );
+
+    let result = world
+        .snapshot(TARGET, &[("VCTP_VCENTER_USERNAME", USERNAME)])
+        .await?
+        .expect(2)?;
+    ensure!(
+        result.reason.as_deref() == Some("MissingEnvironment"),
+        "{result:?}"
+    );
+    let message = result.message.unwrap_or_default();
+    ensure!(
+        message.starts_with("environment variable VCTP_VCENTER_PASSWORD is not set"),
+        "{message}"
+    );
+
+    // The schema's CEL rule would refuse this, but v1.20 does not enforce CEL: the Job is
+    // the last line of defence.
+    world
+        .create::<AggregationJob>("no-month", json!({ "period": "Monthly" }))
+        .await?;
+    let result = world
+        .job(&["aggregate", "--name", &world.resource("no-month")], &[])
+        .await?
+        .expect(2)?;
+    ensure!(
+        result.message.as_deref()
+            == Some("invalid AggregationJob spec: `spec.month`: period Monthly needs it (YYYY-MM)")
+            && result.reason.as_deref() == Some("InvalidSpec"),
+        "{result:?}"
+    );
+
+    ensure!(!world.database().exists(), "bad input opened the database");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn an_export_job_reads_its_resource_then_fails_as_not_yet_supported() -> Result<()> {
+    let world = World::new("export").await?;
+    world
+        .create::<MetricsExport>(
+            "support-case",
+            json!({
+                "source": { "url": "http://127.0.0.1:8428" },
+                "lookbackSeconds": 3600,
+                "selectors": ["{job=\"vmagent\"}"],
+            }),
+        )
+        .await?;
+    let result = world
+        .job(&["export", "--name", &world.resource("support-case")], &[])
+        .await?
+        .expect(1)?;
+    ensure!(
+        !result.succeeded && result.reason.as_deref() == Some("NotYetSupported"),
+        "{result:?}"
+    );
+    ensure!(
+        result.message.as_deref()
+            == Some(
+                "MetricsExport is not supported by this vctp version yet: the export itself arrives in a later release"
+            ),
+        "{result:?}"
+    );
+
+    let result = world
+        .job(&["export", "--name", &world.resource("absent")], &[])
+        .await?
+        .expect(2)?;
+    ensure!(result.reason.as_deref() == Some("NotFound"), "{result:?}");
+    Ok(())
+}
+
+/// A variable of the govmomi simulator; fails with the script to run when it is not set.
+fn vcsim_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through scripts/test.sh, which starts the govmomi simulator (scripts/vcsim.sh)")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kubernetes API server and the govmomi simulator: run scripts/test.sh"]
+async fn the_ca_bundle_from_the_environment_is_what_the_snapshot_trusts() -> Result<()> {
+    let world = World::new("tls").await?;
+    world
+        .create::<VCenterTarget>(
+            "govmomi",
+            json!({
+                "url": vcsim_env("VCTP_TEST_VCSIM_URL"),
+                "credentialsSecretRef": { "name": "govmomi-account" },
+                "tls": { "caBundleSecretRef": { "name": "govmomi-ca", "key": "ca.crt" } },
+            }),
+        )
+        .await?;
+    let (user, password) = (
+        vcsim_env("VCTP_TEST_VCSIM_USER"),
+        vcsim_env("VCTP_TEST_VCSIM_PASSWORD"),
+    );
+    let account = [
+        ("VCTP_VCENTER_USERNAME", user.as_str()),
+        ("VCTP_VCENTER_PASSWORD", password.as_str()),
+    ];
+    let ca = std::fs::read_to_string(vcsim_env("VCTP_TEST_VCSIM_CA"))?;
+    let wrong_ca = std::fs::read_to_string(vcsim_env("VCTP_TEST_VCSIM_WRONG_CA"))?;
+    let trusting = |pem| [account[0], account[1], ("VCTP_VCENTER_CA_BUNDLE", pem)];
+
+    let result = world.snapshot("govmomi", &account).await?.expect(2)?;
+    ensure!(
+        result
+            .message
+            .unwrap_or_default()
+            .contains("VCTP_VCENTER_CA_BUNDLE"),
+        "a spec naming a CA bundle needs it in the environment"
+    );
+
+    let result = world
+        .snapshot("govmomi", &trusting(&wrong_ca))
+        .await?
+        .expect(1)?;
+    ensure!(
+        result.reason.as_deref() == Some("TlsVerificationFailed"),
+        "{result:?}"
+    );
+    let store = world.store().await?;
+    ensure!(
+        stored_vm_ids(&store, "govmomi").await?.is_empty(),
+        "rows were stored"
+    );
+
+    let result = world.snapshot("govmomi", &trusting(&ca)).await?.expect(0)?;
+    let inventory = reqwest::get(format!(
+        "{}/inventory",
+        vcsim_env("VCTP_TEST_VCSIM_CONTROL")
+    ))
+    .await?
+    .text()
+    .await?;
+    let vms = serde_json::from_str::<Vec<Value>>(&inventory)?.len() as i64;
+    let snapshot = result.snapshot.context("no snapshot result")?;
+    ensure!(
+        vms > 0 && snapshot.rows == vms && snapshot.inventory_size == vms,
+        "{snapshot:?}, govmomi holds {vms} VMs"
+    );
+    ensure!(
+        stored_vm_ids(&store, "govmomi").await?.len() as i64 == vms,
+        "stored rows differ"
+    );
+    ensure!(snapshot.vcenter_version.is_some(), "{snapshot:?}");
+    store.close().await;
+    Ok(())
+}

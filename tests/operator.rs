@@ -1,0 +1,503 @@
+//! End to end: the real `vctp operator` binary against a real kube-apiserver, etcd and
+//! kube-controller-manager v1.20.2 (`scripts/kube.sh`, started by `scripts/test.sh` with our
+//! CRDs installed). The test plays the kubelet: it finishes a Job's Pod by patching its status
+//! with the termination message a `vctp job …` container leaves.
+
+mod common;
+
+use anyhow::{Context, Result, ensure};
+use common::kube::{
+    OperatorProcess, TestNamespace, eventually, eventually_within, finish_pod, job_pods,
+};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use serde_json::json;
+use std::time::Duration;
+use vctp::crd::{AggregationJob, MetricsExport, Phase, VCenterTarget};
+
+async fn create<K>(ns: &TestNamespace, manifest: serde_json::Value) -> Result<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let object: K = serde_json::from_value(manifest)?;
+    Ok(ns
+        .api::<K>()
+        .create(&PostParams::default(), &object)
+        .await?)
+}
+
+/// The reasons of the Events about `name`, oldest first.
+async fn event_reasons(ns: &TestNamespace, name: &str) -> Result<Vec<String>> {
+    let mut events: Vec<Event> = ns
+        .api::<Event>()
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect();
+    events.sort_by_key(|e| e.metadata.creation_timestamp.clone());
+    Ok(events.into_iter().filter_map(|e| e.reason).collect())
+}
+
+async fn the_job(ns: &TestNamespace, name: &str) -> Result<Job> {
+    let jobs = ns.api::<Job>();
+    eventually(&format!("Job {name}"), || async {
+        Ok(jobs.get_opt(name).await?)
+    })
+    .await
+}
+
+/// The newest Pod of `job` whose container has not terminated yet.
+async fn running_pod(ns: &TestNamespace, job: &str) -> Result<String> {
+    eventually(&format!("a new Pod of Job {job}"), || async {
+        Ok(job_pods(ns, job).await?.into_iter().find_map(|p| {
+            let finished = p
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.as_deref())
+                .is_some_and(|phase| phase == "Succeeded" || phase == "Failed");
+            (!finished).then(|| p.metadata.name.unwrap_or_default())
+        }))
+    })
+    .await
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn an_aggregation_job_becomes_a_job_whose_result_reaches_status_and_events() -> Result<()> {
+    let ns = TestNamespace::new("agg").await?;
+    let operator = OperatorProcess::start(&ns.name, &[])?;
+    let request: AggregationJob = create(
+        &ns,
+        json!({
+            "apiVersion": "vctp.io/v1alpha1", "kind": "AggregationJob",
+            "metadata": { "name": "daily-2026-03-10" },
+            "spec": { "period": "Daily", "date": "2026-03-10" },
+        }),
+    )
+    .await?;
+
+    let job = the_job(&ns, "daily-2026-03-10-aggregate").await?;
+    let owner = job.metadata.owner_references.clone().unwrap_or_default();
+    ensure!(
+        owner.len() == 1
+            && owner[0].kind == "AggregationJob"
+            && owner[0].uid == request.metadata.uid.clone().unwrap_or_default()
+            && owner[0].controller == Some(true),
+        "owner references {owner:?}"
+    );
+    let container = &job
+        .spec
+        .as_ref()
+        .context("spec")?
+        .template
+        .spec
+        .as_ref()
+        .context("pod")?
+        .containers[0];
+    ensure!(
+        container.args.clone().unwrap_or_default()
+            == [
+                "job",
+                "aggregate",
+                "--name",
+                &format!("{}/daily-2026-03-10", ns.name)
+            ],
+        "args {:?}",
+        container.args
+    );
+    let requests = ns.api::<AggregationJob>();
+    // Pending until the Job controller made the Pod, then Running (no kubelet runs it).
+    eventually(
+        "status naming the Job, phase Pending or Running",
+        || async {
+            let status = requests
+                .get("daily-2026-03-10")
+                .await?
+                .status
+                .unwrap_or_default();
+            Ok(
+                (status.job_name.as_deref() == Some("daily-2026-03-10-aggregate")
+                    && matches!(status.phase, Some(Phase::Pending | Phase::Running)))
+                .then_some(()),
+            )
+        },
+    )
+    .await?;
+
+    let pod = running_pod(&ns, "daily-2026-03-10-aggregate").await?;
+    let result = json!({
+        "succeeded": true,
+        "aggregation": { "rowsWritten": 412, "reports": [
+            { "key": "reports/daily/2026-03-10/all.xlsx", "size": 52311, "sha256": "ab".repeat(32) },
+        ]},
+    });
+    finish_pod(&ns, &pod, "vctp", 0, &result.to_string()).await?;
+
+    let status = eventually("phase Succeeded with the rows and report", || async {
+        let status = requests
+            .get("daily-2026-03-10")
+            .await?
+            .status
+            .unwrap_or_default();
+        Ok((status.phase == Some(Phase::Succeeded)).then_some(status))
+    })
+    .await
+    .with_context(|| operator.log())?;
+    ensure!(status.rows_written == Some(412), "{status:?}");
+    ensure!(status.reports.len() == 1 && status.reports[0].key.ends_with("all.xlsx"));
+    ensure!(
+        status.completion_time.is_some() && status.start_time.is_some(),
+        "{status:?}"
+    );
+    let complete = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Complete")
+        .context("Complete")?;
+    ensure!(complete.status == "True", "{complete:?}");
+
+    let reasons = eventually("JobCreated and Succeeded Events", || async {
+        let reasons = event_reasons(&ns, "daily-2026-03-10").await?;
+        Ok((reasons.contains(&"JobCreated".to_string())
+            && reasons.contains(&"Succeeded".to_string()))
+        .then_some(reasons))
+    })
+    .await?;
+    ensure!(reasons.len() == 2, "one Event per turn, got {reasons:?}");
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_failing_job_is_retried_then_reported_failed_with_a_warning_event() -> Result<()> {
+    let ns = TestNamespace::new("aggfail").await?;
+    let operator = OperatorProcess::start(&ns.name, &["--job-backoff-limit", "1"])?;
+    create::<AggregationJob>(
+        &ns,
+        json!({
+            "apiVersion": "vctp.io/v1alpha1", "kind": "AggregationJob",
+            "metadata": { "name": "monthly-2026-02" },
+            "spec": { "period": "Monthly", "month": "2026-02" },
+        }),
+    )
+    .await?;
+    let job = "monthly-2026-02-aggregate";
+    the_job(&ns, job).await?;
+    let failure = json!({
+        "succeeded": false, "reason": "NoDailySummaries",
+        "message": "failed to aggregate 2026-02: no daily summaries stored for 2026-02",
+    })
+    .to_string();
+    let first = running_pod(&ns, job).await?;
+    finish_pod(&ns, &first, "vctp", 1, &failure).await?;
+    // The Job controller starts the retry after its 10 s back-off.
+    let second = eventually_within("the retry Pod", Duration::from_secs(60), || async {
+        Ok(job_pods(&ns, job)
+            .await?
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .find(|name| *name != first))
+    })
+    .await?;
+    finish_pod(&ns, &second, "vctp", 1, &failure).await?;
+
+    let requests = ns.api::<AggregationJob>();
+    let status = eventually("phase Failed", || async {
+        let status = requests
+            .get("monthly-2026-02")
+            .await?
+            .status
+            .unwrap_or_default();
+        Ok((status.phase == Some(Phase::Failed)).then_some(status))
+    })
+    .await
+    .with_context(|| operator.log())?;
+    ensure!(
+        status
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("no daily summaries")),
+        "{status:?}"
+    );
+    let complete = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Complete")
+        .context("Complete")?;
+    ensure!(
+        complete.status == "False" && complete.reason == "NoDailySummaries",
+        "{complete:?}"
+    );
+    eventually("a NoDailySummaries Warning Event", || async {
+        Ok(event_reasons(&ns, "monthly-2026-02")
+            .await?
+            .contains(&"NoDailySummaries".to_string())
+            .then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn deleting_an_aggregation_job_deletes_its_job() -> Result<()> {
+    let ns = TestNamespace::new("aggdel").await?;
+    let _operator = OperatorProcess::start(&ns.name, &[])?;
+    create::<AggregationJob>(
+        &ns,
+        json!({
+            "apiVersion": "vctp.io/v1alpha1", "kind": "AggregationJob",
+            "metadata": { "name": "hour" },
+            "spec": { "period": "Hourly", "at": "2026-03-10T14:05:00Z" },
+        }),
+    )
+    .await?;
+    the_job(&ns, "hour-aggregate").await?;
+    ns.api::<AggregationJob>()
+        .delete("hour", &DeleteParams::background())
+        .await?;
+    let jobs = ns.api::<Job>();
+    eventually_within(
+        "the Job collected with its owner",
+        Duration::from_secs(60),
+        || async {
+            Ok(jobs
+                .get_opt("hour-aggregate")
+                .await?
+                .is_none()
+                .then_some(()))
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_metrics_export_fails_with_not_yet_supported_in_status() -> Result<()> {
+    let ns = TestNamespace::new("export").await?;
+    let operator = OperatorProcess::start(&ns.name, &[])?;
+    create::<MetricsExport>(
+        &ns,
+        json!({
+            "apiVersion": "vctp.io/v1alpha1", "kind": "MetricsExport",
+            "metadata": { "name": "support-case" },
+            "spec": {
+                "source": { "url": "http://127.0.0.1:8428" },
+                "lookbackSeconds": 3600,
+                "selectors": ["{job=\"vmagent\"}"],
+            },
+        }),
+    )
+    .await?;
+    let job = the_job(&ns, "support-case-export").await?;
+    let args = job
+        .spec
+        .context("spec")?
+        .template
+        .spec
+        .context("pod")?
+        .containers[0]
+        .args
+        .clone()
+        .unwrap_or_default();
+    ensure!(args[..2] == ["job", "export"], "{args:?}");
+    let pod = running_pod(&ns, "support-case-export").await?;
+    let result = json!({
+        "succeeded": false, "reason": "NotYetSupported",
+        "message": "MetricsExport is not supported by this vctp version yet",
+    });
+    finish_pod(&ns, &pod, "vctp", 1, &result.to_string()).await?;
+    // The built-in template retries twice; each attempt reports the same.
+    let exports = ns.api::<MetricsExport>();
+    let status = eventually_within("phase Failed", Duration::from_secs(90), || async {
+        if let Ok(pod) = running_pod_now(&ns, "support-case-export").await {
+            finish_pod(&ns, &pod, "vctp", 1, &result.to_string()).await?;
+        }
+        let status = exports
+            .get("support-case")
+            .await?
+            .status
+            .unwrap_or_default();
+        Ok((status.phase == Some(Phase::Failed)).then_some(status))
+    })
+    .await
+    .with_context(|| operator.log())?;
+    ensure!(
+        status.errors.iter().any(|e| e.contains("not supported")),
+        "{status:?}"
+    );
+    Ok(())
+}
+
+/// A simulated vCenter (vctp's own SOAP simulator, in-process) accepting `user`/`password`.
+async fn simulated_vcenter(user: &str, password: &str) -> Result<String> {
+    use vctp::sim::{Clock, SimConfig};
+    let config = SimConfig {
+        vms: 20,
+        username: user.into(),
+        password: password.into(),
+        ..SimConfig::default()
+    };
+    Ok(common::sim::start(config, Clock::real()).await.1)
+}
+
+/// The unfinished Pod of `job`, if there is one right now.
+async fn running_pod_now(ns: &TestNamespace, job: &str) -> Result<String> {
+    job_pods(ns, job)
+        .await?
+        .into_iter()
+        .find(|p| {
+            !p.status
+                .as_ref()
+                .and_then(|s| s.phase.as_deref())
+                .is_some_and(|phase| phase == "Succeeded" || phase == "Failed")
+        })
+        .and_then(|p| p.metadata.name)
+        .context("no unfinished Pod")
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_vcenter_target_waits_for_its_secret_then_is_ready_after_a_login() -> Result<()> {
+    let sdk_url = simulated_vcenter("vctp", "secret-password").await?;
+    let ns = TestNamespace::new("target").await?;
+    let operator = OperatorProcess::start(&ns.name, &["--recheck-seconds", "10"])?;
+    create::<VCenterTarget>(
+        &ns,
+        json!({
+            "apiVersion": "vctp.io/v1alpha1", "kind": "VCenterTarget",
+            "metadata": { "name": "vc0" },
+            "spec": { "url": sdk_url, "credentialsSecretRef": { "name": "vc0-account" } },
+        }),
+    )
+    .await?;
+    let targets = ns.api::<VCenterTarget>();
+    let ready = |status: &vctp::crd::VCenterTargetStatus| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| (c.status.clone(), c.reason.clone()))
+    };
+    eventually("Ready=False SecretNotFound", || async {
+        let status = targets.get("vc0").await?.status.unwrap_or_default();
+        Ok((ready(&status) == Some(("False".into(), "SecretNotFound".into()))).then_some(()))
+    })
+    .await
+    .with_context(|| operator.log())?;
+
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": { "name": "vc0-account" },
+        "stringData": { "username": "vctp", "password": "secret-password" },
+    }))?;
+    ns.api().create(&PostParams::default(), &secret).await?;
+    let status = eventually_within(
+        "Ready=True after the recheck",
+        Duration::from_secs(90),
+        || async {
+            let status = targets.get("vc0").await?.status.unwrap_or_default();
+            Ok((ready(&status).is_some_and(|(s, _)| s == "True")).then_some(status))
+        },
+    )
+    .await
+    .with_context(|| operator.log())?;
+    ensure!(
+        status
+            .vcenter_version
+            .as_deref()
+            .is_some_and(|v| v.starts_with("8.0")),
+        "{status:?}"
+    );
+    let reachable = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Reachable")
+        .context("Reachable")?;
+    ensure!(reachable.status == "True", "{reachable:?}");
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn of_two_replicas_only_the_lease_holder_acts_and_the_other_takes_over_when_it_stops()
+-> Result<()> {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let ns = TestNamespace::new("leader").await?;
+    let election = |pod: &str| {
+        vec![
+            "--leader-election".to_string(),
+            "true".into(),
+            "--pod-namespace".into(),
+            ns.name.clone(),
+            "--pod-name".into(),
+            pod.to_string(),
+            "--lease-name".into(),
+            "vctp-leader".into(),
+        ]
+    };
+    let args_a = election("operator-a");
+    let args_b = election("operator-b");
+    let mut a = OperatorProcess::start(
+        &ns.name,
+        &args_a.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
+    let leases = ns.api::<Lease>();
+    let holder = eventually("operator-a holding the Lease", || async {
+        Ok(leases
+            .get_opt("vctp-leader")
+            .await?
+            .and_then(|l| l.spec?.holder_identity))
+    })
+    .await?;
+    ensure!(holder.starts_with("operator-a_"), "holder {holder}");
+    let b = OperatorProcess::start(
+        &ns.name,
+        &args_b.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
+
+    let aggregate = |name: &str| {
+        json!({
+            "apiVersion": "vctp.io/v1alpha1", "kind": "AggregationJob",
+            "metadata": { "name": name },
+            "spec": { "period": "Monthly", "month": "2026-02" },
+        })
+    };
+    create::<AggregationJob>(&ns, aggregate("first")).await?;
+    the_job(&ns, "first-aggregate").await?;
+    ensure!(
+        b.log().contains("operator starting") && !b.log().contains("became the leader"),
+        "operator-b should wait: {}",
+        b.log()
+    );
+
+    ensure!(
+        a.terminate()?.success(),
+        "operator-a did not stop cleanly: {}",
+        a.log()
+    );
+    // The Lease runs out 15 s after operator-a's last renewal; then operator-b acts.
+    create::<AggregationJob>(&ns, aggregate("second")).await?;
+    let jobs = ns.api::<Job>();
+    eventually_within(
+        "operator-b taking over",
+        Duration::from_secs(45),
+        || async { Ok(jobs.get_opt("second-aggregate").await?) },
+    )
+    .await
+    .with_context(|| b.log())?;
+    let holder = leases
+        .get("vctp-leader")
+        .await?
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default();
+    ensure!(holder.starts_with("operator-b_"), "holder {holder}");
+    Ok(())
+}
