@@ -3,7 +3,7 @@
 //! Job's phase, times, rows and report objects into status, with an Event at each turn.
 
 use super::workload::{JobRequest, Run, ensure_run};
-use super::{Context, Error, apply_status, condition, error_policy, instrumented, now};
+use super::{Context, Error, condition, error_policy, instrumented, now, replace_status};
 use crate::crd::aggregation_job::{AggregationPeriod, CONDITION_COMPLETE, ReportObject};
 use crate::crd::{AggregationJob, AggregationJobStatus, Condition, Phase};
 use k8s_openapi::api::batch::v1::Job;
@@ -43,13 +43,7 @@ async fn apply(request: &AggregationJob, ctx: &Context) -> Result<Action, Error>
     }
     if let Err((reason, message)) = validate(request) {
         let failed = invalid_status(&status, reason, &message, request.meta().generation);
-        apply_status(
-            ctx,
-            request,
-            super::MANAGER,
-            serde_json::to_value(failed).unwrap_or_default(),
-        )
-        .await?;
+        replace_status(ctx, request, &to_json(&status), &to_json(&failed)).await?;
         ctx.event(
             request,
             EventType::Warning,
@@ -84,14 +78,12 @@ async fn apply(request: &AggregationJob, ctx: &Context) -> Result<Action, Error>
             next.phase == Some(Phase::Succeeded),
         );
     }
-    apply_status(
-        ctx,
-        request,
-        super::MANAGER,
-        serde_json::to_value(next).unwrap_or_default(),
-    )
-    .await?;
+    replace_status(ctx, request, &to_json(&status), &to_json(&next)).await?;
     Ok(Action::await_change())
+}
+
+fn to_json(status: &AggregationJobStatus) -> serde_json::Value {
+    serde_json::to_value(status).unwrap_or_default()
 }
 
 /// What the schema cannot check on API servers without CEL: the period's field is there and

@@ -6,7 +6,7 @@
 
 use super::schedule::CronSchedule;
 use super::workload::{JobRequest, Run, ensure_run};
-use super::{Context, Error, apply_status, condition, error_policy, instrumented, now};
+use super::{Context, Error, condition, error_policy, instrumented, now, replace_status};
 use crate::crd::metrics_export::CONDITION_COMPLETE;
 use crate::crd::{Condition, MetricsExport, MetricsExportStatus, Phase};
 use chrono::{DateTime, Utc};
@@ -120,7 +120,7 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
                 observed_generation: generation,
                 ..status.clone()
             };
-            apply_status(ctx, export, super::MANAGER, to_json(&invalid)).await?;
+            replace_status(ctx, export, &to_json(&status), &to_json(&invalid)).await?;
             ctx.event(
                 export,
                 EventType::Warning,
@@ -162,6 +162,7 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
     if let Some((kind, reason, note)) = run.event(previous_phase) {
         ctx.event(export, kind, &reason, "Export", note).await;
     }
+    let current = to_json(&status);
     let previous = if same_run {
         status
     } else {
@@ -170,13 +171,8 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
             ..MetricsExportStatus::default()
         }
     };
-    apply_status(
-        ctx,
-        export,
-        super::MANAGER,
-        to_json(&next_status(&previous, &run, generation)),
-    )
-    .await?;
+    let next_json = to_json(&next_status(&previous, &run, generation));
+    replace_status(ctx, export, &current, &next_json).await?;
     Ok(next.map_or_else(Action::await_change, |n| requeue_at(n, now_utc)))
 }
 

@@ -6,9 +6,9 @@
 //! `LastSnapshot` condition) belong to the `SnapshotSchedule` controller, which writes them
 //! under its own field manager; this one never sends them.
 
-use super::{Context, Error, apply_status, condition, error_policy, instrumented, now};
+use super::{Context, Error, condition, error_policy, instrumented, now, replace_status};
 use crate::crd::vcenter_target::{CONDITION_REACHABLE, TlsConfig};
-use crate::crd::{CONDITION_READY, Condition, VCenterTarget};
+use crate::crd::{CONDITION_READY, Condition, VCenterTarget, VCenterTargetStatus};
 use crate::vsphere;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -22,8 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const CONTROLLER: &str = "VCenterTarget";
-/// Field manager of this controller's part of the status.
-const MANAGER: &str = super::MANAGER;
 /// How soon a target whose Secret or CA is missing is looked at again (Secrets are not
 /// watched: the operator may only `get` them).
 const MISSING_INPUT_RECHECK: Duration = Duration::from_secs(60);
@@ -37,7 +35,13 @@ pub async fn run(ctx: Arc<Context>, namespace: String) {
 }
 
 async fn reconcile(target: Arc<VCenterTarget>, ctx: Arc<Context>) -> Result<Action, Error> {
-    instrumented(CONTROLLER, target.as_ref(), &ctx, apply(&target, &ctx)).await
+    instrumented(CONTROLLER, target.as_ref(), &ctx, async {
+        match super::fresh(&ctx, target.as_ref()).await? {
+            Some(target) => apply(&target, &ctx).await,
+            None => Ok(Action::await_change()),
+        }
+    })
+    .await
 }
 
 /// This controller's part of the status (see the module documentation).
@@ -162,13 +166,8 @@ async fn apply(target: &VCenterTarget, ctx: &Context) -> Result<Action, Error> {
         ctx.event(target, kind, &ready.reason, "Check", ready.message.clone())
             .await;
     }
-    apply_status(
-        ctx,
-        target,
-        MANAGER,
-        serde_json::to_value(&next).unwrap_or_default(),
-    )
-    .await?;
+    let (current, wanted) = status_patch_sides(&status, &next);
+    replace_status(ctx, target, &current, &wanted).await?;
     match check {
         Check::Invalid { reason, message } => Err(Error::InvalidSpec {
             kind: CONTROLLER,
@@ -180,6 +179,45 @@ async fn apply(target: &VCenterTarget, ctx: &Context) -> Result<Action, Error> {
         Check::MissingInput { .. } => Ok(Action::requeue(MISSING_INPUT_RECHECK)),
         _ => Ok(Action::requeue(ctx.recheck_every)),
     }
+}
+
+/// The two sides of this controller's status write: the fields it owns as they are now, and
+/// as they should be. Conditions of other types (the schedule's `LastSnapshot`) are carried
+/// over, and the schedule's snapshot fields are left out of both, so the merge patch between
+/// them never touches what the `SnapshotSchedule` controller writes.
+fn status_patch_sides(
+    status: &VCenterTargetStatus,
+    next: &CheckStatus,
+) -> (serde_json::Value, serde_json::Value) {
+    const OWNED: [&str; 5] = [
+        "conditions",
+        "vcenterVersion",
+        "lastError",
+        "lastCheckTime",
+        "observedGeneration",
+    ];
+    let owned_of = |value: serde_json::Value| -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => map
+                .into_iter()
+                .filter(|(key, _)| OWNED.contains(&key.as_str()))
+                .collect(),
+            other => other,
+        }
+    };
+    let mut wanted = next.clone();
+    let mine: Vec<String> = wanted.conditions.iter().map(|c| c.type_.clone()).collect();
+    wanted.conditions.extend(
+        status
+            .conditions
+            .iter()
+            .filter(|c| c.type_ != CONDITION_REACHABLE && !mine.contains(&c.type_))
+            .cloned(),
+    );
+    (
+        owned_of(serde_json::to_value(status).unwrap_or_default()),
+        owned_of(serde_json::to_value(&wanted).unwrap_or_default()),
+    )
 }
 
 /// The CRD's CEL rules, for API servers that do not enforce them.
@@ -421,6 +459,41 @@ spec:
         // Left out, so server-side apply removes it: a vCenter that refuses the login has
         // no version this check can vouch for.
         assert_eq!(status.vcenter_version, None);
+    }
+
+    #[test]
+    fn the_status_write_keeps_the_schedules_condition_and_fields_and_clears_a_stale_error() {
+        let status: VCenterTargetStatus = serde_json::from_value(serde_json::json!({
+            "conditions": [
+                {"type": "Ready", "status": "False", "reason": "InvalidLogin", "message": "no",
+                 "lastTransitionTime": "2026-03-10T14:00:00Z"},
+                {"type": "LastSnapshot", "status": "True", "reason": "Succeeded", "message": "412 rows",
+                 "lastTransitionTime": "2026-03-10T14:00:00Z"},
+            ],
+            "lastError": "failed to log in",
+            "lastSnapshotRows": 412,
+        }))
+        .unwrap();
+        let next = check_status(
+            &status.conditions,
+            &Check::Reachable {
+                version: "8.0.2 build-1".into(),
+            },
+            Some(3),
+        );
+        let (current, wanted) = status_patch_sides(&status, &next);
+        assert!(
+            current.get("lastSnapshotRows").is_none() && wanted.get("lastSnapshotRows").is_none()
+        );
+        let patch = super::super::merge_patch(&current, &wanted).unwrap();
+        assert_eq!(patch["lastError"], serde_json::Value::Null);
+        let types: Vec<&str> = patch["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["Ready", "Reachable", "LastSnapshot"]);
     }
 
     #[test]
