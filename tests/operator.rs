@@ -415,6 +415,10 @@ async fn a_vcenter_target_waits_for_its_secret_then_is_ready_after_a_login() -> 
             .is_some_and(|v| v.starts_with("8.0")),
         "{status:?}"
     );
+    ensure!(
+        status.last_error.is_none(),
+        "the stale error stayed: {status:?}"
+    );
     let reachable = status
         .conditions
         .iter()

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const CONTROLLER: &str = "VCenterTarget";
-/// How soon a target whose Secret or CA is missing is looked at again (Secrets are not
-/// watched: the operator may only `get` them).
+/// How soon a target whose Secret or CA is missing is looked at again, at most (Secrets are
+/// not watched: the operator may only `get` them).
 const MISSING_INPUT_RECHECK: Duration = Duration::from_secs(60);
 
 /// Reconciles the `VCenterTarget`s of `namespace` until the stream ends.
@@ -176,7 +176,9 @@ async fn apply(target: &VCenterTarget, ctx: &Context) -> Result<Action, Error> {
             reason,
             message,
         }),
-        Check::MissingInput { .. } => Ok(Action::requeue(MISSING_INPUT_RECHECK)),
+        Check::MissingInput { .. } => Ok(Action::requeue(
+            MISSING_INPUT_RECHECK.min(ctx.recheck_every),
+        )),
         _ => Ok(Action::requeue(ctx.recheck_every)),
     }
 }
