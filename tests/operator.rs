@@ -45,6 +45,25 @@ async fn event_reasons(ns: &TestNamespace, name: &str) -> Result<Vec<String>> {
     Ok(events.into_iter().filter_map(|e| e.reason).collect())
 }
 
+/// Waits until AggregationJob `name` is in `phase`; returns its status.
+async fn phase_reached(
+    ns: &TestNamespace,
+    name: &str,
+    phase: Phase,
+    operator: &OperatorProcess,
+) -> Result<vctp::crd::AggregationJobStatus> {
+    let requests = ns.api::<AggregationJob>();
+    eventually(
+        &format!("AggregationJob {name} in phase {phase:?}"),
+        || async {
+            let status = requests.get(name).await?.status.unwrap_or_default();
+            Ok((status.phase == Some(phase)).then_some(status))
+        },
+    )
+    .await
+    .with_context(|| operator.log())
+}
+
 async fn the_job(ns: &TestNamespace, name: &str) -> Result<Job> {
     let jobs = ns.api::<Job>();
     eventually(&format!("Job {name}"), || async {
@@ -140,16 +159,7 @@ async fn an_aggregation_job_becomes_a_job_whose_result_reaches_status_and_events
     });
     finish_pod(&ns, &pod, "vctp", 0, &result.to_string()).await?;
 
-    let status = eventually("phase Succeeded with the rows and report", || async {
-        let status = requests
-            .get("daily-2026-03-10")
-            .await?
-            .status
-            .unwrap_or_default();
-        Ok((status.phase == Some(Phase::Succeeded)).then_some(status))
-    })
-    .await
-    .with_context(|| operator.log())?;
+    let status = phase_reached(&ns, "daily-2026-03-10", Phase::Succeeded, &operator).await?;
     ensure!(status.rows_written == Some(412), "{status:?}");
     ensure!(status.reports.len() == 1 && status.reports[0].key.ends_with("all.xlsx"));
     ensure!(
@@ -208,17 +218,7 @@ async fn a_failing_job_is_retried_then_reported_failed_with_a_warning_event() ->
     .await?;
     finish_pod(&ns, &second, "vctp", 1, &failure).await?;
 
-    let requests = ns.api::<AggregationJob>();
-    let status = eventually("phase Failed", || async {
-        let status = requests
-            .get("monthly-2026-02")
-            .await?
-            .status
-            .unwrap_or_default();
-        Ok((status.phase == Some(Phase::Failed)).then_some(status))
-    })
-    .await
-    .with_context(|| operator.log())?;
+    let status = phase_reached(&ns, "monthly-2026-02", Phase::Failed, &operator).await?;
     ensure!(
         status
             .message

@@ -3,7 +3,7 @@
 //! Job's phase, times, rows and report objects into status, with an Event at each turn.
 
 use super::workload::{JobRequest, Run, ensure_run};
-use super::{Context, Error, condition, error_policy, instrumented, now, replace_status};
+use super::{Context, Error, condition, error_policy, now, replace_status};
 use crate::crd::aggregation_job::{AggregationPeriod, CONDITION_COMPLETE, ReportObject};
 use crate::crd::{AggregationJob, AggregationJobStatus, Condition, Phase};
 use k8s_openapi::api::batch::v1::Job;
@@ -27,13 +27,7 @@ pub async fn run(ctx: Arc<Context>, namespace: String) {
 }
 
 async fn reconcile(request: Arc<AggregationJob>, ctx: Arc<Context>) -> Result<Action, Error> {
-    instrumented(CONTROLLER, request.as_ref(), &ctx, async {
-        match super::fresh(&ctx, request.as_ref()).await? {
-            Some(request) => apply(&request, &ctx).await,
-            None => Ok(Action::await_change()),
-        }
-    })
-    .await
+    super::reconcile_fresh(CONTROLLER, request.as_ref(), &ctx, apply).await
 }
 
 async fn apply(request: &AggregationJob, ctx: &Context) -> Result<Action, Error> {

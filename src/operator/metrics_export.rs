@@ -6,7 +6,7 @@
 
 use super::schedule::CronSchedule;
 use super::workload::{JobRequest, Run, ensure_run};
-use super::{Context, Error, condition, error_policy, instrumented, now, replace_status};
+use super::{Context, Error, condition, error_policy, now, replace_status};
 use crate::crd::metrics_export::CONDITION_COMPLETE;
 use crate::crd::{Condition, MetricsExport, MetricsExportStatus, Phase};
 use chrono::{DateTime, Utc};
@@ -34,13 +34,7 @@ pub async fn run(ctx: Arc<Context>, namespace: String) {
 }
 
 async fn reconcile(export: Arc<MetricsExport>, ctx: Arc<Context>) -> Result<Action, Error> {
-    instrumented(CONTROLLER, export.as_ref(), &ctx, async {
-        match super::fresh(&ctx, export.as_ref()).await? {
-            Some(export) => apply(&export, &ctx).await,
-            None => Ok(Action::await_change()),
-        }
-    })
-    .await
+    super::reconcile_fresh(CONTROLLER, export.as_ref(), &ctx, apply).await
 }
 
 /// Which run is due: the one-off export, or the latest tick of the schedule.

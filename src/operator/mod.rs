@@ -226,19 +226,37 @@ where
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
-    let namespace = object.meta().namespace.clone().unwrap_or_default();
-    let name = object.meta().name.clone().unwrap_or_default();
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
+    patch_status(
+        ctx,
+        object,
+        &kube::api::PatchParams::apply(manager).force(),
+        &kube::api::Patch::Apply(patch),
+    )
+    .await
+}
+
+/// Sends one patch to `object`'s status subresource.
+async fn patch_status<K>(
+    ctx: &Context,
+    object: &K,
+    params: &kube::api::PatchParams,
+    patch: &kube::api::Patch<serde_json::Value>,
+) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    let name = object.meta().name.clone().unwrap_or_default();
     kube::Api::<K>::namespaced(ctx.client.clone(), &namespace)
-        .patch_status(
-            &name,
-            &kube::api::PatchParams::apply(manager).force(),
-            &kube::api::Patch::Apply(&patch),
-        )
+        .patch_status(&name, params, patch)
         .await
         .map_err(|source| {
             Error::api(
@@ -274,29 +292,12 @@ where
     let Some(patch) = merge_patch(current, status) else {
         return Ok(());
     };
-    let namespace = object.meta().namespace.clone().unwrap_or_default();
-    let name = object.meta().name.clone().unwrap_or_default();
     let params = kube::api::PatchParams {
         field_manager: Some(MANAGER.to_string()),
         ..kube::api::PatchParams::default()
     };
-    kube::Api::<K>::namespaced(ctx.client.clone(), &namespace)
-        .patch_status(
-            &name,
-            &params,
-            &kube::api::Patch::Merge(serde_json::json!({ "status": patch })),
-        )
-        .await
-        .map_err(|source| {
-            Error::api(
-                "update the status of",
-                &K::kind(&()),
-                &namespace,
-                &name,
-                source,
-            )
-        })?;
-    Ok(())
+    let patch = kube::api::Patch::Merge(serde_json::json!({ "status": patch }));
+    patch_status(ctx, object, &params, &patch).await
 }
 
 /// The JSON merge patch (RFC 7386) that turns `from` into `to`, or `None` when they are
@@ -347,6 +348,30 @@ where
         .get_opt(&name)
         .await
         .map_err(|source| Error::api("read", &K::kind(&()), &namespace, &name, source))
+}
+
+/// One reconcile of `object` as the API server has it now (see [`fresh`]) with its metrics
+/// and backoff bookkeeping: `apply` runs on the fresh object; one that is gone needs nothing.
+pub async fn reconcile_fresh<K, F>(
+    controller: &'static str,
+    object: &K,
+    ctx: &Context,
+    apply: F,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    F: AsyncFnOnce(&K, &Context) -> Result<Action, Error>,
+{
+    instrumented(controller, object, ctx, async {
+        match fresh(ctx, object).await? {
+            Some(current) => apply(&current, ctx).await,
+            None => Ok(Action::await_change()),
+        }
+    })
+    .await
 }
 
 /// Drives a controller's stream to its end, logging each reconcile's outcome.

@@ -106,13 +106,7 @@ pub async fn reconcile(
     schedule: Arc<SnapshotSchedule>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
-    super::instrumented(CONTROLLER, schedule.as_ref(), &ctx, async {
-        match super::fresh(&ctx, schedule.as_ref()).await? {
-            Some(schedule) => reconcile_schedule(&schedule, &ctx).await,
-            None => Ok(Action::await_change()),
-        }
-    })
-    .await
+    super::reconcile_fresh(CONTROLLER, schedule.as_ref(), &ctx, reconcile_schedule).await
 }
 
 async fn reconcile_schedule(schedule: &SnapshotSchedule, ctx: &Context) -> Result<Action, Error> {

@@ -6,7 +6,7 @@
 //! `LastSnapshot` condition) belong to the `SnapshotSchedule` controller, which writes them
 //! under its own field manager; this one never sends them.
 
-use super::{Context, Error, condition, error_policy, instrumented, now, replace_status};
+use super::{Context, Error, condition, error_policy, now, replace_status};
 use crate::crd::vcenter_target::{CONDITION_REACHABLE, TlsConfig};
 use crate::crd::{CONDITION_READY, Condition, VCenterTarget, VCenterTargetStatus};
 use crate::vsphere;
@@ -35,13 +35,7 @@ pub async fn run(ctx: Arc<Context>, namespace: String) {
 }
 
 async fn reconcile(target: Arc<VCenterTarget>, ctx: Arc<Context>) -> Result<Action, Error> {
-    instrumented(CONTROLLER, target.as_ref(), &ctx, async {
-        match super::fresh(&ctx, target.as_ref()).await? {
-            Some(target) => apply(&target, &ctx).await,
-            None => Ok(Action::await_change()),
-        }
-    })
-    .await
+    super::reconcile_fresh(CONTROLLER, target.as_ref(), &ctx, apply).await
 }
 
 /// This controller's part of the status (see the module documentation).
