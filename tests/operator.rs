@@ -505,3 +505,158 @@ async fn of_two_replicas_only_the_lease_holder_acts_and_the_other_takes_over_whe
     ensure!(holder.starts_with("operator-b_"), "holder {holder}");
     Ok(())
 }
+
+/// Creates the resource `manifest` describes in the test's namespace, whatever its kind.
+async fn create_manifest(
+    ns: &TestNamespace,
+    mut manifest: serde_json::Value,
+) -> Result<Result<(), kube::Error>> {
+    use kube::api::{ApiResource, DynamicObject};
+    manifest["metadata"]["namespace"] = json!(ns.name);
+    let resource = match manifest["kind"].as_str() {
+        Some("VCenterTarget") => ApiResource::erase::<VCenterTarget>(&()),
+        Some("SnapshotSchedule") => ApiResource::erase::<vctp::crd::SnapshotSchedule>(&()),
+        Some("AggregationJob") => ApiResource::erase::<AggregationJob>(&()),
+        Some("MetricsExport") => ApiResource::erase::<MetricsExport>(&()),
+        other => anyhow::bail!("not a vctp kind: {other:?}"),
+    };
+    let object: DynamicObject = serde_json::from_value(manifest)?;
+    let api = kube::Api::<DynamicObject>::namespaced_with(ns.client.clone(), &ns.name, &resource);
+    Ok(api
+        .create(&PostParams::default(), &object)
+        .await
+        .map(|_| ()))
+}
+
+/// The `Ready` condition of the resource `kind`/`name`, as (status, reason).
+async fn ready_of(ns: &TestNamespace, kind: &str, name: &str) -> Result<Option<(String, String)>> {
+    let conditions = match kind {
+        "VCenterTarget" => {
+            ns.api::<VCenterTarget>()
+                .get(name)
+                .await?
+                .status
+                .unwrap_or_default()
+                .conditions
+        }
+        "AggregationJob" => {
+            ns.api::<AggregationJob>()
+                .get(name)
+                .await?
+                .status
+                .unwrap_or_default()
+                .conditions
+        }
+        "MetricsExport" => {
+            ns.api::<MetricsExport>()
+                .get(name)
+                .await?
+                .status
+                .unwrap_or_default()
+                .conditions
+        }
+        "SnapshotSchedule" => {
+            ns.api::<vctp::crd::SnapshotSchedule>()
+                .get(name)
+                .await?
+                .status
+                .unwrap_or_default()
+                .conditions
+        }
+        other => anyhow::bail!("not a vctp kind: {other}"),
+    };
+    Ok(conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status, c.reason)))
+}
+
+fn examples(dir: &str) -> Result<Vec<(String, String)>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if name.ends_with(".yaml") && name != "kustomization.yaml" {
+            files.push((name, std::fs::read_to_string(&path)?));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn the_examples_apply_and_each_invalid_one_is_refused_by_the_server_or_the_operator()
+-> Result<()> {
+    let ns = TestNamespace::new("examples").await?;
+    let operator = OperatorProcess::start(&ns.name, &["--recheck-seconds", "10"])?;
+    for (file, text) in examples("examples")? {
+        let manifest: serde_json::Value = serde_yaml::from_str(&text)?;
+        create_manifest(&ns, manifest)
+            .await?
+            .with_context(|| format!("applying {file}"))?;
+    }
+    // The valid ones do what they say: Jobs for the aggregation and the export, a target
+    // waiting for its Secret, a schedule waiting for its first tick.
+    the_job(&ns, "daily-2026-03-10-aggregate").await?;
+    the_job(&ns, "support-case-4711-export").await?;
+    eventually("vc01 not Ready for want of its Secret", || async {
+        Ok((ready_of(&ns, "VCenterTarget", "vc01").await?
+            == Some(("False".into(), "SecretNotFound".into())))
+        .then_some(()))
+    })
+    .await
+    .with_context(|| operator.log())?;
+    let schedules = ns.api::<vctp::crd::SnapshotSchedule>();
+    eventually("the schedule's next tick in status", || async {
+        Ok(schedules
+            .get("hourly")
+            .await?
+            .status
+            .and_then(|s| s.next_schedule_time))
+    })
+    .await
+    .with_context(|| operator.log())?;
+
+    for (file, text) in examples("examples/invalid")? {
+        let manifest: serde_json::Value = serde_yaml::from_str(&text)?;
+        let kind = manifest["kind"].as_str().unwrap_or_default().to_string();
+        let name = manifest["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let created = create_manifest(&ns, manifest).await?;
+        if text.contains("# rejected-by: schema") && !text.contains("Additional properties") {
+            match created {
+                Err(kube::Error::Api(status)) if status.code == 422 => {}
+                other => anyhow::bail!("{file}: the API server should refuse it, got {other:?}"),
+            }
+        } else if text.contains("# rejected-by: cel") {
+            // v1.20 drops CEL rules (1.25+): it takes the resource, and the operator, which
+            // evaluates the same rules, refuses to act on it.
+            created.with_context(|| format!("{file}: v1.20 has no CEL and should take it"))?;
+            eventually(
+                &format!("{file}: Ready=False from the operator"),
+                || async {
+                    Ok(ready_of(&ns, &kind, &name)
+                        .await?
+                        .filter(|(status, reason)| {
+                            status == "False" && reason.starts_with("Invalid")
+                        })
+                        .map(|_| ()))
+                },
+            )
+            .await
+            .with_context(|| operator.log())?;
+        } else {
+            // Unknown fields: v1.20 has no strict field validation (1.25+) and prunes them.
+            created.with_context(|| format!("{file}: v1.20 prunes unknown fields"))?;
+        }
+    }
+    Ok(())
+}

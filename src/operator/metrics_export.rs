@@ -93,16 +93,20 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
         .creation_timestamp
         .clone()
         .map_or(now_utc, |t| super::from_timestamp(t.0));
-    let (job_name, next) = match due(export, created, now_utc) {
+    // The CRD's CEL rules first: API servers before 1.25 do not enforce them.
+    let planned = export
+        .validate_cel()
+        .map_err(|e| ("InvalidSpec", format!("{e:?}")))
+        .and_then(|()| due(export, created, now_utc).map_err(|e| (e.reason(), e.to_string())));
+    let (job_name, next) = match planned {
         Ok(Due::Run { job_name, next }) => (job_name, next),
         Ok(Due::Wait { next }) => return Ok(requeue_at(next, now_utc)),
-        Err(e) => {
-            let message = e.to_string();
+        Err((reason, message)) => {
             let ready = condition(
                 &status.conditions,
                 crate::crd::CONDITION_READY,
                 false,
-                e.reason(),
+                reason,
                 &message,
                 generation,
                 now(),
@@ -118,7 +122,7 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
             ctx.event(
                 export,
                 EventType::Warning,
-                e.reason(),
+                reason,
                 "Validate",
                 message.clone(),
             )
@@ -127,7 +131,7 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
                 kind: CONTROLLER,
                 namespace: export.namespace().unwrap_or_default(),
                 name: export.name_any(),
-                reason: e.reason(),
+                reason,
                 message,
             });
         }
