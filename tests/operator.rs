@@ -486,7 +486,18 @@ async fn of_two_replicas_only_the_lease_holder_acts_and_the_other_takes_over_whe
         "operator-a did not stop cleanly: {}",
         a.log()
     );
-    // The Lease runs out 15 s after operator-a's last renewal; then operator-b acts.
+    // operator-a gave the Lease up as it stopped, so operator-b takes over at its next try
+    // (every 5 s) instead of when the Lease would have run out (15 s).
+    let holder = leases
+        .get("vctp-leader")
+        .await?
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default();
+    ensure!(
+        !holder.starts_with("operator-a_"),
+        "operator-a still holds the Lease"
+    );
     create::<AggregationJob>(&ns, aggregate("second")).await?;
     let jobs = ns.api::<Job>();
     eventually_within(

@@ -144,10 +144,15 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
             lease_duration: Duration::from_secs(15),
             renew_every: Duration::from_secs(5),
         };
-        tokio::select! {
+        let led = tokio::select! {
             led = elector.lead(work) => led.map_err(Error::from),
             () = shutdown => Ok(()),
+        };
+        // The controllers are stopped (their future is dropped): hand the Lease on.
+        if let Err(e) = elector.release().await {
+            tracing::warn!(error = %e, "could not release the Lease; it runs out by itself");
         }
+        led
     } else {
         tokio::select! {
             () = work => Ok(()),
