@@ -792,6 +792,53 @@ def check_settings(
             )
 
 
+def check_job_template(report: Report, case: str, objects: list[Obj], out: Path, vctp: Path | None) -> None:
+    """The operator reads the rendered Job template and builds its Jobs from it
+    (`vctp operator --job-template FILE --check` prints the Job of an example AggregationJob)."""
+    texts = [
+        (cm.data.get("data") or {}).get("job-template.yaml")
+        for cm in find(objects, "ConfigMap")
+        if (cm.data.get("data") or {}).get("job-template.yaml")
+    ]
+    if vctp is None or not report.check(len(texts) == 1, case, "one job-template.yaml ConfigMap"):
+        return
+    path = out / "job-template.yaml"
+    path.write_text(texts[0])
+    result = subprocess.run(
+        [str(vctp), "operator", "--job-template", str(path), "--check"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if not report.check(
+        result.returncode == 0,
+        f"{case}: job template",
+        f"`vctp operator --job-template {path} --check` failed ({result.returncode}): {result.stderr.strip()}",
+    ):
+        return
+    built = yaml.safe_load(result.stdout)
+    template = yaml.safe_load(texts[0])
+    pod, template_pod = built["spec"]["template"]["spec"], template["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    report.check(
+        container.get("args", [])[:2] == ["job", "aggregate"],
+        f"{case}: job template",
+        f"the operator's Job runs {container.get('args')}, not `vctp job aggregate`",
+    )
+    report.check(
+        pod.get("serviceAccountName") == template_pod.get("serviceAccountName")
+        and container.get("image") == template_pod["containers"][0].get("image"),
+        f"{case}: job template",
+        "the operator's Job lost the template's ServiceAccount or image",
+    )
+    report.check(
+        any(e.get("name") == "VCTP_DATABASE_URL" for e in container.get("env") or []),
+        f"{case}: job template",
+        "the operator's Job lost VCTP_DATABASE_URL",
+    )
+
+
 def check_crds(
     report: Report,
     case: str,
@@ -1276,6 +1323,7 @@ def main() -> int:
             check_rbac(report, case, objects, values, plurals, watched, fullname)
             check_wiring(report, case, objects, job, values, watched, fullname)
             check_settings(report, case, objects, values, out, args.vctp, fields)
+            check_job_template(report, case, objects, out, args.vctp)
             check_crds(report, case, objects, values, crds)
             check_notes(report, case, notes, values, crds)
             check_alerts(report, case, objects, values, fullname, out, args.promtool)

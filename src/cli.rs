@@ -517,4 +517,8 @@ pub struct OperatorArgs {
     /// Seconds between two checks of a VCenterTarget's Secret and reachability.
     #[arg(long, env = "VCTP_RECHECK_SECONDS", default_value_t = 300)]
     pub recheck_seconds: u64,
+    /// Only check the Job template: print (YAML) the Job it gives for an example
+    /// AggregationJob and exit, without connecting to Kubernetes.
+    #[arg(long)]
+    pub check: bool,
 }

@@ -215,6 +215,16 @@ async fn operator(args: crate::cli::OperatorArgs) -> Result<()> {
     defaults.database_url_secret = crate::crd::SecretKeyRef { name: secret, key };
     defaults.reports_url = args.reports_url;
     defaults.backoff_limit = args.job_backoff_limit.max(0);
+    if args.check {
+        let template = match &args.job_template {
+            Some(path) => crate::operator::job::JobTemplate::load(path),
+            None => Ok(crate::operator::job::JobTemplate::restricted(&defaults)),
+        }
+        .map_err(|e| BadOperatorSettings(e.into()))?;
+        let yaml = crate::operator::run::example_job(&template).map_err(BadOperatorSettings)?;
+        print!("{yaml}");
+        return Ok(());
+    }
     let options = Options {
         namespaces: args
             .namespaces

@@ -52,7 +52,9 @@ pub enum Error {
     )]
     NoIdentity,
     #[error(transparent)]
-    Leader(#[from] super::leader::Error),
+    Leader(Box<super::leader::Error>),
+    #[error("failed to print the example Job: {0}")]
+    Print(String),
 }
 
 impl Error {
@@ -76,6 +78,39 @@ pub fn default_defaults(image: String) -> Defaults {
         backoff_limit: 2,
         ttl_seconds_after_finished: 86_400,
     }
+}
+
+/// The Job `template` gives for an example `AggregationJob` (`vctp operator --check`): what
+/// every Job of the operator looks like, as YAML.
+pub fn example_job(template: &JobTemplate) -> Result<String, Error> {
+    let example = crate::crd::AggregationJob {
+        metadata: kube::api::ObjectMeta {
+            name: Some("daily-2026-03-10".into()),
+            namespace: Some("default".into()),
+            uid: Some("00000000-0000-0000-0000-000000000000".into()),
+            ..kube::api::ObjectMeta::default()
+        },
+        spec: crate::crd::AggregationJobSpec {
+            period: crate::crd::aggregation_job::AggregationPeriod::Daily,
+            date: Some("2026-03-10".into()),
+            month: None,
+            at: None,
+            vcenters: Vec::new(),
+            engine: crate::crd::Engine::default(),
+            report: crate::crd::aggregation_job::ReportOptions::default(),
+        },
+        status: None,
+    };
+    let request = aggregation_job::job_request(&example);
+    let job = super::job::build_job(
+        &example,
+        &request.name,
+        request.component,
+        request.args,
+        request.env,
+        template,
+    )?;
+    serde_yaml::to_string(&job).map_err(|e| Error::Print(e.to_string()))
 }
 
 /// Runs the operator until `shutdown` completes (Ok) or the Lease is lost (Err).
@@ -145,7 +180,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
             renew_every: Duration::from_secs(5),
         };
         let led = tokio::select! {
-            led = elector.lead(work) => led.map_err(Error::from),
+            led = elector.lead(work) => led.map_err(|e| Error::Leader(Box::new(e))),
             () = shutdown => Ok(()),
         };
         // The controllers are stopped (their future is dropped): hand the Lease on.
@@ -197,5 +232,27 @@ struct AbortOnDrop(tokio::task::AbortHandle);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_check_prints_the_job_of_an_example_aggregation_job() {
+        let template = JobTemplate::restricted(&default_defaults("vctp:test".into()));
+        let job: k8s_openapi::api::batch::v1::Job =
+            serde_yaml::from_str(&example_job(&template).unwrap()).unwrap();
+        let container = &job.spec.unwrap().template.spec.unwrap().containers[0];
+        assert_eq!(
+            container.args.as_deref().unwrap(),
+            ["job", "aggregate", "--name", "default/daily-2026-03-10"]
+        );
+        assert_eq!(container.image.as_deref(), Some("vctp:test"));
+        assert_eq!(
+            job.metadata.name.as_deref(),
+            Some("daily-2026-03-10-aggregate")
+        );
     }
 }
