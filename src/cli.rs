@@ -30,6 +30,9 @@ pub enum Command {
     /// One machine, no Kubernetes: snapshot every configured vCenter on a schedule, aggregate
     /// each day and month, apply retention; stops cleanly on SIGTERM or Ctrl-C.
     Standalone,
+    /// Serve the JSON API, `/metrics`, `/healthz` and `/readyz` over HTTP; stops cleanly on
+    /// SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
     /// Serve simulated vCenters over SOAP (deterministic inventory that churns with the clock).
     Sim(crate::sim::SimArgs),
     /// Encrypt a vCenter password for settings.vcenter_password: reads it from stdin, prints
@@ -517,4 +520,11 @@ pub struct OperatorArgs {
     /// Seconds between two checks of a VCenterTarget's Secret and reachability.
     #[arg(long, env = "VCTP_RECHECK_SECONDS", default_value_t = 300)]
     pub recheck_seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "VCTP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
 }
