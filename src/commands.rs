@@ -533,7 +533,12 @@ async fn serve(settings: &Settings, url: &DatabaseUrl, listen: SocketAddr) -> Re
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("failed to listen on {listen}"))?;
-    tracing::info!(%listen, database = %url, "API server listening");
+    let bound = listener
+        .local_addr()
+        .with_context(|| format!("failed to read the address bound for {listen}"))?;
+    tracing::info!(listen = %bound, database = %url, "API server listening");
+    // On stdout too, so a caller that asked for port 0 learns the port.
+    println!("vctp serve listening on http://{bound}");
     let result = crate::api::serve(listener, state, crate::standalone::shutdown_signal()).await;
     store.close().await;
     result.with_context(|| format!("API server on {listen} failed"))

@@ -275,6 +275,10 @@ async fn bad_parameters_are_400_naming_the_parameter(db: TestDb) {
         ("/api/summaries/monthly".to_string(), "month"),
         ("/api/summaries/monthly?month=March".to_string(), "month"),
         ("/api/reports/download".to_string(), "key"),
+        (
+            "/api/summaries/daily?date=2026-03-10&date=2026-03-11".to_string(),
+            "query",
+        ),
     ] {
         assert_error(&app, &uri, bad, &format!("parameter {name}")).await;
     }
@@ -289,6 +293,13 @@ async fn unknown_vcenters_and_reports_are_404(db: TestDb) {
     }
     let uri = "/api/summaries/daily?date=2026-03-10&vcenter=nowhere";
     assert_error(&app, uri, missing, "unknown vCenter").await;
+    assert_error(
+        &app,
+        "/api/nothing-here",
+        missing,
+        "no such endpoint /api/nothing-here",
+    )
+    .await;
     let uri = "/api/reports/download?key=reports/daily/none.xlsx";
     assert_error(
         &app,
@@ -461,5 +472,59 @@ async fn a_database_that_does_not_answer_gives_500_without_detail_and_503_on_rea
     assert_eq!(
         (status, body["status"].as_str()),
         (StatusCode::OK, Some("ok"))
+    );
+}
+
+#[test]
+fn vctp_serve_answers_on_its_port_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vctp.yml");
+    let reports = dir.path().join("reports");
+    std::fs::write(
+        &config,
+        format!("settings:\n  reports_dir: {}\n", reports.display()),
+    )
+    .unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_vctp"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--database-url",
+            db.to_str().unwrap(),
+            "serve",
+        ])
+        .env("VCTP_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start vctp serve");
+    let base = BufReader::new(serve.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(String::from)
+        })
+        .expect("vctp serve prints its URL");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (ready, vcenters) = runtime.block_on(async {
+        let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        let vcenters = reqwest::get(format!("{base}/api/vcenters")).await.unwrap();
+        (ready.status(), vcenters.text().await.unwrap())
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = serve.wait().unwrap();
+    assert_eq!(ready, reqwest::StatusCode::OK);
+    assert_eq!(vcenters, "[]", "an empty database has no vCenters");
+    assert!(
+        exit.success(),
+        "SIGTERM ends vctp serve with success: {exit:?}"
     );
 }

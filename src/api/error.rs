@@ -11,6 +11,8 @@ pub enum ApiError {
     BadParameter { name: &'static str, reason: String },
     #[error("unknown vCenter {0:?}")]
     UnknownVcenter(String),
+    #[error("no such endpoint {0}")]
+    UnknownRoute(String),
     #[error("unknown report {0:?}")]
     UnknownReport(String),
     #[error(transparent)]
@@ -35,6 +37,7 @@ impl ApiError {
             ApiError::BadParameter { .. } => "BadParameter",
             ApiError::UnknownVcenter(_) => "UnknownVcenter",
             ApiError::UnknownReport(_) => "UnknownReport",
+            ApiError::UnknownRoute(_) => "UnknownRoute",
             ApiError::Store(e) => e.reason(),
             ApiError::Objects(e) => e.reason(),
             ApiError::Metrics(_) => "MetricsFailed",
@@ -44,7 +47,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
-            ApiError::UnknownVcenter(_) | ApiError::UnknownReport(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownVcenter(_)
+            | ApiError::UnknownReport(_)
+            | ApiError::UnknownRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Store(_) | ApiError::Objects(_) | ApiError::Metrics(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

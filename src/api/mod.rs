@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(metrics::healthz))
         .route("/readyz", get(metrics::readyz))
+        .fallback(unknown_route)
         // route_layer: only matched routes, so the path label is the route, never a raw URI.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -79,6 +80,33 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Unknown paths answer in the API's JSON error shape too.
+async fn unknown_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::UnknownRoute(uri.path().to_string())
+}
+
+/// The query string decoded into `T`, or a 400 in the API's JSON error shape (axum's own
+/// rejection is plain text).
+pub struct Params<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Params<T>, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Params(value))
+            .map_err(|rejection| ApiError::bad("query", rejection.body_text()))
+    }
 }
 
 /// A point in time from a query parameter: Unix seconds, or a UTC date meaning its midnight.

@@ -1,10 +1,10 @@
 //! `/api/reports`: the report registry, and downloads (a redirect to a presigned URL when the
 //! object store gives one, else the object's bytes).
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Params};
 use crate::store::reports::ReportEntry;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,7 +16,7 @@ pub struct ListQuery {
 
 pub async fn list(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Params(query): Params<ListQuery>,
 ) -> Result<Json<Vec<ReportEntry>>, ApiError> {
     Ok(Json(state.store.reports(query.kind.as_deref()).await?))
 }
@@ -28,7 +28,7 @@ pub struct DownloadQuery {
 
 pub async fn download(
     State(state): State<AppState>,
-    Query(query): Query<DownloadQuery>,
+    Params(query): Params<DownloadQuery>,
 ) -> Result<Response, ApiError> {
     let key = query
         .key

@@ -1,11 +1,11 @@
 //! `/api/snapshots?grain=…`: the hourly snapshot runs (newest first), or the days and months
 //! that have summaries.
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Params};
 use crate::aggregate::Day;
 use crate::store::summaries::Grain;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 /// Most runs one answer lists unless `limit` says otherwise.
@@ -39,7 +39,7 @@ pub enum Snapshot {
 
 pub async fn list(
     State(state): State<AppState>,
-    Query(query): Query<SnapshotsQuery>,
+    Params(query): Params<SnapshotsQuery>,
 ) -> Result<Json<Vec<Snapshot>>, ApiError> {
     let grain = match query.grain.as_deref().unwrap_or("hourly") {
         "hourly" => None,

@@ -1,11 +1,11 @@
 //! `/api/summaries/daily|monthly`: the per-VM summaries of one day or month, optionally of
 //! one vCenter.
 
-use super::{ApiError, AppState, parse_day, require_vcenter};
+use super::{ApiError, AppState, Params, parse_day, require_vcenter};
 use crate::aggregate::{Month, VmSummary};
 use crate::store::summaries::Grain;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -22,7 +22,7 @@ pub struct MonthlyQuery {
 
 pub async fn daily(
     State(state): State<AppState>,
-    Query(query): Query<DailyQuery>,
+    Params(query): Params<DailyQuery>,
 ) -> Result<Json<Vec<VmSummary>>, ApiError> {
     let date = query
         .date
@@ -34,7 +34,7 @@ pub async fn daily(
 
 pub async fn monthly(
     State(state): State<AppState>,
-    Query(query): Query<MonthlyQuery>,
+    Params(query): Params<MonthlyQuery>,
 ) -> Result<Json<Vec<VmSummary>>, ApiError> {
     let text = query
         .month

@@ -1,10 +1,10 @@
 //! `/api/vcenters…`: each vCenter's latest totals, and its totals over time from the
 //! precomputed `vcenter_totals` caches (per snapshot, day and month).
 
-use super::{ApiError, AppState, now, parse_day, parse_time, require_vcenter};
+use super::{ApiError, AppState, Params, now, parse_day, parse_time, require_vcenter};
 use crate::store::totals::VcenterTotals;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
 /// How far back the hourly view reaches by default, as the UI's *Hourly Detail* page.
@@ -48,7 +48,7 @@ pub struct HourlyQuery {
 pub async fn hourly(
     State(state): State<AppState>,
     Path(vcenter): Path<String>,
-    Query(query): Query<HourlyQuery>,
+    Params(query): Params<HourlyQuery>,
 ) -> Result<Json<Vec<VcenterTotals>>, ApiError> {
     let until = match &query.until {
         Some(text) => parse_time("until", text)?,
@@ -74,7 +74,7 @@ pub struct DailyQuery {
 pub async fn daily(
     State(state): State<AppState>,
     Path(vcenter): Path<String>,
-    Query(query): Query<DailyQuery>,
+    Params(query): Params<DailyQuery>,
 ) -> Result<Json<Vec<VcenterTotals>>, ApiError> {
     let from = match &query.from {
         Some(text) => parse_day("from", text)?.start(),
