@@ -310,9 +310,8 @@ async fn unknown_vcenters_and_reports_are_404(db: TestDb) {
     .await;
 }
 
-async fn a_registered_report_downloads_with_its_bytes(db: TestDb) {
-    let app = app(db);
-    let key = "reports/daily/2026-03-10/all.csv";
+/// Stores a small CSV report under `key` and registers it; returns its entry and bytes.
+async fn registered_report(app: &App, key: &str) -> (ReportEntry, Vec<u8>) {
     let bytes = b"vcenter,vm_count\nvc-a,3\n".to_vec();
     let stored = app.state.objects.put(key, bytes.clone()).await.unwrap();
     let entry = ReportEntry {
@@ -327,7 +326,13 @@ async fn a_registered_report_downloads_with_its_bytes(db: TestDb) {
         created_at: 1,
     };
     app.db.store.record_report(&entry).await.unwrap();
+    (entry, bytes)
+}
 
+async fn a_registered_report_downloads_with_its_bytes(db: TestDb) {
+    let app = app(db);
+    let key = "reports/daily/2026-03-10/all.csv";
+    let (entry, bytes) = registered_report(&app, key).await;
     assert_eq!(ok_json(&app, "/api/reports").await, json([&entry]));
     assert_eq!(
         ok_json(&app, "/api/reports?kind=monthly").await,
@@ -527,4 +532,49 @@ fn vctp_serve_answers_on_its_port_and_stops_cleanly_on_sigterm() {
         exit.success(),
         "SIGTERM ends vctp serve with success: {exit:?}"
     );
+}
+
+fn s3_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the tests through scripts/test.sh, which starts the S3 server"
+        )
+    })
+}
+
+#[tokio::test]
+#[ignore = "needs the S3 server: run scripts/test.sh"]
+async fn a_report_on_s3_downloads_through_a_302_to_a_presigned_url() {
+    let options = BTreeMap::from([
+        ("aws_endpoint".to_string(), s3_env("VCTP_TEST_S3_ENDPOINT")),
+        ("aws_region".to_string(), s3_env("VCTP_TEST_S3_REGION")),
+        (
+            "aws_access_key_id".to_string(),
+            s3_env("VCTP_TEST_S3_ACCESS_KEY"),
+        ),
+        (
+            "aws_secret_access_key".to_string(),
+            s3_env("VCTP_TEST_S3_SECRET_KEY"),
+        ),
+        ("aws_allow_http".to_string(), "true".to_string()),
+    ]);
+    let url = format!(
+        "s3://{}/api-{}",
+        s3_env("VCTP_TEST_S3_BUCKET"),
+        std::process::id()
+    );
+    let db = common::sqlite().await;
+    let mut app = app(db);
+    app.state.objects = Objects::from_url(&url, &options).unwrap();
+    let key = "reports/daily/2026-03-10/all.csv";
+    let (_, bytes) = registered_report(&app, key).await;
+
+    let (status, headers, _) = get(&app, &format!("/api/reports/download?key={key}")).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let location = headers.get(header::LOCATION).unwrap().to_str().unwrap();
+    assert!(location.contains(key), "{location}");
+    assert!(location.contains("X-Amz-Signature="), "{location}");
+    let fetched = reqwest::get(location).await.unwrap();
+    assert_eq!(fetched.status(), reqwest::StatusCode::OK);
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), bytes);
 }
