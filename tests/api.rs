@@ -387,6 +387,14 @@ async fn metrics_count_the_recorded_runs_per_vcenter_and_requests_per_route(db: 
             .starts_with("text/plain")
     );
     let page = String::from_utf8(body).unwrap();
+    assert!(
+        page.contains("# TYPE vctp_hourly_snapshots_total counter"),
+        "{page}"
+    );
+    assert!(
+        page.contains("# TYPE vctp_hourly_snapshot_last_unix gauge"),
+        "{page}"
+    );
     let a = "{vcenter=\"vc-a\"}";
     let b = "{vcenter=\"vc-b\"}";
     assert_eq!(

@@ -75,12 +75,18 @@ async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
         registry.register(Box::new(gauge.clone()))?;
         Ok(gauge)
     };
-    // Counters in meaning; gauges in type because each scrape recounts them from the database.
-    let runs = per_vcenter(
+    // Counters recounted from the database at each scrape: snapshot_runs only grows, so
+    // they only grow, whichever process recorded the runs.
+    let counter = |name: &str, help: &str| -> Result<IntCounterVec, ApiError> {
+        let counter = IntCounterVec::new(Opts::new(name, help), &["vcenter"])?;
+        registry.register(Box::new(counter.clone()))?;
+        Ok(counter)
+    };
+    let runs = counter(
         "vctp_hourly_snapshots_total",
         "Hourly snapshot attempts recorded in snapshot_runs",
     )?;
-    let failed = per_vcenter(
+    let failed = counter(
         "vctp_hourly_snapshots_failed_total",
         "Failed hourly snapshot attempts recorded in snapshot_runs",
     )?;
@@ -98,8 +104,11 @@ async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
     )?;
     for stats in state.store.run_stats().await? {
         let label = [stats.vcenter.as_str()];
-        runs.with_label_values(&label).set(stats.runs);
-        failed.with_label_values(&label).set(stats.failed);
+        runs.with_label_values(&label)
+            .inc_by(u64::try_from(stats.runs).unwrap_or(0));
+        failed
+            .with_label_values(&label)
+            .inc_by(u64::try_from(stats.failed).unwrap_or(0));
         last_unix.with_label_values(&label).set(stats.last_snapshot);
         last_rows.with_label_values(&label).set(stats.last_rows);
     }
