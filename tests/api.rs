@@ -78,6 +78,16 @@ async fn get(app: &App, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8
     (status, headers, body.to_vec())
 }
 
+async fn post_json(app: &App, uri: &str) -> (StatusCode, Value) {
+    let response = router(app.state.clone())
+        .oneshot(Request::post(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
 async fn get_json(app: &App, uri: &str) -> (StatusCode, Value) {
     let (status, headers, body) = get(app, uri).await;
     assert_eq!(
@@ -300,6 +310,13 @@ async fn unknown_vcenters_and_reports_are_404(db: TestDb) {
         "no such endpoint /api/nothing-here",
     )
     .await;
+    assert_eq!(
+        post_json(&app, "/api/reports").await,
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            serde_json::json!({"error": "/api/reports does not answer POST"})
+        )
+    );
     let uri = "/api/reports/download?key=reports/daily/none.xlsx";
     assert_error(
         &app,

@@ -13,6 +13,8 @@ pub enum ApiError {
     UnknownVcenter(String),
     #[error("no such endpoint {0}")]
     UnknownRoute(String),
+    #[error("{path} does not answer {method}")]
+    MethodNotAllowed { method: String, path: String },
     #[error("unknown report {0:?}")]
     UnknownReport(String),
     #[error(transparent)]
@@ -38,6 +40,7 @@ impl ApiError {
             ApiError::UnknownVcenter(_) => "UnknownVcenter",
             ApiError::UnknownReport(_) => "UnknownReport",
             ApiError::UnknownRoute(_) => "UnknownRoute",
+            ApiError::MethodNotAllowed { .. } => "MethodNotAllowed",
             ApiError::Store(e) => e.reason(),
             ApiError::Objects(e) => e.reason(),
             ApiError::Metrics(_) => "MetricsFailed",
@@ -47,6 +50,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnknownVcenter(_)
             | ApiError::UnknownReport(_)
             | ApiError::UnknownRoute(_) => StatusCode::NOT_FOUND,

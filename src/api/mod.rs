@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(metrics::healthz))
         .route("/readyz", get(metrics::readyz))
         .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
         // route_layer: only matched routes, so the path label is the route, never a raw URI.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -85,6 +86,14 @@ pub async fn serve(
 /// Unknown paths answer in the API's JSON error shape too.
 async fn unknown_route(uri: axum::http::Uri) -> ApiError {
     ApiError::UnknownRoute(uri.path().to_string())
+}
+
+/// The API is read-only in this part: other methods get the JSON error shape as well.
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
 }
 
 /// The query string decoded into `T`, or a 400 in the API's JSON error shape (axum's own
