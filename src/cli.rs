@@ -30,6 +30,9 @@ pub enum Command {
     /// One machine, no Kubernetes: snapshot every configured vCenter on a schedule, aggregate
     /// each day and month, apply retention; stops cleanly on SIGTERM or Ctrl-C.
     Standalone,
+    /// Serve the JSON API, `/metrics`, `/healthz` and `/readyz` over HTTP; stops cleanly on
+    /// SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
     /// Serve simulated vCenters over SOAP (deterministic inventory that churns with the clock).
     Sim(crate::sim::SimArgs),
     /// Encrypt a vCenter password for settings.vcenter_password: reads it from stdin, prints
@@ -521,4 +524,11 @@ pub struct OperatorArgs {
     /// AggregationJob and exit, without connecting to Kubernetes.
     #[arg(long)]
     pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "VCTP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
 }

@@ -18,6 +18,7 @@ use crate::store::{DatabaseUrl, Store};
 use anyhow::{Context, Result};
 use futures_util::TryStreamExt;
 use std::io::{BufReader, BufWriter, Write};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
 
@@ -41,6 +42,7 @@ pub async fn run(
     match command {
         Command::Demo(args) => crate::demo::run(&args, settings).await,
         Command::Standalone => standalone(settings, settings_path, &url()?).await,
+        Command::Serve(args) => serve(settings, &url()?, args.listen).await,
         Command::Sim(args) => crate::sim::run(args).await,
         Command::Encrypt => encrypt(settings),
         Command::Db(DbCommand::Migrate) => {
@@ -533,6 +535,23 @@ async fn standalone(
     let result = scheduler.run(crate::standalone::shutdown_signal()).await;
     store.close().await;
     result
+}
+
+async fn serve(settings: &Settings, url: &DatabaseUrl, listen: SocketAddr) -> Result<()> {
+    let store = Store::connect(url).await?;
+    let state = crate::api::AppState::new(store.clone(), report_store(settings)?)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("failed to listen on {listen}"))?;
+    let bound = listener
+        .local_addr()
+        .with_context(|| format!("failed to read the address bound for {listen}"))?;
+    tracing::info!(listen = %bound, database = %url, "API server listening");
+    // On stdout too, so a caller that asked for port 0 learns the port.
+    println!("vctp serve listening on http://{bound}");
+    let result = crate::api::serve(listener, state, crate::standalone::shutdown_signal()).await;
+    store.close().await;
+    result.with_context(|| format!("API server on {listen} failed"))
 }
 
 fn encrypt(settings: &Settings) -> Result<()> {

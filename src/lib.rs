@@ -18,6 +18,8 @@ pub mod telemetry;
 
 /// The chargeback arithmetic (pure) and the `rust`/`sql` engines that run it over the store.
 pub mod aggregate;
+/// `vctp serve`: the JSON REST API, `/metrics` from the run records, health probes.
+pub mod api;
 /// The hourly snapshot row, pool → tier mapping and the CSV form of rows.
 pub mod inventory;
 /// Object storage (local directory, S3, GCS, Azure) for reports and exports, with sha256 sidecars.

@@ -274,6 +274,17 @@ impl Store {
         })
     }
 
+    /// Answers when the database does: the readiness probe.
+    pub async fn ping(&self) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query("SELECT 1")
+                .execute(pool)
+                .await
+                .op("ping the database")?;
+        });
+        Ok(())
+    }
+
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await)
     }

@@ -45,7 +45,35 @@ pub struct JobRun {
     pub error: String,
 }
 
+/// The snapshot runs of one vCenter, counted: what `/metrics` reports.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RunStats {
+    pub vcenter: String,
+    pub runs: i64,
+    pub failed: i64,
+    /// snapshot_time of the newest successful run, 0 if none.
+    pub last_snapshot: i64,
+    /// row_count of the newest successful run, 0 if none.
+    pub last_rows: i64,
+}
+
 impl Store {
+    /// Run counts per vCenter, ordered by vCenter.
+    pub async fn run_stats(&self) -> Result<Vec<RunStats>> {
+        const SQL: &str = "SELECT s.vcenter, COUNT(*) AS runs, \
+            SUM(CASE WHEN s.success THEN 0 ELSE 1 END) AS failed, \
+            COALESCE(MAX(CASE WHEN s.success THEN s.snapshot_time END), 0) AS last_snapshot, \
+            COALESCE((SELECT r.row_count FROM snapshot_runs r WHERE r.vcenter = s.vcenter AND r.success \
+                ORDER BY r.started_at DESC, r.id DESC LIMIT 1), 0) AS last_rows \
+            FROM snapshot_runs s GROUP BY s.vcenter ORDER BY s.vcenter";
+        with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .fetch_all(pool)
+                .await
+                .op("count snapshot runs")
+        })
+    }
+
     /// Records a run on its own (a failed attempt, which stores no snapshot).
     pub async fn record_run(&self, run: &SnapshotRun) -> Result<()> {
         with_pool!(self, |pool| {

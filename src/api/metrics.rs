@@ -1,0 +1,159 @@
+//! `/metrics`, `/healthz`, `/readyz`: the seed's metric families computed at each scrape from
+//! the run records in the database (right whichever process did the work), plus this
+//! server's own request counters by matched route.
+
+use super::error::error_body;
+use super::{ApiError, AppState};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use std::time::Instant;
+
+/// Request counters and durations of this server, labelled by route pattern.
+pub struct HttpMetrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl HttpMetrics {
+    pub fn new() -> Result<HttpMetrics, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("vctp_http_requests_total", "HTTP requests answered"),
+            &["method", "route", "status"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "vctp_http_request_duration_seconds",
+                "Time to answer an HTTP request",
+            ),
+            &["method", "route"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        Ok(HttpMetrics {
+            registry,
+            requests,
+            duration,
+        })
+    }
+}
+
+/// Counts and times each request under its matched route (never the raw URI, which would
+/// make a label per query string).
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let metrics = &state.http_metrics;
+    metrics
+        .duration
+        .with_label_values(&[method.as_str(), route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .with_label_values(&[method.as_str(), route.as_str(), response.status().as_str()])
+        .inc();
+    response
+}
+
+/// The database-derived families, built fresh for each scrape.
+async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
+    let registry = Registry::new();
+    let per_vcenter = |name: &str, help: &str| -> Result<IntGaugeVec, ApiError> {
+        let gauge = IntGaugeVec::new(Opts::new(name, help), &["vcenter"])?;
+        registry.register(Box::new(gauge.clone()))?;
+        Ok(gauge)
+    };
+    // Counters recounted from the database at each scrape: snapshot_runs only grows, so
+    // they only grow, whichever process recorded the runs.
+    let counter = |name: &str, help: &str| -> Result<IntCounterVec, ApiError> {
+        let counter = IntCounterVec::new(Opts::new(name, help), &["vcenter"])?;
+        registry.register(Box::new(counter.clone()))?;
+        Ok(counter)
+    };
+    let runs = counter(
+        "vctp_hourly_snapshots_total",
+        "Hourly snapshot attempts recorded in snapshot_runs",
+    )?;
+    let failed = counter(
+        "vctp_hourly_snapshots_failed_total",
+        "Failed hourly snapshot attempts recorded in snapshot_runs",
+    )?;
+    let last_unix = per_vcenter(
+        "vctp_hourly_snapshot_last_unix",
+        "Snapshot time of the newest successful hourly snapshot",
+    )?;
+    let last_rows = per_vcenter(
+        "vctp_hourly_snapshot_last_rows",
+        "VM rows of the newest successful hourly snapshot",
+    )?;
+    let inventory = per_vcenter(
+        "vctp_vcenter_inventory_size",
+        "VMs in the newest snapshot of the vCenter",
+    )?;
+    for stats in state.store.run_stats().await? {
+        let label = [stats.vcenter.as_str()];
+        runs.with_label_values(&label)
+            .inc_by(u64::try_from(stats.runs).unwrap_or(0));
+        failed
+            .with_label_values(&label)
+            .inc_by(u64::try_from(stats.failed).unwrap_or(0));
+        last_unix.with_label_values(&label).set(stats.last_snapshot);
+        last_rows.with_label_values(&label).set(stats.last_rows);
+    }
+    for totals in state.store.latest_totals().await? {
+        // A snapshot's vm_count is a count of rows, so it is whole.
+        inventory
+            .with_label_values(&[totals.vcenter.as_str()])
+            .set(totals.vm_count.round() as i64);
+    }
+    let reports = IntGauge::new("vctp_reports_available", "Reports in the report registry")?;
+    registry.register(Box::new(reports.clone()))?;
+    reports.set(i64::try_from(state.store.reports(None).await?.len()).unwrap_or(i64::MAX));
+    Ok(registry)
+}
+
+pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let stored = stored_metrics(&state).await?;
+    let mut families = stored.gather();
+    families.extend(state.http_metrics.registry.gather());
+    let encoder = TextEncoder::new();
+    let mut out = Vec::new();
+    encoder.encode(&families, &mut out)?;
+    Ok((
+        [(header::CONTENT_TYPE, encoder.format_type().to_string())],
+        out,
+    )
+        .into_response())
+}
+
+/// Liveness: the process answers.
+pub async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!(reason = e.reason(), error = %e, "not ready: database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_body("database unavailable".to_string()),
+            )
+                .into_response()
+        }
+    }
+}

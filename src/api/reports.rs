@@ -1,0 +1,70 @@
+//! `/api/reports`: the report registry, and downloads (a redirect to a presigned URL when the
+//! object store gives one, else the object's bytes).
+
+use super::{ApiError, AppState, Params};
+use crate::store::reports::ReportEntry;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    kind: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Params(query): Params<ListQuery>,
+) -> Result<Json<Vec<ReportEntry>>, ApiError> {
+    Ok(Json(state.store.reports(query.kind.as_deref()).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DownloadQuery {
+    key: Option<String>,
+}
+
+pub async fn download(
+    State(state): State<AppState>,
+    Params(query): Params<DownloadQuery>,
+) -> Result<Response, ApiError> {
+    let key = query
+        .key
+        .ok_or_else(|| ApiError::bad("key", "is required (a report's object_key)"))?;
+    // Only registered keys: the endpoint must not become a reader of the whole bucket.
+    let entry = state
+        .store
+        .report(&key)
+        .await?
+        .ok_or_else(|| ApiError::UnknownReport(key.clone()))?;
+    let objects = &state.objects;
+    if let Some(url) = objects.presign_get(&key, state.presign_expiry).await? {
+        return Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response());
+    }
+    let bytes = objects.get(&key).await?;
+    let file_name = key.rsplit('/').next().unwrap_or(&key).replace('"', "");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                content_type(&entry.format).to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+fn content_type(format: &str) -> &'static str {
+    match format {
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "csv" => "text/csv; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
