@@ -507,7 +507,6 @@ async fn a_database_that_does_not_answer_gives_500_without_detail_and_503_on_rea
 
 #[test]
 fn vctp_serve_answers_on_its_port_and_stops_cleanly_on_sigterm() {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("vctp.yml");
@@ -530,15 +529,7 @@ fn vctp_serve_answers_on_its_port_and_stops_cleanly_on_sigterm() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start vctp serve");
-    let base = BufReader::new(serve.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.split_whitespace()
-                .find(|w| w.starts_with("http://"))
-                .map(String::from)
-        })
-        .expect("vctp serve prints its URL");
+    let base = common::printed_url(&mut serve, "vctp serve");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (ready, vcenters) = runtime.block_on(async {
         let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();

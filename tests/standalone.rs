@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use vctp::aggregate::Engine;
@@ -139,15 +138,7 @@ fn sigterm_stops_vctp_standalone_cleanly() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start vctp sim");
-    let url = BufReader::new(sim.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.split_whitespace()
-                .find(|w| w.starts_with("http://"))
-                .map(String::from)
-        })
-        .expect("the simulator prints its SDK URL");
+    let url = common::printed_url(&mut sim, "the simulator");
     let config = dir.path().join("vctp.yml");
     std::fs::write(
         &config,

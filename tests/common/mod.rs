@@ -208,3 +208,18 @@ pub fn hourly_row(vcenter: &str, vm_id: &str, snapshot_time: i64) -> HourlyRow {
         srm_placeholder: false,
     }
 }
+
+/// The first `http://…` word `child` prints on stdout (a server announcing its address).
+pub fn printed_url(child: &mut std::process::Child, what: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(String::from)
+        })
+        .unwrap_or_else(|| panic!("{what} printed no http:// URL"))
+}
