@@ -517,22 +517,31 @@ async fn of_two_replicas_only_the_lease_holder_acts_and_the_other_takes_over_whe
     Ok(())
 }
 
+/// The API of vctp kind `kind` in the test's namespace, untyped.
+fn dynamic_api(ns: &TestNamespace, kind: &str) -> Result<kube::Api<kube::api::DynamicObject>> {
+    use kube::api::ApiResource;
+    let resource = match kind {
+        "VCenterTarget" => ApiResource::erase::<VCenterTarget>(&()),
+        "SnapshotSchedule" => ApiResource::erase::<vctp::crd::SnapshotSchedule>(&()),
+        "AggregationJob" => ApiResource::erase::<AggregationJob>(&()),
+        "MetricsExport" => ApiResource::erase::<MetricsExport>(&()),
+        other => anyhow::bail!("not a vctp kind: {other:?}"),
+    };
+    Ok(kube::Api::namespaced_with(
+        ns.client.clone(),
+        &ns.name,
+        &resource,
+    ))
+}
+
 /// Creates the resource `manifest` describes in the test's namespace, whatever its kind.
 async fn create_manifest(
     ns: &TestNamespace,
     mut manifest: serde_json::Value,
 ) -> Result<Result<(), kube::Error>> {
-    use kube::api::{ApiResource, DynamicObject};
     manifest["metadata"]["namespace"] = json!(ns.name);
-    let resource = match manifest["kind"].as_str() {
-        Some("VCenterTarget") => ApiResource::erase::<VCenterTarget>(&()),
-        Some("SnapshotSchedule") => ApiResource::erase::<vctp::crd::SnapshotSchedule>(&()),
-        Some("AggregationJob") => ApiResource::erase::<AggregationJob>(&()),
-        Some("MetricsExport") => ApiResource::erase::<MetricsExport>(&()),
-        other => anyhow::bail!("not a vctp kind: {other:?}"),
-    };
-    let object: DynamicObject = serde_json::from_value(manifest)?;
-    let api = kube::Api::<DynamicObject>::namespaced_with(ns.client.clone(), &ns.name, &resource);
+    let api = dynamic_api(ns, manifest["kind"].as_str().unwrap_or_default())?;
+    let object: kube::api::DynamicObject = serde_json::from_value(manifest)?;
     Ok(api
         .create(&PostParams::default(), &object)
         .await
@@ -541,41 +550,13 @@ async fn create_manifest(
 
 /// The `Ready` condition of the resource `kind`/`name`, as (status, reason).
 async fn ready_of(ns: &TestNamespace, kind: &str, name: &str) -> Result<Option<(String, String)>> {
-    let conditions = match kind {
-        "VCenterTarget" => {
-            ns.api::<VCenterTarget>()
-                .get(name)
-                .await?
-                .status
-                .unwrap_or_default()
-                .conditions
-        }
-        "AggregationJob" => {
-            ns.api::<AggregationJob>()
-                .get(name)
-                .await?
-                .status
-                .unwrap_or_default()
-                .conditions
-        }
-        "MetricsExport" => {
-            ns.api::<MetricsExport>()
-                .get(name)
-                .await?
-                .status
-                .unwrap_or_default()
-                .conditions
-        }
-        "SnapshotSchedule" => {
-            ns.api::<vctp::crd::SnapshotSchedule>()
-                .get(name)
-                .await?
-                .status
-                .unwrap_or_default()
-                .conditions
-        }
-        other => anyhow::bail!("not a vctp kind: {other}"),
-    };
+    let object = dynamic_api(ns, kind)?.get(name).await?;
+    let conditions: Vec<vctp::crd::Condition> = object
+        .data
+        .pointer("/status/conditions")
+        .map(|c| serde_json::from_value(c.clone()))
+        .transpose()?
+        .unwrap_or_default();
     Ok(conditions
         .into_iter()
         .find(|c| c.type_ == "Ready")

@@ -9,7 +9,6 @@ use crate::crd::{AggregationJob, AggregationJobStatus, Condition, Phase};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
@@ -38,21 +37,7 @@ async fn apply(request: &AggregationJob, ctx: &Context) -> Result<Action, Error>
     if let Err((reason, message)) = validate(request) {
         let failed = invalid_status(&status, reason, &message, request.meta().generation);
         replace_status(ctx, request, &to_json(&status), &to_json(&failed)).await?;
-        ctx.event(
-            request,
-            EventType::Warning,
-            reason,
-            "Validate",
-            message.clone(),
-        )
-        .await;
-        return Err(Error::InvalidSpec {
-            kind: CONTROLLER,
-            namespace: request.namespace().unwrap_or_default(),
-            name: request.name_any(),
-            reason,
-            message,
-        });
+        return Err(ctx.reject(request, reason, message).await);
     }
     let run = ensure_run(
         ctx,

@@ -13,7 +13,6 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
@@ -119,21 +118,7 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
                 ..status.clone()
             };
             replace_status(ctx, export, &to_json(&status), &to_json(&invalid)).await?;
-            ctx.event(
-                export,
-                EventType::Warning,
-                reason,
-                "Validate",
-                message.clone(),
-            )
-            .await;
-            return Err(Error::InvalidSpec {
-                kind: CONTROLLER,
-                namespace: export.namespace().unwrap_or_default(),
-                name: export.name_any(),
-                reason,
-                message,
-            });
+            return Err(ctx.reject(export, reason, message).await);
         }
     };
     let same_run = status.job_name.as_deref() == Some(job_name.as_str());

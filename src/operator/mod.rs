@@ -97,6 +97,25 @@ impl Context {
         }
     }
 
+    /// Announces an invalid spec of `object` as a Warning Event and returns its error (the
+    /// controller then waits for the spec to change).
+    pub async fn reject<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        reason: &'static str,
+        message: String,
+    ) -> Error {
+        self.event(
+            object,
+            EventType::Warning,
+            reason,
+            "Validate",
+            message.clone(),
+        )
+        .await;
+        Error::invalid_spec(object, reason, message)
+    }
+
     fn backoff_key<K: Resource<DynamicType = ()>>(object: &K) -> String {
         format!(
             "{}/{}/{}",
@@ -161,7 +180,7 @@ pub enum Error {
     /// The spec cannot work as written; the controller waits for it to change.
     #[error("{kind} {namespace}/{name} is invalid: {message}")]
     InvalidSpec {
-        kind: &'static str,
+        kind: String,
         namespace: String,
         name: String,
         reason: &'static str,
@@ -183,6 +202,22 @@ impl Error {
             namespace: namespace.to_string(),
             name: name.to_string(),
             source,
+        }
+    }
+
+    /// The spec of `object` cannot work as written: `reason` is stable, `message` names the
+    /// field.
+    pub fn invalid_spec<K: Resource<DynamicType = ()>>(
+        object: &K,
+        reason: &'static str,
+        message: String,
+    ) -> Error {
+        Error::InvalidSpec {
+            kind: K::kind(&()).to_string(),
+            namespace: object.meta().namespace.clone().unwrap_or_default(),
+            name: object.meta().name.clone().unwrap_or_default(),
+            reason,
+            message,
         }
     }
 

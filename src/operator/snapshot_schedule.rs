@@ -158,13 +158,7 @@ pub struct Invalid {
 impl Invalid {
     /// The controller error for `schedule`, which waits for the spec to change.
     pub fn into_error(self, schedule: &SnapshotSchedule) -> Error {
-        Error::InvalidSpec {
-            kind: CONTROLLER,
-            namespace: schedule.namespace().unwrap_or_default(),
-            name: schedule.name_any(),
-            reason: self.reason,
-            message: self.message,
-        }
+        Error::invalid_spec(schedule, self.reason, self.message)
     }
 }
 

@@ -163,13 +163,7 @@ async fn apply(target: &VCenterTarget, ctx: &Context) -> Result<Action, Error> {
     let (current, wanted) = status_patch_sides(&status, &next);
     replace_status(ctx, target, &current, &wanted).await?;
     match check {
-        Check::Invalid { reason, message } => Err(Error::InvalidSpec {
-            kind: CONTROLLER,
-            namespace: target.namespace().unwrap_or_default(),
-            name: target.name_any(),
-            reason,
-            message,
-        }),
+        Check::Invalid { reason, message } => Err(Error::invalid_spec(target, reason, message)),
         Check::MissingInput { .. } => Ok(Action::requeue(
             MISSING_INPUT_RECHECK.min(ctx.recheck_every),
         )),
