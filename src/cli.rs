@@ -38,6 +38,8 @@ pub enum Command {
     /// Encrypt a vCenter password for settings.vcenter_password: reads it from stdin, prints
     /// `enc:v1:…` (the key is settings.encryption_key, else this host's identity).
     Encrypt,
+    /// Print the API's OpenAPI document (the one `vctp serve` answers at /swagger.json).
+    Openapi,
     /// Schema, retention and migration between databases.
     #[command(subcommand)]
     Db(DbCommand),

@@ -45,6 +45,13 @@ pub async fn run(
         Command::Serve(args) => serve(settings, &url()?, args.listen).await,
         Command::Sim(args) => crate::sim::run(args).await,
         Command::Encrypt => encrypt(settings),
+        Command::Openapi => {
+            let document = crate::api::openapi()
+                .to_pretty_json()
+                .context("failed to render the OpenAPI document")?;
+            writeln!(std::io::stdout(), "{document}")
+                .context("failed to write the OpenAPI document")
+        }
         Command::Db(DbCommand::Migrate) => {
             let url = url()?;
             let store = Store::connect(&url).await?;

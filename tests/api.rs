@@ -594,3 +594,85 @@ async fn a_report_on_s3_downloads_through_a_302_to_a_presigned_url() {
     assert_eq!(fetched.status(), reqwest::StatusCode::OK);
     assert_eq!(fetched.bytes().await.unwrap().to_vec(), bytes);
 }
+
+#[tokio::test]
+async fn the_openapi_document_names_routes_that_answer_with_unique_operation_ids() {
+    let app = app(common::sqlite().await);
+    let document = ok_json(&app, "/swagger.json").await;
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(paths.contains_key("/api/vcenters/{vcenter}/totals/hourly"));
+    let mut operation_ids = std::collections::BTreeSet::new();
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap().to_string();
+            assert!(operation_ids.insert(id.clone()), "operationId {id} twice");
+            // Every documented route exists: it may refuse the placeholder values, but it
+            // never answers "no such endpoint" or "wrong method".
+            let uri = path.replace("{vcenter}", "vc-unknown");
+            let request = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap();
+            let response = router(app.state.clone()).oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let body = String::from_utf8_lossy(&body);
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+            assert!(
+                !body.contains("no such endpoint"),
+                "{method} {uri} is documented but not routed"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_from_the_binary_and_reads_the_local_document() {
+    let app = app(common::sqlite().await);
+    let (status, headers, _) = get(&app, "/swagger").await;
+    assert!(status.is_redirection(), "{status}");
+    assert_eq!(headers.get(header::LOCATION).unwrap(), "/swagger/");
+
+    let (status, headers, page) = get(&app, "/swagger/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = String::from_utf8(page).unwrap();
+    // Every script and stylesheet the page loads is one of ours, and answers.
+    let referenced: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|part| part.ends_with(".js") || part.ends_with(".css"))
+        .collect();
+    assert!(referenced.len() >= 3, "{page}");
+    for asset in referenced {
+        assert!(!asset.contains("//"), "{asset} is not local");
+        let (status, _, body) = get(
+            &app,
+            &format!("/swagger/{}", asset.trim_start_matches("./")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{asset}");
+        assert!(!body.is_empty(), "{asset}");
+    }
+    let (_, _, initializer) = get(&app, "/swagger/swagger-initializer.js").await;
+    let initializer = String::from_utf8(initializer).unwrap().replace(' ', "");
+    assert!(
+        initializer.contains(r#""url":"/swagger.json""#),
+        "{initializer}"
+    );
+    assert!(
+        initializer.contains(r#""validatorUrl":"none""#),
+        "{initializer}"
+    );
+    assert!(
+        headers[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .starts_with("public")
+    );
+}

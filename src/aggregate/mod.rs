@@ -14,7 +14,7 @@ pub use period::{Day, Month};
 use serde::{Deserialize, Serialize};
 
 /// Placement and identity of a VM, taken from its latest sample in the period.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Placement {
     pub vm_uuid: String,
     pub name: String,
@@ -53,7 +53,7 @@ pub struct PlacementRef<'a> {
 }
 
 /// The figures of one VM over one day or month; daily and monthly summaries share this shape.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Figures {
     pub samples_present: i64,
     pub total_samples: i64,
@@ -102,7 +102,7 @@ impl Figures {
 }
 
 /// One VM's summary row for a day or a month.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VmSummary {
     pub vcenter: String,
     pub vm_id: String,

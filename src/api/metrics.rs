@@ -124,6 +124,8 @@ async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
     Ok(registry)
 }
 
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
 pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
     let stored = stored_metrics(&state).await?;
     let mut families = stored.gather();
@@ -139,11 +141,17 @@ pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError>
 }
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
+    responses((status = 200, description = "The process answers")))]
 pub async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers"),
+        (status = 503, description = "The database does not answer")))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),

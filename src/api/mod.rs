@@ -15,9 +15,12 @@ use crate::aggregate::Day;
 use crate::objstore::Objects;
 use crate::store::Store;
 use axum::Router;
-use axum::routing::get;
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -41,27 +44,56 @@ impl AppState {
     }
 }
 
+/// The OpenAPI document's fixed parts; the paths come from the handlers' `#[utoipa::path]`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "vctp",
+        description = "vSphere chargeback: vCenter totals, VM summaries, snapshots and reports."
+    ),
+    tags(
+        (name = "vcenters", description = "Per-vCenter totals from the totals caches"),
+        (name = "summaries", description = "Daily and monthly VM summaries"),
+        (name = "snapshots", description = "Snapshot runs and summarised periods"),
+        (name = "reports", description = "XLSX reports in object storage"),
+        (name = "operations", description = "Metrics and health"),
+    )
+)]
+struct ApiDoc;
+
+/// The documented routes, and the OpenAPI document built from their handlers.
+fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(vcenters::list))
+        .routes(routes!(vcenters::hourly))
+        .routes(routes!(vcenters::daily))
+        .routes(routes!(vcenters::monthly))
+        .routes(routes!(snapshots::list))
+        .routes(routes!(summaries::daily))
+        .routes(routes!(summaries::monthly))
+        .routes(routes!(reports::list))
+        .routes(routes!(reports::download))
+        .routes(routes!(metrics::render))
+        .routes(routes!(metrics::healthz))
+        .routes(routes!(metrics::readyz))
+        .split_for_parts()
+}
+
+/// The OpenAPI document served at `/swagger.json` (also printed by `vctp openapi`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes().1
+}
+
 /// Every route of the API, without a listener, so tests can call it directly.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/vcenters", get(vcenters::list))
-        .route(
-            "/api/vcenters/{vcenter}/totals/hourly",
-            get(vcenters::hourly),
-        )
-        .route("/api/vcenters/{vcenter}/totals/daily", get(vcenters::daily))
-        .route(
-            "/api/vcenters/{vcenter}/totals/monthly",
-            get(vcenters::monthly),
-        )
-        .route("/api/snapshots", get(snapshots::list))
-        .route("/api/summaries/daily", get(summaries::daily))
-        .route("/api/summaries/monthly", get(summaries::monthly))
-        .route("/api/reports", get(reports::list))
-        .route("/api/reports/download", get(reports::download))
-        .route("/metrics", get(metrics::render))
-        .route("/healthz", get(metrics::healthz))
-        .route("/readyz", get(metrics::readyz))
+    let (api, document) = documented_routes();
+    // Swagger UI's files are compiled in (vendored); the validator would call out to
+    // validator.swagger.io, so it is off.
+    let swagger = SwaggerUi::new("/swagger")
+        .url("/swagger.json", document)
+        .config(utoipa_swagger_ui::Config::default().validator_url("none"));
+    let swagger = Router::from(swagger).layer(axum::middleware::map_response(cache_swagger_files));
+    api.merge(swagger)
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         // route_layer: only matched routes, so the path label is the route, never a raw URI.
@@ -81,6 +113,15 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Swagger UI's files change only with the binary; an hour keeps a redeploy visible soon.
+async fn cache_swagger_files(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
 }
 
 /// Unknown paths answer in the API's JSON error shape too.

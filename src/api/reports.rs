@@ -9,11 +9,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only reports of this kind (e.g. `daily`, `monthly`, `hourly`).
     kind: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/reports", operation_id = "list_reports", tag = "reports", params(ListQuery),
+    responses((status = 200, description = "The report registry, newest first", body = [ReportEntry])))]
 pub async fn list(
     State(state): State<AppState>,
     Params(query): Params<ListQuery>,
@@ -21,11 +25,19 @@ pub async fn list(
     Ok(Json(state.store.reports(query.kind.as_deref()).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DownloadQuery {
+    /// A registered report's `object_key` (required).
     key: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/reports/download", operation_id = "download_report", tag = "reports", params(DownloadQuery),
+    responses(
+        (status = 200, description = "The report's bytes (local or file-system storage)", content_type = "application/octet-stream"),
+        (status = 302, description = "Redirect to a presigned URL (S3, GCS, Azure)"),
+        (status = 400, description = "Missing key"),
+        (status = 404, description = "Not a registered report")))]
 pub async fn download(
     State(state): State<AppState>,
     Params(query): Params<DownloadQuery>,

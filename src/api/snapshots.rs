@@ -11,15 +11,19 @@ use serde::{Deserialize, Serialize};
 /// Most runs one answer lists unless `limit` says otherwise.
 const DEFAULT_LIMIT: i64 = 1_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SnapshotsQuery {
+    /// `hourly` (default: snapshot runs), `daily` or `monthly` (summarised periods).
     grain: Option<String>,
+    /// Only this vCenter's runs (hourly grain).
     vcenter: Option<String>,
+    /// At most this many runs, newest first (hourly grain; default 1000).
     limit: Option<String>,
 }
 
 /// One entry of the listing: a run for `hourly`, a summarised period otherwise.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Snapshot {
     Run {
@@ -37,6 +41,10 @@ pub enum Snapshot {
     },
 }
 
+#[utoipa::path(get, path = "/api/snapshots", operation_id = "list_snapshots", tag = "snapshots", params(SnapshotsQuery),
+    responses(
+        (status = 200, description = "Snapshot runs (hourly) or summarised periods (daily, monthly), newest first", body = [Snapshot]),
+        (status = 400, description = "Unknown grain or bad limit")))]
 pub async fn list(
     State(state): State<AppState>,
     Params(query): Params<SnapshotsQuery>,

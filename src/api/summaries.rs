@@ -8,18 +8,29 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DailyQuery {
+    /// The UTC day, YYYY-MM-DD (required).
     date: Option<String>,
+    /// Only this vCenter's VMs.
     vcenter: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MonthlyQuery {
+    /// The UTC month, YYYY-MM (required).
     month: Option<String>,
+    /// Only this vCenter's VMs.
     vcenter: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/summaries/daily", operation_id = "daily_summaries", tag = "summaries", params(DailyQuery),
+    responses(
+        (status = 200, description = "One summary per VM present that day", body = [VmSummary]),
+        (status = 400, description = "Missing or malformed date"),
+        (status = 404, description = "Unknown vCenter")))]
 pub async fn daily(
     State(state): State<AppState>,
     Params(query): Params<DailyQuery>,
@@ -32,6 +43,11 @@ pub async fn daily(
     period_summaries(&state, Grain::Daily, day.start(), query.vcenter).await
 }
 
+#[utoipa::path(get, path = "/api/summaries/monthly", operation_id = "monthly_summaries", tag = "summaries", params(MonthlyQuery),
+    responses(
+        (status = 200, description = "One summary per VM present that month", body = [VmSummary]),
+        (status = 400, description = "Missing or malformed month"),
+        (status = 404, description = "Unknown vCenter")))]
 pub async fn monthly(
     State(state): State<AppState>,
     Params(query): Params<MonthlyQuery>,

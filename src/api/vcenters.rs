@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 const HOURLY_DEFAULT_DAYS: i64 = 45;
 
 /// One vCenter as of its newest snapshot.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VcenterLatest {
     pub vcenter: String,
     pub snapshot_time: i64,
@@ -21,6 +21,8 @@ pub struct VcenterLatest {
     pub disk_gb: f64,
 }
 
+#[utoipa::path(get, path = "/api/vcenters", operation_id = "list_vcenters", tag = "vcenters",
+    responses((status = 200, description = "Every vCenter with its newest snapshot totals", body = [VcenterLatest])))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<VcenterLatest>>, ApiError> {
     let latest = state.store.latest_totals().await?;
     Ok(Json(
@@ -38,13 +40,22 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<VcenterLates
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HourlyQuery {
+    /// Start (inclusive): Unix seconds or YYYY-MM-DD; default `until` minus 45 days.
     since: Option<String>,
+    /// End (exclusive): Unix seconds or YYYY-MM-DD; default now.
     until: Option<String>,
 }
 
 /// Snapshot totals in `[since, until)`; the last 45 days by default.
+#[utoipa::path(get, path = "/api/vcenters/{vcenter}/totals/hourly", operation_id = "vcenter_hourly_totals", tag = "vcenters",
+    params(("vcenter" = String, Path, description = "vCenter host name"), HourlyQuery),
+    responses(
+        (status = 200, description = "One row per hourly snapshot, oldest first", body = [VcenterTotals]),
+        (status = 400, description = "A parameter is not a time"),
+        (status = 404, description = "Unknown vCenter")))]
 pub async fn hourly(
     State(state): State<AppState>,
     Path(vcenter): Path<String>,
@@ -64,13 +75,22 @@ pub async fn hourly(
     vcenter_totals(&state, &vcenter, "snapshot", since, until).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DailyQuery {
+    /// First day (YYYY-MM-DD, inclusive); default the first day there is.
     from: Option<String>,
+    /// Last day (YYYY-MM-DD, inclusive); default the last day there is.
     to: Option<String>,
 }
 
 /// Daily totals of the days `from..=to` (both optional: all days by default).
+#[utoipa::path(get, path = "/api/vcenters/{vcenter}/totals/daily", operation_id = "vcenter_daily_totals", tag = "vcenters",
+    params(("vcenter" = String, Path, description = "vCenter host name"), DailyQuery),
+    responses(
+        (status = 200, description = "Prorated totals per UTC day, oldest first", body = [VcenterTotals]),
+        (status = 400, description = "A parameter is not a date"),
+        (status = 404, description = "Unknown vCenter")))]
 pub async fn daily(
     State(state): State<AppState>,
     Path(vcenter): Path<String>,
@@ -90,6 +110,12 @@ pub async fn daily(
     vcenter_totals(&state, &vcenter, "daily", from, to).await
 }
 
+/// Monthly totals: the month's average VM count and prorated sums.
+#[utoipa::path(get, path = "/api/vcenters/{vcenter}/totals/monthly", operation_id = "vcenter_monthly_totals", tag = "vcenters",
+    params(("vcenter" = String, Path, description = "vCenter host name")),
+    responses(
+        (status = 200, description = "Totals per UTC month, oldest first", body = [VcenterTotals]),
+        (status = 404, description = "Unknown vCenter")))]
 pub async fn monthly(
     State(state): State<AppState>,
     Path(vcenter): Path<String>,

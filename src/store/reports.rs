@@ -5,7 +5,7 @@ use super::{QueryContext, Result, Store, with_pool};
 use serde::Serialize;
 
 /// One report object.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ReportEntry {
     pub object_key: String,
     pub kind: String,

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// One row of the totals cache. For snapshots `vm_count` and the tier columns are counts;
 /// for days and months they are prorated sums (VM-days, or the month's average VM count).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VcenterTotals {
     pub grain: String,
     pub vcenter: String,
