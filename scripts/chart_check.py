@@ -1461,10 +1461,41 @@ def unknown_fields(value: Any, schema: dict[str, Any], path: str) -> list[str]:
     return found
 
 
+def check_api_notes(report: Report, case: str, notes: str, values: dict[str, Any]) -> None:
+    """How to reach the UI and swagger (port-forward, else the Ingress URL) and how to log in."""
+    where = f"{case}: NOTES.txt"
+    api = values["api"]
+    fullname = (values.get("fullnameOverride") or f"{RELEASE}-vctp")[:48].rstrip("-")
+    if not api["enabled"]:
+        report.check(f"{fullname}-api" not in notes, where, "mentions the API with api.enabled=false")
+        return
+    ingress = api["ingress"]
+    if ingress["enabled"]:
+        scheme = "https" if ingress["tls"] else "http"
+        url = f"{scheme}://{ingress['hosts'][0]['host']}"
+        report.check(f"{url}/swagger" in notes, where, f"does not give the UI at {url} and {url}/swagger")
+    else:
+        report.check(
+            f"port-forward svc/{fullname}-api 8080:{api['service']['port']}" in notes and "/swagger" in notes,
+            where,
+            "does not say how to port-forward to the UI and swagger",
+        )
+    auth = api["auth"]
+    if auth["enabled"]:
+        report.check(
+            "/api/auth/login" in notes and f"create secret generic {auth['jwtSigningKeySecret']}" in notes,
+            where,
+            "does not say how to log in and create the signing key Secret",
+        )
+    else:
+        report.check("No login" in notes, where, "does not warn that the API has no login")
+
+
 def check_notes(
     report: Report, case: str, notes: str, values: dict[str, Any], crds: dict[str, dict[str, Any]]
 ) -> None:
     report.check("kubectl get vctp" in notes, f"{case}: NOTES.txt", "does not say how to see the resources")
+    check_api_notes(report, case, notes, values)
     url = values["objectStore"]["url"]
     report.check(
         (url.rstrip("/") in notes) if url else ("LOST" in notes),
