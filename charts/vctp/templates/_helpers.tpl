@@ -51,6 +51,12 @@ app.kubernetes.io/part-of: vctp
 app.kubernetes.io/component: operator
 {{- end }}
 
+{{/* Selector labels of the API server pods (`vctp serve`). */}}
+{{- define "vctp.api.selectorLabels" -}}
+{{ include "vctp.selectorLabels" . }}
+app.kubernetes.io/component: api
+{{- end }}
+
 {{/* Names of the objects. */}}
 {{- define "vctp.operator.serviceAccountName" -}}
 {{- if .Values.operator.serviceAccount.create }}
@@ -66,6 +72,31 @@ app.kubernetes.io/component: operator
 {{- else }}
 {{- required "jobs.serviceAccount.name is required when jobs.serviceAccount.create is false" .Values.jobs.serviceAccount.name }}
 {{- end }}
+{{- end }}
+
+{{- define "vctp.api.serviceAccountName" -}}
+{{- if .Values.api.serviceAccount.create }}
+{{- default (printf "%s-api" (include "vctp.fullname" .)) .Values.api.serviceAccount.name }}
+{{- else }}
+{{- required "api.serviceAccount.name is required when api.serviceAccount.create is false" .Values.api.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the API creates the AggregationJobs an admin asks for: api.aggregationNamespace, else
+the release namespace. It must be watched, else no operator would ever run them.
+*/}}
+{{- define "vctp.api.aggregationNamespace" -}}
+{{- $namespace := .Values.api.aggregationNamespace | default .Release.Namespace }}
+{{- if not (has $namespace (include "vctp.watchNamespaces" . | fromJsonArray)) }}
+{{- fail (printf "api.aggregationNamespace %q is not a watched namespace (watchNamespaces): the operator would never run the AggregationJobs the API creates there" $namespace) }}
+{{- end }}
+{{- $namespace }}
+{{- end }}
+
+{{/* Where the LDAP CA bundle (api.auth.ldap.caSecret / caConfigMap) is mounted. */}}
+{{- define "vctp.api.ldapCaFile" -}}
+/etc/vctp-ldap/ca.crt
 {{- end }}
 
 {{- define "vctp.leaseName" -}}
@@ -138,10 +169,52 @@ without an object store the reports go to /tmp/reports (lost with the pod).
 {{- end }}
 {{- if .Values.objectStore.options }}
 {{- $_ := set $settings "object_store_options" .Values.objectStore.options }}
+{{- end }}
+{{- if and .Values.api.enabled .Values.api.auth.enabled }}
+{{- include "vctp.api.authSettings" (dict "settings" $settings "auth" .Values.api.auth) }}
 {{- end -}}
 # vctp settings, rendered by the vctp Helm chart from the `settings` and `objectStore` values.
 settings:
   {{- toYaml $settings | nindent 2 }}
+{{- end }}
+
+{{/*
+The `vctp serve` authentication keys, added to the settings mapping (api.auth.*). Secrets are
+not among them: the signing key and the LDAP bind account come from Secrets as env vars.
+Empty optional values are left out, so vctp's defaults apply.
+*/}}
+{{- define "vctp.api.authSettings" -}}
+{{- $settings := .settings }}
+{{- $auth := .auth }}
+{{- $ldap := $auth.ldap }}
+{{- $_ := set $settings "auth_enabled" true }}
+{{- $_ := set $settings "auth_mode" $auth.mode }}
+{{- $_ := set $settings "auth_group_role_mappings" $auth.groupRoleMappings }}
+{{- $_ := set $settings "auth_token_lifespan_minutes" $auth.tokenLifespanMinutes }}
+{{- $_ := set $settings "auth_jwt_issuer" $auth.jwtIssuer }}
+{{- $_ := set $settings "auth_jwt_audience" $auth.jwtAudience }}
+{{- $_ := set $settings "auth_clock_skew_seconds" $auth.clockSkewSeconds }}
+{{- $_ := set $settings "enable_pprof" $auth.enablePprof }}
+{{- with $ldap.bindAddress }}
+{{- $_ := set $settings "ldap_bind_address" . }}
+{{- end }}
+{{- with $ldap.baseDn }}
+{{- $_ := set $settings "ldap_base_dn" . }}
+{{- end }}
+{{- with $ldap.userBaseDn }}
+{{- $_ := set $settings "ldap_user_base_dn" . }}
+{{- end }}
+{{- with $ldap.userAttribute }}
+{{- $_ := set $settings "ldap_user_attribute" . }}
+{{- end }}
+{{- with $ldap.groups }}
+{{- $_ := set $settings "ldap_groups" . }}
+{{- end }}
+{{- if or $ldap.caSecret $ldap.caConfigMap }}
+{{- $_ := set $settings "ldap_trust_cert_file" (include "vctp.api.ldapCaFile" .) }}
+{{- end }}
+{{- $_ := set $settings "ldap_disable_validation" $ldap.disableValidation }}
+{{- $_ := set $settings "ldap_insecure" $ldap.insecure }}
 {{- end }}
 
 {{/* Environment shared by the operator and the Job containers. */}}
