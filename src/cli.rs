@@ -28,8 +28,9 @@ pub enum Command {
     /// hourly snapshots into ./vctp-demo/, aggregate it, then keep snapshotting.
     Demo(DemoArgs),
     /// One machine, no Kubernetes: snapshot every configured vCenter on a schedule, aggregate
-    /// each day and month, apply retention; stops cleanly on SIGTERM or Ctrl-C.
-    Standalone,
+    /// each day and month, apply retention, and serve the UI and API on --listen; stops cleanly
+    /// on SIGTERM or Ctrl-C.
+    Standalone(ServeArgs),
     /// Serve the JSON API, `/metrics`, `/healthz` and `/readyz` over HTTP; stops cleanly on
     /// SIGTERM or Ctrl-C.
     Serve(ServeArgs),
@@ -155,6 +156,9 @@ pub struct DemoArgs {
     /// Stop after the history instead of following the real clock.
     #[arg(long)]
     pub no_follow: bool,
+    /// Where the UI and API listen while the demo follows the real clock.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub ui_listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Subcommand)]

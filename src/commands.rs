@@ -41,7 +41,9 @@ pub async fn run(
     let url = || settings.database_url(database_url);
     match command {
         Command::Demo(args) => crate::demo::run(&args, settings).await,
-        Command::Standalone => standalone(settings, settings_path, &url()?).await,
+        Command::Standalone(args) => {
+            standalone(settings, settings_path, &url()?, args.listen).await
+        }
         Command::Serve(args) => serve(settings, &url()?, args.listen).await,
         Command::Sim(args) => crate::sim::run(args).await,
         Command::Encrypt => encrypt(settings),
@@ -521,6 +523,7 @@ async fn standalone(
     settings: &Settings,
     settings_path: Option<&Path>,
     url: &DatabaseUrl,
+    listen: SocketAddr,
 ) -> Result<()> {
     let (collector, targets) = collector(settings, settings_path)?;
     let store = Store::connect(url).await?;
@@ -539,24 +542,38 @@ async fn standalone(
         collector,
         targets,
     };
+    let server = start_api(settings, store.clone(), report_store(settings)?, listen).await?;
+    println!("vctp standalone: UI and API on {}", server.url);
     let result = scheduler.run(crate::standalone::shutdown_signal()).await;
+    let stopped = server.stop().await;
     store.close().await;
-    result
+    result?;
+    stopped.with_context(|| format!("API server on {listen} failed"))
+}
+
+/// The UI and API server of `serve`, `standalone` and `demo`, configured by the settings.
+pub async fn start_api(
+    settings: &Settings,
+    store: Store,
+    objects: Objects,
+    listen: SocketAddr,
+) -> Result<crate::api::Background> {
+    let _ = settings;
+    let state = crate::api::AppState::new(store, objects)?;
+    let server = crate::api::Background::start(listen, state)
+        .await
+        .with_context(|| format!("failed to listen on {listen}"))?;
+    tracing::info!(url = %server.url, "API server listening");
+    Ok(server)
 }
 
 async fn serve(settings: &Settings, url: &DatabaseUrl, listen: SocketAddr) -> Result<()> {
     let store = Store::connect(url).await?;
-    let state = crate::api::AppState::new(store.clone(), report_store(settings)?)?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("failed to listen on {listen}"))?;
-    let bound = listener
-        .local_addr()
-        .with_context(|| format!("failed to read the address bound for {listen}"))?;
-    tracing::info!(listen = %bound, database = %url, "API server listening");
-    // On stdout too, so a caller that asked for port 0 learns the port.
-    println!("vctp serve listening on http://{bound}");
-    let result = crate::api::serve(listener, state, crate::standalone::shutdown_signal()).await;
+    let server = start_api(settings, store.clone(), report_store(settings)?, listen).await?;
+    // On stdout, so a caller that asked for port 0 learns the port.
+    println!("vctp serve listening on {}", server.url);
+    crate::standalone::shutdown_signal().await;
+    let result = server.stop().await;
     store.close().await;
     result.with_context(|| format!("API server on {listen} failed"))
 }

@@ -196,8 +196,17 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
             }
         }
     });
+    let ui = crate::commands::start_api(
+        &demo_settings,
+        store.clone(),
+        objects.clone(),
+        args.ui_listen,
+    )
+    .await
+    .context("failed to start the UI (choose another address with --ui-listen)")?;
+    println!("\nUI and API: {}/  (OpenAPI: {}/swagger)", ui.url, ui.url);
     println!(
-        "\nTaking a snapshot every {} s on the real clock; stop with Ctrl-C.",
+        "Taking a snapshot every {} s on the real clock; stop with Ctrl-C.",
         demo_settings.vcenter_inventory_snapshot_seconds
     );
     let scheduler = Scheduler {
@@ -210,11 +219,13 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         targets,
     };
     let result = scheduler.run(crate::standalone::shutdown_signal()).await;
+    let ui_stopped = ui.stop().await;
     follow.abort();
     let _ = stop_sim.send(());
     server.await??;
     store.close().await;
-    result
+    result?;
+    ui_stopped.context("the UI server failed")
 }
 
 /// The days from `first` up to, not including, `end`.

@@ -356,6 +356,62 @@ fn the_demo_takes_a_history_through_the_simulator_and_aggregates_it() {
 }
 
 #[test]
+fn the_following_demo_serves_the_ui_and_api_over_its_history_until_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_vctp"))
+        .current_dir(dir.path())
+        .args([
+            "demo",
+            "--days",
+            "1",
+            "--vms",
+            "20",
+            "--ui-listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("VCTP_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start vctp demo");
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let ui = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let rest = line.strip_prefix("UI and API: ")?;
+            rest.split_whitespace()
+                .next()
+                .map(|url| url.trim_end_matches('/').to_string())
+        })
+        .expect("the demo printed its UI address");
+    // Keep reading, so the demo never writes into a closed pipe.
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let vcenters = runtime.block_on(async {
+        let body = reqwest::get(format!("{ui}/api/vcenters"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    });
+    assert_eq!(vcenters.as_array().map(Vec::len), Some(2), "{vcenters}");
+    let status = Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = demo.wait().unwrap();
+    drain.join().unwrap();
+    assert!(
+        exit.success(),
+        "SIGTERM ends the demo with success: {exit:?}"
+    );
+}
+
+#[test]
 fn snapshot_run_without_vcenters_or_with_a_short_password_says_what_to_set() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite3").display().to_string();

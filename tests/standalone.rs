@@ -156,9 +156,13 @@ fn sigterm_stops_vctp_standalone_cleanly() {
             "--database-url",
             db.to_str().unwrap(),
             "standalone",
+            "--listen",
+            "127.0.0.1:0",
         ])
+        .stdout(Stdio::piped())
         .spawn()
         .expect("start vctp standalone");
+    let ui = common::printed_url(&mut standalone, "vctp standalone");
     // Wait for the first snapshot's run record, then ask it to stop.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let stored = runtime.block_on(async {
@@ -173,6 +177,20 @@ fn sigterm_stops_vctp_standalone_cleanly() {
         false
     });
     assert!(stored, "vctp standalone ran its jobs within 10 s");
+    // The UI and API answer from the same process, over the store it writes.
+    let (page, vcenters) = runtime.block_on(async {
+        let page = reqwest::get(format!("{ui}/healthz")).await.unwrap();
+        let vcenters = reqwest::get(format!("{ui}/api/vcenters"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let vcenters: serde_json::Value = serde_json::from_slice(&vcenters).unwrap();
+        (page.status(), vcenters)
+    });
+    assert!(page.is_success(), "{page}");
+    assert_eq!(vcenters.as_array().map(Vec::len), Some(1), "{vcenters}");
     let status = Command::new("kill")
         .args(["-TERM", &standalone.id().to_string()])
         .status()

@@ -124,6 +124,36 @@ async fn cache_swagger_files(mut response: axum::response::Response) -> axum::re
     response
 }
 
+/// A server running beside other work (`vctp standalone`, `vctp demo`) until [`Background::stop`].
+pub struct Background {
+    /// `http://ADDR` as bound (a port 0 is resolved).
+    pub url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Background {
+    /// Binds `listen` and serves [`router`] on a task of its own.
+    pub async fn start(
+        listen: std::net::SocketAddr,
+        state: AppState,
+    ) -> std::io::Result<Background> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Ok(Background { url, stop, task })
+    }
+
+    /// Stops accepting, finishes open requests, and reports how the server ended.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
 /// Unknown paths answer in the API's JSON error shape too.
 async fn unknown_route(uri: axum::http::Uri) -> ApiError {
     ApiError::UnknownRoute(uri.path().to_string())
