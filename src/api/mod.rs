@@ -6,6 +6,7 @@ mod metrics;
 mod reports;
 mod snapshots;
 mod summaries;
+mod trace;
 mod vcenters;
 
 pub use error::ApiError;
@@ -59,6 +60,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/summaries/monthly", get(summaries::monthly))
         .route("/api/reports", get(reports::list))
         .route("/api/reports/download", get(reports::download))
+        .route("/api/vm/trace", get(trace::trace))
+        .merge(crate::ui::router())
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(metrics::healthz))
         .route("/readyz", get(metrics::readyz))
