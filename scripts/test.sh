@@ -53,6 +53,8 @@ cargo clippy --version
 
 # shellcheck source=scripts/libreoffice.sh
 source "$ROOT/scripts/libreoffice.sh"
+# shellcheck source=scripts/chromium.sh
+source "$ROOT/scripts/chromium.sh"
 # shellcheck source=scripts/postgres.sh
 source "$ROOT/scripts/postgres.sh"
 # shellcheck source=scripts/vcsim.sh
@@ -75,6 +77,9 @@ trap stop_peers EXIT
 
 banner "LibreOffice (reads the XLSX reports back; nothing to stop)"
 libreoffice_start
+
+banner "Chromium (headless, loads the UI pages; nothing to stop)"
+chromium_start
 
 banner "Helm chart tools (helm-python-sdk, kubernetes-validate, promtool; nothing to stop)"
 helm_start

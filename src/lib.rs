@@ -28,6 +28,8 @@ pub mod objstore;
 pub mod report;
 /// The database (SQLite or PostgreSQL via sqlx): tables per grain, caches, migrations.
 pub mod store;
+/// `vctp serve`'s HTML pages: server-rendered templates with inline SVG charts.
+pub mod ui;
 /// The vSphere SOAP client and the data it returns.
 pub mod vsphere;
 

@@ -17,6 +17,8 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error("unknown report {0:?}")]
     UnknownReport(String),
+    #[error("no VM has the id or name {0:?}")]
+    UnknownVm(String),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
     /// Boxed: the object store's error is large and every handler returns this type.
@@ -39,6 +41,7 @@ impl ApiError {
             ApiError::BadParameter { .. } => "BadParameter",
             ApiError::UnknownVcenter(_) => "UnknownVcenter",
             ApiError::UnknownReport(_) => "UnknownReport",
+            ApiError::UnknownVm(_) => "UnknownVm",
             ApiError::UnknownRoute(_) => "UnknownRoute",
             ApiError::MethodNotAllowed { .. } => "MethodNotAllowed",
             ApiError::Store(e) => e.reason(),
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnknownVcenter(_)
             | ApiError::UnknownReport(_)
+            | ApiError::UnknownVm(_)
             | ApiError::UnknownRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Store(_) | ApiError::Objects(_) | ApiError::Metrics(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

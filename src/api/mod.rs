@@ -6,6 +6,7 @@ mod metrics;
 mod reports;
 mod snapshots;
 mod summaries;
+mod trace;
 mod vcenters;
 
 pub use error::ApiError;
@@ -56,6 +57,7 @@ impl AppState {
         (name = "summaries", description = "Daily and monthly VM summaries"),
         (name = "snapshots", description = "Snapshot runs and summarised periods"),
         (name = "reports", description = "XLSX reports in object storage"),
+        (name = "vms", description = "One VM's history"),
         (name = "operations", description = "Metrics and health"),
     )
 )]
@@ -73,6 +75,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(summaries::monthly))
         .routes(routes!(reports::list))
         .routes(routes!(reports::download))
+        .routes(routes!(trace::trace))
         .routes(routes!(metrics::render))
         .routes(routes!(metrics::healthz))
         .routes(routes!(metrics::readyz))
@@ -94,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .config(utoipa_swagger_ui::Config::default().validator_url("none"));
     let swagger = Router::from(swagger).layer(axum::middleware::map_response(cache_swagger_files));
     api.merge(swagger)
+        .merge(crate::ui::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         // route_layer: only matched routes, so the path label is the route, never a raw URI.

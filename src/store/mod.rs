@@ -10,6 +10,7 @@ pub mod reports;
 pub mod runs;
 pub mod summaries;
 pub mod totals;
+pub mod trace;
 
 use crate::aggregate::PlacementRef;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};

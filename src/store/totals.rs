@@ -109,6 +109,29 @@ impl Store {
         })
     }
 
+    /// Totals rows of one vCenter and `grain` with period_start in `[from, to)`, in time
+    /// order: one primary-key range, so a page about one vCenter never reads the others.
+    pub async fn vcenter_totals_range(
+        &self,
+        grain: &str,
+        vcenter: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<VcenterTotals>> {
+        const SQL: &str = "SELECT grain, vcenter, period_start, total_samples, vm_count, vcpu_count, ram_gb, disk_gb, tin, bronze, silver, gold \
+            FROM vcenter_totals WHERE grain = $1 AND vcenter = $2 AND period_start >= $3 AND period_start < $4 ORDER BY period_start";
+        with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(grain)
+                .bind(vcenter)
+                .bind(from)
+                .bind(to)
+                .fetch_all(pool)
+                .await
+                .op("read one vCenter's totals")
+        })
+    }
+
     /// The newest snapshot totals of each vCenter.
     pub async fn latest_totals(&self) -> Result<Vec<VcenterTotals>> {
         const SQL: &str = "SELECT grain, vcenter, period_start, total_samples, vm_count, vcpu_count, ram_gb, disk_gb, tin, bronze, silver, gold \

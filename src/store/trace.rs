@@ -1,0 +1,298 @@
+//! The VM trace: a VM named by id or exact name → the VMs it matches → each one's history
+//! from `vm_hourly` (per snapshot) or `vm_daily_summary` (per day), read through the
+//! per-VM indexes of migration 0004.
+
+use super::{QueryContext, Result, Store, with_pool};
+use crate::inventory::Tier;
+use serde::{Deserialize, Serialize};
+
+/// Which table a trace reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceView {
+    /// One point per snapshot, from the hourly rows.
+    Hourly,
+    /// One point per day, from the daily summaries (averages over the day's snapshots).
+    Daily,
+}
+
+impl TraceView {
+    pub fn parse(text: &str) -> Option<TraceView> {
+        match text {
+            "hourly" => Some(TraceView::Hourly),
+            "daily" => Some(TraceView::Daily),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceView::Hourly => "hourly",
+            TraceView::Daily => "daily",
+        }
+    }
+}
+
+/// One VM a trace query matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct VmRef {
+    pub vcenter: String,
+    pub vm_id: String,
+    /// One of the names the VM was seen with.
+    pub name: String,
+}
+
+/// The VM at one snapshot (hourly) or over one day (daily: averages, presence < 1 when the VM
+/// missed some of the day's snapshots).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TracePoint {
+    /// snapshot_time (hourly) or the day's period_start (daily), Unix seconds.
+    pub time: i64,
+    pub name: String,
+    pub resource_pool: String,
+    /// `Tin`, `Bronze`, `Silver`, `Gold`, or empty for no tier; daily: the tier of most of
+    /// the day's samples.
+    pub tier: String,
+    pub vcpu_count: f64,
+    pub ram_gb: f64,
+    pub disk_gb: f64,
+    /// Share of the vCenter's snapshots the VM was in: 1 for hourly points.
+    pub presence: f64,
+    pub creation_time: i64,
+    pub deletion_time: i64,
+}
+
+/// When the VM existed, as vCenter reported it and as the snapshots saw it (0 = unknown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Lifecycle {
+    pub creation_time: i64,
+    pub deletion_time: i64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+impl Lifecycle {
+    /// Creation is the earliest known creation time, deletion the latest known one, and the
+    /// sightings are the first and last point.
+    pub fn of(points: &[TracePoint]) -> Lifecycle {
+        let known = |t: i64| (t > 0).then_some(t);
+        Lifecycle {
+            creation_time: points
+                .iter()
+                .filter_map(|p| known(p.creation_time))
+                .min()
+                .unwrap_or(0),
+            deletion_time: points
+                .iter()
+                .filter_map(|p| known(p.deletion_time))
+                .max()
+                .unwrap_or(0),
+            first_seen: points.first().map_or(0, |p| p.time),
+            last_seen: points.last().map_or(0, |p| p.time),
+        }
+    }
+}
+
+/// One VM's history in one view.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct VmTrace {
+    pub vcenter: String,
+    pub vm_id: String,
+    /// The name of the newest point.
+    pub name: String,
+    pub view: TraceView,
+    pub lifecycle: Lifecycle,
+    /// Oldest first.
+    pub points: Vec<TracePoint>,
+}
+
+type HourlyPoint = (i64, String, String, i64, f64, f64, f64, i64, i64);
+type DailyPoint = (
+    i64,
+    String,
+    String,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    i64,
+    i64,
+);
+
+impl Store {
+    /// The VMs whose vm_id or exact name is `vm` (in hourly rows or daily summaries),
+    /// optionally of one vCenter, ordered by vcenter then vm_id.
+    pub async fn vm_matches(&self, vm: &str, vcenter: Option<&str>) -> Result<Vec<VmRef>> {
+        // The IN list of known vCenters lets both databases walk the (vcenter, vm_id, …)
+        // indexes for an id; names have their own index.
+        const SQL: &str = "SELECT vcenter, vm_id, MAX(name) FROM ( \
+            SELECT vcenter, vm_id, name FROM vm_hourly WHERE vcenter IN (SELECT DISTINCT vcenter FROM vcenter_totals) AND vm_id = $1 \
+            UNION ALL SELECT vcenter, vm_id, name FROM vm_hourly WHERE name = $1 \
+            UNION ALL SELECT vcenter, vm_id, name FROM vm_daily_summary WHERE vcenter IN (SELECT DISTINCT vcenter FROM vcenter_totals) AND vm_id = $1 \
+            UNION ALL SELECT vcenter, vm_id, name FROM vm_daily_summary WHERE name = $1 \
+            ) m WHERE ($2 IS NULL OR vcenter = $2) GROUP BY vcenter, vm_id ORDER BY vcenter, vm_id";
+        let rows: Vec<(String, String, String)> = with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(vm)
+                .bind(vcenter)
+                .fetch_all(pool)
+                .await
+                .op("find VMs by id or name")?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(vcenter, vm_id, name)| VmRef {
+                vcenter,
+                vm_id,
+                name,
+            })
+            .collect())
+    }
+
+    /// The history of one VM in `view`, oldest first.
+    pub async fn vm_trace(&self, view: TraceView, vm: &VmRef) -> Result<VmTrace> {
+        let points = match view {
+            TraceView::Hourly => self.hourly_points(vm).await?,
+            TraceView::Daily => self.daily_points(vm).await?,
+        };
+        Ok(VmTrace {
+            vcenter: vm.vcenter.clone(),
+            vm_id: vm.vm_id.clone(),
+            name: points
+                .last()
+                .map_or_else(|| vm.name.clone(), |p| p.name.clone()),
+            view,
+            lifecycle: Lifecycle::of(&points),
+            points,
+        })
+    }
+
+    async fn hourly_points(&self, vm: &VmRef) -> Result<Vec<TracePoint>> {
+        const SQL: &str = "SELECT snapshot_time, name, resource_pool, tier, CAST(vcpu_count AS DOUBLE PRECISION), ram_gb, \
+            provisioned_disk_gb, creation_time, deletion_time \
+            FROM vm_hourly WHERE vcenter = $1 AND vm_id = $2 ORDER BY snapshot_time";
+        let rows: Vec<HourlyPoint> = with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(&vm.vcenter)
+                .bind(&vm.vm_id)
+                .fetch_all(pool)
+                .await
+                .op("read a VM's hourly rows")?
+        });
+        Ok(rows
+            .into_iter()
+            .map(
+                |(time, name, resource_pool, tier, vcpu, ram, disk, created, deleted)| TracePoint {
+                    time,
+                    name,
+                    resource_pool,
+                    tier: Tier::from_code(tier).map_or("", Tier::name).to_string(),
+                    vcpu_count: vcpu,
+                    ram_gb: ram,
+                    disk_gb: disk,
+                    presence: 1.0,
+                    creation_time: created,
+                    deletion_time: deleted,
+                },
+            )
+            .collect())
+    }
+
+    async fn daily_points(&self, vm: &VmRef) -> Result<Vec<TracePoint>> {
+        const SQL: &str = "SELECT period_start, name, resource_pool, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, \
+            avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, avg_is_present, creation_time, deletion_time \
+            FROM vm_daily_summary WHERE vcenter = $1 AND vm_id = $2 ORDER BY period_start";
+        let rows: Vec<DailyPoint> = with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(&vm.vcenter)
+                .bind(&vm.vm_id)
+                .fetch_all(pool)
+                .await
+                .op("read a VM's daily summaries")?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| TracePoint {
+                time: r.0,
+                name: r.1,
+                resource_pool: r.2,
+                tier: dominant_tier([r.3, r.4, r.5, r.6])
+                    .map_or("", Tier::name)
+                    .to_string(),
+                vcpu_count: r.7,
+                ram_gb: r.8,
+                disk_gb: r.9,
+                presence: r.10,
+                creation_time: r.11,
+                deletion_time: r.12,
+            })
+            .collect())
+    }
+}
+
+/// The tier with the largest share (the first on a tie), or none when no sample had a tier.
+fn dominant_tier(pct: [f64; 4]) -> Option<Tier> {
+    Tier::ALL
+        .into_iter()
+        .zip(pct)
+        .filter(|(_, p)| *p > 0.0)
+        .fold(None, |best: Option<(Tier, f64)>, (tier, p)| match best {
+            Some((_, q)) if q >= p => best,
+            _ => Some((tier, p)),
+        })
+        .map(|(tier, _)| tier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(time: i64, creation_time: i64, deletion_time: i64) -> TracePoint {
+        TracePoint {
+            time,
+            name: "vm".into(),
+            resource_pool: "Gold".into(),
+            tier: "Gold".into(),
+            vcpu_count: 2.0,
+            ram_gb: 4.0,
+            disk_gb: 10.0,
+            presence: 1.0,
+            creation_time,
+            deletion_time,
+        }
+    }
+
+    #[test]
+    fn lifecycle_takes_the_earliest_known_creation_and_latest_known_deletion() {
+        let points = [point(100, 0, 0), point(200, 50, 0), point(300, 40, 350)];
+        assert_eq!(
+            Lifecycle::of(&points),
+            Lifecycle {
+                creation_time: 40,
+                deletion_time: 350,
+                first_seen: 100,
+                last_seen: 300,
+            }
+        );
+        assert_eq!(Lifecycle::of(&[]), Lifecycle::default());
+    }
+
+    #[test]
+    fn the_dominant_tier_is_the_largest_share_and_none_without_samples_in_a_tier() {
+        assert_eq!(dominant_tier([0.0, 25.0, 75.0, 0.0]), Some(Tier::Silver));
+        assert_eq!(dominant_tier([50.0, 0.0, 0.0, 50.0]), Some(Tier::Tin));
+        assert_eq!(dominant_tier([0.0; 4]), None);
+    }
+
+    #[test]
+    fn views_parse_from_their_names_only() {
+        assert_eq!(TraceView::parse("hourly"), Some(TraceView::Hourly));
+        assert_eq!(TraceView::parse("daily"), Some(TraceView::Daily));
+        assert_eq!(TraceView::parse("Daily"), None);
+        assert_eq!(TraceView::Daily.as_str(), "daily");
+    }
+}
