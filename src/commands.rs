@@ -539,7 +539,9 @@ async fn standalone(
 
 async fn serve(settings: &Settings, url: &DatabaseUrl, listen: SocketAddr) -> Result<()> {
     let store = Store::connect(url).await?;
-    let state = crate::api::AppState::new(store.clone(), report_store(settings)?)?;
+    let auth =
+        crate::auth::Auth::from_settings(settings).context("invalid authentication settings")?;
+    let state = crate::api::AppState::new(store.clone(), report_store(settings)?)?.with_auth(auth);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("failed to listen on {listen}"))?;

@@ -9,6 +9,7 @@ mod summaries;
 mod vcenters;
 
 pub use error::ApiError;
+pub use error::error_body;
 pub use metrics::HttpMetrics;
 
 use crate::aggregate::Day;
@@ -28,6 +29,8 @@ pub struct AppState {
     /// How long a presigned download URL stays valid.
     pub presign_expiry: Duration,
     pub http_metrics: Arc<HttpMetrics>,
+    /// Login, tokens and roles; disabled unless [`AppState::with_auth`] says otherwise.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 impl AppState {
@@ -37,7 +40,15 @@ impl AppState {
             objects,
             presign_expiry: Duration::from_secs(300),
             http_metrics: Arc::new(HttpMetrics::new()?),
+            auth: Arc::new(crate::auth::Auth::disabled()),
         })
+    }
+
+    pub fn with_auth(self, auth: crate::auth::Auth) -> AppState {
+        AppState {
+            auth: Arc::new(auth),
+            ..self
+        }
     }
 }
 
@@ -62,12 +73,18 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(metrics::healthz))
         .route("/readyz", get(metrics::readyz))
+        .merge(crate::auth::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         // route_layer: only matched routes, so the path label is the route, never a raw URI.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
+        ))
+        // Outermost: every request, unknown paths included, is classified by auth::Access.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require,
         ))
         .with_state(state)
 }
@@ -78,7 +95,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // With the peer address, so the auth audit log can name it.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
