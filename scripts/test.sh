@@ -3,7 +3,7 @@
 # The project's single test command: formatting, lints and the full test
 # suite (including #[ignore]d tests) against a private PostgreSQL 15 server,
 # a private vCenter (VMware's govmomi simulator, scripts/vcsim.sh), an
-# S3-compatible server (scripts/s3.sh) and a Kubernetes v1.20.2 control plane
+# S3-compatible server (scripts/s3.sh), OpenLDAP (scripts/ldap.sh) and a Kubernetes v1.20.2 control plane
 # (etcd, kube-apiserver, kube-controller-manager: scripts/kube.sh; its first
 # run builds them from Debian's source package, ~5-8 min), then the Helm
 # chart's check (scripts/chart_check.py with scripts/helm.sh's tools).
@@ -65,9 +65,12 @@ source "$ROOT/scripts/s3.sh"
 source "$ROOT/scripts/helm.sh"
 # shellcheck source=scripts/kube.sh
 source "$ROOT/scripts/kube.sh"
+# shellcheck source=scripts/ldap.sh
+source "$ROOT/scripts/ldap.sh"
 
 # Stop every peer, whatever happened; each stop is idempotent.
 stop_peers() {
+    ldap_stop || true
     kube_stop || true
     s3_stop || true
     vcsim_stop || true
@@ -96,6 +99,11 @@ echo "VCTP_TEST_VCSIM_CONTROL=$VCTP_TEST_VCSIM_CONTROL"
 banner "starting the S3-compatible server (s3s-fs)"
 s3_start
 echo "VCTP_TEST_S3_ENDPOINT=$VCTP_TEST_S3_ENDPOINT"
+
+banner "starting OpenLDAP (slapd: StartTLS, LDAPS, memberof)"
+ldap_start
+echo "VCTP_TEST_LDAP_URL=$VCTP_TEST_LDAP_URL"
+echo "VCTP_TEST_LDAPS_URL=$VCTP_TEST_LDAPS_URL"
 
 banner "starting Kubernetes (etcd, kube-apiserver, kube-controller-manager v1.20.2)"
 # Our CRDs go in before the controller manager starts, so owner-reference garbage collection

@@ -558,8 +558,10 @@ pub async fn start_api(
     objects: Objects,
     listen: SocketAddr,
 ) -> Result<crate::api::Background> {
-    let _ = settings;
-    let state = crate::api::AppState::new(store, objects)?;
+    let settings = settings.clone().with_secrets_from_env();
+    let auth =
+        crate::auth::Auth::from_settings(&settings).context("invalid authentication settings")?;
+    let state = crate::api::AppState::new(store, objects)?.with_auth(auth);
     let server = crate::api::Background::start(listen, state)
         .await
         .with_context(|| format!("failed to listen on {listen}"))?;

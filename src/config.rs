@@ -146,6 +146,43 @@ pub struct Settings {
     /// (`avg_vcpu`, `avg_ram`, `prorated_vm_count`, `vm_name_count`), title, pivot_name,
     /// pivot_range and optional title_cell. Default: all four metrics.
     pub report_summary_pivots: Vec<crate::report::PivotSpec>,
+    /// `vctp serve` authentication: LDAP login and JWT bearer tokens (see README
+    /// "Authentication"); `auth_mode` follows it when unset.
+    pub auth_enabled: bool,
+    /// `disabled`, `optional` or `required`; default `required` when `auth_enabled`, else
+    /// `disabled`. Contradicting `auth_enabled` is an error.
+    pub auth_mode: Option<crate::auth::Mode>,
+    /// LDAP group DN → `viewer` or `admin`; the highest role of a user's groups wins.
+    pub auth_group_role_mappings: BTreeMap<String, crate::auth::Role>,
+    /// When not empty: only members of one of these group DNs may log in.
+    pub ldap_groups: Vec<String>,
+    /// `ldap://HOST:389` (StartTLS unless `ldap_insecure`) or `ldaps://HOST:636`.
+    pub ldap_bind_address: Option<String>,
+    /// Where groups are searched (and users, unless `ldap_user_base_dn` is set).
+    pub ldap_base_dn: Option<String>,
+    pub ldap_user_base_dn: Option<String>,
+    /// The attribute holding the login name: `uid`, `sAMAccountName`, `userPrincipalName`, …
+    pub ldap_user_attribute: String,
+    /// A PEM file of CA certificates to trust for LDAPS/StartTLS instead of the system roots.
+    pub ldap_trust_cert_file: Option<PathBuf>,
+    /// Skip TLS certificate verification of the LDAP server.
+    pub ldap_disable_validation: bool,
+    /// Allow plain `ldap://` without StartTLS (passwords cross the network in clear text).
+    pub ldap_insecure: bool,
+    /// A service account for the user search; unset = anonymous search.
+    pub ldap_bind_dn: Option<String>,
+    pub ldap_bind_password: Option<String>,
+    /// Seconds each LDAP operation (connect, bind, search) may take.
+    pub ldap_timeout_seconds: u64,
+    /// base64 of the HS256 key (at least 32 bytes) tokens are signed with.
+    pub auth_jwt_signing_key: Option<String>,
+    pub auth_token_lifespan_minutes: u64,
+    pub auth_jwt_issuer: String,
+    pub auth_jwt_audience: String,
+    /// Leeway for `exp` and `nbf` checks.
+    pub auth_clock_skew_seconds: u64,
+    /// Expose `/debug/pprof/…` (admin only when auth is on).
+    pub enable_pprof: bool,
     /// vCTP settings that no longer do anything; accepted so old files still load.
     #[serde(rename = "vcenter_event_polling_seconds")]
     pub deprecated_event_polling_seconds: Option<serde_yaml::Value>,
@@ -213,6 +250,26 @@ impl Default for Settings {
             reports_url: None,
             object_store_options: BTreeMap::new(),
             report_summary_pivots: crate::report::PivotSpec::defaults(),
+            auth_enabled: false,
+            auth_mode: None,
+            auth_group_role_mappings: BTreeMap::new(),
+            ldap_groups: Vec::new(),
+            ldap_bind_address: None,
+            ldap_base_dn: None,
+            ldap_user_base_dn: None,
+            ldap_user_attribute: "uid".to_string(),
+            ldap_trust_cert_file: None,
+            ldap_disable_validation: false,
+            ldap_insecure: false,
+            ldap_bind_dn: None,
+            ldap_bind_password: None,
+            ldap_timeout_seconds: 10,
+            auth_jwt_signing_key: None,
+            auth_token_lifespan_minutes: 60,
+            auth_jwt_issuer: "vctp".to_string(),
+            auth_jwt_audience: "vctp-api".to_string(),
+            auth_clock_skew_seconds: 60,
+            enable_pprof: false,
         }
     }
 }
@@ -329,6 +386,21 @@ impl Settings {
             }
         }
         Ok(settings)
+    }
+
+    /// Secrets a deployment passes as environment variables rather than in the settings
+    /// file (the Helm chart maps them from Secrets): each one that is set replaces its setting.
+    pub fn with_secrets_from_env(mut self) -> Settings {
+        for (name, setting) in [
+            ("VCTP_AUTH_JWT_SIGNING_KEY", &mut self.auth_jwt_signing_key),
+            ("VCTP_LDAP_BIND_DN", &mut self.ldap_bind_dn),
+            ("VCTP_LDAP_BIND_PASSWORD", &mut self.ldap_bind_password),
+        ] {
+            if let Some(value) = std::env::var(name).ok().filter(|v| !v.is_empty()) {
+                *setting = Some(value);
+            }
+        }
+        self
     }
 
     /// The database to use: the command line (or `VCTP_DATABASE_URL`) first, then the

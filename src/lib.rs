@@ -20,6 +20,8 @@ pub mod telemetry;
 pub mod aggregate;
 /// `vctp serve`: the JSON REST API, `/metrics` from the run records, health probes.
 pub mod api;
+/// `vctp serve` authentication: LDAP login, JWT bearer tokens, roles per endpoint.
+pub mod auth;
 /// The hourly snapshot row, pool → tier mapping and the CSV form of rows.
 pub mod inventory;
 /// Object storage (local directory, S3, GCS, Azure) for reports and exports, with sha256 sidecars.

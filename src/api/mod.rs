@@ -10,6 +10,7 @@ mod trace;
 mod vcenters;
 
 pub use error::ApiError;
+pub use error::error_body;
 pub use metrics::HttpMetrics;
 
 use crate::aggregate::Day;
@@ -32,6 +33,8 @@ pub struct AppState {
     /// How long a presigned download URL stays valid.
     pub presign_expiry: Duration,
     pub http_metrics: Arc<HttpMetrics>,
+    /// Login, tokens and roles; disabled unless [`AppState::with_auth`] says otherwise.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 impl AppState {
@@ -41,7 +44,15 @@ impl AppState {
             objects,
             presign_expiry: Duration::from_secs(300),
             http_metrics: Arc::new(HttpMetrics::new()?),
+            auth: Arc::new(crate::auth::Auth::disabled()),
         })
+    }
+
+    pub fn with_auth(self, auth: crate::auth::Auth) -> AppState {
+        AppState {
+            auth: Arc::new(auth),
+            ..self
+        }
     }
 }
 
@@ -59,9 +70,42 @@ impl AppState {
         (name = "reports", description = "XLSX reports in object storage"),
         (name = "vms", description = "One VM's history"),
         (name = "operations", description = "Metrics and health"),
-    )
+        (name = "auth", description = "LDAP login and bearer tokens"),
+    ),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
+
+/// Documents the bearer token: the scheme, and that every `/api/` operation but login
+/// takes it (whether it is required depends on settings.auth_mode).
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/") || path == "/api/auth/login" {
+                continue;
+            }
+            for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                operation.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+            }
+        }
+    }
+}
 
 /// The documented routes, and the OpenAPI document built from their handlers.
 fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -76,6 +120,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(reports::list))
         .routes(routes!(reports::download))
         .routes(routes!(trace::trace))
+        .routes(routes!(crate::auth::routes::login))
+        .routes(routes!(crate::auth::routes::me))
         .routes(routes!(metrics::render))
         .routes(routes!(metrics::healthz))
         .routes(routes!(metrics::readyz))
@@ -105,6 +151,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        // Outermost: every request, unknown paths included, is classified by auth::Access.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require,
+        ))
         .with_state(state)
 }
 
@@ -114,7 +165,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // With the peer address, so the auth audit log can name it.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

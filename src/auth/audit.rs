@@ -1,0 +1,77 @@
+//! Auth decisions → `tracing` events with target `auth_audit` (decision, reason, method,
+//! path, remote address, username, role). Passwords and tokens are never passed in.
+
+use super::{Error, Role};
+use axum::extract::{ConnectInfo, Request};
+use std::net::SocketAddr;
+
+/// The request fields every audit event carries.
+pub(super) struct RequestInfo {
+    method: String,
+    path: String,
+    remote: String,
+}
+
+impl RequestInfo {
+    pub(super) fn of(request: &Request) -> RequestInfo {
+        RequestInfo::from_parts(
+            request.method(),
+            request.uri(),
+            request.extensions().get::<ConnectInfo<SocketAddr>>(),
+        )
+    }
+
+    pub(super) fn from_parts(
+        method: &axum::http::Method,
+        uri: &axum::http::Uri,
+        remote: Option<&ConnectInfo<SocketAddr>>,
+    ) -> RequestInfo {
+        RequestInfo {
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            remote: remote.map_or_else(|| "-".to_string(), |ConnectInfo(addr)| addr.to_string()),
+        }
+    }
+}
+
+pub(super) fn allow(request: &RequestInfo, reason: &str, username: &str, role: Role) {
+    tracing::info!(
+        target: "auth_audit",
+        decision = "allow",
+        reason,
+        method = %request.method,
+        path = %request.path,
+        remote = %request.remote,
+        username,
+        role = role.as_str(),
+        "auth decision"
+    );
+}
+
+pub(super) fn deny(
+    request: &RequestInfo,
+    error: &Error,
+    username: Option<&str>,
+    role: Option<Role>,
+) {
+    let required = match error {
+        Error::InsufficientRole { required, .. } => required,
+        _ => "-",
+    };
+    tracing::warn!(
+        target: "auth_audit",
+        decision = "deny",
+        reason = error.reason(),
+        method = %request.method,
+        path = %request.path,
+        remote = %request.remote,
+        username = username.unwrap_or("-"),
+        role = role.map_or("-", Role::as_str),
+        required,
+        "auth decision"
+    );
+    // The detail (LDAP server messages) only for server-side failures; never credentials.
+    if error.status().is_server_error() {
+        tracing::error!(target: "auth_audit", reason = error.reason(), error = %error, "auth backend failure");
+    }
+}

@@ -1,0 +1,556 @@
+//! Authentication of `vctp serve`: login (LDAP search + bind → group DNs → role → signed
+//! JWT), then [`require`] on every request (path → [`Access`] → bearer token → role check).
+//!
+//! `settings.auth_enabled` switches the LDAP and JWT parts on; `settings.auth_mode` says what
+//! the middleware enforces. Unset, the mode follows `auth_enabled` (`required` when enabled,
+//! `disabled` otherwise); `auth_enabled: false` with `optional`/`required`, and
+//! `auth_enabled: true` with `disabled`, are settings errors, so nobody believes an API is
+//! protected when it is not.
+
+mod audit;
+mod groups;
+mod ldap;
+pub mod routes;
+mod token;
+
+pub use groups::{GroupPolicy, normalize_dn};
+pub use ldap::{Directory, LdapUser};
+pub use routes::{LoginRequest, LoginResponse, MeResponse};
+pub use token::{Claims, Tokens};
+
+use crate::api::AppState;
+use crate::config::Settings;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+/// What the middleware enforces (`settings.auth_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// No checks at all.
+    Disabled,
+    /// Protected endpoints accept a request without a token, but a token given must be valid.
+    Optional,
+    /// Protected endpoints need a valid bearer token with a sufficient role.
+    Required,
+}
+
+/// A role granted through `settings.auth_group_role_mappings`; `Admin` implies `Viewer`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    Viewer,
+    Admin,
+}
+
+impl Access {
+    /// The one place that says which endpoint needs which role: UI pages, assets, Swagger,
+    /// probes, metrics and login are public; `/api/…` needs viewer to read (GET/HEAD) and
+    /// admin for anything else; `/debug/pprof/…` needs admin.
+    pub fn of(method: &Method, path: &str) -> Access {
+        let under = |prefix: &str| {
+            path == prefix
+                || path
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        if under("/debug/pprof") {
+            return Access::Admin;
+        }
+        if under("/api") {
+            if method == Method::POST && path == "/api/auth/login" {
+                return Access::Public;
+            }
+            return if method == Method::GET || method == Method::HEAD {
+                Access::Viewer
+            } else {
+                Access::Admin
+            };
+        }
+        // Everything outside /api and /debug: UI pages, /assets, /favicon*, /swagger*,
+        // /metrics, /healthz, /readyz (and unknown paths, which answer 404).
+        Access::Public
+    }
+
+    /// The role an endpoint needs, or `None` for public ones.
+    fn role(self) -> Option<Role> {
+        match self {
+            Access::Public => None,
+            Access::Viewer => Some(Role::Viewer),
+            Access::Admin => Some(Role::Admin),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid auth settings: `{key}`: {message}")]
+    Setting { key: String, message: String },
+    #[error("invalid login request: {0}")]
+    BadRequest(String),
+    #[error("authentication is disabled on this server")]
+    Disabled,
+    #[error("invalid username or password")]
+    EmptyPassword,
+    #[error("invalid username or password")]
+    UserNotFound,
+    #[error("invalid username or password")]
+    AmbiguousUser { count: usize },
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("user is not in any group allowed to use vctp")]
+    NotInAllowedGroup,
+    #[error("user has no vctp role")]
+    NoMappedRole,
+    #[error("failed to reach the LDAP server {url}: {message}")]
+    LdapUnavailable { url: String, message: String },
+    #[error("LDAP {operation} on {url} failed: {message}")]
+    Ldap {
+        operation: &'static str,
+        url: String,
+        message: String,
+    },
+    #[error("missing bearer token")]
+    MissingToken,
+    #[error("the Authorization header is not `Bearer <token>`")]
+    MalformedHeader,
+    #[error("invalid token: {reason}")]
+    InvalidToken { reason: &'static str },
+    #[error("failed to sign a token: {0}")]
+    Sign(String),
+    #[error("this endpoint needs the {required} role, the token has {actual}")]
+    InsufficientRole {
+        required: &'static str,
+        actual: &'static str,
+    },
+}
+
+impl Error {
+    /// A stable short name, for the audit log and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Setting { .. } => "invalid_settings",
+            Error::BadRequest(_) => "bad_request",
+            Error::Disabled => "auth_disabled",
+            Error::EmptyPassword => "empty_password",
+            Error::UserNotFound => "user_not_found",
+            Error::AmbiguousUser { .. } => "ambiguous_user",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::NotInAllowedGroup => "not_in_allowed_group",
+            Error::NoMappedRole => "no_mapped_role",
+            Error::LdapUnavailable { .. } => "ldap_unavailable",
+            Error::Ldap { .. } => "ldap_error",
+            Error::MissingToken => "missing_token",
+            Error::MalformedHeader => "malformed_header",
+            Error::InvalidToken { reason } => reason,
+            Error::Sign(_) => "token_signing_failed",
+            Error::InsufficientRole { .. } => "insufficient_role",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Disabled => StatusCode::NOT_FOUND,
+            Error::EmptyPassword
+            | Error::UserNotFound
+            | Error::AmbiguousUser { .. }
+            | Error::InvalidCredentials
+            | Error::MissingToken
+            | Error::MalformedHeader
+            | Error::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
+            Error::NotInAllowedGroup | Error::NoMappedRole | Error::InsufficientRole { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            Error::LdapUnavailable { .. } | Error::Ldap { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Setting { .. } | Error::Sign(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        // LDAP detail (server URL, directory messages) stays in the log.
+        let message = match status {
+            StatusCode::SERVICE_UNAVAILABLE => "the directory server is unavailable".to_string(),
+            StatusCode::INTERNAL_SERVER_ERROR => "internal error".to_string(),
+            _ => self.to_string(),
+        };
+        let mut response = (status, crate::api::error_body(message)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = match self {
+                Error::MissingToken => "Bearer",
+                Error::MalformedHeader | Error::InvalidToken { .. } => {
+                    "Bearer error=\"invalid_token\""
+                }
+                _ => "Bearer",
+            };
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
+    }
+}
+
+/// The LDAP and JWT parts, present when `settings.auth_enabled` is true.
+pub struct Enabled {
+    pub mode: Mode,
+    pub directory: Directory,
+    pub tokens: Tokens,
+    pub groups: GroupPolicy,
+}
+
+/// Authentication as configured; [`Auth::disabled`] lets every request through.
+pub struct Auth {
+    enabled: Option<Enabled>,
+}
+
+impl Auth {
+    pub fn disabled() -> Auth {
+        Auth { enabled: None }
+    }
+
+    /// Validates the auth settings (errors name the key) and builds the LDAP client
+    /// settings, the token keys and the group policy; no network access.
+    pub fn from_settings(settings: &Settings) -> Result<Auth, Error> {
+        let mode = effective_mode(settings.auth_enabled, settings.auth_mode)?;
+        if !settings.auth_enabled {
+            return Ok(Auth::disabled());
+        }
+        Ok(Auth {
+            enabled: Some(Enabled {
+                mode,
+                directory: Directory::from_settings(settings)?,
+                tokens: Tokens::from_settings(settings)?,
+                groups: GroupPolicy::from_settings(settings)?,
+            }),
+        })
+    }
+
+    /// The enforced mode.
+    pub fn mode(&self) -> Mode {
+        self.enabled.as_ref().map_or(Mode::Disabled, |on| on.mode)
+    }
+
+    pub fn enabled(&self) -> Option<&Enabled> {
+        self.enabled.as_ref()
+    }
+}
+
+/// The mode `auth_enabled` and `auth_mode` mean together; contradictions are errors.
+fn effective_mode(enabled: bool, mode: Option<Mode>) -> Result<Mode, Error> {
+    match (enabled, mode) {
+        (false, None | Some(Mode::Disabled)) => Ok(Mode::Disabled),
+        (false, Some(mode)) => Err(setting(
+            "auth_mode",
+            format!(
+                "is {} but settings.auth_enabled is false; set auth_enabled: true (with the LDAP and JWT settings) or auth_mode: disabled",
+                mode_name(mode)
+            ),
+        )),
+        (true, None) => Ok(Mode::Required),
+        (true, Some(Mode::Disabled)) => Err(setting(
+            "auth_mode",
+            "is disabled but settings.auth_enabled is true; use optional or required, or set auth_enabled: false",
+        )),
+        (true, Some(mode)) => Ok(mode),
+    }
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Disabled => "disabled",
+        Mode::Optional => "optional",
+        Mode::Required => "required",
+    }
+}
+
+/// A settings error for `settings.{key}`.
+fn setting(key: &str, message: impl Into<String>) -> Error {
+    Error::Setting {
+        key: format!("settings.{key}"),
+        message: message.into(),
+    }
+}
+
+/// The middleware on the whole router: classifies the request with [`Access::of`], checks
+/// the bearer token and role as the mode demands, and hands the token's [`Claims`] to the
+/// handlers as an extension.
+pub async fn require(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let Some(on) = state.auth.enabled() else {
+        return next.run(request).await;
+    };
+    let access = Access::of(request.method(), request.uri().path());
+    let Some(required) = access.role() else {
+        return next.run(request).await;
+    };
+    let request_info = audit::RequestInfo::of(&request);
+    let claims = match bearer(request.headers()).and_then(|token| match token {
+        Some(token) => on.tokens.verify(token).map(Some),
+        None if on.mode == Mode::Optional => Ok(None),
+        None => Err(Error::MissingToken),
+    }) {
+        Ok(claims) => claims,
+        Err(e) => {
+            audit::deny(&request_info, &e, None, None);
+            return e.into_response();
+        }
+    };
+    if let Some(claims) = claims {
+        if claims.role < required {
+            let e = Error::InsufficientRole {
+                required: required.as_str(),
+                actual: claims.role.as_str(),
+            };
+            audit::deny(&request_info, &e, Some(&claims.sub), Some(claims.role));
+            return e.into_response();
+        }
+        request.extensions_mut().insert(claims);
+    }
+    next.run(request).await
+}
+
+/// The token of an `Authorization: Bearer …` header; `None` without the header.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Error> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| Error::MalformedHeader)?;
+    let (scheme, token) = text.trim().split_once(' ').ok_or(Error::MalformedHeader)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+        return Err(Error::MalformedHeader);
+    }
+    Ok(Some(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn ui_pages_assets_swagger_probes_metrics_and_login_are_public() {
+        for path in [
+            "/",
+            "/vcenters",
+            "/vcenters/vc1",
+            "/snapshots/hourly",
+            "/vm/trace",
+            "/reports",
+            "/assets/app.css",
+            "/favicon.ico",
+            "/swagger",
+            "/swagger/index.html",
+            "/swagger.json",
+            "/metrics",
+            "/healthz",
+            "/readyz",
+        ] {
+            assert_eq!(Access::of(&Method::GET, path), Access::Public, "{path}");
+        }
+        assert_eq!(Access::of(&Method::POST, "/api/auth/login"), Access::Public);
+    }
+
+    #[test]
+    fn reading_the_api_needs_viewer_and_everything_else_needs_admin() {
+        for path in [
+            "/api/vcenters",
+            "/api/reports/download",
+            "/api/report/x",
+            "/api/diagnostics/daily-creation",
+            "/api/auth/me",
+            "/api",
+        ] {
+            assert_eq!(Access::of(&Method::GET, path), Access::Viewer, "{path}");
+            assert_eq!(Access::of(&Method::HEAD, path), Access::Viewer, "{path}");
+        }
+        for (method, path) in [
+            (Method::POST, "/api/snapshots/aggregate"),
+            (Method::POST, "/api/snapshots/repair"),
+            (Method::POST, "/api/encrypt"),
+            (Method::POST, "/api/vcenters/cache/rebuild"),
+            (Method::DELETE, "/api/reports"),
+            (Method::PUT, "/api/vcenters"),
+            (Method::GET, "/api/auth/login"),
+        ] {
+            let expected = if method == Method::GET {
+                Access::Viewer
+            } else {
+                Access::Admin
+            };
+            assert_eq!(Access::of(&method, path), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn pprof_needs_admin_and_lookalike_prefixes_are_not_the_api() {
+        assert_eq!(Access::of(&Method::GET, "/debug/pprof/"), Access::Admin);
+        assert_eq!(Access::of(&Method::GET, "/debug/pprof"), Access::Admin);
+        assert_eq!(Access::of(&Method::GET, "/apidocs"), Access::Public);
+        assert_eq!(
+            Access::of(&Method::POST, "/api/auth/login/x"),
+            Access::Admin
+        );
+    }
+
+    #[test]
+    fn admin_implies_viewer() {
+        assert!(Role::Admin > Role::Viewer);
+    }
+
+    #[test]
+    fn bearer_headers_are_parsed_strictly() {
+        let headers = |value: &str| {
+            let mut map = HeaderMap::new();
+            map.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            map
+        };
+        assert_eq!(bearer(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(bearer(&headers("Bearer abc")).unwrap(), Some("abc"));
+        assert_eq!(bearer(&headers("bearer abc")).unwrap(), Some("abc"));
+        for bad in ["Basic abc", "Bearer", "Bearer ", "abc", "Bearer a b"] {
+            assert!(
+                matches!(bearer(&headers(bad)), Err(Error::MalformedHeader)),
+                "{bad}"
+            );
+        }
+    }
+
+    /// A settings file with auth enabled and everything valid, plus `extra` lines.
+    pub(crate) fn settings(extra: &str) -> Result<Settings, crate::config::Error> {
+        let text = format!(
+            "settings:\n  auth_enabled: true\n  ldap_bind_address: ldap://127.0.0.1:389\n  ldap_base_dn: dc=example,dc=com\n  auth_jwt_signing_key: {}\n  auth_group_role_mappings:\n    cn=admins,dc=example,dc=com: admin\n{extra}",
+            token::tests::KEY_B64
+        );
+        Settings::parse(&text, Path::new("test.yml"))
+    }
+
+    fn setting_error(settings: &Settings) -> (String, String) {
+        match Auth::from_settings(settings) {
+            Err(Error::Setting { key, message }) => (key, message),
+            Err(other) => panic!("expected a settings error, got {other}"),
+            Ok(_) => panic!("expected a settings error"),
+        }
+    }
+
+    #[test]
+    fn auth_mode_defaults_to_required_when_enabled_and_disabled_otherwise() {
+        let on = Auth::from_settings(&settings("").unwrap()).unwrap();
+        assert_eq!(on.mode(), Mode::Required);
+        let off = Auth::from_settings(&Settings::default()).unwrap();
+        assert_eq!(off.mode(), Mode::Disabled);
+        assert!(off.enabled().is_none());
+        let optional = Auth::from_settings(&settings("  auth_mode: optional\n").unwrap()).unwrap();
+        assert_eq!(optional.mode(), Mode::Optional);
+    }
+
+    #[test]
+    fn contradictory_auth_enabled_and_auth_mode_are_settings_errors() {
+        let off = Settings {
+            auth_mode: Some(Mode::Required),
+            ..Settings::default()
+        };
+        let (key, message) = setting_error(&off);
+        assert_eq!(key, "settings.auth_mode");
+        assert!(message.contains("auth_enabled is false"), "{message}");
+        let (key, _) = setting_error(&settings("  auth_mode: disabled\n").unwrap());
+        assert_eq!(key, "settings.auth_mode");
+    }
+
+    #[test]
+    fn an_unknown_auth_mode_is_a_settings_error_naming_the_key() {
+        let e = settings("  auth_mode: sometimes\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("settings.auth_mode"), "{e}");
+    }
+
+    #[test]
+    fn missing_or_bad_auth_settings_name_their_key() {
+        let mut base = settings("").unwrap();
+        base.ldap_bind_address = None;
+        assert_eq!(setting_error(&base).0, "settings.ldap_bind_address");
+
+        let mut bad_url = settings("").unwrap();
+        bad_url.ldap_bind_address = Some("http://dir.example.com".into());
+        let (key, message) = setting_error(&bad_url);
+        assert_eq!(key, "settings.ldap_bind_address");
+        assert!(message.contains("ldap://"), "{message}");
+
+        let mut no_base = settings("").unwrap();
+        no_base.ldap_base_dn = None;
+        assert_eq!(setting_error(&no_base).0, "settings.ldap_base_dn");
+
+        let mut no_key = settings("").unwrap();
+        no_key.auth_jwt_signing_key = None;
+        assert_eq!(setting_error(&no_key).0, "settings.auth_jwt_signing_key");
+
+        let mut not_base64 = settings("").unwrap();
+        not_base64.auth_jwt_signing_key = Some("not base64!".into());
+        let (key, message) = setting_error(&not_base64);
+        assert_eq!(key, "settings.auth_jwt_signing_key");
+        assert!(message.contains("base64"), "{message}");
+
+        let mut short = settings("").unwrap();
+        short.auth_jwt_signing_key = Some("c2hvcnQ=".into());
+        let (key, message) = setting_error(&short);
+        assert_eq!(key, "settings.auth_jwt_signing_key");
+        assert!(message.contains("32 bytes"), "{message}");
+
+        let mut no_roles = settings("").unwrap();
+        no_roles.auth_group_role_mappings.clear();
+        assert_eq!(
+            setting_error(&no_roles).0,
+            "settings.auth_group_role_mappings"
+        );
+
+        let mut missing_ca = settings("").unwrap();
+        missing_ca.ldap_trust_cert_file = Some("/nonexistent/ca.pem".into());
+        let (key, message) = setting_error(&missing_ca);
+        assert_eq!(key, "settings.ldap_trust_cert_file");
+        assert!(message.contains("/nonexistent/ca.pem"), "{message}");
+
+        let mut zero = settings("").unwrap();
+        zero.auth_token_lifespan_minutes = 0;
+        assert_eq!(
+            setting_error(&zero).0,
+            "settings.auth_token_lifespan_minutes"
+        );
+    }
+
+    #[test]
+    fn a_role_other_than_viewer_or_admin_is_a_settings_error_naming_the_key_and_dn() {
+        let e = settings("    cn=ops,dc=example,dc=com: superuser\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("auth_group_role_mappings"), "{e}");
+        assert!(e.contains("cn=ops,dc=example,dc=com"), "{e}");
+        assert!(e.contains("superuser"), "{e}");
+    }
+}
