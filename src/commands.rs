@@ -18,7 +18,6 @@ use crate::store::{DatabaseUrl, Store};
 use anyhow::{Context, Result};
 use futures_util::TryStreamExt;
 use std::io::{BufReader, BufWriter, Write};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
 
@@ -42,7 +41,7 @@ pub async fn run(
     match command {
         Command::Demo(args) => crate::demo::run(&args, settings).await,
         Command::Standalone => standalone(settings, settings_path, &url()?).await,
-        Command::Serve(args) => serve(settings, &url()?, args.listen).await,
+        Command::Serve(args) => serve(settings, &url()?, &args).await,
         Command::Sim(args) => crate::sim::run(args).await,
         Command::Encrypt => encrypt(settings),
         Command::Db(DbCommand::Migrate) => {
@@ -311,14 +310,15 @@ pub fn generate_csv(args: &SynthArgs, out: impl Write) -> Result<()> {
 
 async fn aggregate_day(store: &Store, day: Day, engine: Engine) -> Result<()> {
     let started = Instant::now();
-    let outcome = engine::aggregate_daily(store, day, engine).await?;
+    let outcome = engine::aggregate_daily_recorded(store, day, engine, engine::Source::Cli).await?;
     print_outcome(&format!("daily {day}"), outcome, engine, started);
     Ok(())
 }
 
 async fn aggregate_month(store: &Store, month: Month, engine: Engine) -> Result<()> {
     let started = Instant::now();
-    let outcome = engine::aggregate_monthly(store, month, engine).await?;
+    let outcome =
+        engine::aggregate_monthly_recorded(store, month, engine, engine::Source::Cli).await?;
     print_outcome(&format!("monthly {month}"), outcome, engine, started);
     Ok(())
 }
@@ -537,9 +537,29 @@ async fn standalone(
     result
 }
 
-async fn serve(settings: &Settings, url: &DatabaseUrl, listen: SocketAddr) -> Result<()> {
+async fn serve(settings: &Settings, url: &DatabaseUrl, args: &crate::cli::ServeArgs) -> Result<()> {
+    let listen = args.listen;
     let store = Store::connect(url).await?;
-    let state = crate::api::AppState::new(store.clone(), report_store(settings)?)?;
+    let mut state = crate::api::AppState::new(store.clone(), report_store(settings)?)?
+        .with_aggregation(crate::api::Aggregation {
+            engine: Engine::from(settings.scheduled_aggregation_engine),
+            pivots: std::sync::Arc::new(settings.report_summary_pivots.clone()),
+        });
+    match crate::credentials::key_from_settings(settings) {
+        Ok(key) => state = state.with_encryption_key(key),
+        // Serving reads needs no key; only POST /api/encrypt answers 503 without one.
+        Err(e) => tracing::warn!(error = %e, "no credential key: POST /api/encrypt is unavailable"),
+    }
+    if let Some(namespace) = &args.kube_namespace {
+        let client = kube::Client::try_default()
+            .await
+            .context("failed to build a Kubernetes client for --kube-namespace")?;
+        tracing::info!(namespace, "aggregation requests create AggregationJobs");
+        state = state.with_trigger(crate::api::Trigger::Operator {
+            client,
+            namespace: namespace.clone(),
+        });
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("failed to listen on {listen}"))?;

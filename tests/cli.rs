@@ -277,6 +277,7 @@ async fn import_sqlite_copies_everything_into_postgres() {
         "vm_daily_summary",
         "vm_monthly_summary",
         "vcenter_totals",
+        "aggregation_runs",
         "cron_status",
         "report_registry",
     ] {

@@ -1,6 +1,8 @@
 //! `vctp serve`: HTTP request → [`router`] → handler reading the store (or object store) →
 //! JSON answer, with Prometheus metrics derived from the database's run records.
 
+mod admin;
+mod diagnostics;
 mod error;
 mod metrics;
 mod reports;
@@ -8,6 +10,7 @@ mod snapshots;
 mod summaries;
 mod vcenters;
 
+pub use admin::{Aggregation, Trigger};
 pub use error::ApiError;
 pub use metrics::HttpMetrics;
 
@@ -28,6 +31,12 @@ pub struct AppState {
     /// How long a presigned download URL stays valid.
     pub presign_expiry: Duration,
     pub http_metrics: Arc<HttpMetrics>,
+    /// How `POST /api/snapshots/aggregate` gets the work done.
+    pub trigger: Trigger,
+    /// The engine and report pivots of in-process aggregations and repairs.
+    pub aggregation: Aggregation,
+    /// The key of `POST /api/encrypt`; without one it answers 503.
+    pub encryption_key: Option<Arc<crate::credentials::Key>>,
 }
 
 impl AppState {
@@ -37,7 +46,26 @@ impl AppState {
             objects,
             presign_expiry: Duration::from_secs(300),
             http_metrics: Arc::new(HttpMetrics::new()?),
+            trigger: Trigger::InProcess,
+            aggregation: Aggregation::default(),
+            encryption_key: None,
         })
+    }
+
+    /// Aggregation requests go through `trigger` instead of running in process.
+    pub fn with_trigger(mut self, trigger: Trigger) -> AppState {
+        self.trigger = trigger;
+        self
+    }
+
+    pub fn with_aggregation(mut self, aggregation: Aggregation) -> AppState {
+        self.aggregation = aggregation;
+        self
+    }
+
+    pub fn with_encryption_key(mut self, key: crate::credentials::Key) -> AppState {
+        self.encryption_key = Some(Arc::new(key));
+        self
     }
 }
 
@@ -62,6 +90,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(metrics::healthz))
         .route("/readyz", get(metrics::readyz))
+        .merge(admin::routes())
+        .merge(diagnostics::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         // route_layer: only matched routes, so the path label is the route, never a raw URI.
@@ -88,7 +118,7 @@ async fn unknown_route(uri: axum::http::Uri) -> ApiError {
     ApiError::UnknownRoute(uri.path().to_string())
 }
 
-/// The API is read-only in this part: other methods get the JSON error shape as well.
+/// A method a route does not answer gets the JSON error shape as well.
 async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::MethodNotAllowed {
         method: method.to_string(),
