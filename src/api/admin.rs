@@ -466,3 +466,80 @@ pub async fn encrypt(
 pub async fn legacy(uri: axum::http::Uri) -> ApiError {
     ApiError::Gone(uri.path().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::OpenApi;
+
+    #[derive(OpenApi)]
+    #[openapi(paths(
+        aggregate,
+        repair,
+        repair_all,
+        rebuild_cache,
+        encrypt,
+        legacy,
+        super::super::diagnostics::daily_creation
+    ))]
+    struct Doc;
+
+    #[test]
+    fn every_admin_and_diagnostics_handler_is_in_the_openapi_document() {
+        let doc = Doc::openapi();
+        let paths: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        for path in [
+            "/api/snapshots/aggregate",
+            "/api/snapshots/repair",
+            "/api/snapshots/repair/all",
+            "/api/vcenters/cache/rebuild",
+            "/api/encrypt",
+            "/api/event/vm/create",
+            "/api/diagnostics/daily-creation",
+        ] {
+            assert!(paths.contains(&path), "{path} missing from {paths:?}");
+        }
+        let schemas = doc.components.map(|c| c.schemas).unwrap_or_default();
+        for schema in [
+            "AggregateBody",
+            "AggregateAnswer",
+            "ErrorBody",
+            "DailyCreation",
+        ] {
+            assert!(schemas.contains_key(schema), "{schema} missing");
+        }
+    }
+
+    #[test]
+    fn an_aggregation_job_is_named_by_the_server_from_its_period() {
+        let day = Day::parse("2026-03-10").unwrap();
+        let job = aggregation_job(Period::Day(day), false, Engine::Sql);
+        assert_eq!(job.metadata.name, None);
+        assert_eq!(
+            job.metadata.generate_name.as_deref(),
+            Some("api-daily-2026-03-10-")
+        );
+        assert_eq!(job.spec.date.as_deref(), Some("2026-03-10"));
+        assert_eq!(job.spec.engine, crate::crd::Engine::Sql);
+        assert!(!job.spec.report.enabled);
+        let month = aggregation_job(
+            Period::Month(Month::parse("2026-03").unwrap()),
+            true,
+            Engine::Rust,
+        );
+        assert_eq!(month.spec.period, AggregationPeriod::Monthly);
+        assert_eq!(month.spec.month.as_deref(), Some("2026-03"));
+        assert_eq!(month.spec.date, None);
+        // The spec passes the same validation the Job entrypoint applies.
+        assert!(Request::from_spec(&month.spec).is_ok());
+        let hour = aggregation_job(Period::hour("2026-03-10T14").unwrap(), true, Engine::Rust);
+        assert_eq!(
+            Request::from_spec(&hour.spec).unwrap().period,
+            Period::hour("2026-03-10T14").unwrap()
+        );
+        assert_eq!(
+            hour.metadata.generate_name.as_deref(),
+            Some("api-hourly-2026-03-10t14-")
+        );
+    }
+}

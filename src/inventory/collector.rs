@@ -296,3 +296,82 @@ impl Collector {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(source: vsphere::Error) -> Error {
+        Error::Collect {
+            vcenter: "vc".into(),
+            attempts: 1,
+            source,
+        }
+    }
+
+    #[test]
+    fn failures_are_told_apart_as_connect_login_collect_or_store() {
+        let url = || "https://vc/sdk".to_string();
+        let cases = [
+            (
+                vsphere::Error::Connect {
+                    url: url(),
+                    message: "refused".into(),
+                },
+                "connect",
+            ),
+            (
+                vsphere::Error::Tls {
+                    url: url(),
+                    message: "unknown issuer".into(),
+                },
+                "connect",
+            ),
+            (
+                vsphere::Error::Timeout {
+                    url: url(),
+                    call: "RetrieveServiceContent",
+                },
+                "connect",
+            ),
+            (
+                vsphere::Error::InvalidLogin {
+                    url: url(),
+                    user: "u".into(),
+                },
+                "login",
+            ),
+            (
+                vsphere::Error::Fault {
+                    url: url(),
+                    call: "Login",
+                    fault: "InvalidLogin".into(),
+                    message: String::new(),
+                },
+                "login",
+            ),
+            (
+                vsphere::Error::Timeout {
+                    url: url(),
+                    call: "RetrievePropertiesEx",
+                },
+                "collect",
+            ),
+            (
+                vsphere::Error::Truncated {
+                    call: "RetrievePropertiesEx",
+                },
+                "collect",
+            ),
+        ];
+        for (source, kind) in cases {
+            let text = source.to_string();
+            assert_eq!(collect(source).failure_kind(), kind, "{text}");
+        }
+        let store = Error::Store {
+            vcenter: "vc".into(),
+            source: store::Error::Url("x".into()),
+        };
+        assert_eq!(store.failure_kind(), "store");
+    }
+}
