@@ -537,4 +537,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "VCTP_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// Operator mode: `POST /api/snapshots/aggregate` creates an AggregationJob in this
+    /// namespace (with the in-cluster or KUBECONFIG credentials) instead of aggregating in
+    /// this process.
+    #[arg(long, env = "VCTP_KUBE_NAMESPACE")]
+    pub kube_namespace: Option<String>,
 }

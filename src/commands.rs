@@ -18,7 +18,6 @@ use crate::store::{DatabaseUrl, Store};
 use anyhow::{Context, Result};
 use futures_util::TryStreamExt;
 use std::io::{BufReader, BufWriter, Write};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
 
@@ -41,10 +40,8 @@ pub async fn run(
     let url = || settings.database_url(database_url);
     match command {
         Command::Demo(args) => crate::demo::run(&args, settings).await,
-        Command::Standalone(args) => {
-            standalone(settings, settings_path, &url()?, args.listen).await
-        }
-        Command::Serve(args) => serve(settings, &url()?, args.listen).await,
+        Command::Standalone(args) => standalone(settings, settings_path, &url()?, &args).await,
+        Command::Serve(args) => serve(settings, &url()?, &args).await,
         Command::Sim(args) => crate::sim::run(args).await,
         Command::Encrypt => encrypt(settings),
         Command::Openapi => {
@@ -320,14 +317,15 @@ pub fn generate_csv(args: &SynthArgs, out: impl Write) -> Result<()> {
 
 async fn aggregate_day(store: &Store, day: Day, engine: Engine) -> Result<()> {
     let started = Instant::now();
-    let outcome = engine::aggregate_daily(store, day, engine).await?;
+    let outcome = engine::aggregate_daily_recorded(store, day, engine, engine::Source::Cli).await?;
     print_outcome(&format!("daily {day}"), outcome, engine, started);
     Ok(())
 }
 
 async fn aggregate_month(store: &Store, month: Month, engine: Engine) -> Result<()> {
     let started = Instant::now();
-    let outcome = engine::aggregate_monthly(store, month, engine).await?;
+    let outcome =
+        engine::aggregate_monthly_recorded(store, month, engine, engine::Source::Cli).await?;
     print_outcome(&format!("monthly {month}"), outcome, engine, started);
     Ok(())
 }
@@ -523,7 +521,7 @@ async fn standalone(
     settings: &Settings,
     settings_path: Option<&Path>,
     url: &DatabaseUrl,
-    listen: SocketAddr,
+    args: &crate::cli::ServeArgs,
 ) -> Result<()> {
     let (collector, targets) = collector(settings, settings_path)?;
     let store = Store::connect(url).await?;
@@ -542,13 +540,13 @@ async fn standalone(
         collector,
         targets,
     };
-    let server = start_api(settings, store.clone(), report_store(settings)?, listen).await?;
+    let server = start_api(settings, store.clone(), report_store(settings)?, args).await?;
     println!("vctp standalone: UI and API on {}", server.url);
     let result = scheduler.run(crate::standalone::shutdown_signal()).await;
     let stopped = server.stop().await;
     store.close().await;
     result?;
-    stopped.with_context(|| format!("API server on {listen} failed"))
+    stopped.with_context(|| format!("API server on {} failed", args.listen))
 }
 
 /// The UI and API server of `serve`, `standalone` and `demo`, configured by the settings.
@@ -556,12 +554,33 @@ pub async fn start_api(
     settings: &Settings,
     store: Store,
     objects: Objects,
-    listen: SocketAddr,
+    args: &crate::cli::ServeArgs,
 ) -> Result<crate::api::Background> {
     let settings = settings.clone().with_secrets_from_env();
     let auth =
         crate::auth::Auth::from_settings(&settings).context("invalid authentication settings")?;
-    let state = crate::api::AppState::new(store, objects)?.with_auth(auth);
+    let mut state = crate::api::AppState::new(store, objects)?
+        .with_auth(auth)
+        .with_aggregation(crate::api::Aggregation {
+            engine: Engine::from(settings.scheduled_aggregation_engine),
+            pivots: std::sync::Arc::new(settings.report_summary_pivots.clone()),
+        });
+    match crate::credentials::key_from_settings(&settings) {
+        Ok(key) => state = state.with_encryption_key(key),
+        // Serving reads needs no key; only POST /api/encrypt answers 503 without one.
+        Err(e) => tracing::warn!(error = %e, "no credential key: POST /api/encrypt is unavailable"),
+    }
+    if let Some(namespace) = &args.kube_namespace {
+        let client = kube::Client::try_default()
+            .await
+            .context("failed to build a Kubernetes client for --kube-namespace")?;
+        tracing::info!(namespace, "aggregation requests create AggregationJobs");
+        state = state.with_trigger(crate::api::Trigger::Operator {
+            client,
+            namespace: namespace.clone(),
+        });
+    }
+    let listen = args.listen;
     let server = crate::api::Background::start(listen, state)
         .await
         .with_context(|| format!("failed to listen on {listen}"))?;
@@ -569,9 +588,10 @@ pub async fn start_api(
     Ok(server)
 }
 
-async fn serve(settings: &Settings, url: &DatabaseUrl, listen: SocketAddr) -> Result<()> {
+async fn serve(settings: &Settings, url: &DatabaseUrl, args: &crate::cli::ServeArgs) -> Result<()> {
+    let listen = args.listen;
     let store = Store::connect(url).await?;
-    let server = start_api(settings, store.clone(), report_store(settings)?, listen).await?;
+    let server = start_api(settings, store.clone(), report_store(settings)?, args).await?;
     // On stdout, so a caller that asked for port 0 learns the port.
     println!("vctp serve listening on {}", server.url);
     crate::standalone::shutdown_signal().await;

@@ -200,7 +200,10 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         &demo_settings,
         store.clone(),
         objects.clone(),
-        args.ui_listen,
+        &crate::cli::ServeArgs {
+            listen: args.ui_listen,
+            kube_namespace: None,
+        },
     )
     .await
     .context("failed to start the UI (choose another address with --ui-listen)")?;

@@ -237,7 +237,9 @@ impl Scheduler {
             }
             Job::Daily => {
                 let day = Day::containing(tick)?;
-                match engine::aggregate_daily(&self.store, day, self.engine).await {
+                let source = engine::Source::Standalone;
+                match engine::aggregate_daily_recorded(&self.store, day, self.engine, source).await
+                {
                     Ok(outcome) => (
                         format!("daily {day}: {} VM rows", outcome.rows),
                         Some(Period::Day(day)),
@@ -251,7 +253,10 @@ impl Scheduler {
             }
             Job::Monthly => {
                 let month = Day::containing(tick)?.month();
-                match engine::aggregate_monthly(&self.store, month, self.engine).await {
+                let source = engine::Source::Standalone;
+                match engine::aggregate_monthly_recorded(&self.store, month, self.engine, source)
+                    .await
+                {
                     Ok(outcome) => (
                         format!("monthly {month}: {} VM rows", outcome.rows),
                         Some(Period::Month(month)),

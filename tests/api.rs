@@ -208,6 +208,7 @@ fn run(vcenter: &str, snapshot_time: i64, success: bool, row_count: i64) -> Snap
         } else {
             "failed to connect".to_string()
         },
+        failure_kind: if success { "" } else { "connect" }.to_string(),
     }
 }
 

@@ -277,6 +277,7 @@ async fn import_sqlite_copies_everything_into_postgres() {
         "vm_daily_summary",
         "vm_monthly_summary",
         "vcenter_totals",
+        "aggregation_runs",
         "cron_status",
         "report_registry",
     ] {
@@ -458,6 +459,15 @@ fn snapshot_run_records_a_failed_vcenter_and_exits_non_zero() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("after 2 attempt(s)"), "{stderr}");
     assert!(stderr.contains("recorded in snapshot_runs"), "{stderr}");
+    // Nothing listens on the port: the run is recorded as a connect failure.
+    let runs = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let url = vctp::store::DatabaseUrl::parse(&db).unwrap();
+        let store = vctp::store::Store::open(&url).await.unwrap();
+        store.snapshot_runs(None, 10).await.unwrap()
+    });
+    assert_eq!(runs.len(), 1);
+    assert!(!runs[0].success);
+    assert_eq!(runs[0].failure_kind, "connect", "{}", runs[0].error);
     let settings = std::fs::read_to_string(&config).unwrap();
     assert!(
         settings.contains("enc:v1:") && !settings.contains("secret"),

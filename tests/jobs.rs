@@ -2,6 +2,7 @@
 
 mod common;
 
+use vctp::aggregate::engine::Source;
 use vctp::aggregate::{Day, Engine};
 use vctp::jobs::aggregate::{Request, run};
 use vctp::jobs::report::Period;
@@ -28,9 +29,18 @@ async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcen
             engine: Engine::Rust,
             report: true,
         },
+        Source::Job,
     )
     .await
     .expect("daily request");
+    let recorded = db
+        .store
+        .aggregation_runs("daily", day.start())
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 1, "one recorded attempt");
+    assert!(recorded[0].success && recorded[0].source == "job");
+    assert_eq!(recorded[0].rows_written as u64, all.rows_written);
     assert!(all.rows_written > 50, "{all:?}");
     let keys: Vec<&str> = all.reports.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(
@@ -56,6 +66,7 @@ async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcen
             engine: Engine::Rust,
             report: true,
         },
+        Source::Job,
     )
     .await
     .expect("hourly request");
@@ -86,9 +97,19 @@ async fn a_request_for_a_period_without_snapshots_fails_naming_it() {
             engine: Engine::Sql,
             report: true,
         },
+        Source::Job,
     )
     .await
     .unwrap_err();
     assert_eq!(err.reason(), "NoSnapshots");
+    let day = Day::parse("2026-01-10").unwrap();
+    let recorded = db
+        .store
+        .aggregation_runs("daily", day.start())
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 1, "the failed attempt is recorded");
+    assert!(!recorded[0].success && !recorded[0].error.is_empty());
+    assert!(err.to_string().ends_with(&recorded[0].error), "{err}");
     assert!(err.to_string().contains("2026-01-10"), "{err}");
 }

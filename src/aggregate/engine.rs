@@ -2,6 +2,7 @@
 //! (only the numeric columns), then reads identity and placement only for each VM's latest
 //! sample; the `sql` engine does the same in one `INSERT … SELECT`. Either way the period is
 //! replaced in one transaction, so a re-run is idempotent and a failure changes nothing.
+//! The `*_recorded` entry points also record each attempt in `aggregation_runs`.
 
 use super::daily::DailyAccumulator;
 use super::hourly::{HOUR, HourTotals, snapshot_for_hour};
@@ -121,6 +122,86 @@ pub async fn aggregate_monthly(store: &Store, month: Month, engine: Engine) -> R
         }
     };
     Ok(outcome)
+}
+
+/// Who asked for an aggregation, as `aggregation_runs.source` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The Kubernetes Job of an `AggregationJob`.
+    Job,
+    /// `vctp standalone`'s schedule.
+    Standalone,
+    /// `vctp aggregate`.
+    Cli,
+    /// The admin API of `vctp serve`.
+    Api,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Job => "job",
+            Source::Standalone => "standalone",
+            Source::Cli => "cli",
+            Source::Api => "api",
+        }
+    }
+}
+
+/// [`aggregate_daily`], with the attempt recorded in `aggregation_runs`.
+pub async fn aggregate_daily_recorded(
+    store: &Store,
+    day: Day,
+    engine: Engine,
+    source: Source,
+) -> Result<Outcome> {
+    let work = aggregate_daily(store, day, engine);
+    recorded(store, Grain::Daily, day.start(), source, work).await
+}
+
+/// [`aggregate_monthly`], with the attempt recorded in `aggregation_runs`.
+pub async fn aggregate_monthly_recorded(
+    store: &Store,
+    month: Month,
+    engine: Engine,
+    source: Source,
+) -> Result<Outcome> {
+    let work = aggregate_monthly(store, month, engine);
+    recorded(store, Grain::Monthly, month.start(), source, work).await
+}
+
+/// Runs `work` and records how it went. The record is written after the aggregation's
+/// transaction ended, on its own, so a failure is recorded rather than rolled back with it. A
+/// record that cannot be written is logged: it must not turn stored summaries into an error.
+async fn recorded(
+    store: &Store,
+    grain: Grain,
+    period_start: i64,
+    source: Source,
+    work: impl Future<Output = Result<Outcome>>,
+) -> Result<Outcome> {
+    let started_at = chrono::Utc::now().timestamp();
+    let started = std::time::Instant::now();
+    let result = work.await;
+    let (success, rows_written, error) = match &result {
+        Ok(outcome) => (true, outcome.rows, String::new()),
+        Err(e) => (false, 0, e.to_string()),
+    };
+    let run = store::runs::AggregationRun {
+        grain: grain.totals_grain().to_string(),
+        period_start,
+        started_at,
+        finished_at: chrono::Utc::now().timestamp(),
+        duration_seconds: started.elapsed().as_secs_f64(),
+        success,
+        rows_written: i64::try_from(rows_written).unwrap_or(i64::MAX),
+        source: source.as_str().to_string(),
+        error,
+    };
+    if let Err(e) = store.record_aggregation_run(&run).await {
+        tracing::error!(grain = run.grain, period_start, reason = e.reason(), error = %e, "failed to record an aggregation run");
+    }
+    result
 }
 
 /// Per-VM state while streaming one vCenter's period: the running figures and the

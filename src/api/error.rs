@@ -26,6 +26,40 @@ pub enum ApiError {
     Objects(Box<crate::objstore::Error>),
     #[error("failed to render metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("invalid field {name}: {reason}")]
+    BadField { name: &'static str, reason: String },
+    #[error(
+        "{0} is a legacy endpoint that vctp does not provide (settings.enable_legacy_api is not supported)"
+    )]
+    Gone(String),
+    /// The period has nothing to aggregate (no snapshots, or no daily summaries for a month).
+    #[error("{0}")]
+    NothingToAggregate(String),
+    #[error(transparent)]
+    Aggregation(Box<crate::jobs::aggregate::Error>),
+    #[error("failed to create an AggregationJob in namespace {namespace}: {source}")]
+    CreateAggregationJob {
+        namespace: String,
+        source: Box<kube::Error>,
+    },
+    #[error("no credential key: {0}")]
+    NoEncryptionKey(String),
+    #[error("failed to encrypt: {0}")]
+    Encrypt(crate::credentials::Error),
+}
+
+impl From<crate::jobs::aggregate::Error> for ApiError {
+    fn from(e: crate::jobs::aggregate::Error) -> ApiError {
+        use crate::aggregate::EngineError;
+        use crate::jobs::aggregate::Error as Job;
+        match e {
+            Job::Aggregate {
+                source: source @ (EngineError::NoSnapshots(_) | EngineError::NoDailySummaries(_)),
+                ..
+            } => ApiError::NothingToAggregate(source.to_string()),
+            e => ApiError::Aggregation(Box::new(e)),
+        }
+    }
 }
 
 impl From<crate::objstore::Error> for ApiError {
@@ -47,12 +81,27 @@ impl ApiError {
             ApiError::Store(e) => e.reason(),
             ApiError::Objects(e) => e.reason(),
             ApiError::Metrics(_) => "MetricsFailed",
+            ApiError::BadField { .. } => "BadField",
+            ApiError::Gone(_) => "LegacyEndpoint",
+            ApiError::NothingToAggregate(_) => "NothingToAggregate",
+            ApiError::Aggregation(e) => e.reason(),
+            ApiError::CreateAggregationJob { .. } => "CreateAggregationJobFailed",
+            ApiError::NoEncryptionKey(_) => "NoEncryptionKey",
+            ApiError::Encrypt(e) => e.reason(),
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadParameter { .. } | ApiError::BadField { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Gone(_) => StatusCode::GONE,
+            // The request is well-formed, but the period has no source rows to summarise.
+            ApiError::NothingToAggregate(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NoEncryptionKey(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Aggregation(_) | ApiError::CreateAggregationJob { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::Encrypt(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnknownVcenter(_)
             | ApiError::UnknownReport(_)
@@ -61,6 +110,14 @@ impl ApiError {
             ApiError::Store(_) | ApiError::Objects(_) | ApiError::Metrics(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+        }
+    }
+
+    /// A 400 naming the JSON body field that is wrong.
+    pub fn bad_field(name: &'static str, reason: impl Into<String>) -> ApiError {
+        ApiError::BadField {
+            name,
+            reason: reason.into(),
         }
     }
 
@@ -73,8 +130,13 @@ impl ApiError {
 }
 
 /// The JSON body of every error answer.
-pub fn error_body(message: String) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "error": message }))
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+pub fn error_body(message: String) -> Json<ErrorBody> {
+    Json(ErrorBody { error: message })
 }
 
 impl IntoResponse for ApiError {

@@ -9,8 +9,8 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use std::time::Instant;
 
@@ -102,8 +102,22 @@ async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
         "vctp_vcenter_inventory_size",
         "VMs in the newest snapshot of the vCenter",
     )?;
+    let connect_failures = counter(
+        "vctp_vcenter_connect_failures_total",
+        "Snapshot attempts that did not reach the vCenter (failure_kind 'connect' in snapshot_runs)",
+    )?;
+    let snapshot_duration = per_vcenter(
+        "vctp_vcenter_snapshot_duration_seconds",
+        "finished_at - started_at of the newest snapshot attempt (whole seconds)",
+    )?;
     for stats in state.store.run_stats().await? {
         let label = [stats.vcenter.as_str()];
+        connect_failures
+            .with_label_values(&label)
+            .inc_by(u64::try_from(stats.connect_failures).unwrap_or(0));
+        snapshot_duration
+            .with_label_values(&label)
+            .set(stats.last_duration);
         runs.with_label_values(&label)
             .inc_by(u64::try_from(stats.runs).unwrap_or(0));
         failed
@@ -118,10 +132,42 @@ async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
             .with_label_values(&[totals.vcenter.as_str()])
             .set(totals.vm_count.round() as i64);
     }
+    aggregation_metrics(state, &registry).await?;
     let reports = IntGauge::new("vctp_reports_available", "Reports in the report registry")?;
     registry.register(Box::new(reports.clone()))?;
     reports.set(i64::try_from(state.store.reports(None).await?.len()).unwrap_or(i64::MAX));
     Ok(registry)
+}
+
+/// `vctp_{daily,monthly}_aggregations_total`, `…_failed_total` (counters recounted from
+/// `aggregation_runs`) and `…_aggregation_duration_seconds` (a gauge: the duration of the
+/// newest attempt, successful or not; 0 before the first). A gauge rather than a histogram:
+/// aggregations run once a day or month, too rarely for buckets to say more than the rows.
+async fn aggregation_metrics(state: &AppState, registry: &Registry) -> Result<(), ApiError> {
+    let stats = state.store.aggregation_stats().await?;
+    for grain in ["daily", "monthly"] {
+        let runs = IntCounter::new(
+            format!("vctp_{grain}_aggregations_total"),
+            format!("{grain} aggregation attempts recorded in aggregation_runs"),
+        )?;
+        let failed = IntCounter::new(
+            format!("vctp_{grain}_aggregations_failed_total"),
+            format!("Failed {grain} aggregation attempts recorded in aggregation_runs"),
+        )?;
+        let duration = Gauge::new(
+            format!("vctp_{grain}_aggregation_duration_seconds"),
+            format!("Duration of the newest {grain} aggregation attempt"),
+        )?;
+        if let Some(s) = stats.iter().find(|s| s.grain == grain) {
+            runs.inc_by(u64::try_from(s.runs).unwrap_or(0));
+            failed.inc_by(u64::try_from(s.failed).unwrap_or(0));
+            duration.set(s.last_duration);
+        }
+        registry.register(Box::new(runs))?;
+        registry.register(Box::new(failed))?;
+        registry.register(Box::new(duration))?;
+    }
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",

@@ -1,6 +1,8 @@
 //! `vctp serve`: HTTP request → [`router`] → handler reading the store (or object store) →
 //! JSON answer, with Prometheus metrics derived from the database's run records.
 
+mod admin;
+mod diagnostics;
 mod error;
 mod metrics;
 mod reports;
@@ -9,6 +11,7 @@ mod summaries;
 mod trace;
 mod vcenters;
 
+pub use admin::{Aggregation, Trigger};
 pub use error::ApiError;
 pub use error::error_body;
 pub use metrics::HttpMetrics;
@@ -35,6 +38,12 @@ pub struct AppState {
     pub http_metrics: Arc<HttpMetrics>,
     /// Login, tokens and roles; disabled unless [`AppState::with_auth`] says otherwise.
     pub auth: Arc<crate::auth::Auth>,
+    /// How `POST /api/snapshots/aggregate` gets the work done.
+    pub trigger: Trigger,
+    /// The engine and report pivots of in-process aggregations and repairs.
+    pub aggregation: Aggregation,
+    /// The key of `POST /api/encrypt`; without one it answers 503.
+    pub encryption_key: Option<Arc<crate::credentials::Key>>,
 }
 
 impl AppState {
@@ -45,14 +54,31 @@ impl AppState {
             presign_expiry: Duration::from_secs(300),
             http_metrics: Arc::new(HttpMetrics::new()?),
             auth: Arc::new(crate::auth::Auth::disabled()),
+            trigger: Trigger::InProcess,
+            aggregation: Aggregation::default(),
+            encryption_key: None,
         })
     }
 
-    pub fn with_auth(self, auth: crate::auth::Auth) -> AppState {
-        AppState {
-            auth: Arc::new(auth),
-            ..self
-        }
+    pub fn with_auth(mut self, auth: crate::auth::Auth) -> AppState {
+        self.auth = Arc::new(auth);
+        self
+    }
+
+    /// Aggregation requests go through `trigger` instead of running in process.
+    pub fn with_trigger(mut self, trigger: Trigger) -> AppState {
+        self.trigger = trigger;
+        self
+    }
+
+    pub fn with_aggregation(mut self, aggregation: Aggregation) -> AppState {
+        self.aggregation = aggregation;
+        self
+    }
+
+    pub fn with_encryption_key(mut self, key: crate::credentials::Key) -> AppState {
+        self.encryption_key = Some(Arc::new(key));
+        self
     }
 }
 
@@ -71,6 +97,8 @@ impl AppState {
         (name = "vms", description = "One VM's history"),
         (name = "operations", description = "Metrics and health"),
         (name = "auth", description = "LDAP login and bearer tokens"),
+        (name = "admin", description = "Regeneration, repair, cache rebuild, credential encryption (admin role)"),
+        (name = "diagnostics", description = "Why a day's summary is what it is"),
     ),
     modifiers(&BearerAuth)
 )]
@@ -82,7 +110,9 @@ struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
@@ -97,11 +127,19 @@ impl utoipa::Modify for BearerAuth {
             if !path.starts_with("/api/") || path == "/api/auth/login" {
                 continue;
             }
-            for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete]
-                .into_iter()
-                .flatten()
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
             {
-                operation.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+                operation.security = Some(vec![SecurityRequirement::new(
+                    "bearer",
+                    Vec::<String>::new(),
+                )]);
             }
         }
     }
@@ -122,6 +160,12 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(trace::trace))
         .routes(routes!(crate::auth::routes::login))
         .routes(routes!(crate::auth::routes::me))
+        .routes(routes!(admin::aggregate))
+        .routes(routes!(admin::repair))
+        .routes(routes!(admin::repair_all))
+        .routes(routes!(admin::rebuild_cache))
+        .routes(routes!(admin::encrypt))
+        .routes(routes!(diagnostics::daily_creation))
         .routes(routes!(metrics::render))
         .routes(routes!(metrics::healthz))
         .routes(routes!(metrics::readyz))
@@ -144,6 +188,7 @@ pub fn router(state: AppState) -> Router {
     let swagger = Router::from(swagger).layer(axum::middleware::map_response(cache_swagger_files));
     api.merge(swagger)
         .merge(crate::ui::router())
+        .merge(admin::legacy_routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         // route_layer: only matched routes, so the path label is the route, never a raw URI.
@@ -216,7 +261,7 @@ async fn unknown_route(uri: axum::http::Uri) -> ApiError {
     ApiError::UnknownRoute(uri.path().to_string())
 }
 
-/// The API is read-only in this part: other methods get the JSON error shape as well.
+/// A method a route does not answer gets the JSON error shape as well.
 async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::MethodNotAllowed {
         method: method.to_string(),

@@ -158,6 +158,7 @@ async fn write_snapshot(store: &Store, rows: &[crate::inventory::HourlyRow]) -> 
             success: true,
             row_count: rows.len() as i64,
             error: String::new(),
+            failure_kind: String::new(),
         })
         .await?;
     writer.commit().await?;

@@ -33,6 +33,33 @@ impl Error {
             Error::Store { source, .. } => source.reason(),
         }
     }
+
+    /// What failed, as `snapshot_runs.failure_kind` records it: 'connect' (the vCenter was
+    /// not reached: address, network, TLS, or no answer to the first call), 'login',
+    /// 'collect' (reading the inventory after login) or 'store'.
+    pub fn failure_kind(&self) -> &'static str {
+        use vsphere::Error as V;
+        // The first SOAP call of a session; failing there means the server was not reached.
+        const FIRST_CALL: &str = "RetrieveServiceContent";
+        match self {
+            Error::Store { .. } => "store",
+            Error::Collect { source, .. } => match source {
+                V::Url { .. }
+                | V::CaFile { .. }
+                | V::ClientSetup { .. }
+                | V::Connect { .. }
+                | V::Tls { .. } => "connect",
+                V::Timeout { call, .. } | V::Request { call, .. } if *call == FIRST_CALL => {
+                    "connect"
+                }
+                V::InvalidLogin { .. } | V::NoSessionCookie { .. } => "login",
+                V::Fault { call, .. } | V::NotAuthenticated { call, .. } if *call == "Login" => {
+                    "login"
+                }
+                _ => "collect",
+            },
+        }
+    }
 }
 
 /// Everything a capture needs besides the store: the account, timeouts, retries and the
@@ -148,6 +175,7 @@ impl Collector {
                 success: false,
                 row_count: 0,
                 error: e.to_string(),
+                failure_kind: e.failure_kind().to_string(),
             };
             if let Err(record_error) = store.record_run(&run).await {
                 tracing::error!(vcenter = %target.name, error = %record_error, "failed to record a failed snapshot run");
@@ -193,6 +221,7 @@ impl Collector {
             success: true,
             row_count: rows as i64,
             error: String::new(),
+            failure_kind: String::new(),
         };
         writer.record_run(&run).await.map_err(store_error)?;
         writer.commit().await.map_err(store_error)?;
@@ -265,5 +294,84 @@ impl Collector {
             .buffered(limit)
             .collect()
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(source: vsphere::Error) -> Error {
+        Error::Collect {
+            vcenter: "vc".into(),
+            attempts: 1,
+            source,
+        }
+    }
+
+    #[test]
+    fn failures_are_told_apart_as_connect_login_collect_or_store() {
+        let url = || "https://vc/sdk".to_string();
+        let cases = [
+            (
+                vsphere::Error::Connect {
+                    url: url(),
+                    message: "refused".into(),
+                },
+                "connect",
+            ),
+            (
+                vsphere::Error::Tls {
+                    url: url(),
+                    message: "unknown issuer".into(),
+                },
+                "connect",
+            ),
+            (
+                vsphere::Error::Timeout {
+                    url: url(),
+                    call: "RetrieveServiceContent",
+                },
+                "connect",
+            ),
+            (
+                vsphere::Error::InvalidLogin {
+                    url: url(),
+                    user: "u".into(),
+                },
+                "login",
+            ),
+            (
+                vsphere::Error::Fault {
+                    url: url(),
+                    call: "Login",
+                    fault: "InvalidLogin".into(),
+                    message: String::new(),
+                },
+                "login",
+            ),
+            (
+                vsphere::Error::Timeout {
+                    url: url(),
+                    call: "RetrievePropertiesEx",
+                },
+                "collect",
+            ),
+            (
+                vsphere::Error::Truncated {
+                    call: "RetrievePropertiesEx",
+                },
+                "collect",
+            ),
+        ];
+        for (source, kind) in cases {
+            let text = source.to_string();
+            assert_eq!(collect(source).failure_kind(), kind, "{text}");
+        }
+        let store = Error::Store {
+            vcenter: "vc".into(),
+            source: store::Error::Url("x".into()),
+        };
+        assert_eq!(store.failure_kind(), "store");
     }
 }

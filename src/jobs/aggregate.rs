@@ -4,7 +4,8 @@
 //! message for the operator.
 
 use super::report::{Period, Reporter};
-use crate::aggregate::{Day, Engine, Month, engine};
+use crate::aggregate::engine::{self, Source};
+use crate::aggregate::{Day, Engine, Month};
 use crate::crd::AggregationJobSpec;
 use crate::crd::aggregation_job::AggregationPeriod;
 use crate::objstore::Objects;
@@ -126,21 +127,26 @@ impl Request {
 /// How long the presigned URLs in an outcome stay valid.
 const URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
 
+/// Aggregates the request's day or month (recorded in `aggregation_runs` as coming from
+/// `source`), then writes its reports.
 pub async fn run(
     store: &Store,
     objects: &Objects,
     pivots: &[PivotSpec],
     request: &Request,
+    source: Source,
 ) -> Result<Outcome, Error> {
     let label = request.period.label();
     let aggregated = match request.period {
         Period::Hour(_) => Ok(0),
-        Period::Day(day) => engine::aggregate_daily(store, day, request.engine)
+        Period::Day(day) => engine::aggregate_daily_recorded(store, day, request.engine, source)
             .await
             .map(|o| o.rows),
-        Period::Month(month) => engine::aggregate_monthly(store, month, request.engine)
-            .await
-            .map(|o| o.rows),
+        Period::Month(month) => {
+            engine::aggregate_monthly_recorded(store, month, request.engine, source)
+                .await
+                .map(|o| o.rows)
+        }
     };
     let rows_written = aggregated.map_err(|source| Error::Aggregate {
         period: label.clone(),

@@ -279,7 +279,14 @@ async fn aggregate_job(
     let label = request.period.label();
     tracing::info!(resource = %resource, period = %label, "aggregation starting");
     let store = Store::connect(&url).await?;
-    let outcome = aggregate::run(&store, &objects, &settings.report_summary_pivots, &request).await;
+    let outcome = aggregate::run(
+        &store,
+        &objects,
+        &settings.report_summary_pivots,
+        &request,
+        crate::aggregate::engine::Source::Job,
+    )
+    .await;
     store.close().await;
     let outcome = outcome?;
     let mut result = JobResult::succeeded(format!(

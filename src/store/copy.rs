@@ -47,7 +47,7 @@ const TABLES: &[Table] = &[
         select: "SELECT * FROM snapshot_runs",
         delete: "DELETE FROM snapshot_runs",
         insert: "INSERT INTO snapshot_runs ",
-        columns: &[Int, Text, Int, Int, Int, Bool, Int, Text],
+        columns: &[Int, Text, Int, Int, Int, Bool, Int, Text, Text],
         after: Some(
             "SELECT setval(pg_get_serial_sequence('snapshot_runs', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM snapshot_runs",
         ),
@@ -88,6 +88,16 @@ const TABLES: &[Table] = &[
             Text, Text, Int, Int, Real, Real, Real, Real, Real, Real, Real, Real,
         ],
         after: None,
+    },
+    Table {
+        name: "aggregation_runs",
+        select: "SELECT * FROM aggregation_runs",
+        delete: "DELETE FROM aggregation_runs",
+        insert: "INSERT INTO aggregation_runs ",
+        columns: &[Int, Text, Int, Int, Int, Real, Bool, Int, Text, Text],
+        after: Some(
+            "SELECT setval(pg_get_serial_sequence('aggregation_runs', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM aggregation_runs",
+        ),
     },
     Table {
         name: "cron_status",

@@ -5,6 +5,7 @@
 //! whichever pool is configured through [`with_pool!`] and [`with_tx!`].
 
 pub mod copy;
+pub mod diagnostics;
 pub mod hourly;
 pub mod reports;
 pub mod runs;
