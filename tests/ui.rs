@@ -28,6 +28,7 @@ on_both_databases!(
     unknown_vcenters_and_vms_are_404,
     an_empty_store_says_there_are_no_snapshots_yet,
     the_hourly_page_of_one_of_fifty_vcenters_reads_only_its_rows,
+    names_are_found_in_the_newest_snapshot_before_any_summary,
 );
 
 const SCRIPT_NAME: &str = "<script>alert(1)</script>";
@@ -599,4 +600,25 @@ fn every_page_renders_in_headless_chromium_from_the_server_alone() {
         .status();
     let _ = serve.wait();
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// vm_hourly has no name index: a name is found in the daily summaries and in each vCenter's
+/// newest snapshot, so a VM created today is found before its first summary, while a VM seen
+/// only in an older, never-summarised snapshot is found by its id alone.
+async fn names_are_found_in_the_newest_snapshot_before_any_summary(db: TestDb) {
+    let store = &db.store;
+    let first = Day::parse("2026-03-10").unwrap().start();
+    let mut gone = common::hourly_row("vc-a", "vm-gone", first);
+    gone.name = "gone-vm".into();
+    let mut fresh = common::hourly_row("vc-a", "vm-fresh", first + 3_600);
+    fresh.name = "fresh-vm".into();
+    import(store, [gone]).await;
+    import(store, [fresh]).await;
+    let found = store.vm_matches("fresh-vm", None).await.unwrap();
+    assert_eq!(
+        found.iter().map(|m| m.vm_id.as_str()).collect::<Vec<_>>(),
+        ["vm-fresh"]
+    );
+    assert!(store.vm_matches("gone-vm", None).await.unwrap().is_empty());
+    assert_eq!(store.vm_matches("vm-gone", None).await.unwrap().len(), 1);
 }

@@ -128,10 +128,12 @@ impl Store {
     /// optionally of one vCenter, ordered by vcenter then vm_id.
     pub async fn vm_matches(&self, vm: &str, vcenter: Option<&str>) -> Result<Vec<VmRef>> {
         // The IN list of known vCenters lets both databases walk the (vcenter, vm_id, …)
-        // indexes for an id; names have their own index.
+        // indexes for an id. Names: the daily summaries' name index, and each vCenter's newest
+        // snapshot (a VM created today has no summary yet); vm_hourly has no name index.
         const SQL: &str = "SELECT vcenter, vm_id, MAX(name) FROM ( \
             SELECT vcenter, vm_id, name FROM vm_hourly WHERE vcenter IN (SELECT DISTINCT vcenter FROM vcenter_totals) AND vm_id = $1 \
-            UNION ALL SELECT vcenter, vm_id, name FROM vm_hourly WHERE name = $1 \
+            UNION ALL SELECT h.vcenter, h.vm_id, h.name FROM vm_hourly h JOIN vcenter_latest_totals l \
+                ON h.vcenter = l.vcenter AND h.snapshot_time = l.period_start WHERE h.name = $1 \
             UNION ALL SELECT vcenter, vm_id, name FROM vm_daily_summary WHERE vcenter IN (SELECT DISTINCT vcenter FROM vcenter_totals) AND vm_id = $1 \
             UNION ALL SELECT vcenter, vm_id, name FROM vm_daily_summary WHERE name = $1 \
             ) m WHERE ($2 IS NULL OR vcenter = $2) GROUP BY vcenter, vm_id ORDER BY vcenter, vm_id";
