@@ -10,13 +10,13 @@
 #   TEMPLATE: a path with {vc} for the vCenter name; default
 #             /api/vcenters/{vc}/totals/hourly and /vcenters/totals/hourly?vcenter={vc}
 #   env: DATABASES ("sqlite postgres"), VCENTERS, DAYS, CONNECTIONS, THREADS (2), DURATION (20s),
-#        NO_BUILD=1 to use target/release/vctp as it is
+#        NO_BUILD=1 to use $VCTP (default target/release/vctp) as it is
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
-VCTP="$ROOT/target/release/vctp"
+VCTP="${VCTP:-$ROOT/target/release/vctp}"
 DATABASES="${DATABASES:-sqlite postgres}"
 VCENTERS="${VCENTERS:-50}"
 DAYS="${DAYS:-45}"
@@ -88,7 +88,7 @@ load() {
         fi
         [ "$status" = 200 ] || { echo "bench-api.sh: $first answered $status" >&2; exit 1; }
         result="$(VCTP_BENCH_TEMPLATE="$template" VCTP_BENCH_VCENTERS="$VCENTERS" \
-            wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$ROOT/scripts/bench-api.lua" \
+            wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency -s "$ROOT/scripts/bench-api.lua" \
             "http://$ADDR" | sed -n 's/^RESULT //p')"
         printf '%-9s %-45s %s (first answer %s bytes)\n' "$name" "$template" "$result" \
             "$(wc -c <"$SCRATCH/first")"
