@@ -403,6 +403,18 @@ pub enum BenchCommand {
     Collect(BenchCollectArgs),
     /// Time the daily report: building the workbook, and the whole job with the upload.
     Report(BenchReportArgs),
+    /// Seed a database with hourly vCenter totals for loading `vctp serve` (scripts/bench-api.sh).
+    Api(BenchApiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchApiArgs {
+    /// vCenters to seed, named vc-01, vc-02, …
+    #[arg(long, default_value_t = 50)]
+    pub vcenters: usize,
+    /// Days of hourly snapshot totals, ending at the current hour.
+    #[arg(long, default_value_t = 45)]
+    pub days: u32,
 }
 
 #[derive(Debug, Args)]

@@ -192,6 +192,7 @@ pub async fn run(
                 }
                 BenchCommand::Collect(args) => crate::bench::collect::run(&args, url).await,
                 BenchCommand::Report(args) => crate::bench::report::run(&args, url).await,
+                BenchCommand::Api(args) => crate::bench::api::run(&args, url).await,
             }
         }
         Command::Snapshot(SnapshotCommand::Run { vcenter }) => {

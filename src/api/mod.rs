@@ -310,8 +310,7 @@ fn parse_day(name: &'static str, text: &str) -> Result<Day, ApiError> {
 
 /// Fails with a 404 unless `vcenter` has snapshot totals, so a typo is not an empty list.
 async fn require_vcenter(state: &AppState, vcenter: &str) -> Result<(), ApiError> {
-    let known = state.store.latest_totals().await?;
-    if known.iter().any(|t| t.vcenter == vcenter) {
+    if state.store.has_snapshot_totals(vcenter).await? {
         Ok(())
     } else {
         Err(ApiError::UnknownVcenter(vcenter.to_string()))

@@ -3,6 +3,7 @@
 //! between phases through `/proc/self/clear_refs`, so each phase reports its own peak.
 
 pub mod aggregations;
+pub mod api;
 pub mod collect;
 pub mod report;
 

@@ -231,7 +231,7 @@ impl Store {
 
 /// Records a successful run inside the transaction that stores its snapshot, so the two are
 /// committed together or not at all.
-pub(super) async fn record_run_in(tx: &mut Tx, run: &SnapshotRun) -> Result<()> {
+pub async fn record_run_in(tx: &mut Tx, run: &SnapshotRun) -> Result<()> {
     with_tx!(tx, |conn| {
         bind_run!(run)
             .execute(&mut *conn)

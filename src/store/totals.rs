@@ -92,12 +92,57 @@ pub async fn rebuild_period_totals(tx: &mut Tx, grain: Grain, period_start: i64)
     Ok(())
 }
 
+/// Rows of the totals cache at most per INSERT (12 binds each, under SQLite's 32,766).
+const INSERT_BATCH: usize = 1_000;
+
+/// Writes `rows` into the totals cache as they are (no rebuild from a source): for loading
+/// precomputed totals, such as the API benchmark's.
+pub async fn insert_totals(tx: &mut Tx, rows: &[VcenterTotals]) -> Result<()> {
+    for batch in rows.chunks(INSERT_BATCH) {
+        with_tx!(tx, |conn| {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO vcenter_totals (grain, vcenter, period_start, total_samples, vm_count, vcpu_count, ram_gb, disk_gb, tin, bronze, silver, gold) ",
+            );
+            insert.push_values(batch, |mut values, row| {
+                values
+                    .push_bind(&row.grain)
+                    .push_bind(&row.vcenter)
+                    .push_bind(row.period_start)
+                    .push_bind(row.total_samples)
+                    .push_bind(row.vm_count)
+                    .push_bind(row.vcpu_count)
+                    .push_bind(row.ram_gb)
+                    .push_bind(row.disk_gb)
+                    .push_bind(row.tin)
+                    .push_bind(row.bronze)
+                    .push_bind(row.silver)
+                    .push_bind(row.gold);
+            });
+            insert
+                .build()
+                .execute(&mut *conn)
+                .await
+                .op("insert vCenter totals")?;
+        });
+    }
+    Ok(())
+}
+
+/// The columns of [`VcenterTotals`], for every read of the cache.
+macro_rules! select_totals {
+    () => {
+        "SELECT grain, vcenter, period_start, total_samples, vm_count, vcpu_count, ram_gb, disk_gb, tin, bronze, silver, gold FROM "
+    };
+}
+
 impl Store {
     /// Totals rows of `grain` ('snapshot', 'daily' or 'monthly') with period_start in
     /// `[from, to)`, ordered by vcenter then time.
     pub async fn totals(&self, grain: &str, from: i64, to: i64) -> Result<Vec<VcenterTotals>> {
-        const SQL: &str = "SELECT grain, vcenter, period_start, total_samples, vm_count, vcpu_count, ram_gb, disk_gb, tin, bronze, silver, gold \
-            FROM vcenter_totals WHERE grain = $1 AND period_start >= $2 AND period_start < $3 ORDER BY vcenter, period_start";
+        const SQL: &str = concat!(
+            select_totals!(),
+            "vcenter_totals WHERE grain = $1 AND period_start >= $2 AND period_start < $3 ORDER BY vcenter, period_start"
+        );
         with_pool!(self, |pool| {
             sqlx::query_as(SQL)
                 .bind(grain)
@@ -118,8 +163,10 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<VcenterTotals>> {
-        const SQL: &str = "SELECT grain, vcenter, period_start, total_samples, vm_count, vcpu_count, ram_gb, disk_gb, tin, bronze, silver, gold \
-            FROM vcenter_totals WHERE grain = $1 AND vcenter = $2 AND period_start >= $3 AND period_start < $4 ORDER BY period_start";
+        const SQL: &str = concat!(
+            select_totals!(),
+            "vcenter_totals WHERE grain = $1 AND vcenter = $2 AND period_start >= $3 AND period_start < $4 ORDER BY period_start"
+        );
         with_pool!(self, |pool| {
             sqlx::query_as(SQL)
                 .bind(grain)
@@ -132,10 +179,23 @@ impl Store {
         })
     }
 
+    /// Whether `vcenter` has any snapshot totals: one probe of the primary key.
+    pub async fn has_snapshot_totals(&self, vcenter: &str) -> Result<bool> {
+        const SQL: &str =
+            "SELECT 1 FROM vcenter_totals WHERE grain = 'snapshot' AND vcenter = $1 LIMIT 1";
+        let found: Option<i32> = with_pool!(self, |pool| {
+            sqlx::query_scalar(SQL)
+                .bind(vcenter)
+                .fetch_optional(pool)
+                .await
+                .op("look up a vCenter's snapshot totals")?
+        });
+        Ok(found.is_some())
+    }
+
     /// The newest snapshot totals of each vCenter.
     pub async fn latest_totals(&self) -> Result<Vec<VcenterTotals>> {
-        const SQL: &str = "SELECT grain, vcenter, period_start, total_samples, vm_count, vcpu_count, ram_gb, disk_gb, tin, bronze, silver, gold \
-            FROM vcenter_latest_totals ORDER BY vcenter";
+        const SQL: &str = concat!(select_totals!(), "vcenter_latest_totals ORDER BY vcenter");
         with_pool!(self, |pool| {
             sqlx::query_as(SQL)
                 .fetch_all(pool)
