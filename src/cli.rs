@@ -554,4 +554,8 @@ pub struct ServeArgs {
     /// this process.
     #[arg(long, env = "VCTP_KUBE_NAMESPACE")]
     pub kube_namespace: Option<String>,
+    /// Seconds an answer of the totals endpoints and pages is served from memory (totals
+    /// change once per snapshot); 0 turns the cache off.
+    #[arg(long, env = "VCTP_API_CACHE_SECONDS", default_value_t = 10)]
+    pub cache_seconds: u64,
 }

@@ -203,6 +203,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         &crate::cli::ServeArgs {
             listen: args.ui_listen,
             kube_namespace: None,
+            cache_seconds: 10,
         },
     )
     .await

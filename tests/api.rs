@@ -677,3 +677,44 @@ async fn swagger_ui_is_served_from_the_binary_and_reads_the_local_document() {
             .starts_with("public")
     );
 }
+
+#[tokio::test]
+async fn totals_answers_come_from_the_cache_until_its_seconds_are_up() {
+    let (mut app, inventory) = aggregated(common::sqlite().await).await;
+    app.state = app
+        .state
+        .clone()
+        .with_response_cache(std::time::Duration::from_millis(800));
+    let vcenter = &inventory.vcenters()[0];
+    let uri = format!("/api/vcenters/{vcenter}/totals/hourly?since=2026-03-01");
+    let before = ok_json(&app, &uri).await;
+    // A new snapshot lands after the answer was cached.
+    let newest = before.as_array().unwrap().last().unwrap()["period_start"]
+        .as_i64()
+        .unwrap();
+    import(
+        &app.db.store,
+        [common::hourly_row(vcenter, "vm-late", newest + 3_600)],
+    )
+    .await;
+    assert_eq!(ok_json(&app, &uri).await, before, "served from the cache");
+    // Other routes are never cached: the latest totals show the new snapshot at once.
+    let latest = ok_json(&app, "/api/vcenters").await;
+    let latest = latest
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["vcenter"] == vcenter.as_str())
+        .unwrap();
+    assert_eq!(latest["snapshot_time"], newest + 3_600);
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    let after = ok_json(&app, &uri).await;
+    assert_eq!(
+        after.as_array().unwrap().len(),
+        before.as_array().unwrap().len() + 1,
+        "recomputed once the cached answer expired"
+    );
+    // Refusals are not kept: a bad parameter is answered afresh each time.
+    let bad = format!("/api/vcenters/{vcenter}/totals/hourly?since=never");
+    assert_eq!(get_json(&app, &bad).await.0, StatusCode::BAD_REQUEST);
+}

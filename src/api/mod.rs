@@ -2,6 +2,7 @@
 //! JSON answer, with Prometheus metrics derived from the database's run records.
 
 mod admin;
+mod cache;
 mod diagnostics;
 mod error;
 mod metrics;
@@ -44,6 +45,9 @@ pub struct AppState {
     pub aggregation: Aggregation,
     /// The key of `POST /api/encrypt`; without one it answers 503.
     pub encryption_key: Option<Arc<crate::credentials::Key>>,
+    /// Recent answers of the totals endpoints and pages; off unless
+    /// [`AppState::with_response_cache`].
+    pub response_cache: Arc<cache::ResponseCache>,
 }
 
 impl AppState {
@@ -57,6 +61,7 @@ impl AppState {
             trigger: Trigger::InProcess,
             aggregation: Aggregation::default(),
             encryption_key: None,
+            response_cache: Arc::new(cache::ResponseCache::new(Duration::ZERO)),
         })
     }
 
@@ -73,6 +78,12 @@ impl AppState {
 
     pub fn with_aggregation(mut self, aggregation: Aggregation) -> AppState {
         self.aggregation = aggregation;
+        self
+    }
+
+    /// Totals answers are served from memory for `ttl` after they were computed.
+    pub fn with_response_cache(mut self, ttl: Duration) -> AppState {
+        self.response_cache = Arc::new(cache::ResponseCache::new(ttl));
         self
     }
 
@@ -191,7 +202,12 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::legacy_routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
-        // route_layer: only matched routes, so the path label is the route, never a raw URI.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cache::serve_cached,
+        ))
+        // route_layer: only matched routes, so the path label is the route, never a raw URI;
+        // after the cache, so answers from it are counted too.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
