@@ -83,10 +83,8 @@ _ldap_pid() {
 }
 
 _ldap_dump_log() {
-    if [ -n "${VCTP_LDAP_DIR:-}" ] && [ -f "$VCTP_LDAP_DIR/log" ]; then
-        _ldap_log "----- last lines of the slapd log ($VCTP_LDAP_DIR/log) -----"
-        tail -n 40 "$VCTP_LDAP_DIR/log" >&2 || true
-        _ldap_log "----- end of slapd log -----"
+    if [ -n "${VCTP_LDAP_DIR:-}" ]; then
+        peer_dump_log ldap.sh "slapd log" "$VCTP_LDAP_DIR/log"
     fi
 }
 

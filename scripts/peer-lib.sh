@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 #
-# Helpers shared by the peer scripts (postgres.sh, vcsim.sh, s3.sh, kube.sh); each of them
+# Helpers shared by the peer scripts (postgres.sh, vcsim.sh, s3.sh, ldap.sh, kube.sh); each of them
 # sources this file. Meant to be sourced; it does not change the caller's shell options.
 
 # Print a currently free TCP port on 127.0.0.1.
@@ -34,4 +34,13 @@ peer_alive() {
         [ "$state" != "Z" ] || return 1
     fi
     return 0
+}
+
+# Print the last lines of a peer's log file to stderr, if it exists: peer_dump_log SCRIPT WHAT FILE.
+peer_dump_log() {
+    local script="$1" what="$2" file="$3"
+    [ -f "$file" ] || return 0
+    printf '%s: ----- last lines of the %s (%s) -----\n' "$script" "$what" "$file" >&2
+    tail -n 40 "$file" >&2 || true
+    printf '%s: ----- end of %s -----\n' "$script" "$what" >&2
 }

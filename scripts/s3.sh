@@ -84,10 +84,8 @@ _s3_answers() {
 }
 
 _s3_dump_log() {
-    if [ -n "${VCTP_S3_DIR:-}" ] && [ -f "$VCTP_S3_DIR/log" ]; then
-        _s3_log "----- last lines of the server log ($VCTP_S3_DIR/log) -----"
-        tail -n 40 "$VCTP_S3_DIR/log" >&2 || true
-        _s3_log "----- end of server log -----"
+    if [ -n "${VCTP_S3_DIR:-}" ]; then
+        peer_dump_log s3.sh "server log" "$VCTP_S3_DIR/log"
     fi
 }
 

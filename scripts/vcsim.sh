@@ -142,10 +142,8 @@ vcsim_build() {
 }
 
 _vcsim_dump_log() {
-    if [ -n "${VCTP_VCSIM_DIR:-}" ] && [ -f "$VCTP_VCSIM_DIR/log" ]; then
-        _vcsim_log "----- last lines of the simulator log ($VCTP_VCSIM_DIR/log) -----"
-        tail -n 40 "$VCTP_VCSIM_DIR/log" >&2 || true
-        _vcsim_log "----- end of simulator log -----"
+    if [ -n "${VCTP_VCSIM_DIR:-}" ]; then
+        peer_dump_log vcsim.sh "simulator log" "$VCTP_VCSIM_DIR/log"
     fi
 }
 

@@ -7,16 +7,15 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use common::app::{App, app};
 use common::{TestDb, import, synthetic_rows};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use tower::ServiceExt;
 use vctp::aggregate::engine::{aggregate_daily, aggregate_monthly};
 use vctp::aggregate::{Day, Engine, Month};
 use vctp::api::{AppState, Trigger, router};
 use vctp::credentials::{Key, decrypt};
-use vctp::objstore::Objects;
 use vctp::store::runs::SnapshotRun;
 use vctp::store::summaries::Grain;
 use vctp::store::totals::VcenterTotals;
@@ -38,12 +37,6 @@ on_both_databases!(
 
 const FIRST: &str = "2026-03-10";
 
-struct App {
-    db: TestDb,
-    state: AppState,
-    _reports: tempfile::TempDir,
-}
-
 fn first() -> Day {
     Day::parse(FIRST).unwrap()
 }
@@ -52,14 +45,7 @@ fn first() -> Day {
 async fn imported(db: TestDb) -> App {
     let inventory = Inventory::new(30, 2, first(), 2, 11);
     import(&db.store, synthetic_rows(&inventory, first(), 2)).await;
-    let reports = tempfile::tempdir().unwrap();
-    let objects = Objects::from_url(reports.path().to_str().unwrap(), &BTreeMap::new()).unwrap();
-    let state = AppState::new(db.store.clone(), objects).unwrap();
-    App {
-        db,
-        state,
-        _reports: reports,
-    }
+    app(db)
 }
 
 async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Vec<u8>) {

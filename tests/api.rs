@@ -6,6 +6,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use common::app::{App, app};
 use common::{TestDb, import, synthetic_rows};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use tower::ServiceExt;
 use vctp::aggregate::engine::{aggregate_daily, aggregate_monthly};
 use vctp::aggregate::{Day, Engine, Month};
-use vctp::api::{AppState, router};
+use vctp::api::router;
 use vctp::objstore::Objects;
 use vctp::store::reports::ReportEntry;
 use vctp::store::runs::SnapshotRun;
@@ -31,24 +32,6 @@ on_both_databases!(
     metrics_count_the_recorded_runs_per_vcenter_and_requests_per_route,
     a_database_that_does_not_answer_gives_500_without_detail_and_503_on_readyz,
 );
-
-/// The app, its store, and the directory its reports live in.
-struct App {
-    db: TestDb,
-    state: AppState,
-    _reports: tempfile::TempDir,
-}
-
-fn app(db: TestDb) -> App {
-    let reports = tempfile::tempdir().unwrap();
-    let objects = Objects::from_url(reports.path().to_str().unwrap(), &BTreeMap::new()).unwrap();
-    let state = AppState::new(db.store.clone(), objects).unwrap();
-    App {
-        db,
-        state,
-        _reports: reports,
-    }
-}
 
 /// Two days of a churning two-vCenter inventory, aggregated per day and for the month.
 async fn aggregated(db: TestDb) -> (App, Inventory) {

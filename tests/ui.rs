@@ -6,15 +6,14 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use common::app::{App, app};
 use common::{TestDb, import, synthetic_rows};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use tower::ServiceExt;
 use vctp::aggregate::engine::aggregate_daily;
 use vctp::aggregate::{Day, Engine};
-use vctp::api::{AppState, router};
-use vctp::objstore::Objects;
+use vctp::api::router;
 use vctp::store::trace::{TraceView, VmRef};
 use vctp::store::{DatabaseUrl, Store};
 use vctp::synth::Inventory;
@@ -33,23 +32,6 @@ on_both_databases!(
 
 const SCRIPT_NAME: &str = "<script>alert(1)</script>";
 const DAYS: u32 = 3;
-
-struct App {
-    db: TestDb,
-    state: AppState,
-    _reports: tempfile::TempDir,
-}
-
-fn app(db: TestDb) -> App {
-    let reports = tempfile::tempdir().unwrap();
-    let objects = Objects::from_url(reports.path().to_str().unwrap(), &BTreeMap::new()).unwrap();
-    let state = AppState::new(db.store.clone(), objects).unwrap();
-    App {
-        db,
-        state,
-        _reports: reports,
-    }
-}
 
 fn first_day() -> Day {
     Day::containing(chrono::Utc::now().timestamp() - i64::from(DAYS) * 86_400).unwrap()

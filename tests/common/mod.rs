@@ -3,6 +3,7 @@
 //! server (`kube`) and the built-in vCenter simulator (`sim`).
 #![allow(dead_code)]
 
+pub mod app;
 pub mod kube;
 pub mod sim;
 
