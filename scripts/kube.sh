@@ -710,12 +710,7 @@ kube_start() {
         return 0
     fi
     local timeout="${KUBE_START_TIMEOUT:-90}"
-    case "$timeout" in
-        '' | *[!0-9]*)
-            _kube_log "KUBE_START_TIMEOUT must be a number, got '$timeout'"
-            return 1
-            ;;
-    esac
+    peer_require_number kube.sh KUBE_START_TIMEOUT "$timeout" || return 1
 
     kube_install || return 1
 

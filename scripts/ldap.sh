@@ -165,12 +165,7 @@ ldap_start() {
         return 0
     fi
     local timeout="${LDAP_START_TIMEOUT:-30}"
-    case "$timeout" in
-        '' | *[!0-9]*)
-            _ldap_log "LDAP_START_TIMEOUT must be a number, got '$timeout'"
-            return 1
-            ;;
-    esac
+    peer_require_number ldap.sh LDAP_START_TIMEOUT "$timeout" || return 1
     ldap_install || return 1
     local slapd
     slapd="$(_ldap_slapd)" || {

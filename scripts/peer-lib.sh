@@ -44,3 +44,13 @@ peer_dump_log() {
     tail -n 40 "$file" >&2 || true
     printf '%s: ----- end of %s -----\n' "$script" "$what" >&2
 }
+
+# Fail, saying so, unless VALUE is a whole number: peer_require_number SCRIPT NAME VALUE.
+peer_require_number() {
+    case "$3" in
+        '' | *[!0-9]*)
+            printf "%s: %s must be a number, got '%s'\n" "$1" "$2" "$3" >&2
+            return 1
+            ;;
+    esac
+}

@@ -120,12 +120,7 @@ s3_start() {
         return 0
     fi
     local timeout="${S3_START_TIMEOUT:-30}"
-    case "$timeout" in
-        '' | *[!0-9]*)
-            _s3_log "S3_START_TIMEOUT must be a number, got '$timeout'"
-            return 1
-            ;;
-    esac
+    peer_require_number s3.sh S3_START_TIMEOUT "$timeout" || return 1
     if ! command -v curl >/dev/null 2>&1; then
         _s3_log "curl is needed to see when the server answers"
         return 1

@@ -176,12 +176,7 @@ vcsim_start() {
         return 0
     fi
     local vms="${VCSIM_VMS:-200}"
-    case "$vms" in
-        '' | *[!0-9]*)
-            _vcsim_log "VCSIM_VMS must be a number, got '$vms'"
-            return 1
-            ;;
-    esac
+    peer_require_number vcsim.sh VCSIM_VMS "$vms" || return 1
     local timeout="${VCSIM_START_TIMEOUT:-180}"
 
     vcsim_build || return 1
