@@ -563,6 +563,7 @@ pub async fn start_api(
     let mut state = crate::api::AppState::new(store, objects)?
         .with_auth(auth)
         .with_response_cache(std::time::Duration::from_secs(args.cache_seconds))
+        .with_pprof(settings.enable_pprof)
         .with_aggregation(crate::api::Aggregation {
             engine: Engine::from(settings.scheduled_aggregation_engine),
             pivots: std::sync::Arc::new(settings.report_summary_pivots.clone()),

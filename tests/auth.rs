@@ -7,16 +7,15 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use common::app::App;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
-use vctp::api::{AppState, router};
+use vctp::api::router;
 use vctp::auth::{Auth, Claims, Role, Tokens};
 use vctp::config::Settings;
-use vctp::objstore::Objects;
 
 /// base64 of the 32-byte key below.
 const KEY_B64: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -95,24 +94,10 @@ fn offline_auth(mode: &str) -> Auth {
     ))
 }
 
-struct App {
-    state: AppState,
-    _db: common::TestDb,
-    _reports: tempfile::TempDir,
-}
-
 async fn app(auth: Auth) -> App {
-    let db = common::sqlite().await;
-    let reports = tempfile::tempdir().unwrap();
-    let objects = Objects::from_url(reports.path().to_str().unwrap(), &BTreeMap::new()).unwrap();
-    let state = AppState::new(db.store.clone(), objects)
-        .unwrap()
-        .with_auth(auth);
-    App {
-        state,
-        _db: db,
-        _reports: reports,
-    }
+    let mut app = common::app::app(common::sqlite().await);
+    app.state = app.state.with_auth(auth);
+    app
 }
 
 struct Answer {
@@ -679,6 +664,42 @@ async fn a_viewer_calling_an_admin_route_is_403_and_an_admin_passes() {
     assert_eq!(viewer_reads.status, StatusCode::OK);
     let pprof = get(&app, "/debug/pprof/", Some(&token_for(Role::Viewer))).await;
     assert_eq!(pprof.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn debug_pprof_answers_admins_only_and_only_when_enabled() {
+    let (_log, _guard) = Captured::start();
+    let app = app(offline_auth("required")).await;
+    let off = get(&app, "/debug/pprof/", Some(&token_for(Role::Admin))).await;
+    assert_eq!(
+        off.status,
+        StatusCode::NOT_FOUND,
+        "settings.enable_pprof is off"
+    );
+    let mut app = app;
+    app.state = app.state.with_pprof(true);
+    assert_eq!(
+        get(&app, "/debug/pprof/", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&app, "/debug/pprof/", Some(&token_for(Role::Viewer)))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let admin = get(&app, "/debug/pprof/", Some(&token_for(Role::Admin))).await;
+    assert_eq!(admin.status, StatusCode::OK);
+    assert!(
+        admin.body["rss_bytes"].as_u64().unwrap() > 0,
+        "{}",
+        admin.body
+    );
+    assert!(
+        admin.body["tokio_workers"].as_u64().unwrap() >= 1,
+        "{}",
+        admin.body
+    );
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 mod admin;
 mod cache;
+mod debug;
 mod diagnostics;
 mod error;
 mod metrics;
@@ -48,6 +49,8 @@ pub struct AppState {
     /// Recent answers of the totals endpoints and pages; off unless
     /// [`AppState::with_response_cache`].
     pub response_cache: Arc<cache::ResponseCache>,
+    /// Serve `/debug/pprof/` (settings.enable_pprof).
+    pub pprof: bool,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             aggregation: Aggregation::default(),
             encryption_key: None,
             response_cache: Arc::new(cache::ResponseCache::new(Duration::ZERO)),
+            pprof: false,
         })
     }
 
@@ -84,6 +88,11 @@ impl AppState {
     /// Totals answers are served from memory for `ttl` after they were computed.
     pub fn with_response_cache(mut self, ttl: Duration) -> AppState {
         self.response_cache = Arc::new(cache::ResponseCache::new(ttl));
+        self
+    }
+
+    pub fn with_pprof(mut self, enabled: bool) -> AppState {
+        self.pprof = enabled;
         self
     }
 
@@ -197,9 +206,15 @@ pub fn router(state: AppState) -> Router {
         .url("/swagger.json", document)
         .config(utoipa_swagger_ui::Config::default().validator_url("none"));
     let swagger = Router::from(swagger).layer(axum::middleware::map_response(cache_swagger_files));
+    let debug = if state.pprof {
+        debug::routes()
+    } else {
+        Router::new()
+    };
     api.merge(swagger)
         .merge(crate::ui::router())
         .merge(admin::legacy_routes())
+        .merge(debug)
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .route_layer(axum::middleware::from_fn_with_state(
