@@ -1,8 +1,10 @@
 //! A short-lived cache of whole answers of the totals endpoints and pages: request URI →
 //! (status, headers, body), fresh for `ttl`. Totals change once per snapshot (hourly), so an
 //! answer a few seconds old is still the current one, and a hundred clients reading the same
-//! vCenters cost one query per vCenter per `ttl` rather than one per request. Answers other
-//! than 200 are never kept; auth runs before the cache on every request.
+//! vCenters cost one query per vCenter per `ttl` rather than one per request. One request per
+//! URI computes at a time: the others wait for it on a first miss, and are given the expired
+//! answer while it is being recomputed, so an expiry is not a hundred identical queries at
+//! once. Answers other than 200 are never kept; auth runs before the cache on every request.
 
 use super::AppState;
 use axum::body::{Body, Bytes};
@@ -11,7 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The routes whose answers are kept: long series read from the totals caches.
@@ -30,6 +32,8 @@ const MAX_ENTRIES: usize = 4_096;
 pub struct ResponseCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, Entry>>,
+    /// One gate per URI: held by the request computing its answer.
+    computing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 struct Entry {
@@ -44,14 +48,28 @@ impl ResponseCache {
         ResponseCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            computing: Mutex::new(HashMap::new()),
         }
     }
 
-    fn fresh(&self, key: &str) -> Option<Response> {
+    /// The kept answer of `key`, and whether it is still fresh.
+    fn kept(&self, key: &str) -> Option<(Response, bool)> {
         let entries = self.entries.lock().ok()?;
         let entry = entries.get(key)?;
-        (entry.stored.elapsed() < self.ttl)
-            .then(|| (entry.headers.clone(), entry.body.clone()).into_response())
+        let answer = (entry.headers.clone(), entry.body.clone()).into_response();
+        Some((answer, entry.stored.elapsed() < self.ttl))
+    }
+
+    fn gate(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = match self.computing.lock() {
+            Ok(gates) => gates,
+            // A panic elsewhere poisoned the map: a gate of its own still answers correctly.
+            Err(_) => return Arc::default(),
+        };
+        if gates.len() >= MAX_ENTRIES {
+            gates.retain(|_, gate| Arc::strong_count(gate) > 1);
+        }
+        gates.entry(key.to_string()).or_default().clone()
     }
 
     fn keep(&self, key: String, headers: HeaderMap, body: Bytes) {
@@ -88,10 +106,26 @@ pub async fn serve_cached(State(state): State<AppState>, request: Request, next:
     if !cacheable {
         return next.run(request).await;
     }
+    let cache = &state.response_cache;
     let key = request.uri().to_string();
-    if let Some(hit) = state.response_cache.fresh(&key) {
-        return hit;
-    }
+    let kept = match cache.kept(&key) {
+        Some((answer, true)) => return answer,
+        Some((stale, false)) => Some(stale),
+        None => None,
+    };
+    let gate = cache.gate(&key);
+    let _computing = match (gate.try_lock(), kept) {
+        (Ok(guard), _) => guard,
+        // Someone is recomputing this answer: the expired one is good for that long.
+        (Err(_), Some(stale)) => return stale,
+        (Err(_), None) => {
+            let guard = gate.lock().await;
+            if let Some((answer, _)) = cache.kept(&key) {
+                return answer;
+            }
+            guard
+        }
+    };
     let response = next.run(request).await;
     if response.status() != StatusCode::OK {
         return response;
