@@ -10,6 +10,8 @@
 #   TEMPLATE: a path with {vc} for the vCenter name; default
 #             /api/vcenters/{vc}/totals/hourly and /vcenters/totals/hourly?vcenter={vc}
 #   env: DATABASES ("sqlite postgres"), VCENTERS, DAYS, CONNECTIONS, THREADS (2), DURATION (20s),
+#        WARMUP (0s: none; e.g. 5s loads each template that long, unmeasured, before measuring),
+#        VCTP_API_CACHE_SECONDS (the server's answer cache, default 10; 0 = off),
 #        NO_BUILD=1 to use $VCTP (default target/release/vctp) as it is
 set -euo pipefail
 
@@ -23,6 +25,7 @@ DAYS="${DAYS:-45}"
 CONNECTIONS="${CONNECTIONS:-100}"
 THREADS="${THREADS:-2}"
 DURATION="${DURATION:-20s}"
+WARMUP="${WARMUP:-0s}"
 if [ "$#" -gt 0 ]; then
     TEMPLATES=("$@")
 else
@@ -87,6 +90,11 @@ load() {
             continue
         fi
         [ "$status" = 200 ] || { echo "bench-api.sh: $first answered $status" >&2; exit 1; }
+        if [ "$WARMUP" != 0s ]; then
+            VCTP_BENCH_TEMPLATE="$template" VCTP_BENCH_VCENTERS="$VCENTERS" \
+                wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" --timeout 10s -s "$ROOT/scripts/bench-api.lua" \
+                "http://$ADDR" >/dev/null
+        fi
         result="$(VCTP_BENCH_TEMPLATE="$template" VCTP_BENCH_VCENTERS="$VCENTERS" \
             wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency -s "$ROOT/scripts/bench-api.lua" \
             "http://$ADDR" | sed -n 's/^RESULT //p')"
@@ -100,7 +108,8 @@ load() {
     stop_serve
 }
 
-printf '\nmachine: %s cores, %s; wrk %s\n' "$(nproc)" "$(uname -sr)" "$(wrk -v 2>&1 | head -1 || true)"
+printf '\nmachine: %s cores, %s; wrk %s; answer cache %ss; warm-up %s\n' "$(nproc)" "$(uname -sr)" \
+    "$(wrk -v 2>&1 | head -1 || true)" "${VCTP_API_CACHE_SECONDS:-10}" "$WARMUP"
 for database in $DATABASES; do
     case "$database" in
     sqlite) load "$SCRATCH/bench.sqlite3" sqlite ;;
