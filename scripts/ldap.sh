@@ -257,17 +257,7 @@ _ldap_kill() {
     local pid
     pid="$(_ldap_pid)" || return 0
     [ -n "$pid" ] || return 0
-    if peer_alive "$pid"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do
-            peer_alive "$pid" || break
-            sleep 0.1
-        done
-        if peer_alive "$pid"; then
-            _ldap_log "pid $pid ignored SIGTERM for 10 s; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
+    peer_stop_pid ldap.sh "$pid"
     rm -f "$VCTP_LDAP_DIR/slapd.pid"
 }
 

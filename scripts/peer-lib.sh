@@ -54,3 +54,16 @@ peer_require_number() {
             ;;
     esac
 }
+
+# SIGTERM a live pid, wait up to 10 s for it to go, then SIGKILL it: peer_stop_pid SCRIPT PID.
+peer_stop_pid() {
+    local script="$1" pid="$2"
+    peer_alive "$pid" || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        peer_alive "$pid" || return 0
+        sleep 0.1
+    done
+    printf '%s: pid %s ignored SIGTERM for 10 s; sending SIGKILL\n' "$script" "$pid" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+}

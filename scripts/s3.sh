@@ -93,17 +93,7 @@ _s3_dump_log() {
 _s3_kill() {
     local pid="${VCTP_S3_PID:-}"
     [ -n "$pid" ] || return 0
-    if peer_alive "$pid"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do
-            peer_alive "$pid" || break
-            sleep 0.1
-        done
-        if peer_alive "$pid"; then
-            _s3_log "pid $pid ignored SIGTERM for 10 s; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
+    peer_stop_pid s3.sh "$pid"
     # Reap it (it is our child when started from this shell) so that
     # `kill -0` fails once we return.
     wait "$pid" 2>/dev/null || true

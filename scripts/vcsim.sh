@@ -270,17 +270,7 @@ vcsim_start() {
 vcsim_stop() {
     local dir="${VCTP_VCSIM_DIR:-}" ds="${VCTP_VCSIM_DS:-}" pid="${VCTP_VCSIM_PID:-}"
     if [ -n "$pid" ]; then
-        if peer_alive "$pid"; then
-            kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 1 100); do
-                peer_alive "$pid" || break
-                sleep 0.1
-            done
-            if peer_alive "$pid"; then
-                _vcsim_log "pid $pid ignored SIGTERM for 10 s; sending SIGKILL"
-                kill -KILL "$pid" 2>/dev/null || true
-            fi
-        fi
+        peer_stop_pid vcsim.sh "$pid"
         # Reap it (it is our child when started from this shell) so that
         # `kill -0` fails once we return.
         wait "$pid" 2>/dev/null || true

@@ -491,7 +491,7 @@ async fn a_database_that_does_not_answer_gives_500_without_detail_and_503_on_rea
 
 #[test]
 fn vctp_serve_answers_on_its_port_and_stops_cleanly_on_sigterm() {
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("vctp.yml");
     let reports = dir.path().join("reports");
@@ -501,19 +501,7 @@ fn vctp_serve_answers_on_its_port_and_stops_cleanly_on_sigterm() {
     )
     .unwrap();
     let db = dir.path().join("db.sqlite3");
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_vctp"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--database-url",
-            db.to_str().unwrap(),
-            "serve",
-        ])
-        .env("VCTP_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start vctp serve");
-    let base = common::printed_url(&mut serve, "vctp serve");
+    let (mut serve, base) = common::start_serve(&config, &db, &[]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (ready, vcenters) = runtime.block_on(async {
         let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();

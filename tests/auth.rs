@@ -803,7 +803,7 @@ async fn disabled_auth_leaves_everything_open_and_has_no_login() {
 #[test]
 #[ignore = "needs OpenLDAP: run scripts/test.sh"]
 fn vctp_serve_with_auth_settings_logs_in_over_http() {
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let ldap = ldap();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("vctp.yml");
@@ -819,20 +819,8 @@ fn vctp_serve_with_auth_settings_logs_in_over_http() {
     assert!(settings.contains(&key_line));
     std::fs::write(&config, settings.replace(&key_line, "")).unwrap();
     let db = dir.path().join("db.sqlite3");
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_vctp"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--database-url",
-            db.to_str().unwrap(),
-            "serve",
-        ])
-        .env("VCTP_LISTEN", "127.0.0.1:0")
-        .env("VCTP_AUTH_JWT_SIGNING_KEY", KEY_B64)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start vctp serve");
-    let base = common::printed_url(&mut serve, "vctp serve");
+    let (mut serve, base) =
+        common::start_serve(&config, &db, &[("VCTP_AUTH_JWT_SIGNING_KEY", KEY_B64)]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (anonymous, login, me) = runtime.block_on(async {
         let client = reqwest::Client::new();

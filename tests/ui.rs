@@ -441,7 +441,7 @@ fn page_requests(log: &str) -> Vec<String> {
 #[test]
 #[ignore = "needs headless Chromium: run through scripts/test.sh"]
 fn every_page_renders_in_headless_chromium_from_the_server_alone() {
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let chromium = std::env::var("VCTP_TEST_CHROMIUM").unwrap_or_else(|_| {
         panic!("VCTP_TEST_CHROMIUM is not set: run the tests through scripts/test.sh, which finds Chromium")
     });
@@ -463,19 +463,7 @@ fn every_page_renders_in_headless_chromium_from_the_server_alone() {
         format!("settings:\n  reports_dir: {}\n", reports.display()),
     )
     .unwrap();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_vctp"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--database-url",
-            db.to_str().unwrap(),
-            "serve",
-        ])
-        .env("VCTP_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start vctp serve");
-    let base = common::printed_url(&mut serve, "vctp serve");
+    let (mut serve, base) = common::start_serve(&config, &db, &[]);
     let vcenter = &inventory.vcenters()[0];
     let pages = [
         ("dashboard", "/".to_string()),

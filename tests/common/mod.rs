@@ -210,6 +210,28 @@ pub fn hourly_row(vcenter: &str, vm_id: &str, snapshot_time: i64) -> HourlyRow {
     }
 }
 
+/// Starts the real `vctp serve` on a free loopback port over the settings file `config` and
+/// the SQLite file `db`, with `env` set; the child and the URL it announced.
+pub fn start_serve(
+    config: &std::path::Path,
+    db: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_vctp"))
+        .arg("--config")
+        .arg(config)
+        .arg("--database-url")
+        .arg(db)
+        .arg("serve")
+        .env("VCTP_LISTEN", "127.0.0.1:0")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start vctp serve");
+    let url = printed_url(&mut serve, "vctp serve");
+    (serve, url)
+}
+
 /// The first `http://…` word `child` prints on stdout (a server announcing its address).
 pub fn printed_url(child: &mut std::process::Child, what: &str) -> String {
     use std::io::{BufRead, BufReader};
