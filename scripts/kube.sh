@@ -801,18 +801,8 @@ kube_stop() {
     _kube_kill "${VCTP_KUBE_ETCD_PID:-}" etcd
     VCTP_KUBE_ETCD_PID=""
 
-    if [ -n "$dir" ]; then
-        case "$dir" in
-            /tmp/vctp-kube.*) rm -rf -- "$dir" || _kube_log "could not remove $dir" ;;
-            *) _kube_log "refusing to remove unexpected directory $dir" ;;
-        esac
-    fi
-    if [ -n "$etcd_dir" ]; then
-        case "$etcd_dir" in
-            /dev/shm/vctp-kube-etcd.* | /tmp/vctp-kube-etcd.*) rm -rf -- "$etcd_dir" || _kube_log "could not remove $etcd_dir" ;;
-            *) _kube_log "refusing to remove unexpected directory $etcd_dir" ;;
-        esac
-    fi
+    peer_remove_dir kube.sh "$dir" /tmp/vctp-kube.
+    peer_remove_dir kube.sh "$etcd_dir" /dev/shm/vctp-kube-etcd. /tmp/vctp-kube-etcd.
 
     VCTP_KUBE_DIR=""
     VCTP_KUBE_ETCD_DIR=""

@@ -264,12 +264,7 @@ _ldap_kill() {
 ldap_stop() {
     local dir="${VCTP_LDAP_DIR:-}"
     _ldap_kill
-    if [ -n "$dir" ]; then
-        case "$dir" in
-            /tmp/vctp-ldap.*) rm -rf -- "$dir" || _ldap_log "could not remove $dir" ;;
-            *) _ldap_log "refusing to remove unexpected directory $dir" ;;
-        esac
-    fi
+    peer_remove_dir ldap.sh "$dir" /tmp/vctp-ldap.
     VCTP_LDAP_DIR=""
     unset VCTP_TEST_LDAP_URL VCTP_TEST_LDAPS_URL VCTP_TEST_LDAP_CA VCTP_TEST_LDAP_BASE_DN \
         VCTP_TEST_LDAP_USER_BASE_DN VCTP_TEST_LDAP_GROUP_BASE_DN VCTP_TEST_LDAP_BIND_DN \

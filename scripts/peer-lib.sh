@@ -67,3 +67,18 @@ peer_stop_pid() {
     printf '%s: pid %s ignored SIGTERM for 10 s; sending SIGKILL\n' "$script" "$pid" >&2
     kill -KILL "$pid" 2>/dev/null || true
 }
+
+# Remove a peer's scratch directory, but only one whose path starts with one of PREFIXes (a
+# stray variable must never delete anything else): peer_remove_dir SCRIPT DIR PREFIX...
+peer_remove_dir() {
+    local script="$1" dir="$2" prefix
+    shift 2
+    [ -n "$dir" ] || return 0
+    for prefix in "$@"; do
+        if [ "${dir#"$prefix"}" != "$dir" ]; then
+            rm -rf -- "$dir" || printf '%s: could not remove %s\n' "$script" "$dir" >&2
+            return 0
+        fi
+    done
+    printf '%s: refusing to remove unexpected directory %s\n' "$script" "$dir" >&2
+}

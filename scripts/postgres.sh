@@ -186,10 +186,7 @@ pg_stop() {
         fi
     fi
 
-    case "$dir" in
-        /tmp/vctp-pg.*) rm -rf -- "$dir" || _pg_log "could not remove $dir" ;;
-        *) _pg_log "refusing to remove unexpected directory $dir" ;;
-    esac
+    peer_remove_dir postgres.sh "$dir" /tmp/vctp-pg.
 
     VCTP_PG_DIR=""
     unset VCTP_TEST_POSTGRES_URL

@@ -182,12 +182,7 @@ s3_start() {
 s3_stop() {
     local dir="${VCTP_S3_DIR:-}"
     _s3_kill
-    if [ -n "$dir" ]; then
-        case "$dir" in
-            /tmp/vctp-s3.*) rm -rf -- "$dir" || _s3_log "could not remove $dir" ;;
-            *) _s3_log "refusing to remove unexpected directory $dir" ;;
-        esac
-    fi
+    peer_remove_dir s3.sh "$dir" /tmp/vctp-s3.
     VCTP_S3_DIR=""
     unset VCTP_TEST_S3_ENDPOINT VCTP_TEST_S3_BUCKET VCTP_TEST_S3_ACCESS_KEY \
         VCTP_TEST_S3_SECRET_KEY VCTP_TEST_S3_REGION

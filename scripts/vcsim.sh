@@ -280,19 +280,9 @@ vcsim_stop() {
         done
     fi
 
-    if [ -n "$dir" ]; then
-        case "$dir" in
-            /tmp/vctp-vcsim.*) rm -rf -- "$dir" || _vcsim_log "could not remove $dir" ;;
-            *) _vcsim_log "refusing to remove unexpected directory $dir" ;;
-        esac
-    fi
+    peer_remove_dir vcsim.sh "$dir" /tmp/vctp-vcsim.
 
-    if [ -n "$ds" ]; then
-        case "$ds" in
-            /dev/shm/vctp-vcsim-ds.* | /tmp/vctp-vcsim-ds.*) rm -rf -- "$ds" || _vcsim_log "could not remove $ds" ;;
-            *) _vcsim_log "refusing to remove unexpected directory $ds" ;;
-        esac
-    fi
+    peer_remove_dir vcsim.sh "$ds" /dev/shm/vctp-vcsim-ds. /tmp/vctp-vcsim-ds.
 
     VCTP_VCSIM_DIR=""
     VCTP_VCSIM_DS=""
