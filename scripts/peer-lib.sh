@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 #
-# Helpers shared by the peer scripts (postgres.sh, vcsim.sh, s3.sh, ldap.sh, kube.sh); each of them
-# sources this file. Meant to be sourced; it does not change the caller's shell options.
+# Helpers shared by the peer scripts (postgres.sh, vcsim.sh, s3.sh, ldap.sh, kube.sh,
+# victoriametrics.sh); each of them sources this file. Meant to be sourced; it does not change
+# the caller's shell options.
 
 # Print a currently free TCP port on 127.0.0.1.
 peer_free_port() {

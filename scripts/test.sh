@@ -3,7 +3,9 @@
 # The project's single test command: formatting, lints and the full test
 # suite (including #[ignore]d tests) against a private PostgreSQL 15 server,
 # a private vCenter (VMware's govmomi simulator, scripts/vcsim.sh), an
-# S3-compatible server (scripts/s3.sh), OpenLDAP (scripts/ldap.sh) and a Kubernetes v1.20.2 control plane
+# S3-compatible server (scripts/s3.sh), OpenLDAP (scripts/ldap.sh), VictoriaMetrics
+# (scripts/victoriametrics.sh: the binaries and a test certificate; each test starts its own
+# nodes) and a Kubernetes v1.20.2 control plane
 # (etcd, kube-apiserver, kube-controller-manager: scripts/kube.sh; its first
 # run builds them from Debian's source package, ~5-8 min), then the Helm
 # chart's check (scripts/chart_check.py with scripts/helm.sh's tools).
@@ -67,9 +69,12 @@ source "$ROOT/scripts/helm.sh"
 source "$ROOT/scripts/kube.sh"
 # shellcheck source=scripts/ldap.sh
 source "$ROOT/scripts/ldap.sh"
+# shellcheck source=scripts/victoriametrics.sh
+source "$ROOT/scripts/victoriametrics.sh"
 
 # Stop every peer, whatever happened; each stop is idempotent.
 stop_peers() {
+    vm_stop || true
     ldap_stop || true
     kube_stop || true
     s3_stop || true
@@ -104,6 +109,14 @@ banner "starting OpenLDAP (slapd: StartTLS, LDAPS, memberof)"
 ldap_start
 echo "VCTP_TEST_LDAP_URL=$VCTP_TEST_LDAP_URL"
 echo "VCTP_TEST_LDAPS_URL=$VCTP_TEST_LDAPS_URL"
+
+banner "VictoriaMetrics (victoria-metrics, vmauth, a test certificate; each test starts its own nodes)"
+vm_start
+echo "VCTP_TEST_VM_BIN=$VCTP_TEST_VM_BIN"
+echo "VCTP_TEST_VMAUTH_BIN=$VCTP_TEST_VMAUTH_BIN"
+echo "VCTP_TEST_VM_TLS_CERT=$VCTP_TEST_VM_TLS_CERT"
+echo "VCTP_TEST_VM_TLS_KEY=$VCTP_TEST_VM_TLS_KEY"
+echo "VCTP_TEST_VM_TLS_CA=$VCTP_TEST_VM_TLS_CA"
 
 banner "starting Kubernetes (etcd, kube-apiserver, kube-controller-manager v1.20.2)"
 # Our CRDs go in before the controller manager starts, so owner-reference garbage collection

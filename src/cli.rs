@@ -4,6 +4,8 @@ use crate::aggregate::Engine;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+pub mod metrics;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vctp",
@@ -71,6 +73,19 @@ pub enum Command {
     /// AggregationJobs and MetricsExports into Jobs (the Helm chart sets every option through
     /// its `VCTP_*` environment variable).
     Operator(OperatorArgs),
+    /// Export time series from VictoriaMetrics or a Prometheus-compatible API into a
+    /// privacy-safe ZIP bundle (or to stdout); resumable. Exit 0 done, 2 bad input, 1 failed,
+    /// 143 interrupted (the checkpoint is kept: run again with --resume).
+    ExportMetrics(Box<metrics::ExportMetricsArgs>),
+    /// Load a bundle into VictoriaMetrics: checksum first, then line-aligned gzip chunks,
+    /// resumable, verified at the end.
+    ImportMetrics(Box<metrics::ImportMetricsArgs>),
+    /// Check or describe a bundle offline.
+    #[command(subcommand)]
+    Bundle(metrics::BundleCommand),
+    /// What the obfuscation key does.
+    #[command(subcommand)]
+    Obfuscation(metrics::ObfuscationCommand),
     /// What the operator's Kubernetes Jobs run: one unit of work on one custom resource. The
     /// outcome is left as JSON in the termination message (VCTP_TERMINATION_LOG, default
     /// /dev/termination-log); exit status 0 = succeeded, 1 = the work failed, 2 = bad input.
@@ -86,7 +101,11 @@ pub enum JobCommand {
     Snapshot(JobSnapshotArgs),
     /// Run one AggregationJob: aggregate its day or month and write the period's reports.
     Aggregate(JobAggregateArgs),
-    /// Run one MetricsExport (not supported by this version yet: fails with NotYetSupported).
+    /// Run one MetricsExport: the run the operator resolved (--run-id, --start, --end), resumed
+    /// from its checkpoint when there is one. Credentials come from VCTP_SOURCE_USERNAME,
+    /// VCTP_SOURCE_PASSWORD or VCTP_SOURCE_TOKEN, VCTP_SOURCE_HEADER_<n>, VCTP_SOURCE_CA_BUNDLE,
+    /// VCTP_OBFUSCATION_KEY and VCTP_STORE_<option>; progress is patched into the resource's
+    /// status. Exit 143 when stopped by SIGTERM (the checkpoint is kept).
     Export(JobExportArgs),
 }
 
@@ -131,6 +150,22 @@ pub struct JobExportArgs {
     /// The MetricsExport, NAMESPACE/NAME.
     #[arg(long)]
     pub name: String,
+    /// The run: names its bundle and checkpoint.
+    #[arg(long)]
+    pub run_id: String,
+    /// Start of the range, RFC 3339 (inclusive).
+    #[arg(long)]
+    pub start: String,
+    /// End of the range, RFC 3339 (exclusive).
+    #[arg(long)]
+    pub end: String,
+    /// Object store of the bundle when the resource names none [default:
+    /// settings.reports_url, else settings.reports_dir].
+    #[arg(long, env = "VCTP_REPORTS_URL")]
+    pub reports_url: Option<String>,
+    /// Least seconds between two progress patches of the resource's status.
+    #[arg(long, default_value_t = 5.0)]
+    pub status_interval_seconds: f64,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,7 @@
 //! What each subcommand does: open the store, call the engine or the store, print.
 
+pub mod metrics;
+
 use crate::aggregate::{self, Day, Engine, Month, engine};
 use crate::cli::{
     AggregateCommand, BenchCommand, CacheCommand, Command, DbCommand, ReportCommand, ReportKind,
@@ -40,6 +42,10 @@ pub async fn run(
     let url = || settings.database_url(database_url);
     match command {
         Command::Demo(args) => crate::demo::run(&args, settings).await,
+        Command::ExportMetrics(args) => metrics::export(*args, settings).await,
+        Command::ImportMetrics(args) => metrics::import(*args, settings).await,
+        Command::Bundle(command) => metrics::bundle(command),
+        Command::Obfuscation(command) => metrics::obfuscation_lookup(command),
         Command::Standalone(args) => standalone(settings, settings_path, &url()?, &args).await,
         Command::Serve(args) => serve(settings, &url()?, &args).await,
         Command::Sim(args) => crate::sim::run(args).await,
@@ -200,14 +206,14 @@ pub async fn run(
             snapshot_run(&store, settings, settings_path, vcenter.as_deref()).await
         }
         Command::Crd(args) => crd(&args),
-        Command::Operator(args) => operator(args).await,
+        Command::Operator(args) => operator(args, settings).await,
         Command::Job(command) => {
             Ok(crate::jobs::entrypoint::run(command, settings, database_url).await?)
         }
     }
 }
 
-async fn operator(args: crate::cli::OperatorArgs) -> Result<()> {
+async fn operator(args: crate::cli::OperatorArgs, settings: &Settings) -> Result<()> {
     use crate::operator::run::{Options, default_defaults};
     let (secret, key) = match args.database_secret.split_once(':') {
         Some((secret, key)) => (secret.to_string(), key.to_string()),
@@ -248,8 +254,9 @@ async fn operator(args: crate::cli::OperatorArgs) -> Result<()> {
         pod_name: args.pod_name,
         metrics_addr: args.metrics_addr,
         recheck_every: std::time::Duration::from_secs(args.recheck_seconds.max(10)),
+        object_store_options: settings.object_store_options.clone(),
     };
-    match crate::operator::run::run(options, crate::standalone::shutdown_signal()).await {
+    match crate::operator::run::run(options, crate::signal::shutdown_signal()).await {
         Ok(()) => Ok(()),
         Err(e) if e.is_bad_input() => Err(BadOperatorSettings(e).into()),
         Err(e) => Err(e.into()),
@@ -543,7 +550,7 @@ async fn standalone(
     };
     let server = start_api(settings, store.clone(), report_store(settings)?, args).await?;
     println!("vctp standalone: UI and API on {}", server.url);
-    let result = scheduler.run(crate::standalone::shutdown_signal()).await;
+    let result = scheduler.run(crate::signal::shutdown_signal()).await;
     let stopped = server.stop().await;
     store.close().await;
     result?;
@@ -597,7 +604,7 @@ async fn serve(settings: &Settings, url: &DatabaseUrl, args: &crate::cli::ServeA
     let server = start_api(settings, store.clone(), report_store(settings)?, args).await?;
     // On stdout, so a caller that asked for port 0 learns the port.
     println!("vctp serve listening on {}", server.url);
-    crate::standalone::shutdown_signal().await;
+    crate::signal::shutdown_signal().await;
     let result = server.stop().await;
     store.close().await;
     result.with_context(|| format!("API server on {listen} failed"))

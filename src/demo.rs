@@ -222,7 +222,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         collector,
         targets,
     };
-    let result = scheduler.run(crate::standalone::shutdown_signal()).await;
+    let result = scheduler.run(crate::signal::shutdown_signal()).await;
     let ui_stopped = ui.stop().await;
     follow.abort();
     let _ = stop_sim.send(());

@@ -13,6 +13,8 @@ pub mod config;
 pub mod credentials;
 /// Printing summaries and totals as CSV or JSON.
 pub mod output;
+/// Stopping cleanly on SIGTERM or Ctrl-C.
+pub mod signal;
 /// Logging setup.
 pub mod telemetry;
 
@@ -22,6 +24,8 @@ pub mod aggregate;
 pub mod api;
 /// `vctp serve` authentication: LDAP login, JWT bearer tokens, roles per endpoint.
 pub mod auth;
+/// MetricsExport: VictoriaMetrics / Prometheus series into privacy-safe ZIP bundles, and back.
+pub mod export;
 /// The hourly snapshot row, pool → tier mapping and the CSV form of rows.
 pub mod inventory;
 /// Object storage (local directory, S3, GCS, Azure) for reports and exports, with sha256 sidecars.

@@ -7,6 +7,8 @@ use vctp::config::Settings;
 
 /// Exit status for bad input (settings, CSV rows, dates): the command can be fixed and re-run.
 const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status of work stopped by SIGTERM or Ctrl-C (128 + 15, as a shell reports it).
+const EXIT_INTERRUPTED: u8 = 143;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -41,9 +43,27 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(if is_bad_input(&e) { EXIT_BAD_INPUT } else { 1 })
+            ExitCode::from(if is_interrupted(&e) {
+                EXIT_INTERRUPTED
+            } else if is_bad_input(&e) {
+                EXIT_BAD_INPUT
+            } else {
+                1
+            })
         }
     }
+}
+
+fn is_interrupted(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<vctp::jobs::export::Error>(),
+        Some(vctp::jobs::export::Error::Cancelled)
+    ) || matches!(
+        e.downcast_ref::<vctp::jobs::import::Error>(),
+        Some(vctp::jobs::import::Error::Cancelled)
+    ) || e
+        .downcast_ref::<vctp::jobs::entrypoint::Error>()
+        .is_some_and(vctp::jobs::entrypoint::Error::is_cancelled)
 }
 
 fn is_bad_input(e: &anyhow::Error) -> bool {
@@ -55,6 +75,12 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
         || e.is::<vctp::credentials::Error>()
         || e.is::<vctp::commands::NoJobTemplate>()
         || e.is::<vctp::commands::BadOperatorSettings>()
+        || e.is::<vctp::commands::metrics::BadFlag>()
+        || e.is::<vctp::export::obfuscate::Error>()
+        || e.downcast_ref::<vctp::jobs::export::Error>()
+            .is_some_and(vctp::jobs::export::Error::is_bad_input)
+        || e.downcast_ref::<vctp::jobs::import::Error>()
+            .is_some_and(vctp::jobs::import::Error::is_bad_input)
         || e.downcast_ref::<vctp::jobs::entrypoint::Error>()
             .is_some_and(vctp::jobs::entrypoint::Error::is_bad_input)
 }

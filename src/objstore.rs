@@ -15,6 +15,7 @@
 //! timestamp takes the basic ISO 8601 form `20260310T140000Z` (no `:`).
 
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
@@ -22,7 +23,7 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::signer::Signer;
-use object_store::{MultipartUpload, ObjectStore, ObjectStoreScheme};
+use object_store::{MultipartUpload, ObjectStore, ObjectStoreScheme, WriteMultipart};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,6 +39,9 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts in flight at once: enough to fill a link to a cloud store, few enough that a big
 /// export does not open dozens of connections.
 const PARALLEL_PARTS: usize = 4;
+/// Parts in flight at once for an [`ObjectWriter`]: two keep the link busy while the next part
+/// fills, and bound its memory to three parts.
+const STREAMING_PARTS: usize = 2;
 const SIDECAR_SUFFIX: &str = ".sha256";
 const MAX_SEGMENT_CHARS: usize = 200;
 const MAX_KEY_BYTES: usize = 900;
@@ -307,6 +311,108 @@ impl Objects {
         })
     }
 
+    /// Writes `bytes` under `key` without a sidecar: for small bookkeeping objects (a
+    /// checkpoint, a manifest) whose readers check them by their own content.
+    pub async fn put_plain(&self, key: &str, bytes: Vec<u8>) -> Result<(), Error> {
+        let location = self.checked(key)?;
+        self.store
+            .put(&location, Bytes::from(bytes).into())
+            .await
+            .map(drop)
+            .map_err(|source| Error::Put {
+                url: self.url.clone(),
+                key: key.to_string(),
+                source,
+            })
+    }
+
+    /// Starts an object under `key` that is written piece by piece with
+    /// [`ObjectWriter::write`], so memory stays bounded whatever its size: parts of
+    /// [`PART_SIZE`] go out as they fill, at most [`STREAMING_PARTS`] at a time. Nothing is
+    /// visible under `key` until [`ObjectWriter::finish`]; [`ObjectWriter::abort`] (or a
+    /// failed write) discards the parts. With `sidecar`, finishing also writes
+    /// `<key>.sha256` as [`Objects::put`] does.
+    pub async fn writer(&self, key: &str, sidecar: bool) -> Result<ObjectWriter, Error> {
+        if sidecar && key.ends_with(SIDECAR_SUFFIX) {
+            return Err(Error::Key {
+                key: key.to_string(),
+                problem: format!("keys ending in {SIDECAR_SUFFIX} are reserved for checksums"),
+            });
+        }
+        let location = self.checked(key)?;
+        let upload = self
+            .store
+            .put_multipart(&location)
+            .await
+            .map_err(|source| Error::Put {
+                url: self.url.clone(),
+                key: key.to_string(),
+                source,
+            })?;
+        Ok(ObjectWriter {
+            objects: self.clone(),
+            key: key.to_string(),
+            upload: WriteMultipart::new_with_chunk_size(upload, PART_SIZE),
+            sha256: Sha256::new(),
+            size: 0,
+            sidecar,
+        })
+    }
+
+    /// The object under `key` as a stream of chunks, and its size.
+    pub async fn get_stream(
+        &self,
+        key: &str,
+    ) -> Result<(u64, BoxStream<'static, Result<Bytes, Error>>), Error> {
+        let location = self.checked(key)?;
+        let result = self
+            .store
+            .get(&location)
+            .await
+            .map_err(|source| self.get_error(key, source))?;
+        let size = result.meta.size;
+        let (url, key) = (self.url.clone(), key.to_string());
+        let stream = result
+            .into_stream()
+            .map_err(move |source| Error::Get {
+                url: url.clone(),
+                key: key.clone(),
+                source,
+            })
+            .boxed();
+        Ok((size, stream))
+    }
+
+    /// The size of the object under `key`, or `None` when there is none.
+    pub async fn size_of(&self, key: &str) -> Result<Option<u64>, Error> {
+        let location = self.checked(key)?;
+        match self.store.head(&location).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(self.get_error(key, source)),
+        }
+    }
+
+    /// Deletes every object under `prefix` (whole segments, as [`Objects::list`] takes it);
+    /// returns how many there were.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, Error> {
+        let listed = self.list(prefix).await?;
+        for object in &listed {
+            let location = self.location(&object.key)?;
+            match self.store.delete(&location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(source) => {
+                    return Err(Error::Delete {
+                        url: self.url.clone(),
+                        key: object.key.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(listed.len())
+    }
+
     /// The whole object under `key`.
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, Error> {
         let location = self.checked(key)?;
@@ -494,6 +600,85 @@ impl Objects {
             Err(e) => {
                 tracing::warn!(url = %self.url, path = %location, error = %e, "failed to remove an object after a failed put");
             }
+        }
+    }
+}
+
+/// An object being written in parts (see [`Objects::writer`]).
+pub struct ObjectWriter {
+    objects: Objects,
+    key: String,
+    upload: WriteMultipart,
+    sha256: Sha256,
+    size: u64,
+    sidecar: bool,
+}
+
+impl ObjectWriter {
+    /// Appends `bytes`, waiting while [`STREAMING_PARTS`] parts are in flight. After an error
+    /// the caller aborts the upload.
+    pub async fn write(&mut self, bytes: Bytes) -> Result<(), Error> {
+        if let Err(source) = self.upload.wait_for_capacity(STREAMING_PARTS).await {
+            return Err(self.put_error(source));
+        }
+        self.sha256.update(&bytes);
+        self.size += bytes.len() as u64;
+        self.upload.put(bytes);
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Completes the upload (the object appears under its key at once, whole), then writes
+    /// the sidecar if asked; a failed sidecar removes the object again, as [`Objects::put`]
+    /// does.
+    pub async fn finish(self) -> Result<Stored, Error> {
+        let ObjectWriter {
+            objects,
+            key,
+            upload,
+            sha256,
+            size,
+            sidecar: with_sidecar,
+        } = self;
+        let put_error = |key: &str, source| Error::Put {
+            url: objects.url.clone(),
+            key: key.to_string(),
+            source,
+        };
+        upload.finish().await.map_err(|e| put_error(&key, e))?;
+        let sha256 = format!("{:x}", sha256.finalize());
+        if with_sidecar {
+            let location = objects.location(&key)?;
+            let sidecar_key = sidecar(&key);
+            let sidecar_location = objects.location(&sidecar_key)?;
+            let file_name = key.rsplit_once('/').map_or(key.as_str(), |(_, name)| name);
+            let line = format!("{sha256}  {file_name}\n");
+            if let Err(source) = objects.store.put(&sidecar_location, line.into()).await {
+                objects.remove_quietly(&location).await;
+                objects.remove_quietly(&sidecar_location).await;
+                return Err(put_error(&sidecar_key, source));
+            }
+        }
+        tracing::debug!(url = %objects.url, key, size, sha256, "stored object in parts");
+        Ok(Stored { key, size, sha256 })
+    }
+
+    /// Discards what was written: the parts are freed, nothing appears under the key.
+    pub async fn abort(self) {
+        if let Err(e) = self.upload.abort().await {
+            tracing::warn!(url = %self.objects.url, key = %self.key, error = %e, "failed to abort a multipart upload");
+        }
+    }
+
+    fn put_error(&self, source: object_store::Error) -> Error {
+        Error::Put {
+            url: self.objects.url.clone(),
+            key: self.key.clone(),
+            source,
         }
     }
 }

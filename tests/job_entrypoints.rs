@@ -465,39 +465,44 @@ async fn a_missing_resource_password_or_period_is_bad_input_and_touches_no_datab
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
-async fn an_export_job_reads_its_resource_then_fails_as_not_yet_supported() -> Result<()> {
+async fn an_export_job_with_a_missing_resource_or_a_bad_run_is_bad_input() -> Result<()> {
     let world = World::new("export").await?;
     world
         .create::<MetricsExport>(
             "support-case",
             json!({
-                "source": { "url": "http://127.0.0.1:8428" },
+                "source": { "url": "http://127.0.0.1:9" },
                 "lookbackSeconds": 3600,
                 "selectors": ["{job=\"vmagent\"}"],
+                "obfuscation": { "ips": false, "jobs": false },
             }),
         )
         .await?;
-    let result = world
-        .job(&["export", "--name", &world.resource("support-case")], &[])
-        .await?
-        .expect(1)?;
-    ensure!(
-        !result.succeeded && result.reason.as_deref() == Some("NotYetSupported"),
-        "{result:?}"
-    );
-    ensure!(
-        result.message.as_deref()
-            == Some(
-                "MetricsExport is not supported by this vctp version yet: the export itself arrives in a later release"
-            ),
-        "{result:?}"
-    );
-
-    let result = world
-        .job(&["export", "--name", &world.resource("absent")], &[])
-        .await?
-        .expect(2)?;
+    let run = |name: &str, start: &str| {
+        vec![
+            "export".to_string(),
+            "--name".to_string(),
+            world.resource(name),
+            "--run-id".to_string(),
+            "20260101T000000Z".to_string(),
+            "--start".to_string(),
+            start.to_string(),
+            "--end".to_string(),
+            "2026-01-01T00:00:00Z".to_string(),
+        ]
+    };
+    let args = run("absent", "2025-12-31T23:00:00Z");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = world.job(&args, &[]).await?.expect(2)?;
     ensure!(result.reason.as_deref() == Some("NotFound"), "{result:?}");
+
+    let args = run("support-case", "2026-01-01 00:00");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = world.job(&args, &[]).await?.expect(2)?;
+    ensure!(
+        result.reason.as_deref() == Some("InvalidTime"),
+        "{result:?}"
+    );
     Ok(())
 }
 

@@ -278,64 +278,6 @@ async fn deleting_an_aggregation_job_deletes_its_job() -> Result<()> {
     .await
 }
 
-#[tokio::test]
-#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
-async fn a_metrics_export_fails_with_not_yet_supported_in_status() -> Result<()> {
-    let ns = TestNamespace::new("export").await?;
-    let operator = OperatorProcess::start(&ns.name, &[])?;
-    create::<MetricsExport>(
-        &ns,
-        json!({
-            "apiVersion": "vctp.io/v1alpha1", "kind": "MetricsExport",
-            "metadata": { "name": "support-case" },
-            "spec": {
-                "source": { "url": "http://127.0.0.1:8428" },
-                "lookbackSeconds": 3600,
-                "selectors": ["{job=\"vmagent\"}"],
-            },
-        }),
-    )
-    .await?;
-    let job = the_job(&ns, "support-case-export").await?;
-    let args = job
-        .spec
-        .context("spec")?
-        .template
-        .spec
-        .context("pod")?
-        .containers[0]
-        .args
-        .clone()
-        .unwrap_or_default();
-    ensure!(args[..2] == ["job", "export"], "{args:?}");
-    let pod = running_pod(&ns, "support-case-export").await?;
-    let result = json!({
-        "succeeded": false, "reason": "NotYetSupported",
-        "message": "MetricsExport is not supported by this vctp version yet",
-    });
-    finish_pod(&ns, &pod, "vctp", 1, &result.to_string()).await?;
-    // The built-in template retries twice; each attempt reports the same.
-    let exports = ns.api::<MetricsExport>();
-    let status = eventually_within("phase Failed", Duration::from_secs(90), || async {
-        if let Ok(pod) = running_pod_now(&ns, "support-case-export").await {
-            finish_pod(&ns, &pod, "vctp", 1, &result.to_string()).await?;
-        }
-        let status = exports
-            .get("support-case")
-            .await?
-            .status
-            .unwrap_or_default();
-        Ok((status.phase == Some(Phase::Failed)).then_some(status))
-    })
-    .await
-    .with_context(|| operator.log())?;
-    ensure!(
-        status.errors.iter().any(|e| e.contains("not supported")),
-        "{status:?}"
-    );
-    Ok(())
-}
-
 /// A simulated vCenter (vctp's own SOAP simulator, in-process) accepting `user`/`password`.
 async fn simulated_vcenter(user: &str, password: &str) -> Result<String> {
     use vctp::sim::{Clock, SimConfig};
@@ -346,21 +288,6 @@ async fn simulated_vcenter(user: &str, password: &str) -> Result<String> {
         ..SimConfig::default()
     };
     Ok(common::sim::start(config, Clock::real()).await.1)
-}
-
-/// The unfinished Pod of `job`, if there is one right now.
-async fn running_pod_now(ns: &TestNamespace, job: &str) -> Result<String> {
-    job_pods(ns, job)
-        .await?
-        .into_iter()
-        .find(|p| {
-            !p.status
-                .as_ref()
-                .and_then(|s| s.phase.as_deref())
-                .is_some_and(|phase| phase == "Succeeded" || phase == "Failed")
-        })
-        .and_then(|p| p.metadata.name)
-        .context("no unfinished Pod")
 }
 
 #[tokio::test]

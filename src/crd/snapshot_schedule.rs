@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// A cron expression of five fields: minute, hour, day of month, month, day of week.
 pub(crate) const CRON_PATTERN: &str = r"^\s*\S+(\s+\S+){4}\s*$";
 /// An IANA time zone name, e.g. `UTC` or `Europe/Zurich`.
-const TIME_ZONE_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$";
+pub(crate) const TIME_ZONE_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$";
 
 /// A schedule of hourly inventory snapshots of the selected vCenters, with retention and the
 /// daily and monthly aggregations.

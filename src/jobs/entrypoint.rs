@@ -49,10 +49,17 @@ pub enum Error {
     /// Boxed: the aggregation's errors are large, and most Jobs never see one.
     #[error(transparent)]
     Aggregate(Box<aggregate::Error>),
+    #[error("invalid --{flag} {text:?}: expected an RFC 3339 time, e.g. 2026-03-10T14:00:00Z")]
+    Time { flag: &'static str, text: String },
+    #[error(transparent)]
+    Plan(#[from] crate::export::plan::Error),
     #[error(
-        "MetricsExport is not supported by this vctp version yet: the export itself arrives in a later release"
+        "invalid bundle location (spec.destination.storeUrl, else VCTP_REPORTS_URL, settings.reports_url or settings.reports_dir): {source}"
     )]
-    ExportNotSupported,
+    Destination { source: Box<crate::objstore::Error> },
+    /// Boxed: large, and most Jobs never see one.
+    #[error(transparent)]
+    Export(Box<super::export::Error>),
 }
 
 impl From<aggregate::Error> for Error {
@@ -76,8 +83,16 @@ impl Error {
             Error::Store(e) => e.reason(),
             Error::Snapshot(e) => e.reason(),
             Error::Aggregate(e) => e.reason(),
-            Error::ExportNotSupported => "NotYetSupported",
+            Error::Time { .. } => "InvalidTime",
+            Error::Plan(e) => e.reason(),
+            Error::Destination { source } => source.reason(),
+            Error::Export(e) => e.reason(),
         }
+    }
+
+    /// Stopped by SIGTERM: the work is not done, but nothing failed (exit status 143).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Export(e) if matches!(e.as_ref(), super::export::Error::Cancelled))
     }
 
     /// Whether the input is wrong (arguments, environment, settings, the resource or its
@@ -91,7 +106,10 @@ impl Error {
             | Error::Settings(_)
             | Error::Reports { .. }
             | Error::KubeClient { .. }
-            | Error::NotFound { .. } => true,
+            | Error::NotFound { .. }
+            | Error::Time { .. }
+            | Error::Plan(_)
+            | Error::Destination { .. } => true,
             // Refused, or not a resource of ours; an unreachable API server may come back.
             Error::Read { source, .. } => match source.as_ref() {
                 kube::Error::Api(status) => status.code == 401 || status.code == 403,
@@ -100,7 +118,8 @@ impl Error {
             },
             Error::Snapshot(e) => e.is_bad_input(),
             Error::Aggregate(e) => e.is_bad_input(),
-            Error::Store(_) | Error::ExportNotSupported => false,
+            Error::Export(e) => e.is_bad_input(),
+            Error::Store(_) => false,
         }
     }
 
@@ -182,7 +201,7 @@ pub async fn run(
     let outcome = match &command {
         JobCommand::Snapshot(args) => snapshot_job(args, settings, database_url).await,
         JobCommand::Aggregate(args) => aggregate_job(args, settings, database_url).await,
-        JobCommand::Export(args) => export_job(args).await,
+        JobCommand::Export(args) => export_job(args, settings).await,
     };
     match outcome {
         Ok(result) => {
@@ -299,11 +318,92 @@ async fn aggregate_job(
     Ok(result)
 }
 
-async fn export_job(args: &JobExportArgs) -> Result<JobResult, Error> {
+async fn export_job(args: &JobExportArgs, settings: &Settings) -> Result<JobResult, Error> {
+    use crate::export::plan::{self, Output, Retention};
     let resource = ResourceRef::parse(&args.name)?;
-    // Read it anyway, so a missing or unreadable resource is still reported as such.
-    let _export: MetricsExport = read(&resource).await?;
-    Err(Error::ExportNotSupported)
+    let time = |flag, text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text.trim())
+            .map(|t| t.timestamp_millis())
+            .map_err(|_| Error::Time {
+                flag,
+                text: text.to_string(),
+            })
+    };
+    let range =
+        crate::export::windows::Window::new(time("start", &args.start)?, time("end", &args.end)?)
+            .map_err(|e| Error::Plan(e.into()))?;
+    plan::check_run_id(&args.run_id)?;
+    let client = kube_client().await?;
+    let export: MetricsExport = read_with(&client, &resource).await?;
+    let destination = &export.spec.destination;
+    let store_url = destination
+        .store_url
+        .clone()
+        .or_else(|| args.reports_url.clone())
+        .unwrap_or_else(|| settings.reports_url());
+    let mut options = settings.object_store_options.clone();
+    options.extend(plan::store_options_from_env(std::env::vars()));
+    let objects = Objects::from_url(&store_url, &options).map_err(|source| Error::Destination {
+        source: Box::new(source),
+    })?;
+    let prefix = destination
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("exports/{}/{}", resource.namespace, resource.name));
+    let retention = destination
+        .retention
+        .as_ref()
+        .map_or(Retention::default(), |r| Retention {
+            keep_last: r.keep_last.and_then(|n| u32::try_from(n).ok()),
+            max_age_days: r.max_age_days.and_then(|n| u32::try_from(n).ok()),
+        });
+    let plan = plan::from_spec(
+        &export.spec,
+        &args.run_id,
+        range,
+        |name| std::env::var(name).ok(),
+        Output::Bundle {
+            objects,
+            prefix,
+            retention,
+        },
+    )?;
+    tracing::info!(resource = %resource, run = %args.run_id, start = %args.start, end = %args.end, "export starting");
+    let interval = Duration::from_secs_f64(args.status_interval_seconds.clamp(0.1, 3_600.0));
+    let mut reporter = super::progress::StatusReporter::start(client, &export, interval);
+    let cancel = crate::signal::cancel_on_shutdown();
+    let outcome = super::export::run(plan, true, &mut reporter, &cancel).await;
+    reporter.finish().await;
+    let outcome = outcome.map_err(|e| Error::Export(Box::new(e)))?;
+    let Some(assembled) = outcome.bundle else {
+        return Err(Error::Export(Box::new(super::export::Error::Cancelled)));
+    };
+    let mut result = JobResult::succeeded(format!(
+        "run {}: {} series, {} samples in {} ({} bytes, sha256 {})",
+        outcome.run_id,
+        outcome.series,
+        outcome.samples,
+        assembled.bundle.key,
+        assembled.bundle.size,
+        assembled.bundle.sha256
+    ));
+    result.export = Some(super::termination::ExportResult {
+        run_id: outcome.run_id,
+        method: outcome.method.name().to_string(),
+        series: outcome.series,
+        samples: outcome.samples,
+        skipped: outcome.skipped,
+        windows: outcome.windows,
+        splits: outcome.splits,
+        resumed: outcome.resumed,
+        bundle: super::termination::BundleEntry {
+            key: assembled.bundle.key,
+            size: assembled.bundle.size,
+            sha256: assembled.bundle.sha256,
+            manifest_key: assembled.manifest_key,
+        },
+    });
+    Ok(result)
 }
 
 /// The database from `VCTP_DATABASE_URL` or the settings; a Job has no sensible default.
@@ -314,8 +414,17 @@ fn database(settings: &Settings, cli: Option<&str>) -> Result<DatabaseUrl, Error
     Ok(settings.database_url(cli)?)
 }
 
-/// Reads one resource: with KUBECONFIG (or ~/.kube/config) when there is one, else with the
-/// Pod's service account.
+/// A client with KUBECONFIG (or ~/.kube/config) when there is one, else with the Pod's
+/// service account.
+async fn kube_client() -> Result<kube::Client, Error> {
+    kube::Client::try_default()
+        .await
+        .map_err(|source| Error::KubeClient {
+            source: Box::new(source),
+        })
+}
+
+/// Reads one resource.
 async fn read<K>(resource: &ResourceRef) -> Result<K, Error>
 where
     K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
@@ -324,13 +433,20 @@ where
         + serde::de::DeserializeOwned,
     K::DynamicType: Default,
 {
+    read_with(&kube_client().await?, resource).await
+}
+
+/// Reads one resource with `client`.
+async fn read_with<K>(client: &kube::Client, resource: &ResourceRef) -> Result<K, Error>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + fmt::Debug
+        + serde::de::DeserializeOwned,
+    K::DynamicType: Default,
+{
     let kind = K::kind(&K::DynamicType::default()).to_string();
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|source| Error::KubeClient {
-            source: Box::new(source),
-        })?;
-    let api: Api<K> = Api::namespaced(client, &resource.namespace);
+    let api: Api<K> = Api::namespaced(client.clone(), &resource.namespace);
     api.get(&resource.name)
         .await
         .map_err(|source| match &source {
@@ -438,19 +554,5 @@ mod tests {
         assert!(read(api(403)).is_bad_input());
         assert!(!read(api(503)).is_bad_input());
         assert_eq!(read(api(503)).reason(), "ResourceUnreadable");
-    }
-
-    #[test]
-    fn an_export_fails_honestly_as_not_yet_supported() {
-        let result = Error::ExportNotSupported.result();
-        assert!(!result.succeeded);
-        assert_eq!(result.reason.as_deref(), Some("NotYetSupported"));
-        assert_eq!(
-            result.message.as_deref(),
-            Some(
-                "MetricsExport is not supported by this vctp version yet: the export itself arrives in a later release"
-            )
-        );
-        assert!(!Error::ExportNotSupported.is_bad_input());
     }
 }

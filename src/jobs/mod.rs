@@ -3,6 +3,9 @@
 
 pub mod aggregate;
 pub mod entrypoint;
+pub mod export;
+pub mod import;
+pub mod progress;
 pub mod report;
 pub mod snapshot;
 pub mod termination;

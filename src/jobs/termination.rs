@@ -33,6 +33,36 @@ pub struct JobResult {
     /// What an aggregation Job wrote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregation: Option<AggregationResult>,
+    /// What an export Job wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportResult>,
+}
+
+/// What an export Job wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportResult {
+    pub run_id: String,
+    /// `Export` or `QueryRange`.
+    pub method: String,
+    pub series: u64,
+    pub samples: u64,
+    pub skipped: u64,
+    pub windows: u64,
+    pub splits: u64,
+    /// Windows found done in the checkpoint.
+    pub resumed: u64,
+    pub bundle: BundleEntry,
+}
+
+/// The bundle an export Job wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleEntry {
+    pub key: String,
+    pub size: u64,
+    pub sha256: String,
+    pub manifest_key: String,
 }
 
 /// What a snapshot Job stored.
@@ -103,6 +133,7 @@ impl JobResult {
             message: Some(message),
             snapshot: None,
             aggregation: None,
+            export: None,
         }
     }
 
@@ -114,6 +145,7 @@ impl JobResult {
             message: Some(message),
             snapshot: None,
             aggregation: None,
+            export: None,
         }
     }
 
@@ -196,6 +228,7 @@ mod tests {
             reason: None,
             message: Some("aggregated 2026-03-10".into()),
             snapshot: None,
+            export: None,
             aggregation: Some(AggregationResult {
                 rows_written: 3,
                 reports: vec![report(1)],
@@ -213,6 +246,7 @@ mod tests {
             reason: None,
             message: None,
             snapshot: None,
+            export: None,
             aggregation: Some(AggregationResult {
                 rows_written: 100,
                 reports: (0..60).map(report).collect(),

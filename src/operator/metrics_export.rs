@@ -1,26 +1,42 @@
-//! The `MetricsExport` controller: pick the run (once, or the latest tick of `schedule`, pure)
-//! → build the Job running `vctp job export --name NS/NAME` (pure) → create it once
-//! (server-side apply) → copy its phase, times and outcome into status, with Events. The
-//! export itself comes in a later release: until then the Job fails with `NotYetSupported`,
-//! which status and a Warning Event show.
+//! The `MetricsExport` controller: validate (CEL rules client-side, pure) → plan the run due
+//! (once at creation, or the latest tick of `schedule`; its range resolved once, so a retried
+//! or resumed run exports the same window — pure) → build the Job running `vctp job export`
+//! with the run's `--run-id/--start/--end` and the Secrets as env (pure) → apply: create it
+//! once, or delete it while `suspend` is set → status from the Job and its termination
+//! message (pure), with Events. The running Job patches `status.progress` and
+//! `status.checkpoint` itself; everything else in status is written here.
+//!
+//! A finalizer cleans up on deletion: the Job is deleted (which stops the export), then the
+//! run's staging parts (and, with `destination.deleteOnResourceDeletion`, its bundles) are
+//! removed from object storage. Deletion is never blocked for more than ten minutes.
 
+use super::job::{config_map_env, job_name, secret_env};
 use super::schedule::CronSchedule;
-use super::workload::{JobRequest, Run, ensure_run};
+use super::workload::{self, JobRequest, Run, ensure_run};
 use super::{Context, Error, condition, error_policy, now, replace_status};
-use crate::crd::metrics_export::CONDITION_COMPLETE;
+use crate::crd::metrics_export::{Archive, CONDITION_COMPLETE, ExportPhase, TimeRange};
 use crate::crd::{Condition, MetricsExport, MetricsExportStatus, Phase};
+use crate::export::plan::{env, run_id_at};
+use crate::export::windows::Window;
+use crate::jobs::termination::ExportResult;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::events::EventType;
+use kube::runtime::{finalizer, watcher};
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub const CONTROLLER: &str = "MetricsExport";
+/// Set on every MetricsExport: removed once its Job is gone and its staging parts deleted.
+pub const FINALIZER: &str = "vctp.io/metricsexport-cleanup";
 /// How far back a scheduled export looks for a missed tick: only the latest one runs.
 const MISSED_TICK_HORIZON: chrono::Duration = chrono::Duration::days(31);
+/// Deletion waits at most this long for the cleanup.
+const CLEANUP_DEADLINE: chrono::Duration = chrono::Duration::minutes(10);
 
 /// Reconciles the `MetricsExport`s of `namespace` until the stream ends.
 pub async fn run(ctx: Arc<Context>, namespace: String) {
@@ -33,54 +49,180 @@ pub async fn run(ctx: Arc<Context>, namespace: String) {
 }
 
 async fn reconcile(export: Arc<MetricsExport>, ctx: Arc<Context>) -> Result<Action, Error> {
-    super::reconcile_fresh(CONTROLLER, export.as_ref(), &ctx, apply).await
+    super::reconcile_fresh(CONTROLLER, export.as_ref(), &ctx, with_finalizer).await
 }
 
-/// Which run is due: the one-off export, or the latest tick of the schedule.
+/// [`apply`] while the resource lives, [`cleanup`] once it is being deleted, with
+/// [`FINALIZER`] added first and removed after the cleanup.
+async fn with_finalizer(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
+    let namespace = export.namespace().unwrap_or_default();
+    let api = Api::<MetricsExport>::namespaced(ctx.client.clone(), &namespace);
+    let result = finalizer::finalizer(&api, FINALIZER, Arc::new(export.clone()), |event| async {
+        match event {
+            finalizer::Event::Apply(export) => apply(&export, ctx).await,
+            finalizer::Event::Cleanup(export) => cleanup(&export, ctx).await,
+        }
+    })
+    .await;
+    result.map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        finalizer::Error::AddFinalizer(source) | finalizer::Error::RemoveFinalizer(source) => {
+            Error::api(
+                "update the finalizers of",
+                CONTROLLER,
+                &namespace,
+                &export.name_any(),
+                source,
+            )
+        }
+        other => Error::invalid_spec(export, "UnnamedObject", other.to_string()),
+    })
+}
+
+/// The run due now.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Due {
-    /// Run now under this Job name; `next` is the following tick of a schedule.
+    /// The run standing for `tick`; `next` is the following tick of a schedule.
     Run {
-        job_name: String,
+        tick: DateTime<Utc>,
         next: Option<DateTime<Utc>>,
     },
     /// No tick has come yet; wait until `next`.
     Wait { next: DateTime<Utc> },
 }
 
-/// The run due at `now` for an export created at `created`.
+/// The run due at `now` for an export created at `created`: a one-off export stands for its
+/// creation, a scheduled one for its latest tick.
 pub fn due(
     export: &MetricsExport,
     created: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Due, super::schedule::Error> {
-    let name = export.name_any();
     let Some(expression) = &export.spec.schedule else {
         return Ok(Due::Run {
-            job_name: super::job::job_name(&[&name, "export"]),
+            tick: created,
             next: None,
         });
     };
-    let schedule = CronSchedule::parse(expression, "UTC")?;
+    let schedule = CronSchedule::parse(expression, &export.spec.time_zone)?;
     let since = created.max(now - MISSED_TICK_HORIZON);
     let next = schedule.next_after(now);
-    Ok(match schedule.latest_in(since, now) {
-        Some(tick) => Due::Run {
-            job_name: super::job::job_name(&[
-                &name,
-                "export",
-                &tick.format("%Y%m%dt%H%M").to_string(),
-            ]),
-            next,
-        },
-        None => match next {
-            Some(next) => Due::Wait { next },
-            None => Due::Run {
-                job_name: super::job::job_name(&[&name, "export"]),
-                next: None,
-            },
+    Ok(match (schedule.latest_in(since, now), next) {
+        (Some(tick), next) => Due::Run { tick, next },
+        (None, Some(next)) => Due::Wait { next },
+        (None, None) => Due::Run {
+            tick: created,
+            next: None,
         },
     })
+}
+
+/// One run: its id, Job and range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPlan {
+    pub run_id: String,
+    pub job_name: String,
+    pub range: Window,
+}
+
+/// The run standing for `tick`: `timeRange` as it is, or the `lookbackSeconds` before the
+/// tick (in whole seconds).
+pub fn run_plan(export: &MetricsExport, tick: DateTime<Utc>) -> Result<RunPlan, String> {
+    let tick = DateTime::from_timestamp(tick.timestamp(), 0).unwrap_or(tick);
+    let range = match (&export.spec.time_range, export.spec.lookback_seconds) {
+        (Some(range), _) => Window::new(
+            super::from_timestamp(range.start.0).timestamp_millis(),
+            super::from_timestamp(range.end.0).timestamp_millis(),
+        ),
+        (None, Some(lookback)) => Window::new(
+            (tick.timestamp() - lookback) * 1000,
+            tick.timestamp() * 1000,
+        ),
+        (None, None) => return Err("set timeRange or lookbackSeconds".into()),
+    }
+    .map_err(|e| e.to_string())?;
+    let run_id = run_id_at(tick);
+    Ok(RunPlan {
+        job_name: job_name(&[&export.name_any(), "export", &run_id.to_lowercase()]),
+        run_id,
+        range,
+    })
+}
+
+/// The `vctp job export` Job of `run`: its arguments, and env referencing the resource's
+/// Secrets (the Job reads none itself). `store_keys` are the keys of the destination's
+/// credentials Secret, each passed as `VCTP_STORE_<key>`.
+pub fn job_request(export: &MetricsExport, run: &RunPlan, store_keys: &[String]) -> JobRequest {
+    let spec = &export.spec;
+    let rfc3339 = |ms: i64| crate::export::metadata::rfc3339_ms(ms);
+    let mut vars = Vec::new();
+    if let Some(auth) = &spec.source.auth_secret_ref {
+        let key_env = |variable: &str, key: &Option<String>| {
+            key.as_ref().map(|key| {
+                secret_env(
+                    variable,
+                    &crate::crd::SecretKeyRef {
+                        name: auth.name.clone(),
+                        key: key.clone(),
+                    },
+                )
+            })
+        };
+        vars.extend(key_env(env::SOURCE_USERNAME, &auth.username_key));
+        vars.extend(key_env(env::SOURCE_PASSWORD, &auth.password_key));
+        vars.extend(key_env(env::SOURCE_TOKEN, &auth.token_key));
+    }
+    for (index, header) in spec.source.headers.iter().enumerate() {
+        if let Some(secret) = &header.value_from {
+            vars.push(secret_env(
+                &format!("{}{index}", env::SOURCE_HEADER_PREFIX),
+                secret,
+            ));
+        }
+    }
+    if let Some(tls) = &spec.source.tls {
+        if let Some(secret) = &tls.ca_bundle_secret_ref {
+            vars.push(secret_env(env::SOURCE_CA_BUNDLE, secret));
+        }
+        if let Some(config_map) = &tls.ca_bundle_config_map_ref {
+            vars.push(config_map_env(env::SOURCE_CA_BUNDLE, config_map));
+        }
+    }
+    if let Some(key) = &spec.obfuscation.key_secret_ref {
+        vars.push(secret_env(env::OBFUSCATION_KEY, key));
+    }
+    if let Some(credentials) = &spec.destination.credentials_secret_ref {
+        for key in store_keys {
+            vars.push(secret_env(
+                &format!("{}{key}", env::STORE_OPTION_PREFIX),
+                &crate::crd::SecretKeyRef {
+                    name: credentials.name.clone(),
+                    key: key.clone(),
+                },
+            ));
+        }
+    }
+    JobRequest {
+        name: run.job_name.clone(),
+        component: "export",
+        args: vec![
+            "job".into(),
+            "export".into(),
+            "--name".into(),
+            format!(
+                "{}/{}",
+                export.namespace().unwrap_or_default(),
+                export.name_any()
+            ),
+            "--run-id".into(),
+            run.run_id.clone(),
+            "--start".into(),
+            rfc3339(run.range.start_ms),
+            "--end".into(),
+            rfc3339(run.range.end_ms),
+        ],
+        env: vars,
+    }
 }
 
 async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
@@ -96,24 +238,30 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
     let planned = export
         .validate_cel()
         .map_err(|e| ("InvalidSpec", format!("{e:?}")))
-        .and_then(|()| due(export, created, now_utc).map_err(|e| (e.reason(), e.to_string())));
-    let (job_name, next) = match planned {
-        Ok(Due::Run { job_name, next }) => (job_name, next),
-        Ok(Due::Wait { next }) => return Ok(requeue_at(next, now_utc)),
+        .and_then(|()| due(export, created, now_utc).map_err(|e| (e.reason(), e.to_string())))
+        .and_then(|due| match due {
+            Due::Wait { next } => Ok((None, Some(next))),
+            Due::Run { tick, next } => run_plan(export, tick)
+                .map(|run| (Some(run), next))
+                .map_err(|message| ("InvalidTimeRange", message)),
+        });
+    let (run, next) = match planned {
+        Ok((Some(run), next)) => (run, next),
+        Ok((None, Some(next))) => return Ok(requeue_at(next, now_utc)),
+        Ok((None, None)) => return Ok(Action::await_change()),
         Err((reason, message)) => {
-            let ready = condition(
-                &status.conditions,
-                crate::crd::CONDITION_READY,
-                false,
-                reason,
-                &message,
-                generation,
-                now(),
-            );
             let invalid = MetricsExportStatus {
-                phase: Some(Phase::Failed),
+                phase: Some(ExportPhase::Failed),
                 errors: vec![message.clone()],
-                conditions: vec![ready],
+                conditions: vec![condition(
+                    &status.conditions,
+                    crate::crd::CONDITION_READY,
+                    false,
+                    reason,
+                    &message,
+                    generation,
+                    now(),
+                )],
                 observed_generation: generation,
                 ..status.clone()
             };
@@ -121,42 +269,243 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
             return Err(ctx.reject(export, reason, message).await);
         }
     };
-    let same_run = status.job_name.as_deref() == Some(job_name.as_str());
-    let previous_phase = if same_run { status.phase } else { None };
-    if same_run && previous_phase.is_some_and(Phase::is_finished) {
-        return Ok(next.map_or_else(Action::await_change, |n| requeue_at(n, now_utc)));
-    }
-    let request = JobRequest {
-        name: job_name,
-        component: "export",
-        args: vec![
-            "job".into(),
-            "export".into(),
-            "--name".into(),
-            format!(
-                "{}/{}",
-                export.namespace().unwrap_or_default(),
-                export.name_any()
-            ),
-        ],
-        env: Vec::new(),
-    };
-    let run = ensure_run(ctx, export, CONTROLLER, request, same_run).await?;
-    if let Some((kind, reason, note)) = run.event(previous_phase) {
-        ctx.event(export, kind, &reason, "Export", note).await;
-    }
-    let current = to_json(&status);
+    let after = |action: Action| next.map_or(action, |n| requeue_at(n, now_utc));
+    let same_run = status.run_id.as_deref() == Some(run.run_id.as_str());
     let previous = if same_run {
-        status
+        status.clone()
     } else {
+        // A new run: the last one's progress and outcome go.
         MetricsExportStatus {
-            conditions: status.conditions,
+            conditions: status.conditions.clone(),
             ..MetricsExportStatus::default()
         }
     };
-    let next_json = to_json(&next_status(&previous, &run, generation));
-    replace_status(ctx, export, &current, &next_json).await?;
-    Ok(next.map_or_else(Action::await_change, |n| requeue_at(n, now_utc)))
+    if same_run && previous.phase.is_some_and(ExportPhase::is_finished) {
+        return Ok(after(Action::await_change()));
+    }
+    let namespace = export.namespace().unwrap_or_default();
+
+    if export.spec.suspend {
+        if workload::get_job(ctx, &namespace, &run.job_name)
+            .await?
+            .is_some()
+        {
+            workload::delete::<Job>(ctx, &namespace, &run.job_name).await?;
+        }
+        let suspended = suspended_status(&previous, &run, generation);
+        if previous.phase != Some(ExportPhase::Suspended) {
+            ctx.event(
+                export,
+                EventType::Normal,
+                "Suspended",
+                "Suspend",
+                format!("run {} suspended; its progress is kept", run.run_id),
+            )
+            .await;
+        }
+        replace_status(ctx, export, &to_json(&status), &to_json(&suspended)).await?;
+        return Ok(Action::await_change());
+    }
+    // A Job of this run still being deleted (after a suspension) is not this run's outcome.
+    if let Some(job) = workload::get_job(ctx, &namespace, &run.job_name).await?
+        && job.metadata.deletion_timestamp.is_some()
+    {
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    let store_keys = match destination_keys(export, ctx).await? {
+        Ok(keys) => keys,
+        Err(message) => {
+            let failed = MetricsExportStatus {
+                conditions: vec![condition(
+                    &status.conditions,
+                    crate::crd::CONDITION_READY,
+                    false,
+                    "SecretNotFound",
+                    &message,
+                    generation,
+                    now(),
+                )],
+                ..previous.clone()
+            };
+            replace_status(ctx, export, &to_json(&status), &to_json(&failed)).await?;
+            ctx.event(
+                export,
+                EventType::Warning,
+                "SecretNotFound",
+                "Export",
+                message,
+            )
+            .await;
+            return Ok(Action::requeue(ctx.recheck_every));
+        }
+    };
+    let request = job_request(export, &run, &store_keys);
+    let resumed = previous.phase == Some(ExportPhase::Suspended);
+    let job_named = previous.job_name.as_deref() == Some(run.job_name.as_str());
+    let run_state = ensure_run(ctx, export, CONTROLLER, request, job_named).await?;
+    if resumed {
+        ctx.event(
+            export,
+            EventType::Normal,
+            "Resumed",
+            "Export",
+            format!("run {} resumes from its checkpoint", run.run_id),
+        )
+        .await;
+    }
+    let previous_phase = previous.phase.and_then(as_phase);
+    if let Some((kind, reason, note)) = run_state.event(previous_phase) {
+        ctx.event(export, kind, &reason, "Export", note).await;
+    }
+    let next_status = next_status(&previous, &run, &run_state, generation);
+    replace_status(ctx, export, &to_json(&status), &to_json(&next_status)).await?;
+    Ok(after(Action::await_change()))
+}
+
+/// The keys of the destination's credentials Secret, or why it cannot be used.
+async fn destination_keys(
+    export: &MetricsExport,
+    ctx: &Context,
+) -> Result<Result<Vec<String>, String>, Error> {
+    let Some(credentials) = &export.spec.destination.credentials_secret_ref else {
+        return Ok(Ok(Vec::new()));
+    };
+    let namespace = export.namespace().unwrap_or_default();
+    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(&credentials.name)
+        .await
+        .map_err(|source| Error::api("read", "Secret", &namespace, &credentials.name, source))?;
+    Ok(match secret {
+        Some(secret) => {
+            let mut keys: Vec<String> = secret
+                .data
+                .iter()
+                .flatten()
+                .map(|(k, _)| k.clone())
+                .chain(secret.string_data.iter().flatten().map(|(k, _)| k.clone()))
+                .collect();
+            keys.sort();
+            keys.dedup();
+            Ok(keys)
+        }
+        None => Err(format!(
+            "the destination's credentials Secret {}/{} does not exist",
+            namespace, credentials.name
+        )),
+    })
+}
+
+/// On deletion: delete the Job (stopping the export), then the staging parts, and the
+/// bundles when asked. Gives up (deletion goes on) after [`CLEANUP_DEADLINE`].
+async fn cleanup(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
+    let namespace = export.namespace().unwrap_or_default();
+    let status = export.status.clone().unwrap_or_default();
+    if let Some(job) = &status.job_name {
+        workload::delete::<Job>(ctx, &namespace, job).await?;
+        // Wait for its Pod to stop writing parts before removing them.
+        if !workload::job_pods(ctx, &namespace, job).await?.is_empty() && !past_deadline(export) {
+            return Ok(Action::requeue(Duration::from_secs(2)));
+        }
+    }
+    match remove_objects(export, ctx).await {
+        Ok(removed) => {
+            tracing::info!(namespace, name = %export.name_any(), removed, "export cleaned up");
+            Ok(Action::await_change())
+        }
+        Err(message) if past_deadline(export) => {
+            ctx.event(
+                export,
+                EventType::Warning,
+                "CleanupAbandoned",
+                "Cleanup",
+                format!("gave up after 10 minutes, the objects may remain: {message}"),
+            )
+            .await;
+            Ok(Action::await_change())
+        }
+        Err(message) => {
+            ctx.event(
+                export,
+                EventType::Warning,
+                "CleanupFailed",
+                "Cleanup",
+                message.clone(),
+            )
+            .await;
+            Err(Error::api(
+                "clean up the objects of",
+                CONTROLLER,
+                &namespace,
+                &export.name_any(),
+                kube::Error::Service(message.into()),
+            ))
+        }
+    }
+}
+
+fn past_deadline(export: &MetricsExport) -> bool {
+    export
+        .meta()
+        .deletion_timestamp
+        .as_ref()
+        .is_some_and(|t| Utc::now() - super::from_timestamp(t.0) > CLEANUP_DEADLINE)
+}
+
+/// Deletes the staging parts of every run under the export's prefix, and its bundles too
+/// with `deleteOnResourceDeletion`; returns how many objects went.
+async fn remove_objects(export: &MetricsExport, ctx: &Context) -> Result<usize, String> {
+    let Some(store) = &ctx.export_store else {
+        return Ok(0);
+    };
+    let destination = &export.spec.destination;
+    let mut options = store.options.clone();
+    if let Some(credentials) = &destination.credentials_secret_ref {
+        let namespace = export.namespace().unwrap_or_default();
+        let secret = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
+            .get_opt(&credentials.name)
+            .await
+            .map_err(|e| {
+                format!(
+                    "failed to read Secret {namespace}/{}: {e}",
+                    credentials.name
+                )
+            })?;
+        for (key, value) in secret.and_then(|s| s.data).into_iter().flatten() {
+            options.insert(key, String::from_utf8_lossy(&value.0).into_owned());
+        }
+    }
+    let url = destination
+        .store_url
+        .clone()
+        .unwrap_or_else(|| store.url.clone());
+    if url.is_empty() {
+        return Ok(0);
+    }
+    let objects = crate::objstore::Objects::from_url(&url, &options).map_err(|e| e.to_string())?;
+    let prefix = destination.prefix.clone().unwrap_or_else(|| {
+        format!(
+            "exports/{}/{}",
+            export.namespace().unwrap_or_default(),
+            export.name_any()
+        )
+    });
+    if destination.delete_on_resource_deletion {
+        return objects
+            .delete_prefix(&prefix)
+            .await
+            .map_err(|e| e.to_string());
+    }
+    let mut removed = 0;
+    for listed in objects.list(&prefix).await.map_err(|e| e.to_string())? {
+        if listed.key.contains(".parts/") {
+            objects
+                .delete(&listed.key)
+                .await
+                .map_err(|e| e.to_string())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 fn to_json(status: &MetricsExportStatus) -> serde_json::Value {
@@ -168,20 +517,64 @@ fn requeue_at(at: DateTime<Utc>, now: DateTime<Utc>) -> Action {
     Action::requeue(wait + Duration::from_secs(1))
 }
 
-/// The status after `run`, from the one of the same run before.
-pub fn next_status(
+fn as_phase(phase: ExportPhase) -> Option<Phase> {
+    match phase {
+        ExportPhase::Pending => Some(Phase::Pending),
+        ExportPhase::Running => Some(Phase::Running),
+        ExportPhase::Succeeded => Some(Phase::Succeeded),
+        ExportPhase::Failed => Some(Phase::Failed),
+        ExportPhase::Suspended => None,
+    }
+}
+
+fn window_range(window: Window) -> TimeRange {
+    crate::jobs::progress::time_range(window)
+}
+
+/// The status of a suspended run: its progress and checkpoint are kept, no Job.
+pub fn suspended_status(
     previous: &MetricsExportStatus,
-    run: &Run,
+    run: &RunPlan,
     generation: Option<i64>,
 ) -> MetricsExportStatus {
-    let phase = run.phase();
-    let observed = run.observed();
-    let message = run.message().unwrap_or_default();
+    let ready = condition(
+        &previous.conditions,
+        crate::crd::CONDITION_READY,
+        false,
+        "Suspended",
+        format!(
+            "run {} is suspended; set spec.suspend to false to resume it",
+            run.run_id
+        ),
+        generation,
+        now(),
+    );
+    MetricsExportStatus {
+        phase: Some(ExportPhase::Suspended),
+        run_id: Some(run.run_id.clone()),
+        range: Some(window_range(run.range)),
+        job_name: None,
+        conditions: vec![ready],
+        observed_generation: generation,
+        ..previous.clone()
+    }
+}
+
+/// The status after `run_state`, from the one of the same run before.
+pub fn next_status(
+    previous: &MetricsExportStatus,
+    run: &RunPlan,
+    run_state: &Run,
+    generation: Option<i64>,
+) -> MetricsExportStatus {
+    let phase = run_state.phase();
+    let observed = run_state.observed();
+    let message = run_state.message().unwrap_or_default();
     let complete = condition(
         &previous.conditions,
         CONDITION_COMPLETE,
         phase == Phase::Succeeded,
-        run.reason(),
+        run_state.reason(),
         &message,
         generation,
         now(),
@@ -190,9 +583,11 @@ pub fn next_status(
         type_: crate::crd::CONDITION_READY.into(),
         ..complete.clone()
     };
-    MetricsExportStatus {
-        phase: Some(phase),
-        job_name: Some(run.job_name().to_string()),
+    let mut next = MetricsExportStatus {
+        phase: Some(phase.into()),
+        run_id: Some(run.run_id.clone()),
+        range: Some(window_range(run.range)),
+        job_name: Some(run_state.job_name().to_string()),
         start_time: observed
             .and_then(|o| o.start_time.clone())
             .or_else(|| previous.start_time.clone()),
@@ -205,12 +600,45 @@ pub fn next_status(
         conditions: vec![complete, ready],
         observed_generation: generation,
         ..previous.clone()
+    };
+    if let Some(result) = observed
+        .and_then(|o| o.result.as_ref())
+        .and_then(|r| r.export.as_ref())
+        .filter(|_| phase == Phase::Succeeded)
+    {
+        apply_result(&mut next, result);
     }
+    next
+}
+
+/// What a finished Job reported: the bundle, the counts, the final progress.
+fn apply_result(status: &mut MetricsExportStatus, result: &ExportResult) {
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    status.archive = Some(Archive {
+        key: result.bundle.key.clone(),
+        size: count(result.bundle.size),
+        sha256: result.bundle.sha256.clone(),
+        manifest_key: Some(result.bundle.manifest_key.clone()),
+    });
+    status.series_exported = Some(count(result.series));
+    status.samples_exported = Some(count(result.samples));
+    let mut progress = status.progress.clone().unwrap_or_default();
+    progress.batches_done = count(result.windows);
+    progress.batches_total = count(result.windows);
+    progress.method = Some(result.method.clone());
+    progress.series = count(result.series);
+    progress.samples = count(result.samples);
+    progress.current_window = None;
+    progress.eta_seconds = None;
+    status.progress = Some(progress);
+    // The parts are gone with the bundle written.
+    status.checkpoint = None;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::termination::{BundleEntry, JobResult};
 
     fn export(schedule: Option<&str>) -> MetricsExport {
         let mut export: MetricsExport = serde_yaml::from_str(
@@ -219,9 +647,19 @@ apiVersion: vctp.io/v1alpha1
 kind: MetricsExport
 metadata: {name: support-case-4711, namespace: monitoring, uid: 9d3c4f0a-2222-4e4e-9a9a-0c0c0c0c0c0c}
 spec:
-  source: {url: "http://vmselect:8481"}
+  source:
+    url: "http://vmselect:8481"
+    kind: Cluster
+    tenant: "0"
+    authSecretRef: {name: vm-reader, usernameKey: user, passwordKey: pass}
+    headers:
+      - {name: X-Org, value: acme}
+      - {name: X-Api-Key, valueFrom: {name: gateway, key: api-key}}
+    tls: {caBundleConfigMapRef: {name: vm-ca, key: ca.crt}}
   lookbackSeconds: 3600
   selectors: ['{job="vmagent"}']
+  obfuscation: {keySecretRef: {name: export-key, key: key}}
+  destination: {credentialsSecretRef: {name: bucket}}
 "#,
         )
         .unwrap();
@@ -234,24 +672,32 @@ spec:
     }
 
     #[test]
-    fn a_one_off_export_runs_once_under_a_fixed_name() {
-        let due = due(
-            &export(None),
-            at("2026-03-10T14:00:00Z"),
-            at("2026-03-10T14:00:01Z"),
-        );
+    fn a_one_off_export_stands_for_its_creation_and_looks_back_from_there() {
+        let export = export(None);
+        let created = at("2026-03-10T14:00:00.700Z");
+        let due = due(&export, created, at("2026-03-10T15:00:00Z")).unwrap();
         assert_eq!(
-            due.unwrap(),
+            due,
             Due::Run {
-                job_name: "support-case-4711-export".into(),
+                tick: created,
                 next: None
             }
+        );
+        let Due::Run { tick, .. } = due else {
+            unreachable!()
+        };
+        let run = run_plan(&export, tick).unwrap();
+        assert_eq!(run.run_id, "20260310T140000Z");
+        assert_eq!(run.job_name, "support-case-4711-export-20260310t140000z");
+        assert_eq!(
+            run.range,
+            Window::new(1_773_147_600_000, 1_773_151_200_000).unwrap()
         );
     }
 
     #[test]
-    fn a_scheduled_export_waits_for_its_first_tick_then_runs_the_latest_one() {
-        let export = export(Some("0 2 * * *"));
+    fn a_scheduled_export_waits_for_its_first_tick_then_runs_the_latest_one_in_its_zone() {
+        let mut export = export(Some("0 2 * * *"));
         let created = at("2026-03-10T14:00:00Z");
         assert_eq!(
             due(&export, created, at("2026-03-10T15:00:00Z")).unwrap(),
@@ -259,51 +705,159 @@ spec:
                 next: at("2026-03-11T02:00:00Z")
             }
         );
-        // Three ticks missed: only the latest runs.
         assert_eq!(
             due(&export, created, at("2026-03-13T09:00:00Z")).unwrap(),
             Due::Run {
-                job_name: "support-case-4711-export-20260313t0200".into(),
+                tick: at("2026-03-13T02:00:00Z"),
                 next: Some(at("2026-03-14T02:00:00Z"))
             }
         );
-    }
-
-    #[test]
-    fn a_schedule_the_cron_parser_refuses_is_an_error_with_its_reason() {
-        let err = due(
-            &export(Some("0 2 * *")),
-            at("2026-03-10T14:00:00Z"),
-            Utc::now(),
+        export.spec.time_zone = "Europe/Zurich".into();
+        assert_eq!(
+            due(&export, created, at("2026-03-13T09:00:00Z")).unwrap(),
+            Due::Run {
+                tick: at("2026-03-13T01:00:00Z"),
+                next: Some(at("2026-03-14T01:00:00Z"))
+            }
         );
-        assert_eq!(err.unwrap_err().reason(), "InvalidSchedule");
+        export.spec.schedule = Some("0 2 * *".into());
+        assert_eq!(
+            due(&export, created, Utc::now()).unwrap_err().reason(),
+            "InvalidSchedule"
+        );
     }
 
     #[test]
-    fn a_failed_run_lists_its_error_and_is_not_complete() {
-        let run = Run::Observed {
-            job_name: "support-case-4711-export".into(),
-            observed: Box::new(super::super::workload::Observed {
+    fn the_job_gets_the_resolved_run_and_every_secret_as_env() {
+        let export = export(None);
+        let run = run_plan(&export, at("2026-03-10T14:00:00Z")).unwrap();
+        let request = job_request(&export, &run, &["aws_access_key_id".into()]);
+        assert_eq!(
+            request.args,
+            [
+                "job",
+                "export",
+                "--name",
+                "monitoring/support-case-4711",
+                "--run-id",
+                "20260310T140000Z",
+                "--start",
+                "2026-03-10T13:00:00Z",
+                "--end",
+                "2026-03-10T14:00:00Z"
+            ]
+        );
+        let names: Vec<&str> = request.env.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "VCTP_SOURCE_USERNAME",
+                "VCTP_SOURCE_PASSWORD",
+                "VCTP_SOURCE_HEADER_1",
+                "VCTP_SOURCE_CA_BUNDLE",
+                "VCTP_OBFUSCATION_KEY",
+                "VCTP_STORE_aws_access_key_id"
+            ]
+        );
+        // Only references: no value of a Secret is in the Job.
+        assert!(
+            request
+                .env
+                .iter()
+                .all(|e| e.value.is_none() && e.value_from.is_some())
+        );
+    }
+
+    #[test]
+    fn a_succeeded_run_records_the_bundle_and_its_counts() {
+        let export = export(None);
+        let run = run_plan(&export, at("2026-03-10T14:00:00Z")).unwrap();
+        let mut result = JobResult::succeeded("done".into());
+        result.export = Some(ExportResult {
+            run_id: run.run_id.clone(),
+            method: "Export".into(),
+            series: 200,
+            samples: 288_000,
+            skipped: 0,
+            windows: 72,
+            splits: 0,
+            resumed: 0,
+            bundle: BundleEntry {
+                key: "exports/monitoring/support-case-4711/20260310T140000Z.zip".into(),
+                size: 1_234,
+                sha256: "ab".repeat(32),
+                manifest_key: "exports/monitoring/support-case-4711/20260310T140000Z.manifest.json"
+                    .into(),
+            },
+        });
+        let state = Run::Observed {
+            job_name: run.job_name.clone(),
+            observed: Box::new(workload::Observed {
+                phase: Phase::Succeeded,
+                start_time: None,
+                completion_time: None,
+                result: Some(result),
+                message: None,
+            }),
+        };
+        let previous = MetricsExportStatus {
+            checkpoint: Some(Default::default()),
+            ..MetricsExportStatus::default()
+        };
+        let status = next_status(&previous, &run, &state, Some(3));
+        assert_eq!(status.phase, Some(ExportPhase::Succeeded));
+        let archive = status.archive.unwrap();
+        assert_eq!(archive.sha256, "ab".repeat(32));
+        assert!(archive.manifest_key.unwrap().ends_with(".manifest.json"));
+        assert_eq!(status.samples_exported, Some(288_000));
+        assert_eq!(status.progress.unwrap().batches_done, 72);
+        assert_eq!(status.checkpoint, None);
+        assert_eq!(status.run_id.as_deref(), Some("20260310T140000Z"));
+    }
+
+    #[test]
+    fn a_failed_run_lists_its_error_and_a_suspended_one_keeps_its_progress() {
+        let export = export(None);
+        let run = run_plan(&export, at("2026-03-10T14:00:00Z")).unwrap();
+        let state = Run::Observed {
+            job_name: run.job_name.clone(),
+            observed: Box::new(workload::Observed {
                 phase: Phase::Failed,
                 start_time: None,
                 completion_time: None,
-                result: Some(crate::jobs::termination::JobResult::failed(
-                    "NotYetSupported",
-                    "MetricsExport is not supported by this vctp version yet".into(),
+                result: Some(JobResult::failed(
+                    "Unauthorized",
+                    "http://vm refused the credentials (HTTP 401)".into(),
                 )),
                 message: None,
             }),
         };
-        let status = next_status(&MetricsExportStatus::default(), &run, Some(1));
-        assert_eq!(status.phase, Some(Phase::Failed));
+        let status = next_status(&MetricsExportStatus::default(), &run, &state, Some(1));
+        assert_eq!(status.phase, Some(ExportPhase::Failed));
+        assert_eq!(status.conditions[0].reason, "Unauthorized");
         assert_eq!(status.errors.len(), 1);
-        assert!(status.errors[0].contains("not supported"));
-        let complete = &status.conditions[0];
-        assert_eq!(
-            (complete.type_.as_str(), complete.status.as_str()),
-            ("Complete", "False")
-        );
-        assert_eq!(complete.reason, "NotYetSupported");
-        assert_eq!(status.observed_generation, Some(1));
+
+        let running = MetricsExportStatus {
+            progress: Some(crate::crd::metrics_export::Progress {
+                batches_done: 3,
+                batches_total: 12,
+                ..Default::default()
+            }),
+            job_name: Some(run.job_name.clone()),
+            ..MetricsExportStatus::default()
+        };
+        let suspended = suspended_status(&running, &run, Some(2));
+        assert_eq!(suspended.phase, Some(ExportPhase::Suspended));
+        assert_eq!(suspended.job_name, None);
+        assert_eq!(suspended.progress.unwrap().batches_done, 3);
+    }
+
+    #[test]
+    fn env_names_follow_the_jobs_contract() {
+        let var = |e: &k8s_openapi::api::core::v1::EnvVar| e.name.clone();
+        let export = export(None);
+        let run = run_plan(&export, at("2026-03-10T14:00:00Z")).unwrap();
+        let request = job_request(&export, &run, &[]);
+        assert!(request.env.iter().map(var).all(|n| n.starts_with("VCTP_")));
     }
 }

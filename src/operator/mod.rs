@@ -45,6 +45,16 @@ pub struct Context {
     pub recheck_every: Duration,
     /// Consecutive failures per object, for the exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Where export bundles go by default, for cleaning up a deleted `MetricsExport`'s parts.
+    pub export_store: Option<ExportStore>,
+}
+
+/// The operator's default object store of export bundles.
+#[derive(Debug, Clone)]
+pub struct ExportStore {
+    pub url: String,
+    /// object_store options (the backend's environment variables are read too).
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 impl Context {
@@ -69,7 +79,14 @@ impl Context {
             recorder,
             recheck_every,
             failures: Mutex::new(HashMap::new()),
+            export_store: None,
         }
+    }
+
+    /// The default store of export bundles, for cleanups.
+    pub fn with_export_store(mut self, store: ExportStore) -> Context {
+        self.export_store = Some(store);
+        self
     }
 
     /// Publishes an Event about `object`. Events are best effort: a failure is only logged,

@@ -32,6 +32,8 @@ pub struct Options {
     pub pod_name: Option<String>,
     pub metrics_addr: SocketAddr,
     pub recheck_every: Duration,
+    /// object_store options of the default bundle store (settings.object_store_options).
+    pub object_store_options: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,13 +149,19 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     } else {
         options.namespaces.clone()
     };
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        template,
-        metrics.clone(),
-        options.pod_name.clone(),
-        options.recheck_every,
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            template,
+            metrics.clone(),
+            options.pod_name.clone(),
+            options.recheck_every,
+        )
+        .with_export_store(super::ExportStore {
+            url: options.defaults.reports_url.clone(),
+            options: options.object_store_options.clone(),
+        }),
+    );
     tracing::info!(
         ?namespaces,
         leader_election = options.leader_election,

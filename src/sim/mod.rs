@@ -67,29 +67,9 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         println!("{name} {url}");
     }
     simulator
-        .serve(listener, shutdown_signal())
+        .serve(listener, crate::signal::shutdown_signal())
         .await
         .context("simulator server failed")
-}
-
-/// Resolves on Ctrl-C or SIGTERM (the latter is how Kubernetes and scripts stop us).
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        Err(e) => {
-            tracing::warn!(%e, "cannot watch for SIGTERM; stopping on Ctrl-C only");
-            // If Ctrl-C cannot be watched either, serve until killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    }
 }
 
 /// What to simulate.

@@ -1,11 +1,13 @@
 //! Test helpers: a fresh database per test on SQLite (temp file) or on the PostgreSQL server
 //! that `scripts/test.sh` starts (its URL in `VCTP_TEST_POSTGRES_URL`); the Kubernetes API
-//! server (`kube`) and the built-in vCenter simulator (`sim`).
+//! server (`kube`), the built-in vCenter simulator (`sim`) and VictoriaMetrics nodes, vmauth
+//! and the seed series (`vm`).
 #![allow(dead_code)]
 
 pub mod app;
 pub mod kube;
 pub mod sim;
+pub mod vm;
 
 use sqlx::Connection;
 use std::sync::atomic::{AtomicU32, Ordering};
