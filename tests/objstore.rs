@@ -5,83 +5,17 @@
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use vctp::objstore::{Error, Objects, export_key, report_key};
 
+mod common;
+use common::s3::{s3_server, unique_prefix};
+
 const MIB: usize = 1024 * 1024;
-
-struct S3Server {
-    endpoint: String,
-    bucket: String,
-    access_key: String,
-    secret_key: String,
-    region: String,
-}
-
-/// The test server's settings; fails with the script to run when they are not set.
-fn s3_server() -> S3Server {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!(
-                "{name} is not set: run the tests through scripts/test.sh, which starts the S3-compatible server (scripts/s3.sh)"
-            )
-        })
-    };
-    S3Server {
-        endpoint: var("VCTP_TEST_S3_ENDPOINT"),
-        bucket: var("VCTP_TEST_S3_BUCKET"),
-        access_key: var("VCTP_TEST_S3_ACCESS_KEY"),
-        secret_key: var("VCTP_TEST_S3_SECRET_KEY"),
-        region: var("VCTP_TEST_S3_REGION"),
-    }
-}
-
-impl S3Server {
-    fn options(
-        &self,
-        endpoint: &str,
-        access_key: &str,
-        secret_key: &str,
-    ) -> BTreeMap<String, String> {
-        [
-            ("aws_endpoint", endpoint),
-            ("aws_region", &self.region),
-            ("aws_access_key_id", access_key),
-            ("aws_secret_access_key", secret_key),
-            ("aws_allow_http", "true"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    }
-
-    fn good_options(&self) -> BTreeMap<String, String> {
-        self.options(&self.endpoint, &self.access_key, &self.secret_key)
-    }
-
-    /// The store at `prefix` in the test bucket.
-    fn objects(&self, prefix: &str) -> Objects {
-        Objects::from_url(
-            &format!("s3://{}/{prefix}", self.bucket),
-            &self.good_options(),
-        )
-        .expect("open the test bucket")
-    }
-}
-
-/// A prefix no other test (or earlier run against the same server) uses.
-fn unique_prefix(name: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "test-{}-{}-{name}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 struct TestStore {
     objects: Objects,

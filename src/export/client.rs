@@ -19,6 +19,7 @@ use reqwest::header::{
     ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, HeaderMap, HeaderName, HeaderValue,
 };
 use reqwest::{Method, StatusCode};
+use std::io::Read;
 use std::time::Duration;
 
 /// Bytes of a server's error answer kept for the message.
@@ -528,8 +529,12 @@ impl Client {
         if status.is_success() {
             return Ok(response);
         }
+        let gzip = is_gzip(response.headers());
         let answer = match response.bytes().await {
-            Ok(bytes) => self.redact(String::from_utf8_lossy(&bytes).trim(), MAX_ANSWER_BYTES),
+            Ok(bytes) => {
+                let text = if gzip { gunzip(&bytes) } else { bytes.to_vec() };
+                self.redact(String::from_utf8_lossy(&text).trim(), MAX_ANSWER_BYTES)
+            }
             Err(_) => String::new(),
         };
         let url = url.to_string();
@@ -551,10 +556,7 @@ impl Client {
     }
 
     fn body(&self, response: reqwest::Response, url: &str) -> Body {
-        let gzip = response
-            .headers()
-            .get(CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let gzip = is_gzip(response.headers());
         let secrets = self.secrets.clone();
         let (url, timeout) = (url.to_string(), self.endpoint.timeout);
         let chunks = response
@@ -599,6 +601,20 @@ fn transport_error(secrets: &Secrets, e: reqwest::Error, url: &str, timeout: Dur
     } else {
         Error::ConnectionLost { url, message }
     }
+}
+
+fn is_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
+}
+
+/// A small gzip body (an error answer), or what of it decompresses.
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut text = Vec::new();
+    let mut decoder = flate2::read::MultiGzDecoder::new(bytes).take(64 * 1024);
+    let _ = std::io::Read::read_to_end(&mut decoder, &mut text);
+    text
 }
 
 /// A whole (small) body, decompressed.
