@@ -100,7 +100,8 @@ pub const CONDITION_COMPLETE: &str = "Complete";
         .message("set at most one of selectors and discover"),
     validation = Rule::new("!(has(self.queries) && size(self.queries) > 0) || self.source.method != 'Export'")
         .message("queries are PromQL expressions read with query_range: they need source.method QueryRange or Auto"),
-    validation = Rule::new("!(self.obfuscation.ips || self.obfuscation.jobs || self.obfuscation.ipsInAnyLabel || (has(self.obfuscation.labels) && size(self.obfuscation.labels) > 0)) || has(self.obfuscation.keySecretRef)")
+    // ips and jobs default to true: only an explicit false turns them off.
+    validation = Rule::new("(has(self.obfuscation) && has(self.obfuscation.keySecretRef)) || (has(self.obfuscation) && has(self.obfuscation.ips) && !self.obfuscation.ips && has(self.obfuscation.jobs) && !self.obfuscation.jobs && !(has(self.obfuscation.ipsInAnyLabel) && self.obfuscation.ipsInAnyLabel) && !(has(self.obfuscation.labels) && size(self.obfuscation.labels) > 0))")
         .message("obfuscation needs a key: create one with `kubectl create secret generic export-key --from-literal=key=$(openssl rand -hex 32)` and set obfuscation.keySecretRef to {name: export-key, key: key} (or turn ips, jobs, ipsInAnyLabel and labels off)")
 )]
 #[serde(rename_all = "camelCase")]
@@ -293,6 +294,16 @@ pub struct TimeRange {
     /// Start of the window (RFC 3339, inclusive).
     pub start: Time,
     /// End of the window (RFC 3339, exclusive).
+    pub end: Time,
+}
+
+/// A span of time in status (written by vctp, so not validated again).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Span {
+    /// Start (inclusive).
+    pub start: Time,
+    /// End (exclusive).
     pub end: Time,
 }
 
@@ -528,7 +539,7 @@ pub struct MetricsExportStatus {
     pub run_id: Option<String>,
     /// The window the latest run exports, resolved once for the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub range: Option<TimeRange>,
+    pub range: Option<Span>,
     /// The Kubernetes Job of the latest run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
@@ -578,7 +589,7 @@ pub struct Progress {
     pub method: Option<String>,
     /// The window being exported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current_window: Option<TimeRange>,
+    pub current_window: Option<Span>,
     /// Distinct series exported so far.
     #[serde(default)]
     pub series: i64,

@@ -6,7 +6,7 @@
 
 use super::export::{Notice, Observer, Progress};
 use crate::crd::MetricsExport;
-use crate::crd::metrics_export::{CheckpointStatus, Progress as StatusProgress, TimeRange};
+use crate::crd::metrics_export::{CheckpointStatus, Progress as StatusProgress, Span};
 use crate::export::windows::Window;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -145,13 +145,13 @@ pub fn status_patch(progress: &Progress) -> serde_json::Value {
 }
 
 /// A window as the status shows it.
-pub fn time_range(window: Window) -> TimeRange {
+pub fn time_range(window: Window) -> Span {
     let time = |ms: i64| {
         k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(crate::operator::to_timestamp(
             chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default(),
         ))
     };
-    TimeRange {
+    Span {
         start: time(window.start_ms),
         end: time(window.end_ms),
     }

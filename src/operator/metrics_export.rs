@@ -14,7 +14,7 @@ use super::job::{config_map_env, job_name, secret_env};
 use super::schedule::CronSchedule;
 use super::workload::{self, JobRequest, Run, ensure_run};
 use super::{Context, Error, condition, error_policy, now, replace_status};
-use crate::crd::metrics_export::{Archive, CONDITION_COMPLETE, ExportPhase, TimeRange};
+use crate::crd::metrics_export::{Archive, CONDITION_COMPLETE, ExportPhase, Span};
 use crate::crd::{Condition, MetricsExport, MetricsExportStatus, Phase};
 use crate::export::plan::{env, run_id_at};
 use crate::export::windows::Window;
@@ -527,7 +527,7 @@ fn as_phase(phase: ExportPhase) -> Option<Phase> {
     }
 }
 
-fn window_range(window: Window) -> TimeRange {
+fn window_range(window: Window) -> Span {
     crate::jobs::progress::time_range(window)
 }
 
