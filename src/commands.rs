@@ -240,6 +240,12 @@ async fn operator(args: crate::cli::OperatorArgs, settings: &Settings) -> Result
         print!("{yaml}");
         return Ok(());
     }
+    // Where a deleted MetricsExport's parts are cleaned up when it names no store of its own.
+    let export_store_url = if defaults.reports_url.is_empty() {
+        settings.reports_url()
+    } else {
+        defaults.reports_url.clone()
+    };
     let options = Options {
         namespaces: args
             .namespaces
@@ -254,7 +260,10 @@ async fn operator(args: crate::cli::OperatorArgs, settings: &Settings) -> Result
         pod_name: args.pod_name,
         metrics_addr: args.metrics_addr,
         recheck_every: std::time::Duration::from_secs(args.recheck_seconds.max(10)),
-        object_store_options: settings.object_store_options.clone(),
+        export_store: crate::operator::ExportStore {
+            url: export_store_url,
+            options: settings.object_store_options.clone(),
+        },
     };
     match crate::operator::run::run(options, crate::signal::shutdown_signal()).await {
         Ok(()) => Ok(()),

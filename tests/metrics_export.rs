@@ -7,154 +7,15 @@
 mod common;
 
 use anyhow::{Context, Result, ensure};
-use common::s3::{S3Server, s3_server, unique_prefix};
+use common::metrics::{
+    ALL, Bucket, Fault, KEY, Proxy, Watched, all_samples, entries, entry, key_file, seconds,
+    seeded, strings, vctp,
+};
 use common::vm::{self, AuthUser, Node, NodeOptions, Sample, VmAuth};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use vctp::export::metadata::{Manifest, Metadata};
-
-const ALL: &str = r#"{__name__=~".+"}"#;
-const KEY: &str = "4f1c0d9e7a3b2c5d6e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d";
-
-/// What a vctp process did.
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn expect(self, code: i32) -> Result<Ran> {
-        ensure!(
-            self.code == code,
-            "exit status {} (expected {code})\nstdout:\n{}\nstderr:\n{}",
-            self.code,
-            self.stdout,
-            self.stderr
-        );
-        Ok(self)
-    }
-}
-
-/// Runs `vctp ARGS` with a clean environment plus `env`.
-async fn vctp(args: &[String], env: &[(&str, &str)]) -> Result<Ran> {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_vctp"));
-    command
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let output = command.output().await.context("running vctp")?;
-    Ok(Ran {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    })
-}
-
-fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
-
-/// A source node holding the seed.
-async fn seeded() -> Result<(Node, vm::Seed)> {
-    let node = Node::start(NodeOptions::default()).await?;
-    let seed = vm::seed();
-    node.import(seed.jsonl.as_bytes()).await?;
-    Ok((node, seed))
-}
-
-/// Every sample of `node` in the seed's range.
-async fn all_samples(node: &Node, seed: &vm::Seed) -> Result<BTreeSet<Sample>> {
-    let text = node
-        .export_text(
-            ALL,
-            seed.start_ms as f64 / 1000.0,
-            (seed.end_ms - 1) as f64 / 1000.0,
-        )
-        .await?;
-    vm::samples(&text)
-}
-
-fn seconds(ms: i64) -> String {
-    (ms / 1000).to_string()
-}
-
-/// `--out` and `--store-option`s of a fresh prefix in the test bucket.
-struct Bucket {
-    server: S3Server,
-    prefix: String,
-}
-
-impl Bucket {
-    fn new(name: &str) -> Bucket {
-        Bucket {
-            server: s3_server(),
-            prefix: unique_prefix(name),
-        }
-    }
-
-    fn url(&self) -> String {
-        self.server.url(&self.prefix)
-    }
-
-    fn options(&self) -> Vec<String> {
-        self.server
-            .good_options()
-            .into_iter()
-            .flat_map(|(k, v)| ["--store-option".to_string(), format!("{k}={v}")])
-            .collect()
-    }
-
-    fn objects(&self) -> vctp::objstore::Objects {
-        self.server.objects(&self.prefix)
-    }
-
-    async fn json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T> {
-        let bytes = self.objects().get(key).await?;
-        Ok(serde_json::from_slice(&bytes)?)
-    }
-
-    /// The bundle under `key`, downloaded into `dir`.
-    async fn download(&self, key: &str, dir: &Path) -> Result<PathBuf> {
-        let path = dir.join(key.rsplit('/').next().unwrap_or("bundle.zip"));
-        self.objects().get_to_file(key, &path).await?;
-        Ok(path)
-    }
-}
-
-fn key_file(dir: &Path, key: &str) -> Result<PathBuf> {
-    let path = dir.join("obfuscation.key");
-    std::fs::write(&path, format!("{key}\n"))?;
-    Ok(path)
-}
-
-/// The entries of a ZIP file, read with the `zip` crate.
-fn entries(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(path)?)?;
-    let mut entries = Vec::new();
-    for index in 0..archive.len() {
-        let mut file = archive.by_index(index)?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut bytes)?;
-        entries.push((file.name()?.to_string(), bytes));
-    }
-    Ok(entries)
-}
-
-fn entry(path: &Path, name: &str) -> Result<Vec<u8>> {
-    entries(path)?
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, bytes)| bytes)
-        .with_context(|| format!("no {name} in {}", path.display()))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs VictoriaMetrics and the S3 server: run scripts/test.sh"]
@@ -543,65 +404,6 @@ async fn the_same_key_gives_the_same_pseudonyms_across_exports_and_another_key_n
     Ok(())
 }
 
-/// A vctp process watched line by line on stderr.
-struct Watched {
-    child: tokio::process::Child,
-    stderr: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
-    seen: String,
-}
-
-impl Watched {
-    fn start(args: &[String]) -> Result<Watched> {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vctp"))
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting vctp")?;
-        let stderr = child.stderr.take().context("stderr")?;
-        Ok(Watched {
-            child,
-            stderr: tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr)),
-            seen: String::new(),
-        })
-    }
-
-    /// Waits for a stderr line containing `text`.
-    async fn wait_for(&mut self, text: &str) -> Result<String> {
-        let deadline = Duration::from_secs(60);
-        tokio::time::timeout(deadline, async {
-            while let Some(line) = self.stderr.next_line().await? {
-                self.seen.push_str(&line);
-                self.seen.push('\n');
-                if line.contains(text) {
-                    return Ok(line);
-                }
-            }
-            anyhow::bail!("vctp ended without printing {text:?}:\n{}", self.seen)
-        })
-        .await
-        .with_context(|| format!("waiting for {text:?}; seen:\n{}", self.seen))?
-    }
-
-    fn signal(&self, signal: &str) -> Result<()> {
-        let pid = self.child.id().context("already exited")?;
-        std::process::Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()?;
-        Ok(())
-    }
-
-    async fn exit_code(mut self) -> Result<i32> {
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??;
-        Ok(status.code().unwrap_or(-1))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs VictoriaMetrics and the S3 server: run scripts/test.sh"]
 async fn a_run_stopped_by_sigterm_resumes_to_the_same_bundle_as_an_uninterrupted_one() -> Result<()>
@@ -679,7 +481,8 @@ async fn a_run_stopped_by_sigterm_resumes_to_the_same_bundle_as_an_uninterrupted
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs VictoriaMetrics: run scripts/test.sh"]
 async fn a_cancelled_export_leaves_no_bundle_and_no_unfinished_upload() -> Result<()> {
-    let (source, seed) = seeded().await?;
+    let (node, seed) = seeded().await?;
+    let source = Proxy::start(node.base(), Fault::Delay(Duration::from_millis(250))).await?;
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("store");
     let args = strings(&[
@@ -707,10 +510,7 @@ async fn a_cancelled_export_leaves_no_bundle_and_no_unfinished_upload() -> Resul
     let code = running.exit_code().await?;
     ensure!(code == 143, "exit status {code}");
     ensure!(signalled.elapsed() < Duration::from_secs(5));
-    let mut files = Vec::new();
-    for entry in walk(&out)? {
-        files.push(entry.strip_prefix(&out)?.display().to_string());
-    }
+    let files = common::metrics::files(&out)?;
     ensure!(
         files
             .iter()
@@ -722,21 +522,6 @@ async fn a_cancelled_export_leaves_no_bundle_and_no_unfinished_upload() -> Resul
         "{files:?}"
     );
     Ok(())
-}
-
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            files.extend(walk(&path)?);
-        } else {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1106,7 +891,7 @@ async fn a_connection_dropped_before_a_chunk_is_retried_and_counts_stay_exact() 
     let dir = tempfile::tempdir()?;
     let (_, zip) = local_bundle(&source, &seed, dir.path(), "dropped").await?;
     // The 3rd import request's connection is closed before it reaches the node.
-    let proxy = DroppingProxy::start(target.base(), 3).await?;
+    let proxy = Proxy::start(target.base(), Fault::DropRequest(3)).await?;
     let mut args = import_args(&zip, &target, &["--chunk-bytes", "262144"]);
     let url = args
         .iter()
@@ -1125,80 +910,6 @@ async fn a_connection_dropped_before_a_chunk_is_retried_and_counts_stay_exact() 
     ensure!(all_samples(&target, &seed).await? == all_samples(&source, &seed).await?);
     Ok(())
 }
-
-/// An HTTP/1.1 proxy to `backend` that closes the connection when the `drop_at`-th request
-/// arrives, before forwarding any of it (requests are framed by `Content-Length`, as reqwest
-/// sends them).
-struct DroppingProxy {
-    url: String,
-    _task: tokio::task::JoinHandle<()>,
-}
-
-impl DroppingProxy {
-    async fn start(backend: &str, drop_at: usize) -> Result<DroppingProxy> {
-        use std::sync::Arc;
-        use std::sync::atomic::AtomicUsize;
-        let backend = backend.trim_start_matches("http://").to_string();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let requests = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let (backend, requests) = (backend.clone(), requests.clone());
-                tokio::spawn(async move {
-                    if let Ok(server) = tokio::net::TcpStream::connect(&backend).await {
-                        let _ = relay(client, server, requests, drop_at).await;
-                    }
-                });
-            }
-        });
-        Ok(DroppingProxy { url, _task: task })
-    }
-}
-
-async fn relay(
-    client: tokio::net::TcpStream,
-    server: tokio::net::TcpStream,
-    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    drop_at: usize,
-) -> Result<()> {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-    let (client_read, mut client_write) = client.into_split();
-    let (mut server_read, mut server_write) = server.into_split();
-    let answers =
-        tokio::spawn(async move { tokio::io::copy(&mut server_read, &mut client_write).await });
-    let mut client_read = tokio::io::BufReader::new(client_read);
-    loop {
-        let mut head = Vec::new();
-        loop {
-            let mut line = Vec::new();
-            if client_read.read_until(b'\n', &mut line).await? == 0 {
-                answers.abort();
-                return Ok(());
-            }
-            let end = line == b"\r\n";
-            head.extend_from_slice(&line);
-            if end {
-                break;
-            }
-        }
-        let text = String::from_utf8_lossy(&head).to_lowercase();
-        let length: usize = text
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == drop_at {
-            answers.abort();
-            return Ok(());
-        }
-        let mut body = vec![0u8; length];
-        client_read.read_exact(&mut body).await?;
-        server_write.write_all(&head).await?;
-        server_write.write_all(&body).await?;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs VictoriaMetrics: run scripts/test.sh"]
 async fn a_shift_moves_every_sample_exactly_and_samples_beyond_retention_are_trimmed_and_counted()

@@ -7,7 +7,7 @@ mod common;
 
 use anyhow::{Context, Result, ensure};
 use common::kube::{
-    OperatorProcess, TestNamespace, eventually, eventually_within, finish_pod, job_pods,
+    OperatorProcess, TestNamespace, create, eventually, eventually_within, finish_pod, job_pods,
 };
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::events::v1::Event;
@@ -15,21 +15,6 @@ use kube::api::{DeleteParams, ListParams, PostParams};
 use serde_json::json;
 use std::time::Duration;
 use vctp::crd::{AggregationJob, MetricsExport, Phase, VCenterTarget};
-
-async fn create<K>(ns: &TestNamespace, manifest: serde_json::Value) -> Result<K>
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::Serialize
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    let object: K = serde_json::from_value(manifest)?;
-    Ok(ns
-        .api::<K>()
-        .create(&PostParams::default(), &object)
-        .await?)
-}
 
 /// The reasons of the Events about `name`, oldest first.
 async fn event_reasons(ns: &TestNamespace, name: &str) -> Result<Vec<String>> {

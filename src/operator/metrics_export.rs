@@ -402,9 +402,12 @@ async fn cleanup(export: &MetricsExport, ctx: &Context) -> Result<Action, Error>
     let status = export.status.clone().unwrap_or_default();
     if let Some(job) = &status.job_name {
         workload::delete::<Job>(ctx, &namespace, job).await?;
-        // Wait for its Pod to stop writing parts before removing them.
+        // Wait for its Pod to stop writing parts before removing them (an Ok here would let
+        // the finalizer go at once).
         if !workload::job_pods(ctx, &namespace, job).await?.is_empty() && !past_deadline(export) {
-            return Ok(Action::requeue(Duration::from_secs(2)));
+            return Err(Error::Waiting(format!(
+                "the Pods of Job {namespace}/{job} to stop"
+            )));
         }
     }
     match remove_objects(export, ctx).await {

@@ -33,6 +33,8 @@ pub const MANAGER: &str = "vctp-operator";
 const BACKOFF_FIRST: Duration = Duration::from_secs(2);
 /// Longest retry delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// How soon a reconcile that waits for something runs again.
+const WAIT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What every reconcile gets.
 pub struct Context {
@@ -194,6 +196,10 @@ pub enum Error {
     },
     #[error(transparent)]
     BuildJob(#[from] job::Error),
+    /// Not an error: the reconcile must wait for something (e.g. a Pod to stop) before it
+    /// can finish, and runs again shortly.
+    #[error("waiting for {0}")]
+    Waiting(String),
     /// The spec cannot work as written; the controller waits for it to change.
     #[error("{kind} {namespace}/{name} is invalid: {message}")]
     InvalidSpec {
@@ -254,6 +260,7 @@ impl Error {
             },
             Error::BuildJob(e) => e.reason(),
             Error::InvalidSpec { reason, .. } => reason,
+            Error::Waiting(_) => "Waiting",
         }
     }
 
@@ -472,6 +479,10 @@ pub fn error_policy<K: Resource<DynamicType = ()>>(
     error: &Error,
     ctx: Arc<Context>,
 ) -> Action {
+    if let Error::Waiting(what) = error {
+        tracing::debug!(kind = %K::kind(&()), name = %object.name_any(), what, "waiting");
+        return Action::requeue(WAIT_INTERVAL);
+    }
     tracing::warn!(
         kind = %K::kind(&()), namespace = object.namespace().unwrap_or_default(),
         name = %object.name_any(), reason = error.reason(), %error, "reconcile failed"

@@ -32,8 +32,8 @@ pub struct Options {
     pub pod_name: Option<String>,
     pub metrics_addr: SocketAddr,
     pub recheck_every: Duration,
-    /// object_store options of the default bundle store (settings.object_store_options).
-    pub object_store_options: std::collections::BTreeMap<String, String>,
+    /// The default store of export bundles (`--reports-url`, else settings.reports_url).
+    pub export_store: super::ExportStore,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,10 +157,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
             options.pod_name.clone(),
             options.recheck_every,
         )
-        .with_export_store(super::ExportStore {
-            url: options.defaults.reports_url.clone(),
-            options: options.object_store_options.clone(),
-        }),
+        .with_export_store(options.export_store.clone()),
     );
     tracing::info!(
         ?namespaces,

@@ -122,6 +122,63 @@ impl Drop for TestNamespace {
     }
 }
 
+/// Creates `manifest` (a whole resource of kind `K`) in the test namespace.
+pub async fn create<K>(ns: &TestNamespace, manifest: serde_json::Value) -> Result<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let object: K = serde_json::from_value(manifest)?;
+    Ok(ns
+        .api::<K>()
+        .create(&PostParams::default(), &object)
+        .await?)
+}
+
+/// The arguments and environment of `job`'s one container as the kubelet would give them:
+/// `secretKeyRef` and `configMapKeyRef` values read from the API (`fieldRef`s are left out).
+pub async fn container_command(
+    ns: &TestNamespace,
+    job: &k8s_openapi::api::batch::v1::Job,
+) -> Result<(Vec<String>, Vec<(String, String)>)> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let container = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .context("the Job has no container")?;
+    let mut env = Vec::new();
+    for var in container.env.iter().flatten() {
+        let value = match (&var.value, &var.value_from) {
+            (Some(value), _) => value.clone(),
+            (None, Some(from)) => {
+                if let Some(key) = &from.secret_key_ref {
+                    let secret = ns.api::<Secret>().get(&key.name).await?;
+                    let bytes = secret
+                        .data
+                        .and_then(|d| d.get(&key.key).cloned())
+                        .with_context(|| format!("Secret {} has no {}", key.name, key.key))?;
+                    String::from_utf8(bytes.0)?
+                } else if let Some(key) = &from.config_map_key_ref {
+                    let map = ns.api::<ConfigMap>().get(&key.name).await?;
+                    map.data
+                        .and_then(|d| d.get(&key.key).cloned())
+                        .with_context(|| format!("ConfigMap {} has no {}", key.name, key.key))?
+                } else {
+                    continue;
+                }
+            }
+            (None, None) => String::new(),
+        };
+        env.push((var.name.clone(), value));
+    }
+    Ok((container.args.clone().unwrap_or_default(), env))
+}
+
 /// The Pods of Job `job` (label `job-name`).
 pub async fn job_pods(ns: &TestNamespace, job: &str) -> Result<Vec<Pod>> {
     Ok(ns

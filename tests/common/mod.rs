@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod kube;
+pub mod metrics;
 pub mod s3;
 pub mod sim;
 pub mod vm;
