@@ -21,6 +21,9 @@
 #   VCTP_TEST_S3_ACCESS_KEY  the only access key the server accepts
 #   VCTP_TEST_S3_SECRET_KEY  its secret key (random per start)
 #   VCTP_TEST_S3_REGION      the region to sign for
+#   VCTP_TEST_S3_DATA_DIR    the server's root directory: an unfinished multipart upload
+#                            leaves `.bucket-…object-<key>.upload-<id>.metadata.json` there
+#                            until it is completed or aborted (tests look for them)
 #
 # Other function: s3_install (cargo install into the cache, only when the
 # binary is missing or another version; ~156 s cold on 2 cores).
@@ -175,6 +178,7 @@ s3_start() {
     export VCTP_TEST_S3_ACCESS_KEY="$access"
     export VCTP_TEST_S3_SECRET_KEY="$secret"
     export VCTP_TEST_S3_REGION="$region"
+    export VCTP_TEST_S3_DATA_DIR="$VCTP_S3_DIR/data"
     _s3_log "s3s-fs $_S3_VERSION running (pid $VCTP_S3_PID, dir $VCTP_S3_DIR): $VCTP_TEST_S3_ENDPOINT, bucket $bucket"
     return 0
 }
@@ -185,6 +189,6 @@ s3_stop() {
     peer_remove_dir s3.sh "$dir" /tmp/vctp-s3.
     VCTP_S3_DIR=""
     unset VCTP_TEST_S3_ENDPOINT VCTP_TEST_S3_BUCKET VCTP_TEST_S3_ACCESS_KEY \
-        VCTP_TEST_S3_SECRET_KEY VCTP_TEST_S3_REGION
+        VCTP_TEST_S3_SECRET_KEY VCTP_TEST_S3_REGION VCTP_TEST_S3_DATA_DIR
     return 0
 }

@@ -444,6 +444,8 @@ async fn a_run_stopped_by_sigterm_resumes_to_the_same_bundle_as_an_uninterrupted
             .is_some(),
         "the checkpoint is gone"
     );
+    let open = common::s3::open_uploads(&bucket.prefix);
+    ensure!(open.is_empty(), "multipart uploads left open: {open:?}");
 
     let resumed = vctp(&args("cut", true), &[]).await?.expect(0)?;
     let done_before: u64 = resumed

@@ -66,6 +66,36 @@ impl S3Server {
     }
 }
 
+/// The keys under `prefix` (in the test bucket) with a multipart upload still open: s3s-fs
+/// keeps a `.bucket-<b64>.object-<b64 key>.upload-<id>.metadata.json` file in its root
+/// (`VCTP_TEST_S3_DATA_DIR`) from the upload's creation to its completion or abort.
+pub fn open_uploads(prefix: &str) -> Vec<String> {
+    use base64::Engine;
+    let dir = std::env::var("VCTP_TEST_S3_DATA_DIR").unwrap_or_else(|_| {
+        panic!(
+            "VCTP_TEST_S3_DATA_DIR is not set: run the tests through scripts/test.sh, which starts the S3-compatible server (scripts/s3.sh)"
+        )
+    });
+    let decode = |text: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+    };
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rest = name.split_once(".object-")?.1;
+            let (key, _) = rest.split_once(".upload-")?;
+            decode(key)
+        })
+        .filter(|key| key.starts_with(prefix))
+        .collect()
+}
+
 /// A prefix no other test (or earlier run against the same server) uses.
 pub fn unique_prefix(name: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
