@@ -440,6 +440,25 @@ pub enum BenchCommand {
     Report(BenchReportArgs),
     /// Seed a database with hourly vCenter totals for loading `vctp serve` (scripts/bench-api.sh).
     Api(BenchApiArgs),
+    /// Print deterministic series as export JSON lines, to load into VictoriaMetrics before
+    /// timing exports and imports (scripts/bench-export.sh).
+    ExportData(BenchExportDataArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchExportDataArgs {
+    /// Series (instances × metric names).
+    #[arg(long, default_value_t = 1_000)]
+    pub series: usize,
+    /// Hours of samples per series.
+    #[arg(long, default_value_t = 24)]
+    pub hours: u32,
+    /// Seconds between two samples.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
+    pub step_seconds: u32,
+    /// First sample: RFC 3339 or Unix seconds.
+    #[arg(long, default_value = "2026-11-01T00:00:00Z")]
+    pub start: String,
 }
 
 #[derive(Debug, Args)]

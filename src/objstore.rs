@@ -3,7 +3,8 @@
 //! chosen by URL.
 //!
 //! Layout (DESIGN.md §5): `reports/{hourly|daily|monthly}/<period>/<vcenter|all>.<xlsx|csv>`
-//! ([`report_key`]) and `exports/<namespace>/<name>/<timestamp>.zip` ([`export_key`]). Every
+//! ([`report_key`]) and `exports/<namespace>/<name>/<run>.zip`
+//! ([`crate::export::assemble::bundle_key`]). Every
 //! object written by [`Objects::put`] gets a sidecar `<key>.sha256` in `sha256sum` format.
 //!
 //! Keys are checked, not escaped: a key is `/`-separated segments, each 1–200 characters from
@@ -878,21 +879,6 @@ pub fn report_key(kind: &str, period: &str, scope: &str, extension: &str) -> Res
     Ok(key)
 }
 
-/// `exports/{namespace}/{name}/{timestamp}.zip`; each part a single key segment (see the
-/// module documentation), so the timestamp takes the form `20260310T140000Z`.
-pub fn export_key(namespace: &str, name: &str, timestamp: &str) -> Result<String, Error> {
-    let key = format!("exports/{namespace}/{name}/{timestamp}.zip");
-    let invalid = |problem: String| Error::Key {
-        key: key.clone(),
-        problem,
-    };
-    check_segment("namespace", namespace).map_err(invalid)?;
-    check_segment("name", name).map_err(invalid)?;
-    check_segment("timestamp", timestamp).map_err(invalid)?;
-    check_key(&key)?;
-    Ok(key)
-}
-
 fn check_key(key: &str) -> Result<(), Error> {
     let invalid = |problem: String| Error::Key {
         key: key.to_string(),
@@ -987,14 +973,6 @@ mod tests {
     }
 
     #[test]
-    fn export_keys_follow_the_layout() {
-        assert_eq!(
-            export_key("tenant-a", "march", "20260310T140000Z").unwrap(),
-            "exports/tenant-a/march/20260310T140000Z.zip"
-        );
-    }
-
-    #[test]
     fn report_keys_refuse_unknown_kinds_and_extensions() {
         let e = report_key("weekly", "2026-03-10", "all", "xlsx").unwrap_err();
         assert!(e.to_string().contains("\"weekly\""), "{e}");
@@ -1013,14 +991,13 @@ mod tests {
                 .expect_err(&format!("scope {scope:?} must be refused"));
             assert!(matches!(e, Error::Key { .. }), "{e}");
         }
-        for timestamp in ["2026-03-10T14:00:00Z", "../x", ""] {
-            assert!(
-                export_key("ns", "name", timestamp).is_err(),
-                "{timestamp:?}"
-            );
+        for key in [
+            "exports/ns/name/2026-03-10T14:00:00Z.zip",
+            "exports/ns/../x.zip",
+        ] {
+            assert!(check_key(key).is_err(), "{key:?}");
         }
-        assert!(export_key("ns/other", "name", "20260310T140000Z").is_err());
-        assert!(export_key("ns", "x".repeat(201).as_str(), "1").is_err());
+        assert!(check_key(&format!("exports/ns/{}/1.zip", "x".repeat(201))).is_err());
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use vctp::objstore::{Error, Objects, export_key, report_key};
+use vctp::export::assemble::bundle_key;
+use vctp::objstore::{Error, Objects, report_key};
 
 mod common;
 use common::s3::{s3_server, unique_prefix};
@@ -117,7 +118,7 @@ async fn a_small_object_can_be_put_read_listed_and_deleted(store: TestStore) {
 
 async fn a_multipart_object_reads_back_identical_with_a_sha256sum_sidecar(store: TestStore) {
     let objects = &store.objects;
-    let key = export_key("tenant-a", "march", "20260310T140000Z").unwrap();
+    let key = bundle_key("exports/tenant-a/march", "20260310T140000Z");
     // 2.5 parts: the last part is short, as it usually is.
     let bytes = pattern(20 * MIB + 12_345, 7);
 
@@ -203,7 +204,7 @@ async fn listing_gives_sorted_keys_relative_to_the_prefix_by_whole_segments(stor
         report_key("daily", "2026-03-10", "vc2", "xlsx").unwrap(),
         report_key("daily", "2026-03-10", "all", "xlsx").unwrap(),
         report_key("hourly", "2026-03-10T14", "all", "csv").unwrap(),
-        export_key("ns", "bundle", "20260310T140000Z").unwrap(),
+        bundle_key("exports/ns/bundle", "20260310T140000Z"),
     ];
     for key in &written {
         objects
@@ -488,7 +489,7 @@ async fn an_upload_cut_off_mid_way_is_aborted_and_leaves_no_object_under_its_key
         ),
     )
     .unwrap();
-    let key = export_key("ns", "bundle", "20260310T140000Z").unwrap();
+    let key = bundle_key("exports/ns/bundle", "20260310T140000Z");
 
     let started = std::time::Instant::now();
     let e = through_proxy

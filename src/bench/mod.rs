@@ -5,6 +5,7 @@
 pub mod aggregations;
 pub mod api;
 pub mod collect;
+pub mod export;
 pub mod report;
 
 use anyhow::Result;

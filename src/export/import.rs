@@ -195,68 +195,104 @@ pub fn describe(labels: &[(String, String)]) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
-/// One line after the transform: the bytes to send (newline included; empty when every
-/// sample was cut off) and the samples kept and dropped.
-pub fn transform_line(
-    text: &[u8],
+/// Applies a [`Transform`] line by line, reusing its buffer.
+#[derive(Debug, Default)]
+pub struct Transformer {
     transform: Transform,
-    out: &mut Vec<u8>,
-) -> Result<(u64, u64), String> {
-    if transform.is_identity() {
-        let samples = Sample::count(text)?;
-        out.extend_from_slice(text);
-        out.push(b'\n');
-        return Ok((samples, 0));
-    }
-    let fields = line::Fields::scan(text)?;
-    let timestamps: Vec<&str> = tokens(fields.timestamps).collect();
-    let values: Vec<&str> = tokens(fields.values).collect();
-    if timestamps.len() != values.len() {
-        return Err(format!(
-            "{} values but {} timestamps",
-            values.len(),
-            timestamps.len()
-        ));
-    }
-    let mut kept_values = Vec::with_capacity(values.len());
-    let mut kept_timestamps = Vec::with_capacity(timestamps.len());
-    let mut dropped = 0;
-    for (timestamp, value) in timestamps.iter().zip(values) {
-        let moved = timestamp
-            .parse::<i64>()
-            .map_err(|_| format!("invalid timestamp {timestamp:?}"))?
-            .saturating_add(transform.shift_ms);
-        if transform.cutoff_ms.is_some_and(|cutoff| moved < cutoff) {
-            dropped += 1;
-            continue;
-        }
-        kept_values.push(value);
-        kept_timestamps.push(moved.to_string());
-    }
-    if kept_values.is_empty() {
-        return Ok((0, dropped));
-    }
-    out.extend_from_slice(b"{\"metric\":");
-    out.extend_from_slice(fields.metric);
-    out.extend_from_slice(b",\"values\":[");
-    out.extend_from_slice(kept_values.join(",").as_bytes());
-    out.extend_from_slice(b"],\"timestamps\":[");
-    out.extend_from_slice(kept_timestamps.join(",").as_bytes());
-    out.extend_from_slice(b"]}\n");
-    Ok((kept_values.len() as u64, dropped))
+    /// The kept timestamps of the line being written.
+    timestamps: Vec<u8>,
 }
 
-impl Sample {
-    /// The samples of a line, without parsing them.
-    fn count(text: &[u8]) -> Result<u64, String> {
-        let fields = line::Fields::scan(text)?;
-        Ok(tokens(fields.timestamps).count() as u64)
+impl Transformer {
+    pub fn new(transform: Transform) -> Transformer {
+        Transformer {
+            transform,
+            timestamps: Vec::new(),
+        }
     }
+
+    /// One line after the transform appended to `out` (newline included; nothing when every
+    /// sample was cut off); returns the samples kept and dropped. Without a shift or cutoff
+    /// the line is copied as it is.
+    pub fn line(&mut self, text: &[u8], out: &mut Vec<u8>) -> Result<(u64, u64), String> {
+        let fields = line::Fields::scan(text)?;
+        let timestamps = line::inner(fields.timestamps);
+        if self.transform.is_identity() {
+            out.extend_from_slice(text);
+            out.push(b'\n');
+            return Ok((line::count_numbers(timestamps), 0));
+        }
+        let values = line::inner(fields.values);
+        if memchr::memchr(b'"', values).is_some() {
+            return Err("string values cannot be moved".into());
+        }
+        let start = out.len();
+        out.extend_from_slice(b"{\"metric\":");
+        out.extend_from_slice(fields.metric);
+        out.extend_from_slice(b",\"values\":[");
+        self.timestamps.clear();
+        let (mut kept, mut dropped) = (0u64, 0u64);
+        let mut values = split(values);
+        let mut buffer = itoa::Buffer::new();
+        for timestamp in split(timestamps) {
+            let value = values
+                .next()
+                .ok_or_else(|| "more timestamps than values".to_string())?;
+            let moved = std::str::from_utf8(timestamp)
+                .ok()
+                .and_then(|t| t.trim().parse::<i64>().ok())
+                .ok_or_else(|| {
+                    format!("invalid timestamp {:?}", String::from_utf8_lossy(timestamp))
+                })?
+                .saturating_add(self.transform.shift_ms);
+            if self
+                .transform
+                .cutoff_ms
+                .is_some_and(|cutoff| moved < cutoff)
+            {
+                dropped += 1;
+                continue;
+            }
+            if kept > 0 {
+                out.push(b',');
+                self.timestamps.push(b',');
+            }
+            out.extend_from_slice(value);
+            self.timestamps
+                .extend_from_slice(buffer.format(moved).as_bytes());
+            kept += 1;
+        }
+        if values.next().is_some() {
+            return Err("more values than timestamps".into());
+        }
+        if kept == 0 {
+            out.truncate(start);
+            return Ok((0, dropped));
+        }
+        out.extend_from_slice(b"],\"timestamps\":[");
+        out.extend_from_slice(&self.timestamps);
+        out.extend_from_slice(b"]}\n");
+        Ok((kept, dropped))
+    }
+}
+
+/// The comma-separated elements of an array's contents (numbers: no strings inside).
+fn split(inner: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let empty = inner.iter().all(u8::is_ascii_whitespace);
+    inner.split(|b| *b == b',').filter(move |_| !empty)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn transform_line(
+        text: &[u8],
+        transform: Transform,
+        out: &mut Vec<u8>,
+    ) -> Result<(u64, u64), String> {
+        Transformer::new(transform).line(text, out)
+    }
 
     const LINE: &[u8] = br#"{"metric":{"__name__":"up","job":"node"},"values":[1,1.5,+Inf],"timestamps":[1000,2000,3000]}"#;
 

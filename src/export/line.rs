@@ -378,12 +378,12 @@ fn closing(bytes: &[u8], pos: usize, open: u8, close: u8) -> Result<usize, Strin
 }
 
 /// An array's contents without its brackets.
-fn inner(array: &[u8]) -> &[u8] {
+pub(crate) fn inner(array: &[u8]) -> &[u8] {
     &array[1..array.len() - 1]
 }
 
 /// Elements of an array of numbers (no strings inside).
-fn count_numbers(inner: &[u8]) -> u64 {
+pub(crate) fn count_numbers(inner: &[u8]) -> u64 {
     if inner.iter().all(u8::is_ascii_whitespace) {
         0
     } else {

@@ -17,6 +17,7 @@ use crate::export::selector;
 use crate::export::windows::Window;
 use crate::objstore::{self, Objects};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Import requests in flight at once.
+const IN_FLIGHT: usize = 2;
 /// Metric names per verification request (each a `match[]`).
 const NAMES_PER_REQUEST: usize = 50;
 /// How far before now `--shift-to-now` puts the newest sample: VictoriaMetrics may not show
@@ -315,9 +318,15 @@ pub async fn run(
         },
     };
     let resumed_chunks = state.chunks;
+    // A cutoff before the oldest sample trims nothing: the lines then go out as they are.
+    let cutoff_ms = state.cutoff_ms.filter(|cutoff| {
+        metadata
+            .first_timestamp_ms
+            .is_none_or(|first| first.saturating_add(state.shift_ms) < *cutoff)
+    });
     let transform = Transform {
         shift_ms: state.shift_ms,
-        cutoff_ms: state.cutoff_ms,
+        cutoff_ms,
     };
 
     send(
@@ -589,23 +598,41 @@ async fn send(
             let _ = to_sender.blocking_send(Err(e));
         }
     });
+    // Up to IN_FLIGHT requests at once, so the target parses one chunk while the next
+    // arrives; state advances over acknowledged chunks in order only.
+    let mut in_flight = futures_util::stream::FuturesOrdered::new();
+    let mut next = state.chunks;
+    let mut reading = true;
     let mut outcome = Ok(());
-    while let Some(chunk) = chunks.recv().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                outcome = Err(e);
-                break;
+    loop {
+        while reading && in_flight.len() < IN_FLIGHT {
+            match chunks.recv().await {
+                Some(Ok(mut chunk)) => {
+                    next += 1;
+                    let number = next;
+                    let body = Bytes::from(std::mem::take(&mut chunk.gzipped));
+                    in_flight.push_back(async move {
+                        let sent = send_chunk(plan, target, body, number, cancel).await;
+                        (number, chunk, sent)
+                    });
+                }
+                Some(Err(e)) => {
+                    outcome = Err(e);
+                    reading = false;
+                }
+                None => reading = false,
             }
-        };
-        if cancel.is_cancelled() {
-            outcome = Err(Error::Cancelled);
-            break;
         }
-        let number = state.chunks + 1;
-        if let Err(e) =
-            send_chunk(plan, target, chunk.gzipped, number, state, observer, cancel).await
-        {
+        let Some((number, chunk, (sent, notices))) = in_flight.next().await else {
+            break;
+        };
+        for notice in &notices {
+            if let Notice::MaybeDuplicated { chunk } = notice {
+                state.uncertain_chunks.push(*chunk);
+            }
+            observer.notice(notice);
+        }
+        if let Err(e) = sent {
             outcome = Err(e);
             break;
         }
@@ -616,42 +643,43 @@ async fn send(
         state.bytes += chunk.bytes;
         write_state(state_path, state)?;
         observer.chunk(state);
+        if outcome.is_err() && in_flight.is_empty() {
+            break;
+        }
     }
     drop(chunks);
     let _ = reader.await;
     outcome
 }
 
-/// Sends one chunk, retrying transient failures; a 4xx other than 429 is final.
+/// Sends one chunk, retrying transient failures (a 4xx other than 429 is final); returns
+/// the outcome and what is worth telling about it.
 async fn send_chunk(
     plan: &Plan,
     target: &Client,
-    gzipped: Vec<u8>,
+    body: Bytes,
     number: u64,
-    state: &mut State,
-    observer: &mut dyn Observer,
     cancel: &CancellationToken,
-) -> Result<(), Error> {
-    let body = Bytes::from(gzipped);
+) -> (Result<(), Error>, Vec<Notice>) {
+    let mut notices = Vec::new();
     let mut attempt = 0;
     loop {
         let sent = tokio::select! {
             sent = target.import(body.clone(), &plan.extra_labels) => sent,
-            () = cancel.cancelled() => return Err(Error::Cancelled),
+            () = cancel.cancelled() => return (Err(Error::Cancelled), notices),
         };
         match sent {
-            Ok(()) => return Ok(()),
+            Ok(()) => return (Ok(()), notices),
             Err(e) if e.is_transient() && attempt < plan.retries => {
-                if matches!(
+                let maybe_sent = matches!(
                     e,
                     client::Error::ConnectionLost { .. } | client::Error::Timeout { .. }
-                ) && !state.uncertain_chunks.contains(&number)
-                {
-                    state.uncertain_chunks.push(number);
-                    observer.notice(&Notice::MaybeDuplicated { chunk: number });
+                );
+                if maybe_sent && !notices.contains(&Notice::MaybeDuplicated { chunk: number }) {
+                    notices.push(Notice::MaybeDuplicated { chunk: number });
                 }
                 attempt += 1;
-                observer.notice(&Notice::Retrying {
+                notices.push(Notice::Retrying {
                     chunk: number,
                     attempt,
                     error: e.to_string(),
@@ -660,10 +688,10 @@ async fn send_chunk(
                     Duration::from_secs(1u64 << (attempt - 1).min(5)).min(Duration::from_secs(30));
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    () = cancel.cancelled() => return Err(Error::Cancelled),
+                    () = cancel.cancelled() => return (Err(Error::Cancelled), notices),
                 }
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return (Err(e.into()), notices),
         }
     }
 }
@@ -684,6 +712,7 @@ fn read_chunks(
     let mut lines = std::io::BufReader::with_capacity(1 << 20, bundle.metrics()?);
     let mut text = Vec::new();
     let mut out = Vec::with_capacity(chunk_bytes + (1 << 20));
+    let mut transformer = samples::Transformer::new(transform);
     let (mut number, mut read_samples) = (0u64, 0u64);
     let mut chunk = Chunk {
         gzipped: Vec::new(),
@@ -712,7 +741,8 @@ fn read_chunks(
             continue;
         }
         let before = out.len();
-        let (kept, dropped) = samples::transform_line(line, transform, &mut out)
+        let (kept, dropped) = transformer
+            .line(line, &mut out)
             .map_err(|problem| line_error(number, problem))?;
         read_samples += kept + dropped;
         if number <= skip {
@@ -834,6 +864,7 @@ fn sent_ledger(
     let mut text = Vec::new();
     let mut out = Vec::new();
     let mut number = 0u64;
+    let mut transformer = samples::Transformer::new(transform);
     loop {
         text.clear();
         if lines
@@ -854,7 +885,7 @@ fn sent_ledger(
             line: number,
             problem,
         };
-        samples::transform_line(line, transform, &mut out).map_err(line_error)?;
+        transformer.line(line, &mut out).map_err(line_error)?;
         if let Some(kept) = out.strip_suffix(b"\n") {
             ledger.add_line(kept, extra_labels).map_err(line_error)?;
         }

@@ -408,14 +408,14 @@ status:
                 phase: Phase::Failed,
                 start_time: None,
                 completion_time: None,
-                result: Some(JobResult::failed("NotYetSupported", "later".into())),
+                result: Some(JobResult::failed("Unauthorized", "refused".into())),
                 message: None,
             }),
         };
         let (kind, reason, _) = failed.event(Some(Phase::Running)).unwrap();
         assert_eq!(
             (kind, reason.as_str()),
-            (EventType::Warning, "NotYetSupported")
+            (EventType::Warning, "Unauthorized")
         );
         assert_eq!(failed.event(Some(Phase::Failed)), None);
 
