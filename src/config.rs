@@ -1,6 +1,8 @@
 //! The settings file: YAML with a top-level `settings:` mapping, keys named as in vCTP's
 //! settings reference. Unknown and ill-typed keys are errors naming the key and the file.
 
+pub mod exports;
+
 use crate::aggregate::Engine;
 use crate::inventory::{Tier, TierMapping};
 use crate::store::DatabaseUrl;
@@ -183,6 +185,8 @@ pub struct Settings {
     pub auth_clock_skew_seconds: u64,
     /// Expose `/debug/pprof/…` (admin only when auth is on).
     pub enable_pprof: bool,
+    /// MetricsExports `vctp standalone` runs on their schedules (see [`exports`]).
+    pub metrics_exports: Vec<exports::StandaloneExport>,
     /// vCTP settings that no longer do anything; accepted so old files still load.
     #[serde(rename = "vcenter_event_polling_seconds")]
     pub deprecated_event_polling_seconds: Option<serde_yaml::Value>,
@@ -270,6 +274,7 @@ impl Default for Settings {
             auth_jwt_audience: "vctp-api".to_string(),
             auth_clock_skew_seconds: 60,
             enable_pprof: false,
+            metrics_exports: Vec::new(),
         }
     }
 }
@@ -369,6 +374,18 @@ impl Settings {
         settings
             .vcenter_targets()
             .map_err(|(key, message)| invalid(key, message))?;
+        let mut names = std::collections::BTreeSet::new();
+        for (index, export) in settings.metrics_exports.iter().enumerate() {
+            export
+                .check(index)
+                .map_err(|(key, message)| invalid(key, message))?;
+            if !names.insert(export.name.clone()) {
+                return Err(invalid(
+                    format!("settings.metrics_exports[{index}].name"),
+                    format!("{:?} is used twice", export.name),
+                ));
+            }
+        }
         if let (Some(driver), Some(url)) = (settings.database_driver, &settings.database_url) {
             let parsed = DatabaseUrl::parse(url)?;
             let matches = matches!(

@@ -1,7 +1,8 @@
 //! `vctp standalone`: one process doing what the operator's Jobs do, on a clock: a snapshot
 //! of every vCenter every `vcenter_inventory_snapshot_seconds`, the daily aggregation of the
 //! previous UTC day after midnight, the monthly one on the 1st, retention on
-//! `snapshot_cleanup_cron`.
+//! `snapshot_cleanup_cron`, and each of `settings.metrics_exports` on its own schedule (the
+//! same run a MetricsExport's Job makes, [`crate::jobs::export::run`]).
 //!
 //! Each job's last run is kept in `cron_status`, so after a restart a missed run is made up
 //! once (the latest missed tick only), never once per missed tick. A shutdown signal stops
@@ -9,6 +10,7 @@
 //! rolls its transaction back. Either way no write is left half done.
 
 use crate::aggregate::{Day, Engine, engine};
+use crate::config::exports::StandaloneExport;
 use crate::config::{Settings, VcenterTarget};
 use crate::inventory::collector::Collector;
 use crate::jobs::report::{Period, Reporter};
@@ -142,18 +144,45 @@ impl Scheduler {
                     () = &mut shutdown => {
                         tracing::info!(job = job.name(), "shutdown requested; letting the running job finish");
                         match tokio::time::timeout(SHUTDOWN_GRACE, work).await {
-                            Ok(outcome) => { self.record(job, tick, started_at, &outcome).await?; }
+                            Ok(outcome) => { self.record(job.name(), tick, started_at, &outcome).await?; }
                             Err(_) => tracing::warn!(job = job.name(), "job did not finish in time; its transaction was rolled back"),
                         }
                         return Ok(());
                     }
                 };
-                self.record(job, tick, started_at, &outcome).await?;
+                self.record(job.name(), tick, started_at, &outcome).await?;
+            }
+            for export in &self.settings.metrics_exports {
+                let name = export_job_name(export);
+                let last = self.store.job_run(&name).await?.map(|r| r.last_tick);
+                let Some(tick) = export_due(export, last, woke) else {
+                    continue;
+                };
+                let started_at = now();
+                let cancel = tokio_util::sync::CancellationToken::new();
+                let work = self.run_export(export, tick, &cancel);
+                tokio::pin!(work);
+                tokio::select! {
+                    outcome = &mut work => self.record(&name, tick, started_at, &outcome).await?,
+                    () = &mut shutdown => {
+                        // The export stops at once and keeps its checkpoint; its tick is not
+                        // recorded, so the next start resumes it.
+                        cancel.cancel();
+                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, work).await;
+                        return Ok(());
+                    }
+                }
             }
             let after = now();
             let wake = Job::ALL
                 .into_iter()
                 .map(|job| self.plan.next_tick(job, after))
+                .chain(
+                    self.settings
+                        .metrics_exports
+                        .iter()
+                        .filter_map(|export| export_next(export, after)),
+                )
                 .min()
                 .unwrap_or(after + 60);
             let sleep = Duration::from_secs(u64::try_from(wake - after).unwrap_or(0).max(1));
@@ -167,24 +196,24 @@ impl Scheduler {
 
     async fn record(
         &self,
-        job: Job,
+        job: &str,
         tick: i64,
         started_at: i64,
         outcome: &Result<String>,
     ) -> Result<()> {
         let (success, error) = match outcome {
             Ok(summary) => {
-                tracing::info!(job = job.name(), tick, "{summary}");
+                tracing::info!(job, tick, "{summary}");
                 (true, String::new())
             }
             Err(e) => {
-                tracing::error!(job = job.name(), tick, error = %format!("{e:#}"), "scheduled job failed");
+                tracing::error!(job, tick, error = %format!("{e:#}"), "scheduled job failed");
                 (false, format!("{e:#}"))
             }
         };
         self.store
             .record_job_run(&JobRun {
-                job: job.name().to_string(),
+                job: job.to_string(),
                 last_tick: tick,
                 started_at,
                 finished_at: now(),
@@ -289,6 +318,95 @@ impl Scheduler {
             written.first().map_or("", |e| e.object_key.as_str())
         ))
     }
+}
+
+impl Scheduler {
+    /// One run of a scheduled export for `tick`: the range before the tick, the run named
+    /// by it, the bundle in its destination (else the reports store).
+    async fn run_export(
+        &self,
+        export: &StandaloneExport,
+        tick: i64,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<String> {
+        use crate::export::plan::{self, Output};
+        let at = DateTime::<Utc>::from_timestamp(tick, 0).context("tick out of range")?;
+        let resource = crate::crd::MetricsExport::new(&export.name, export.resolved_spec());
+        let run = crate::operator::metrics_export::run_plan(&resource, at)
+            .map_err(|e| anyhow::anyhow!("metrics export {}: {e}", export.name))?;
+        let destination = &export.spec.destination;
+        let objects = match &destination.store_url {
+            Some(url) => Objects::from_url(url, &self.settings.object_store_options)?,
+            None => self.reports.clone(),
+        };
+        let (prefix, retention) =
+            plan::bundle_place(destination, STANDALONE_NAMESPACE, &export.name);
+        let plan = plan::from_spec(
+            &resource.spec,
+            &run.run_id,
+            run.range,
+            export.env(),
+            Output::Bundle {
+                objects,
+                prefix,
+                retention,
+            },
+        )?;
+        let mut observer = crate::jobs::export::LogObserver {
+            name: export.name.clone(),
+        };
+        let outcome = crate::jobs::export::run(plan, true, &mut observer, cancel).await?;
+        let bundle = outcome
+            .bundle
+            .map(|b| {
+                format!(
+                    "{} ({} bytes, sha256 {})",
+                    b.bundle.key, b.bundle.size, b.bundle.sha256
+                )
+            })
+            .unwrap_or_default();
+        Ok(format!(
+            "metrics export {} run {}: {} series, {} samples, method {}; {bundle}",
+            export.name,
+            outcome.run_id,
+            outcome.series,
+            outcome.samples,
+            outcome.method.name()
+        ))
+    }
+}
+
+/// The namespace part of a standalone export's default prefix (`exports/standalone/<name>`).
+const STANDALONE_NAMESPACE: &str = "standalone";
+
+/// The export's key in `cron_status`.
+fn export_job_name(export: &StandaloneExport) -> String {
+    format!("export:{}", export.name)
+}
+
+fn export_schedule(export: &StandaloneExport) -> Option<crate::operator::schedule::CronSchedule> {
+    crate::operator::schedule::CronSchedule::parse(
+        export.spec.schedule.as_deref()?,
+        &export.spec.time_zone,
+    )
+    .ok()
+}
+
+/// The export's latest tick at or before `now` when it is newer than its last run (only the
+/// latest missed tick runs, as for the other jobs).
+fn export_due(export: &StandaloneExport, last_tick: Option<i64>, now: i64) -> Option<i64> {
+    let schedule = export_schedule(export)?;
+    let now_at = DateTime::<Utc>::from_timestamp(now, 0)?;
+    let since = last_tick
+        .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+        .unwrap_or(now_at - chrono::Duration::days(31));
+    let tick = schedule.latest_before(since, now_at)?.timestamp();
+    (last_tick.is_none_or(|last| tick > last)).then_some(tick)
+}
+
+fn export_next(export: &StandaloneExport, now: i64) -> Option<i64> {
+    let now_at = DateTime::<Utc>::from_timestamp(now, 0)?;
+    Some(export_schedule(export)?.next_after(now_at)?.timestamp())
 }
 
 /// What retention deleted.

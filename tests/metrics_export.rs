@@ -1106,3 +1106,88 @@ async fn stdout_gets_the_rewritten_lines_and_inspect_describes_a_bundle() -> Res
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs VictoriaMetrics: run scripts/test.sh"]
+async fn vctp_standalone_runs_a_scheduled_export_from_its_settings() -> Result<()> {
+    let (source, seed) = seeded().await?;
+    let dir = tempfile::tempdir()?;
+    let key = key_file(dir.path(), KEY)?;
+    // Every minute, over the 8 days before the tick: the seed (a week old) is in range.
+    let yaml = format!(
+        r#"settings:
+  metrics_exports:
+    - name: nightly
+      spec:
+        source: {{url: "{}"}}
+        selectors: ['{ALL}']
+        schedule: "* * * * *"
+        lookbackSeconds: 691200
+        destination: {{retention: {{keepLast: 2}}}}
+      credentials:
+        obfuscation_key_file: {}
+"#,
+        source.url,
+        key.display()
+    );
+    let settings = vctp::config::Settings::parse(&yaml, Path::new("vctp.yml"))?;
+    let db = common::sqlite().await;
+    let reports = dir.path().join("reports");
+    let scheduler = vctp::standalone::Scheduler {
+        reports: vctp::objstore::Objects::from_url(
+            reports.to_str().context("path")?,
+            &Default::default(),
+        )?,
+        plan: vctp::standalone::Plan::from_settings(&settings)?,
+        engine: vctp::aggregate::Engine::Rust,
+        collector: vctp::inventory::collector::Collector::from_settings(&settings, String::new()),
+        store: db.store.clone(),
+        settings,
+        targets: Vec::new(),
+    };
+    let store = db.store.clone();
+    let recorded = async move {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if store
+                .job_run("export:nightly")
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    scheduler.run(recorded).await?;
+    let run = db
+        .store
+        .job_run("export:nightly")
+        .await?
+        .context("the export never ran")?;
+    ensure!(run.success, "{}", run.error);
+    let files = common::metrics::files(&reports)?;
+    let zip = files
+        .iter()
+        .find(|f| f.starts_with("exports/standalone/nightly/") && f.ends_with(".zip"))
+        .with_context(|| format!("no bundle in {files:?}"))?;
+    let metadata: Metadata = serde_json::from_slice(&entry(&reports.join(zip), "metadata.json")?)?;
+    ensure!(
+        (metadata.series, metadata.samples) == (200, seed.samples as u64),
+        "{metadata:?}"
+    );
+    ensure!(
+        files.iter().any(|f| f.ends_with(".manifest.json")),
+        "{files:?}"
+    );
+    let err = vctp::config::Settings::parse(
+        &yaml.replace("lookbackSeconds", "lookback"),
+        Path::new("vctp.yml"),
+    )
+    .unwrap_err()
+    .to_string();
+    ensure!(err.contains("spec.lookback"), "{err}");
+    Ok(())
+}

@@ -290,6 +290,27 @@ pub fn from_spec(
     Ok(plan)
 }
 
+/// Where a MetricsExport's bundles go: `destination.prefix`, else `exports/<namespace>/<name>`;
+/// and how many are kept.
+pub fn bundle_place(
+    destination: &crate::crd::metrics_export::Destination,
+    namespace: &str,
+    name: &str,
+) -> (String, Retention) {
+    let prefix = destination
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("exports/{namespace}/{name}"));
+    let retention = destination
+        .retention
+        .as_ref()
+        .map_or(Retention::default(), |r| Retention {
+            keep_last: r.keep_last.and_then(|n| u32::try_from(n).ok()),
+            max_age_days: r.max_age_days.and_then(|n| u32::try_from(n).ok()),
+        });
+    (prefix, retention)
+}
+
 /// The object_store options found in the environment under [`env::STORE_OPTION_PREFIX`].
 pub fn store_options_from_env(
     vars: impl Iterator<Item = (String, String)>,

@@ -319,7 +319,7 @@ async fn aggregate_job(
 }
 
 async fn export_job(args: &JobExportArgs, settings: &Settings) -> Result<JobResult, Error> {
-    use crate::export::plan::{self, Output, Retention};
+    use crate::export::plan::{self, Output};
     let resource = ResourceRef::parse(&args.name)?;
     let time = |flag, text: &str| {
         chrono::DateTime::parse_from_rfc3339(text.trim())
@@ -346,17 +346,7 @@ async fn export_job(args: &JobExportArgs, settings: &Settings) -> Result<JobResu
     let objects = Objects::from_url(&store_url, &options).map_err(|source| Error::Destination {
         source: Box::new(source),
     })?;
-    let prefix = destination
-        .prefix
-        .clone()
-        .unwrap_or_else(|| format!("exports/{}/{}", resource.namespace, resource.name));
-    let retention = destination
-        .retention
-        .as_ref()
-        .map_or(Retention::default(), |r| Retention {
-            keep_last: r.keep_last.and_then(|n| u32::try_from(n).ok()),
-            max_age_days: r.max_age_days.and_then(|n| u32::try_from(n).ok()),
-        });
+    let (prefix, retention) = plan::bundle_place(destination, &resource.namespace, &resource.name);
     let plan = plan::from_spec(
         &export.spec,
         &args.run_id,

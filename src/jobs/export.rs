@@ -128,6 +128,28 @@ pub trait Observer: Send {
     fn notice(&mut self, notice: &Notice);
 }
 
+/// Progress and notices as log lines (`vctp standalone`'s scheduled exports).
+pub struct LogObserver {
+    /// The export's name, on every line.
+    pub name: String,
+}
+
+impl Observer for LogObserver {
+    fn progress(&mut self, progress: &Progress) {
+        tracing::debug!(
+            export = %self.name,
+            windows = progress.windows_done,
+            of = progress.windows_total,
+            samples = progress.samples,
+            "export progress"
+        );
+    }
+
+    fn notice(&mut self, notice: &Notice) {
+        tracing::info!(export = %self.name, ?notice, "export notice");
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct Outcome {

@@ -107,7 +107,7 @@ pub fn due(
     let schedule = CronSchedule::parse(expression, &export.spec.time_zone)?;
     let since = created.max(now - MISSED_TICK_HORIZON);
     let next = schedule.next_after(now);
-    Ok(match (schedule.latest_in(since, now), next) {
+    Ok(match (schedule.latest_before(since, now), next) {
         (Some(tick), next) => Due::Run { tick, next },
         (None, Some(next)) => Due::Wait { next },
         (None, None) => Due::Run {
@@ -485,13 +485,11 @@ async fn remove_objects(export: &MetricsExport, ctx: &Context) -> Result<usize, 
         return Ok(0);
     }
     let objects = crate::objstore::Objects::from_url(&url, &options).map_err(|e| e.to_string())?;
-    let prefix = destination.prefix.clone().unwrap_or_else(|| {
-        format!(
-            "exports/{}/{}",
-            export.namespace().unwrap_or_default(),
-            export.name_any()
-        )
-    });
+    let (prefix, _) = crate::export::plan::bundle_place(
+        destination,
+        &export.namespace().unwrap_or_default(),
+        &export.name_any(),
+    );
     if destination.delete_on_resource_deletion {
         return objects
             .delete_prefix(&prefix)

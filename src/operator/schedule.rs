@@ -106,6 +106,26 @@ impl CronSchedule {
     pub fn latest_in(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.ticks_after(after).take_while(|t| *t <= until).last()
     }
+
+    /// The latest tick in `(after, until]`, looked for in widening spans before `until` (an
+    /// hour, a day, then all of it): the forward walk is bounded, so a schedule ticking every
+    /// minute over a month would otherwise stop short of the latest tick.
+    pub fn latest_before(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        for span in [Duration::hours(1), Duration::days(1)] {
+            let from = (until - span).max(after);
+            if let Some(tick) = self.latest_in(from, until) {
+                return Some(tick);
+            }
+            if from == after {
+                return None;
+            }
+        }
+        self.latest_in(after, until)
+    }
 }
 
 /// What to do with ticks that were missed (the operator was down, or the schedule was
@@ -171,6 +191,24 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_latest_tick_of_a_frequent_schedule_is_found_over_a_long_horizon() {
+        let every_minute = CronSchedule::parse("* * * * *", "UTC").unwrap();
+        let until: DateTime<Utc> = "2026-03-31T10:15:30Z".parse().unwrap();
+        let after = until - Duration::days(31);
+        assert_eq!(
+            every_minute.latest_before(after, until),
+            Some("2026-03-31T10:15:00Z".parse().unwrap())
+        );
+        let daily = CronSchedule::parse("0 3 * * *", "UTC").unwrap();
+        assert_eq!(
+            daily.latest_before(after, until),
+            Some("2026-03-31T03:00:00Z".parse().unwrap())
+        );
+        let yearly = CronSchedule::parse("0 0 1 1 *", "UTC").unwrap();
+        assert_eq!(yearly.latest_before(after, until), None);
+    }
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
