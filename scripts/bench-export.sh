@@ -108,6 +108,8 @@ load "$LARGE" "$((SERIES * 4))"
 start_node target -dedup.minScrapeInterval=1ms
 TARGET="$NODE_URL"
 openssl rand -hex 32 >"$SCRATCH/key"
+# The selector's quotes are part of it (a PromQL string), not shell quoting.
+# shellcheck disable=SC2089
 ALL='{__name__=~".+"}'
 
 baseline() {
@@ -131,6 +133,7 @@ import_baseline() {
     curl -sf --data-binary "@$SCRATCH/metrics.jsonl" "$TARGET/api/v1/import"
 }
 
+# shellcheck disable=SC2090
 export VCTP SCRATCH SOURCE TARGET ALL start_s end_s
 export -f baseline export_bundle export_stdout import_bundle import_baseline
 

@@ -91,6 +91,7 @@ SETTINGS_NOT_IN_VALUES = {
     "vcenter_username",
     "vcenter_insecure",
     "vcenter_ca_file",  # VCenterTarget resources
+    "metrics_exports",  # MetricsExport resources
     "vcenter_event_polling_seconds",
     "vcenter_inventory_polling_seconds",  # deprecated, ignored
 }
@@ -135,6 +136,17 @@ SECRET_ENV = {
 LDAP_CA_FILE = "/etc/vctp-ldap/ca.crt"
 # Settings keys of the LDAP server options that need no value from the chart (vctp's defaults).
 SETTINGS_NOT_RENDERED = {"ldap_timeout_seconds"}
+# Everything a Job may do (and must be able to do): read the resource it works for; an export
+# Job also patches its MetricsExport's progress and publishes Events.
+JOB_MAY = {
+    ("vctp.io", "vcentertargets"): {"get"},
+    ("vctp.io", "aggregationjobs"): {"get"},
+    ("vctp.io", "metricsexports"): {"get"},
+    ("vctp.io", "metricsexports/status"): {"patch"},
+    ("", "events"): {"create", "patch"},
+    ("events.k8s.io", "events"): {"create", "patch"},
+}
+
 # What the operator must be able to do (README.md, "RBAC"); resources are checked per CRD plural.
 OPERATOR_NEEDS = [
     ("batch", "jobs", {"get", "list", "watch", "create", "delete", "patch"}),
@@ -565,24 +577,23 @@ def check_rbac(
         if report.check(len(job_roles) == 1, f"{case}: namespace {ns}", "no Job Role"):
             role = job_roles[0]
             for rule in role.data.get("rules") or []:
+                # A Job reads its resource; an export Job also patches its live progress and
+                # publishes Events. Its outcome goes back through the termination message.
+                for group in rule.get("apiGroups") or []:
+                    for resource in rule.get("resources") or []:
+                        allowed = JOB_MAY.get((group, resource))
+                        extra = set(rule.get("verbs") or []) - (allowed or set())
+                        report.check(
+                            allowed is not None and not extra,
+                            f"{case}: {role}",
+                            f"the Jobs need no {sorted(extra) or rule.get('verbs')} on {group or 'core'}/{resource}",
+                        )
+            for (group, resource), need in JOB_MAY.items():
                 report.check(
-                    set(rule.get("apiGroups") or []) == {"vctp.io"},
+                    need <= granted(role, group, resource),
                     f"{case}: {role}",
-                    f"the Jobs need vctp.io resources only, not {rule.get('apiGroups')} {rule.get('resources')}",
+                    f"the Jobs lack {sorted(need)} on {group or 'core'}/{resource}",
                 )
-                # A Job only reads its resource: its outcome goes back through the termination
-                # message, which the operator copies into status.
-                write = set(rule.get("verbs") or []) - {"get"}
-                report.check(
-                    not write,
-                    f"{case}: {role}",
-                    f"the Jobs only read their resource, not {sorted(write)} {rule.get('resources')}",
-                )
-            for plural in ("vcentertargets", "aggregationjobs", "metricsexports"):
-                if plural in plurals:
-                    report.check(
-                        "get" in granted(role, "vctp.io", plural), f"{case}: {role}", f"cannot get {plural}"
-                    )
         for binding_name, sa in ((f"{fullname}-operator", operator_sa), (f"{fullname}-job", job_sa)):
             bindings = find(objects, "RoleBinding", binding_name, ns)
             if report.check(len(bindings) == 1, f"{case}: namespace {ns}", f"no RoleBinding {binding_name}"):

@@ -88,18 +88,6 @@ _ldap_dump_log() {
     fi
 }
 
-# A CA and a server certificate for 127.0.0.1 (IP SAN) signed by it.
-_ldap_certs() {
-    local dir="$1"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=vctp test LDAP CA" \
-        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>>"$dir/log" &&
-        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
-            -keyout "$dir/server.key" -out "$dir/server.csr" 2>>"$dir/log" &&
-        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext" &&
-        openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
-            -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem" 2>>"$dir/log"
-}
-
 _ldap_conf() {
     local dir="$1"
     cat >"$dir/slapd.conf" <<EOF
@@ -181,7 +169,7 @@ ldap_start() {
     chmod 700 "$VCTP_LDAP_DIR"
     mkdir -p "$VCTP_LDAP_DIR/data"
     VCTP_LDAP_ROOT_PASSWORD="root-$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"
-    if ! _ldap_certs "$VCTP_LDAP_DIR"; then
+    if ! peer_test_certs "$VCTP_LDAP_DIR" "vctp test LDAP CA" "$VCTP_LDAP_DIR/log"; then
         _ldap_log "could not make the test certificates"
         _ldap_dump_log
         ldap_stop

@@ -83,3 +83,32 @@ peer_remove_dir() {
     done
     printf '%s: refusing to remove unexpected directory %s\n' "$script" "$dir" >&2
 }
+
+# A test CA and a server certificate for 127.0.0.1 and localhost signed by it, in DIR:
+# ca.pem (trust it), server.pem and server.key; openssl's messages go to LOG.
+# peer_test_certs DIR "CA NAME" LOG
+peer_test_certs() {
+    local dir="$1" name="$2" log="$3"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$name" \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>>"$log" &&
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+            -keyout "$dir/server.key" -out "$dir/server.csr" 2>>"$log" &&
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext" &&
+        openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+            -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem" 2>>"$log"
+}
+
+# Stop a child PID (peer_stop_pid), reap it and wait until `kill -0` fails:
+# peer_stop_child SCRIPT PID.
+peer_stop_child() {
+    local script="$1" pid="$2"
+    [ -n "$pid" ] || return 0
+    peer_stop_pid "$script" "$pid"
+    # Reap it (it is our child when started from this shell) so that `kill -0` fails once we
+    # return.
+    wait "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+}

@@ -94,16 +94,7 @@ _s3_dump_log() {
 
 # Stop the server process, if any, and wait until it is gone.
 _s3_kill() {
-    local pid="${VCTP_S3_PID:-}"
-    [ -n "$pid" ] || return 0
-    peer_stop_pid s3.sh "$pid"
-    # Reap it (it is our child when started from this shell) so that
-    # `kill -0` fails once we return.
-    wait "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
+    peer_stop_child s3.sh "${VCTP_S3_PID:-}"
     VCTP_S3_PID=""
 }
 

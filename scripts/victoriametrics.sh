@@ -88,18 +88,6 @@ vm_install() {
     fi
 }
 
-# A CA and a server certificate for 127.0.0.1 (IP SAN) signed by it, as scripts/ldap.sh makes.
-_vm_certs() {
-    local dir="$1"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=vctp test VictoriaMetrics CA" \
-        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>>"$dir/openssl.log" &&
-        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
-            -keyout "$dir/server.key" -out "$dir/server.csr" 2>>"$dir/openssl.log" &&
-        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext" &&
-        openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
-            -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem" 2>>"$dir/openssl.log"
-}
-
 _vm_dump_log() {
     if [ -n "${VCTP_VM_DIR:-}" ]; then
         peer_dump_log victoriametrics.sh "smoke node's log" "$VCTP_VM_DIR/log"
@@ -108,16 +96,7 @@ _vm_dump_log() {
 
 # Stop the smoke node, if it runs, and wait until it is gone.
 _vm_kill() {
-    local pid="${VCTP_VM_PID:-}"
-    [ -n "$pid" ] || return 0
-    peer_stop_pid victoriametrics.sh "$pid"
-    # Reap it (it is our child when started from this shell) so that `kill -0` fails once we
-    # return.
-    wait "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
+    peer_stop_child victoriametrics.sh "${VCTP_VM_PID:-}"
     VCTP_VM_PID=""
 }
 
@@ -187,7 +166,7 @@ vm_start() {
         return 1
     }
     chmod 700 "$VCTP_VM_DIR"
-    if ! _vm_certs "$VCTP_VM_DIR"; then
+    if ! peer_test_certs "$VCTP_VM_DIR" "vctp test VictoriaMetrics CA" "$VCTP_VM_DIR/openssl.log"; then
         _vm_log "could not make the test certificates"
         peer_dump_log victoriametrics.sh "openssl output" "$VCTP_VM_DIR/openssl.log"
         vm_stop

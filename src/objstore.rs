@@ -68,7 +68,7 @@ pub enum Error {
     #[error("failed to open object store {url}: {source}")]
     Open {
         url: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("invalid object key {key:?}: {problem}")]
     Key { key: String, problem: String },
@@ -78,13 +78,13 @@ pub enum Error {
     Put {
         url: String,
         key: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("failed to get {key} from object store {url}: {}", cause(source))]
     Get {
         url: String,
         key: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("failed to write {key} from object store {url} to {}: {source}", path.display())]
     GetToFile {
@@ -97,19 +97,19 @@ pub enum Error {
     List {
         url: String,
         prefix: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("failed to delete {key} from object store {url}: {}", cause(source))]
     Delete {
         url: String,
         key: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("failed to presign {key} in object store {url}: {}", cause(source))]
     Presign {
         url: String,
         key: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 }
 
@@ -281,7 +281,7 @@ impl Objects {
         let put_error = |key: &str, source| Error::Put {
             url: self.url.clone(),
             key: key.to_string(),
-            source,
+            source: Box::new(source),
         };
 
         let bytes = Bytes::from(bytes);
@@ -323,7 +323,7 @@ impl Objects {
             .map_err(|source| Error::Put {
                 url: self.url.clone(),
                 key: key.to_string(),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -348,7 +348,7 @@ impl Objects {
             .map_err(|source| Error::Put {
                 url: self.url.clone(),
                 key: key.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(ObjectWriter {
             objects: self.clone(),
@@ -378,7 +378,7 @@ impl Objects {
             .map_err(move |source| Error::Get {
                 url: url.clone(),
                 key: key.clone(),
-                source,
+                source: Box::new(source),
             })
             .boxed();
         Ok((size, stream))
@@ -406,7 +406,7 @@ impl Objects {
                     return Err(Error::Delete {
                         url: self.url.clone(),
                         key: object.key.clone(),
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }
@@ -479,7 +479,7 @@ impl Objects {
             .map_err(|source| Error::List {
                 url: self.url.clone(),
                 prefix: prefix.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         let mut listed: Vec<Listed> = found
             .into_iter()
@@ -516,7 +516,7 @@ impl Objects {
                     return Err(Error::Delete {
                         url: self.url.clone(),
                         key: name.to_string(),
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }
@@ -541,7 +541,7 @@ impl Objects {
             .map_err(|source| Error::Presign {
                 url: self.url.clone(),
                 key: key.to_string(),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -572,7 +572,7 @@ impl Objects {
             source => Error::Get {
                 url: self.url.clone(),
                 key: key.to_string(),
-                source,
+                source: Box::new(source),
             },
         }
     }
@@ -648,7 +648,7 @@ impl ObjectWriter {
         let put_error = |key: &str, source| Error::Put {
             url: objects.url.clone(),
             key: key.to_string(),
-            source,
+            source: Box::new(source),
         };
         upload.finish().await.map_err(|e| put_error(&key, e))?;
         let sha256 = format!("{:x}", sha256.finalize());
@@ -679,7 +679,7 @@ impl ObjectWriter {
         Error::Put {
             url: self.objects.url.clone(),
             key: self.key.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -735,7 +735,7 @@ fn local(dir: &Path, options: &BTreeMap<String, String>) -> Result<Objects, Erro
     let store = LocalFileSystem::new_with_prefix(&dir)
         .map_err(|source| Error::Open {
             url: url.clone(),
-            source,
+            source: Box::new(source),
         })?
         .with_automatic_cleanup(true);
     Ok(Objects {
@@ -769,7 +769,7 @@ fn cloud(parsed: &Url, options: &BTreeMap<String, String>) -> Result<Objects, Er
     };
     let open = |source| Error::Open {
         url: url.clone(),
-        source,
+        source: Box::new(source),
     };
     let (store, signer): (Arc<dyn ObjectStore>, Arc<dyn Signer>) = match scheme {
         ObjectStoreScheme::AmazonS3 => {

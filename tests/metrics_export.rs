@@ -8,8 +8,8 @@ mod common;
 
 use anyhow::{Context, Result, ensure};
 use common::metrics::{
-    ALL, Bucket, Fault, KEY, Proxy, Watched, all_samples, entries, entry, key_file, seconds,
-    seeded, strings, vctp,
+    ALL, Bucket, Fault, KEY, Proxy, Watched, all_samples, entries, entry, export_seed, key_file,
+    seconds, seeded, strings, vctp,
 };
 use common::vm::{self, AuthUser, Node, NodeOptions, Sample, VmAuth};
 use std::collections::BTreeSet;
@@ -27,24 +27,19 @@ async fn a_bundle_in_s3_imports_into_another_node_sample_for_sample() -> Result<
     })
     .await?;
     let bucket = Bucket::new("roundtrip");
-    let mut args = strings(&[
-        "export-metrics",
-        "--source-url",
+    let mut args = export_seed(
         &source.url,
-        "--match",
-        ALL,
-        "--start",
-        &seconds(seed.start_ms),
-        "--end",
-        &seconds(seed.end_ms),
-        "--no-obfuscation",
-        "--out",
-        &bucket.url(),
-        "--prefix",
-        "exports/case",
-        "--run-id",
-        "rt1",
-    ]);
+        &seed,
+        &[
+            "--no-obfuscation",
+            "--out",
+            &bucket.url(),
+            "--prefix",
+            "exports/case",
+            "--run-id",
+            "rt1",
+        ],
+    );
     args.extend(bucket.options());
     let exported = vctp(&args, &[]).await?.expect(0)?;
     ensure!(
@@ -135,23 +130,18 @@ fn export_args(
     run: &str,
     extra: &[&str],
 ) -> Vec<String> {
-    let mut args = strings(&[
-        "export-metrics",
-        "--source-url",
+    let mut args = export_seed(
         source,
-        "--match",
-        ALL,
-        "--start",
-        &seconds(seed.start_ms),
-        "--end",
-        &seconds(seed.end_ms),
-        "--out",
-        &bucket.url(),
-        "--prefix",
-        "exports/case",
-        "--run-id",
-        run,
-    ]);
+        &seed,
+        &[
+            "--out",
+            &bucket.url(),
+            "--prefix",
+            "exports/case",
+            "--run-id",
+            run,
+        ],
+    );
     args.extend(strings(extra));
     args.extend(bucket.options());
     args
@@ -487,24 +477,19 @@ async fn a_cancelled_export_leaves_no_bundle_and_no_unfinished_upload() -> Resul
     let source = Proxy::start(node.base(), Fault::Delay(Duration::from_millis(250))).await?;
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("store");
-    let args = strings(&[
-        "export-metrics",
-        "--source-url",
+    let args = export_seed(
         &source.url,
-        "--match",
-        ALL,
-        "--start",
-        &seconds(seed.start_ms),
-        "--end",
-        &seconds(seed.end_ms),
-        "--no-obfuscation",
-        "--window",
-        "30m",
-        "--out",
-        &out.display().to_string(),
-        "--run-id",
-        "cancelled",
-    ]);
+        &seed,
+        &[
+            "--no-obfuscation",
+            "--window",
+            "30m",
+            "--out",
+            &out.display().to_string(),
+            "--run-id",
+            "cancelled",
+        ],
+    );
     let mut running = Watched::start(&args)?;
     running.wait_for("1/12 windows").await?;
     let signalled = Instant::now();
@@ -699,22 +684,17 @@ async fn local_bundle(
     run: &str,
 ) -> Result<(PathBuf, PathBuf)> {
     let out = dir.join("store");
-    let args = strings(&[
-        "export-metrics",
-        "--source-url",
+    let args = export_seed(
         &source.url,
-        "--match",
-        ALL,
-        "--start",
-        &seconds(seed.start_ms),
-        "--end",
-        &seconds(seed.end_ms),
-        "--no-obfuscation",
-        "--out",
-        &out.display().to_string(),
-        "--run-id",
-        run,
-    ]);
+        &seed,
+        &[
+            "--no-obfuscation",
+            "--out",
+            &out.display().to_string(),
+            "--run-id",
+            run,
+        ],
+    );
     vctp(&args, &[]).await?.expect(0)?;
     let zip = out.join(format!("exports/{run}.zip"));
     Ok((out, zip))
@@ -1189,5 +1169,188 @@ async fn vctp_standalone_runs_a_scheduled_export_from_its_settings() -> Result<(
     .unwrap_err()
     .to_string();
     ensure!(err.contains("spec.lookback"), "{err}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs VictoriaMetrics: run scripts/test.sh"]
+async fn a_window_that_times_out_is_halved_and_the_bundle_is_still_whole() -> Result<()> {
+    let (node, seed) = seeded().await?;
+    // Request 1 is the probe; request 2, the first window, answers after the timeout.
+    let source = Proxy::start(node.base(), Fault::DelayOne(2, Duration::from_secs(8))).await?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("store");
+    let ran = vctp(
+        &export_seed(
+            &source.url,
+            &seed,
+            &[
+                "--no-obfuscation",
+                "--window",
+                "1h",
+                "--timeout-seconds",
+                "5",
+                "--out",
+                &out.display().to_string(),
+                "--run-id",
+                "split",
+            ],
+        ),
+        &[],
+    )
+    .await?
+    .expect(0)?;
+    ensure!(
+        ran.stderr
+            .contains("2026-11-30T00:00:00Z to 2026-11-30T01:00:00Z timed out; halved"),
+        "{}",
+        ran.stderr
+    );
+    let zip = out.join("exports/split.zip");
+    let metadata: Metadata = serde_json::from_slice(&entry(&zip, "metadata.json")?)?;
+    ensure!(
+        (metadata.windows, metadata.split_windows, metadata.samples) == (7, 1, 288_000),
+        "{metadata:?}"
+    );
+    ensure!(bundle_samples(&zip)? == all_samples(&node, &seed).await?);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs VictoriaMetrics: run scripts/test.sh"]
+async fn other_settings_start_a_checkpointed_run_over_and_retention_keeps_the_newest_bundles()
+-> Result<()> {
+    let (node, seed) = seeded().await?;
+    let source = Proxy::start(node.base(), Fault::Delay(Duration::from_millis(250))).await?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("store").display().to_string();
+    let args = |run: &str, window: &str, extra: &[&str]| {
+        let mut args = export_seed(
+            &source.url,
+            &seed,
+            &[
+                "--no-obfuscation",
+                "--window",
+                window,
+                "--out",
+                &out,
+                "--run-id",
+                run,
+            ],
+        );
+        args.extend(strings(extra));
+        args
+    };
+    let mut first = Watched::start(&args("changed", "30m", &[]))?;
+    first.wait_for("2/12 windows").await?;
+    first.signal("-TERM")?;
+    ensure!(first.exit_code().await? == 143);
+    let again = vctp(&args("changed", "1h", &["--resume"]), &[])
+        .await?
+        .expect(0)?;
+    ensure!(
+        again.stderr.contains("other settings; starting over")
+            && !again.stderr.contains("resuming"),
+        "{}",
+        again.stderr
+    );
+    ensure!(again.stdout.contains("288000 samples"), "{}", again.stdout);
+
+    // Three more bundles under the same prefix, keeping the newest two.
+    for run in ["r1", "r2", "r3"] {
+        vctp(&args(run, "6h", &["--keep-last", "2"]), &[])
+            .await?
+            .expect(0)?;
+    }
+    let files = common::metrics::files(&dir.path().join("store"))?;
+    let bundles: Vec<&String> = files.iter().filter(|f| f.ends_with(".zip")).collect();
+    ensure!(bundles == ["exports/r2.zip", "exports/r3.zip"], "{files:?}");
+    ensure!(
+        !files.iter().any(|f| f.starts_with("exports/r1.")),
+        "{files:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs VictoriaMetrics: run scripts/test.sh"]
+async fn an_import_labels_its_series_is_refused_by_a_read_only_gateway_and_names_what_went_missing()
+-> Result<()> {
+    let (source, seed) = seeded().await?;
+    let dir = tempfile::tempdir()?;
+    let (_, zip) = local_bundle(&source, &seed, dir.path(), "labelled").await?;
+
+    let target = Node::start(NodeOptions::default()).await?;
+    let ran = vctp(
+        &import_args(&zip, &target, &["--extra-label", "case=4711"]),
+        &[],
+    )
+    .await?
+    .expect(0)?;
+    ensure!(
+        ran.stdout.contains("verified: 200 series"),
+        "{}",
+        ran.stdout
+    );
+    let labelled = target
+        .export_text(
+            r#"{case="4711"}"#,
+            seed.start_ms as f64 / 1000.0,
+            seed.end_ms as f64 / 1000.0,
+        )
+        .await?;
+    ensure!(vm::samples(&labelled)?.len() == seed.samples);
+
+    // A gateway that only reads: the import's 400 is final (bad input), nothing retried.
+    let gateway = VmAuth::start(
+        &target.url,
+        &[AuthUser::QueryOnly {
+            username: "reader".into(),
+            password: "reader-pass".into(),
+        }],
+    )
+    .await?;
+    let credentials = dir.path().join("basic");
+    std::fs::write(&credentials, "reader:reader-pass\n")?;
+    let mut args = import_args(
+        &zip,
+        &target,
+        &["--basic-auth-file", &credentials.display().to_string()],
+    );
+    let url = args
+        .iter()
+        .position(|a| a == "--target-url")
+        .context("--target-url")?
+        + 1;
+    args[url] = gateway.url.clone();
+    args.push("--no-trim".into());
+    let refused = vctp(&args, &[]).await?.expect(2)?;
+    ensure!(
+        refused.stderr.contains("missing route"),
+        "{}",
+        refused.stderr
+    );
+    ensure!(!refused.stderr.contains("retry"), "{}", refused.stderr);
+
+    // A target keeping one day drops what is older; without trimming, the verification
+    // names the series that did not arrive whole.
+    let day = Node::start(NodeOptions {
+        retention: Some("1d".into()),
+        ..NodeOptions::default()
+    })
+    .await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let shift = (now - 26 * 3_600_000) - seed.start_ms;
+    let failed = vctp(
+        &import_args(&zip, &day, &["--shift-ms", &shift.to_string(), "--no-trim"]),
+        &[],
+    )
+    .await?
+    .expect(1)?;
+    ensure!(
+        failed.stderr.contains("verification failed") && failed.stderr.contains("samples sent"),
+        "{}",
+        failed.stderr
+    );
     Ok(())
 }

@@ -9,16 +9,15 @@ mod common;
 
 use anyhow::{Context, Result, ensure};
 use common::kube::{
-    OperatorProcess, TestNamespace, container_command, create, eventually, eventually_within,
-    finish_pod, job_pods, kubeconfig_path,
+    OperatorProcess, TestNamespace, container_command, create, events, eventually,
+    eventually_within, finish_pod, job_pods, kubeconfig_path,
 };
 use common::metrics::{ALL, Bucket, Fault, KEY, Proxy, Watched, entry, seeded};
 use common::vm::{self, AuthUser, VmAuth};
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -225,23 +224,6 @@ async fn status_where(
     })
     .await
     .with_context(|| operator.log())
-}
-
-/// The Events about `name` as (reason, note), oldest first.
-async fn events(ns: &TestNamespace, name: &str) -> Result<Vec<(String, String)>> {
-    let mut events: Vec<Event> = ns
-        .api::<Event>()
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .collect();
-    events.sort_by_key(|e| e.metadata.creation_timestamp.clone());
-    Ok(events
-        .into_iter()
-        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
-        .collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

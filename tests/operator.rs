@@ -7,27 +7,22 @@ mod common;
 
 use anyhow::{Context, Result, ensure};
 use common::kube::{
-    OperatorProcess, TestNamespace, create, eventually, eventually_within, finish_pod, job_pods,
+    OperatorProcess, TestNamespace, create, events, eventually, eventually_within, finish_pod,
+    job_pods,
 };
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 use std::time::Duration;
 use vctp::crd::{AggregationJob, MetricsExport, Phase, VCenterTarget};
 
 /// The reasons of the Events about `name`, oldest first.
 async fn event_reasons(ns: &TestNamespace, name: &str) -> Result<Vec<String>> {
-    let mut events: Vec<Event> = ns
-        .api::<Event>()
-        .list(&ListParams::default())
+    Ok(events(ns, name)
         .await?
-        .items
         .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .collect();
-    events.sort_by_key(|e| e.metadata.creation_timestamp.clone());
-    Ok(events.into_iter().filter_map(|e| e.reason).collect())
+        .map(|(reason, _)| reason)
+        .collect())
 }
 
 /// Waits until AggregationJob `name` is in `phase`; returns its status.
@@ -505,17 +500,24 @@ async fn the_examples_apply_and_each_invalid_one_is_refused_by_the_server_or_the
             .await?
             .with_context(|| format!("applying {file}"))?;
     }
-    // The valid ones do what they say: Jobs for the aggregation and the export, a target
-    // waiting for its Secret, a schedule waiting for its first tick.
+    // The valid ones do what they say: a Job for the aggregation, a target and an export
+    // waiting for their Secrets, a schedule waiting for its first tick.
     the_job(&ns, "daily-2026-03-10-aggregate").await?;
-    the_job(&ns, "support-case-4711-export").await?;
-    eventually("vc01 not Ready for want of its Secret", || async {
-        Ok((ready_of(&ns, "VCenterTarget", "vc01").await?
-            == Some(("False".into(), "SecretNotFound".into())))
-        .then_some(()))
-    })
-    .await
-    .with_context(|| operator.log())?;
+    for (kind, name) in [
+        ("VCenterTarget", "vc01"),
+        ("MetricsExport", "support-case-4711"),
+    ] {
+        eventually(
+            &format!("{name} not Ready for want of its Secret"),
+            || async {
+                Ok((ready_of(&ns, kind, name).await?
+                    == Some(("False".into(), "SecretNotFound".into())))
+                .then_some(()))
+            },
+        )
+        .await
+        .with_context(|| operator.log())?;
+    }
     let schedules = ns.api::<vctp::crd::SnapshotSchedule>();
     eventually("the schedule's next tick in status", || async {
         Ok(schedules

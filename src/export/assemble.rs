@@ -18,8 +18,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    /// Boxed: object_store's errors are large.
-    Store(Box<objstore::Error>),
+    Store(#[from] objstore::Error),
     #[error(
         "the segment {key} is {found} bytes, the checkpoint says {expected}: the parts changed"
     )]
@@ -32,12 +31,6 @@ pub enum Error {
     Zip(String),
     #[error("cancelled")]
     Cancelled,
-}
-
-impl From<objstore::Error> for Error {
-    fn from(e: objstore::Error) -> Error {
-        Error::Store(Box::new(e))
-    }
 }
 
 impl Error {

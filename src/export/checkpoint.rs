@@ -19,16 +19,9 @@ pub const FORMAT: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    /// Boxed: object_store's errors are large.
-    Store(Box<objstore::Error>),
+    Store(#[from] objstore::Error),
     #[error("the checkpoint {key} is not readable: {message}")]
     Corrupt { key: String, message: String },
-}
-
-impl From<objstore::Error> for Error {
-    fn from(e: objstore::Error) -> Error {
-        Error::Store(Box::new(e))
-    }
 }
 
 impl Error {

@@ -35,18 +35,11 @@ pub enum Error {
     #[error("failed to compress {window}: {message}")]
     Compress { window: String, message: String },
     #[error(transparent)]
-    /// Boxed: object_store's errors are large.
-    Store(Box<objstore::Error>),
+    Store(#[from] objstore::Error),
     #[error("failed to write to standard output: {0}")]
     Stdout(std::io::Error),
     #[error("cancelled")]
     Cancelled,
-}
-
-impl From<objstore::Error> for Error {
-    fn from(e: objstore::Error) -> Error {
-        Error::Store(Box::new(e))
-    }
 }
 
 impl Error {

@@ -229,7 +229,7 @@ async fn snapshot_job(
     let snapshot_time = parse_at(&args.at)?;
     let credentials = snapshot::Credentials::from_env(|name| std::env::var(name).ok())?;
     let url = database(settings, database_url)?;
-    let target: VCenterTarget = read(&resource).await?;
+    let target: VCenterTarget = read_with(&kube_client().await?, &resource).await?;
     let plan = snapshot::plan(
         &resource.name,
         &target.spec,
@@ -293,7 +293,7 @@ async fn aggregate_job(
                 source: Box::new(source),
             }
         })?;
-    let job: AggregationJob = read(&resource).await?;
+    let job: AggregationJob = read_with(&kube_client().await?, &resource).await?;
     let request = aggregate::Request::from_spec(&job.spec)?;
     let label = request.period.label();
     tracing::info!(resource = %resource, period = %label, "aggregation starting");
@@ -412,18 +412,6 @@ async fn kube_client() -> Result<kube::Client, Error> {
         .map_err(|source| Error::KubeClient {
             source: Box::new(source),
         })
-}
-
-/// Reads one resource.
-async fn read<K>(resource: &ResourceRef) -> Result<K, Error>
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + fmt::Debug
-        + serde::de::DeserializeOwned,
-    K::DynamicType: Default,
-{
-    read_with(&kube_client().await?, resource).await
 }
 
 /// Reads one resource with `client`.

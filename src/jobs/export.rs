@@ -43,20 +43,13 @@ pub enum Error {
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::Error),
     #[error(transparent)]
-    /// Boxed: object_store's errors are large.
-    Store(Box<objstore::Error>),
+    Store(#[from] objstore::Error),
     #[error(transparent)]
     Assemble(#[from] assemble::Error),
     #[error(
         "the export was cancelled; its checkpoint is kept, the same run resumes where it stopped"
     )]
     Cancelled,
-}
-
-impl From<objstore::Error> for Error {
-    fn from(e: objstore::Error) -> Error {
-        Error::Store(Box::new(e))
-    }
 }
 
 impl Error {

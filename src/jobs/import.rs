@@ -76,8 +76,7 @@ pub enum Error {
         found: u64,
     },
     #[error(transparent)]
-    /// Boxed: object_store's errors are large.
-    Store(Box<objstore::Error>),
+    Store(#[from] objstore::Error),
     #[error(transparent)]
     Target(#[from] client::Error),
     #[error(transparent)]
@@ -94,12 +93,6 @@ pub enum Error {
     },
     #[error("the import was cancelled; run it again with --resume to continue")]
     Cancelled,
-}
-
-impl From<objstore::Error> for Error {
-    fn from(e: objstore::Error) -> Error {
-        Error::Store(Box::new(e))
-    }
 }
 
 impl Error {

@@ -179,6 +179,23 @@ pub async fn container_command(
     Ok((container.args.clone().unwrap_or_default(), env))
 }
 
+/// The Events about `name` as (reason, note), oldest first.
+pub async fn events(ns: &TestNamespace, name: &str) -> Result<Vec<(String, String)>> {
+    let mut events: Vec<k8s_openapi::api::events::v1::Event> = ns
+        .api::<k8s_openapi::api::events::v1::Event>()
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect();
+    events.sort_by_key(|e| e.metadata.creation_timestamp.clone());
+    Ok(events
+        .into_iter()
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect())
+}
+
 /// The Pods of Job `job` (label `job-name`).
 pub async fn job_pods(ns: &TestNamespace, job: &str) -> Result<Vec<Pod>> {
     Ok(ns

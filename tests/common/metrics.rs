@@ -52,6 +52,23 @@ pub async fn vctp(args: &[String], env: &[(&str, &str)]) -> Result<Ran> {
     })
 }
 
+/// `vctp export-metrics` of every series of the seed's whole range from `source`, then `extra`.
+pub fn export_seed(source: &str, seed: &vm::Seed, extra: &[&str]) -> Vec<String> {
+    let mut args = strings(&[
+        "export-metrics",
+        "--source-url",
+        source,
+        "--match",
+        ALL,
+        "--start",
+        &seconds(seed.start_ms),
+        "--end",
+        &seconds(seed.end_ms),
+    ]);
+    args.extend(strings(extra));
+    args
+}
+
 pub fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -258,6 +275,8 @@ pub enum Fault {
     /// Holds every request this long before forwarding it: paces a run so a test can act in
     /// the middle of it.
     Delay(Duration),
+    /// Holds only the n-th request (counted from 1) this long: one window times out.
+    DelayOne(usize, Duration),
 }
 
 /// An HTTP/1.1 proxy on 127.0.0.1 in front of `backend` (requests framed by `Content-Length`,
@@ -328,7 +347,8 @@ async fn relay(
                 return Ok(());
             }
             Fault::Delay(wait) => tokio::time::sleep(wait).await,
-            Fault::DropRequest(_) => {}
+            Fault::DelayOne(n, wait) if n == number => tokio::time::sleep(wait).await,
+            Fault::DropRequest(_) | Fault::DelayOne(..) => {}
         }
         let mut body = vec![0u8; length];
         client_read.read_exact(&mut body).await?;
