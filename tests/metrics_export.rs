@@ -132,7 +132,7 @@ fn export_args(
 ) -> Vec<String> {
     let mut args = export_seed(
         source,
-        &seed,
+        seed,
         &[
             "--out",
             &bucket.url(),
@@ -686,7 +686,7 @@ async fn local_bundle(
     let out = dir.join("store");
     let args = export_seed(
         &source.url,
-        &seed,
+        seed,
         &[
             "--no-obfuscation",
             "--out",
