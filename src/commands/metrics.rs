@@ -391,12 +391,12 @@ impl Observer for Console {
 pub fn bundle(command: BundleCommand) -> Result<()> {
     match command {
         BundleCommand::Verify { bundle, sha256 } => {
-            let report = crate::jobs::import::verify_file(&bundle, sha256.as_deref())?;
+            let report = crate::jobs::bundle::verify_file(&bundle, sha256.as_deref())?;
             println!("{report}");
             Ok(())
         }
         BundleCommand::Inspect { bundle, json } => {
-            print!("{}", crate::jobs::import::inspect_file(&bundle, json)?);
+            print!("{}", crate::jobs::bundle::inspect_file(&bundle, json)?);
             Ok(())
         }
     }

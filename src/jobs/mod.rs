@@ -2,6 +2,7 @@
 //! scheduler and a Kubernetes Job all run.
 
 pub mod aggregate;
+pub mod bundle;
 pub mod entrypoint;
 pub mod export;
 pub mod import;
