@@ -778,3 +778,21 @@ fn merge(mut base: Value, patch: Value) -> Value {
     }
     base
 }
+
+/// The importer's Job example is a batch/v1 Job (every field known to k8s-openapi) whose
+/// container arguments `vctp` accepts as they are.
+#[test]
+fn the_importer_job_example_runs_a_command_vctp_accepts() {
+    use clap::Parser;
+    let path = repo().join("examples/import/import-metrics-job.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let deserializer = serde_yaml::Deserializer::from_str(&text);
+    let job: k8s_openapi::api::batch::v1::Job = serde_path_to_error::deserialize(deserializer)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    let args = pod.containers[0].args.clone().unwrap();
+    let cli = vctp::cli::Cli::try_parse_from(std::iter::once("vctp".to_string()).chain(args))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(matches!(cli.command, vctp::cli::Command::ImportMetrics(_)));
+}
