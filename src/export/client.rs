@@ -198,7 +198,8 @@ pub struct Body {
     pub chunks: BoxStream<'static, Result<Bytes, Error>>,
 }
 
-/// A connection to one server.
+/// A connection to one server (cheap to clone: the connection pool is shared).
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     endpoint: Endpoint,

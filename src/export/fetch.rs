@@ -25,6 +25,8 @@ const CHANNEL_DEPTH: usize = 8;
 const FLUSH_BYTES: usize = 1 << 20;
 /// Bytes read from the (decompressed) answer at a time.
 const READ_BYTES: usize = 256 * 1024;
+/// Bytes of the answer handed to the worker at a time.
+const HANDOFF_BYTES: usize = 128 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -94,18 +96,61 @@ enum Message {
     End,
 }
 
-/// Fetches `window` into `sink`. The obfuscator comes back (its cache serves the next
-/// window) unless the worker thread died. On error a segment's upload is aborted.
+/// The answers for one window, on their way: the requests run in a task of their own that
+/// hands their bodies on in pieces.
+pub struct Answers {
+    window: Window,
+    messages: mpsc::Receiver<Message>,
+    task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+impl Answers {
+    /// Starts asking for `window`.
+    pub fn start(client: &Client, request: &Request, window: Window) -> Answers {
+        let (to_worker, messages) = mpsc::channel(CHANNEL_DEPTH);
+        let (client, request) = (client.clone(), request.clone());
+        let task = tokio::spawn(async move { produce(&client, &request, window, to_worker).await });
+        Answers {
+            window,
+            messages,
+            task,
+        }
+    }
+
+    pub fn window(&self) -> Window {
+        self.window
+    }
+}
+
+impl Drop for Answers {
+    /// Answers nobody reads (a retry, a split, a cancellation) stop their requests.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What [`window`] gives back: the obfuscator (its cache serves the next window) unless the
+/// worker thread died, the outcome, and the answers for the next window when they were asked
+/// for.
+pub struct Done {
+    pub obfuscator: Option<Obfuscator>,
+    pub fetched: Result<Fetched, Error>,
+    pub next: Option<Answers>,
+}
+
+/// Fetches the window of `answers` into `sink`. Once its answers have all arrived (while the
+/// worker still rewrites and compresses them) the answers for `next` are asked for, so the
+/// server works on the next window meanwhile. On error a segment's upload is aborted.
 pub async fn window(
     client: &Client,
     request: &Request,
-    window: Window,
+    mut answers: Answers,
+    next: Option<Window>,
     obfuscator: Obfuscator,
     sink: Sink,
     cancel: &CancellationToken,
-) -> (Option<Obfuscator>, Result<Fetched, Error>) {
-    let label = describe(window);
-    let (to_worker, from_network) = mpsc::channel::<Message>(CHANNEL_DEPTH);
+) -> Done {
+    let label = describe(answers.window);
     let (to_store, mut from_worker) = mpsc::channel::<Vec<u8>>(CHANNEL_DEPTH);
     let (mut writer, stdout) = match sink {
         Sink::Segment(writer) => (Some(writer), false),
@@ -116,6 +161,8 @@ pub async fn window(
         Request::QueryRange { .. } => Mode::QueryRange,
     };
     let worker_label = label.clone();
+    let (_, dead) = mpsc::channel(1);
+    let from_network = std::mem::replace(&mut answers.messages, dead);
     let worker = tokio::task::spawn_blocking(move || {
         let mut obfuscator = obfuscator;
         let result = work(
@@ -132,7 +179,20 @@ pub async fn window(
         (obfuscator, result)
     });
 
-    let produce = produce(client, request, window, to_worker);
+    let mut next_answers = None;
+    let produce = async {
+        let produced = match (&mut answers.task).await {
+            Ok(produced) => produced,
+            Err(e) => Err(Error::Compress {
+                window: label.clone(),
+                message: e.to_string(),
+            }),
+        };
+        if produced.is_ok() {
+            next_answers = next.map(|next| Answers::start(client, request, next));
+        }
+        produced
+    };
     let consume = async {
         while let Some(bytes) = from_worker.recv().await {
             if let Some(writer) = writer.as_mut() {
@@ -145,6 +205,7 @@ pub async fn window(
         flowed = async { tokio::join!(produce, consume) } => Some(flowed),
         () = cancel.cancelled() => None,
     };
+    drop(answers);
     let (obfuscator, worked) = match worker.await {
         Ok(done) => done,
         Err(e) => {
@@ -152,13 +213,14 @@ pub async fn window(
             if let Some(writer) = writer {
                 writer.abort().await;
             }
-            return (
-                None,
-                Err(Error::Compress {
+            return Done {
+                obfuscator: None,
+                fetched: Err(Error::Compress {
                     window: label,
                     message: e.to_string(),
                 }),
-            );
+                next: None,
+            };
         }
     };
     let outcome = match flowed {
@@ -167,33 +229,34 @@ pub async fn window(
         Some((Err(e), _)) | Some((Ok(()), Err(e))) => Err(e),
         Some((Ok(()), Ok(()))) => worked,
     };
-    let obfuscator = Some(obfuscator);
-    match (outcome, writer) {
-        (Ok((tally, sums)), Some(writer)) => match writer.finish().await {
-            Ok(stored) => (
-                obfuscator,
-                Ok(Fetched {
+    let fetched = match (outcome, writer) {
+        (Ok((tally, sums)), Some(writer)) => {
+            writer
+                .finish()
+                .await
+                .map_err(Error::from)
+                .map(|stored| Fetched {
                     tally,
                     sums,
                     stored: Some(stored),
-                }),
-            ),
-            Err(e) => (obfuscator, Err(e.into())),
-        },
-        (Ok((tally, sums)), None) => (
-            obfuscator,
-            Ok(Fetched {
-                tally,
-                sums,
-                stored: None,
-            }),
-        ),
+                })
+        }
+        (Ok((tally, sums)), None) => Ok(Fetched {
+            tally,
+            sums,
+            stored: None,
+        }),
         (Err(e), writer) => {
             if let Some(writer) = writer {
                 writer.abort().await;
             }
-            (obfuscator, Err(e))
+            Err(e)
         }
+    };
+    Done {
+        obfuscator: Some(obfuscator),
+        next: if fetched.is_ok() { next_answers } else { None },
+        fetched,
     }
 }
 
@@ -227,7 +290,9 @@ async fn produce(
     }
 }
 
-/// Passes one answer on; a closed channel means the worker stopped, and says why itself.
+/// Passes one answer on, in pieces of at least [`HANDOFF_BYTES`] (the network delivers a few
+/// KiB at a time; waking the worker for each would cost more than the work); a closed channel
+/// means the worker stopped, and says why itself.
 async fn forward(body: Body, to_worker: &mpsc::Sender<Message>) -> Result<(), Error> {
     if to_worker
         .send(Message::Start { gzip: body.gzip })
@@ -237,10 +302,25 @@ async fn forward(body: Body, to_worker: &mpsc::Sender<Message>) -> Result<(), Er
         return Ok(());
     }
     let mut chunks = body.chunks;
+    let mut pending = bytes::BytesMut::new();
     while let Some(chunk) = chunks.next().await {
-        if to_worker.send(Message::Chunk(chunk?)).await.is_err() {
+        pending.extend_from_slice(&chunk?);
+        if pending.len() >= HANDOFF_BYTES
+            && to_worker
+                .send(Message::Chunk(pending.split().freeze()))
+                .await
+                .is_err()
+        {
             return Ok(());
         }
+    }
+    if !pending.is_empty()
+        && to_worker
+            .send(Message::Chunk(pending.freeze()))
+            .await
+            .is_err()
+    {
+        return Ok(());
     }
     let _ = to_worker.send(Message::End).await;
     Ok(())

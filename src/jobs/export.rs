@@ -465,12 +465,26 @@ impl Run<'_> {
         cancel: &CancellationToken,
     ) -> Result<(), Error> {
         let mut attempt = 0u32;
+        // The answers of the next window, asked for while this one is finished.
+        let mut ahead: Option<fetch::Answers> = None;
         while let Some(window) = checkpoint.next_window() {
             if cancel.is_cancelled() {
                 return Err(Error::Cancelled);
             }
             observer.progress(&self.progress(checkpoint, Some(window)));
-            match self.window(checkpoint, window, cancel).await {
+            let answers = match ahead.take() {
+                Some(answers) if answers.window() == window => answers,
+                _ => fetch::Answers::start(self.client, &self.request, window),
+            };
+            let next = checkpoint
+                .windows
+                .get(checkpoint.segments.len() + 1)
+                .copied();
+            match self
+                .window(checkpoint, answers, next, cancel)
+                .await
+                .map(|n| ahead = n)
+            {
                 Ok(()) => {
                     attempt = 0;
                     self.done_here += 1;
@@ -500,13 +514,16 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Fetches one window and records it.
+    /// Fetches one window and records it; returns the answers of `next`, asked for once this
+    /// window's had arrived.
     async fn window(
         &mut self,
         checkpoint: &mut Checkpoint,
-        window: Window,
+        answers: fetch::Answers,
+        next: Option<Window>,
         cancel: &CancellationToken,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<fetch::Answers>, Error> {
+        let window = answers.window();
         let Some(obfuscator) = self.obfuscator.take() else {
             return Err(Error::Fetch(fetch::Error::Compress {
                 window: fetch::describe(window),
@@ -523,10 +540,18 @@ impl Run<'_> {
             }
             None => Sink::Stdout,
         };
-        let (obfuscator, fetched) =
-            fetch::window(self.client, &self.request, window, obfuscator, sink, cancel).await;
-        self.obfuscator = obfuscator;
-        let fetched = fetched?;
+        let done = fetch::window(
+            self.client,
+            &self.request,
+            answers,
+            next,
+            obfuscator,
+            sink,
+            cancel,
+        )
+        .await;
+        self.obfuscator = done.obfuscator;
+        let fetched = done.fetched?;
         let record = self.series.add(&fetched.tally);
         if let Some((objects, _)) = self.store {
             checkpoint::save_series(objects, &series_key, &record).await?;
@@ -545,7 +570,8 @@ impl Run<'_> {
             last_ms: fetched.tally.last_ms,
             series_key,
         });
-        self.save(checkpoint).await
+        self.save(checkpoint).await?;
+        Ok(done.next)
     }
 
     async fn save(&self, checkpoint: &Checkpoint) -> Result<(), Error> {
