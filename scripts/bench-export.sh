@@ -212,7 +212,7 @@ printf '| peak RSS, export to a bundle, %s series | %.1f MiB | ≤ 128 MiB |\n' 
     "$SERIES" "$(col "$SCRATCH/t.bundle" 2 | awk '{ print $1 / 1024 }')"
 small_kib="$(col "$SCRATCH/t.bundle" 2)"
 large_kib="$(col "$SCRATCH/t.large" 2)"
-printf '| peak RSS, export to a bundle, %s series (4×) | %.1f MiB (+%.1f MiB) | ≤ +16 MiB |\n' \
+printf '| peak RSS, export to a bundle, %s series (4×) | %.1f MiB (%+.1f MiB) | ≤ +16 MiB |\n' \
     "$((SERIES * 4))" "$(awk -v l="$large_kib" 'BEGIN { print l / 1024 }')" \
     "$(awk -v l="$large_kib" -v s="$small_kib" 'BEGIN { print (l - s) / 1024 }')"
 printf '| export to a bundle, %s series (4×) | %s s | |\n' "$((SERIES * 4))" "$(col "$SCRATCH/t.large" 1)"
