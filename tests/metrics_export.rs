@@ -21,11 +21,7 @@ use vctp::export::metadata::{Manifest, Metadata};
 #[ignore = "needs VictoriaMetrics and the S3 server: run scripts/test.sh"]
 async fn a_bundle_in_s3_imports_into_another_node_sample_for_sample() -> Result<()> {
     let (source, seed) = seeded().await?;
-    let target = Node::start(NodeOptions {
-        dedup: true,
-        ..NodeOptions::default()
-    })
-    .await?;
+    let target = dedup_target().await?;
     let bucket = Bucket::new("roundtrip");
     let mut args = export_seed(
         &source.url,
@@ -42,11 +38,7 @@ async fn a_bundle_in_s3_imports_into_another_node_sample_for_sample() -> Result<
     );
     args.extend(bucket.options());
     let exported = vctp(&args, &[]).await?.expect(0)?;
-    ensure!(
-        exported.stdout.contains("200 series, 288000 samples"),
-        "{}",
-        exported.stdout
-    );
+    ensure_says(&exported.stdout, "200 series, 288000 samples")?;
     let manifest: Manifest = bucket.json("exports/case/rt1.manifest.json").await?;
     ensure!(
         (manifest.series, manifest.samples) == (200, 288_000),
@@ -555,12 +547,8 @@ async fn a_query_only_vmauth_user_falls_back_to_query_range_and_a_wrong_password
     let ran = vctp(&export(&credentials, "fallback"), &[])
         .await?
         .expect(0)?;
-    ensure!(
-        ran.stderr.contains("note: reading with query_range"),
-        "{}",
-        ran.stderr
-    );
-    ensure!(ran.stderr.contains("missing route"), "{}", ran.stderr);
+    ensure_says(&ran.stderr, "note: reading with query_range")?;
+    ensure_says(&ran.stderr, "missing route")?;
     let zip = out.join("exports/fallback.zip");
     let metadata: Metadata = serde_json::from_slice(&entry(&zip, "metadata.json")?)?;
     ensure!(metadata.method == vctp::export::checkpoint::Method::QueryRange);
@@ -618,7 +606,7 @@ async fn a_query_only_vmauth_user_falls_back_to_query_range_and_a_wrong_password
     std::fs::write(&wrong, "support:not-the-password-7\n")?;
     let refused = vctp(&export(&wrong, "refused"), &[]).await?.expect(2)?;
     let output = format!("{}{}", refused.stdout, refused.stderr);
-    ensure!(output.contains("refused the credentials"), "{output}");
+    ensure_says(&output, "refused the credentials")?;
     for secret in [
         "not-the-password-7",
         &base64_of(b"support:not-the-password-7"),
@@ -672,7 +660,7 @@ async fn a_cluster_source_is_read_under_its_tenant_path() -> Result<()> {
     );
     // Another tenant's path is not served: a refusal, not an empty bundle.
     let other = vctp(&args("3", "other"), &[]).await?.expect(2)?;
-    ensure!(other.stderr.contains("HTTP 400"), "{}", other.stderr);
+    ensure_says(&other.stderr, "HTTP 400")?;
     Ok(())
 }
 
@@ -738,22 +726,14 @@ async fn a_corrupt_or_incomplete_bundle_is_refused_and_the_target_stays_empty() 
     let refused = vctp(&import_args(&flipped, &target, &[]), &[])
         .await?
         .expect(2)?;
-    ensure!(refused.stderr.contains("SHA-256"), "{}", refused.stderr);
-    ensure!(
-        refused.stderr.contains("nothing was imported"),
-        "{}",
-        refused.stderr
-    );
+    ensure_says(&refused.stderr, "SHA-256")?;
+    ensure_says(&refused.stderr, "nothing was imported")?;
     // Without a checksum to compare, the CRC catches it while reading.
     std::fs::remove_file(format!("{}.sha256", flipped.display()))?;
     let no_sum = vctp(&import_args(&flipped, &target, &[]), &[])
         .await?
         .expect(2)?;
-    ensure!(
-        no_sum.stderr.contains("--allow-unverified"),
-        "{}",
-        no_sum.stderr
-    );
+    ensure_says(&no_sum.stderr, "--allow-unverified")?;
     let crc = vctp(
         &strings(&[
             "bundle",
@@ -766,7 +746,7 @@ async fn a_corrupt_or_incomplete_bundle_is_refused_and_the_target_stays_empty() 
     )
     .await?
     .expect(2)?;
-    ensure!(crc.stderr.contains("SHA-256"), "{}", crc.stderr);
+    ensure_says(&crc.stderr, "SHA-256")?;
 
     // A truncated file: not a ZIP any more, or a CRC error.
     let truncated = dir.path().join("truncated.zip");
@@ -813,11 +793,7 @@ async fn a_corrupt_or_incomplete_bundle_is_refused_and_the_target_stays_empty() 
     ]);
     args.extend(bucket.options());
     let incomplete = vctp(&args, &[]).await?.expect(2)?;
-    ensure!(
-        incomplete.stderr.contains("no manifest"),
-        "{}",
-        incomplete.stderr
-    );
+    ensure_says(&incomplete.stderr, "no manifest")?;
     Ok(())
 }
 
@@ -825,11 +801,7 @@ async fn a_corrupt_or_incomplete_bundle_is_refused_and_the_target_stays_empty() 
 #[ignore = "needs VictoriaMetrics: run scripts/test.sh"]
 async fn an_import_killed_midway_resumes_to_exact_counts() -> Result<()> {
     let (source, seed) = seeded().await?;
-    let target = Node::start(NodeOptions {
-        dedup: true,
-        ..NodeOptions::default()
-    })
-    .await?;
+    let target = dedup_target().await?;
     let dir = tempfile::tempdir()?;
     let (_, zip) = local_bundle(&source, &seed, dir.path(), "killed").await?;
     let args = |resume: bool| {
@@ -844,16 +816,8 @@ async fn an_import_killed_midway_resumes_to_exact_counts() -> Result<()> {
     running.signal("-KILL")?;
     running.exit_code().await?;
     let resumed = vctp(&args(true), &[]).await?.expect(0)?;
-    ensure!(
-        resumed.stderr.contains("note: resuming after"),
-        "{}",
-        resumed.stderr
-    );
-    ensure!(
-        resumed.stdout.contains("verified: 200 series"),
-        "{}",
-        resumed.stdout
-    );
+    ensure_says(&resumed.stderr, "note: resuming after")?;
+    ensure_says(&resumed.stdout, "verified: 200 series")?;
     ensure!(
         all_samples(&target, &seed).await? == all_samples(&source, &seed).await?,
         "the target differs from the source"
@@ -865,11 +829,7 @@ async fn an_import_killed_midway_resumes_to_exact_counts() -> Result<()> {
 #[ignore = "needs VictoriaMetrics: run scripts/test.sh"]
 async fn a_connection_dropped_before_a_chunk_is_retried_and_counts_stay_exact() -> Result<()> {
     let (source, seed) = seeded().await?;
-    let target = Node::start(NodeOptions {
-        dedup: true,
-        ..NodeOptions::default()
-    })
-    .await?;
+    let target = dedup_target().await?;
     let dir = tempfile::tempdir()?;
     let (_, zip) = local_bundle(&source, &seed, dir.path(), "dropped").await?;
     // The 3rd import request's connection is closed before it reaches the node.
@@ -882,13 +842,9 @@ async fn a_connection_dropped_before_a_chunk_is_retried_and_counts_stay_exact() 
         + 1;
     args[url] = proxy.url.clone();
     let ran = vctp(&args, &[]).await?.expect(0)?;
-    ensure!(ran.stderr.contains("retry 1"), "{}", ran.stderr);
-    ensure!(
-        ran.stdout.contains("verified: 200 series"),
-        "{}",
-        ran.stdout
-    );
-    ensure!(ran.stdout.contains("may be stored twice"), "{}", ran.stdout);
+    ensure_says(&ran.stderr, "retry 1")?;
+    ensure_says(&ran.stdout, "verified: 200 series")?;
+    ensure_says(&ran.stdout, "may be stored twice")?;
     ensure!(all_samples(&target, &seed).await? == all_samples(&source, &seed).await?);
     Ok(())
 }
@@ -935,7 +891,7 @@ async fn a_shift_moves_every_sample_exactly_and_samples_beyond_retention_are_tri
         .await?
         .expect(0)?;
     let after = chrono::Utc::now().timestamp_millis();
-    ensure!(ran.stdout.contains("(0 older than"), "{}", ran.stdout);
+    ensure_says(&ran.stdout, "(0 older than")?;
     let last = seed.end_ms - vm::SEED_STEP_MS;
     let newest = vm::samples(
         &day.export_text(
@@ -985,11 +941,7 @@ async fn a_shift_moves_every_sample_exactly_and_samples_beyond_retention_are_tri
         dropped.abs_diff(third) < 2_000,
         "{dropped} trimmed, about {third} expected"
     );
-    ensure!(
-        ran.stdout.contains("verified: 200 series"),
-        "{}",
-        ran.stdout
-    );
+    ensure_says(&ran.stdout, "verified: 200 series")?;
     Ok(())
 }
 
@@ -1026,7 +978,7 @@ async fn stdout_gets_the_rewritten_lines_and_inspect_describes_a_bundle() -> Res
         !ran.stdout.contains("\"payments-api\""),
         "a job name is shown"
     );
-    ensure!(ran.stderr.contains("40 series"), "{}", ran.stderr);
+    ensure_says(&ran.stderr, "40 series")?;
 
     let (_, zip) = local_bundle(&source, &seed, dir.path(), "inspected").await?;
     let inspected = vctp(
@@ -1063,7 +1015,7 @@ async fn stdout_gets_the_rewritten_lines_and_inspect_describes_a_bundle() -> Res
     )
     .await?
     .expect(2)?;
-    ensure!(bad.stderr.contains("invalid --last"), "{}", bad.stderr);
+    ensure_says(&bad.stderr, "invalid --last")?;
     let no_key = vctp(
         &strings(&[
             "export-metrics",
@@ -1079,11 +1031,7 @@ async fn stdout_gets_the_rewritten_lines_and_inspect_describes_a_bundle() -> Res
     )
     .await?
     .expect(2)?;
-    ensure!(
-        no_key.stderr.contains("openssl rand -hex 32"),
-        "{}",
-        no_key.stderr
-    );
+    ensure_says(&no_key.stderr, "openssl rand -hex 32")?;
     Ok(())
 }
 
@@ -1168,7 +1116,7 @@ async fn vctp_standalone_runs_a_scheduled_export_from_its_settings() -> Result<(
     )
     .unwrap_err()
     .to_string();
-    ensure!(err.contains("spec.lookback"), "{err}");
+    ensure_says(&err, "spec.lookback")?;
     Ok(())
 }
 
@@ -1254,7 +1202,7 @@ async fn other_settings_start_a_checkpointed_run_over_and_retention_keeps_the_ne
         "{}",
         again.stderr
     );
-    ensure!(again.stdout.contains("288000 samples"), "{}", again.stdout);
+    ensure_says(&again.stdout, "288000 samples")?;
 
     // Three more bundles under the same prefix, keeping the newest two.
     for run in ["r1", "r2", "r3"] {
@@ -1287,11 +1235,7 @@ async fn an_import_labels_its_series_is_refused_by_a_read_only_gateway_and_names
     )
     .await?
     .expect(0)?;
-    ensure!(
-        ran.stdout.contains("verified: 200 series"),
-        "{}",
-        ran.stdout
-    );
+    ensure_says(&ran.stdout, "verified: 200 series")?;
     let labelled = target
         .export_text(
             r#"{case="4711"}"#,
@@ -1325,11 +1269,7 @@ async fn an_import_labels_its_series_is_refused_by_a_read_only_gateway_and_names
     args[url] = gateway.url.clone();
     args.push("--no-trim".into());
     let refused = vctp(&args, &[]).await?.expect(2)?;
-    ensure!(
-        refused.stderr.contains("missing route"),
-        "{}",
-        refused.stderr
-    );
+    ensure_says(&refused.stderr, "missing route")?;
     ensure!(!refused.stderr.contains("retry"), "{}", refused.stderr);
 
     // A target keeping one day drops what is older; without trimming, the verification
@@ -1347,10 +1287,23 @@ async fn an_import_labels_its_series_is_refused_by_a_read_only_gateway_and_names
     )
     .await?
     .expect(1)?;
-    ensure!(
-        failed.stderr.contains("verification failed") && failed.stderr.contains("samples sent"),
-        "{}",
-        failed.stderr
-    );
+    ensure_says(&failed.stderr, "verification failed")?;
+    ensure_says(&failed.stderr, "samples sent")?;
+    Ok(())
+}
+
+/// An import target that keeps one sample per (series, timestamp), as a resumed or retried
+/// import relies on.
+async fn dedup_target() -> Result<Node> {
+    Node::start(NodeOptions {
+        dedup: true,
+        ..NodeOptions::default()
+    })
+    .await
+}
+
+/// Fails with the whole text when `needle` is not in it.
+fn ensure_says(text: &str, needle: &str) -> Result<()> {
+    ensure!(text.contains(needle), "expected {needle:?} in:\n{text}");
     Ok(())
 }
