@@ -521,28 +521,23 @@ async fn a_query_only_vmauth_user_falls_back_to_query_range_and_a_wrong_password
     std::fs::write(&credentials, "support:reader-pass-9\n")?;
     let out = dir.path().join("store");
     let export = |credentials: &Path, run: &str| {
-        strings(&[
-            "export-metrics",
-            "--source-url",
+        export_seed(
             &auth.url,
-            "--source-kind",
-            "vmauth",
-            "--basic-auth-file",
-            &credentials.display().to_string(),
-            "--match",
-            ALL,
-            "--start",
-            &seconds(seed.start_ms),
-            "--end",
-            &seconds(seed.end_ms),
-            "--step",
-            "15s",
-            "--no-obfuscation",
-            "--out",
-            &out.display().to_string(),
-            "--run-id",
-            run,
-        ])
+            &seed,
+            &[
+                "--source-kind",
+                "vmauth",
+                "--basic-auth-file",
+                &credentials.display().to_string(),
+                "--step",
+                "15s",
+                "--no-obfuscation",
+                "--out",
+                &out.display().to_string(),
+                "--run-id",
+                run,
+            ],
+        )
     };
     let ran = vctp(&export(&credentials, "fallback"), &[])
         .await?
@@ -629,28 +624,23 @@ async fn a_cluster_source_is_read_under_its_tenant_path() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("store");
     let args = |tenant: &str, run: &str| {
-        strings(&[
-            "export-metrics",
-            "--source-url",
+        export_seed(
             node.base(),
-            "--source-kind",
-            "cluster",
-            "--tenant",
-            tenant,
-            "--match",
-            ALL,
-            "--start",
-            &seconds(seed.start_ms),
-            "--end",
-            &seconds(seed.end_ms),
-            "--no-obfuscation",
-            "--method",
-            "export",
-            "--out",
-            &out.display().to_string(),
-            "--run-id",
-            run,
-        ])
+            &seed,
+            &[
+                "--source-kind",
+                "cluster",
+                "--tenant",
+                tenant,
+                "--no-obfuscation",
+                "--method",
+                "export",
+                "--out",
+                &out.display().to_string(),
+                "--run-id",
+                run,
+            ],
+        )
     };
     vctp(&args("1:2", "tenant"), &[]).await?.expect(0)?;
     let got = bundle_samples(&out.join("exports/tenant.zip"))?;
@@ -993,11 +983,7 @@ async fn stdout_gets_the_rewritten_lines_and_inspect_describes_a_bundle() -> Res
         "samples:     288000",
         "metrics.jsonl",
     ] {
-        ensure!(
-            inspected.stdout.contains(expected),
-            "{expected:?} not in\n{}",
-            inspected.stdout
-        );
+        ensure_says(&inspected.stdout, expected)?;
     }
     let bad = vctp(
         &strings(&[
