@@ -22,6 +22,9 @@
 # This file is meant to be sourced; it does not change the caller's shell
 # options (set -e/-u/-o pipefail work either way).
 
+# shellcheck source=scripts/peer-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/peer-lib.sh"
+
 _chromium_log() {
     printf 'chromium.sh: %s\n' "$*" >&2
 }
@@ -32,24 +35,7 @@ chromium_install() {
         return 0
     fi
     _chromium_log "chromium not found; installing the chromium package"
-    local sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1; then
-            sudo=(sudo -E)
-        else
-            _chromium_log "not root and no sudo: cannot install chromium"
-            return 1
-        fi
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    if ! "${sudo[@]}" apt-get update -qq; then
-        _chromium_log "apt-get update failed"
-        return 1
-    fi
-    if ! "${sudo[@]}" apt-get install -y --no-install-recommends chromium; then
-        _chromium_log "apt-get install chromium failed"
-        return 1
-    fi
+    peer_apt_install chromium.sh chromium || return 1
     if ! command -v chromium >/dev/null 2>&1; then
         _chromium_log "chromium installed but still not on PATH"
         return 1

@@ -32,6 +32,9 @@ _HELM_SDK_VERSION=0.2.2
 _HELM_VALIDATE_VERSION=1.37.0
 _HELM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# shellcheck source=scripts/peer-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/peer-lib.sh"
+
 _helm_log() {
     printf 'helm.sh: %s\n' "$*" >&2
 }
@@ -79,24 +82,7 @@ helm_install() {
     fi
     if ! command -v promtool >/dev/null 2>&1; then
         _helm_log "promtool not found; installing Debian's prometheus package (only promtool is used)"
-        local sudo=()
-        if [ "$(id -u)" -ne 0 ]; then
-            if command -v sudo >/dev/null 2>&1; then
-                sudo=(sudo -E)
-            else
-                _helm_log "not root and no sudo: cannot install prometheus"
-                return 1
-            fi
-        fi
-        export DEBIAN_FRONTEND=noninteractive
-        if ! "${sudo[@]}" apt-get update -qq; then
-            _helm_log "apt-get update failed"
-            return 1
-        fi
-        if ! "${sudo[@]}" apt-get install -y --no-install-recommends prometheus >/dev/null; then
-            _helm_log "apt-get install prometheus failed"
-            return 1
-        fi
+        peer_apt_install helm.sh prometheus >/dev/null || return 1
         if ! command -v promtool >/dev/null 2>&1; then
             _helm_log "prometheus installed but promtool is still missing"
             return 1

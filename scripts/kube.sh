@@ -74,7 +74,6 @@ VCTP_KUBE_ETCD_PID="${VCTP_KUBE_ETCD_PID:-}"
 VCTP_KUBE_APISERVER_PID="${VCTP_KUBE_APISERVER_PID:-}"
 VCTP_KUBE_CM_PID="${VCTP_KUBE_CM_PID:-}"
 export -n VCTP_KUBE_DIR VCTP_KUBE_ETCD_DIR VCTP_KUBE_ETCD_PID VCTP_KUBE_APISERVER_PID VCTP_KUBE_CM_PID
-_KUBE_APT_UPDATED="${_KUBE_APT_UPDATED:-0}"
 _KUBE_ETCD_URL="${_KUBE_ETCD_URL:-}"
 
 _kube_log() {
@@ -104,27 +103,7 @@ _kube_apt_install() {
         return 0
     fi
     _kube_log "installing ${missing[*]}"
-    local sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1; then
-            sudo=(sudo -E)
-        else
-            _kube_log "not root and no sudo: cannot install ${missing[*]}"
-            return 1
-        fi
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    if [ "$_KUBE_APT_UPDATED" != 1 ]; then
-        if ! "${sudo[@]}" apt-get update -qq; then
-            _kube_log "apt-get update failed"
-            return 1
-        fi
-        _KUBE_APT_UPDATED=1
-    fi
-    if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; then
-        _kube_log "apt-get install ${missing[*]} failed"
-        return 1
-    fi
+    peer_apt_install kube.sh "${missing[@]}" || return 1
     local tool
     for tool in go etcd rsync openssl make curl; do
         if ! command -v "$tool" >/dev/null 2>&1; then

@@ -67,15 +67,8 @@ ldap_install() {
         command -v openssl >/dev/null 2>&1; then
         return 0
     fi
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
     _ldap_log "installing slapd, ldap-utils and openssl"
-    # noninteractive: slapd's package would otherwise ask for an admin password.
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        slapd ldap-utils openssl || {
-        _ldap_log "apt-get install slapd ldap-utils openssl failed"
-        return 1
-    }
+    peer_apt_install ldap.sh slapd ldap-utils openssl
 }
 
 _ldap_pid() {

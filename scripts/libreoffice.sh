@@ -21,6 +21,9 @@
 # This file is meant to be sourced; it does not change the caller's shell
 # options (set -e/-u/-o pipefail work either way).
 
+# shellcheck source=scripts/peer-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/peer-lib.sh"
+
 _libreoffice_log() {
     printf 'libreoffice.sh: %s\n' "$*" >&2
 }
@@ -31,24 +34,7 @@ libreoffice_install() {
         return 0
     fi
     _libreoffice_log "soffice not found; installing libreoffice-calc-nogui"
-    local sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1; then
-            sudo=(sudo -E)
-        else
-            _libreoffice_log "not root and no sudo: cannot install libreoffice-calc-nogui"
-            return 1
-        fi
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    if ! "${sudo[@]}" apt-get update -qq; then
-        _libreoffice_log "apt-get update failed"
-        return 1
-    fi
-    if ! "${sudo[@]}" apt-get install -y --no-install-recommends libreoffice-calc-nogui; then
-        _libreoffice_log "apt-get install libreoffice-calc-nogui failed"
-        return 1
-    fi
+    peer_apt_install libreoffice.sh libreoffice-calc-nogui || return 1
     if ! command -v soffice >/dev/null 2>&1; then
         _libreoffice_log "libreoffice-calc-nogui installed but soffice is still missing"
         return 1

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 #
 # Helpers shared by the peer scripts (postgres.sh, vcsim.sh, s3.sh, ldap.sh, kube.sh,
-# victoriametrics.sh); each of them sources this file. Meant to be sourced; it does not change
+# victoriametrics.sh, chromium.sh, libreoffice.sh, helm.sh); each of them sources this file. Meant to be sourced; it does not change
 # the caller's shell options.
 
 # Print a currently free TCP port on 127.0.0.1.
@@ -111,4 +111,37 @@ peer_stop_child() {
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
+}
+
+# Whether this shell has refreshed apt's package lists already (one `apt-get update` serves
+# every peer script sourced into it).
+_PEER_APT_UPDATED="${_PEER_APT_UPDATED:-0}"
+
+# Install Debian packages, as root or through sudo: peer_apt_install SCRIPT PACKAGE...
+peer_apt_install() {
+    local script="$1"
+    shift
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo=(sudo)
+        else
+            printf '%s: not root and no sudo: cannot install %s\n' "$script" "$*" >&2
+            return 1
+        fi
+    fi
+    if [ "$_PEER_APT_UPDATED" != 1 ]; then
+        if ! "${sudo[@]}" apt-get update -qq; then
+            printf '%s: apt-get update failed\n' "$script" >&2
+            return 1
+        fi
+        _PEER_APT_UPDATED=1
+    fi
+    # noninteractive through env, not the caller's environment: sudo may not pass it on, and
+    # some packages (slapd) would otherwise stop to ask questions.
+    if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "$@"; then
+        printf '%s: apt-get install %s failed\n' "$script" "$*" >&2
+        return 1
+    fi
 }

@@ -53,24 +53,7 @@ _pg_ensure_installed() {
         return 0
     fi
     _pg_log "PostgreSQL server binaries not found in $VCTP_PG_BIN; installing postgresql-15"
-    local sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1; then
-            sudo=(sudo -E)
-        else
-            _pg_log "not root and no sudo: cannot install postgresql-15"
-            return 1
-        fi
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    if ! "${sudo[@]}" apt-get update -qq; then
-        _pg_log "apt-get update failed"
-        return 1
-    fi
-    if ! "${sudo[@]}" apt-get install -y --no-install-recommends postgresql-15; then
-        _pg_log "apt-get install postgresql-15 failed"
-        return 1
-    fi
+    peer_apt_install postgres.sh postgresql-15 || return 1
     if ! [ -x "$VCTP_PG_BIN/initdb" ] || ! [ -x "$VCTP_PG_BIN/pg_ctl" ]; then
         _pg_log "postgresql-15 installed but $VCTP_PG_BIN/initdb or pg_ctl is still missing"
         return 1

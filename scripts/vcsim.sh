@@ -56,7 +56,6 @@ VCTP_VCSIM_DIR="${VCTP_VCSIM_DIR:-}"
 VCTP_VCSIM_DS="${VCTP_VCSIM_DS:-}"
 VCTP_VCSIM_PID="${VCTP_VCSIM_PID:-}"
 export -n VCTP_VCSIM_DIR VCTP_VCSIM_DS VCTP_VCSIM_PID
-_VCSIM_APT_UPDATED="${_VCSIM_APT_UPDATED:-0}"
 
 _vcsim_log() {
     printf 'vcsim.sh: %s\n' "$*" >&2
@@ -72,30 +71,9 @@ vcsim_install() {
         return 0
     fi
     _vcsim_log "installing ${missing[*]}"
-    local sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1; then
-            sudo=(sudo -E)
-        else
-            _vcsim_log "not root and no sudo: cannot install ${missing[*]}"
-            return 1
-        fi
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    if [ "$_VCSIM_APT_UPDATED" != 1 ]; then
-        if ! "${sudo[@]}" apt-get update -qq; then
-            _vcsim_log "apt-get update failed"
-            return 1
-        fi
-        _VCSIM_APT_UPDATED=1
-    fi
     # Install all three together: the package list is short and apt skips
     # what is already there.
-    if ! "${sudo[@]}" apt-get install -y --no-install-recommends \
-        golang-go golang-github-vmware-govmomi-dev openssl; then
-        _vcsim_log "apt-get install failed"
-        return 1
-    fi
+    peer_apt_install vcsim.sh golang-go golang-github-vmware-govmomi-dev openssl || return 1
     if ! command -v go >/dev/null 2>&1 || ! [ -d "$_VCSIM_GOVMOMI" ]; then
         _vcsim_log "packages installed but go or $_VCSIM_GOVMOMI is still missing"
         return 1

@@ -64,24 +64,7 @@ vm_install() {
         return 0
     fi
     _vm_log "installing ${missing[*]}"
-    local sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1; then
-            sudo=(sudo -E)
-        else
-            _vm_log "not root and no sudo: cannot install ${missing[*]}"
-            return 1
-        fi
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    if ! "${sudo[@]}" apt-get update -qq; then
-        _vm_log "apt-get update failed"
-        return 1
-    fi
-    if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; then
-        _vm_log "apt-get install ${missing[*]} failed"
-        return 1
-    fi
+    peer_apt_install victoriametrics.sh "${missing[@]}" || return 1
     if ! [ -x "$_VM_BIN" ] || ! [ -x "$_VMAUTH_BIN" ]; then
         _vm_log "victoria-metrics installed but $_VM_BIN or $_VMAUTH_BIN is still missing"
         return 1
