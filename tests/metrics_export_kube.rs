@@ -10,7 +10,7 @@ mod common;
 use anyhow::{Context, Result, ensure};
 use common::kube::{
     OperatorProcess, TestNamespace, container_command, create, events, eventually,
-    eventually_within, finish_pod, job_pods, kubeconfig_path,
+    eventually_within, finish_pod, job_pods, kubeconfig_path, pod_finished,
 };
 use common::metrics::{ALL, Bucket, Fault, KEY, Proxy, Watched, entry, seeded};
 use common::vm::{self, AuthUser, VmAuth};
@@ -124,12 +124,7 @@ async fn start_container(ns: &TestNamespace, job: &str) -> Result<Container> {
 /// A Pod of `job` that is neither finished nor being deleted.
 async fn unfinished_pod(ns: &TestNamespace, job: &str) -> Result<Option<String>> {
     Ok(job_pods(ns, job).await?.into_iter().find_map(|p| {
-        let finished = p
-            .status
-            .as_ref()
-            .and_then(|s| s.phase.as_deref())
-            .is_some_and(|phase| phase == "Succeeded" || phase == "Failed");
-        (!finished && p.metadata.deletion_timestamp.is_none())
+        (!pod_finished(&p) && p.metadata.deletion_timestamp.is_none())
             .then(|| p.metadata.name.unwrap_or_default())
     }))
 }

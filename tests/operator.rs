@@ -8,7 +8,7 @@ mod common;
 use anyhow::{Context, Result, ensure};
 use common::kube::{
     OperatorProcess, TestNamespace, create, events, eventually, eventually_within, finish_pod,
-    job_pods,
+    job_pods, pod_finished,
 };
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{DeleteParams, PostParams};
@@ -55,14 +55,10 @@ async fn the_job(ns: &TestNamespace, name: &str) -> Result<Job> {
 /// The newest Pod of `job` whose container has not terminated yet.
 async fn running_pod(ns: &TestNamespace, job: &str) -> Result<String> {
     eventually(&format!("a new Pod of Job {job}"), || async {
-        Ok(job_pods(ns, job).await?.into_iter().find_map(|p| {
-            let finished = p
-                .status
-                .as_ref()
-                .and_then(|s| s.phase.as_deref())
-                .is_some_and(|phase| phase == "Succeeded" || phase == "Failed");
-            (!finished).then(|| p.metadata.name.unwrap_or_default())
-        }))
+        Ok(job_pods(ns, job)
+            .await?
+            .into_iter()
+            .find_map(|p| (!pod_finished(&p)).then(|| p.metadata.name.unwrap_or_default())))
     })
     .await
 }

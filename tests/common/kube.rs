@@ -205,6 +205,14 @@ pub async fn job_pods(ns: &TestNamespace, job: &str) -> Result<Vec<Pod>> {
         .items)
 }
 
+/// Whether the kubelet (here: the test) has finished `pod`, whichever way it ended.
+pub fn pod_finished(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .is_some_and(|phase| phase == "Succeeded" || phase == "Failed")
+}
+
 /// Plays the kubelet: the Pod's one container `container` terminated with `exit_code` and
 /// left `message` as its termination message.
 pub async fn finish_pod(
