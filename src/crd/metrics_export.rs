@@ -3,9 +3,9 @@
 //! pseudonyms for IPs, hosts, jobs and chosen labels; metadata; SHA-256 sidecar and a
 //! manifest written last), once or on a schedule, resumable window by window.
 
-use super::SecretKeyRef;
 use super::snapshot_schedule::{CRON_PATTERN, TIME_ZONE_PATTERN};
 use super::vcenter_target::TlsConfig;
+use super::{DATA_KEY_PATTERN, SecretKeyRef};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 /// Condition type: the bundle is written and its checksum recorded.
 pub const CONDITION_COMPLETE: &str = "Complete";
+
+/// A Prometheus label name.
+const LABEL_NAME_PATTERN: &str = r"^[a-zA-Z_][a-zA-Z0-9_]*$";
 
 /// An export of time series into a ZIP bundle in object storage.
 // clippy takes the repeated `type_`/`priority` keys of the `printcolumn(…)` lists for
@@ -250,15 +253,15 @@ pub struct AuthSecretRef {
     pub name: String,
     /// Key of the basic-auth user name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DATA_KEY_PATTERN))]
     pub username_key: Option<String>,
     /// Key of the basic-auth password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DATA_KEY_PATTERN))]
     pub password_key: Option<String>,
     /// Key of the bearer token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DATA_KEY_PATTERN))]
     pub token_key: Option<String>,
 }
 
@@ -392,7 +395,7 @@ pub struct Obfuscation {
     #[schemars(
         inner(
             length(min = 1, max = 253),
-            regex(pattern = r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+            regex(pattern = LABEL_NAME_PATTERN)
         ),
         length(max = 100)
     )]
@@ -402,7 +405,7 @@ pub struct Obfuscation {
     #[schemars(
         inner(
             length(min = 1, max = 253),
-            regex(pattern = r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+            regex(pattern = LABEL_NAME_PATTERN)
         ),
         length(max = 100)
     )]

@@ -111,6 +111,9 @@ fn unwrap_descriptions(schema: &mut JSONSchemaProps) {
     }
 }
 
+/// What Kubernetes accepts as a key of a Secret's or ConfigMap's data.
+pub(crate) const DATA_KEY_PATTERN: &str = r"^[-._a-zA-Z0-9]+$";
+
 /// A key of a Secret in the resource's namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -119,7 +122,7 @@ pub struct SecretKeyRef {
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Key within the Secret's data.
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DATA_KEY_PATTERN))]
     pub key: String,
 }
 
@@ -131,7 +134,7 @@ pub struct ConfigMapKeyRef {
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Key within the ConfigMap's data.
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DATA_KEY_PATTERN))]
     pub key: String,
 }
 

@@ -1,7 +1,7 @@
 //! `VCenterTarget` (short `vct`): one vCenter to snapshot — its SDK URL, the Secret with the
 //! account, how to trust its certificate, the snapshot filters and the pool → tier mapping.
 
-use super::{ConfigMapKeyRef, SecretKeyRef};
+use super::{ConfigMapKeyRef, DATA_KEY_PATTERN, SecretKeyRef};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -163,11 +163,11 @@ pub struct CredentialsSecretRef {
     pub name: String,
     /// Key of the user name in the Secret.
     #[serde(default = "default_username_key")]
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DATA_KEY_PATTERN))]
     pub username_key: String,
     /// Key of the password in the Secret.
     #[serde(default = "default_password_key")]
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DATA_KEY_PATTERN))]
     pub password_key: String,
 }
 
