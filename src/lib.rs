@@ -13,6 +13,8 @@ pub mod config;
 pub mod credentials;
 /// Printing summaries and totals as CSV or JSON.
 pub mod output;
+/// Five-field cron schedules in an IANA time zone, and when a missed tick runs.
+pub mod schedule;
 /// Stopping cleanly on SIGTERM or Ctrl-C.
 pub mod signal;
 /// Logging setup.

@@ -384,12 +384,9 @@ fn export_job_name(export: &StandaloneExport) -> String {
     format!("export:{}", export.name)
 }
 
-fn export_schedule(export: &StandaloneExport) -> Option<crate::operator::schedule::CronSchedule> {
-    crate::operator::schedule::CronSchedule::parse(
-        export.spec.schedule.as_deref()?,
-        &export.spec.time_zone,
-    )
-    .ok()
+fn export_schedule(export: &StandaloneExport) -> Option<crate::schedule::CronSchedule> {
+    crate::schedule::CronSchedule::parse(export.spec.schedule.as_deref()?, &export.spec.time_zone)
+        .ok()
 }
 
 /// The export's latest tick at or before `now` when it is newer than its last run (only the

@@ -135,7 +135,7 @@ impl StandaloneExport {
         MetricsExport::new(&self.name, self.resolved_spec())
             .validate_cel()
             .map_err(|e| (format!("{key}.spec"), format!("{e:?}")))?;
-        crate::operator::schedule::CronSchedule::parse(
+        crate::schedule::CronSchedule::parse(
             self.spec.schedule.as_deref().unwrap_or_default(),
             &self.spec.time_zone,
         )

@@ -11,7 +11,6 @@
 //! removed from object storage. Deletion is never blocked for more than ten minutes.
 
 use super::job::{config_map_env, job_name, secret_env};
-use super::schedule::CronSchedule;
 use super::workload::{self, JobRequest, Run, ensure_run};
 use super::{Context, Error, condition, error_policy, now, replace_status};
 use crate::crd::metrics_export::{Archive, CONDITION_COMPLETE, ExportPhase, Span};
@@ -19,6 +18,7 @@ use crate::crd::{Condition, MetricsExport, MetricsExportStatus, Phase};
 use crate::export::plan::{env, run_id_at};
 use crate::export::windows::Window;
 use crate::jobs::termination::ExportResult;
+use crate::schedule::CronSchedule;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Secret;
@@ -97,7 +97,7 @@ pub fn due(
     export: &MetricsExport,
     created: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Due, super::schedule::Error> {
+) -> Result<Due, crate::schedule::Error> {
     let Some(expression) = &export.spec.schedule else {
         return Ok(Due::Run {
             tick: created,

@@ -13,7 +13,6 @@ pub mod metrics_export;
 pub mod run;
 #[cfg(test)]
 pub mod scenario;
-pub mod schedule;
 pub mod snapshot_schedule;
 pub mod vcenter_target;
 pub mod workload;

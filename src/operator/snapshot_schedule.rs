@@ -14,7 +14,6 @@
 //! that records it, so a failure in between repeats the report rather than losing it.
 
 use super::job::{self, JobTemplate, job_name, label_value};
-use super::schedule::{self, CronSchedule, MissedTickPolicy};
 use super::workload::{self, Observed};
 use super::{Context, Error, MANAGER, condition, from_timestamp, to_timestamp};
 use crate::crd::aggregation_job::{AggregationPeriod, ReportOptions};
@@ -24,6 +23,7 @@ use crate::crd::{
     SnapshotScheduleSpec, SnapshotScheduleStatus, VCenterTarget,
 };
 use crate::jobs::env;
+use crate::schedule::{self, CronSchedule, MissedTickPolicy};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc};
 use futures_util::StreamExt;
 use k8s_openapi::api::batch::v1::Job;

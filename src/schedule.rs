@@ -1,6 +1,7 @@
-//! Schedule math for `SnapshotSchedule`: five-field cron expressions in an IANA time zone,
-//! and what to do at a given moment given the last tick handled (run, skip missed ticks,
-//! or wait). Pure: the controller passes the clock in.
+//! Schedule math for `SnapshotSchedule`, `MetricsExport` and `vctp standalone`'s exports:
+//! five-field cron expressions in an IANA time zone, and what to do at a given moment given
+//! the last tick handled (run, skip missed ticks, or wait). Pure: the caller passes the clock
+//! in.
 //!
 //! Daylight saving time: a tick whose local time falls into a spring-forward gap runs at the
 //! first instant after the gap (a daily 02:30 job still runs that day, at 03:00); a tick in
