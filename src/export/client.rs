@@ -655,7 +655,10 @@ pub fn parse_retention(text: &str) -> Option<Duration> {
         _ => return None,
     };
     let seconds = number * unit_seconds;
-    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
+    // `try_`: a finite figure can still overflow a Duration (`-retentionPeriod=1e15y`).
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 #[cfg(test)]
@@ -742,5 +745,6 @@ mod tests {
         assert_eq!(parse_retention("12h"), Some(Duration::from_secs(43_200)));
         assert_eq!(parse_retention("x"), None);
         assert_eq!(parse_retention("0"), None);
+        assert_eq!(parse_retention("1000000000000y"), None);
     }
 }

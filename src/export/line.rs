@@ -340,7 +340,8 @@ fn string_end(bytes: &[u8], pos: usize) -> Result<usize, String> {
         return Err(format!("expected a string at byte {pos}"));
     }
     let mut i = pos + 1;
-    while let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+    // `get`: an escape as the line's last byte steps past its end.
+    while let Some(found) = memchr::memchr2(b'"', b'\\', bytes.get(i..).unwrap_or_default()) {
         i += found;
         if bytes[i] == b'\\' {
             i += 2;
@@ -802,6 +803,7 @@ mod tests {
                 r#"{"metric":{},"values":[1],"timestamps":[1]} x"#,
                 "text after",
             ),
+            (r#"{"metric":{"a":"x\"#, "unterminated string"),
         ] {
             let mut obfuscator = plain();
             let mut rewriter = Rewriter::new(&mut obfuscator);
