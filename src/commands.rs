@@ -2,7 +2,8 @@
 
 pub mod metrics;
 
-use crate::aggregate::{self, Day, Engine, Month, engine};
+use crate::aggregate::engine::Source;
+use crate::aggregate::{self, Day, Engine, Month};
 use crate::cli::{
     AggregateCommand, BenchCommand, CacheCommand, Command, DbCommand, ReportCommand, ReportKind,
     ReportPeriod, SnapshotCommand, SummaryCommand, SynthArgs, TotalsCommand,
@@ -10,11 +11,11 @@ use crate::cli::{
 use crate::config::{Settings, VcenterTarget};
 use crate::inventory::collector::Collector;
 use crate::inventory::csv::{HourlyCsvReader, HourlyCsvWriter};
-use crate::jobs::report::{Period, Reporter};
+use crate::jobs::report::{self as report_job, Period};
+use crate::jobs::{Stores, aggregate as aggregate_job, retention, snapshot};
 use crate::objstore::Objects;
 use crate::output;
 use crate::store::hourly::RowFilter;
-use crate::store::reports::ReportEntry;
 use crate::store::summaries::Grain;
 use crate::store::{DatabaseUrl, Store};
 use anyhow::{Context, Result};
@@ -109,37 +110,15 @@ pub async fn run(
                     date,
                     engine,
                     no_report,
-                } => {
-                    let day = Day::parse(&date)?;
-                    let engine = engine.unwrap_or(default_engine);
-                    aggregate_day(&store, day, engine).await?;
-                    (Period::Day(day), engine, no_report)
-                }
+                } => (Period::Day(Day::parse(&date)?), engine, no_report),
                 AggregateCommand::Monthly {
                     month,
                     engine,
                     no_report,
-                } => {
-                    let month = Month::parse(&month)?;
-                    let engine = engine.unwrap_or(default_engine);
-                    aggregate_month(&store, month, engine).await?;
-                    (Period::Month(month), engine, no_report)
-                }
+                } => (Period::Month(Month::parse(&month)?), engine, no_report),
             };
-            if no_report {
-                return Ok(());
-            }
-            let objects = report_store(settings)?;
-            let written = Reporter {
-                store: &store,
-                objects: &objects,
-                pivots: &settings.report_summary_pivots,
-            }
-            .generate(period, None, Some(engine))
-            .await
-            .context("the summaries are stored, but writing the report failed (retry with `vctp report generate`)")?;
-            print_reports(&objects, &written);
-            Ok(())
+            let engine = engine.unwrap_or(default_engine);
+            aggregate(&store, settings, period, engine, !no_report).await
         }
         Command::Report(command) => {
             let store = Store::connect(&url()?).await?;
@@ -335,28 +314,46 @@ pub fn generate_csv(args: &SynthArgs, out: impl Write) -> Result<()> {
     Ok(())
 }
 
-async fn aggregate_day(store: &Store, day: Day, engine: Engine) -> Result<()> {
+/// `vctp aggregate daily|monthly`: the aggregation unit of work, asked for one period.
+async fn aggregate(
+    store: &Store,
+    settings: &Settings,
+    period: Period,
+    engine: Engine,
+    report: bool,
+) -> Result<()> {
     let started = Instant::now();
-    let outcome = engine::aggregate_daily_recorded(store, day, engine, engine::Source::Cli).await?;
-    print_outcome(&format!("daily {day}"), outcome, engine, started);
-    Ok(())
-}
-
-async fn aggregate_month(store: &Store, month: Month, engine: Engine) -> Result<()> {
-    let started = Instant::now();
-    let outcome =
-        engine::aggregate_monthly_recorded(store, month, engine, engine::Source::Cli).await?;
-    print_outcome(&format!("monthly {month}"), outcome, engine, started);
-    Ok(())
-}
-
-fn print_outcome(period: &str, outcome: engine::Outcome, engine: Engine, started: Instant) {
+    let objects = report_store(settings)?;
+    let stores = Stores {
+        store,
+        objects: &objects,
+        pivots: &settings.report_summary_pivots,
+    };
+    let request = aggregate_job::Request {
+        period,
+        vcenters: Vec::new(),
+        engine,
+        report,
+    };
+    let outcome = aggregate_job::run(
+        &stores,
+        &request,
+        Source::Cli,
+        aggregate_job::WhenEmpty::Fail,
+    )
+    .await?;
     println!(
-        "{period}: {} VM rows over {} vCenters ({engine:?} engine, {:.2} s)",
-        outcome.rows,
+        "{} {}: {} VM rows over {} vCenters ({engine:?} engine, {:.2} s)",
+        period.kind(),
+        period.label(),
+        outcome.rows_written,
         outcome.vcenters,
         started.elapsed().as_secs_f64()
     );
+    for report in &outcome.reports {
+        print_report(&objects, &report.key, report.size, &report.sha256);
+    }
+    Ok(())
 }
 
 async fn totals(store: &Store, command: TotalsCommand) -> Result<()> {
@@ -387,16 +384,11 @@ pub fn report_store(settings: &Settings) -> Result<Objects> {
     )?)
 }
 
-fn print_reports(objects: &Objects, written: &[ReportEntry]) {
-    for entry in written {
-        println!(
-            "wrote {}/{} ({} bytes, sha256 {})",
-            objects.url().trim_end_matches('/'),
-            entry.object_key,
-            entry.size,
-            entry.sha256
-        );
-    }
+fn print_report(objects: &Objects, key: &str, size: i64, sha256: &str) {
+    println!(
+        "wrote {}/{key} ({size} bytes, sha256 {sha256})",
+        objects.url().trim_end_matches('/'),
+    );
 }
 
 async fn report(store: &Store, settings: &Settings, command: ReportCommand) -> Result<()> {
@@ -408,14 +400,14 @@ async fn report(store: &Store, settings: &Settings, command: ReportCommand) -> R
                 ReportPeriod::Monthly { month } => Period::Month(Month::parse(&month)?),
             };
             let objects = report_store(settings)?;
-            let written = Reporter {
+            let stores = Stores {
                 store,
                 objects: &objects,
                 pivots: &settings.report_summary_pivots,
+            };
+            for entry in report_job::generate(&stores, period, vcenter.as_deref(), None).await? {
+                print_report(&objects, &entry.object_key, entry.size, &entry.sha256);
             }
-            .generate(period, vcenter.as_deref(), None)
-            .await?;
-            print_reports(&objects, &written);
         }
         ReportCommand::List { kind, format } => {
             let entries = store.reports(kind.map(ReportKind::as_str)).await?;
@@ -461,7 +453,7 @@ async fn report(store: &Store, settings: &Settings, command: ReportCommand) -> R
 }
 
 async fn cleanup(store: &Store, settings: &Settings, now: i64) -> Result<()> {
-    let done = crate::standalone::apply_retention(store, settings, now).await?;
+    let done = retention::run(store, retention::Policy::from_settings(settings), now).await?;
     println!("{done}");
     Ok(())
 }
@@ -503,37 +495,32 @@ async fn snapshot_run(
             "no configured vCenter is named {name:?}"
         );
     }
-    let snapshot_time = chrono::Utc::now().timestamp();
-    let outcomes = collector
-        .capture_round(
+    let objects = settings
+        .hourly_reports
+        .then(|| report_store(settings))
+        .transpose()?;
+    let policy = snapshot::RoundPolicy {
+        concurrency: settings.hourly_snapshot_concurrency,
+        hourly_report: objects.as_ref().map(|objects| Stores {
             store,
-            &targets,
-            snapshot_time,
-            settings.hourly_snapshot_concurrency,
-        )
-        .await;
-    let mut failed = 0;
-    for outcome in &outcomes {
-        match &outcome.result {
-            Ok(done) => println!(
-                "{}: {} VMs stored in {:.2} s ({} left out by tenants_to_filter, {} by node_charge_clusters)",
-                outcome.target.name,
-                done.rows,
-                done.seconds,
-                done.filtered_tenant,
-                done.filtered_node_charge
-            ),
-            Err(e) => {
-                failed += 1;
-                eprintln!("{}: {e}", outcome.target.name);
-            }
+            objects,
+            pivots: &settings.report_summary_pivots,
+        }),
+    };
+    let snapshot_time = chrono::Utc::now().timestamp();
+    let round = snapshot::round(store, &collector, &targets, snapshot_time, policy).await?;
+    for (target, done) in round.stored() {
+        println!(
+            "{}: {} VMs stored in {:.2} s ({} left out by tenants_to_filter, {} by node_charge_clusters)",
+            target.name, done.rows, done.seconds, done.filtered_tenant, done.filtered_node_charge
+        );
+    }
+    if let Some(objects) = &objects {
+        for entry in &round.reports {
+            print_report(objects, &entry.object_key, entry.size, &entry.sha256);
         }
     }
-    anyhow::ensure!(
-        failed == 0,
-        "{failed} of {} vCenters failed; their runs are recorded in snapshot_runs",
-        outcomes.len()
-    );
+    round.check().map(drop)?;
     Ok(())
 }
 

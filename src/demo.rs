@@ -3,11 +3,14 @@
 //! on a simulated clock, every day and month is aggregated, and then the standalone
 //! scheduler keeps snapshotting on the real clock until Ctrl-C.
 
-use crate::aggregate::{Day, Engine, Month, engine};
+use crate::aggregate::engine::Source;
+use crate::aggregate::{Day, Engine, Month};
 use crate::cli::DemoArgs;
 use crate::config::Settings;
 use crate::inventory::collector::Collector;
-use crate::jobs::report::{Period, Reporter};
+use crate::jobs::aggregate::{self, WhenEmpty};
+use crate::jobs::report::Period;
+use crate::jobs::{Stores, snapshot};
 use crate::objstore::Objects;
 use crate::output;
 use crate::sim::{Clock, SimConfig, Simulator};
@@ -76,14 +79,17 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let last_tick = now.div_euclid(HOUR) * HOUR;
     let mut tick = first_day.start();
     let mut day_rows = 0usize;
+    let history = snapshot::RoundPolicy {
+        concurrency: 0,
+        hourly_report: None,
+    };
     while tick <= last_tick {
         clock.set(tick);
-        for outcome in collector.capture_round(&store, &targets, tick, 0).await {
-            day_rows += outcome
-                .result
-                .with_context(|| format!("snapshot of {} at {tick}", outcome.target.name))?
-                .rows;
-        }
+        day_rows += snapshot::round(&store, &collector, &targets, tick, history)
+            .await?
+            .check()
+            .with_context(|| format!("snapshot at {tick}"))?
+            .rows();
         tick += HOUR;
         if tick % 86_400 == 0 || tick > last_tick {
             let day = Day::containing(tick - HOUR)?;
@@ -100,20 +106,40 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    // Every complete day, then every month those days touch.
+    // Every complete day, then every month those days touch, each with its reports; then the
+    // latest hour's report.
     let started = Instant::now();
+    let objects = Objects::from_url(&args.dir.display().to_string(), &Default::default())?;
+    let stores = Stores {
+        store: &store,
+        objects: &objects,
+        pivots: &settings.report_summary_pivots,
+    };
     let mut months: Vec<Month> = Vec::new();
     for day in days_before(first_day, today) {
-        engine::aggregate_daily(&store, day, Engine::Rust).await?;
         if months.last() != Some(&day.month()) {
             months.push(day.month());
         }
     }
-    for month in &months {
-        engine::aggregate_monthly(&store, *month, Engine::Rust).await?;
+    let periods = days_before(first_day, today)
+        .map(Period::Day)
+        .chain(months.iter().copied().map(Period::Month))
+        .chain([Period::hour_containing(last_tick)]);
+    let mut written = 0;
+    for period in periods {
+        let request = aggregate::Request {
+            period,
+            vcenters: Vec::new(),
+            engine: Engine::Rust,
+            report: true,
+        };
+        written += aggregate::run(&stores, &request, Source::Demo, WhenEmpty::Skip)
+            .await?
+            .reports
+            .len();
     }
     println!(
-        "aggregated {} days and {} months ({}) in {:.1} s",
+        "aggregated {} days and {} months ({}) and wrote {written} report objects (XLSX and CSV, each with a .sha256) to {} in {:.1} s",
         args.days,
         months.len(),
         months
@@ -121,27 +147,6 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
             .map(Month::to_string)
             .collect::<Vec<_>>()
             .join(", "),
-        started.elapsed().as_secs_f64()
-    );
-    // Reports of every day and month, and of the latest hour.
-    let started = Instant::now();
-    let objects = Objects::from_url(&args.dir.display().to_string(), &Default::default())?;
-    let reporter = Reporter {
-        store: &store,
-        objects: &objects,
-        pivots: &settings.report_summary_pivots,
-    };
-    let mut written = 0;
-    let periods = days_before(first_day, today)
-        .map(Period::Day)
-        .chain(months.iter().copied().map(Period::Month))
-        .chain([Period::hour_containing(last_tick)]);
-    for period in periods {
-        let engine = (!matches!(period, Period::Hour(_))).then_some(Engine::Rust);
-        written += reporter.generate(period, None, engine).await?.len();
-    }
-    println!(
-        "wrote {written} report objects (XLSX and CSV, each with a .sha256) to {} in {:.1} s",
         reports.display(),
         started.elapsed().as_secs_f64()
     );

@@ -9,11 +9,14 @@
 //! the loop; a job in flight gets a grace period to commit, otherwise it is dropped, which
 //! rolls its transaction back. Either way no write is left half done.
 
-use crate::aggregate::{Day, Engine, engine};
+use crate::aggregate::engine::Source;
+use crate::aggregate::{Day, Engine};
 use crate::config::exports::StandaloneExport;
 use crate::config::{Settings, VcenterTarget};
 use crate::inventory::collector::Collector;
-use crate::jobs::report::{Period, Reporter};
+use crate::jobs::aggregate::{self, WhenEmpty};
+use crate::jobs::report::Period;
+use crate::jobs::{Stores, retention, snapshot};
 use crate::objstore::Objects;
 use crate::store::{Store, runs::JobRun};
 use anyhow::{Context, Result};
@@ -224,100 +227,63 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Runs one job for `tick`, then writes the report of what it produced; the text says
-    /// what it did.
+    /// Runs one job for `tick` (with the report of what it produced); the text says what it
+    /// did.
     pub async fn run_job(&self, job: Job, tick: i64) -> Result<String> {
-        let (done, report) = match job {
-            Job::Snapshot => {
-                let snapshot_time = now();
-                let outcomes = self
-                    .collector
-                    .capture_round(
-                        &self.store,
-                        &self.targets,
-                        snapshot_time,
-                        self.settings.hourly_snapshot_concurrency,
-                    )
-                    .await;
-                let failed: Vec<String> = outcomes
-                    .iter()
-                    .filter_map(|o| o.result.as_ref().err().map(|e| e.to_string()))
-                    .collect();
-                let rows: usize = outcomes
-                    .iter()
-                    .filter_map(|o| o.result.as_ref().ok())
-                    .map(|c| c.rows)
-                    .sum();
-                anyhow::ensure!(
-                    failed.is_empty(),
-                    "{} of {} vCenters failed: {}",
-                    failed.len(),
-                    outcomes.len(),
-                    failed.join("; ")
-                );
-                let report = self
-                    .settings
-                    .hourly_reports
-                    .then(|| Period::hour_containing(snapshot_time));
-                (
-                    format!("snapshot of {} vCenters: {rows} VMs", outcomes.len()),
-                    report,
-                )
-            }
-            Job::Daily => {
-                let day = Day::containing(tick)?;
-                let source = engine::Source::Standalone;
-                match engine::aggregate_daily_recorded(&self.store, day, self.engine, source).await
-                {
-                    Ok(outcome) => (
-                        format!("daily {day}: {} VM rows", outcome.rows),
-                        Some(Period::Day(day)),
-                    ),
-                    Err(engine::Error::NoSnapshots(_)) => (
-                        format!("daily {day}: no snapshots, nothing to aggregate"),
-                        None,
-                    ),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Job::Monthly => {
-                let month = Day::containing(tick)?.month();
-                let source = engine::Source::Standalone;
-                match engine::aggregate_monthly_recorded(&self.store, month, self.engine, source)
-                    .await
-                {
-                    Ok(outcome) => (
-                        format!("monthly {month}: {} VM rows", outcome.rows),
-                        Some(Period::Month(month)),
-                    ),
-                    Err(engine::Error::NoDailySummaries(_)) => (
-                        format!("monthly {month}: no daily summaries, nothing to aggregate"),
-                        None,
-                    ),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Job::Cleanup => {
-                let done = apply_retention(&self.store, &self.settings, now()).await?;
-                (done.to_string(), None)
-            }
-        };
-        let Some(period) = report else {
-            return Ok(done);
-        };
-        let written = Reporter {
+        let stores = Stores {
             store: &self.store,
             objects: &self.reports,
             pivots: &self.settings.report_summary_pivots,
+        };
+        let period = match job {
+            Job::Snapshot => {
+                let policy = snapshot::RoundPolicy {
+                    concurrency: self.settings.hourly_snapshot_concurrency,
+                    hourly_report: self.settings.hourly_reports.then_some(stores),
+                };
+                let round =
+                    snapshot::round(&self.store, &self.collector, &self.targets, now(), policy)
+                        .await?
+                        .check()?;
+                return Ok(format!(
+                    "snapshot of {} vCenters: {} VMs{}",
+                    round.outcomes.len(),
+                    round.rows(),
+                    report_named(round.reports.first().map(|e| e.object_key.as_str()))
+                ));
+            }
+            Job::Daily => Period::Day(Day::containing(tick)?),
+            Job::Monthly => Period::Month(Day::containing(tick)?.month()),
+            Job::Cleanup => {
+                let policy = retention::Policy::from_settings(&self.settings);
+                return Ok(retention::run(&self.store, policy, now())
+                    .await?
+                    .to_string());
+            }
+        };
+        let request = aggregate::Request {
+            period,
+            vcenters: Vec::new(),
+            engine: self.engine,
+            report: true,
+        };
+        let outcome =
+            aggregate::run(&stores, &request, Source::Standalone, WhenEmpty::Skip).await?;
+        let label = format!("{} {}", period.kind(), period.label());
+        if outcome.skipped {
+            return Ok(format!("{label}: nothing to aggregate"));
         }
-        .generate(period, None, (job != Job::Snapshot).then_some(self.engine))
-        .await
-        .with_context(|| format!("{done}; but its report failed"))?;
         Ok(format!(
-            "{done}; report {}",
-            written.first().map_or("", |e| e.object_key.as_str())
+            "{label}: {} VM rows{}",
+            outcome.rows_written,
+            report_named(outcome.reports.first().map(|r| r.key.as_str()))
         ))
     }
+}
+
+/// "; report KEY" for a summary line, or nothing.
+fn report_named(key: Option<&str>) -> String {
+    key.map(|key| format!("; report {key}")).unwrap_or_default()
 }
 
 impl Scheduler {
@@ -404,57 +370,6 @@ fn export_due(export: &StandaloneExport, last_tick: Option<i64>, now: i64) -> Op
 fn export_next(export: &StandaloneExport, now: i64) -> Option<i64> {
     let now_at = DateTime::<Utc>::from_timestamp(now, 0)?;
     Some(export_schedule(export)?.next_after(now_at)?.timestamp())
-}
-
-/// What retention deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    pub hourly_rows: u64,
-    pub daily_rows: u64,
-    pub hourly_max_age_days: u32,
-    pub daily_max_age_months: u32,
-}
-
-impl std::fmt::Display for Retention {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "deleted {} hourly rows older than {} days and {} daily summary rows older than {} months",
-            self.hourly_rows, self.hourly_max_age_days, self.daily_rows, self.daily_max_age_months
-        )
-    }
-}
-
-/// Deletes hourly rows older than `hourly_snapshot_max_age_days` and daily summaries older
-/// than `daily_snapshot_max_age_months`, counted back from `now`.
-pub async fn apply_retention(store: &Store, settings: &Settings, now: i64) -> Result<Retention> {
-    retain(
-        store,
-        settings.hourly_snapshot_max_age_days,
-        settings.daily_snapshot_max_age_months,
-        now,
-    )
-    .await
-}
-
-/// Deletes hourly rows older than `hourly_max_age_days` and daily summaries older than
-/// `daily_max_age_months` before `now` (also what a SnapshotSchedule's snapshot Jobs apply).
-pub async fn retain(
-    store: &Store,
-    hourly_max_age_days: u32,
-    daily_max_age_months: u32,
-    now: i64,
-) -> Result<Retention> {
-    let hourly_cutoff = now - i64::from(hourly_max_age_days) * 86_400;
-    let daily_cutoff = Day::containing(now)?
-        .months_before(daily_max_age_months)?
-        .start();
-    Ok(Retention {
-        hourly_rows: store.delete_hourly_before(hourly_cutoff).await?,
-        daily_rows: store.delete_daily_before(daily_cutoff).await?,
-        hourly_max_age_days,
-        daily_max_age_months,
-    })
 }
 
 fn now() -> i64 {

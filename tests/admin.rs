@@ -110,15 +110,7 @@ async fn aggregating_a_day_in_process_stores_its_summaries_reports_and_run_recor
     expected.sort();
     assert!(!keys.is_empty());
     assert_eq!(keys, expected);
-    let runs = store
-        .aggregation_runs("daily", first().start())
-        .await
-        .unwrap();
-    assert_eq!(runs.len(), 1);
-    assert!(runs[0].success);
-    assert_eq!(runs[0].source, "api");
-    assert_eq!(runs[0].rows_written as usize, summaries.len());
-    assert!(runs[0].error.is_empty());
+    common::assert_recorded_aggregation(&store, Grain::Daily, first().start(), "api").await;
 }
 
 async fn aggregating_a_month_in_process_stores_its_summaries_and_run_record(db: TestDb) {

@@ -4,6 +4,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
+use vctp::store::summaries::Grain;
 
 /// A working directory of the test process's own, so that what vctp writes relative to it
 /// (the default `reports/` directory) never lands in the source tree.
@@ -31,6 +32,16 @@ fn ok(output: Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+/// The aggregation of `date` that `source` recorded in the database at `db`.
+fn assert_recorded(db: &str, grain: Grain, date: &str, source: &str) {
+    let url = vctp::store::DatabaseUrl::parse(db).unwrap();
+    let start = vctp::aggregate::Day::parse(date).unwrap().start();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = vctp::store::Store::open(&url).await.unwrap();
+        common::assert_recorded_aggregation(&store, grain, start, source).await;
+    });
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -328,6 +339,7 @@ fn the_demo_takes_a_history_through_the_simulator_and_aggregates_it() {
     assert!(stdout.contains("aggregated 2 days"), "{stdout}");
     let db = demo_dir.join("vctp.sqlite3").display().to_string();
     let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    assert_recorded(&db, Grain::Daily, &yesterday.to_string(), "demo");
     let report = demo_dir.join(format!("reports/daily/{yesterday}/all.xlsx"));
     assert!(report.is_file(), "{}", report.display());
     let listed = ok(vctp(&db, &["report", "list"]));
@@ -499,6 +511,7 @@ fn aggregating_writes_the_report_which_lists_and_downloads_with_its_checksum() {
         ],
     ));
     assert!(out.contains("reports/daily/2026-01-31/all.xlsx"), "{out}");
+    assert_recorded(&db, Grain::Daily, "2026-01-31", "cli");
     for name in ["all.xlsx", "all.xlsx.sha256", "all.csv", "all.csv.sha256"] {
         assert!(
             reports

@@ -4,10 +4,12 @@ mod common;
 
 use vctp::aggregate::engine::Source;
 use vctp::aggregate::{Day, Engine};
-use vctp::jobs::aggregate::{Request, run};
+use vctp::jobs::Stores;
+use vctp::jobs::aggregate::{Request, WhenEmpty, run};
 use vctp::jobs::report::Period;
 use vctp::objstore::Objects;
 use vctp::report::PivotSpec;
+use vctp::store::summaries::Grain;
 
 #[tokio::test]
 async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcenter() {
@@ -20,9 +22,11 @@ async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcen
     let pivots = PivotSpec::defaults();
 
     let all = run(
-        &db.store,
-        &objects,
-        &pivots,
+        &Stores {
+            store: &db.store,
+            objects: &objects,
+            pivots: &pivots,
+        },
         &Request {
             period: Period::Day(day),
             vcenters: Vec::new(),
@@ -30,18 +34,12 @@ async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcen
             report: true,
         },
         Source::Job,
+        WhenEmpty::Fail,
     )
     .await
     .expect("daily request");
-    let recorded = db
-        .store
-        .aggregation_runs("daily", day.start())
-        .await
-        .unwrap();
-    assert_eq!(recorded.len(), 1, "one recorded attempt");
-    assert!(recorded[0].success && recorded[0].source == "job");
-    assert_eq!(recorded[0].rows_written as u64, all.rows_written);
-    assert!(all.rows_written > 50, "{all:?}");
+    common::assert_recorded_aggregation(&db.store, Grain::Daily, day.start(), "job").await;
+    assert!(all.rows_written > 50 && all.vcenters == 2, "{all:?}");
     let keys: Vec<&str> = all.reports.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -57,9 +55,11 @@ async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcen
     );
 
     let per_vcenter = run(
-        &db.store,
-        &objects,
-        &pivots,
+        &Stores {
+            store: &db.store,
+            objects: &objects,
+            pivots: &pivots,
+        },
         &Request {
             period: Period::hour("2026-01-10T05").unwrap(),
             vcenters: inventory.vcenters().to_vec(),
@@ -67,6 +67,7 @@ async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcen
             report: true,
         },
         Source::Job,
+        WhenEmpty::Fail,
     )
     .await
     .expect("hourly request");
@@ -88,9 +89,11 @@ async fn a_request_for_a_period_without_snapshots_fails_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let objects = Objects::from_url(dir.path().to_str().unwrap(), &Default::default()).unwrap();
     let err = run(
-        &db.store,
-        &objects,
-        &PivotSpec::defaults(),
+        &Stores {
+            store: &db.store,
+            objects: &objects,
+            pivots: &PivotSpec::defaults(),
+        },
         &Request {
             period: Period::Day(Day::parse("2026-01-10").unwrap()),
             vcenters: Vec::new(),
@@ -98,6 +101,7 @@ async fn a_request_for_a_period_without_snapshots_fails_naming_it() {
             report: true,
         },
         Source::Job,
+        WhenEmpty::Fail,
     )
     .await
     .unwrap_err();
@@ -112,4 +116,38 @@ async fn a_request_for_a_period_without_snapshots_fails_naming_it() {
     assert!(!recorded[0].success && !recorded[0].error.is_empty());
     assert!(err.to_string().ends_with(&recorded[0].error), "{err}");
     assert!(err.to_string().contains("2026-01-10"), "{err}");
+}
+
+#[tokio::test]
+async fn a_caller_that_skips_empty_periods_gets_a_skipped_outcome_and_no_report() {
+    let db = common::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Objects::from_url(dir.path().to_str().unwrap(), &Default::default()).unwrap();
+    let day = Day::parse("2026-01-10").unwrap();
+    let outcome = run(
+        &Stores {
+            store: &db.store,
+            objects: &objects,
+            pivots: &PivotSpec::defaults(),
+        },
+        &Request {
+            period: Period::Day(day),
+            vcenters: Vec::new(),
+            engine: Engine::Rust,
+            report: true,
+        },
+        Source::Standalone,
+        WhenEmpty::Skip,
+    )
+    .await
+    .expect("an empty day is skipped, not an error");
+    assert!(outcome.skipped && outcome.reports.is_empty(), "{outcome:?}");
+    assert!(db.store.reports(None).await.unwrap().is_empty());
+    let recorded = db
+        .store
+        .aggregation_runs("daily", day.start())
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 1, "the attempt is recorded all the same");
+    assert!(!recorded[0].success && recorded[0].source == "standalone");
 }

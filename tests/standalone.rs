@@ -13,6 +13,7 @@ use vctp::sim::{Clock, SimConfig, Simulator};
 use vctp::standalone::{Job, Plan, Scheduler};
 use vctp::store::Store;
 use vctp::store::runs::JobRun;
+use vctp::store::summaries::Grain;
 
 async fn scheduler(store: Store, snapshot_every: u64, reports: &std::path::Path) -> Scheduler {
     let sim = Simulator::new(
@@ -76,6 +77,26 @@ async fn the_scheduler_snapshots_every_vcenter_on_its_ticks_and_records_each_job
         snapshots.len(),
         "one run record per stored snapshot"
     );
+}
+
+#[tokio::test]
+async fn the_daily_tick_aggregates_through_the_shared_path_and_an_empty_day_is_skipped() {
+    let db = common::sqlite().await;
+    let reports = tempfile::tempdir().unwrap();
+    let scheduler = scheduler(db.store.clone(), 3_600, reports.path()).await;
+    let day = vctp::aggregate::Day::parse("2026-01-10").unwrap();
+    let inventory = vctp::synth::Inventory::new(40, 2, day, 1, 9);
+    common::import(&db.store, common::synthetic_rows(&inventory, day, 1)).await;
+
+    let done = scheduler.run_job(Job::Daily, day.start()).await.unwrap();
+    assert!(
+        done.starts_with("daily 2026-01-10: ") && done.contains("; report reports/daily/"),
+        "{done}"
+    );
+    common::assert_recorded_aggregation(&db.store, Grain::Daily, day.start(), "standalone").await;
+
+    let empty = scheduler.run_job(Job::Daily, day.next().start()).await;
+    assert_eq!(empty.unwrap(), "daily 2026-01-11: nothing to aggregate");
 }
 
 #[tokio::test]

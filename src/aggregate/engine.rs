@@ -135,6 +135,8 @@ pub enum Source {
     Cli,
     /// The admin API of `vctp serve`.
     Api,
+    /// `vctp demo`'s history.
+    Demo,
 }
 
 impl Source {
@@ -144,6 +146,7 @@ impl Source {
             Source::Standalone => "standalone",
             Source::Cli => "cli",
             Source::Api => "api",
+            Source::Demo => "demo",
         }
     }
 }

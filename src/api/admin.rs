@@ -5,11 +5,12 @@
 
 use super::error::ErrorBody;
 use super::{ApiError, AppState};
-use crate::aggregate::engine::{self, Source};
+use crate::aggregate::engine::Source;
 use crate::aggregate::{Day, Engine, Month};
 use crate::crd::AggregationJob;
 use crate::crd::aggregation_job::{AggregationJobSpec, AggregationPeriod, ReportOptions};
-use crate::jobs::aggregate::{self as aggregate_job, Request};
+use crate::jobs::Stores;
+use crate::jobs::aggregate::{self as aggregate_job, Request, WhenEmpty};
 use crate::jobs::report::Period;
 use crate::report::PivotSpec;
 use crate::store::diagnostics::Staleness;
@@ -181,10 +182,8 @@ pub async fn aggregate(
                 engine: state.aggregation.engine,
                 report,
             };
-            let pivots = &state.aggregation.pivots;
             let outcome =
-                aggregate_job::run(&state.store, &state.objects, pivots, &request, Source::Api)
-                    .await?;
+                aggregate_job::run(&stores(&state), &request, Source::Api, WhenEmpty::Fail).await?;
             answer.rows_written = Some(outcome.rows_written);
             answer.reports = Some(
                 outcome
@@ -254,6 +253,15 @@ pub fn aggregation_job(period: Period, report: bool, engine: Engine) -> Aggregat
     job
 }
 
+/// What the in-process units of work read and write.
+fn stores(state: &AppState) -> Stores<'_> {
+    Stores {
+        store: &state.store,
+        objects: &state.objects,
+        pivots: &state.aggregation.pivots,
+    }
+}
+
 /// `POST /api/snapshots/repair`.
 #[derive(Deserialize, ToSchema)]
 pub struct RepairBody {
@@ -283,17 +291,18 @@ async fn repair_day(
     day: Day,
     reason: Option<Staleness>,
 ) -> Result<Repaired, ApiError> {
+    let request = Request {
+        period: Period::Day(day),
+        vcenters: Vec::new(),
+        engine: state.aggregation.engine,
+        report: false,
+    };
     let outcome =
-        engine::aggregate_daily_recorded(&state.store, day, state.aggregation.engine, Source::Api)
-            .await
-            .map_err(|source| aggregate_job::Error::Aggregate {
-                period: day.to_string(),
-                source,
-            })?;
+        aggregate_job::run(&stores(&state), &request, Source::Api, WhenEmpty::Fail).await?;
     let vcenters = state.store.rebuild_day_snapshot_totals(day.start()).await?;
     Ok(Repaired {
         date: day.to_string(),
-        rows_written: outcome.rows,
+        rows_written: outcome.rows_written,
         vcenters,
         reason,
     })

@@ -7,7 +7,8 @@ use super::timed;
 use crate::aggregate::{Day, Engine};
 use crate::cli::BenchReportArgs;
 use crate::inventory::TierMapping;
-use crate::jobs::report::{Period, Reporter};
+use crate::jobs::Stores;
+use crate::jobs::report::{self as report_job, Period};
 use crate::objstore::Objects;
 use crate::report::{self, Cover, PivotSpec};
 use crate::store::summaries::Grain;
@@ -51,15 +52,14 @@ pub async fn run(args: &BenchReportArgs, url: Option<DatabaseUrl>) -> Result<()>
         Ok(summaries.len() as u64)
     })
     .await?;
-    let reporter = Reporter {
+    let stores = Stores {
         store: &store,
         objects: &objects,
         pivots: &pivots,
     };
     let job = timed("read+build+put", "rows", args.runs, || async {
-        let written = reporter
-            .generate(Period::Day(day), None, Some(Engine::Rust))
-            .await?;
+        let written =
+            report_job::generate(&stores, Period::Day(day), None, Some(Engine::Rust)).await?;
         anyhow::ensure!(written.len() == 2, "expected the XLSX and the CSV");
         Ok(summaries.len() as u64)
     })

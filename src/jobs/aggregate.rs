@@ -3,14 +3,12 @@
 //! only writes the hour's report. The outcome is small JSON a Job leaves as its termination
 //! message for the operator.
 
-use super::report::{Period, Reporter};
+use super::Stores;
+use super::report::{self, Period};
 use crate::aggregate::engine::{self, Source};
-use crate::aggregate::{Day, Engine, Month};
+use crate::aggregate::{Day, Engine, EngineError, Month};
 use crate::crd::AggregationJobSpec;
 use crate::crd::aggregation_job::AggregationPeriod;
-use crate::objstore::Objects;
-use crate::report::PivotSpec;
-use crate::store::Store;
 use serde::Serialize;
 
 /// What to do.
@@ -35,11 +33,25 @@ pub struct ReportObject {
     pub url: Option<String>,
 }
 
+/// What a period with nothing to aggregate (a day without snapshots, a month without daily
+/// summaries) means to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenEmpty {
+    /// An error: somebody asked for this period (the CLI, the API, an `AggregationJob`).
+    Fail,
+    /// Nothing to do: a schedule reached a period nobody collected (standalone, the demo).
+    Skip,
+}
+
 /// What was done.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
     pub rows_written: u64,
+    /// vCenters with summaries in the period.
+    pub vcenters: usize,
+    /// The period had nothing to aggregate and the caller skips such periods.
+    pub skipped: bool,
     pub reports: Vec<ReportObject>,
 }
 
@@ -52,7 +64,9 @@ pub enum Error {
         period: String,
         source: crate::aggregate::EngineError,
     },
-    #[error("the summaries of {period} are stored, but its report failed: {source}")]
+    #[error(
+        "the summaries of {period} are stored, but its report failed (`vctp report generate` retries it): {source}"
+    )]
     Report {
         period: String,
         source: super::report::Error,
@@ -128,37 +142,45 @@ impl Request {
 const URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
 
 /// Aggregates the request's day or month (recorded in `aggregation_runs` as coming from
-/// `source`), then writes its reports.
+/// `source`), then writes its reports; an hour only gets its report.
 pub async fn run(
-    store: &Store,
-    objects: &Objects,
-    pivots: &[PivotSpec],
+    stores: &Stores<'_>,
     request: &Request,
     source: Source,
+    when_empty: WhenEmpty,
 ) -> Result<Outcome, Error> {
     let label = request.period.label();
+    let store = stores.store;
     let aggregated = match request.period {
-        Period::Hour(_) => Ok(0),
-        Period::Day(day) => engine::aggregate_daily_recorded(store, day, request.engine, source)
-            .await
-            .map(|o| o.rows),
+        Period::Hour(_) => Ok(engine::Outcome::default()),
+        Period::Day(day) => {
+            engine::aggregate_daily_recorded(store, day, request.engine, source).await
+        }
         Period::Month(month) => {
-            engine::aggregate_monthly_recorded(store, month, request.engine, source)
-                .await
-                .map(|o| o.rows)
+            engine::aggregate_monthly_recorded(store, month, request.engine, source).await
         }
     };
-    let rows_written = aggregated.map_err(|source| Error::Aggregate {
-        period: label.clone(),
-        source,
-    })?;
+    let aggregated = match aggregated {
+        Ok(outcome) => outcome,
+        Err(EngineError::NoSnapshots(_) | EngineError::NoDailySummaries(_))
+            if when_empty == WhenEmpty::Skip =>
+        {
+            return Ok(Outcome {
+                rows_written: 0,
+                vcenters: 0,
+                skipped: true,
+                reports: Vec::new(),
+            });
+        }
+        Err(source) => {
+            return Err(Error::Aggregate {
+                period: label,
+                source,
+            });
+        }
+    };
     let mut reports = Vec::new();
     if request.report {
-        let reporter = Reporter {
-            store,
-            objects,
-            pivots,
-        };
         let engine = (!matches!(request.period, Period::Hour(_))).then_some(request.engine);
         let scopes: Vec<Option<&str>> = if request.vcenters.is_empty() {
             vec![None]
@@ -166,15 +188,15 @@ pub async fn run(
             request.vcenters.iter().map(|v| Some(v.as_str())).collect()
         };
         for scope in scopes {
-            let written = reporter
-                .generate(request.period, scope, engine)
+            let written = report::generate(stores, request.period, scope, engine)
                 .await
                 .map_err(|source| Error::Report {
                     period: label.clone(),
                     source,
                 })?;
             for entry in written {
-                let url = objects
+                let url = stores
+                    .objects
                     .presign_get(&entry.object_key, URL_LIFETIME)
                     .await
                     .ok()
@@ -189,7 +211,9 @@ pub async fn run(
         }
     }
     Ok(Outcome {
-        rows_written,
+        rows_written: aggregated.rows,
+        vcenters: aggregated.vcenters,
+        skipped: false,
         reports,
     })
 }

@@ -4,7 +4,7 @@
 //! error into the exit status: 1 when the work failed, 2 for bad input ([`Error::is_bad_input`]).
 
 use super::termination::JobResult;
-use super::{aggregate, snapshot};
+use super::{Stores, aggregate, retention, snapshot};
 use crate::cli::{JobAggregateArgs, JobCommand, JobExportArgs, JobSnapshotArgs};
 use crate::config::Settings;
 use crate::crd::{AggregationJob, MetricsExport, VCenterTarget};
@@ -246,9 +246,11 @@ async fn snapshot_job(
     // next tick tries again.
     let retention = match (&stored, args.hourly_max_age_days, args.daily_max_age_months) {
         (Ok(_), Some(days), Some(months)) => {
-            match crate::standalone::retain(&store, days, months, chrono::Utc::now().timestamp())
-                .await
-            {
+            let policy = retention::Policy {
+                hourly_max_age_days: days,
+                daily_max_age_months: months,
+            };
+            match retention::run(&store, policy, chrono::Utc::now().timestamp()).await {
                 Ok(done) => format!("; retention: {done}"),
                 Err(e) => {
                     tracing::warn!(error = %e, "retention failed after the snapshot");
@@ -298,12 +300,16 @@ async fn aggregate_job(
     let label = request.period.label();
     tracing::info!(resource = %resource, period = %label, "aggregation starting");
     let store = Store::connect(&url).await?;
+    let stores = Stores {
+        store: &store,
+        objects: &objects,
+        pivots: &settings.report_summary_pivots,
+    };
     let outcome = aggregate::run(
-        &store,
-        &objects,
-        &settings.report_summary_pivots,
+        &stores,
         &request,
         crate::aggregate::engine::Source::Job,
+        aggregate::WhenEmpty::Fail,
     )
     .await;
     store.close().await;

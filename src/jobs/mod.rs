@@ -1,5 +1,11 @@
-//! Units of work with their dependencies passed in: what a CLI command, the standalone
-//! scheduler and a Kubernetes Job all run.
+//! Units of work with their dependencies passed in: the one place each is composed. The CLI,
+//! the standalone scheduler, the demo, the admin API and a Kubernetes Job (`entrypoint`) only
+//! parse their input, call one of these, and present the outcome:
+//! - [`snapshot::round`]: capture every vCenter at one time (and the hour's report);
+//! - [`aggregate::run`]: aggregate a day or month, then write its reports;
+//! - [`report::generate`]: one period's report;
+//! - [`retention::run`]: delete what is past its age;
+//! - [`export::run`] / [`import::run`]: a metrics export into a bundle, and back.
 
 pub mod aggregate;
 pub mod bundle;
@@ -8,8 +14,22 @@ pub mod export;
 pub mod import;
 pub mod progress;
 pub mod report;
+pub mod retention;
 pub mod snapshot;
 pub mod termination;
+
+use crate::objstore::Objects;
+use crate::report::PivotSpec;
+use crate::store::Store;
+
+/// Where the units of work read and write: the database, the object store that reports go
+/// to, and the pivots the reports carry.
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    pub store: &'a Store,
+    pub objects: &'a Objects,
+    pub pivots: &'a [PivotSpec],
+}
 
 /// Environment of a snapshot Job's container, set by the operator from the `VCenterTarget`'s
 /// Secrets (`secretKeyRef`), so the Job itself needs no right to read Secrets.

@@ -3,10 +3,10 @@
 //! `.sha256` sidecars, then register them. A registry row exists only for objects that were
 //! written completely; if the second object fails, the first is removed again.
 
+use super::Stores;
 use crate::aggregate::{Day, Engine, Month, engine};
-use crate::objstore::{Objects, report_key};
-use crate::report::{self, Cover, PivotSpec};
-use crate::store::Store;
+use crate::objstore::report_key;
+use crate::report::{self, Cover};
 use crate::store::hourly::RowFilter;
 use crate::store::reports::ReportEntry;
 use crate::store::summaries::Grain;
@@ -142,132 +142,125 @@ impl Period {
     }
 }
 
-/// Writes reports of the stored data to one object store.
-pub struct Reporter<'a> {
-    pub store: &'a Store,
-    pub objects: &'a Objects,
-    pub pivots: &'a [PivotSpec],
+/// Builds and stores the XLSX and CSV report of `period`, for one vCenter or all
+/// (`scope` = None); `engine` is named on the cover when the report follows an
+/// aggregation. Returns the registry rows written.
+pub async fn generate(
+    stores: &Stores<'_>,
+    period: Period,
+    scope: Option<&str>,
+    engine: Option<Engine>,
+) -> Result<Vec<ReportEntry>, Error> {
+    let scope_name = scope.unwrap_or("all");
+    let cover = Cover {
+        title: format!("vctp {} chargeback report", period.kind()),
+        period: period.described(),
+        generated_at: chrono::Utc::now().timestamp(),
+        engine,
+        scope: scope_name.to_string(),
+    };
+    let in_scope = |vcenter: &str| scope.is_none_or(|s| s == vcenter);
+    let no_data = |hint| Error::NoData {
+        kind: period.kind(),
+        period: period.label(),
+        scope: scope.map_or_else(String::new, |s| format!(" of vCenter {s}")),
+        hint,
+    };
+    let (xlsx, csv) = match period {
+        Period::Day(day) => {
+            let mut vms = stores.store.summaries(Grain::Daily, day.start()).await?;
+            vms.retain(|vm| in_scope(&vm.vcenter));
+            if vms.is_empty() {
+                return Err(no_data("run `vctp aggregate daily` for it first"));
+            }
+            let mut totals = stores.store.totals("daily", day.start(), day.end()).await?;
+            totals.retain(|t| in_scope(&t.vcenter));
+            (
+                report::daily_workbook(&cover, &vms, &totals, stores.pivots)?,
+                report::summaries_csv(&vms)?,
+            )
+        }
+        Period::Month(month) => {
+            let mut vms = stores
+                .store
+                .summaries(Grain::Monthly, month.start())
+                .await?;
+            vms.retain(|vm| in_scope(&vm.vcenter));
+            if vms.is_empty() {
+                return Err(no_data("run `vctp aggregate monthly` for it first"));
+            }
+            let mut totals = stores
+                .store
+                .totals("daily", month.start(), month.end())
+                .await?;
+            totals.retain(|t| in_scope(&t.vcenter));
+            (
+                report::monthly_workbook(&cover, &vms, &totals, stores.pivots)?,
+                report::summaries_csv(&vms)?,
+            )
+        }
+        Period::Hour(start) => {
+            let rows: Vec<_> = stores
+                .store
+                .hourly_rows(RowFilter {
+                    vcenter: scope.map(String::from),
+                    from: Some(start),
+                    to: Some(start + HOUR),
+                })
+                .try_collect()
+                .await?;
+            if rows.is_empty() {
+                return Err(no_data("no snapshot was taken in that hour"));
+            }
+            let mut hours = engine::hourly_totals(stores.store, Day::containing(start)?).await?;
+            hours.retain(|h| in_scope(&h.vcenter) && h.hour_start <= start);
+            (
+                report::hourly_workbook(&cover, &rows, &hours)?,
+                report::hourly_csv(&rows)?,
+            )
+        }
+    };
+    publish(stores, period, scope_name, [("xlsx", xlsx), ("csv", csv)]).await
 }
 
-impl Reporter<'_> {
-    /// Builds and stores the XLSX and CSV report of `period`, for one vCenter or all
-    /// (`scope` = None); `engine` is named on the cover when the report follows an
-    /// aggregation. Returns the registry rows written.
-    pub async fn generate(
-        &self,
-        period: Period,
-        scope: Option<&str>,
-        engine: Option<Engine>,
-    ) -> Result<Vec<ReportEntry>, Error> {
-        let scope_name = scope.unwrap_or("all");
-        let cover = Cover {
-            title: format!("vctp {} chargeback report", period.kind()),
-            period: period.described(),
-            generated_at: chrono::Utc::now().timestamp(),
-            engine,
-            scope: scope_name.to_string(),
-        };
-        let in_scope = |vcenter: &str| scope.is_none_or(|s| s == vcenter);
-        let no_data = |hint| Error::NoData {
-            kind: period.kind(),
-            period: period.label(),
-            scope: scope.map_or_else(String::new, |s| format!(" of vCenter {s}")),
-            hint,
-        };
-        let (xlsx, csv) = match period {
-            Period::Day(day) => {
-                let mut vms = self.store.summaries(Grain::Daily, day.start()).await?;
-                vms.retain(|vm| in_scope(&vm.vcenter));
-                if vms.is_empty() {
-                    return Err(no_data("run `vctp aggregate daily` for it first"));
-                }
-                let mut totals = self.store.totals("daily", day.start(), day.end()).await?;
-                totals.retain(|t| in_scope(&t.vcenter));
-                (
-                    report::daily_workbook(&cover, &vms, &totals, self.pivots)?,
-                    report::summaries_csv(&vms)?,
-                )
-            }
-            Period::Month(month) => {
-                let mut vms = self.store.summaries(Grain::Monthly, month.start()).await?;
-                vms.retain(|vm| in_scope(&vm.vcenter));
-                if vms.is_empty() {
-                    return Err(no_data("run `vctp aggregate monthly` for it first"));
-                }
-                let mut totals = self
-                    .store
-                    .totals("daily", month.start(), month.end())
-                    .await?;
-                totals.retain(|t| in_scope(&t.vcenter));
-                (
-                    report::monthly_workbook(&cover, &vms, &totals, self.pivots)?,
-                    report::summaries_csv(&vms)?,
-                )
-            }
-            Period::Hour(start) => {
-                let rows: Vec<_> = self
-                    .store
-                    .hourly_rows(RowFilter {
-                        vcenter: scope.map(String::from),
-                        from: Some(start),
-                        to: Some(start + HOUR),
-                    })
-                    .try_collect()
-                    .await?;
-                if rows.is_empty() {
-                    return Err(no_data("no snapshot was taken in that hour"));
-                }
-                let mut hours = engine::hourly_totals(self.store, Day::containing(start)?).await?;
-                hours.retain(|h| in_scope(&h.vcenter) && h.hour_start <= start);
-                (
-                    report::hourly_workbook(&cover, &rows, &hours)?,
-                    report::hourly_csv(&rows)?,
-                )
-            }
-        };
-        self.publish(period, scope_name, [("xlsx", xlsx), ("csv", csv)])
-            .await
-    }
-
-    /// Writes the objects, then registers them; if a later object fails, the earlier ones
-    /// of this report are deleted again so no registry row or stray object remains.
-    async fn publish(
-        &self,
-        period: Period,
-        scope: &str,
-        objects: [(&'static str, Vec<u8>); 2],
-    ) -> Result<Vec<ReportEntry>, Error> {
-        let created_at = chrono::Utc::now().timestamp();
-        let mut written: Vec<ReportEntry> = Vec::new();
-        for (format, bytes) in objects {
-            let key = report_key(period.kind(), &period.label(), scope, format)?;
-            match self.objects.put(&key, bytes).await {
-                Ok(stored) => written.push(ReportEntry {
-                    object_key: stored.key,
-                    kind: period.kind().to_string(),
-                    period: period.label(),
-                    period_start: period.start(),
-                    scope: scope.to_string(),
-                    format: format.to_string(),
-                    size: i64::try_from(stored.size).unwrap_or(i64::MAX),
-                    sha256: stored.sha256,
-                    created_at,
-                }),
-                Err(e) => {
-                    for entry in &written {
-                        if let Err(cleanup) = self.objects.delete(&entry.object_key).await {
-                            tracing::warn!(key = %entry.object_key, error = %cleanup, "failed to remove a report object after a failed upload");
-                        }
+/// Writes the objects, then registers them; if a later object fails, the earlier ones
+/// of this report are deleted again so no registry row or stray object remains.
+async fn publish(
+    stores: &Stores<'_>,
+    period: Period,
+    scope: &str,
+    objects: [(&'static str, Vec<u8>); 2],
+) -> Result<Vec<ReportEntry>, Error> {
+    let created_at = chrono::Utc::now().timestamp();
+    let mut written: Vec<ReportEntry> = Vec::new();
+    for (format, bytes) in objects {
+        let key = report_key(period.kind(), &period.label(), scope, format)?;
+        match stores.objects.put(&key, bytes).await {
+            Ok(stored) => written.push(ReportEntry {
+                object_key: stored.key,
+                kind: period.kind().to_string(),
+                period: period.label(),
+                period_start: period.start(),
+                scope: scope.to_string(),
+                format: format.to_string(),
+                size: i64::try_from(stored.size).unwrap_or(i64::MAX),
+                sha256: stored.sha256,
+                created_at,
+            }),
+            Err(e) => {
+                for entry in &written {
+                    if let Err(cleanup) = stores.objects.delete(&entry.object_key).await {
+                        tracing::warn!(key = %entry.object_key, error = %cleanup, "failed to remove a report object after a failed upload");
                     }
-                    return Err(e.into());
                 }
+                return Err(e.into());
             }
         }
-        for entry in &written {
-            self.store.record_report(entry).await?;
-        }
-        Ok(written)
     }
+    for entry in &written {
+        stores.store.record_report(entry).await?;
+    }
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -1,15 +1,20 @@
-//! One vCenter snapshot as a unit of work (what a `SnapshotSchedule`'s Job runs for one
-//! `VCenterTarget`): spec + credentials → collector and target ([`plan`], pure) → capture into
-//! the store, transient failures retried in-process → the [`SnapshotResult`] for the operator.
+//! A snapshot round as a unit of work: every vCenter captured at one time, at most so many at
+//! once, transient failures retried in-process, then the hour's report when asked for
+//! ([`round`]). `vctp snapshot run`, the standalone scheduler and the demo run it over the
+//! configured vCenters; a `SnapshotSchedule`'s Job runs it for one `VCenterTarget` ([`run`]):
+//! spec + credentials → collector and target ([`plan`], pure) → the round → the
+//! [`SnapshotResult`] for the operator.
 
-use super::env;
+use super::report::{self, Period};
 use super::termination::SnapshotResult;
+use super::{Stores, env};
 use crate::config::VcenterTarget;
 use crate::crd::VCenterTargetSpec;
 use crate::inventory::TierMapping;
 use crate::inventory::capture::{Filters, Pattern};
-use crate::inventory::collector::{self, Collector};
+use crate::inventory::collector::{self, Captured, Collector, RoundOutcome};
 use crate::store::Store;
+use crate::store::reports::ReportEntry;
 use std::fmt;
 use std::io::Write;
 use std::time::Duration;
@@ -30,6 +35,18 @@ pub enum Error {
     },
     #[error(transparent)]
     Capture(#[from] collector::Error),
+    #[error(
+        "{failed} of {total} vCenters failed (each run is recorded in snapshot_runs): {details}"
+    )]
+    Failed {
+        failed: usize,
+        total: usize,
+        details: String,
+        /// The first failure's reason, for metrics and Events.
+        reason: &'static str,
+    },
+    #[error("the snapshots are stored, but the hour's report failed: {0}")]
+    Report(Box<report::Error>),
 }
 
 impl Error {
@@ -40,6 +57,8 @@ impl Error {
             Error::Spec { .. } => "InvalidSpec",
             Error::WriteCaBundle { .. } => "CaBundleUnwritable",
             Error::Capture(e) => e.reason(),
+            Error::Failed { reason, .. } => reason,
+            Error::Report(e) => e.reason(),
         }
     }
 
@@ -196,8 +215,93 @@ pub fn plan(
     })
 }
 
-/// Takes the snapshot at `snapshot_time` (Unix seconds, the schedule's tick) and stores it.
-/// On failure only the failed run is recorded.
+/// How a round runs.
+#[derive(Clone, Copy)]
+pub struct RoundPolicy<'a> {
+    /// vCenters captured at once; 0 = all at once.
+    pub concurrency: usize,
+    /// Where the hour's report goes after a round in which every vCenter was stored; None
+    /// writes no report.
+    pub hourly_report: Option<Stores<'a>>,
+}
+
+/// What a round did.
+#[must_use = "a round may have failed vCenters: see `Round::check`"]
+pub struct Round {
+    pub snapshot_time: i64,
+    /// One per target, in target order.
+    pub outcomes: Vec<RoundOutcome>,
+    /// The hour's report, when the policy asked for one and every vCenter was stored.
+    pub reports: Vec<ReportEntry>,
+}
+
+impl Round {
+    /// VM rows stored in all.
+    pub fn rows(&self) -> usize {
+        self.stored().map(|(_, c)| c.rows).sum()
+    }
+
+    /// The vCenters stored and what each capture did.
+    pub fn stored(&self) -> impl Iterator<Item = (&VcenterTarget, &Captured)> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().ok().map(|c| (&o.target, c)))
+    }
+
+    /// The round, or an error if any vCenter failed, saying how many of how many and why.
+    pub fn check(self) -> Result<Round, Error> {
+        let errors: Vec<(&str, &collector::Error)> = self
+            .outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().err().map(|e| (o.target.name.as_str(), e)))
+            .collect();
+        let Some((_, first)) = errors.first() else {
+            return Ok(self);
+        };
+        Err(Error::Failed {
+            failed: errors.len(),
+            total: self.outcomes.len(),
+            details: errors
+                .iter()
+                .map(|(name, e)| format!("{name}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+            reason: first.reason(),
+        })
+    }
+}
+
+/// Captures every target at `snapshot_time` (Unix seconds). One vCenter failing does not stop
+/// the others; each run is recorded in `snapshot_runs`, and [`Round::check`] tells whether any
+/// failed. The hour's report is written only when none did.
+pub async fn round(
+    store: &Store,
+    collector: &Collector,
+    targets: &[VcenterTarget],
+    snapshot_time: i64,
+    policy: RoundPolicy<'_>,
+) -> Result<Round, Error> {
+    let outcomes = collector
+        .capture_round(store, targets, snapshot_time, policy.concurrency)
+        .await;
+    let all_stored = outcomes.iter().all(|o| o.result.is_ok());
+    let reports = match policy.hourly_report {
+        Some(stores) if all_stored => {
+            report::generate(&stores, Period::hour_containing(snapshot_time), None, None)
+                .await
+                .map_err(|e| Error::Report(Box::new(e)))?
+        }
+        _ => Vec::new(),
+    };
+    Ok(Round {
+        snapshot_time,
+        outcomes,
+        reports,
+    })
+}
+
+/// Takes the snapshot of one `VCenterTarget` at `snapshot_time` (the schedule's tick) as a
+/// round of one, and stores it. On failure only the failed run is recorded.
 pub async fn run(store: &Store, plan: Plan, snapshot_time: i64) -> Result<SnapshotResult, Error> {
     let Plan {
         collector,
@@ -216,7 +320,21 @@ pub async fn run(store: &Store, plan: Plan, snapshot_time: i64) -> Result<Snapsh
         }
         None => None,
     };
-    let captured = collector.capture(store, &target, snapshot_time).await?;
+    let policy = RoundPolicy {
+        concurrency: 1,
+        hourly_report: None,
+    };
+    let round = round(store, &collector, &[target], snapshot_time, policy).await?;
+    // A round of one: the target's own error says more than "1 of 1 vCenters failed".
+    let captured = match round.outcomes.into_iter().next() {
+        Some(outcome) => outcome.result?,
+        None => {
+            return Err(Error::Spec {
+                field: "spec.url".into(),
+                message: "no target to snapshot".into(),
+            });
+        }
+    };
     Ok(SnapshotResult {
         snapshot_time,
         rows: i64::try_from(captured.rows).unwrap_or(i64::MAX),

@@ -76,7 +76,7 @@ pub struct AggregationRun {
     pub duration_seconds: f64,
     pub success: bool,
     pub rows_written: i64,
-    /// Who asked: 'job', 'standalone', 'cli' or 'api'.
+    /// Who asked: 'job', 'standalone', 'cli', 'api' or 'demo'.
     pub source: String,
     /// Empty on success.
     pub error: String,

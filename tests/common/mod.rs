@@ -250,3 +250,29 @@ pub fn printed_url(child: &mut std::process::Child, what: &str) -> String {
         })
         .unwrap_or_else(|| panic!("{what} printed no http:// URL"))
 }
+
+/// The row every caller of the aggregation unit of work (`jobs::aggregate::run`) leaves for a
+/// period it aggregated: one successful attempt from `source`, its rows being the summaries
+/// stored, with no error and a measured duration.
+pub async fn assert_recorded_aggregation(
+    store: &Store,
+    grain: vctp::store::summaries::Grain,
+    period_start: i64,
+    source: &str,
+) {
+    let runs = store
+        .aggregation_runs(grain.totals_grain(), period_start)
+        .await
+        .unwrap();
+    let stored = store.summaries(grain, period_start).await.unwrap().len();
+    assert_eq!(runs.len(), 1, "one recorded attempt: {runs:?}");
+    let run = &runs[0];
+    assert_eq!(
+        (run.source.as_str(), run.success, run.error.as_str()),
+        (source, true, ""),
+        "{run:?}"
+    );
+    assert!(stored > 0, "summaries were stored");
+    assert_eq!(run.rows_written as usize, stored, "{run:?}");
+    assert!(run.finished_at >= run.started_at && run.duration_seconds >= 0.0);
+}
