@@ -298,7 +298,7 @@ async fn repair_day(
         report: false,
     };
     let outcome =
-        aggregate_job::run(&stores(&state), &request, Source::Api, WhenEmpty::Fail).await?;
+        aggregate_job::run(&stores(state), &request, Source::Api, WhenEmpty::Fail).await?;
     let vcenters = state.store.rebuild_day_snapshot_totals(day.start()).await?;
     Ok(Repaired {
         date: day.to_string(),
