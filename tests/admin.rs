@@ -110,7 +110,7 @@ async fn aggregating_a_day_in_process_stores_its_summaries_reports_and_run_recor
     expected.sort();
     assert!(!keys.is_empty());
     assert_eq!(keys, expected);
-    common::assert_recorded_aggregation(&store, Grain::Daily, first().start(), "api").await;
+    common::assert_recorded_aggregation(store, Grain::Daily, first().start(), "api").await;
 }
 
 async fn aggregating_a_month_in_process_stores_its_summaries_and_run_record(db: TestDb) {
