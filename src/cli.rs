@@ -1,7 +1,9 @@
 //! The command line: one binary, `vctp`, with a subcommand per unit of work.
 
 use crate::aggregate::Engine;
+use crate::sim;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub mod metrics;
@@ -37,7 +39,7 @@ pub enum Command {
     /// SIGTERM or Ctrl-C.
     Serve(ServeArgs),
     /// Serve simulated vCenters over SOAP (deterministic inventory that churns with the clock).
-    Sim(crate::sim::SimArgs),
+    Sim(SimArgs),
     /// Encrypt a vCenter password for settings.vcenter_password: reads it from stdin, prints
     /// `enc:v1:…` (the key is settings.encryption_key, else this host's identity).
     Encrypt,
@@ -612,4 +614,44 @@ pub struct ServeArgs {
     /// change once per snapshot); 0 turns the cache off.
     #[arg(long, env = "VCTP_API_CACHE_SECONDS", default_value_t = 10)]
     pub cache_seconds: u64,
+}
+
+/// `vctp sim`: serve simulated vCenters until Ctrl-C or SIGTERM.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    /// Address to serve plain HTTP on.
+    #[arg(long, default_value = "127.0.0.1:8989", env = "VCTP_SIM_LISTEN")]
+    pub listen: SocketAddr,
+    /// Number of VMs, spread evenly over the vCenters (the count drifts by a few % as VMs
+    /// come and go).
+    #[arg(long, default_value_t = sim::DEFAULT_VMS)]
+    pub vms: usize,
+    /// Number of vCenters, served at /vc1/sdk, /vc2/sdk, …
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub vcenters: usize,
+    /// Seed of the inventory: the same seed and time always give the same VMs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Most objects per RetrievePropertiesEx page (a client's smaller maxObjects wins).
+    #[arg(long, default_value_t = sim::DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: u32,
+    /// User name the simulated vCenters accept.
+    #[arg(long, default_value = sim::DEFAULT_USERNAME, env = "VCTP_SIM_USERNAME")]
+    pub username: String,
+    /// Password the simulated vCenters accept.
+    #[arg(long, default_value = sim::DEFAULT_PASSWORD, env = "VCTP_SIM_PASSWORD", hide_env_values = true)]
+    pub password: String,
+}
+
+impl From<SimArgs> for sim::SimConfig {
+    fn from(args: SimArgs) -> sim::SimConfig {
+        sim::SimConfig {
+            vms: args.vms,
+            vcenters: args.vcenters,
+            seed: args.seed,
+            page_size: args.page_size,
+            username: args.username,
+            password: args.password,
+        }
+    }
 }

@@ -49,7 +49,7 @@ pub async fn run(
         Command::Obfuscation(command) => metrics::obfuscation_lookup(command),
         Command::Standalone(args) => standalone(settings, settings_path, &url()?, &args).await,
         Command::Serve(args) => serve(settings, &url()?, &args).await,
-        Command::Sim(args) => crate::sim::run(args).await,
+        Command::Sim(args) => crate::sim::run(args.listen, args.into()).await,
         Command::Encrypt => encrypt(settings),
         Command::Openapi => {
             let document = crate::api::openapi()

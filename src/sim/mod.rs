@@ -19,46 +19,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-const DEFAULT_VMS: usize = 1000;
-const DEFAULT_PAGE_SIZE: u32 = 1000;
-const DEFAULT_USERNAME: &str = "vctp";
-const DEFAULT_PASSWORD: &str = "vctp-sim";
+pub const DEFAULT_VMS: usize = 1000;
+pub const DEFAULT_PAGE_SIZE: u32 = 1000;
+pub const DEFAULT_USERNAME: &str = "vctp";
+pub const DEFAULT_PASSWORD: &str = "vctp-sim";
 
-/// `vctp sim`: serve simulated vCenters until Ctrl-C or SIGTERM.
-#[derive(Debug, Clone, clap::Args)]
-pub struct SimArgs {
-    /// Address to serve plain HTTP on.
-    #[arg(long, default_value = "127.0.0.1:8989", env = "VCTP_SIM_LISTEN")]
-    pub listen: SocketAddr,
-    /// Number of VMs, spread evenly over the vCenters (the count drifts by a few % as VMs
-    /// come and go).
-    #[arg(long, default_value_t = DEFAULT_VMS)]
-    pub vms: usize,
-    /// Number of vCenters, served at /vc1/sdk, /vc2/sdk, …
-    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    pub vcenters: usize,
-    /// Seed of the inventory: the same seed and time always give the same VMs.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Most objects per RetrievePropertiesEx page (a client's smaller maxObjects wins).
-    #[arg(long, default_value_t = DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
-    pub page_size: u32,
-    /// User name the simulated vCenters accept.
-    #[arg(long, default_value = DEFAULT_USERNAME, env = "VCTP_SIM_USERNAME")]
-    pub username: String,
-    /// Password the simulated vCenters accept.
-    #[arg(long, default_value = DEFAULT_PASSWORD, env = "VCTP_SIM_PASSWORD", hide_env_values = true)]
-    pub password: String,
-}
-
-/// Binds `args.listen`, prints one line per vCenter with its SDK URL, and serves until
+/// `vctp sim`: binds `listen`, prints one line per vCenter with its SDK URL, and serves until
 /// Ctrl-C or SIGTERM, with the inventory following the system clock.
-pub async fn run(args: SimArgs) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(args.listen)
+pub async fn run(listen: SocketAddr, config: SimConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("failed to listen on {}", args.listen))?;
+        .with_context(|| format!("failed to listen on {listen}"))?;
     let base = format!("http://{}", listener.local_addr()?);
-    let simulator = Simulator::new(SimConfig::from(args), Clock::real());
+    let simulator = Simulator::new(config, Clock::real());
     for (name, url) in simulator
         .vcenter_names()
         .into_iter()
@@ -95,19 +68,6 @@ impl Default for SimConfig {
             page_size: DEFAULT_PAGE_SIZE,
             username: DEFAULT_USERNAME.into(),
             password: DEFAULT_PASSWORD.into(),
-        }
-    }
-}
-
-impl From<SimArgs> for SimConfig {
-    fn from(args: SimArgs) -> SimConfig {
-        SimConfig {
-            vms: args.vms,
-            vcenters: args.vcenters,
-            seed: args.seed,
-            page_size: args.page_size,
-            username: args.username,
-            password: args.password,
         }
     }
 }
