@@ -2,6 +2,7 @@
 //! settings reference. Unknown and ill-typed keys are errors naming the key and the file.
 
 pub mod exports;
+pub mod rewrite;
 
 use crate::aggregate::Engine;
 use crate::inventory::{Tier, TierMapping};
