@@ -2,6 +2,8 @@
 //! PostgreSQL, with data imported by the real store; every expected value is read back from
 //! the store. The operator-mode trigger is tested against the real API server
 //! (`#[ignore]`, started by scripts/test.sh).
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

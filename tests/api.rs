@@ -1,6 +1,8 @@
 //! The HTTP API through `router(state).oneshot(request)`, on SQLite and on PostgreSQL, with
 //! data imported and aggregated by the real store and engine; every expected number is read
 //! back from the store, never written down here.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -4,6 +4,8 @@
 //! Exact float equality is used wherever the expected value is exactly representable
 //! (halves, quarters, eighths…); [`assert_close`] is used only where a division such as
 //! `/ 23` cannot be represented exactly.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

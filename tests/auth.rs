@@ -2,6 +2,8 @@
 //! server of scripts/ldap.sh (`#[ignore]`, run by scripts/test.sh), and token, role and mode
 //! checks with tokens signed here. Every case also reads the `auth_audit` events it caused,
 //! and no captured log line may contain a password or a token.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

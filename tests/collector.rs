@@ -2,6 +2,8 @@
 //! `scripts/test.sh`, its URLs in `VCTP_TEST_VCSIM_*`) and vctp's own simulator (in-process).
 //! Every capture goes through the real client into a real database, and what was stored is
 //! compared with what the simulator says it holds.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

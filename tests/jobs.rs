@@ -1,4 +1,6 @@
 //! Units of work as a Kubernetes Job runs them: aggregation requests with their reports.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

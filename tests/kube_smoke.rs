@@ -4,6 +4,8 @@
 //!
 //! There is no kubelet and no scheduler: a Job's Pod stays Pending until a test
 //! patches its status, as a kubelet would.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

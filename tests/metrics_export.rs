@@ -3,6 +3,8 @@
 //! (`scripts/victoriametrics.sh`), bundles in the real S3-compatible server
 //! (`scripts/s3.sh`). Every test starts its own nodes, seeded with the suite's 200 series × 6 h
 //! × 15 s (common::vm::seed), and compares (labels, timestamp, value bits) sets.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -4,6 +4,8 @@
 //! Job's container command here with the env it would get (Secrets read from the API), and
 //! finishing its Pod with the termination message the process left. A finalizer on the Pod
 //! keeps it until "its container" has stopped, as a kubelet would.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! The object storage adapter on a temp directory and on the real S3-compatible server
 //! (s3s-fs, which checks SigV4 signatures) that `scripts/test.sh` starts through
 //! `scripts/s3.sh`; its address and credentials come in `VCTP_TEST_S3_*`.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

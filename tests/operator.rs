@@ -2,6 +2,8 @@
 //! kube-controller-manager v1.20.2 (`scripts/kube.sh`, started by `scripts/test.sh` with our
 //! CRDs installed). The test plays the kubelet: it finishes a Job's Pod by patching its status
 //! with the termination message a `vctp job …` container leaves.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! Invariants of the arithmetic over random samples.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
 use vctp::aggregate::daily::{DailyAccumulator, Sample};

@@ -9,6 +9,8 @@
 //! writes with 15 significant digits whatever the number format: numbers are checked to be
 //! the input rounded to 15 significant digits. Date-time cells are exported in their
 //! `yyyy-mm-dd hh:mm:ss` format and compared to the second.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

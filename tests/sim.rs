@@ -1,5 +1,7 @@
 //! The simulated vCenter over real HTTP on 127.0.0.1: hand-written SOAP envelopes, as a
 //! client library would send them, and the answers checked against `inventory_at`.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use quick_xml::Reader;
 use quick_xml::events::Event;

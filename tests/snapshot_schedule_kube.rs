@@ -4,6 +4,8 @@
 //! controller writes, the Job controller's Pods carry the labels the controller finds them by,
 //! the controller's server-side apply of a target's snapshot fields leaves the fields of the
 //! target's own controller alone, and `vctp operator` runs the controller.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

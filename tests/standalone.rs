@@ -1,5 +1,7 @@
 //! The standalone scheduler against vctp's simulator: jobs run on their ticks, each run is
 //! recorded, a restart makes up a missed snapshot once, and SIGTERM stops the process cleanly.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! The store and both engines on SQLite and on a real PostgreSQL.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! The HTML pages and `/api/vm/trace` through `router(state).oneshot(request)` on SQLite and
 //! PostgreSQL, over three recent days of a synthetic inventory imported and aggregated by the
 //! real store and engine; and every page loaded by headless Chromium from `vctp serve`.
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

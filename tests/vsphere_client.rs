@@ -1,6 +1,8 @@
 //! The vSphere client against a scripted vCenter: a small HTTP/1.1 server on 127.0.0.1 that
 //! answers the SOAP calls with canned responses and can misbehave on purpose (expired
 //! sessions, cut or stalled bodies, HTTP errors).
+// A whole test crate: its helpers fail the test by panicking, like its #[test]s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
