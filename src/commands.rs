@@ -104,7 +104,7 @@ pub async fn run(
         }
         Command::Aggregate(command) => {
             let store = Store::connect(&url()?).await?;
-            let default_engine = Engine::from(settings.scheduled_aggregation_engine);
+            let default_engine = settings.scheduled_aggregation_engine;
             let (period, engine, no_report) = match command {
                 AggregateCommand::Daily {
                     date,
@@ -541,7 +541,7 @@ async fn standalone(
     let scheduler = crate::standalone::Scheduler {
         reports: report_store(settings)?,
         plan: crate::standalone::Plan::from_settings(settings)?,
-        engine: Engine::from(settings.scheduled_aggregation_engine),
+        engine: settings.scheduled_aggregation_engine,
         store: store.clone(),
         settings: settings.clone(),
         collector,
@@ -571,7 +571,7 @@ pub async fn start_api(
         .with_response_cache(std::time::Duration::from_secs(args.cache_seconds))
         .with_pprof(settings.enable_pprof)
         .with_aggregation(crate::api::Aggregation {
-            engine: Engine::from(settings.scheduled_aggregation_engine),
+            engine: settings.scheduled_aggregation_engine,
             pivots: std::sync::Arc::new(settings.report_summary_pivots.clone()),
         });
     match crate::credentials::key_from_settings(&settings) {

@@ -45,25 +45,6 @@ pub enum DatabaseDriver {
     Postgres,
 }
 
-/// The engine names of the settings file; `go` is vCTP's name for the streaming core.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineSetting {
-    #[default]
-    #[serde(alias = "go")]
-    Rust,
-    Sql,
-}
-
-impl From<EngineSetting> for Engine {
-    fn from(value: EngineSetting) -> Engine {
-        match value {
-            EngineSetting::Rust => Engine::Rust,
-            EngineSetting::Sql => Engine::Sql,
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SettingsFile {
@@ -88,7 +69,7 @@ pub struct Settings {
     /// Daily summaries older than this many months are deleted by `vctp db cleanup`.
     pub daily_snapshot_max_age_months: u32,
     /// The engine scheduled aggregations use (`rust`, alias `go`, or `sql`).
-    pub scheduled_aggregation_engine: EngineSetting,
+    pub scheduled_aggregation_engine: Engine,
     /// Extra resource pool names and the tier each stands for, on top of the pools named
     /// `Tin`, `Bronze`, `Silver` and `Gold`.
     pub pool_tiers: BTreeMap<String, Tier>,
@@ -228,7 +209,7 @@ impl Default for Settings {
             database_url: None,
             hourly_snapshot_max_age_days: 60,
             daily_snapshot_max_age_months: 12,
-            scheduled_aggregation_engine: EngineSetting::Rust,
+            scheduled_aggregation_engine: Engine::Rust,
             pool_tiers: BTreeMap::new(),
             vcenter_addresses: Vec::new(),
             vcenters: Vec::new(),
@@ -542,7 +523,7 @@ mod tests {
         .unwrap();
         assert_eq!(settings.log_output, LogOutput::Json);
         assert_eq!(settings.hourly_snapshot_max_age_days, 30);
-        assert_eq!(settings.scheduled_aggregation_engine, EngineSetting::Rust);
+        assert_eq!(settings.scheduled_aggregation_engine, Engine::Rust);
         assert_eq!(
             settings.tier_mapping().tier_of("critical"),
             Some(Tier::Gold)

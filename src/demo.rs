@@ -221,7 +221,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let scheduler = Scheduler {
         reports: objects,
         plan,
-        engine: Engine::from(demo_settings.scheduled_aggregation_engine),
+        engine: demo_settings.scheduled_aggregation_engine,
         store: store.clone(),
         settings: demo_settings,
         collector,

@@ -13,12 +13,27 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Which core computes the summaries; both give the same numbers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+/// Which aggregation core computes the summaries; both give the same numbers.
+///
+/// The one engine type: the CLI's `--engine`, the settings' `scheduled_aggregation_engine`
+/// (where vCTP's `go` names the streaming core) and an `AggregationJob`'s `spec.engine`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
-    /// Stream the rows once and aggregate in memory (default).
+    /// Stream the rows once and aggregate in memory.
     #[default]
+    #[serde(alias = "go")]
     Rust,
     /// GROUP BY inside the database.
     Sql,

@@ -223,10 +223,7 @@ pub fn aggregation_job(period: Period, report: bool, engine: Engine) -> Aggregat
         month: None,
         at: None,
         vcenters: Vec::new(),
-        engine: match engine {
-            Engine::Rust => crate::crd::Engine::Rust,
-            Engine::Sql => crate::crd::Engine::Sql,
-        },
+        engine,
         report: ReportOptions { enabled: report },
     };
     match period {

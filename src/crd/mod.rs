@@ -169,25 +169,7 @@ fn default_max_retries() -> i32 {
     3
 }
 
-/// Which aggregation core computes the summaries; both give the same numbers.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// Stream the rows once and aggregate in memory.
-    #[default]
-    Rust,
-    /// GROUP BY inside the database.
-    Sql,
-}
-
-impl From<Engine> for crate::aggregate::Engine {
-    fn from(engine: Engine) -> Self {
-        match engine {
-            Engine::Rust => crate::aggregate::Engine::Rust,
-            Engine::Sql => crate::aggregate::Engine::Sql,
-        }
-    }
-}
+pub use crate::aggregate::Engine;
 
 // The phase of a unit of work run as a Kubernetes Job. (A `//` comment: schemars would put a
 // doc comment in place of the description of every `Option<Phase>` field.)

@@ -132,7 +132,7 @@ impl Request {
         Ok(Request {
             period,
             vcenters: spec.vcenters.clone(),
-            engine: spec.engine.into(),
+            engine: spec.engine,
             report: spec.report.enabled,
         })
     }
