@@ -2,6 +2,7 @@
 //! JSON answer, with Prometheus metrics derived from the database's run records.
 
 mod admin;
+mod auth;
 mod cache;
 mod debug;
 mod diagnostics;
@@ -22,6 +23,7 @@ use crate::aggregate::Day;
 use crate::objstore::Objects;
 use crate::store::Store;
 use axum::Router;
+use axum::extract::FromRef;
 use std::sync::Arc;
 use std::time::Duration;
 use utoipa::OpenApi;
@@ -102,6 +104,13 @@ impl AppState {
     }
 }
 
+// The parts handlers take on their own (`State<Arc<Auth>>`, …), so each says what it uses.
+impl FromRef<AppState> for Arc<crate::auth::Auth> {
+    fn from_ref(state: &AppState) -> Arc<crate::auth::Auth> {
+        state.auth.clone()
+    }
+}
+
 /// The OpenAPI document's fixed parts; the paths come from the handlers' `#[utoipa::path]`.
 #[derive(OpenApi)]
 #[openapi(
@@ -178,8 +187,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(reports::list))
         .routes(routes!(reports::download))
         .routes(routes!(trace::trace))
-        .routes(routes!(crate::auth::routes::login))
-        .routes(routes!(crate::auth::routes::me))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::me))
         .routes(routes!(admin::aggregate))
         .routes(routes!(admin::repair))
         .routes(routes!(admin::repair_all))
@@ -229,8 +238,8 @@ pub fn router(state: AppState) -> Router {
         ))
         // Outermost: every request, unknown paths included, is classified by auth::Access.
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::require,
+            state.auth.clone(),
+            auth::require,
         ))
         .with_state(state)
 }
