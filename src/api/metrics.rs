@@ -2,8 +2,9 @@
 //! the run records in the database (right whichever process did the work), plus this
 //! server's own request counters by matched route.
 
+use super::ApiError;
 use super::error::error_body;
-use super::{ApiError, AppState};
+use crate::store::Store;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -12,6 +13,7 @@ use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Request counters and durations of this server, labelled by route pattern.
@@ -47,7 +49,11 @@ impl HttpMetrics {
 
 /// Counts and times each request under its matched route (never the raw URI, which would
 /// make a label per query string).
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn track(
+    State(metrics): State<Arc<HttpMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -55,7 +61,6 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let method = request.method().to_string();
     let started = Instant::now();
     let response = next.run(request).await;
-    let metrics = &state.http_metrics;
     metrics
         .duration
         .with_label_values(&[method.as_str(), route.as_str()])
@@ -68,7 +73,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// The database-derived families, built fresh for each scrape.
-async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
+async fn stored_metrics(store: &Store) -> Result<Registry, ApiError> {
     let registry = Registry::new();
     let per_vcenter = |name: &str, help: &str| -> Result<IntGaugeVec, ApiError> {
         let gauge = IntGaugeVec::new(Opts::new(name, help), &["vcenter"])?;
@@ -110,7 +115,7 @@ async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
         "vctp_vcenter_snapshot_duration_seconds",
         "finished_at - started_at of the newest snapshot attempt (whole seconds)",
     )?;
-    for stats in state.store.run_stats().await? {
+    for stats in store.run_stats().await? {
         let label = [stats.vcenter.as_str()];
         connect_failures
             .with_label_values(&label)
@@ -126,16 +131,16 @@ async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
         last_unix.with_label_values(&label).set(stats.last_snapshot);
         last_rows.with_label_values(&label).set(stats.last_rows);
     }
-    for totals in state.store.latest_totals().await? {
+    for totals in store.latest_totals().await? {
         // A snapshot's vm_count is a count of rows, so it is whole.
         inventory
             .with_label_values(&[totals.vcenter.as_str()])
             .set(totals.vm_count.round() as i64);
     }
-    aggregation_metrics(state, &registry).await?;
+    aggregation_metrics(store, &registry).await?;
     let reports = IntGauge::new("vctp_reports_available", "Reports in the report registry")?;
     registry.register(Box::new(reports.clone()))?;
-    reports.set(i64::try_from(state.store.reports(None).await?.len()).unwrap_or(i64::MAX));
+    reports.set(i64::try_from(store.reports(None).await?.len()).unwrap_or(i64::MAX));
     Ok(registry)
 }
 
@@ -143,8 +148,8 @@ async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
 /// `aggregation_runs`) and `…_aggregation_duration_seconds` (a gauge: the duration of the
 /// newest attempt, successful or not; 0 before the first). A gauge rather than a histogram:
 /// aggregations run once a day or month, too rarely for buckets to say more than the rows.
-async fn aggregation_metrics(state: &AppState, registry: &Registry) -> Result<(), ApiError> {
-    let stats = state.store.aggregation_stats().await?;
+async fn aggregation_metrics(store: &Store, registry: &Registry) -> Result<(), ApiError> {
+    let stats = store.aggregation_stats().await?;
     for grain in ["daily", "monthly"] {
         let runs = IntCounter::new(
             format!("vctp_{grain}_aggregations_total"),
@@ -172,10 +177,13 @@ async fn aggregation_metrics(state: &AppState, registry: &Registry) -> Result<()
 
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
-pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let stored = stored_metrics(&state).await?;
+pub async fn render(
+    State(store): State<Store>,
+    State(http_metrics): State<Arc<HttpMetrics>>,
+) -> Result<Response, ApiError> {
+    let stored = stored_metrics(&store).await?;
     let mut families = stored.gather();
-    families.extend(state.http_metrics.registry.gather());
+    families.extend(http_metrics.registry.gather());
     let encoder = TextEncoder::new();
     let mut out = Vec::new();
     encoder.encode(&families, &mut out)?;
@@ -198,8 +206,8 @@ pub async fn healthz() -> impl IntoResponse {
     responses(
         (status = 200, description = "The database answers"),
         (status = 503, description = "The database does not answer")))]
-pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
+pub async fn readyz(State(store): State<Store>) -> Response {
+    match store.ping().await {
         Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
         Err(e) => {
             tracing::warn!(reason = e.reason(), error = %e, "not ready: database does not answer");

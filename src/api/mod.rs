@@ -12,6 +12,8 @@ mod reports;
 mod snapshots;
 mod summaries;
 mod trace;
+/// The HTML pages, served beside the API from the same store.
+mod ui;
 mod vcenters;
 
 pub use admin::{Aggregation, Trigger};
@@ -104,7 +106,19 @@ impl AppState {
     }
 }
 
-// The parts handlers take on their own (`State<Arc<Auth>>`, …), so each says what it uses.
+// The parts handlers take on their own (`State<Store>`, …), so each says what it uses.
+impl FromRef<AppState> for Store {
+    fn from_ref(state: &AppState) -> Store {
+        state.store.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<HttpMetrics> {
+    fn from_ref(state: &AppState) -> Arc<HttpMetrics> {
+        state.http_metrics.clone()
+    }
+}
+
 impl FromRef<AppState> for Arc<crate::auth::Auth> {
     fn from_ref(state: &AppState) -> Arc<crate::auth::Auth> {
         state.auth.clone()
@@ -221,19 +235,19 @@ pub fn router(state: AppState) -> Router {
         Router::new()
     };
     api.merge(swagger)
-        .merge(crate::ui::router())
+        .merge(ui::router())
         .merge(admin::legacy_routes())
         .merge(debug)
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.response_cache.clone(),
             cache::serve_cached,
         ))
         // route_layer: only matched routes, so the path label is the route, never a raw URI;
         // after the cache, so answers from it are counted too.
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.http_metrics.clone(),
             metrics::track,
         ))
         // Outermost: every request, unknown paths included, is classified by auth::Access.
@@ -349,8 +363,8 @@ fn parse_day(name: &'static str, text: &str) -> Result<Day, ApiError> {
 }
 
 /// Fails with a 404 unless `vcenter` has snapshot totals, so a typo is not an empty list.
-async fn require_vcenter(state: &AppState, vcenter: &str) -> Result<(), ApiError> {
-    if state.store.has_snapshot_totals(vcenter).await? {
+async fn require_vcenter(store: &Store, vcenter: &str) -> Result<(), ApiError> {
+    if store.has_snapshot_totals(vcenter).await? {
         Ok(())
     } else {
         Err(ApiError::UnknownVcenter(vcenter.to_string()))
