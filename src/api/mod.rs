@@ -9,6 +9,7 @@ mod diagnostics;
 mod error;
 mod metrics;
 mod reports;
+mod server;
 mod snapshots;
 mod summaries;
 mod trace;
@@ -20,6 +21,7 @@ pub use admin::{Aggregation, Trigger};
 pub use error::ApiError;
 pub use error::error_body;
 pub use metrics::HttpMetrics;
+pub use server::{Background, ServerOptions, StartError, serve, start};
 
 use crate::aggregate::Day;
 use crate::objstore::Objects;
@@ -258,19 +260,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` completes, then finishes open requests.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // With the peer address, so the auth audit log can name it.
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
 /// Swagger UI's files change only with the binary; an hour keeps a redeploy visible soon.
 async fn cache_swagger_files(mut response: axum::response::Response) -> axum::response::Response {
     response.headers_mut().insert(
@@ -278,36 +267,6 @@ async fn cache_swagger_files(mut response: axum::response::Response) -> axum::re
         axum::http::HeaderValue::from_static("public, max-age=3600"),
     );
     response
-}
-
-/// A server running beside other work (`vctp standalone`, `vctp demo`) until [`Background::stop`].
-pub struct Background {
-    /// `http://ADDR` as bound (a port 0 is resolved).
-    pub url: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Background {
-    /// Binds `listen` and serves [`router`] on a task of its own.
-    pub async fn start(
-        listen: std::net::SocketAddr,
-        state: AppState,
-    ) -> std::io::Result<Background> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-        Ok(Background { url, stop, task })
-    }
-
-    /// Stops accepting, finishes open requests, and reports how the server ended.
-    pub async fn stop(self) -> std::io::Result<()> {
-        let _ = self.stop.send(());
-        self.task.await.map_err(std::io::Error::other)?
-    }
 }
 
 /// Unknown paths answer in the API's JSON error shape too.
