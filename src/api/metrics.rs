@@ -15,6 +15,7 @@ use prometheus::{
 };
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// Request counters and durations of this server, labelled by route pattern.
 pub struct HttpMetrics {
@@ -54,10 +55,7 @@ pub async fn track(
     request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route = route(&request);
     let method = request.method().to_string();
     let started = Instant::now();
     let response = next.run(request).await;
@@ -70,6 +68,35 @@ pub async fn track(
         .with_label_values(&[method.as_str(), route.as_str(), response.status().as_str()])
         .inc();
     response
+}
+
+/// Wraps each request in a span with its route, method, status and latency, so every line
+/// logged while answering it (auth decisions included) says which request it belongs to.
+pub async fn request_span(request: Request, next: Next) -> Response {
+    let span = tracing::info_span!(
+        "request",
+        route = %route(&request),
+        method = %request.method(),
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
+    span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+    // Status and latency are known only now: one line that carries them, at debug level so
+    // the default log shows no line per request.
+    tracing::debug!(parent: &span, "request answered");
+    response
+}
+
+/// The matched route pattern (never the raw URI, whose ids and query strings would make a
+/// label or span per request); "unmatched" for unknown paths.
+fn route(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string())
 }
 
 /// The database-derived families, built fresh for each scrape.
@@ -217,5 +244,88 @@ pub async fn readyz(State(store): State<Store>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Mutex;
+    use tower::ServiceExt;
+    use tracing::span::{Attributes, Id, Record};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// Every span's fields as text, and the span each event was logged in.
+    #[derive(Clone, Default)]
+    struct Captured {
+        spans: Arc<Mutex<HashMap<u64, BTreeMap<String, String>>>>,
+        event_spans: Arc<Mutex<Vec<u64>>>,
+    }
+
+    struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+    impl tracing::field::Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.0
+                .insert(field.name().to_string(), format!("{value:?}"));
+        }
+    }
+
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Captured {
+        fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
+            let mut fields = BTreeMap::new();
+            attrs.record(&mut Fields(&mut fields));
+            self.spans.lock().unwrap().insert(id.into_u64(), fields);
+        }
+
+        fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
+            let mut spans = self.spans.lock().unwrap();
+            values.record(&mut Fields(spans.entry(id.into_u64()).or_default()));
+        }
+
+        fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.event_span(event) {
+                self.event_spans.lock().unwrap().push(span.id().into_u64());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handlers_log_lines_belong_to_a_span_with_route_method_status_and_latency() {
+        let captured = Captured::default();
+        let _guard =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(captured.clone()));
+        let app = Router::new()
+            .route(
+                "/things/{id}",
+                axum::routing::get(|| async {
+                    tracing::info!("inside the handler");
+                    StatusCode::ACCEPTED
+                }),
+            )
+            .layer(axum::middleware::from_fn(request_span));
+        let request = axum::http::Request::get("/things/42?x=1")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+        let event_spans = captured.event_spans.lock().unwrap().clone();
+        let handler_span = event_spans
+            .first()
+            .expect("the handler's line is in a span");
+        let fields = captured.spans.lock().unwrap()[handler_span].clone();
+        assert_eq!(
+            fields.get("route").map(String::as_str),
+            Some("/things/{id}")
+        );
+        assert_eq!(fields.get("method").map(String::as_str), Some("GET"));
+        assert_eq!(fields.get("status").map(String::as_str), Some("202"));
+        let latency: f64 = fields["latency_ms"].parse().unwrap();
+        assert!(latency >= 0.0, "{fields:?}");
     }
 }

@@ -252,11 +252,14 @@ pub fn router(state: AppState) -> Router {
             state.http_metrics.clone(),
             metrics::track,
         ))
-        // Outermost: every request, unknown paths included, is classified by auth::Access.
+        // Every request, unknown paths included, is classified by auth::Access.
         .layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
             auth::require,
         ))
+        // Outermost, so the auth decisions are logged inside the request's span too; a
+        // `layer` runs after routing, so the span can name the matched route.
+        .layer(axum::middleware::from_fn(metrics::request_span))
         .with_state(state)
 }
 
