@@ -560,13 +560,7 @@ async fn standalone(
         collector,
         targets,
     };
-    let server = crate::api::start(
-        settings,
-        store.clone(),
-        report_store(settings)?,
-        server_options(args),
-    )
-    .await?;
+    let server = start_server(settings, &store, args).await?;
     println!("vctp standalone: UI and API on {}", server.url);
     let result = scheduler.run(crate::signal::shutdown_signal()).await;
     let stopped = server.stop().await;
@@ -575,25 +569,24 @@ async fn standalone(
     stopped.with_context(|| format!("API server on {} failed", args.listen))
 }
 
-/// The server options of `serve` and `standalone`'s flags.
-fn server_options(args: &crate::cli::ServeArgs) -> crate::api::ServerOptions {
-    crate::api::ServerOptions {
+/// The UI and API server of `serve` and `standalone`, as their flags and the settings say.
+async fn start_server(
+    settings: &Settings,
+    store: &Store,
+    args: &crate::cli::ServeArgs,
+) -> Result<crate::api::Background> {
+    let options = crate::api::ServerOptions {
         listen: args.listen,
         kube_namespace: args.kube_namespace.clone(),
         cache_seconds: args.cache_seconds,
-    }
+    };
+    Ok(crate::api::start(settings, store.clone(), report_store(settings)?, options).await?)
 }
 
 async fn serve(settings: &Settings, url: &DatabaseUrl, args: &crate::cli::ServeArgs) -> Result<()> {
     let listen = args.listen;
     let store = Store::connect(url).await?;
-    let server = crate::api::start(
-        settings,
-        store.clone(),
-        report_store(settings)?,
-        server_options(args),
-    )
-    .await?;
+    let server = start_server(settings, &store, args).await?;
     // On stdout, so a caller that asked for port 0 learns the port.
     println!("vctp serve listening on {}", server.url);
     crate::signal::shutdown_signal().await;
