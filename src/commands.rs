@@ -547,7 +547,7 @@ async fn standalone(
         collector,
         targets,
     };
-    let server = start_api(settings, store.clone(), report_store(settings)?, args).await?;
+    let server = start_server(settings, &store, args).await?;
     println!("vctp standalone: UI and API on {}", server.url);
     let result = scheduler.run(crate::signal::shutdown_signal()).await;
     let stopped = server.stop().await;
@@ -556,51 +556,24 @@ async fn standalone(
     stopped.with_context(|| format!("API server on {} failed", args.listen))
 }
 
-/// The UI and API server of `serve`, `standalone` and `demo`, configured by the settings.
-pub async fn start_api(
+/// The UI and API server of `serve` and `standalone`, as their flags and the settings say.
+async fn start_server(
     settings: &Settings,
-    store: Store,
-    objects: Objects,
+    store: &Store,
     args: &crate::cli::ServeArgs,
 ) -> Result<crate::api::Background> {
-    let settings = settings.clone().with_secrets_from_env();
-    let auth =
-        crate::auth::Auth::from_settings(&settings).context("invalid authentication settings")?;
-    let mut state = crate::api::AppState::new(store, objects)?
-        .with_auth(auth)
-        .with_response_cache(std::time::Duration::from_secs(args.cache_seconds))
-        .with_pprof(settings.enable_pprof)
-        .with_aggregation(crate::api::Aggregation {
-            engine: settings.scheduled_aggregation_engine,
-            pivots: std::sync::Arc::new(settings.report_summary_pivots.clone()),
-        });
-    match crate::credentials::key_from_settings(&settings) {
-        Ok(key) => state = state.with_encryption_key(key),
-        // Serving reads needs no key; only POST /api/encrypt answers 503 without one.
-        Err(e) => tracing::warn!(error = %e, "no credential key: POST /api/encrypt is unavailable"),
-    }
-    if let Some(namespace) = &args.kube_namespace {
-        let client = kube::Client::try_default()
-            .await
-            .context("failed to build a Kubernetes client for --kube-namespace")?;
-        tracing::info!(namespace, "aggregation requests create AggregationJobs");
-        state = state.with_trigger(crate::api::Trigger::Operator {
-            client,
-            namespace: namespace.clone(),
-        });
-    }
-    let listen = args.listen;
-    let server = crate::api::Background::start(listen, state)
-        .await
-        .with_context(|| format!("failed to listen on {listen}"))?;
-    tracing::info!(url = %server.url, "API server listening");
-    Ok(server)
+    let options = crate::api::ServerOptions {
+        listen: args.listen,
+        kube_namespace: args.kube_namespace.clone(),
+        cache_seconds: args.cache_seconds,
+    };
+    Ok(crate::api::start(settings, store.clone(), report_store(settings)?, options).await?)
 }
 
 async fn serve(settings: &Settings, url: &DatabaseUrl, args: &crate::cli::ServeArgs) -> Result<()> {
     let listen = args.listen;
     let store = Store::connect(url).await?;
-    let server = start_api(settings, store.clone(), report_store(settings)?, args).await?;
+    let server = start_server(settings, &store, args).await?;
     // On stdout, so a caller that asked for port 0 learns the port.
     println!("vctp serve listening on {}", server.url);
     crate::signal::shutdown_signal().await;

@@ -5,6 +5,7 @@ pub mod exports;
 pub mod rewrite;
 
 use crate::aggregate::Engine;
+use crate::auth::roles::{Mode, Role};
 use crate::inventory::{Tier, TierMapping};
 use crate::store::DatabaseUrl;
 use serde::Deserialize;
@@ -135,9 +136,9 @@ pub struct Settings {
     pub auth_enabled: bool,
     /// `disabled`, `optional` or `required`; default `required` when `auth_enabled`, else
     /// `disabled`. Contradicting `auth_enabled` is an error.
-    pub auth_mode: Option<crate::auth::Mode>,
+    pub auth_mode: Option<Mode>,
     /// LDAP group DN → `viewer` or `admin`; the highest role of a user's groups wins.
-    pub auth_group_role_mappings: BTreeMap<String, crate::auth::Role>,
+    pub auth_group_role_mappings: BTreeMap<String, Role>,
     /// When not empty: only members of one of these group DNs may log in.
     pub ldap_groups: Vec<String>,
     /// `ldap://HOST:389` (StartTLS unless `ldap_insecure`) or `ldaps://HOST:636`.

@@ -201,11 +201,11 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
             }
         }
     });
-    let ui = crate::commands::start_api(
+    let ui = crate::api::start(
         &demo_settings,
         store.clone(),
         objects.clone(),
-        &crate::cli::ServeArgs {
+        crate::api::ServerOptions {
             listen: args.ui_listen,
             kube_namespace: None,
             cache_seconds: 10,

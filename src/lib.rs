@@ -22,7 +22,8 @@ pub mod telemetry;
 
 /// The chargeback arithmetic (pure) and the `rust`/`sql` engines that run it over the store.
 pub mod aggregate;
-/// `vctp serve`: the JSON REST API, `/metrics` from the run records, health probes.
+/// `vctp serve`: the JSON REST API, the HTML pages, `/metrics` from the run records, health
+/// probes, and authentication over HTTP.
 pub mod api;
 /// `vctp serve` authentication: LDAP login, JWT bearer tokens, roles per endpoint.
 pub mod auth;
@@ -36,8 +37,6 @@ pub mod objstore;
 pub mod report;
 /// The database (SQLite or PostgreSQL via sqlx): tables per grain, caches, migrations.
 pub mod store;
-/// `vctp serve`'s HTML pages: server-rendered templates with inline SVG charts.
-pub mod ui;
 /// The vSphere SOAP client and the data it returns.
 pub mod vsphere;
 

@@ -6,7 +6,6 @@
 //! answer while it is being recomputed, so an expiry is not a hundred identical queries at
 //! once. Answers other than 200 are never kept; auth runs before the cache on every request.
 
-use super::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -96,8 +95,12 @@ impl ResponseCache {
 
 /// Answers a GET of a cached route from the cache while fresh, else asks the handler and
 /// keeps a 200 answer.
-pub async fn serve_cached(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let cacheable = !state.response_cache.ttl.is_zero()
+pub async fn serve_cached(
+    State(cache): State<Arc<ResponseCache>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let cacheable = !cache.ttl.is_zero()
         && request.method() == Method::GET
         && request
             .extensions()
@@ -106,7 +109,6 @@ pub async fn serve_cached(State(state): State<AppState>, request: Request, next:
     if !cacheable {
         return next.run(request).await;
     }
-    let cache = &state.response_cache;
     let key = request.uri().to_string();
     let kept = match cache.kept(&key) {
         Some((answer, true)) => return answer,
@@ -134,9 +136,7 @@ pub async fn serve_cached(State(state): State<AppState>, request: Request, next:
     // The handlers build these answers in memory already; collecting them cannot run long.
     match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => {
-            state
-                .response_cache
-                .keep(key, parts.headers.clone(), bytes.clone());
+            cache.keep(key, parts.headers.clone(), bytes.clone());
             Response::from_parts(parts, Body::from(bytes))
         }
         Err(e) => {

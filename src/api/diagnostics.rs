@@ -3,8 +3,9 @@
 //! (or is not) what it should be. Read-only.
 
 use super::error::ErrorBody;
-use super::{ApiError, AppState, Params, parse_day};
+use super::{ApiError, Params, parse_day};
 use crate::aggregate::hourly::HOUR;
+use crate::store::Store;
 use crate::store::runs::AggregationRun;
 use axum::Json;
 use axum::extract::State;
@@ -62,7 +63,7 @@ pub struct DailyCreation {
     tag = "diagnostics"
 )]
 pub async fn daily_creation(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Params(query): Params<DailyCreationQuery>,
 ) -> Result<Json<DailyCreation>, ApiError> {
     let text = query
@@ -71,8 +72,8 @@ pub async fn daily_creation(
         .ok_or_else(|| ApiError::bad("date", "missing (YYYY-MM-DD)"))?;
     let day = parse_day("date", text)?;
     let wanted = |vcenter: &str| query.vcenter.as_deref().is_none_or(|v| v == vcenter);
-    let times = state.store.snapshot_times(day.start(), day.end()).await?;
-    let counts = state.store.daily_summary_counts(day.start()).await?;
+    let times = store.snapshot_times(day.start(), day.end()).await?;
+    let counts = store.daily_summary_counts(day.start()).await?;
     let mut names: Vec<&str> = times
         .iter()
         .map(|(v, _)| v.as_str())
@@ -116,7 +117,7 @@ pub async fn daily_creation(
         day_start: day.start(),
         summary_exists: summary_rows > 0,
         summary_rows,
-        aggregation_runs: state.store.aggregation_runs("daily", day.start()).await?,
+        aggregation_runs: store.aggregation_runs("daily", day.start()).await?,
         vcenters,
     }))
 }

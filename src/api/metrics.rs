@@ -2,8 +2,9 @@
 //! the run records in the database (right whichever process did the work), plus this
 //! server's own request counters by matched route.
 
+use super::ApiError;
 use super::error::error_body;
-use super::{ApiError, AppState};
+use crate::store::Store;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -12,7 +13,9 @@ use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
+use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// Request counters and durations of this server, labelled by route pattern.
 pub struct HttpMetrics {
@@ -47,15 +50,15 @@ impl HttpMetrics {
 
 /// Counts and times each request under its matched route (never the raw URI, which would
 /// make a label per query string).
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+pub async fn track(
+    State(metrics): State<Arc<HttpMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = route(&request);
     let method = request.method().to_string();
     let started = Instant::now();
     let response = next.run(request).await;
-    let metrics = &state.http_metrics;
     metrics
         .duration
         .with_label_values(&[method.as_str(), route.as_str()])
@@ -67,8 +70,37 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
+/// Wraps each request in a span with its route, method, status and latency, so every line
+/// logged while answering it (auth decisions included) says which request it belongs to.
+pub async fn request_span(request: Request, next: Next) -> Response {
+    let span = tracing::info_span!(
+        "request",
+        route = %route(&request),
+        method = %request.method(),
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
+    span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+    // Status and latency are known only now: one line that carries them, at debug level so
+    // the default log shows no line per request.
+    tracing::debug!(parent: &span, "request answered");
+    response
+}
+
+/// The matched route pattern (never the raw URI, whose ids and query strings would make a
+/// label or span per request); "unmatched" for unknown paths.
+fn route(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string())
+}
+
 /// The database-derived families, built fresh for each scrape.
-async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
+async fn stored_metrics(store: &Store) -> Result<Registry, ApiError> {
     let registry = Registry::new();
     let per_vcenter = |name: &str, help: &str| -> Result<IntGaugeVec, ApiError> {
         let gauge = IntGaugeVec::new(Opts::new(name, help), &["vcenter"])?;
@@ -110,7 +142,7 @@ async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
         "vctp_vcenter_snapshot_duration_seconds",
         "finished_at - started_at of the newest snapshot attempt (whole seconds)",
     )?;
-    for stats in state.store.run_stats().await? {
+    for stats in store.run_stats().await? {
         let label = [stats.vcenter.as_str()];
         connect_failures
             .with_label_values(&label)
@@ -126,16 +158,16 @@ async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
         last_unix.with_label_values(&label).set(stats.last_snapshot);
         last_rows.with_label_values(&label).set(stats.last_rows);
     }
-    for totals in state.store.latest_totals().await? {
+    for totals in store.latest_totals().await? {
         // A snapshot's vm_count is a count of rows, so it is whole.
         inventory
             .with_label_values(&[totals.vcenter.as_str()])
             .set(totals.vm_count.round() as i64);
     }
-    aggregation_metrics(state, &registry).await?;
+    aggregation_metrics(store, &registry).await?;
     let reports = IntGauge::new("vctp_reports_available", "Reports in the report registry")?;
     registry.register(Box::new(reports.clone()))?;
-    reports.set(i64::try_from(state.store.reports(None).await?.len()).unwrap_or(i64::MAX));
+    reports.set(i64::try_from(store.reports(None).await?.len()).unwrap_or(i64::MAX));
     Ok(registry)
 }
 
@@ -143,8 +175,8 @@ async fn stored_metrics(state: &AppState) -> Result<Registry, ApiError> {
 /// `aggregation_runs`) and `…_aggregation_duration_seconds` (a gauge: the duration of the
 /// newest attempt, successful or not; 0 before the first). A gauge rather than a histogram:
 /// aggregations run once a day or month, too rarely for buckets to say more than the rows.
-async fn aggregation_metrics(state: &AppState, registry: &Registry) -> Result<(), ApiError> {
-    let stats = state.store.aggregation_stats().await?;
+async fn aggregation_metrics(store: &Store, registry: &Registry) -> Result<(), ApiError> {
+    let stats = store.aggregation_stats().await?;
     for grain in ["daily", "monthly"] {
         let runs = IntCounter::new(
             format!("vctp_{grain}_aggregations_total"),
@@ -172,10 +204,13 @@ async fn aggregation_metrics(state: &AppState, registry: &Registry) -> Result<()
 
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
-pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let stored = stored_metrics(&state).await?;
+pub async fn render(
+    State(store): State<Store>,
+    State(http_metrics): State<Arc<HttpMetrics>>,
+) -> Result<Response, ApiError> {
+    let stored = stored_metrics(&store).await?;
     let mut families = stored.gather();
-    families.extend(state.http_metrics.registry.gather());
+    families.extend(http_metrics.registry.gather());
     let encoder = TextEncoder::new();
     let mut out = Vec::new();
     encoder.encode(&families, &mut out)?;
@@ -198,8 +233,8 @@ pub async fn healthz() -> impl IntoResponse {
     responses(
         (status = 200, description = "The database answers"),
         (status = 503, description = "The database does not answer")))]
-pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
+pub async fn readyz(State(store): State<Store>) -> Response {
+    match store.ping().await {
         Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
         Err(e) => {
             tracing::warn!(reason = e.reason(), error = %e, "not ready: database does not answer");
@@ -209,5 +244,88 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Mutex;
+    use tower::ServiceExt;
+    use tracing::span::{Attributes, Id, Record};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// Every span's fields as text, and the span each event was logged in.
+    #[derive(Clone, Default)]
+    struct Captured {
+        spans: Arc<Mutex<HashMap<u64, BTreeMap<String, String>>>>,
+        event_spans: Arc<Mutex<Vec<u64>>>,
+    }
+
+    struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+    impl tracing::field::Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.0
+                .insert(field.name().to_string(), format!("{value:?}"));
+        }
+    }
+
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Captured {
+        fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
+            let mut fields = BTreeMap::new();
+            attrs.record(&mut Fields(&mut fields));
+            self.spans.lock().unwrap().insert(id.into_u64(), fields);
+        }
+
+        fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
+            let mut spans = self.spans.lock().unwrap();
+            values.record(&mut Fields(spans.entry(id.into_u64()).or_default()));
+        }
+
+        fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.event_span(event) {
+                self.event_spans.lock().unwrap().push(span.id().into_u64());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handlers_log_lines_belong_to_a_span_with_route_method_status_and_latency() {
+        let captured = Captured::default();
+        let _guard =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(captured.clone()));
+        let app = Router::new()
+            .route(
+                "/things/{id}",
+                axum::routing::get(|| async {
+                    tracing::info!("inside the handler");
+                    StatusCode::ACCEPTED
+                }),
+            )
+            .layer(axum::middleware::from_fn(request_span));
+        let request = axum::http::Request::get("/things/42?x=1")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+        let event_spans = captured.event_spans.lock().unwrap().clone();
+        let handler_span = event_spans
+            .first()
+            .expect("the handler's line is in a span");
+        let fields = captured.spans.lock().unwrap()[handler_span].clone();
+        assert_eq!(
+            fields.get("route").map(String::as_str),
+            Some("/things/{id}")
+        );
+        assert_eq!(fields.get("method").map(String::as_str), Some("GET"));
+        assert_eq!(fields.get("status").map(String::as_str), Some("202"));
+        let latency: f64 = fields["latency_ms"].parse().unwrap();
+        assert!(latency >= 0.0, "{fields:?}");
     }
 }

@@ -2,26 +2,32 @@
 //! JSON answer, with Prometheus metrics derived from the database's run records.
 
 mod admin;
+mod auth;
 mod cache;
 mod debug;
 mod diagnostics;
 mod error;
 mod metrics;
 mod reports;
+mod server;
 mod snapshots;
 mod summaries;
 mod trace;
+/// The HTML pages, served beside the API from the same store.
+mod ui;
 mod vcenters;
 
 pub use admin::{Aggregation, Trigger};
 pub use error::ApiError;
 pub use error::error_body;
 pub use metrics::HttpMetrics;
+pub use server::{Background, ServerOptions, StartError, serve, start};
 
 use crate::aggregate::Day;
 use crate::objstore::Objects;
 use crate::store::Store;
 use axum::Router;
+use axum::extract::FromRef;
 use std::sync::Arc;
 use std::time::Duration;
 use utoipa::OpenApi;
@@ -102,6 +108,25 @@ impl AppState {
     }
 }
 
+// The parts handlers take on their own (`State<Store>`, …), so each says what it uses.
+impl FromRef<AppState> for Store {
+    fn from_ref(state: &AppState) -> Store {
+        state.store.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<HttpMetrics> {
+    fn from_ref(state: &AppState) -> Arc<HttpMetrics> {
+        state.http_metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<crate::auth::Auth> {
+    fn from_ref(state: &AppState) -> Arc<crate::auth::Auth> {
+        state.auth.clone()
+    }
+}
+
 /// The OpenAPI document's fixed parts; the paths come from the handlers' `#[utoipa::path]`.
 #[derive(OpenApi)]
 #[openapi(
@@ -178,8 +203,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(reports::list))
         .routes(routes!(reports::download))
         .routes(routes!(trace::trace))
-        .routes(routes!(crate::auth::routes::login))
-        .routes(routes!(crate::auth::routes::me))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::me))
         .routes(routes!(admin::aggregate))
         .routes(routes!(admin::repair))
         .routes(routes!(admin::repair_all))
@@ -212,40 +237,30 @@ pub fn router(state: AppState) -> Router {
         Router::new()
     };
     api.merge(swagger)
-        .merge(crate::ui::router())
+        .merge(ui::router())
         .merge(admin::legacy_routes())
         .merge(debug)
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.response_cache.clone(),
             cache::serve_cached,
         ))
         // route_layer: only matched routes, so the path label is the route, never a raw URI;
         // after the cache, so answers from it are counted too.
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.http_metrics.clone(),
             metrics::track,
         ))
-        // Outermost: every request, unknown paths included, is classified by auth::Access.
+        // Every request, unknown paths included, is classified by auth::Access.
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::require,
+            state.auth.clone(),
+            auth::require,
         ))
+        // Outermost, so the auth decisions are logged inside the request's span too; a
+        // `layer` runs after routing, so the span can name the matched route.
+        .layer(axum::middleware::from_fn(metrics::request_span))
         .with_state(state)
-}
-
-/// Serves [`router`] on `listener` until `shutdown` completes, then finishes open requests.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // With the peer address, so the auth audit log can name it.
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// Swagger UI's files change only with the binary; an hour keeps a redeploy visible soon.
@@ -255,36 +270,6 @@ async fn cache_swagger_files(mut response: axum::response::Response) -> axum::re
         axum::http::HeaderValue::from_static("public, max-age=3600"),
     );
     response
-}
-
-/// A server running beside other work (`vctp standalone`, `vctp demo`) until [`Background::stop`].
-pub struct Background {
-    /// `http://ADDR` as bound (a port 0 is resolved).
-    pub url: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Background {
-    /// Binds `listen` and serves [`router`] on a task of its own.
-    pub async fn start(
-        listen: std::net::SocketAddr,
-        state: AppState,
-    ) -> std::io::Result<Background> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-        Ok(Background { url, stop, task })
-    }
-
-    /// Stops accepting, finishes open requests, and reports how the server ended.
-    pub async fn stop(self) -> std::io::Result<()> {
-        let _ = self.stop.send(());
-        self.task.await.map_err(std::io::Error::other)?
-    }
 }
 
 /// Unknown paths answer in the API's JSON error shape too.
@@ -340,8 +325,8 @@ fn parse_day(name: &'static str, text: &str) -> Result<Day, ApiError> {
 }
 
 /// Fails with a 404 unless `vcenter` has snapshot totals, so a typo is not an empty list.
-async fn require_vcenter(state: &AppState, vcenter: &str) -> Result<(), ApiError> {
-    if state.store.has_snapshot_totals(vcenter).await? {
+async fn require_vcenter(store: &Store, vcenter: &str) -> Result<(), ApiError> {
+    if store.has_snapshot_totals(vcenter).await? {
         Ok(())
     } else {
         Err(ApiError::UnknownVcenter(vcenter.to_string()))

@@ -2,6 +2,7 @@
 //! object store gives one, else the object's bytes).
 
 use super::{ApiError, AppState, Params};
+use crate::store::Store;
 use crate::store::reports::ReportEntry;
 use axum::Json;
 use axum::extract::State;
@@ -19,10 +20,10 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/api/reports", operation_id = "list_reports", tag = "reports", params(ListQuery),
     responses((status = 200, description = "The report registry, newest first", body = [ReportEntry])))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Params(query): Params<ListQuery>,
 ) -> Result<Json<Vec<ReportEntry>>, ApiError> {
-    Ok(Json(state.store.reports(query.kind.as_deref()).await?))
+    Ok(Json(store.reports(query.kind.as_deref()).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

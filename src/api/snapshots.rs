@@ -1,8 +1,9 @@
 //! `/api/snapshots?grain=…`: the hourly snapshot runs (newest first), or the days and months
 //! that have summaries.
 
-use super::{ApiError, AppState, Params};
+use super::{ApiError, Params};
 use crate::aggregate::Day;
+use crate::store::Store;
 use crate::store::summaries::Grain;
 use axum::Json;
 use axum::extract::State;
@@ -46,7 +47,7 @@ pub enum Snapshot {
         (status = 200, description = "Snapshot runs (hourly) or summarised periods (daily, monthly), newest first", body = [Snapshot]),
         (status = 400, description = "Unknown grain or bad limit")))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Params(query): Params<SnapshotsQuery>,
 ) -> Result<Json<Vec<Snapshot>>, ApiError> {
     let grain = match query.grain.as_deref().unwrap_or("hourly") {
@@ -72,10 +73,7 @@ pub async fn list(
                 })?,
             None => DEFAULT_LIMIT,
         };
-        let runs = state
-            .store
-            .snapshot_runs(query.vcenter.as_deref(), limit)
-            .await?;
+        let runs = store.snapshot_runs(query.vcenter.as_deref(), limit).await?;
         return Ok(Json(
             runs.into_iter()
                 .map(|r| Snapshot::Run {
@@ -91,7 +89,7 @@ pub async fn list(
         ));
     };
     let mut periods = Vec::new();
-    for start in state.store.summary_periods(grain).await? {
+    for start in store.summary_periods(grain).await? {
         // A start the calendar cannot hold would be a corrupt row: list it by number only.
         let day = Day::containing(start).ok();
         let period = match (grain, day) {

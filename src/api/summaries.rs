@@ -1,8 +1,9 @@
 //! `/api/summaries/daily|monthly`: the per-VM summaries of one day or month, optionally of
 //! one vCenter.
 
-use super::{ApiError, AppState, Params, parse_day, require_vcenter};
+use super::{ApiError, Params, parse_day, require_vcenter};
 use crate::aggregate::{Month, VmSummary};
+use crate::store::Store;
 use crate::store::summaries::Grain;
 use axum::Json;
 use axum::extract::State;
@@ -32,7 +33,7 @@ pub struct MonthlyQuery {
         (status = 400, description = "Missing or malformed date"),
         (status = 404, description = "Unknown vCenter")))]
 pub async fn daily(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Params(query): Params<DailyQuery>,
 ) -> Result<Json<Vec<VmSummary>>, ApiError> {
     let date = query
@@ -40,7 +41,7 @@ pub async fn daily(
         .as_deref()
         .ok_or_else(|| ApiError::bad("date", "is required (YYYY-MM-DD)"))?;
     let day = parse_day("date", date)?;
-    period_summaries(&state, Grain::Daily, day.start(), query.vcenter).await
+    period_summaries(&store, Grain::Daily, day.start(), query.vcenter).await
 }
 
 #[utoipa::path(get, path = "/api/summaries/monthly", operation_id = "monthly_summaries", tag = "summaries", params(MonthlyQuery),
@@ -49,7 +50,7 @@ pub async fn daily(
         (status = 400, description = "Missing or malformed month"),
         (status = 404, description = "Unknown vCenter")))]
 pub async fn monthly(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Params(query): Params<MonthlyQuery>,
 ) -> Result<Json<Vec<VmSummary>>, ApiError> {
     let text = query
@@ -58,19 +59,19 @@ pub async fn monthly(
         .ok_or_else(|| ApiError::bad("month", "is required (YYYY-MM)"))?;
     let month = Month::parse(text)
         .map_err(|_| ApiError::bad("month", format!("{text:?} is not a month YYYY-MM")))?;
-    period_summaries(&state, Grain::Monthly, month.start(), query.vcenter).await
+    period_summaries(&store, Grain::Monthly, month.start(), query.vcenter).await
 }
 
 async fn period_summaries(
-    state: &AppState,
+    store: &Store,
     grain: Grain,
     period_start: i64,
     vcenter: Option<String>,
 ) -> Result<Json<Vec<VmSummary>>, ApiError> {
     if let Some(vcenter) = &vcenter {
-        require_vcenter(state, vcenter).await?;
+        require_vcenter(store, vcenter).await?;
     }
-    let mut rows = state.store.summaries(grain, period_start).await?;
+    let mut rows = store.summaries(grain, period_start).await?;
     if let Some(vcenter) = vcenter {
         rows.retain(|s| s.vcenter == vcenter);
     }

@@ -1,7 +1,8 @@
 //! `/api/vm/trace?vm=…[&vcenter=…]&view=hourly|daily`: the history of every VM whose id or
 //! exact name is `vm`, from the hourly rows or the daily summaries.
 
-use super::{ApiError, AppState, Params};
+use super::{ApiError, Params};
+use crate::store::Store;
 use crate::store::trace::{TraceView, VmTrace};
 use axum::Json;
 use axum::extract::State;
@@ -32,7 +33,7 @@ pub struct TraceQuery {
     tag = "vms"
 )]
 pub async fn trace(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Params(query): Params<TraceQuery>,
 ) -> Result<Json<Vec<VmTrace>>, ApiError> {
     let vm = query
@@ -45,16 +46,13 @@ pub async fn trace(
             ApiError::bad("view", format!("{text:?} is not one of hourly, daily"))
         })?,
     };
-    let matches = state
-        .store
-        .vm_matches(&vm, query.vcenter.as_deref())
-        .await?;
+    let matches = store.vm_matches(&vm, query.vcenter.as_deref()).await?;
     if matches.is_empty() {
         return Err(ApiError::UnknownVm(vm));
     }
     let mut traces = Vec::with_capacity(matches.len());
     for found in &matches {
-        traces.push(state.store.vm_trace(view, found).await?);
+        traces.push(store.vm_trace(view, found).await?);
     }
     Ok(Json(traces))
 }

@@ -1,7 +1,8 @@
 //! `/api/vcenters…`: each vCenter's latest totals, and its totals over time from the
 //! precomputed `vcenter_totals` caches (per snapshot, day and month).
 
-use super::{ApiError, AppState, Params, now, parse_day, parse_time, require_vcenter};
+use super::{ApiError, Params, now, parse_day, parse_time, require_vcenter};
+use crate::store::Store;
 use crate::store::totals::VcenterTotals;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -23,8 +24,8 @@ pub struct VcenterLatest {
 
 #[utoipa::path(get, path = "/api/vcenters", operation_id = "list_vcenters", tag = "vcenters",
     responses((status = 200, description = "Every vCenter with its newest snapshot totals", body = [VcenterLatest])))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<VcenterLatest>>, ApiError> {
-    let latest = state.store.latest_totals().await?;
+pub async fn list(State(store): State<Store>) -> Result<Json<Vec<VcenterLatest>>, ApiError> {
+    let latest = store.latest_totals().await?;
     Ok(Json(
         latest
             .into_iter()
@@ -57,7 +58,7 @@ pub struct HourlyQuery {
         (status = 400, description = "A parameter is not a time"),
         (status = 404, description = "Unknown vCenter")))]
 pub async fn hourly(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(vcenter): Path<String>,
     Params(query): Params<HourlyQuery>,
 ) -> Result<Json<Vec<VcenterTotals>>, ApiError> {
@@ -72,7 +73,7 @@ pub async fn hourly(
     if since > until {
         return Err(ApiError::bad("since", "is after until"));
     }
-    vcenter_totals(&state, &vcenter, "snapshot", since, until).await
+    vcenter_totals(&store, &vcenter, "snapshot", since, until).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -92,7 +93,7 @@ pub struct DailyQuery {
         (status = 400, description = "A parameter is not a date"),
         (status = 404, description = "Unknown vCenter")))]
 pub async fn daily(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(vcenter): Path<String>,
     Params(query): Params<DailyQuery>,
 ) -> Result<Json<Vec<VcenterTotals>>, ApiError> {
@@ -107,7 +108,7 @@ pub async fn daily(
     if from >= to {
         return Err(ApiError::bad("from", "is after to"));
     }
-    vcenter_totals(&state, &vcenter, "daily", from, to).await
+    vcenter_totals(&store, &vcenter, "daily", from, to).await
 }
 
 /// Monthly totals: the month's average VM count and prorated sums.
@@ -117,27 +118,24 @@ pub async fn daily(
         (status = 200, description = "Totals per UTC month, oldest first", body = [VcenterTotals]),
         (status = 404, description = "Unknown vCenter")))]
 pub async fn monthly(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(vcenter): Path<String>,
 ) -> Result<Json<Vec<VcenterTotals>>, ApiError> {
-    vcenter_totals(&state, &vcenter, "monthly", i64::MIN, i64::MAX).await
+    vcenter_totals(&store, &vcenter, "monthly", i64::MIN, i64::MAX).await
 }
 
 /// The cache rows of one known vCenter; an unknown one is a 404, not an empty list.
 async fn vcenter_totals(
-    state: &AppState,
+    store: &Store,
     vcenter: &str,
     grain: &str,
     from: i64,
     to: i64,
 ) -> Result<Json<Vec<VcenterTotals>>, ApiError> {
-    let rows = state
-        .store
-        .vcenter_totals_range(grain, vcenter, from, to)
-        .await?;
+    let rows = store.vcenter_totals_range(grain, vcenter, from, to).await?;
     // Snapshot rows already prove the vCenter known: the busy hourly view skips the probe.
     if grain != "snapshot" || rows.is_empty() {
-        require_vcenter(state, vcenter).await?;
+        require_vcenter(store, vcenter).await?;
     }
     Ok(Json(rows))
 }

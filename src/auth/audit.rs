@@ -2,39 +2,27 @@
 //! path, remote address, username, role). Passwords and tokens are never passed in.
 
 use super::{Error, Role};
-use axum::extract::{ConnectInfo, Request};
 use std::net::SocketAddr;
 
 /// The request fields every audit event carries.
-pub(super) struct RequestInfo {
+pub struct RequestInfo {
     method: String,
     path: String,
     remote: String,
 }
 
 impl RequestInfo {
-    pub(super) fn of(request: &Request) -> RequestInfo {
-        RequestInfo::from_parts(
-            request.method(),
-            request.uri(),
-            request.extensions().get::<ConnectInfo<SocketAddr>>(),
-        )
-    }
-
-    pub(super) fn from_parts(
-        method: &axum::http::Method,
-        uri: &axum::http::Uri,
-        remote: Option<&ConnectInfo<SocketAddr>>,
-    ) -> RequestInfo {
+    /// `remote` is `None` when the peer address is not known.
+    pub fn new(method: &str, path: &str, remote: Option<SocketAddr>) -> RequestInfo {
         RequestInfo {
             method: method.to_string(),
-            path: uri.path().to_string(),
-            remote: remote.map_or_else(|| "-".to_string(), |ConnectInfo(addr)| addr.to_string()),
+            path: path.to_string(),
+            remote: remote.map_or_else(|| "-".to_string(), |addr| addr.to_string()),
         }
     }
 }
 
-pub(super) fn allow(request: &RequestInfo, reason: &str, username: &str, role: Role) {
+pub fn allow(request: &RequestInfo, reason: &str, username: &str, role: Role) {
     tracing::info!(
         target: "auth_audit",
         decision = "allow",
@@ -48,12 +36,7 @@ pub(super) fn allow(request: &RequestInfo, reason: &str, username: &str, role: R
     );
 }
 
-pub(super) fn deny(
-    request: &RequestInfo,
-    error: &Error,
-    username: Option<&str>,
-    role: Option<Role>,
-) {
+pub fn deny(request: &RequestInfo, error: &Error, username: Option<&str>, role: Option<Role>) {
     let required = match error {
         Error::InsufficientRole { required, .. } => required,
         _ => "-",
@@ -71,7 +54,7 @@ pub(super) fn deny(
         "auth decision"
     );
     // The detail (LDAP server messages) only for server-side failures; never credentials.
-    if error.status().is_server_error() {
+    if error.is_backend_failure() {
         tracing::error!(target: "auth_audit", reason = error.reason(), error = %error, "auth backend failure");
     }
 }

@@ -1,5 +1,6 @@
 //! Authentication of `vctp serve`: login (LDAP search + bind → group DNs → role → signed
-//! JWT), then [`require`] on every request (path → [`Access`] → bearer token → role check).
+//! JWT) and token verification, without HTTP: the middleware and the login routes that use
+//! them are `crate::api`'s.
 //!
 //! `settings.auth_enabled` switches the LDAP and JWT parts on; `settings.auth_mode` says what
 //! the middleware enforces. Unset, the mode follows `auth_enabled` (`required` when enabled,
@@ -7,102 +8,18 @@
 //! `auth_enabled: true` with `disabled`, are settings errors, so nobody believes an API is
 //! protected when it is not.
 
-mod audit;
+pub mod audit;
 mod groups;
 mod ldap;
-pub mod routes;
+pub mod roles;
 mod token;
 
 pub use groups::{GroupPolicy, normalize_dn};
 pub use ldap::{Directory, LdapUser};
-pub use routes::{LoginRequest, LoginResponse, MeResponse};
+pub use roles::{Access, Mode, Role};
 pub use token::{Claims, Tokens};
 
-use crate::api::AppState;
 use crate::config::Settings;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-
-/// What the middleware enforces (`settings.auth_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// No checks at all.
-    Disabled,
-    /// Protected endpoints accept a request without a token, but a token given must be valid.
-    Optional,
-    /// Protected endpoints need a valid bearer token with a sufficient role.
-    Required,
-}
-
-/// A role granted through `settings.auth_group_role_mappings`; `Admin` implies `Viewer`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-/// Who may call an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Public,
-    Viewer,
-    Admin,
-}
-
-impl Access {
-    /// The one place that says which endpoint needs which role: UI pages, assets, Swagger,
-    /// probes, metrics and login are public; `/api/…` needs viewer to read (GET/HEAD) and
-    /// admin for anything else; `/debug/pprof/…` needs admin.
-    pub fn of(method: &Method, path: &str) -> Access {
-        let under = |prefix: &str| {
-            path == prefix
-                || path
-                    .strip_prefix(prefix)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        };
-        if under("/debug/pprof") {
-            return Access::Admin;
-        }
-        if under("/api") {
-            if method == Method::POST && path == "/api/auth/login" {
-                return Access::Public;
-            }
-            return if method == Method::GET || method == Method::HEAD {
-                Access::Viewer
-            } else {
-                Access::Admin
-            };
-        }
-        // Everything outside /api and /debug: UI pages, /assets, /favicon*, /swagger*,
-        // /metrics, /healthz, /readyz (and unknown paths, which answer 404).
-        Access::Public
-    }
-
-    /// The role an endpoint needs, or `None` for public ones.
-    fn role(self) -> Option<Role> {
-        match self {
-            Access::Public => None,
-            Access::Viewer => Some(Role::Viewer),
-            Access::Admin => Some(Role::Admin),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -170,50 +87,16 @@ impl Error {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Disabled => StatusCode::NOT_FOUND,
-            Error::EmptyPassword
-            | Error::UserNotFound
-            | Error::AmbiguousUser { .. }
-            | Error::InvalidCredentials
-            | Error::MissingToken
-            | Error::MalformedHeader
-            | Error::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
-            Error::NotInAllowedGroup | Error::NoMappedRole | Error::InsufficientRole { .. } => {
-                StatusCode::FORBIDDEN
-            }
-            Error::LdapUnavailable { .. } | Error::Ldap { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Setting { .. } | Error::Sign(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        // LDAP detail (server URL, directory messages) stays in the log.
-        let message = match status {
-            StatusCode::SERVICE_UNAVAILABLE => "the directory server is unavailable".to_string(),
-            StatusCode::INTERNAL_SERVER_ERROR => "internal error".to_string(),
-            _ => self.to_string(),
-        };
-        let mut response = (status, crate::api::error_body(message)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            let challenge = match self {
-                Error::MissingToken => "Bearer",
-                Error::MalformedHeader | Error::InvalidToken { .. } => {
-                    "Bearer error=\"invalid_token\""
-                }
-                _ => "Bearer",
-            };
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
-        }
-        response
+    /// A failure of this server's setup or of the directory rather than of the caller: the
+    /// audit log keeps its detail, the answer does not.
+    pub fn is_backend_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::Setting { .. }
+                | Error::Sign(_)
+                | Error::LdapUnavailable { .. }
+                | Error::Ldap { .. }
+        )
     }
 }
 
@@ -298,149 +181,10 @@ fn setting(key: &str, message: impl Into<String>) -> Error {
     }
 }
 
-/// The middleware on the whole router: classifies the request with [`Access::of`], checks
-/// the bearer token and role as the mode demands, and hands the token's [`Claims`] to the
-/// handlers as an extension.
-pub async fn require(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let Some(on) = state.auth.enabled() else {
-        return next.run(request).await;
-    };
-    let access = Access::of(request.method(), request.uri().path());
-    let Some(required) = access.role() else {
-        return next.run(request).await;
-    };
-    let request_info = audit::RequestInfo::of(&request);
-    let claims = match bearer(request.headers()).and_then(|token| match token {
-        Some(token) => on.tokens.verify(token).map(Some),
-        None if on.mode == Mode::Optional => Ok(None),
-        None => Err(Error::MissingToken),
-    }) {
-        Ok(claims) => claims,
-        Err(e) => {
-            audit::deny(&request_info, &e, None, None);
-            return e.into_response();
-        }
-    };
-    if let Some(claims) = claims {
-        if claims.role < required {
-            let e = Error::InsufficientRole {
-                required: required.as_str(),
-                actual: claims.role.as_str(),
-            };
-            audit::deny(&request_info, &e, Some(&claims.sub), Some(claims.role));
-            return e.into_response();
-        }
-        request.extensions_mut().insert(claims);
-    }
-    next.run(request).await
-}
-
-/// The token of an `Authorization: Bearer …` header; `None` without the header.
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Error> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let text = value.to_str().map_err(|_| Error::MalformedHeader)?;
-    let (scheme, token) = text.trim().split_once(' ').ok_or(Error::MalformedHeader)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
-        return Err(Error::MalformedHeader);
-    }
-    Ok(Some(token))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
-
-    #[test]
-    fn ui_pages_assets_swagger_probes_metrics_and_login_are_public() {
-        for path in [
-            "/",
-            "/vcenters",
-            "/vcenters/vc1",
-            "/snapshots/hourly",
-            "/vm/trace",
-            "/reports",
-            "/assets/app.css",
-            "/favicon.ico",
-            "/swagger",
-            "/swagger/index.html",
-            "/swagger.json",
-            "/metrics",
-            "/healthz",
-            "/readyz",
-        ] {
-            assert_eq!(Access::of(&Method::GET, path), Access::Public, "{path}");
-        }
-        assert_eq!(Access::of(&Method::POST, "/api/auth/login"), Access::Public);
-    }
-
-    #[test]
-    fn reading_the_api_needs_viewer_and_everything_else_needs_admin() {
-        for path in [
-            "/api/vcenters",
-            "/api/reports/download",
-            "/api/report/x",
-            "/api/diagnostics/daily-creation",
-            "/api/auth/me",
-            "/api",
-        ] {
-            assert_eq!(Access::of(&Method::GET, path), Access::Viewer, "{path}");
-            assert_eq!(Access::of(&Method::HEAD, path), Access::Viewer, "{path}");
-        }
-        for (method, path) in [
-            (Method::POST, "/api/snapshots/aggregate"),
-            (Method::POST, "/api/snapshots/repair"),
-            (Method::POST, "/api/encrypt"),
-            (Method::POST, "/api/vcenters/cache/rebuild"),
-            (Method::DELETE, "/api/reports"),
-            (Method::PUT, "/api/vcenters"),
-            (Method::GET, "/api/auth/login"),
-        ] {
-            let expected = if method == Method::GET {
-                Access::Viewer
-            } else {
-                Access::Admin
-            };
-            assert_eq!(Access::of(&method, path), expected, "{method} {path}");
-        }
-    }
-
-    #[test]
-    fn pprof_needs_admin_and_lookalike_prefixes_are_not_the_api() {
-        assert_eq!(Access::of(&Method::GET, "/debug/pprof/"), Access::Admin);
-        assert_eq!(Access::of(&Method::GET, "/debug/pprof"), Access::Admin);
-        assert_eq!(Access::of(&Method::GET, "/apidocs"), Access::Public);
-        assert_eq!(
-            Access::of(&Method::POST, "/api/auth/login/x"),
-            Access::Admin
-        );
-    }
-
-    #[test]
-    fn admin_implies_viewer() {
-        assert!(Role::Admin > Role::Viewer);
-    }
-
-    #[test]
-    fn bearer_headers_are_parsed_strictly() {
-        let headers = |value: &str| {
-            let mut map = HeaderMap::new();
-            map.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-            map
-        };
-        assert_eq!(bearer(&HeaderMap::new()).unwrap(), None);
-        assert_eq!(bearer(&headers("Bearer abc")).unwrap(), Some("abc"));
-        assert_eq!(bearer(&headers("bearer abc")).unwrap(), Some("abc"));
-        for bad in ["Basic abc", "Bearer", "Bearer ", "abc", "Bearer a b"] {
-            assert!(
-                matches!(bearer(&headers(bad)), Err(Error::MalformedHeader)),
-                "{bad}"
-            );
-        }
-    }
 
     /// A settings file with auth enabled and everything valid, plus `extra` lines.
     pub(crate) fn settings(extra: &str) -> Result<Settings, crate::config::Error> {

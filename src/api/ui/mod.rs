@@ -7,9 +7,10 @@ pub mod chart;
 mod pages;
 mod trace;
 
-use crate::api::AppState;
+use crate::store::Store;
 use askama::Template;
 use axum::Router;
+use axum::extract::FromRef;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderMap, StatusCode};
@@ -69,7 +70,7 @@ impl From<QueryRejection> for Error {
 }
 
 #[derive(Template)]
-#[template(path = "error.html", config = "src/ui/askama.toml")]
+#[template(path = "error.html", config = "src/api/ui/askama.toml")]
 struct ErrorPage {
     layout: Layout,
     message: String,
@@ -127,8 +128,12 @@ fn html(page: &'static str, template: &impl Template) -> Result<Html<String>, Er
         .map_err(|source| Error::Render { page, source })
 }
 
-/// Every UI route, to be merged into the API router.
-pub fn router() -> Router<AppState> {
+/// Every UI route, to be merged into the API router; the pages read only the store.
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Store: FromRef<S>,
+{
     Router::new()
         .route("/", get(pages::dashboard))
         .route("/vcenters", get(pages::vcenters))

@@ -4,7 +4,7 @@
 use super::chart::{self, number};
 use super::{Chart, Error, Layout, html, link, now, optional, required, time_text};
 use crate::aggregate::Day;
-use crate::api::AppState;
+use crate::store::Store;
 use crate::store::summaries::Grain;
 use crate::store::totals::VcenterTotals;
 use askama::Template;
@@ -34,19 +34,18 @@ struct DashboardRow {
 }
 
 #[derive(Template)]
-#[template(path = "dashboard.html", config = "src/ui/askama.toml")]
+#[template(path = "dashboard.html", config = "src/api/ui/askama.toml")]
 struct Dashboard {
     layout: Layout,
     rows: Vec<DashboardRow>,
 }
 
-pub async fn dashboard(State(state): State<AppState>) -> PageResult {
+pub async fn dashboard(State(store): State<Store>) -> PageResult {
     let until = now() + 1;
     let since = until - HOURLY_DAYS * 86_400;
     let mut rows = Vec::new();
-    for latest in state.store.latest_totals().await? {
-        let history = state
-            .store
+    for latest in store.latest_totals().await? {
+        let history = store
             .vcenter_totals_range("snapshot", &latest.vcenter, since, until)
             .await?;
         let points = series(&history, |t| t.vm_count);
@@ -76,15 +75,14 @@ struct VcenterRow {
 }
 
 #[derive(Template)]
-#[template(path = "vcenters.html", config = "src/ui/askama.toml")]
+#[template(path = "vcenters.html", config = "src/api/ui/askama.toml")]
 struct Vcenters {
     layout: Layout,
     rows: Vec<VcenterRow>,
 }
 
-pub async fn vcenters(State(state): State<AppState>) -> PageResult {
-    let rows = state
-        .store
+pub async fn vcenters(State(store): State<Store>) -> PageResult {
+    let rows = store
         .latest_totals()
         .await?
         .into_iter()
@@ -116,7 +114,7 @@ struct TotalsRow {
 }
 
 #[derive(Template)]
-#[template(path = "totals.html", config = "src/ui/askama.toml")]
+#[template(path = "totals.html", config = "src/api/ui/askama.toml")]
 struct Totals {
     layout: Layout,
     description: String,
@@ -129,7 +127,7 @@ struct Totals {
 
 /// *Daily Aggregated*: the daily totals cache of one vCenter, all days or `from..=to`.
 pub async fn daily_totals(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     query: Result<Query<TotalsQuery>, QueryRejection>,
 ) -> PageResult {
     let Query(query) = query?;
@@ -149,8 +147,7 @@ pub async fn daily_totals(
     {
         return Err(Error::bad("from", "is after to"));
     }
-    let rows = state
-        .store
+    let rows = store
         .vcenter_totals_range(
             "daily",
             &vcenter,
@@ -167,7 +164,7 @@ pub async fn daily_totals(
         ),
     };
     totals_page(
-        &state,
+        &store,
         &vcenter,
         rows,
         Totals {
@@ -188,18 +185,17 @@ pub async fn daily_totals(
 
 /// *Hourly Detail*: the snapshot totals cache of one vCenter over the last 45 days.
 pub async fn hourly_totals(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     query: Result<Query<TotalsQuery>, QueryRejection>,
 ) -> PageResult {
     let Query(query) = query?;
     let vcenter = required("vcenter", query.vcenter, "a vCenter name")?;
     let until = now() + 1;
-    let rows = state
-        .store
+    let rows = store
         .vcenter_totals_range("snapshot", &vcenter, until - HOURLY_DAYS * 86_400, until)
         .await?;
     totals_page(
-        &state,
+        &store,
         &vcenter,
         rows,
         Totals {
@@ -219,13 +215,13 @@ pub async fn hourly_totals(
 /// Fills `page` with the charts and table of `rows`; a vCenter without rows that the latest
 /// totals do not know either is a 404, not an empty page.
 async fn totals_page(
-    state: &AppState,
+    store: &Store,
     vcenter: &str,
     rows: Vec<VcenterTotals>,
     mut page: Totals,
     period: impl Fn(i64) -> String,
 ) -> PageResult {
-    if rows.is_empty() && !known_vcenter(state, vcenter).await? {
+    if rows.is_empty() && !known_vcenter(store, vcenter).await? {
         return Err(Error::UnknownVcenter(vcenter.to_string()));
     }
     page.charts = vec![
@@ -267,9 +263,8 @@ async fn totals_page(
     html("totals", &page)
 }
 
-async fn known_vcenter(state: &AppState, vcenter: &str) -> Result<bool, Error> {
-    Ok(state
-        .store
+async fn known_vcenter(store: &Store, vcenter: &str) -> Result<bool, Error> {
+    Ok(store
         .latest_totals()
         .await?
         .iter()
@@ -306,7 +301,7 @@ struct Table {
 }
 
 #[derive(Template)]
-#[template(path = "snapshots.html", config = "src/ui/askama.toml")]
+#[template(path = "snapshots.html", config = "src/api/ui/askama.toml")]
 struct Snapshots {
     layout: Layout,
     grains: Vec<(&'static str, String)>,
@@ -318,21 +313,21 @@ struct Snapshots {
 /// `/snapshots/hourly|daily|monthly`: stored snapshots and collector runs, or the summarised
 /// days and months, of every vCenter or one.
 pub async fn snapshots(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(grain): Path<String>,
     query: Result<Query<SnapshotsQuery>, QueryRejection>,
 ) -> PageResult {
     let Query(query) = query?;
     let vcenter = optional(query.vcenter);
     if let Some(vcenter) = &vcenter
-        && !known_vcenter(&state, vcenter).await?
+        && !known_vcenter(&store, vcenter).await?
     {
         return Err(Error::UnknownVcenter(vcenter.clone()));
     }
     let tables = match grain.as_str() {
-        "hourly" => hourly_snapshots(&state, vcenter.as_deref()).await?,
-        "daily" => vec![periods(&state, Grain::Daily, vcenter.as_deref()).await?],
-        "monthly" => vec![periods(&state, Grain::Monthly, vcenter.as_deref()).await?],
+        "hourly" => hourly_snapshots(&store, vcenter.as_deref()).await?,
+        "daily" => vec![periods(&store, Grain::Daily, vcenter.as_deref()).await?],
+        "monthly" => vec![periods(&store, Grain::Monthly, vcenter.as_deref()).await?],
         other => {
             return Err(Error::bad(
                 "grain",
@@ -360,21 +355,19 @@ pub async fn snapshots(
     )
 }
 
-async fn hourly_snapshots(state: &AppState, vcenter: Option<&str>) -> Result<Vec<Table>, Error> {
-    let latest = state.store.latest_totals().await?;
+async fn hourly_snapshots(store: &Store, vcenter: Option<&str>) -> Result<Vec<Table>, Error> {
+    let latest = store.latest_totals().await?;
     let mut stored = match vcenter {
         Some(vcenter) => {
             let until = now() + 1;
-            state
-                .store
+            store
                 .vcenter_totals_range("snapshot", vcenter, until - HOURLY_DAYS * 86_400, until)
                 .await?
         }
         // Every vCenter: the last two days before the newest snapshot, not the whole cache.
         None => match latest.iter().map(|t| t.period_start).max() {
             Some(newest) => {
-                state
-                    .store
+                store
                     .totals("snapshot", newest - SNAPSHOT_LIST_DAYS * 86_400, newest + 1)
                     .await?
             }
@@ -406,7 +399,7 @@ async fn hourly_snapshots(state: &AppState, vcenter: Option<&str>) -> Result<Vec
                 .collect(),
         });
     }
-    let runs = state.store.snapshot_runs(vcenter, RUN_LIST_ROWS).await?;
+    let runs = store.snapshot_runs(vcenter, RUN_LIST_ROWS).await?;
     if !runs.is_empty() {
         tables.push(Table {
             caption: format!("{} newest collector runs", runs.len()),
@@ -430,7 +423,7 @@ async fn hourly_snapshots(state: &AppState, vcenter: Option<&str>) -> Result<Vec
 }
 
 /// The summarised periods, newest first: all of them, or one vCenter's with its totals.
-async fn periods(state: &AppState, grain: Grain, vcenter: Option<&str>) -> Result<Table, Error> {
+async fn periods(store: &Store, grain: Grain, vcenter: Option<&str>) -> Result<Table, Error> {
     let label = |start: i64| match (grain, Day::containing(start)) {
         (Grain::Daily, Ok(day)) => day.to_string(),
         (Grain::Monthly, Ok(day)) => day.month().to_string(),
@@ -450,7 +443,7 @@ async fn periods(state: &AppState, grain: Grain, vcenter: Option<&str>) -> Resul
         }
     };
     let Some(vcenter) = vcenter else {
-        let starts = state.store.summary_periods(grain).await?;
+        let starts = store.summary_periods(grain).await?;
         return Ok(Table {
             caption: format!("{} periods with summaries, newest first", starts.len()),
             header: vec!["Period (summaries as JSON)", "Starts"],
@@ -461,8 +454,7 @@ async fn periods(state: &AppState, grain: Grain, vcenter: Option<&str>) -> Resul
                 .collect(),
         });
     };
-    let totals = state
-        .store
+    let totals = store
         .vcenter_totals_range(grain.totals_grain(), vcenter, i64::MIN, i64::MAX)
         .await?;
     Ok(Table {
@@ -501,15 +493,14 @@ struct ReportRow {
 }
 
 #[derive(Template)]
-#[template(path = "reports.html", config = "src/ui/askama.toml")]
+#[template(path = "reports.html", config = "src/api/ui/askama.toml")]
 struct Reports {
     layout: Layout,
     rows: Vec<ReportRow>,
 }
 
-pub async fn reports(State(state): State<AppState>) -> PageResult {
-    let rows = state
-        .store
+pub async fn reports(State(store): State<Store>) -> PageResult {
+    let rows = store
         .reports(None)
         .await?
         .into_iter()

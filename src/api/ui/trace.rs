@@ -3,8 +3,8 @@
 
 use super::chart::{self, number};
 use super::{Chart, Error, Layout, html, link, optional, time_text};
-use crate::api::AppState;
 use crate::inventory::Tier;
+use crate::store::Store;
 use crate::store::trace::{TracePoint, TraceView, VmTrace};
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
@@ -27,7 +27,7 @@ struct Match {
 }
 
 #[derive(Template)]
-#[template(path = "trace_search.html", config = "src/ui/askama.toml")]
+#[template(path = "trace_search.html", config = "src/api/ui/askama.toml")]
 struct Search {
     layout: Layout,
     vm: String,
@@ -46,7 +46,7 @@ struct Stint {
 }
 
 #[derive(Template)]
-#[template(path = "trace.html", config = "src/ui/askama.toml")]
+#[template(path = "trace.html", config = "src/api/ui/askama.toml")]
 struct Trace {
     layout: Layout,
     view: &'static str,
@@ -71,7 +71,7 @@ pub fn parse_view(view: Option<&str>) -> Result<TraceView, Error> {
 }
 
 pub async fn page(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     query: Result<Query<TraceQuery>, QueryRejection>,
 ) -> Result<Html<String>, Error> {
     let Query(query) = query?;
@@ -80,14 +80,14 @@ pub async fn page(
     let Some(vm) = optional(query.vm) else {
         return search(None, vcenter, view, Vec::new());
     };
-    let mut matches = state.store.vm_matches(&vm, vcenter.as_deref()).await?;
+    let mut matches = store.vm_matches(&vm, vcenter.as_deref()).await?;
     if matches.len() > 1 {
         return search(Some(vm), vcenter, view, matches);
     }
     let Some(found) = matches.pop() else {
         return Err(Error::UnknownVm(vm));
     };
-    let trace = state.store.vm_trace(view, &found).await?;
+    let trace = store.vm_trace(view, &found).await?;
     html("trace", &trace_page(trace))
 }
 
