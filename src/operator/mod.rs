@@ -1,9 +1,11 @@
 //! The Kubernetes operator: one controller per custom resource (DESIGN.md §2), each a pipeline
-//! validate (pure) → build (pure) → apply (server-side apply) → update status. The pure Job
-//! builder all kinds share lives in [`job`], what they do with their Jobs in [`workload`];
-//! [`schedule`] is the cron math, [`leader`] the Lease election, [`metrics`] the operator's own
-//! `/metrics` and `/healthz`. This module holds what every controller shares: the
-//! [`Context`], the [`Error`] and its retry policy, status conditions and Events.
+//! of the steps it needs, named alike in all four: validate (pure) → read → plan (pure) →
+//! build (pure) → apply (server-side apply) → status; each reconcile runs in a span naming
+//! its object. The pure Job builder all kinds share lives in [`job`], what they do with their
+//! Jobs in [`workload`]; [`schedule`] is the cron math, [`leader`] the Lease election,
+//! [`metrics`] the operator's own `/metrics` and `/healthz`. This module holds what every
+//! controller shares: the [`Context`], the [`Error`] and its retry policy, status conditions
+//! and Events.
 
 pub mod aggregation_job;
 pub mod job;
