@@ -1,6 +1,6 @@
 //! The `MetricsExport` controller: [`validate`] (CEL rules client-side, pure) → [`plan`] the
 //! run due (once at creation, or the latest tick of `schedule`; its range resolved once, so a
-//! retried or resumed run exports the same window — pure) → [`read`] the keys of the
+//! retried or resumed run exports the same window — pure) → `read` the keys of the
 //! destination's Secret → [`build`] the Job running `vctp job export` with the run's
 //! `--run-id/--start/--end` and the Secrets as env (pure) → apply: create it once, or delete
 //! it while `suspend` is set → [`status`] from the Job and its termination message (pure),

@@ -1,5 +1,5 @@
 //! The `VCenterTarget` controller: [`validate`] the spec (pure, the CRD's CEL rules
-//! client-side) → [`read`] the account Secret and the CA bundle → log in and out of the
+//! client-side) → `read` the account Secret and the CA bundle → log in and out of the
 //! vCenter → [`status`] `Ready`/`Reachable`, version and last error (pure), written with an
 //! Event when `Ready` turns, checked again every `recheck_every`.
 //!

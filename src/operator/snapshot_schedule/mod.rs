@@ -1,10 +1,10 @@
-//! The `SnapshotSchedule` controller, one file per step: [`validate`](mod@validate) the crons
-//! and the target selector (pure) → [`read`](mod@read) the selected `VCenterTarget`s and the
-//! schedule's Jobs, Pods and `AggregationJob`s → [`plan`](mod@plan) (pure: which snapshot Jobs
-//! and `AggregationJob`s to create, what finished, what to delete, the new status) →
-//! [`build`](mod@build) them (pure) → [`apply`](mod@apply) (create-if-absent server-side
-//! apply, Events, metrics, the targets' snapshot fields by server-side apply under their own
-//! field manager) → status (a merge patch, written only when it changed) → cancel and prune.
+//! The `SnapshotSchedule` controller, one file per step: `validate` the crons and the target
+//! selector (pure) → `read` the selected `VCenterTarget`s and the schedule's Jobs, Pods and
+//! `AggregationJob`s → `plan` (pure: which snapshot Jobs and `AggregationJob`s to create, what
+//! finished, what to delete, the new status) → `build` them (pure) → `apply` (create-if-absent
+//! server-side apply, Events, metrics, the targets' snapshot fields by server-side apply under
+//! their own field manager) → status (a merge patch, written only when it changed) → cancel
+//! and prune.
 //!
 //! Each tick of `spec.schedule` gets one Job per selected target, named from the schedule,
 //! the tick and the target, so planning a tick again (after a restart) finds the Jobs it
