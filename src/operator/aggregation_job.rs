@@ -1,6 +1,7 @@
-//! The `AggregationJob` controller: validate the period (pure) → build the Job running
-//! `vctp job aggregate --name NS/NAME` (pure) → create it once (server-side apply) → copy the
-//! Job's phase, times, rows and report objects into status, with an Event at each turn.
+//! The `AggregationJob` controller: [`validate`] the period (pure) → [`build`] the Job running
+//! `vctp job aggregate --name NS/NAME` (pure) → apply: create it once (server-side apply) →
+//! [`status`]: the Job's phase, times, rows and report objects (pure), written with an Event
+//! at each turn.
 
 use super::workload::{JobRequest, Run, ensure_run};
 use super::{Context, Error, condition, error_policy, now, replace_status};
@@ -26,38 +27,38 @@ pub async fn run(ctx: Arc<Context>, namespace: String) {
 }
 
 async fn reconcile(request: Arc<AggregationJob>, ctx: Arc<Context>) -> Result<Action, Error> {
-    super::reconcile_fresh(CONTROLLER, request.as_ref(), &ctx, apply).await
+    super::reconcile_fresh(CONTROLLER, request.as_ref(), &ctx, reconcile_request).await
 }
 
-async fn apply(request: &AggregationJob, ctx: &Context) -> Result<Action, Error> {
-    let status = request.status.clone().unwrap_or_default();
-    if status.phase.is_some_and(Phase::is_finished) {
+async fn reconcile_request(request: &AggregationJob, ctx: &Context) -> Result<Action, Error> {
+    let previous = request.status.clone().unwrap_or_default();
+    if previous.phase.is_some_and(Phase::is_finished) {
         return Ok(Action::await_change());
     }
     if let Err((reason, message)) = validate(request) {
-        let failed = invalid_status(&status, reason, &message, request.meta().generation);
-        replace_status(ctx, request, &to_json(&status), &to_json(&failed)).await?;
+        let failed = invalid_status(&previous, reason, &message, request.meta().generation);
+        replace_status(ctx, request, &to_json(&previous), &to_json(&failed)).await?;
         return Err(ctx.reject(request, reason, message).await);
     }
     let run = ensure_run(
         ctx,
         request,
         CONTROLLER,
-        job_request(request),
-        status.job_name.is_some(),
+        build(request),
+        previous.job_name.is_some(),
     )
     .await?;
-    let next = next_status(&status, &run, request.meta().generation);
-    if let Some((kind, reason, note)) = run.event(status.phase) {
+    let next = status(&previous, &run, request.meta().generation);
+    if let Some((kind, reason, note)) = run.event(previous.phase) {
         ctx.event(request, kind, &reason, "Aggregate", note).await;
     }
-    if next.phase.is_some_and(Phase::is_finished) && status.phase != next.phase {
+    if next.phase.is_some_and(Phase::is_finished) && previous.phase != next.phase {
         ctx.metrics.aggregation_finished(
             period_label(request.spec.period),
             next.phase == Some(Phase::Succeeded),
         );
     }
-    replace_status(ctx, request, &to_json(&status), &to_json(&next)).await?;
+    replace_status(ctx, request, &to_json(&previous), &to_json(&next)).await?;
     Ok(Action::await_change())
 }
 
@@ -85,7 +86,7 @@ fn period_label(period: AggregationPeriod) -> &'static str {
 }
 
 /// The Job of `request`: `vctp job aggregate --name NS/NAME`, named after the request.
-pub fn job_request(request: &AggregationJob) -> JobRequest {
+pub fn build(request: &AggregationJob) -> JobRequest {
     let name = request.name_any();
     JobRequest {
         name: super::job::job_name(&[&name, "aggregate"]),
@@ -101,7 +102,7 @@ pub fn job_request(request: &AggregationJob) -> JobRequest {
 }
 
 /// The status after `run`, from the one before.
-pub fn next_status(
+pub fn status(
     previous: &AggregationJobStatus,
     run: &Run,
     generation: Option<i64>,

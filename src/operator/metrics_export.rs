@@ -1,9 +1,10 @@
-//! The `MetricsExport` controller: validate (CEL rules client-side, pure) → plan the run due
-//! (once at creation, or the latest tick of `schedule`; its range resolved once, so a retried
-//! or resumed run exports the same window — pure) → build the Job running `vctp job export`
-//! with the run's `--run-id/--start/--end` and the Secrets as env (pure) → apply: create it
-//! once, or delete it while `suspend` is set → status from the Job and its termination
-//! message (pure), with Events. The running Job patches `status.progress` and
+//! The `MetricsExport` controller: [`validate`] (CEL rules client-side, pure) → [`plan`] the
+//! run due (once at creation, or the latest tick of `schedule`; its range resolved once, so a
+//! retried or resumed run exports the same window — pure) → `read` the keys of the
+//! destination's Secret → [`build`] the Job running `vctp job export` with the run's
+//! `--run-id/--start/--end` and the Secrets as env (pure) → apply: create it once, or delete
+//! it while `suspend` is set → [`status`] from the Job and its termination message (pure),
+//! with Events. The running Job patches `status.progress` and
 //! `status.checkpoint` itself; everything else in status is written here.
 //!
 //! A finalizer cleans up on deletion: the Job is deleted (which stops the export), then the
@@ -52,14 +53,14 @@ async fn reconcile(export: Arc<MetricsExport>, ctx: Arc<Context>) -> Result<Acti
     super::reconcile_fresh(CONTROLLER, export.as_ref(), &ctx, with_finalizer).await
 }
 
-/// [`apply`] while the resource lives, [`cleanup`] once it is being deleted, with
+/// [`reconcile_export`] while the resource lives, [`cleanup`] once it is being deleted, with
 /// [`FINALIZER`] added first and removed after the cleanup.
 async fn with_finalizer(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
     let namespace = export.namespace().unwrap_or_default();
     let api = Api::<MetricsExport>::namespaced(ctx.client.clone(), &namespace);
     let result = finalizer::finalizer(&api, FINALIZER, Arc::new(export.clone()), |event| async {
         match event {
-            finalizer::Event::Apply(export) => apply(&export, ctx).await,
+            finalizer::Event::Apply(export) => reconcile_export(&export, ctx).await,
             finalizer::Event::Cleanup(export) => cleanup(&export, ctx).await,
         }
     })
@@ -152,7 +153,7 @@ pub fn run_plan(export: &MetricsExport, tick: DateTime<Utc>) -> Result<RunPlan, 
 /// The `vctp job export` Job of `run`: its arguments, and env referencing the resource's
 /// Secrets (the Job reads none itself). `store_keys` are the keys of the destination's
 /// credentials Secret, each passed as `VCTP_STORE_<key>`.
-pub fn job_request(export: &MetricsExport, run: &RunPlan, store_keys: &[String]) -> JobRequest {
+pub fn build(export: &MetricsExport, run: &RunPlan, store_keys: &[String]) -> JobRequest {
     let spec = &export.spec;
     let rfc3339 = |ms: i64| crate::export::metadata::rfc3339_ms(ms);
     let mut vars = Vec::new();
@@ -225,8 +226,33 @@ pub fn job_request(export: &MetricsExport, run: &RunPlan, store_keys: &[String])
     }
 }
 
-async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
-    let status = export.status.clone().unwrap_or_default();
+/// Why a spec cannot run: a stable reason and a message.
+type Invalid = (&'static str, String);
+
+/// The CRD's CEL rules, for API servers before 1.25 that do not enforce them.
+pub fn validate(export: &MetricsExport) -> Result<(), Invalid> {
+    export
+        .validate_cel()
+        .map_err(|e| ("InvalidSpec", format!("{e:?}")))
+}
+
+/// The run due at `now` for an export created at `created` (none before the first tick of a
+/// schedule) and the tick after it, or why the spec cannot run (pure).
+pub fn plan(
+    export: &MetricsExport,
+    created: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(Option<RunPlan>, Option<DateTime<Utc>>), Invalid> {
+    match due(export, created, now).map_err(|e| (e.reason(), e.to_string()))? {
+        Due::Wait { next } => Ok((None, Some(next))),
+        Due::Run { tick, next } => run_plan(export, tick)
+            .map(|run| (Some(run), next))
+            .map_err(|message| ("InvalidTimeRange", message)),
+    }
+}
+
+async fn reconcile_export(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
+    let current = export.status.clone().unwrap_or_default();
     let generation = export.meta().generation;
     let now_utc = Utc::now();
     let created = export
@@ -234,17 +260,7 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
         .creation_timestamp
         .clone()
         .map_or(now_utc, |t| super::from_timestamp(t.0));
-    // The CRD's CEL rules first: API servers before 1.25 do not enforce them.
-    let planned = export
-        .validate_cel()
-        .map_err(|e| ("InvalidSpec", format!("{e:?}")))
-        .and_then(|()| due(export, created, now_utc).map_err(|e| (e.reason(), e.to_string())))
-        .and_then(|due| match due {
-            Due::Wait { next } => Ok((None, Some(next))),
-            Due::Run { tick, next } => run_plan(export, tick)
-                .map(|run| (Some(run), next))
-                .map_err(|message| ("InvalidTimeRange", message)),
-        });
+    let planned = validate(export).and_then(|()| plan(export, created, now_utc));
     let (run, next) = match planned {
         Ok((Some(run), next)) => (run, next),
         Ok((None, Some(next))) => return Ok(requeue_at(next, now_utc)),
@@ -254,7 +270,7 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
                 phase: Some(ExportPhase::Failed),
                 errors: vec![message.clone()],
                 conditions: vec![condition(
-                    &status.conditions,
+                    &current.conditions,
                     crate::crd::CONDITION_READY,
                     false,
                     reason,
@@ -263,20 +279,20 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
                     now(),
                 )],
                 observed_generation: generation,
-                ..status.clone()
+                ..current.clone()
             };
-            replace_status(ctx, export, &to_json(&status), &to_json(&invalid)).await?;
+            replace_status(ctx, export, &to_json(&current), &to_json(&invalid)).await?;
             return Err(ctx.reject(export, reason, message).await);
         }
     };
     let after = |action: Action| next.map_or(action, |n| requeue_at(n, now_utc));
-    let same_run = status.run_id.as_deref() == Some(run.run_id.as_str());
+    let same_run = current.run_id.as_deref() == Some(run.run_id.as_str());
     let previous = if same_run {
-        status.clone()
+        current.clone()
     } else {
         // A new run: the last one's progress and outcome go.
         MetricsExportStatus {
-            conditions: status.conditions.clone(),
+            conditions: current.conditions.clone(),
             ..MetricsExportStatus::default()
         }
     };
@@ -303,7 +319,7 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
             )
             .await;
         }
-        replace_status(ctx, export, &to_json(&status), &to_json(&suspended)).await?;
+        replace_status(ctx, export, &to_json(&current), &to_json(&suspended)).await?;
         return Ok(Action::await_change());
     }
     // A Job of this run still being deleted (after a suspension) is not this run's outcome.
@@ -312,12 +328,12 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
     {
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
-    let store_keys = match destination_keys(export, ctx).await? {
+    let store_keys = match read(export, ctx).await? {
         Ok(keys) => keys,
         Err(message) => {
             let failed = MetricsExportStatus {
                 conditions: vec![condition(
-                    &status.conditions,
+                    &current.conditions,
                     crate::crd::CONDITION_READY,
                     false,
                     "SecretNotFound",
@@ -327,7 +343,7 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
                 )],
                 ..previous.clone()
             };
-            replace_status(ctx, export, &to_json(&status), &to_json(&failed)).await?;
+            replace_status(ctx, export, &to_json(&current), &to_json(&failed)).await?;
             ctx.event(
                 export,
                 EventType::Warning,
@@ -339,7 +355,7 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
             return Ok(Action::requeue(ctx.recheck_every));
         }
     };
-    let request = job_request(export, &run, &store_keys);
+    let request = build(export, &run, &store_keys);
     let resumed = previous.phase == Some(ExportPhase::Suspended);
     let job_named = previous.job_name.as_deref() == Some(run.job_name.as_str());
     let run_state = ensure_run(ctx, export, CONTROLLER, request, job_named).await?;
@@ -357,16 +373,13 @@ async fn apply(export: &MetricsExport, ctx: &Context) -> Result<Action, Error> {
     if let Some((kind, reason, note)) = run_state.event(previous_phase) {
         ctx.event(export, kind, &reason, "Export", note).await;
     }
-    let next_status = next_status(&previous, &run, &run_state, generation);
-    replace_status(ctx, export, &to_json(&status), &to_json(&next_status)).await?;
+    let next_status = status(&previous, &run, &run_state, generation);
+    replace_status(ctx, export, &to_json(&current), &to_json(&next_status)).await?;
     Ok(after(Action::await_change()))
 }
 
 /// The keys of the destination's credentials Secret, or why it cannot be used.
-async fn destination_keys(
-    export: &MetricsExport,
-    ctx: &Context,
-) -> Result<Result<Vec<String>, String>, Error> {
+async fn read(export: &MetricsExport, ctx: &Context) -> Result<Result<Vec<String>, String>, Error> {
     let Some(credentials) = &export.spec.destination.credentials_secret_ref else {
         return Ok(Ok(Vec::new()));
     };
@@ -562,7 +575,7 @@ pub fn suspended_status(
 }
 
 /// The status after `run_state`, from the one of the same run before.
-pub fn next_status(
+pub fn status(
     previous: &MetricsExportStatus,
     run: &RunPlan,
     run_state: &Run,
@@ -732,7 +745,7 @@ spec:
     fn the_job_gets_the_resolved_run_and_every_secret_as_env() {
         let export = export(None);
         let run = run_plan(&export, at("2026-03-10T14:00:00Z")).unwrap();
-        let request = job_request(&export, &run, &["aws_access_key_id".into()]);
+        let request = build(&export, &run, &["aws_access_key_id".into()]);
         assert_eq!(
             request.args,
             [
@@ -805,7 +818,7 @@ spec:
             checkpoint: Some(Default::default()),
             ..MetricsExportStatus::default()
         };
-        let status = next_status(&previous, &run, &state, Some(3));
+        let status = status(&previous, &run, &state, Some(3));
         assert_eq!(status.phase, Some(ExportPhase::Succeeded));
         let archive = status.archive.unwrap();
         assert_eq!(archive.sha256, "ab".repeat(32));
@@ -833,7 +846,7 @@ spec:
                 message: None,
             }),
         };
-        let status = next_status(&MetricsExportStatus::default(), &run, &state, Some(1));
+        let status = status(&MetricsExportStatus::default(), &run, &state, Some(1));
         assert_eq!(status.phase, Some(ExportPhase::Failed));
         assert_eq!(status.conditions[0].reason, "Unauthorized");
         assert_eq!(status.errors.len(), 1);
@@ -858,7 +871,7 @@ spec:
         let var = |e: &k8s_openapi::api::core::v1::EnvVar| e.name.clone();
         let export = export(None);
         let run = run_plan(&export, at("2026-03-10T14:00:00Z")).unwrap();
-        let request = job_request(&export, &run, &[]);
+        let request = build(&export, &run, &[]);
         assert!(request.env.iter().map(var).all(|n| n.starts_with("VCTP_")));
     }
 }

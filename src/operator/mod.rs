@@ -1,9 +1,11 @@
 //! The Kubernetes operator: one controller per custom resource (DESIGN.md §2), each a pipeline
-//! validate (pure) → build (pure) → apply (server-side apply) → update status. The pure Job
-//! builder all kinds share lives in [`job`], what they do with their Jobs in [`workload`];
-//! [`schedule`] is the cron math, [`leader`] the Lease election, [`metrics`] the operator's own
-//! `/metrics` and `/healthz`. This module holds what every controller shares: the
-//! [`Context`], the [`Error`] and its retry policy, status conditions and Events.
+//! of the steps it needs, named alike in all four: validate (pure) → read → plan (pure) →
+//! build (pure) → apply (server-side apply) → status; each reconcile runs in a span naming
+//! its object. The pure Job builder all kinds share lives in [`job`], what they do with their
+//! Jobs in [`workload`]; [`schedule`] is the cron math, [`leader`] the Lease election,
+//! [`metrics`] the operator's own `/metrics` and `/healthz`. This module holds what every
+//! controller shares: the [`Context`], the [`Error`] and its retry policy, status conditions
+//! and Events.
 
 pub mod aggregation_job;
 pub mod job;
@@ -25,6 +27,7 @@ use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Field manager of everything the operator applies, and the Events' reporting controller.
 pub const MANAGER: &str = "vctp-operator";
@@ -451,7 +454,8 @@ where
     tracing::info!(controller, namespace, "controller stopped");
 }
 
-/// Runs one reconcile with its metrics and the backoff bookkeeping.
+/// Runs one reconcile in its span (`reconcile_span`), with its metrics and the backoff
+/// bookkeeping.
 pub async fn instrumented<K, F>(
     controller: &'static str,
     object: &K,
@@ -463,12 +467,25 @@ where
     F: Future<Output = Result<Action, Error>>,
 {
     let timer = ctx.metrics.reconcile(controller);
-    let result = reconcile.await;
+    let result = reconcile.instrument(reconcile_span(object)).await;
     timer.done(result.as_ref().err().map(Error::reason));
     if result.is_ok() {
         ctx.succeeded(object);
     }
     result
+}
+
+/// The span of one reconcile of `object`, so that every log line of the reconcile says which
+/// object (and which generation of its spec) it is about.
+fn reconcile_span<K: Resource<DynamicType = ()>>(object: &K) -> tracing::Span {
+    let meta = object.meta();
+    tracing::info_span!(
+        "reconcile",
+        kind = %K::kind(&()),
+        namespace = %meta.namespace.as_deref().unwrap_or_default(),
+        name = %meta.name.as_deref().unwrap_or_default(),
+        generation = meta.generation,
+    )
 }
 
 /// The retry policy of every controller: invalid specs wait for a change, everything else
@@ -640,6 +657,34 @@ mod tests {
         );
         assert_eq!(merge_patch(&to, &to), None);
         assert_eq!(merge_patch(&serde_json::Value::Null, &to), Some(to.clone()));
+    }
+
+    #[test]
+    fn every_log_line_of_a_reconcile_names_the_kind_namespace_name_and_generation() {
+        use tracing_subscriber::fmt::MakeWriter;
+        let schedule: crate::crd::SnapshotSchedule = serde_json::from_value(serde_json::json!({
+            "apiVersion": "vctp.io/v1alpha1", "kind": "SnapshotSchedule",
+            "metadata": {"name": "hourly", "namespace": "finance", "generation": 3},
+            "spec": {"schedule": "0 * * * *"},
+        }))
+        .unwrap();
+        // The writer must outlive the subscriber, which `with_default` keeps.
+        static LINES: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(|| LINES.make_writer())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let _reconcile = reconcile_span(&schedule).entered();
+            tracing::info!("a step");
+        });
+        let text = String::from_utf8(LINES.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains(
+                "reconcile{kind=SnapshotSchedule namespace=finance name=hourly generation=3}: "
+            ),
+            "{text}"
+        );
     }
 
     #[test]

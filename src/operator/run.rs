@@ -103,7 +103,7 @@ pub fn example_job(template: &JobTemplate) -> Result<String, Error> {
         },
         status: None,
     };
-    let request = aggregation_job::job_request(&example);
+    let request = aggregation_job::build(&example);
     let job = super::job::build_job(
         &example,
         &request.name,

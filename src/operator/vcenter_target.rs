@@ -1,6 +1,7 @@
-//! The `VCenterTarget` controller: validate the spec (pure, the CRD's CEL rules client-side)
-//! → read the account Secret and the CA bundle → log in and out of the vCenter → status
-//! `Ready`/`Reachable`, version and last error, checked again every `recheck_every`.
+//! The `VCenterTarget` controller: [`validate`] the spec (pure, the CRD's CEL rules
+//! client-side) → `read` the account Secret and the CA bundle → log in and out of the
+//! vCenter → [`status`] `Ready`/`Reachable`, version and last error (pure), written with an
+//! Event when `Ready` turns, checked again every `recheck_every`.
 //!
 //! The snapshot fields of the status (`lastSnapshotTime`, rows, inventory size, the
 //! `LastSnapshot` condition) belong to the `SnapshotSchedule` controller, which writes them
@@ -35,7 +36,7 @@ pub async fn run(ctx: Arc<Context>, namespace: String) {
 }
 
 async fn reconcile(target: Arc<VCenterTarget>, ctx: Arc<Context>) -> Result<Action, Error> {
-    super::reconcile_fresh(CONTROLLER, target.as_ref(), &ctx, apply).await
+    super::reconcile_fresh(CONTROLLER, target.as_ref(), &ctx, reconcile_target).await
 }
 
 /// This controller's part of the status (see the module documentation).
@@ -75,7 +76,7 @@ pub enum Check {
 }
 
 /// The status a check leads to, from the previous conditions.
-pub fn check_status(previous: &[Condition], check: &Check, generation: Option<i64>) -> CheckStatus {
+pub fn status(previous: &[Condition], check: &Check, generation: Option<i64>) -> CheckStatus {
     let at = now();
     let (ready, reachable, version, error) = match check {
         Check::Reachable { version } => (
@@ -134,18 +135,18 @@ pub fn check_status(previous: &[Condition], check: &Check, generation: Option<i6
     }
 }
 
-async fn apply(target: &VCenterTarget, ctx: &Context) -> Result<Action, Error> {
-    let status = target.status.clone().unwrap_or_default();
+async fn reconcile_target(target: &VCenterTarget, ctx: &Context) -> Result<Action, Error> {
+    let previous = target.status.clone().unwrap_or_default();
     let generation = target.meta().generation;
     let check = match validate(target) {
         Err((reason, message)) => Check::Invalid { reason, message },
-        Ok(()) => match read_inputs(ctx, target).await? {
+        Ok(()) => match read(ctx, target).await? {
             Err((reason, message)) => Check::MissingInput { reason, message },
             Ok(inputs) => login(target, &inputs).await,
         },
     };
-    let next = check_status(&status.conditions, &check, generation);
-    let was_ready = status
+    let next = status(&previous.conditions, &check, generation);
+    let was_ready = previous
         .conditions
         .iter()
         .find(|c| c.type_ == CONDITION_READY)
@@ -160,7 +161,7 @@ async fn apply(target: &VCenterTarget, ctx: &Context) -> Result<Action, Error> {
         ctx.event(target, kind, &ready.reason, "Check", ready.message.clone())
             .await;
     }
-    let (current, wanted) = status_patch_sides(&status, &next);
+    let (current, wanted) = status_patch_sides(&previous, &next);
     replace_status(ctx, target, &current, &wanted).await?;
     match check {
         Check::Invalid { reason, message } => Err(Error::invalid_spec(target, reason, message)),
@@ -228,10 +229,7 @@ type Missing = (&'static str, String);
 
 /// Reads the inputs. A missing Secret, ConfigMap or key is `Ok(Err(missing))` (the status
 /// says so and the check is retried); an API failure is an `Err` (backoff).
-async fn read_inputs(
-    ctx: &Context,
-    target: &VCenterTarget,
-) -> Result<Result<Inputs, Missing>, Error> {
+async fn read(ctx: &Context, target: &VCenterTarget) -> Result<Result<Inputs, Missing>, Error> {
     let namespace = target.namespace().unwrap_or_default();
     let refs = &target.spec.credentials_secret_ref;
     let secrets = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
@@ -408,7 +406,7 @@ spec:
 
     #[test]
     fn a_reachable_vcenter_is_ready_with_its_version() {
-        let status = check_status(
+        let status = status(
             &[],
             &Check::Reachable {
                 version: "8.0.2 build-22617221".into(),
@@ -431,7 +429,7 @@ spec:
 
     #[test]
     fn a_failed_login_is_neither_ready_nor_reachable_and_keeps_the_error() {
-        let status = check_status(
+        let status = status(
             &[],
             &Check::Unreachable {
                 reason: "InvalidLogin",
@@ -453,7 +451,7 @@ spec:
 
     #[test]
     fn the_status_write_keeps_the_schedules_condition_and_fields_and_clears_a_stale_error() {
-        let status: VCenterTargetStatus = serde_json::from_value(serde_json::json!({
+        let previous: VCenterTargetStatus = serde_json::from_value(serde_json::json!({
             "conditions": [
                 {"type": "Ready", "status": "False", "reason": "InvalidLogin", "message": "no",
                  "lastTransitionTime": "2026-03-10T14:00:00Z"},
@@ -464,14 +462,14 @@ spec:
             "lastSnapshotRows": 412,
         }))
         .unwrap();
-        let next = check_status(
-            &status.conditions,
+        let next = status(
+            &previous.conditions,
             &Check::Reachable {
                 version: "8.0.2 build-1".into(),
             },
             Some(3),
         );
-        let (current, wanted) = status_patch_sides(&status, &next);
+        let (current, wanted) = status_patch_sides(&previous, &next);
         assert!(
             current.get("lastSnapshotRows").is_none() && wanted.get("lastSnapshotRows").is_none()
         );
@@ -488,7 +486,7 @@ spec:
 
     #[test]
     fn a_missing_secret_makes_the_target_not_ready_without_judging_reachability() {
-        let status = check_status(
+        let status = status(
             &[],
             &Check::MissingInput {
                 reason: "SecretNotFound",

@@ -1,0 +1,145 @@
+//! Apply: the plan carried out against the API server, the status written in between.
+
+use super::build::{aggregation_job, snapshot_job, target_snapshot_status};
+use super::plan::{Finished, Plan};
+use super::read::Found;
+use crate::crd::{AggregationJob, Phase, SnapshotSchedule, SnapshotScheduleStatus, VCenterTarget};
+use crate::operator::{Context, Error, apply_status, replace_status, workload};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+use std::collections::HashMap;
+
+/// The controller's name in metrics and logs.
+pub const CONTROLLER: &str = "SnapshotSchedule";
+/// Field manager of the `VCenterTarget` status fields this controller owns (another
+/// controller owns `Ready`, `Reachable`, `lastError` and `lastCheckTime`).
+pub const TARGET_MANAGER: &str = "vctp-operator/snapshot";
+
+/// Carries out `plan`: create the Jobs and `AggregationJob`s, report what finished, write
+/// the status, then cancel and prune.
+pub(super) async fn apply(
+    ctx: &Context,
+    schedule: &SnapshotSchedule,
+    found: &Found,
+    plan: &Plan,
+    now: Time,
+) -> Result<Action, Error> {
+    let namespace = schedule.namespace().unwrap_or_default();
+    let targets: HashMap<&str, &VCenterTarget> = found
+        .targets
+        .iter()
+        .map(|t| (t.meta().name.as_deref().unwrap_or_default(), t))
+        .collect();
+    for new in &plan.create {
+        // The plan only starts selected targets.
+        if let Some(target) = targets.get(new.target.as_str()) {
+            let job = snapshot_job(schedule, target, new, &ctx.template)?;
+            workload::create_job(ctx, &job, CONTROLLER).await?;
+        }
+    }
+    for new in &plan.aggregations {
+        workload::create(ctx, &aggregation_job(schedule, new)).await?;
+    }
+    for finished in &plan.finished {
+        report(
+            ctx,
+            schedule,
+            targets.get(finished.target.as_str()).copied(),
+            finished,
+            &now,
+        )
+        .await?;
+    }
+    for notice in &plan.notices {
+        ctx.event(
+            schedule,
+            EventType::Warning,
+            notice.reason,
+            "Schedule",
+            notice.message.clone(),
+        )
+        .await;
+    }
+    write_status(ctx, schedule, &plan.status).await?;
+    for name in plan.cancel.iter().chain(&plan.delete_jobs) {
+        workload::delete::<Job>(ctx, &namespace, name).await?;
+    }
+    for name in &plan.delete_aggregations {
+        workload::delete::<AggregationJob>(ctx, &namespace, name).await?;
+    }
+    Ok(Action::requeue(plan.requeue_after))
+}
+
+/// Writes `status` over the schedule's (see [`replace_status`]: the schedule's status
+/// has no other writer). Plain structs with string keys: serializing cannot fail.
+pub(super) async fn write_status(
+    ctx: &Context,
+    schedule: &SnapshotSchedule,
+    status: &SnapshotScheduleStatus,
+) -> Result<(), Error> {
+    let current = serde_json::json!(schedule.status);
+    replace_status(ctx, schedule, &current, &serde_json::json!(status)).await
+}
+
+/// Reports a finished snapshot: an Event on the schedule, the metrics, and the target's
+/// snapshot fields (unless the target is gone or no longer selected).
+async fn report(
+    ctx: &Context,
+    schedule: &SnapshotSchedule,
+    target: Option<&VCenterTarget>,
+    finished: &Finished,
+    now: &Time,
+) -> Result<(), Error> {
+    let observed = &finished.observed;
+    let summary = observed.summary();
+    if observed.phase == Phase::Succeeded {
+        let snapshot = observed.result.as_ref().and_then(|r| r.snapshot.as_ref());
+        let snapshot_time = snapshot
+            .map(|s| s.snapshot_time)
+            .or(finished.tick.map(|t| t.timestamp()))
+            .unwrap_or_else(|| now.0.as_second());
+        ctx.metrics
+            .snapshot_succeeded(&finished.target, snapshot_time, snapshot.map(|s| s.rows));
+        let note = format!(
+            "{}: {}",
+            finished.target,
+            summary.unwrap_or_else(|| "snapshot stored".into())
+        );
+        ctx.event(
+            schedule,
+            EventType::Normal,
+            "SnapshotSucceeded",
+            "Snapshot",
+            note,
+        )
+        .await;
+    } else {
+        ctx.metrics.snapshot_failed(&finished.target);
+        let note = format!(
+            "{}: {}: {}",
+            finished.target,
+            observed.reason(),
+            summary.unwrap_or_else(|| format!("Job {} failed", finished.job))
+        );
+        ctx.event(
+            schedule,
+            EventType::Warning,
+            "SnapshotFailed",
+            "Snapshot",
+            note,
+        )
+        .await;
+    }
+    let Some(target) = target else {
+        return Ok(());
+    };
+    let status = target_snapshot_status(target, finished, now.clone());
+    match apply_status(ctx, target, TARGET_MANAGER, status).await {
+        // Deleted since it was listed: nothing left to record on.
+        Err(e) if e.reason() == "ApiNotFound" => Ok(()),
+        result => result,
+    }
+}
