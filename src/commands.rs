@@ -13,9 +13,9 @@ use crate::inventory::csv::{HourlyCsvReader, HourlyCsvWriter};
 use crate::jobs::report::{Period, Reporter};
 use crate::objstore::Objects;
 use crate::output;
+use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::hourly::RowFilter;
 use crate::store::reports::ReportEntry;
-use crate::store::summaries::Grain;
 use crate::store::{DatabaseUrl, Store};
 use anyhow::{Context, Result};
 use futures_util::TryStreamExt;
@@ -369,7 +369,9 @@ async fn totals(store: &Store, command: TotalsCommand) -> Result<()> {
         TotalsCommand::Daily { from, to, format } => {
             let (from, to) = (Day::parse(&from)?, Day::parse(&to)?);
             anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
-            let rows = store.totals("daily", from.start(), to.end()).await?;
+            let rows = store
+                .totals(TotalsGrain::Daily, from.start(), to.end())
+                .await?;
             output::write_rows(stdout.lock(), format, &rows)?;
         }
         TotalsCommand::Latest { format } => {

@@ -12,6 +12,7 @@ use crate::objstore::Objects;
 use crate::output;
 use crate::sim::{Clock, SimConfig, Simulator};
 use crate::standalone::{Job, Plan, Scheduler};
+use crate::store::grain::TotalsGrain;
 use crate::store::runs::JobRun;
 use crate::store::{DatabaseUrl, Store};
 use anyhow::{Context, Result};
@@ -149,7 +150,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let yesterday = Day::containing(today.start() - 1)?;
     println!("\ndaily vCenter totals for {yesterday}:");
     let totals = store
-        .totals("daily", yesterday.start(), yesterday.end())
+        .totals(TotalsGrain::Daily, yesterday.start(), yesterday.end())
         .await?;
     output::write_rows(
         std::io::stdout().lock(),

@@ -3,7 +3,7 @@
 
 use super::{ApiError, AppState, Params};
 use crate::aggregate::Day;
-use crate::store::summaries::Grain;
+use crate::store::grain::Grain;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};

@@ -2,6 +2,7 @@
 //! precomputed `vcenter_totals` caches (per snapshot, day and month).
 
 use super::{ApiError, AppState, Params, now, parse_day, parse_time, require_vcenter};
+use crate::store::grain::TotalsGrain;
 use crate::store::totals::VcenterTotals;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -72,7 +73,7 @@ pub async fn hourly(
     if since > until {
         return Err(ApiError::bad("since", "is after until"));
     }
-    vcenter_totals(&state, &vcenter, "snapshot", since, until).await
+    vcenter_totals(&state, &vcenter, TotalsGrain::Snapshot, since, until).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -107,7 +108,7 @@ pub async fn daily(
     if from >= to {
         return Err(ApiError::bad("from", "is after to"));
     }
-    vcenter_totals(&state, &vcenter, "daily", from, to).await
+    vcenter_totals(&state, &vcenter, TotalsGrain::Daily, from, to).await
 }
 
 /// Monthly totals: the month's average VM count and prorated sums.
@@ -120,14 +121,14 @@ pub async fn monthly(
     State(state): State<AppState>,
     Path(vcenter): Path<String>,
 ) -> Result<Json<Vec<VcenterTotals>>, ApiError> {
-    vcenter_totals(&state, &vcenter, "monthly", i64::MIN, i64::MAX).await
+    vcenter_totals(&state, &vcenter, TotalsGrain::Monthly, i64::MIN, i64::MAX).await
 }
 
 /// The cache rows of one known vCenter; an unknown one is a 404, not an empty list.
 async fn vcenter_totals(
     state: &AppState,
     vcenter: &str,
-    grain: &str,
+    grain: TotalsGrain,
     from: i64,
     to: i64,
 ) -> Result<Json<Vec<VcenterTotals>>, ApiError> {
@@ -136,7 +137,7 @@ async fn vcenter_totals(
         .vcenter_totals_range(grain, vcenter, from, to)
         .await?;
     // Snapshot rows already prove the vCenter known: the busy hourly view skips the probe.
-    if grain != "snapshot" || rows.is_empty() {
+    if grain != TotalsGrain::Snapshot || rows.is_empty() {
         require_vcenter(state, vcenter).await?;
     }
     Ok(Json(rows))

@@ -7,9 +7,9 @@ use crate::aggregate::{Day, Engine, Month, engine};
 use crate::objstore::{Objects, report_key};
 use crate::report::{self, Cover, PivotSpec};
 use crate::store::Store;
+use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::hourly::RowFilter;
 use crate::store::reports::ReportEntry;
-use crate::store::summaries::Grain;
 use futures_util::TryStreamExt;
 
 const HOUR: i64 = 3_600;
@@ -181,7 +181,10 @@ impl Reporter<'_> {
                 if vms.is_empty() {
                     return Err(no_data("run `vctp aggregate daily` for it first"));
                 }
-                let mut totals = self.store.totals("daily", day.start(), day.end()).await?;
+                let mut totals = self
+                    .store
+                    .totals(TotalsGrain::Daily, day.start(), day.end())
+                    .await?;
                 totals.retain(|t| in_scope(&t.vcenter));
                 (
                     report::daily_workbook(&cover, &vms, &totals, self.pivots)?,
@@ -196,7 +199,7 @@ impl Reporter<'_> {
                 }
                 let mut totals = self
                     .store
-                    .totals("daily", month.start(), month.end())
+                    .totals(TotalsGrain::Daily, month.start(), month.end())
                     .await?;
                 totals.retain(|t| in_scope(&t.vcenter));
                 (

@@ -5,7 +5,7 @@ use super::chart::{self, number};
 use super::{Chart, Error, Layout, html, link, now, optional, required, time_text};
 use crate::aggregate::Day;
 use crate::api::AppState;
-use crate::store::summaries::Grain;
+use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::totals::VcenterTotals;
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
@@ -47,7 +47,7 @@ pub async fn dashboard(State(state): State<AppState>) -> PageResult {
     for latest in state.store.latest_totals().await? {
         let history = state
             .store
-            .vcenter_totals_range("snapshot", &latest.vcenter, since, until)
+            .vcenter_totals_range(TotalsGrain::Snapshot, &latest.vcenter, since, until)
             .await?;
         let points = series(&history, |t| t.vm_count);
         rows.push(DashboardRow {
@@ -152,7 +152,7 @@ pub async fn daily_totals(
     let rows = state
         .store
         .vcenter_totals_range(
-            "daily",
+            TotalsGrain::Daily,
             &vcenter,
             from.map_or(i64::MIN, Day::start),
             to.map_or(i64::MAX, Day::end),
@@ -196,7 +196,12 @@ pub async fn hourly_totals(
     let until = now() + 1;
     let rows = state
         .store
-        .vcenter_totals_range("snapshot", &vcenter, until - HOURLY_DAYS * 86_400, until)
+        .vcenter_totals_range(
+            TotalsGrain::Snapshot,
+            &vcenter,
+            until - HOURLY_DAYS * 86_400,
+            until,
+        )
         .await?;
     totals_page(
         &state,
@@ -367,7 +372,12 @@ async fn hourly_snapshots(state: &AppState, vcenter: Option<&str>) -> Result<Vec
             let until = now() + 1;
             state
                 .store
-                .vcenter_totals_range("snapshot", vcenter, until - HOURLY_DAYS * 86_400, until)
+                .vcenter_totals_range(
+                    TotalsGrain::Snapshot,
+                    vcenter,
+                    until - HOURLY_DAYS * 86_400,
+                    until,
+                )
                 .await?
         }
         // Every vCenter: the last two days before the newest snapshot, not the whole cache.
@@ -375,7 +385,11 @@ async fn hourly_snapshots(state: &AppState, vcenter: Option<&str>) -> Result<Vec
             Some(newest) => {
                 state
                     .store
-                    .totals("snapshot", newest - SNAPSHOT_LIST_DAYS * 86_400, newest + 1)
+                    .totals(
+                        TotalsGrain::Snapshot,
+                        newest - SNAPSHOT_LIST_DAYS * 86_400,
+                        newest + 1,
+                    )
                     .await?
             }
             None => Vec::new(),
@@ -463,7 +477,7 @@ async fn periods(state: &AppState, grain: Grain, vcenter: Option<&str>) -> Resul
     };
     let totals = state
         .store
-        .vcenter_totals_range(grain.totals_grain(), vcenter, i64::MIN, i64::MAX)
+        .vcenter_totals_range(grain.totals(), vcenter, i64::MIN, i64::MAX)
         .await?;
     Ok(Table {
         caption: format!("{} periods of {vcenter}, newest first", totals.len()),
