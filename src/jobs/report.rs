@@ -4,8 +4,8 @@
 //! written completely; if the second object fails, the first is removed again.
 
 use crate::aggregate::{Day, Engine, Month, engine};
-use crate::objstore::{Objects, report_key};
-use crate::report::{self, Cover, PivotSpec};
+use crate::objstore::Objects;
+use crate::report::{self, Cover, PivotSpec, report_key};
 use crate::store::Store;
 use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::hourly::RowFilter;

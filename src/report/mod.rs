@@ -10,6 +10,7 @@ mod charts;
 mod daily;
 mod hourly;
 mod monthly;
+mod naming;
 mod pivots;
 mod sheet;
 mod tables;
@@ -17,6 +18,7 @@ mod tables;
 pub use daily::daily_workbook;
 pub use hourly::hourly_workbook;
 pub use monthly::monthly_workbook;
+pub use naming::report_key;
 pub use pivots::{PivotMetric, PivotSpec, validate_pivots};
 
 use crate::aggregate::{Engine, VmSummary};
