@@ -90,15 +90,9 @@ impl Objects {
     /// is deleted again, best effort, so no object is left without its checksum. Keys ending
     /// in `.sha256` are reserved for sidecars.
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<Stored, Error> {
-        if key.ends_with(SIDECAR_SUFFIX) {
-            return Err(Error::Key {
-                key: key.to_string(),
-                problem: format!("keys ending in {SIDECAR_SUFFIX} are reserved for checksums"),
-            });
-        }
+        refuse_sidecar_key(key)?;
         let location = self.checked(key)?;
-        let sidecar_key = sidecar(key);
-        let sidecar_location = self.location(&sidecar_key)?;
+        let sidecar_location = self.location(&sidecar(key))?;
         let put_error = |key: &str, source| Error::Put {
             url: self.url.clone(),
             key: key.to_string(),
@@ -118,13 +112,8 @@ impl Objects {
             .await
             .map_err(|e| put_error(key, e))?;
 
-        let file_name = key.rsplit_once('/').map_or(key, |(_, name)| name);
-        let line = format!("{sha256}  {file_name}\n");
-        if let Err(source) = self.store.put(&sidecar_location, line.into()).await {
-            self.remove_quietly(&location).await;
-            self.remove_quietly(&sidecar_location).await;
-            return Err(put_error(&sidecar_key, source));
-        }
+        self.put_sidecar(key, &location, &sidecar_location, &sha256)
+            .await?;
         tracing::debug!(url = %self.url, key, size, sha256, "stored object");
         Ok(Stored {
             key: key.to_string(),
@@ -382,6 +371,29 @@ impl Objects {
         uploaded
     }
 
+    /// Writes the sidecar of the object just stored at `location`. If that fails, the object
+    /// (and any older sidecar) is removed again, so no object is left without its checksum.
+    async fn put_sidecar(
+        &self,
+        key: &str,
+        location: &StorePath,
+        sidecar_location: &StorePath,
+        sha256: &str,
+    ) -> Result<(), Error> {
+        let file_name = key.rsplit_once('/').map_or(key, |(_, name)| name);
+        let line = format!("{sha256}  {file_name}\n");
+        if let Err(source) = self.store.put(sidecar_location, line.into()).await {
+            self.remove_quietly(location).await;
+            self.remove_quietly(sidecar_location).await;
+            return Err(Error::Put {
+                url: self.url.clone(),
+                key: sidecar(key),
+                source: Box::new(source),
+            });
+        }
+        Ok(())
+    }
+
     /// Best-effort cleanup after a failed put: the put's own error is what the caller needs.
     async fn remove_quietly(&self, location: &StorePath) {
         match self.store.delete(location).await {
@@ -408,6 +420,17 @@ async fn upload_parts(upload: &mut dyn MultipartUpload, bytes: Bytes) -> object_
         .try_collect::<()>()
         .await?;
     upload.complete().await.map(drop)
+}
+
+/// Keys ending in `.sha256` are reserved for sidecars, for whatever gets one.
+fn refuse_sidecar_key(key: &str) -> Result<(), Error> {
+    if key.ends_with(SIDECAR_SUFFIX) {
+        return Err(Error::Key {
+            key: key.to_string(),
+            problem: format!("keys ending in {SIDECAR_SUFFIX} are reserved for checksums"),
+        });
+    }
+    Ok(())
 }
 
 fn sidecar(key: &str) -> String {

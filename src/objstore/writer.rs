@@ -1,6 +1,6 @@
 //! Objects written piece by piece, with memory bounded whatever their size.
 
-use super::{Error, Objects, PART_SIZE, SIDECAR_SUFFIX, Stored, sidecar};
+use super::{Error, Objects, PART_SIZE, Stored, refuse_sidecar_key, sidecar};
 use bytes::Bytes;
 use object_store::WriteMultipart;
 use sha2::{Digest, Sha256};
@@ -17,11 +17,8 @@ impl Objects {
     /// failed write) discards the parts. With `sidecar`, finishing also writes
     /// `<key>.sha256` as [`Objects::put`] does.
     pub async fn writer(&self, key: &str, sidecar: bool) -> Result<ObjectWriter, Error> {
-        if sidecar && key.ends_with(SIDECAR_SUFFIX) {
-            return Err(Error::Key {
-                key: key.to_string(),
-                problem: format!("keys ending in {SIDECAR_SUFFIX} are reserved for checksums"),
-            });
+        if sidecar {
+            refuse_sidecar_key(key)?;
         }
         let location = self.checked(key)?;
         let upload = self
@@ -84,24 +81,18 @@ impl ObjectWriter {
             size,
             sidecar: with_sidecar,
         } = self;
-        let put_error = |key: &str, source| Error::Put {
+        upload.finish().await.map_err(|source| Error::Put {
             url: objects.url.clone(),
-            key: key.to_string(),
+            key: key.clone(),
             source: Box::new(source),
-        };
-        upload.finish().await.map_err(|e| put_error(&key, e))?;
+        })?;
         let sha256 = format!("{:x}", sha256.finalize());
         if with_sidecar {
             let location = objects.location(&key)?;
-            let sidecar_key = sidecar(&key);
-            let sidecar_location = objects.location(&sidecar_key)?;
-            let file_name = key.rsplit_once('/').map_or(key.as_str(), |(_, name)| name);
-            let line = format!("{sha256}  {file_name}\n");
-            if let Err(source) = objects.store.put(&sidecar_location, line.into()).await {
-                objects.remove_quietly(&location).await;
-                objects.remove_quietly(&sidecar_location).await;
-                return Err(put_error(&sidecar_key, source));
-            }
+            let sidecar_location = objects.location(&sidecar(&key))?;
+            objects
+                .put_sidecar(&key, &location, &sidecar_location, &sha256)
+                .await?;
         }
         tracing::debug!(url = %objects.url, key, size, sha256, "stored object in parts");
         Ok(Stored { key, size, sha256 })
