@@ -3,9 +3,9 @@
 
 use super::charts::{columns_by_row, insert_stacked};
 use super::pivots::Summary;
-use super::sheet::{Styles, write_cover};
+use super::sheet::Styles;
 use super::tables::{day_totals, write_day_totals, write_summaries};
-use super::{Cover, Error, PivotSpec, new_workbook, on_sheet, save};
+use super::{Cover, Error, PivotSpec, add_sheet, on_sheet, save, workbook_with_vms};
 use crate::aggregate::VmSummary;
 use crate::store::totals::VcenterTotals;
 use rust_xlsxwriter::{ChartType, ColNum};
@@ -29,31 +29,17 @@ pub fn daily_workbook(
 ) -> Result<Vec<u8>, Error> {
     let summary = Summary::prepare(pivots, vms)?;
     let styles = Styles::new();
-    let mut workbook = new_workbook(cover);
-
-    let counts = [("VMs", vms.len()), ("Totals", totals.len())];
-    write_cover(
-        workbook.add_worksheet(),
-        &styles,
-        cover,
-        &counts,
-        &ARITHMETIC,
-    )
-    .map_err(on_sheet("Cover"))?;
-
-    let vm_sheet = workbook
-        .add_worksheet_with_constant_memory()
-        .and_then(|sheet| sheet.set_name("VMs"))
-        .map_err(on_sheet("VMs"))?;
-    write_summaries(vm_sheet, &styles, vms).map_err(on_sheet("VMs"))?;
-
-    summary.write(&mut workbook, &styles)?;
-
     const TOTALS: &str = "Totals";
-    let sheet = workbook
-        .add_worksheet()
-        .set_name(TOTALS)
-        .map_err(on_sheet(TOTALS))?;
+    let mut workbook = workbook_with_vms(
+        cover,
+        &styles,
+        &ARITHMETIC,
+        vms.len(),
+        (TOTALS, totals.len()),
+        |sheet, styles| write_summaries(sheet, styles, vms),
+    )?;
+    summary.write(&mut workbook, &styles)?;
+    let sheet = add_sheet(&mut workbook, TOTALS)?;
     let blocks = write_day_totals(sheet, &styles, totals).map_err(on_sheet(TOTALS))?;
     if let Some(rows) = blocks.last().map(|block| block.last) {
         use day_totals::{TIN, VCENTER, VCPU_COUNT, VM_COUNT};
