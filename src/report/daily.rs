@@ -8,7 +8,7 @@ use super::tables::{day_totals, write_day_totals, write_summaries};
 use super::{Cover, Error, PivotSpec, add_sheet, on_sheet, save, workbook_with_vms};
 use crate::aggregate::VmSummary;
 use crate::store::totals::VcenterTotals;
-use rust_xlsxwriter::{ChartType, ColNum};
+use rust_xlsxwriter::ChartType;
 
 const ARITHMETIC: [&str; 6] = [
     "The day is [00:00, 24:00) UTC. total_samples = the vCenter's snapshots that day; samples_present = those the VM appears in.",
@@ -42,11 +42,13 @@ pub fn daily_workbook(
     let sheet = add_sheet(&mut workbook, TOTALS)?;
     let blocks = write_day_totals(sheet, &styles, totals).map_err(on_sheet(TOTALS))?;
     if let Some(rows) = blocks.last().map(|block| block.last) {
-        use day_totals::{TIN, VCENTER, VCPU_COUNT, VM_COUNT};
-        let tiers: Vec<(&str, ColNum)> = ["tin", "bronze", "silver", "gold"]
-            .into_iter()
-            .zip(TIN..)
-            .collect();
+        use day_totals::{BRONZE, GOLD, SILVER, TIN, VCENTER, VCPU_COUNT, VM_COUNT};
+        let tiers = [
+            ("tin", TIN),
+            ("bronze", BRONZE),
+            ("silver", SILVER),
+            ("gold", GOLD),
+        ];
         let charts = [
             columns_by_row(
                 ChartType::Column,
