@@ -152,11 +152,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let totals = store
         .totals(TotalsGrain::Daily, yesterday.start(), yesterday.end())
         .await?;
-    output::write_rows(
-        std::io::stdout().lock(),
-        crate::cli::OutputFormat::Csv,
-        &totals,
-    )?;
+    output::write_rows(std::io::stdout().lock(), output::OutputFormat::Csv, &totals)?;
     println!(
         "\nThe database is {url}; the reports are in {}.\nTry:\n  vctp --database-url {url} summary daily --date {yesterday}\n  vctp --database-url {url} totals daily --from {first_day} --to {yesterday}\n  vctp --database-url {url} summary monthly --month {}\n  vctp --database-url {url} report list",
         reports.display(),

@@ -22,9 +22,9 @@ pub use naming::report_key;
 pub use pivots::{PivotMetric, PivotSpec, validate_pivots};
 
 use crate::aggregate::{Engine, VmSummary};
-use crate::cli::OutputFormat;
 use crate::inventory::HourlyRow;
 use crate::inventory::csv::HourlyCsvWriter;
+use crate::output::OutputFormat;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, RowNum, Workbook, Worksheet, XlsxError};
 use sheet::{Styles, write_cover};
 
