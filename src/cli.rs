@@ -1,6 +1,7 @@
 //! The command line: one binary, `vctp`, with a subcommand per unit of work.
 
 use crate::aggregate::Engine;
+use crate::output::OutputFormat;
 use crate::sim;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -274,12 +275,6 @@ pub struct SynthArgs {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RowFormat {
     Csv,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OutputFormat {
-    Csv,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]

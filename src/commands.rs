@@ -15,8 +15,8 @@ use crate::jobs::report::{self as report_job, Period};
 use crate::jobs::{Stores, aggregate as aggregate_job, retention, snapshot};
 use crate::objstore::Objects;
 use crate::output;
+use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::hourly::RowFilter;
-use crate::store::summaries::Grain;
 use crate::store::{DatabaseUrl, Store};
 use anyhow::{Context, Result};
 use futures_util::TryStreamExt;
@@ -366,7 +366,9 @@ async fn totals(store: &Store, command: TotalsCommand) -> Result<()> {
         TotalsCommand::Daily { from, to, format } => {
             let (from, to) = (Day::parse(&from)?, Day::parse(&to)?);
             anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
-            let rows = store.totals("daily", from.start(), to.end()).await?;
+            let rows = store
+                .totals(TotalsGrain::Daily, from.start(), to.end())
+                .await?;
             output::write_rows(stdout.lock(), format, &rows)?;
         }
         TotalsCommand::Latest { format } => {

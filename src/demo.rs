@@ -15,6 +15,7 @@ use crate::objstore::Objects;
 use crate::output;
 use crate::sim::{Clock, SimConfig, Simulator};
 use crate::standalone::{Job, Plan, Scheduler};
+use crate::store::grain::TotalsGrain;
 use crate::store::runs::JobRun;
 use crate::store::{DatabaseUrl, Store};
 use anyhow::{Context, Result};
@@ -154,13 +155,9 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     let yesterday = Day::containing(today.start() - 1)?;
     println!("\ndaily vCenter totals for {yesterday}:");
     let totals = store
-        .totals("daily", yesterday.start(), yesterday.end())
+        .totals(TotalsGrain::Daily, yesterday.start(), yesterday.end())
         .await?;
-    output::write_rows(
-        std::io::stdout().lock(),
-        crate::cli::OutputFormat::Csv,
-        &totals,
-    )?;
+    output::write_rows(std::io::stdout().lock(), output::OutputFormat::Csv, &totals)?;
     println!(
         "\nThe database is {url}; the reports are in {}.\nTry:\n  vctp --database-url {url} summary daily --date {yesterday}\n  vctp --database-url {url} totals daily --from {first_day} --to {yesterday}\n  vctp --database-url {url} summary monthly --month {}\n  vctp --database-url {url} report list",
         reports.display(),

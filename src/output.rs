@@ -2,9 +2,15 @@
 //! shortest text that reads back to the same `f64`).
 
 use crate::aggregate::VmSummary;
-use crate::cli::OutputFormat;
 use serde::Serialize;
 use std::io::Write;
+
+/// How rows are printed; also a `--format` value of the CLI.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OutputFormat {
+    Csv,
+    Json,
+}
 
 /// The CSV columns of `vctp summary daily|monthly`.
 pub const SUMMARY_COLUMNS: [&str; 25] = [

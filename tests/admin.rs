@@ -18,8 +18,8 @@ use vctp::aggregate::engine::{aggregate_daily, aggregate_monthly};
 use vctp::aggregate::{Day, Engine, Month};
 use vctp::api::{AppState, Trigger, router};
 use vctp::credentials::{Key, decrypt};
+use vctp::store::grain::{Grain, TotalsGrain};
 use vctp::store::runs::SnapshotRun;
-use vctp::store::summaries::Grain;
 use vctp::store::totals::VcenterTotals;
 use vctp::synth::Inventory;
 
@@ -388,8 +388,14 @@ async fn repairing_a_day_restores_its_deleted_daily_summary(db: TestDb) {
         .summaries(Grain::Daily, first().start())
         .await
         .unwrap();
-    let totals_before = store.totals("daily", i64::MIN, i64::MAX).await.unwrap();
-    let snapshot_totals = store.totals("snapshot", i64::MIN, i64::MAX).await.unwrap();
+    let totals_before = store
+        .totals(TotalsGrain::Daily, i64::MIN, i64::MAX)
+        .await
+        .unwrap();
+    let snapshot_totals = store
+        .totals(TotalsGrain::Snapshot, i64::MIN, i64::MAX)
+        .await
+        .unwrap();
     assert!(!before.is_empty());
     store.delete_daily_before(first().end()).await.unwrap();
     assert!(
@@ -413,9 +419,15 @@ async fn repairing_a_day_restores_its_deleted_daily_summary(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(answer["vcenters"], vcenters.len());
-    let daily_after = store.totals("daily", i64::MIN, i64::MAX).await.unwrap();
+    let daily_after = store
+        .totals(TotalsGrain::Daily, i64::MIN, i64::MAX)
+        .await
+        .unwrap();
     assert_same_totals("daily", &daily_after, &totals_before);
-    let snapshot_after = store.totals("snapshot", i64::MIN, i64::MAX).await.unwrap();
+    let snapshot_after = store
+        .totals(TotalsGrain::Snapshot, i64::MIN, i64::MAX)
+        .await
+        .unwrap();
     assert_same_totals("snapshot", &snapshot_after, &snapshot_totals);
     let runs = store
         .aggregation_runs("daily", first().start())
@@ -502,7 +514,12 @@ async fn a_cache_rebuild_equals_the_incrementally_maintained_caches(db: TestDb) 
         .await
         .unwrap();
     let mut before = Vec::new();
-    for grain in ["snapshot", "daily", "monthly"] {
+    let grains = [
+        TotalsGrain::Snapshot,
+        TotalsGrain::Daily,
+        TotalsGrain::Monthly,
+    ];
+    for grain in grains {
         before.push(store.totals(grain, i64::MIN, i64::MAX).await.unwrap());
     }
     assert!(before.iter().all(|rows| !rows.is_empty()));
@@ -516,9 +533,9 @@ async fn a_cache_rebuild_equals_the_incrementally_maintained_caches(db: TestDb) 
             "months": store.summary_periods(Grain::Monthly).await.unwrap().len(),
         })
     );
-    for (grain, rows) in ["snapshot", "daily", "monthly"].into_iter().zip(&before) {
+    for (grain, rows) in grains.into_iter().zip(&before) {
         let after = store.totals(grain, i64::MIN, i64::MAX).await.unwrap();
-        assert_same_totals(grain, &after, rows);
+        assert_same_totals(grain.as_str(), &after, rows);
     }
 }
 

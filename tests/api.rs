@@ -18,9 +18,9 @@ use vctp::aggregate::engine::{aggregate_daily, aggregate_monthly};
 use vctp::aggregate::{Day, Engine, Month};
 use vctp::api::router;
 use vctp::objstore::Objects;
+use vctp::store::grain::{Grain, TotalsGrain};
 use vctp::store::reports::ReportEntry;
 use vctp::store::runs::SnapshotRun;
-use vctp::store::summaries::Grain;
 use vctp::synth::Inventory;
 
 on_both_databases!(
@@ -120,7 +120,7 @@ async fn hourly_totals_are_the_snapshot_cache_of_one_vcenter_within_since_and_un
     let mut expected = app
         .db
         .store
-        .totals("snapshot", day.start(), day.end())
+        .totals(TotalsGrain::Snapshot, day.start(), day.end())
         .await
         .unwrap();
     expected.retain(|t| &t.vcenter == vcenter);
@@ -143,7 +143,7 @@ async fn daily_and_monthly_totals_and_summaries_are_what_aggregation_stored(db: 
     let store = &app.db.store;
 
     let mut daily = store
-        .totals("daily", first.start(), first.next().end())
+        .totals(TotalsGrain::Daily, first.start(), first.next().end())
         .await
         .unwrap();
     daily.retain(|t| &t.vcenter == vcenter);
@@ -153,7 +153,10 @@ async fn daily_and_monthly_totals_and_summaries_are_what_aggregation_stored(db: 
     let uri = format!("/api/vcenters/{vcenter}/totals/daily?from=2026-03-11&to=2026-03-11");
     assert_eq!(ok_json(&app, &uri).await, json(&daily[1..]));
 
-    let mut monthly = store.totals("monthly", i64::MIN, i64::MAX).await.unwrap();
+    let mut monthly = store
+        .totals(TotalsGrain::Monthly, i64::MIN, i64::MAX)
+        .await
+        .unwrap();
     monthly.retain(|t| &t.vcenter == vcenter);
     assert_eq!(monthly.len(), 1);
     let uri = format!("/api/vcenters/{vcenter}/totals/monthly");

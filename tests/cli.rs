@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use vctp::store::summaries::Grain;
+use vctp::store::grain::Grain;
 
 /// A working directory of the test process's own, so that what vctp writes relative to it
 /// (the default `reports/` directory) never lands in the source tree.

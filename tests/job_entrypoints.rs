@@ -22,8 +22,8 @@ use vctp::aggregate::Day;
 use vctp::crd::{AggregationJob, MetricsExport, VCenterTarget};
 use vctp::jobs::termination::{JobResult, SnapshotResult};
 use vctp::sim::{Clock, SimConfig, Simulator};
+use vctp::store::grain::Grain;
 use vctp::store::hourly::RowFilter;
-use vctp::store::summaries::Grain;
 use vctp::store::{DatabaseUrl, Store};
 
 /// The tick every snapshot here stands for: 2026-01-01T00:00:00Z, also the simulator's time.

@@ -11,7 +11,7 @@ use vctp::jobs::aggregate::{Request, WhenEmpty, run};
 use vctp::jobs::report::Period;
 use vctp::objstore::Objects;
 use vctp::report::PivotSpec;
-use vctp::store::summaries::Grain;
+use vctp::store::grain::Grain;
 
 #[tokio::test]
 async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcenter() {

@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use vctp::export::assemble::bundle_key;
-use vctp::objstore::{Error, Objects, report_key};
+use vctp::objstore::{Error, Objects};
+use vctp::report::report_key;
 
 mod common;
 use common::s3::{s3_server, unique_prefix};

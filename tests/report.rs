@@ -30,7 +30,7 @@ use vctp::output::SUMMARY_COLUMNS;
 use vctp::report::{
     self, Cover, PivotMetric, PivotSpec, daily_workbook, hourly_workbook, monthly_workbook,
 };
-use vctp::store::summaries::Grain;
+use vctp::store::grain::{Grain, TotalsGrain};
 use vctp::store::totals::VcenterTotals;
 use vctp::synth::Inventory;
 
@@ -120,13 +120,16 @@ fn build_fixture() -> Fixture {
         let store = &db.store;
         (
             store.summaries(Grain::Daily, day.start()).await.unwrap(),
-            store.totals("daily", day.start(), day.end()).await.unwrap(),
+            store
+                .totals(TotalsGrain::Daily, day.start(), day.end())
+                .await
+                .unwrap(),
             store
                 .summaries(Grain::Monthly, month.start())
                 .await
                 .unwrap(),
             store
-                .totals("daily", month.start(), month.end())
+                .totals(TotalsGrain::Daily, month.start(), month.end())
                 .await
                 .unwrap(),
             hourly_totals(store, day).await.unwrap(),

@@ -15,7 +15,7 @@ use vctp::sim::{Clock, SimConfig, Simulator};
 use vctp::standalone::{Job, Plan, Scheduler};
 use vctp::store::Store;
 use vctp::store::runs::JobRun;
-use vctp::store::summaries::Grain;
+use vctp::store::grain::Grain;
 
 async fn scheduler(store: Store, snapshot_every: u64, reports: &std::path::Path) -> Scheduler {
     let sim = Simulator::new(

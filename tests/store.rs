@@ -9,7 +9,7 @@ use vctp::aggregate::engine::{self, aggregate_daily, aggregate_monthly, hourly_t
 use vctp::aggregate::{Day, Engine, Month};
 use vctp::inventory::{HourlyRow, TierMapping};
 use vctp::store::Error as StoreError;
-use vctp::store::summaries::Grain;
+use vctp::store::grain::{Grain, TotalsGrain};
 use vctp::synth::Inventory;
 
 on_both_databases!(
@@ -67,7 +67,11 @@ async fn reimporting_a_snapshot_replaces_only_that_snapshot(db: TestDb) {
         registry,
         vec![("vc".to_string(), t0), ("vc".to_string(), t1)]
     );
-    let totals = db.store.totals("snapshot", t0, t0 + 1).await.unwrap();
+    let totals = db
+        .store
+        .totals(TotalsGrain::Snapshot, t0, t0 + 1)
+        .await
+        .unwrap();
     assert_eq!((totals[0].vm_count, totals[0].vcpu_count), (1.0, 8.0));
 }
 
@@ -172,7 +176,7 @@ async fn aggregating_twice_gives_the_same_rows_and_totals(db: TestDb) {
         .unwrap();
     let totals = db
         .store
-        .totals("daily", first.start(), first.end())
+        .totals(TotalsGrain::Daily, first.start(), first.end())
         .await
         .unwrap();
     assert_eq!(outcome.rows as usize, rows.len());
@@ -190,7 +194,7 @@ async fn aggregating_twice_gives_the_same_rows_and_totals(db: TestDb) {
     );
     assert_eq!(
         db.store
-            .totals("daily", first.start(), first.end())
+            .totals(TotalsGrain::Daily, first.start(), first.end())
             .await
             .unwrap(),
         totals
@@ -275,7 +279,7 @@ async fn an_empty_snapshot_counts_in_total_samples(db: TestDb) {
     }
     let totals = db
         .store
-        .totals("snapshot", d.start(), d.end())
+        .totals(TotalsGrain::Snapshot, d.start(), d.end())
         .await
         .unwrap();
     assert_eq!(totals[1].vm_count, 0.0);
@@ -340,7 +344,7 @@ async fn cleanup_deletes_only_rows_past_their_retention(db: TestDb) {
     // Daily totals are the long-range history: retention keeps them.
     assert_eq!(
         db.store
-            .totals("daily", first.start(), first.end())
+            .totals(TotalsGrain::Daily, first.start(), first.end())
             .await
             .unwrap()
             .len(),
@@ -360,7 +364,11 @@ async fn backfill_rebuilds_the_same_totals(db: TestDb) {
         .unwrap();
     let read_all = || async {
         let mut all = Vec::new();
-        for grain in ["snapshot", "daily", "monthly"] {
+        for grain in [
+            TotalsGrain::Snapshot,
+            TotalsGrain::Daily,
+            TotalsGrain::Monthly,
+        ] {
             all.extend(db.store.totals(grain, i64::MIN, i64::MAX).await.unwrap());
         }
         all

@@ -16,6 +16,7 @@ use tower::ServiceExt;
 use vctp::aggregate::engine::aggregate_daily;
 use vctp::aggregate::{Day, Engine};
 use vctp::api::router;
+use vctp::store::grain::TotalsGrain;
 use vctp::store::trace::{TraceView, VmRef};
 use vctp::store::{DatabaseUrl, Store};
 use vctp::synth::Inventory;
@@ -129,7 +130,7 @@ async fn every_page_answers_with_the_stored_data_and_svg_charts(db: TestDb) {
 
     let until = chrono::Utc::now().timestamp() + 1;
     let hourly_rows = store
-        .vcenter_totals_range("snapshot", vcenter, until - 45 * 86_400, until)
+        .vcenter_totals_range(TotalsGrain::Snapshot, vcenter, until - 45 * 86_400, until)
         .await
         .unwrap();
     assert!(hourly_rows.len() > 60, "three days of hourly snapshots");
@@ -142,7 +143,7 @@ async fn every_page_answers_with_the_stored_data_and_svg_charts(db: TestDb) {
     );
 
     let daily_rows = store
-        .vcenter_totals_range("daily", vcenter, i64::MIN, i64::MAX)
+        .vcenter_totals_range(TotalsGrain::Daily, vcenter, i64::MIN, i64::MAX)
         .await
         .unwrap();
     assert_eq!(daily_rows.len(), DAYS as usize);
@@ -236,7 +237,7 @@ async fn the_trace_api_answers_what_the_store_traces(db: TestDb) {
     );
     let hourly = store.vm_trace(TraceView::Hourly, &vm).await.unwrap();
     let summaries = store
-        .summaries(vctp::store::summaries::Grain::Daily, first_day().start())
+        .summaries(vctp::store::grain::Grain::Daily, first_day().start())
         .await
         .unwrap();
     let first = summaries

@@ -8,7 +8,7 @@ use super::daily::DailyAccumulator;
 use super::hourly::{HOUR, HourTotals, snapshot_for_hour};
 use super::monthly::MonthlyAccumulator;
 use super::{Day, Month, Placement, PlacementRef, VmSummary};
-use crate::store::{self, Store, summaries::Grain};
+use crate::store::{self, Store, grain::Grain, grain::TotalsGrain};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -126,11 +126,7 @@ pub async fn aggregate_monthly(store: &Store, month: Month, engine: Engine) -> R
                 .aggregate_in_database(Grain::Monthly, month.start(), month.end())
                 .await?;
             let vcenters = store
-                .totals(
-                    Grain::Monthly.totals_grain(),
-                    month.start(),
-                    month.start() + 1,
-                )
+                .totals(TotalsGrain::Monthly, month.start(), month.start() + 1)
                 .await?
                 .len();
             Outcome { rows, vcenters }
@@ -206,7 +202,7 @@ async fn recorded(
         Err(e) => (false, 0, e.to_string()),
     };
     let run = store::runs::AggregationRun {
-        grain: grain.totals_grain().to_string(),
+        grain: grain.totals().as_str().to_string(),
         period_start,
         started_at,
         finished_at: chrono::Utc::now().timestamp(),

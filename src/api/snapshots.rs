@@ -4,7 +4,7 @@
 use super::{ApiError, Params};
 use crate::aggregate::Day;
 use crate::store::Store;
-use crate::store::summaries::Grain;
+use crate::store::grain::Grain;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,7 @@
 use super::{ApiError, Params, parse_day, require_vcenter};
 use crate::aggregate::{Month, VmSummary};
 use crate::store::Store;
-use crate::store::summaries::Grain;
+use crate::store::grain::Grain;
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;

@@ -3,6 +3,7 @@
 
 use super::{ApiError, Params, now, parse_day, parse_time, require_vcenter};
 use crate::store::Store;
+use crate::store::grain::TotalsGrain;
 use crate::store::totals::VcenterTotals;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -73,7 +74,7 @@ pub async fn hourly(
     if since > until {
         return Err(ApiError::bad("since", "is after until"));
     }
-    vcenter_totals(&store, &vcenter, "snapshot", since, until).await
+    vcenter_totals(&store, &vcenter, TotalsGrain::Snapshot, since, until).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -108,7 +109,7 @@ pub async fn daily(
     if from >= to {
         return Err(ApiError::bad("from", "is after to"));
     }
-    vcenter_totals(&store, &vcenter, "daily", from, to).await
+    vcenter_totals(&store, &vcenter, TotalsGrain::Daily, from, to).await
 }
 
 /// Monthly totals: the month's average VM count and prorated sums.
@@ -121,20 +122,20 @@ pub async fn monthly(
     State(store): State<Store>,
     Path(vcenter): Path<String>,
 ) -> Result<Json<Vec<VcenterTotals>>, ApiError> {
-    vcenter_totals(&store, &vcenter, "monthly", i64::MIN, i64::MAX).await
+    vcenter_totals(&store, &vcenter, TotalsGrain::Monthly, i64::MIN, i64::MAX).await
 }
 
 /// The cache rows of one known vCenter; an unknown one is a 404, not an empty list.
 async fn vcenter_totals(
     store: &Store,
     vcenter: &str,
-    grain: &str,
+    grain: TotalsGrain,
     from: i64,
     to: i64,
 ) -> Result<Json<Vec<VcenterTotals>>, ApiError> {
     let rows = store.vcenter_totals_range(grain, vcenter, from, to).await?;
     // Snapshot rows already prove the vCenter known: the busy hourly view skips the probe.
-    if grain != "snapshot" || rows.is_empty() {
+    if grain != TotalsGrain::Snapshot || rows.is_empty() {
         require_vcenter(store, vcenter).await?;
     }
     Ok(Json(rows))

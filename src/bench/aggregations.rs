@@ -7,7 +7,7 @@ use crate::aggregate::engine::{aggregate_daily, aggregate_monthly};
 use crate::aggregate::{Day, Engine};
 use crate::cli::BenchArgs;
 use crate::inventory::TierMapping;
-use crate::store::summaries::Grain;
+use crate::store::grain::Grain;
 use crate::store::{DatabaseUrl, Store};
 use crate::synth::Inventory;
 use anyhow::{Context, Result};

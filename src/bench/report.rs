@@ -11,7 +11,7 @@ use crate::jobs::Stores;
 use crate::jobs::report::{self as report_job, Period};
 use crate::objstore::Objects;
 use crate::report::{self, Cover, PivotSpec};
-use crate::store::summaries::Grain;
+use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::{DatabaseUrl, Store};
 use crate::synth::Inventory;
 use anyhow::{Context, Result};
@@ -32,7 +32,9 @@ pub async fn run(args: &BenchReportArgs, url: Option<DatabaseUrl>) -> Result<()>
     store
         .replace_summaries(Grain::Daily, day.start(), &summaries)
         .await?;
-    let totals = store.totals("daily", day.start(), day.end()).await?;
+    let totals = store
+        .totals(TotalsGrain::Daily, day.start(), day.end())
+        .await?;
     println!(
         "vctp bench report: daily report of {} VM rows over {} vCenters, database {url}, objects {}",
         summaries.len(),

@@ -5,11 +5,10 @@
 
 use super::Stores;
 use crate::aggregate::{Day, Engine, Month, engine};
-use crate::objstore::report_key;
-use crate::report::{self, Cover};
+use crate::report::{self, Cover, report_key};
+use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::hourly::RowFilter;
 use crate::store::reports::ReportEntry;
-use crate::store::summaries::Grain;
 use futures_util::TryStreamExt;
 
 const HOUR: i64 = 3_600;
@@ -173,7 +172,10 @@ pub async fn generate(
             if vms.is_empty() {
                 return Err(no_data("run `vctp aggregate daily` for it first"));
             }
-            let mut totals = stores.store.totals("daily", day.start(), day.end()).await?;
+            let mut totals = stores
+                .store
+                .totals(TotalsGrain::Daily, day.start(), day.end())
+                .await?;
             totals.retain(|t| in_scope(&t.vcenter));
             (
                 report::daily_workbook(&cover, &vms, &totals, stores.pivots)?,
@@ -191,7 +193,7 @@ pub async fn generate(
             }
             let mut totals = stores
                 .store
-                .totals("daily", month.start(), month.end())
+                .totals(TotalsGrain::Daily, month.start(), month.end())
                 .await?;
             totals.retain(|t| in_scope(&t.vcenter));
             (

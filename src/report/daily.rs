@@ -3,12 +3,12 @@
 
 use super::charts::{columns_by_row, insert_stacked};
 use super::pivots::Summary;
-use super::sheet::{Styles, write_cover};
+use super::sheet::Styles;
 use super::tables::{day_totals, write_day_totals, write_summaries};
-use super::{Cover, Error, PivotSpec, new_workbook, on_sheet, save};
+use super::{Cover, Error, PivotSpec, add_sheet, on_sheet, save, workbook_with_vms};
 use crate::aggregate::VmSummary;
 use crate::store::totals::VcenterTotals;
-use rust_xlsxwriter::{ChartType, ColNum};
+use rust_xlsxwriter::ChartType;
 
 const ARITHMETIC: [&str; 6] = [
     "The day is [00:00, 24:00) UTC. total_samples = the vCenter's snapshots that day; samples_present = those the VM appears in.",
@@ -29,38 +29,26 @@ pub fn daily_workbook(
 ) -> Result<Vec<u8>, Error> {
     let summary = Summary::prepare(pivots, vms)?;
     let styles = Styles::new();
-    let mut workbook = new_workbook(cover);
-
-    let counts = [("VMs", vms.len()), ("Totals", totals.len())];
-    write_cover(
-        workbook.add_worksheet(),
-        &styles,
-        cover,
-        &counts,
-        &ARITHMETIC,
-    )
-    .map_err(on_sheet("Cover"))?;
-
-    let vm_sheet = workbook
-        .add_worksheet_with_constant_memory()
-        .and_then(|sheet| sheet.set_name("VMs"))
-        .map_err(on_sheet("VMs"))?;
-    write_summaries(vm_sheet, &styles, vms).map_err(on_sheet("VMs"))?;
-
-    summary.write(&mut workbook, &styles)?;
-
     const TOTALS: &str = "Totals";
-    let sheet = workbook
-        .add_worksheet()
-        .set_name(TOTALS)
-        .map_err(on_sheet(TOTALS))?;
+    let mut workbook = workbook_with_vms(
+        cover,
+        &styles,
+        &ARITHMETIC,
+        vms.len(),
+        (TOTALS, totals.len()),
+        |sheet, styles| write_summaries(sheet, styles, vms),
+    )?;
+    summary.write(&mut workbook, &styles)?;
+    let sheet = add_sheet(&mut workbook, TOTALS)?;
     let blocks = write_day_totals(sheet, &styles, totals).map_err(on_sheet(TOTALS))?;
     if let Some(rows) = blocks.last().map(|block| block.last) {
-        use day_totals::{TIN, VCENTER, VCPU_COUNT, VM_COUNT};
-        let tiers: Vec<(&str, ColNum)> = ["tin", "bronze", "silver", "gold"]
-            .into_iter()
-            .zip(TIN..)
-            .collect();
+        use day_totals::{BRONZE, GOLD, SILVER, TIN, VCENTER, VCPU_COUNT, VM_COUNT};
+        let tiers = [
+            ("tin", TIN),
+            ("bronze", BRONZE),
+            ("silver", SILVER),
+            ("gold", GOLD),
+        ];
         let charts = [
             columns_by_row(
                 ChartType::Column,

@@ -2,9 +2,9 @@
 //! field) and Hourly Totals (interval-based totals per vCenter and hour, with a chart).
 
 use super::charts::{insert_stacked, lines_per_vcenter};
-use super::sheet::{Styles, write_cover};
+use super::sheet::Styles;
 use super::tables::{hour_totals, write_hour_totals, write_hourly_rows};
-use super::{Cover, Error, new_workbook, on_sheet, save};
+use super::{Cover, Error, add_sheet, on_sheet, save, workbook_with_vms};
 use crate::aggregate::hourly::HourTotals;
 use crate::inventory::HourlyRow;
 
@@ -22,29 +22,16 @@ pub fn hourly_workbook(
     hours: &[HourTotals],
 ) -> Result<Vec<u8>, Error> {
     let styles = Styles::new();
-    let mut workbook = new_workbook(cover);
-
     const HOURLY_TOTALS: &str = "Hourly Totals";
-    let counts = [("VMs", rows.len()), (HOURLY_TOTALS, hours.len())];
-    write_cover(
-        workbook.add_worksheet(),
-        &styles,
+    let mut workbook = workbook_with_vms(
         cover,
-        &counts,
+        &styles,
         &ARITHMETIC,
-    )
-    .map_err(on_sheet("Cover"))?;
-
-    let vm_sheet = workbook
-        .add_worksheet_with_constant_memory()
-        .and_then(|sheet| sheet.set_name("VMs"))
-        .map_err(on_sheet("VMs"))?;
-    write_hourly_rows(vm_sheet, &styles, rows).map_err(on_sheet("VMs"))?;
-
-    let sheet = workbook
-        .add_worksheet()
-        .set_name(HOURLY_TOTALS)
-        .map_err(on_sheet(HOURLY_TOTALS))?;
+        rows.len(),
+        (HOURLY_TOTALS, hours.len()),
+        |sheet, styles| write_hourly_rows(sheet, styles, rows),
+    )?;
+    let sheet = add_sheet(&mut workbook, HOURLY_TOTALS)?;
     let blocks = write_hour_totals(sheet, &styles, hours).map_err(on_sheet(HOURLY_TOTALS))?;
     if !blocks.is_empty() {
         let chart = lines_per_vcenter(

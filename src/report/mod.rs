@@ -10,6 +10,7 @@ mod charts;
 mod daily;
 mod hourly;
 mod monthly;
+mod naming;
 mod pivots;
 mod sheet;
 mod tables;
@@ -17,13 +18,15 @@ mod tables;
 pub use daily::daily_workbook;
 pub use hourly::hourly_workbook;
 pub use monthly::monthly_workbook;
+pub use naming::report_key;
 pub use pivots::{PivotMetric, PivotSpec, validate_pivots};
 
 use crate::aggregate::{Engine, VmSummary};
-use crate::cli::OutputFormat;
 use crate::inventory::HourlyRow;
 use crate::inventory::csv::HourlyCsvWriter;
-use rust_xlsxwriter::{DocProperties, ExcelDateTime, Workbook, XlsxError};
+use crate::output::OutputFormat;
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, RowNum, Workbook, Worksheet, XlsxError};
+use sheet::{Styles, write_cover};
 
 /// What the Cover sheet says about a workbook.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +92,40 @@ impl Error {
 /// Wraps a rust_xlsxwriter error with the sheet being written.
 fn on_sheet(sheet: &'static str) -> impl Fn(XlsxError) -> Error {
     move |source| Error::Sheet { sheet, source }
+}
+
+/// The sheets every workbook opens with: the Cover, then the VMs sheet, written by
+/// `write_vms` in constant memory so that a large estate's rows never sit in memory at once.
+/// The Cover counts the VMs and the rows of the totals sheet, `totals` (its name and count).
+fn workbook_with_vms(
+    cover: &Cover,
+    styles: &Styles,
+    arithmetic: &[&str],
+    vms: usize,
+    totals: (&str, usize),
+    write_vms: impl FnOnce(&mut Worksheet, &Styles) -> Result<RowNum, XlsxError>,
+) -> Result<Workbook, Error> {
+    let mut workbook = new_workbook(cover);
+    let counts = [("VMs", vms), totals];
+    write_cover(workbook.add_worksheet(), styles, cover, &counts, arithmetic)
+        .map_err(on_sheet("Cover"))?;
+    let vm_sheet = workbook
+        .add_worksheet_with_constant_memory()
+        .and_then(|sheet| sheet.set_name("VMs"))
+        .map_err(on_sheet("VMs"))?;
+    write_vms(vm_sheet, styles).map_err(on_sheet("VMs"))?;
+    Ok(workbook)
+}
+
+/// Adds the sheet `name` to `workbook`, for the totals after the VMs (and any Summary).
+fn add_sheet<'w>(
+    workbook: &'w mut Workbook,
+    name: &'static str,
+) -> Result<&'w mut Worksheet, Error> {
+    workbook
+        .add_worksheet()
+        .set_name(name)
+        .map_err(on_sheet(name))
 }
 
 /// A workbook whose document properties carry the cover's title and time.

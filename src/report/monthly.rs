@@ -3,9 +3,9 @@
 
 use super::charts::{insert_stacked, lines_per_vcenter};
 use super::pivots::Summary;
-use super::sheet::{Styles, write_cover};
+use super::sheet::Styles;
 use super::tables::{day_totals, write_day_totals, write_summaries};
-use super::{Cover, Error, PivotSpec, new_workbook, on_sheet, save};
+use super::{Cover, Error, PivotSpec, add_sheet, on_sheet, save, workbook_with_vms};
 use crate::aggregate::VmSummary;
 use crate::store::totals::VcenterTotals;
 
@@ -29,31 +29,17 @@ pub fn monthly_workbook(
 ) -> Result<Vec<u8>, Error> {
     let summary = Summary::prepare(pivots, vms)?;
     let styles = Styles::new();
-    let mut workbook = new_workbook(cover);
-
     const DAILY_TOTALS: &str = "Daily Totals";
-    let counts = [("VMs", vms.len()), (DAILY_TOTALS, daily_totals.len())];
-    write_cover(
-        workbook.add_worksheet(),
-        &styles,
+    let mut workbook = workbook_with_vms(
         cover,
-        &counts,
+        &styles,
         &ARITHMETIC,
-    )
-    .map_err(on_sheet("Cover"))?;
-
-    let vm_sheet = workbook
-        .add_worksheet_with_constant_memory()
-        .and_then(|sheet| sheet.set_name("VMs"))
-        .map_err(on_sheet("VMs"))?;
-    write_summaries(vm_sheet, &styles, vms).map_err(on_sheet("VMs"))?;
-
+        vms.len(),
+        (DAILY_TOTALS, daily_totals.len()),
+        |sheet, styles| write_summaries(sheet, styles, vms),
+    )?;
     summary.write(&mut workbook, &styles)?;
-
-    let sheet = workbook
-        .add_worksheet()
-        .set_name(DAILY_TOTALS)
-        .map_err(on_sheet(DAILY_TOTALS))?;
+    let sheet = add_sheet(&mut workbook, DAILY_TOTALS)?;
     let blocks = write_day_totals(sheet, &styles, daily_totals).map_err(on_sheet(DAILY_TOTALS))?;
     if !blocks.is_empty() {
         let line = |title, col| {

@@ -9,7 +9,7 @@ use crate::inventory::HourlyRow;
 use crate::inventory::csv::HOURLY_COLUMNS;
 use crate::output::SUMMARY_COLUMNS;
 use crate::store::totals::VcenterTotals;
-use rust_xlsxwriter::{RowNum, Worksheet, XlsxError};
+use rust_xlsxwriter::{ColNum, RowNum, Worksheet, XlsxError};
 
 /// Styles and widths of [`SUMMARY_COLUMNS`], in that order.
 const SUMMARY_LAYOUT: [(Style, f64); 25] = [
@@ -155,17 +155,73 @@ pub(super) fn write_hourly_rows(
     )
 }
 
-/// Columns of [`write_day_totals`]; charts address them by these positions.
+const fn column(header: &'static str, style: Style, width: f64) -> Column {
+    Column {
+        header,
+        style,
+        width,
+    }
+}
+
+/// Where the column headed `header` is; a header that is not there fails the build, so a
+/// chart's column follows its header when the columns change.
+const fn position(columns: &[Column], header: &str) -> ColNum {
+    let mut i = 0;
+    while i < columns.len() {
+        if same(columns[i].header.as_bytes(), header.as_bytes()) {
+            return i as ColNum;
+        }
+        i += 1;
+    }
+    panic!("no column has this header")
+}
+
+/// `a == b`, which a const fn cannot write for strings yet.
+const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The columns of [`write_day_totals`].
+const DAY_TOTALS: [Column; 12] = [
+    column("vcenter", Style::Text, 24.0),
+    column("interval", Style::Text, 25.0),
+    column("day", Style::Date, 12.0),
+    column("total_samples", Style::Integer, 14.0),
+    column("vm_count", Style::Average, 11.0),
+    column("vcpu_count", Style::Average, 12.0),
+    column("ram_gb", Style::Gigabytes, 12.0),
+    column("disk_gb", Style::Gigabytes, 14.0),
+    column("tin", Style::Average, 9.0),
+    column("bronze", Style::Average, 9.0),
+    column("silver", Style::Average, 9.0),
+    column("gold", Style::Average, 9.0),
+];
+
+/// Columns of [`write_day_totals`] that charts address, found by their headers.
 pub(super) mod day_totals {
+    use super::{DAY_TOTALS, position};
     use rust_xlsxwriter::ColNum;
-    pub const VCENTER: ColNum = 0;
-    pub const DAY: ColNum = 2;
-    pub const VM_COUNT: ColNum = 4;
-    pub const VCPU_COUNT: ColNum = 5;
-    pub const RAM_GB: ColNum = 6;
-    pub const TIN: ColNum = 8;
-    /// Where charts go: right of the 12 columns, after a blank one.
-    pub const CHARTS: ColNum = 13;
+    pub const VCENTER: ColNum = position(&DAY_TOTALS, "vcenter");
+    pub const DAY: ColNum = position(&DAY_TOTALS, "day");
+    pub const VM_COUNT: ColNum = position(&DAY_TOTALS, "vm_count");
+    pub const VCPU_COUNT: ColNum = position(&DAY_TOTALS, "vcpu_count");
+    pub const RAM_GB: ColNum = position(&DAY_TOTALS, "ram_gb");
+    pub const TIN: ColNum = position(&DAY_TOTALS, "tin");
+    pub const BRONZE: ColNum = position(&DAY_TOTALS, "bronze");
+    pub const SILVER: ColNum = position(&DAY_TOTALS, "silver");
+    pub const GOLD: ColNum = position(&DAY_TOTALS, "gold");
+    /// Where charts go: right of the columns, after a blank one.
+    pub const CHARTS: ColNum = DAY_TOTALS.len() as ColNum + 1;
 }
 
 /// Per-vCenter per-day prorated totals, sorted by vCenter then day so that each vCenter's
@@ -177,25 +233,6 @@ pub(super) fn write_day_totals<'a>(
 ) -> Result<Vec<Block<'a>>, XlsxError> {
     let mut sorted: Vec<&VcenterTotals> = totals.iter().collect();
     sorted.sort_by(|a, b| (&a.vcenter, a.period_start).cmp(&(&b.vcenter, b.period_start)));
-    let column = |header, style, width| Column {
-        header,
-        style,
-        width,
-    };
-    let columns = [
-        column("vcenter", Style::Text, 24.0),
-        column("interval", Style::Text, 25.0),
-        column("day", Style::Date, 12.0),
-        column("total_samples", Style::Integer, 14.0),
-        column("vm_count", Style::Average, 11.0),
-        column("vcpu_count", Style::Average, 12.0),
-        column("ram_gb", Style::Gigabytes, 12.0),
-        column("disk_gb", Style::Gigabytes, 14.0),
-        column("tin", Style::Average, 9.0),
-        column("bronze", Style::Average, 9.0),
-        column("silver", Style::Average, 9.0),
-        column("gold", Style::Average, 9.0),
-    ];
     let rows = sorted.iter().map(|t| {
         [
             Cell::text(&t.vcenter),
@@ -212,17 +249,30 @@ pub(super) fn write_day_totals<'a>(
             Cell::Number(t.gold),
         ]
     });
-    write_table(sheet, styles, &columns, rows)?;
+    write_table(sheet, styles, &DAY_TOTALS, rows)?;
     Ok(blocks(sorted.iter().map(|t| t.vcenter.as_str())))
 }
 
-/// Columns of [`write_hour_totals`].
+/// The columns of [`write_hour_totals`].
+const HOUR_TOTALS: [Column; 8] = [
+    column("vcenter", Style::Text, 24.0),
+    column("hour", Style::Text, 36.0),
+    column("hour_start", Style::Time, 20.0),
+    column("snapshot_time", Style::Time, 20.0),
+    column("vm_count", Style::Average, 11.0),
+    column("vcpu_count", Style::Average, 12.0),
+    column("ram_gb", Style::Gigabytes, 12.0),
+    column("disk_gb", Style::Gigabytes, 14.0),
+];
+
+/// Columns of [`write_hour_totals`] that charts address, found by their headers.
 pub(super) mod hour_totals {
+    use super::{HOUR_TOTALS, position};
     use rust_xlsxwriter::ColNum;
-    pub const HOUR_START: ColNum = 2;
-    pub const VM_COUNT: ColNum = 4;
-    /// Where charts go: right of the 8 columns, after a blank one.
-    pub const CHARTS: ColNum = 9;
+    pub const HOUR_START: ColNum = position(&HOUR_TOTALS, "hour_start");
+    pub const VM_COUNT: ColNum = position(&HOUR_TOTALS, "vm_count");
+    /// Where charts go: right of the columns, after a blank one.
+    pub const CHARTS: ColNum = HOUR_TOTALS.len() as ColNum + 1;
 }
 
 /// Interval-based hour totals, sorted by vCenter then hour. Returns the vCenter blocks.
@@ -233,21 +283,6 @@ pub(super) fn write_hour_totals<'a>(
 ) -> Result<Vec<Block<'a>>, XlsxError> {
     let mut sorted: Vec<&HourTotals> = hours.iter().collect();
     sorted.sort_by(|a, b| (&a.vcenter, a.hour_start).cmp(&(&b.vcenter, b.hour_start)));
-    let column = |header, style, width| Column {
-        header,
-        style,
-        width,
-    };
-    let columns = [
-        column("vcenter", Style::Text, 24.0),
-        column("hour", Style::Text, 36.0),
-        column("hour_start", Style::Time, 20.0),
-        column("snapshot_time", Style::Time, 20.0),
-        column("vm_count", Style::Average, 11.0),
-        column("vcpu_count", Style::Average, 12.0),
-        column("ram_gb", Style::Gigabytes, 12.0),
-        column("disk_gb", Style::Gigabytes, 14.0),
-    ];
     let rows = sorted.iter().map(|h| {
         [
             Cell::text(&h.vcenter),
@@ -260,7 +295,7 @@ pub(super) fn write_hour_totals<'a>(
             Cell::Number(h.disk_gb),
         ]
     });
-    write_table(sheet, styles, &columns, rows)?;
+    write_table(sheet, styles, &HOUR_TOTALS, rows)?;
     Ok(blocks(sorted.iter().map(|h| h.vcenter.as_str())))
 }
 
@@ -305,5 +340,33 @@ mod tests {
             vec![block("a", 1, 2), block("b", 3, 3), block("c", 4, 6)]
         );
         assert!(blocks(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn the_chart_columns_stay_where_their_headers_are() {
+        let header = |columns: &[Column], col: ColNum| columns[usize::from(col)].header;
+        let day = [
+            (day_totals::VCENTER, 0, "vcenter"),
+            (day_totals::DAY, 2, "day"),
+            (day_totals::VM_COUNT, 4, "vm_count"),
+            (day_totals::VCPU_COUNT, 5, "vcpu_count"),
+            (day_totals::RAM_GB, 6, "ram_gb"),
+            (day_totals::TIN, 8, "tin"),
+            (day_totals::BRONZE, 9, "bronze"),
+            (day_totals::SILVER, 10, "silver"),
+            (day_totals::GOLD, 11, "gold"),
+        ];
+        for (col, at, name) in day {
+            assert_eq!((col, header(&DAY_TOTALS, col)), (at, name));
+        }
+        assert_eq!(day_totals::CHARTS, 13);
+        let hour = [
+            (hour_totals::HOUR_START, 2, "hour_start"),
+            (hour_totals::VM_COUNT, 4, "vm_count"),
+        ];
+        for (col, at, name) in hour {
+            assert_eq!((col, header(&HOUR_TOTALS, col)), (at, name));
+        }
+        assert_eq!(hour_totals::CHARTS, 9);
     }
 }

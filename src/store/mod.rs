@@ -6,6 +6,7 @@
 
 pub mod copy;
 pub mod diagnostics;
+pub mod grain;
 pub mod hourly;
 pub mod reports;
 pub mod runs;

@@ -68,7 +68,7 @@ pub struct RunStats {
 /// One daily or monthly aggregation attempt, successful or not.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct AggregationRun {
-    /// 'daily' or 'monthly' (as `Grain::totals_grain`).
+    /// 'daily' or 'monthly' (as `TotalsGrain::as_str`).
     pub grain: String,
     pub period_start: i64,
     pub started_at: i64,

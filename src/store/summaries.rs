@@ -1,27 +1,11 @@
 //! Daily and monthly summaries: written whole per period (replace in one transaction), read
 //! back sorted, and computed inside the database by the `sql` engine.
 
+use super::grain::{Grain, per_grain};
 use super::{QueryContext, Result, Store, Tx, decode_placement, totals, with_pool, with_tx};
 use crate::aggregate::{Figures, PlacementRef, VmSummary};
 use futures_util::TryStreamExt;
 use sqlx::Row;
-
-/// Daily and monthly summaries share one row shape and differ by table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grain {
-    Daily,
-    Monthly,
-}
-
-impl Grain {
-    /// The `grain` value of this period's rows in `vcenter_totals`.
-    pub fn totals_grain(self) -> &'static str {
-        match self {
-            Grain::Daily => "daily",
-            Grain::Monthly => "monthly",
-        }
-    }
-}
 
 /// Rows per multi-row INSERT: 26 columns × 1000 stays under both databases' parameter limits.
 const INSERT_BATCH: usize = 1_000;
@@ -31,17 +15,6 @@ macro_rules! summary_columns {
         "period_start, vcenter, vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder, samples_present, total_samples, avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, tin, bronze, silver, gold, creation_time, deletion_time, snapshot_time"
     };
 }
-
-/// One SQL literal per grain, built at compile time around the grain's summary table.
-macro_rules! per_grain {
-    ($grain:expr, [$($before:tt)*], [$($after:tt)*]) => {
-        match $grain {
-            $crate::store::summaries::Grain::Daily => concat!($($before)*, "vm_daily_summary", $($after)*),
-            $crate::store::summaries::Grain::Monthly => concat!($($before)*, "vm_monthly_summary", $($after)*),
-        }
-    };
-}
-pub(crate) use per_grain;
 
 /// The `sql` engine's daily aggregation: the arithmetic of `aggregate::daily`, with the
 /// same order of operations so both engines round alike. `$1`/`$2` bound the day.

@@ -2,7 +2,7 @@
 //! snapshot writer), per day and month (sums of the summaries, kept by aggregation), the
 //! `vcenter_latest_totals` view, and the backfill that rebuilds them all.
 
-use super::summaries::{Grain, per_grain};
+use super::grain::{Grain, TotalsGrain, per_grain};
 use super::{QueryContext, Result, Store, Tx, with_pool, with_tx};
 use serde::Serialize;
 
@@ -77,14 +77,14 @@ pub async fn rebuild_period_totals(tx: &mut Tx, grain: Grain, period_start: i64)
     );
     with_tx!(tx, |conn| {
         sqlx::query("DELETE FROM vcenter_totals WHERE grain = $1 AND period_start = $2")
-            .bind(grain.totals_grain())
+            .bind(grain.totals().as_str())
             .bind(period_start)
             .execute(&mut *conn)
             .await
             .op("clear period totals")?;
         sqlx::query(insert)
             .bind(period_start)
-            .bind(grain.totals_grain())
+            .bind(grain.totals().as_str())
             .execute(&mut *conn)
             .await
             .op("compute period totals")?;
@@ -136,16 +136,20 @@ macro_rules! select_totals {
 }
 
 impl Store {
-    /// Totals rows of `grain` ('snapshot', 'daily' or 'monthly') with period_start in
-    /// `[from, to)`, ordered by vcenter then time.
-    pub async fn totals(&self, grain: &str, from: i64, to: i64) -> Result<Vec<VcenterTotals>> {
+    /// Totals rows of `grain` with period_start in `[from, to)`, ordered by vcenter then time.
+    pub async fn totals(
+        &self,
+        grain: TotalsGrain,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<VcenterTotals>> {
         const SQL: &str = concat!(
             select_totals!(),
             "vcenter_totals WHERE grain = $1 AND period_start >= $2 AND period_start < $3 ORDER BY vcenter, period_start"
         );
         with_pool!(self, |pool| {
             sqlx::query_as(SQL)
-                .bind(grain)
+                .bind(grain.as_str())
                 .bind(from)
                 .bind(to)
                 .fetch_all(pool)
@@ -158,7 +162,7 @@ impl Store {
     /// order: one primary-key range, so a page about one vCenter never reads the others.
     pub async fn vcenter_totals_range(
         &self,
-        grain: &str,
+        grain: TotalsGrain,
         vcenter: &str,
         from: i64,
         to: i64,
@@ -169,7 +173,7 @@ impl Store {
         );
         with_pool!(self, |pool| {
             sqlx::query_as(SQL)
-                .bind(grain)
+                .bind(grain.as_str())
                 .bind(vcenter)
                 .bind(from)
                 .bind(to)

@@ -3,11 +3,9 @@
 //! view read page by page and parsed while it streams in.
 
 use super::error::Error;
-use super::model::{Places, VmProperties};
-use super::parse::{
-    Collect, MorefReader, Property, RetrieveResult, ServiceContent, ServiceContentReader,
-};
-use super::soap::{self, Moref, PropertySpec, Request};
+use super::model::{About, Moref, Places, Property, VmProperties};
+use super::parse::{Collect, MorefReader, RetrieveResult, ServiceContent, ServiceContentReader};
+use super::soap::{self, PropertySpec, Request};
 use super::xml::{self, Content, Exchange, Ignore};
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
@@ -58,31 +56,6 @@ pub enum Tls {
     Verify { ca_file: Option<PathBuf> },
     /// Accept any certificate (lab vCenters with self-signed certificates).
     Insecure,
-}
-
-/// `ServiceContent.about`: what the server is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct About {
-    pub name: String,
-    pub full_name: String,
-    pub version: String,
-    pub build: String,
-    /// `VirtualCenter` or `HostAgent`.
-    pub api_type: String,
-    pub api_version: String,
-    pub instance_uuid: String,
-}
-
-impl About {
-    /// Version and build as vSphere quotes them, e.g. `8.0.2 build-22617221`; `None` when
-    /// the server did not say.
-    pub fn version_and_build(&self) -> Option<String> {
-        match (self.version.trim(), self.build.trim()) {
-            ("", _) => None,
-            (version, "") => Some(version.to_string()),
-            (version, build) => Some(format!("{version} build-{build}")),
-        }
-    }
 }
 
 /// A logged-in vCenter session.

@@ -12,6 +12,6 @@ mod parse;
 mod soap;
 mod xml;
 
-pub use client::{About, Client, Endpoint, Tls};
+pub use client::{Client, Endpoint, Tls};
 pub use error::Error;
-pub use model::{ManagedBy, Place, PlaceKind, Places, PowerState, VmProperties};
+pub use model::{About, ManagedBy, Place, PlaceKind, Places, PowerState, VmProperties};

@@ -1,6 +1,8 @@
 //! What the collector reads from vCenter, as plain data: the properties of each VM and the
 //! inventory objects (folders, pools, hosts, clusters, datacenters) its references point at.
-//! Turning these into snapshot rows is `inventory::capture`'s job.
+//! Turning these into snapshot rows is `inventory::capture`'s job. Also the vocabulary the
+//! envelopes, the parser and the client share: the server's identity, managed object
+//! references and the property paths asked for.
 
 use std::collections::HashMap;
 
@@ -299,5 +301,98 @@ mod tests {
         }
         assert_eq!(places.datacenter_of("group-1"), None);
         assert!(places.folder_path("group-1").len() < 1000);
+    }
+}
+
+/// `ServiceContent.about`: what the server is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct About {
+    pub name: String,
+    pub full_name: String,
+    pub version: String,
+    pub build: String,
+    /// `VirtualCenter` or `HostAgent`.
+    pub api_type: String,
+    pub api_version: String,
+    pub instance_uuid: String,
+}
+
+impl About {
+    /// Version and build as vSphere quotes them, e.g. `8.0.2 build-22617221`; `None` when
+    /// the server did not say.
+    pub fn version_and_build(&self) -> Option<String> {
+        match (self.version.trim(), self.build.trim()) {
+            ("", _) => None,
+            (version, "") => Some(version.to_string()),
+            (version, build) => Some(format!("{version} build-{build}")),
+        }
+    }
+}
+
+/// A managed object reference: the object's type and its id (`VirtualMachine`, `vm-42`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Moref {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// The properties the collector reads, by their vSphere property path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Property {
+    Name,
+    Uuid,
+    InstanceUuid,
+    NumCpu,
+    MemoryMb,
+    StorageCommitted,
+    StorageUncommitted,
+    Template,
+    PowerState,
+    CreateDate,
+    ManagedBy,
+    ResourcePool,
+    Parent,
+    Host,
+}
+
+impl Property {
+    /// Everything [`VmProperties`] holds.
+    pub(crate) const VM: [Property; 14] = [
+        Property::Name,
+        Property::Uuid,
+        Property::InstanceUuid,
+        Property::NumCpu,
+        Property::MemoryMb,
+        Property::StorageCommitted,
+        Property::StorageUncommitted,
+        Property::Template,
+        Property::PowerState,
+        Property::CreateDate,
+        Property::ManagedBy,
+        Property::ResourcePool,
+        Property::Parent,
+        Property::Host,
+    ];
+
+    /// What a [`Place`] needs; every ManagedEntity has these two.
+    pub(crate) const PLACE: [Property; 2] = [Property::Name, Property::Parent];
+
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            Property::Name => "name",
+            Property::Uuid => "config.uuid",
+            Property::InstanceUuid => "config.instanceUuid",
+            Property::NumCpu => "config.hardware.numCPU",
+            Property::MemoryMb => "config.hardware.memoryMB",
+            Property::StorageCommitted => "summary.storage.committed",
+            Property::StorageUncommitted => "summary.storage.uncommitted",
+            Property::Template => "config.template",
+            Property::PowerState => "runtime.powerState",
+            Property::CreateDate => "config.createDate",
+            Property::ManagedBy => "config.managedBy",
+            Property::ResourcePool => "resourcePool",
+            Property::Parent => "parent",
+            Property::Host => "runtime.host",
+        }
     }
 }

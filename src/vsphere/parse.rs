@@ -3,73 +3,12 @@
 //! [`Places`] as they stream in. Unknown elements and properties are skipped; a value that
 //! does not parse is an error naming the object and the property.
 
-use super::client::About;
-use super::model::{ManagedBy, Place, PlaceKind, Places, PowerState, VmProperties};
-use super::soap::Moref;
+use super::model::{
+    About, ManagedBy, Moref, Place, PlaceKind, Places, PowerState, Property, VmProperties,
+};
 use super::xml::{AttributeName, Content, attribute, excerpt};
 use chrono::{DateTime, NaiveDateTime};
 use quick_xml::events::BytesStart;
-
-/// The properties the collector reads, by their vSphere property path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Property {
-    Name,
-    Uuid,
-    InstanceUuid,
-    NumCpu,
-    MemoryMb,
-    StorageCommitted,
-    StorageUncommitted,
-    Template,
-    PowerState,
-    CreateDate,
-    ManagedBy,
-    ResourcePool,
-    Parent,
-    Host,
-}
-
-impl Property {
-    /// Everything [`VmProperties`] holds.
-    pub(crate) const VM: [Property; 14] = [
-        Property::Name,
-        Property::Uuid,
-        Property::InstanceUuid,
-        Property::NumCpu,
-        Property::MemoryMb,
-        Property::StorageCommitted,
-        Property::StorageUncommitted,
-        Property::Template,
-        Property::PowerState,
-        Property::CreateDate,
-        Property::ManagedBy,
-        Property::ResourcePool,
-        Property::Parent,
-        Property::Host,
-    ];
-
-    /// What a [`Place`] needs; every ManagedEntity has these two.
-    pub(crate) const PLACE: [Property; 2] = [Property::Name, Property::Parent];
-
-    pub(crate) fn path(self) -> &'static str {
-        match self {
-            Property::Name => "name",
-            Property::Uuid => "config.uuid",
-            Property::InstanceUuid => "config.instanceUuid",
-            Property::NumCpu => "config.hardware.numCPU",
-            Property::MemoryMb => "config.hardware.memoryMB",
-            Property::StorageCommitted => "summary.storage.committed",
-            Property::StorageUncommitted => "summary.storage.uncommitted",
-            Property::Template => "config.template",
-            Property::PowerState => "runtime.powerState",
-            Property::CreateDate => "config.createDate",
-            Property::ManagedBy => "config.managedBy",
-            Property::ResourcePool => "resourcePool",
-            Property::Parent => "parent",
-            Property::Host => "runtime.host",
-        }
-    }
-}
 
 /// The managed objects of a vCenter that every session starts from.
 #[derive(Debug, Clone)]

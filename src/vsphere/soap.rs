@@ -2,14 +2,7 @@
 //! into a request is XML-escaped, so user names, passwords, morefs and tokens can hold any
 //! character.
 
-use super::parse::Property;
-
-/// A managed object reference: the object's type and its id (`VirtualMachine`, `vm-42`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Moref {
-    pub kind: &'static str,
-    pub value: String,
-}
+use super::model::{Moref, Property};
 
 /// One call: the vim25 method and its envelope. Not `Debug`: a Login body holds a password.
 pub(crate) struct Request {

@@ -258,12 +258,12 @@ pub fn printed_url(child: &mut std::process::Child, what: &str) -> String {
 /// stored, with no error and a measured duration.
 pub async fn assert_recorded_aggregation(
     store: &Store,
-    grain: vctp::store::summaries::Grain,
+    grain: vctp::store::grain::Grain,
     period_start: i64,
     source: &str,
 ) {
     let runs = store
-        .aggregation_runs(grain.totals_grain(), period_start)
+        .aggregation_runs(grain.totals().as_str(), period_start)
         .await
         .unwrap();
     let stored = store.summaries(grain, period_start).await.unwrap().len();

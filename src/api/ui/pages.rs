@@ -5,7 +5,7 @@ use super::chart::{self, number};
 use super::{Chart, Error, Layout, html, link, now, optional, required, time_text};
 use crate::aggregate::Day;
 use crate::store::Store;
-use crate::store::summaries::Grain;
+use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::totals::VcenterTotals;
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
@@ -46,7 +46,7 @@ pub async fn dashboard(State(store): State<Store>) -> PageResult {
     let mut rows = Vec::new();
     for latest in store.latest_totals().await? {
         let history = store
-            .vcenter_totals_range("snapshot", &latest.vcenter, since, until)
+            .vcenter_totals_range(TotalsGrain::Snapshot, &latest.vcenter, since, until)
             .await?;
         let points = series(&history, |t| t.vm_count);
         rows.push(DashboardRow {
@@ -149,7 +149,7 @@ pub async fn daily_totals(
     }
     let rows = store
         .vcenter_totals_range(
-            "daily",
+            TotalsGrain::Daily,
             &vcenter,
             from.map_or(i64::MIN, Day::start),
             to.map_or(i64::MAX, Day::end),
@@ -192,7 +192,12 @@ pub async fn hourly_totals(
     let vcenter = required("vcenter", query.vcenter, "a vCenter name")?;
     let until = now() + 1;
     let rows = store
-        .vcenter_totals_range("snapshot", &vcenter, until - HOURLY_DAYS * 86_400, until)
+        .vcenter_totals_range(
+            TotalsGrain::Snapshot,
+            &vcenter,
+            until - HOURLY_DAYS * 86_400,
+            until,
+        )
         .await?;
     totals_page(
         &store,
@@ -361,14 +366,23 @@ async fn hourly_snapshots(store: &Store, vcenter: Option<&str>) -> Result<Vec<Ta
         Some(vcenter) => {
             let until = now() + 1;
             store
-                .vcenter_totals_range("snapshot", vcenter, until - HOURLY_DAYS * 86_400, until)
+                .vcenter_totals_range(
+                    TotalsGrain::Snapshot,
+                    vcenter,
+                    until - HOURLY_DAYS * 86_400,
+                    until,
+                )
                 .await?
         }
         // Every vCenter: the last two days before the newest snapshot, not the whole cache.
         None => match latest.iter().map(|t| t.period_start).max() {
             Some(newest) => {
                 store
-                    .totals("snapshot", newest - SNAPSHOT_LIST_DAYS * 86_400, newest + 1)
+                    .totals(
+                        TotalsGrain::Snapshot,
+                        newest - SNAPSHOT_LIST_DAYS * 86_400,
+                        newest + 1,
+                    )
                     .await?
             }
             None => Vec::new(),
@@ -455,7 +469,7 @@ async fn periods(store: &Store, grain: Grain, vcenter: Option<&str>) -> Result<T
         });
     };
     let totals = store
-        .vcenter_totals_range(grain.totals_grain(), vcenter, i64::MIN, i64::MAX)
+        .vcenter_totals_range(grain.totals(), vcenter, i64::MIN, i64::MAX)
         .await?;
     Ok(Table {
         caption: format!("{} periods of {vcenter}, newest first", totals.len()),
