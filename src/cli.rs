@@ -638,6 +638,22 @@ pub struct SimArgs {
     pub password: String,
 }
 
+impl Command {
+    /// Whether the command runs as a service or a Job (its log says which version started),
+    /// rather than a one-shot command whose log is only its errors.
+    pub fn is_long_running(&self) -> bool {
+        matches!(
+            self,
+            Command::Demo(_)
+                | Command::Standalone(_)
+                | Command::Serve(_)
+                | Command::Sim(_)
+                | Command::Operator(_)
+                | Command::Job(_)
+        )
+    }
+}
+
 impl From<SimArgs> for sim::SimConfig {
     fn from(args: SimArgs) -> sim::SimConfig {
         sim::SimConfig {

@@ -29,6 +29,9 @@ async fn main() -> ExitCode {
         None => Settings::default(),
     };
     vctp::telemetry::init(&settings.log_level, settings.log_output);
+    if cli.command.is_long_running() {
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), "vctp starting");
+    }
     for key in settings.deprecated_keys() {
         tracing::warn!(key, "this setting is deprecated and ignored");
     }

@@ -14,8 +14,8 @@ use vctp::objstore::Objects;
 use vctp::sim::{Clock, SimConfig, Simulator};
 use vctp::standalone::{Job, Plan, Scheduler};
 use vctp::store::Store;
-use vctp::store::runs::JobRun;
 use vctp::store::grain::Grain;
+use vctp::store::runs::JobRun;
 
 async fn scheduler(store: Store, snapshot_every: u64, reports: &std::path::Path) -> Scheduler {
     let sim = Simulator::new(
