@@ -142,7 +142,7 @@ pub enum MissedTickPolicy {
 
 /// The decision at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct Decision {
     /// The tick to run now, if any. Job names derive from it, so running a tick twice
     /// (after a restart) finds the Jobs already there.
     pub run: Option<DateTime<Utc>>,
@@ -164,7 +164,7 @@ pub fn decide(
     starting_deadline: Option<Duration>,
     policy: MissedTickPolicy,
     suspended: bool,
-) -> Plan {
+) -> Decision {
     let from = last_handled.unwrap_or(created);
     let next = schedule.next_after(now);
     let due: Vec<DateTime<Utc>> = schedule
@@ -172,7 +172,7 @@ pub fn decide(
         .take_while(|t| *t <= now)
         .collect();
     let Some(&latest) = due.last() else {
-        return Plan {
+        return Decision {
             run: None,
             handled: last_handled,
             skipped: 0,
@@ -181,7 +181,7 @@ pub fn decide(
     };
     let missed = starting_deadline.is_some_and(|deadline| now - latest > deadline);
     let run = (!suspended && (!missed || policy == MissedTickPolicy::RunOnce)).then_some(latest);
-    Plan {
+    Decision {
         run,
         handled: Some(latest),
         skipped: due.len() - usize::from(run.is_some()),

@@ -1,7 +1,7 @@
 //! Apply: the plan carried out against the API server, the status written in between.
 
 use super::build::{aggregation_job, snapshot_job, target_snapshot_status};
-use super::plan::{Finished, Plan};
+use super::plan::{Actions, Finished};
 use super::read::Found;
 use crate::crd::{AggregationJob, Phase, SnapshotSchedule, SnapshotScheduleStatus, VCenterTarget};
 use crate::operator::{Context, Error, apply_status, replace_status, workload};
@@ -24,7 +24,7 @@ pub(super) async fn apply(
     ctx: &Context,
     schedule: &SnapshotSchedule,
     found: &Found,
-    plan: &Plan,
+    plan: &Actions,
     now: Time,
 ) -> Result<Action, Error> {
     let namespace = schedule.namespace().unwrap_or_default();

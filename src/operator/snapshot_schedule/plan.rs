@@ -1,4 +1,4 @@
-//! Plan (pure): what one reconcile does, decided from the spec, the status, what was read
+//! Plan (pure): the Actions one reconcile takes, decided from the spec, the status, what was read
 //! and the clock.
 
 use super::read::{Found, SnapshotJob};
@@ -67,7 +67,7 @@ pub struct Notice {
 /// What one reconcile does, decided from the spec, the status, what is in the cluster and
 /// the clock.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
+pub struct Actions {
     /// Snapshot Jobs to create, in target order (at most the free concurrency slots).
     pub create: Vec<NewSnapshot>,
     /// `AggregationJob`s to create.
@@ -98,7 +98,7 @@ pub struct Plan {
 /// - `Pending` targets get their Job while fewer than `concurrency` snapshot Jobs of the
 ///   schedule are unfinished (none while suspended), and become `Running`.
 /// - A Job listed as unfinished by the previous status (`active`, or `lastTick`) and now
-///   finished is in [`Plan::finished`].
+///   finished is in [`Actions::finished`].
 /// - Once every target of the tick finished and one succeeded, an `Hourly` `AggregationJob`
 ///   (with `hourlyReports`); on the daily and monthly crons (decided after their own last
 ///   handled tick) a `Daily` one for the UTC day before the cron tick's UTC date and a
@@ -110,7 +110,7 @@ pub fn plan(
     validated: &Validated,
     found: &Found,
     now: DateTime<Utc>,
-) -> Plan {
+) -> Actions {
     let input = Input::new(schedule, found, now);
     let previous = &input.previous;
     let snapshots = input.decide(&validated.snapshots, previous.last_schedule_time.as_ref());
@@ -149,7 +149,7 @@ pub fn plan(
         last_monthly_aggregation_time: handled(monthly.as_ref())
             .or(previous.last_monthly_aggregation_time.clone()),
     };
-    Plan {
+    Actions {
         create,
         aggregations,
         finished,
@@ -195,7 +195,7 @@ impl<'a> Input<'a> {
 
     /// [`schedule::decide`] for `cron` after `last` with the schedule's deadline, policy
     /// and suspension.
-    fn decide(&self, cron: &CronSchedule, last: Option<&Time>) -> schedule::Plan {
+    fn decide(&self, cron: &CronSchedule, last: Option<&Time>) -> schedule::Decision {
         let spec = &self.schedule.spec;
         schedule::decide(
             cron,
@@ -210,7 +210,7 @@ impl<'a> Input<'a> {
 
     /// The tick report after `snapshots` was decided: a new tick, or the one in the status
     /// brought up to date; with notices about ticks that did not run as scheduled.
-    fn tick(&self, snapshots: &schedule::Plan) -> (Option<TickReport>, Vec<Notice>) {
+    fn tick(&self, snapshots: &schedule::Decision) -> (Option<TickReport>, Vec<Notice>) {
         let last = self.previous.last_schedule_time.as_ref();
         let new_tick = snapshots
             .handled
@@ -268,8 +268,8 @@ impl<'a> Input<'a> {
     fn aggregations(
         &self,
         tick: Option<&mut TickReport>,
-        daily: Option<&schedule::Plan>,
-        monthly: Option<&schedule::Plan>,
+        daily: Option<&schedule::Decision>,
+        monthly: Option<&schedule::Decision>,
     ) -> Vec<NewAggregation> {
         let mut due = Vec::new();
         if let Some(tick) = tick
@@ -314,7 +314,7 @@ impl<'a> Input<'a> {
 }
 
 /// The last tick a cron decision handled.
-fn handled(decision: Option<&schedule::Plan>) -> Option<Time> {
+fn handled(decision: Option<&schedule::Decision>) -> Option<Time> {
     decision.and_then(|d| d.handled).map(k8s_time)
 }
 
@@ -323,7 +323,7 @@ fn all_succeeded(tick: &TickReport) -> bool {
 }
 
 /// A notice about ticks passed over without a run.
-fn missed_ticks(snapshots: &schedule::Plan, latest: DateTime<Utc>) -> Notice {
+fn missed_ticks(snapshots: &schedule::Decision, latest: DateTime<Utc>) -> Notice {
     let missed = snapshots.skipped;
     let message = match snapshots.run {
         Some(_) => format!(
@@ -776,19 +776,19 @@ mod tests {
         }
     }
 
-    fn plan_at(schedule: &SnapshotSchedule, found: &Found, now: &str) -> Plan {
+    fn plan_at(schedule: &SnapshotSchedule, found: &Found, now: &str) -> Actions {
         let validated = validate(&schedule.spec).unwrap();
         plan(schedule, &validated, found, at(now))
     }
 
     /// `schedule` as the next reconcile reads it: with the status `plan` wrote.
-    fn after(schedule: &SnapshotSchedule, plan: &Plan) -> SnapshotSchedule {
+    fn after(schedule: &SnapshotSchedule, plan: &Actions) -> SnapshotSchedule {
         let mut next = schedule.clone();
         next.status = Some(plan.status.clone());
         next
     }
 
-    fn outcomes(plan: &Plan) -> Vec<(String, TickOutcome)> {
+    fn outcomes(plan: &Actions) -> Vec<(String, TickOutcome)> {
         plan.status
             .last_tick
             .iter()
@@ -797,11 +797,11 @@ mod tests {
             .collect()
     }
 
-    fn created(plan: &Plan) -> Vec<&str> {
+    fn created(plan: &Actions) -> Vec<&str> {
         plan.create.iter().map(|c| c.job.as_str()).collect()
     }
 
-    fn ready(plan: &Plan) -> &Condition {
+    fn ready(plan: &Actions) -> &Condition {
         plan.status
             .conditions
             .iter()
