@@ -146,8 +146,8 @@ impl fmt::Display for VmMoref {
     }
 }
 
-/// Displays as `<tenant>-<role>-<number>`. The parts come from the tables of `estate` and `vm`, which a
-/// test holds to `[a-z0-9]`, so the name never needs XML escaping.
+/// Displays as `<tenant>-<role>-<number>`. The parts come from the tables of `estate` and
+/// `vm`, which a test holds to `[a-z0-9]`, so the name never needs XML escaping.
 pub(crate) struct VmName<'a>(&'a Vm);
 
 impl fmt::Display for VmName<'_> {
