@@ -377,6 +377,9 @@ impl Property {
     /// What a [`Place`] needs; every ManagedEntity has these two.
     pub(crate) const PLACE: [Property; 2] = [Property::Name, Property::Parent];
 
+    // Inlined: the parser compares every property element's path with these, and without
+    // it the call crosses codegen units (a collection ran 1.2x slower when this moved here).
+    #[inline]
     pub(crate) fn path(self) -> &'static str {
         match self {
             Property::Name => "name",
