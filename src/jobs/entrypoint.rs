@@ -344,6 +344,7 @@ async fn export_job(args: &JobExportArgs, settings: &Settings) -> Result<JobResu
         std::env::vars(),
     );
     tracing::info!(resource = %resource, run = %args.run_id, start = %args.start, end = %args.end, "export starting");
+    // Finite by its parser; clamped so that neither 0 nor an hour-long silence is asked for.
     let interval = Duration::from_secs_f64(args.status_interval_seconds.clamp(0.1, 3_600.0));
     let mut reporter = super::progress::StatusReporter::start(client, &export, interval);
     let cancel = crate::signal::cancel_on_shutdown();
