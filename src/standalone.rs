@@ -295,7 +295,9 @@ impl Scheduler {
         tick: i64,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Result<String> {
-        use crate::jobs::export::{LogObserver, Reports, Resource, RunAt, Stores, run_resource};
+        use crate::jobs::export::{
+            BundleStores, LogObserver, Reports, Resource, RunAt, run_resource,
+        };
         let at = DateTime::<Utc>::from_timestamp(tick, 0).context("tick out of range")?;
         let spec = export.resolved_spec();
         let run = RunAt::for_tick(&spec, at)
@@ -305,7 +307,7 @@ impl Scheduler {
             namespace: STANDALONE_NAMESPACE,
             name: &export.name,
         };
-        let stores = Stores::new(
+        let stores = BundleStores::new(
             Reports::Open(self.reports.clone()),
             &self.settings.object_store_options,
             std::env::vars(),

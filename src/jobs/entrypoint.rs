@@ -338,7 +338,7 @@ async fn export_job(args: &JobExportArgs, settings: &Settings) -> Result<JobResu
         .reports_url
         .clone()
         .unwrap_or_else(|| settings.reports_url());
-    let stores = export::Stores::new(
+    let stores = export::BundleStores::new(
         export::Reports::Url(reports_url),
         &settings.object_store_options,
         std::env::vars(),

@@ -14,7 +14,7 @@
 
 mod resource;
 
-pub use resource::{RangeError, Reports, Resource, RunAt, Stores, run_resource};
+pub use resource::{BundleStores, RangeError, Reports, Resource, RunAt, run_resource};
 
 use crate::crd::metrics_export::ExportMethod;
 use crate::export::checkpoint::{self, Checkpoint, Method, Segment, SeriesRecord};

@@ -67,18 +67,18 @@ pub struct Resource<'a> {
 pub enum Reports {
     /// Already open (`vctp standalone` writes its reports there too).
     Open(Objects),
-    /// Opened only when the bundle goes there, with [`Stores::options`] (a Job).
+    /// Opened only when the bundle goes there, with [`BundleStores::options`] (a Job).
     Url(String),
 }
 
 /// Where a run may put its bundle.
-pub struct Stores {
+pub struct BundleStores {
     pub reports: Reports,
     /// What a store named by URL is opened with.
     pub options: BTreeMap<String, String>,
 }
 
-impl Stores {
+impl BundleStores {
     /// `settings` (the settings' `object_store_options`) with the `VCTP_STORE_<option>`s
     /// found in `vars` over them: the operator passes the destination's credentials Secret
     /// that way, and standalone the process environment stands in for the Secrets, as
@@ -87,10 +87,10 @@ impl Stores {
         reports: Reports,
         settings: &BTreeMap<String, String>,
         vars: impl Iterator<Item = (String, String)>,
-    ) -> Stores {
+    ) -> BundleStores {
         let mut options = settings.clone();
         options.extend(plan::store_options_from_env(vars));
-        Stores { reports, options }
+        BundleStores { reports, options }
     }
 
     /// The store of `spec`'s bundles.
@@ -109,7 +109,7 @@ pub async fn run_resource(
     resource: &Resource<'_>,
     run: &RunAt,
     env: impl Fn(&str) -> Option<String>,
-    stores: &Stores,
+    stores: &BundleStores,
     observer: &mut dyn Observer,
     cancel: &CancellationToken,
 ) -> Result<Outcome, Error> {
@@ -190,7 +190,7 @@ mod tests {
             ),
             ("HOME".to_string(), "/root".to_string()),
         ];
-        let stores = Stores::new(
+        let stores = BundleStores::new(
             Reports::Url("/data/reports".into()),
             &settings,
             vars.into_iter(),
@@ -211,7 +211,7 @@ mod tests {
         let bundles = dir.path().join("bundles");
         std::fs::create_dir_all(&reports).unwrap();
         std::fs::create_dir_all(&bundles).unwrap();
-        let stores = Stores::new(
+        let stores = BundleStores::new(
             Reports::Url(reports.to_str().unwrap().into()),
             &BTreeMap::new(),
             std::iter::empty(),
@@ -241,13 +241,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let reports = Objects::from_url(dir.path().to_str().unwrap(), &BTreeMap::new()).unwrap();
         let mut spec = spec("{source: {url: 'http://vm:8428'}, lookbackSeconds: 60}");
-        let open = Stores::new(
+        let open = BundleStores::new(
             Reports::Open(reports.clone()),
             &BTreeMap::new(),
             std::iter::empty(),
         );
         assert_eq!(open.open(&spec).unwrap().url(), reports.url());
-        let by_url = Stores::new(
+        let by_url = BundleStores::new(
             Reports::Url("ftp://nowhere/reports".into()),
             &BTreeMap::new(),
             std::iter::empty(),
