@@ -166,9 +166,18 @@ pub struct JobExportArgs {
     /// settings.reports_url, else settings.reports_dir].
     #[arg(long, env = "VCTP_REPORTS_URL")]
     pub reports_url: Option<String>,
-    /// Least seconds between two progress patches of the resource's status.
-    #[arg(long, default_value_t = 5.0)]
+    /// Least seconds between two progress patches of the resource's status (0.1 to 3600).
+    #[arg(long, default_value_t = 5.0, value_parser = finite_seconds)]
     pub status_interval_seconds: f64,
+}
+
+/// A number of seconds that is a number: `NaN` and `inf` parse as `f64` but are no interval.
+fn finite_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() => Ok(seconds),
+        Ok(_) => Err(format!("{text:?} is not a finite number of seconds")),
+        Err(e) => Err(format!("{text:?} is not a number of seconds: {e}")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -664,5 +673,39 @@ impl From<SimArgs> for sim::SimConfig {
             username: args.username,
             password: args.password,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job_export(interval: &str) -> Result<Cli, clap::Error> {
+        // `=`: a separate `-inf` would read as flags.
+        let interval = format!("--status-interval-seconds={interval}");
+        Cli::try_parse_from([
+            "vctp",
+            "job",
+            "export",
+            "--name",
+            "monitoring/nightly",
+            "--run-id",
+            "20260310T140000Z",
+            "--start",
+            "2026-03-10T13:00:00Z",
+            "--end",
+            "2026-03-10T14:00:00Z",
+            &interval,
+        ])
+    }
+
+    #[test]
+    fn a_status_interval_that_is_not_a_finite_number_is_refused_naming_the_flag() {
+        for text in ["NaN", "inf", "-inf", "soon"] {
+            let err = job_export(text).unwrap_err().to_string();
+            assert!(err.contains("--status-interval-seconds"), "{text}: {err}");
+            assert!(err.contains("number of seconds"), "{text}: {err}");
+        }
+        assert!(job_export("0.5").is_ok());
     }
 }

@@ -2,7 +2,7 @@
 //! of every vCenter every `vcenter_inventory_snapshot_seconds`, the daily aggregation of the
 //! previous UTC day after midnight, the monthly one on the 1st, retention on
 //! `snapshot_cleanup_cron`, and each of `settings.metrics_exports` on its own schedule (the
-//! same run a MetricsExport's Job makes, [`crate::jobs::export::run`]).
+//! same run a MetricsExport's Job makes, [`crate::jobs::export::run_resource`]).
 //!
 //! Each job's last run is kept in `cron_status`, so after a restart a missed run is made up
 //! once (the latest missed tick only), never once per missed tick. A shutdown signal stops
@@ -295,33 +295,35 @@ impl Scheduler {
         tick: i64,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Result<String> {
-        use crate::export::plan::{self, Output};
-        let at = DateTime::<Utc>::from_timestamp(tick, 0).context("tick out of range")?;
-        let resource = crate::crd::MetricsExport::new(&export.name, export.resolved_spec());
-        let run = crate::operator::metrics_export::run_plan(&resource, at)
-            .map_err(|e| anyhow::anyhow!("metrics export {}: {e}", export.name))?;
-        let destination = &export.spec.destination;
-        let objects = match &destination.store_url {
-            Some(url) => Objects::from_url(url, &self.settings.object_store_options)?,
-            None => self.reports.clone(),
+        use crate::jobs::export::{
+            BundleStores, LogObserver, Reports, Resource, RunAt, run_resource,
         };
-        let (prefix, retention) =
-            plan::bundle_place(destination, STANDALONE_NAMESPACE, &export.name);
-        let plan = plan::from_spec(
-            &resource.spec,
-            &run.run_id,
-            run.range,
-            export.env(),
-            Output::Bundle {
-                objects,
-                prefix,
-                retention,
-            },
-        )?;
-        let mut observer = crate::jobs::export::LogObserver {
+        let at = DateTime::<Utc>::from_timestamp(tick, 0).context("tick out of range")?;
+        let spec = export.resolved_spec();
+        let run = RunAt::for_tick(&spec, at)
+            .map_err(|e| anyhow::anyhow!("metrics export {}: {e}", export.name))?;
+        let resource = Resource {
+            spec: &spec,
+            namespace: STANDALONE_NAMESPACE,
+            name: &export.name,
+        };
+        let stores = BundleStores::new(
+            Reports::Open(self.reports.clone()),
+            &self.settings.object_store_options,
+            std::env::vars(),
+        );
+        let mut observer = LogObserver {
             name: export.name.clone(),
         };
-        let outcome = crate::jobs::export::run(plan, true, &mut observer, cancel).await?;
+        let outcome = run_resource(
+            &resource,
+            &run,
+            export.env(),
+            &stores,
+            &mut observer,
+            cancel,
+        )
+        .await?;
         let bundle = outcome
             .bundle
             .map(|b| {

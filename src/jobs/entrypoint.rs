@@ -4,7 +4,7 @@
 //! error into the exit status: 1 when the work failed, 2 for bad input ([`Error::is_bad_input`]).
 
 use super::termination::JobResult;
-use super::{Stores, aggregate, retention, snapshot};
+use super::{Stores, aggregate, export, retention, snapshot};
 use crate::cli::{JobAggregateArgs, JobCommand, JobExportArgs, JobSnapshotArgs};
 use crate::config::Settings;
 use crate::crd::{AggregationJob, MetricsExport, VCenterTarget};
@@ -53,10 +53,6 @@ pub enum Error {
     Time { flag: &'static str, text: String },
     #[error(transparent)]
     Plan(#[from] crate::export::plan::Error),
-    #[error(
-        "invalid bundle location (spec.destination.storeUrl, else VCTP_REPORTS_URL, settings.reports_url or settings.reports_dir): {source}"
-    )]
-    Destination { source: Box<crate::objstore::Error> },
     /// Boxed: large, and most Jobs never see one.
     #[error(transparent)]
     Export(Box<super::export::Error>),
@@ -85,7 +81,6 @@ impl Error {
             Error::Aggregate(e) => e.reason(),
             Error::Time { .. } => "InvalidTime",
             Error::Plan(e) => e.reason(),
-            Error::Destination { source } => source.reason(),
             Error::Export(e) => e.reason(),
         }
     }
@@ -108,8 +103,7 @@ impl Error {
             | Error::KubeClient { .. }
             | Error::NotFound { .. }
             | Error::Time { .. }
-            | Error::Plan(_)
-            | Error::Destination { .. } => true,
+            | Error::Plan(_) => true,
             // Refused, or not a resource of ours; an unreachable API server may come back.
             Error::Read { source, .. } => match source.as_ref() {
                 kube::Error::Api(status) => status.code == 401 || status.code == 403,
@@ -325,7 +319,6 @@ async fn aggregate_job(
 }
 
 async fn export_job(args: &JobExportArgs, settings: &Settings) -> Result<JobResult, Error> {
-    use crate::export::plan::{self, Output};
     let resource = ResourceRef::parse(&args.name)?;
     let time = |flag, text: &str| {
         chrono::DateTime::parse_from_rfc3339(text.trim())
@@ -338,37 +331,39 @@ async fn export_job(args: &JobExportArgs, settings: &Settings) -> Result<JobResu
     let range =
         crate::export::windows::Window::new(time("start", &args.start)?, time("end", &args.end)?)
             .map_err(|e| Error::Plan(e.into()))?;
-    plan::check_run_id(&args.run_id)?;
+    crate::export::plan::check_run_id(&args.run_id)?;
     let client = kube_client().await?;
     let export: MetricsExport = read_with(&client, &resource).await?;
-    let destination = &export.spec.destination;
-    let store_url = destination
-        .store_url
+    let reports_url = args
+        .reports_url
         .clone()
-        .or_else(|| args.reports_url.clone())
         .unwrap_or_else(|| settings.reports_url());
-    let mut options = settings.object_store_options.clone();
-    options.extend(plan::store_options_from_env(std::env::vars()));
-    let objects = Objects::from_url(&store_url, &options).map_err(|source| Error::Destination {
-        source: Box::new(source),
-    })?;
-    let (prefix, retention) = plan::bundle_place(destination, &resource.namespace, &resource.name);
-    let plan = plan::from_spec(
-        &export.spec,
-        &args.run_id,
-        range,
-        |name| std::env::var(name).ok(),
-        Output::Bundle {
-            objects,
-            prefix,
-            retention,
-        },
-    )?;
+    let stores = export::BundleStores::new(
+        export::Reports::Url(reports_url),
+        &settings.object_store_options,
+        std::env::vars(),
+    );
     tracing::info!(resource = %resource, run = %args.run_id, start = %args.start, end = %args.end, "export starting");
+    // Finite by its parser; clamped so that neither 0 nor an hour-long silence is asked for.
     let interval = Duration::from_secs_f64(args.status_interval_seconds.clamp(0.1, 3_600.0));
     let mut reporter = super::progress::StatusReporter::start(client, &export, interval);
     let cancel = crate::signal::cancel_on_shutdown();
-    let outcome = super::export::run(plan, true, &mut reporter, &cancel).await;
+    let outcome = export::run_resource(
+        &export::Resource {
+            spec: &export.spec,
+            namespace: &resource.namespace,
+            name: &resource.name,
+        },
+        &export::RunAt {
+            run_id: args.run_id.clone(),
+            range,
+        },
+        |name| std::env::var(name).ok(),
+        &stores,
+        &mut reporter,
+        &cancel,
+    )
+    .await;
     reporter.finish().await;
     let outcome = outcome.map_err(|e| Error::Export(Box::new(e)))?;
     let Some(assembled) = outcome.bundle else {

@@ -8,6 +8,13 @@
 //! Progress and notices go to an [`Observer`] (the Job patches them into the resource's
 //! status, the CLI draws a progress bar); cancellation (SIGTERM) stops the window in flight,
 //! aborts its upload and keeps the checkpoint, so the same run resumes where it stopped.
+//!
+//! A `MetricsExport`'s run (its Job, and `vctp standalone`) is planned from the resource in
+//! [`resource`]; `vctp export-metrics` plans from its flags.
+
+mod resource;
+
+pub use resource::{BundleStores, RangeError, Reports, Resource, RunAt, run_resource};
 
 use crate::crd::metrics_export::ExportMethod;
 use crate::export::checkpoint::{self, Checkpoint, Method, Segment, SeriesRecord};
@@ -44,6 +51,10 @@ pub enum Error {
     Checkpoint(#[from] checkpoint::Error),
     #[error(transparent)]
     Store(#[from] objstore::Error),
+    #[error(
+        "invalid bundle location (spec.destination.storeUrl, else the reports store): {source}"
+    )]
+    Destination { source: objstore::Error },
     #[error(transparent)]
     Assemble(#[from] assemble::Error),
     #[error(
@@ -62,7 +73,7 @@ impl Error {
             Error::Selector(e) => e.reason(),
             Error::Fetch(e) => e.reason(),
             Error::Checkpoint(e) => e.reason(),
-            Error::Store(e) => e.reason(),
+            Error::Store(e) | Error::Destination { source: e } => e.reason(),
             Error::Assemble(e) => e.reason(),
             Error::Cancelled => "Cancelled",
         }
@@ -72,7 +83,10 @@ impl Error {
     /// is cannot help.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Plan(_) | Error::Obfuscation(_) | Error::Selector(_) => true,
+            Error::Plan(_)
+            | Error::Obfuscation(_)
+            | Error::Selector(_)
+            | Error::Destination { .. } => true,
             Error::Source(e) => e.is_bad_input(),
             Error::Discover(discover::Error::Source(e)) => e.is_bad_input(),
             Error::Discover(discover::Error::NothingFound { .. }) => true,

@@ -16,8 +16,9 @@ use super::workload::{self, JobRequest, Run, ensure_run};
 use super::{Context, Error, condition, error_policy, now, replace_status};
 use crate::crd::metrics_export::{Archive, CONDITION_COMPLETE, ExportPhase, Span};
 use crate::crd::{Condition, MetricsExport, MetricsExportStatus, Phase};
-use crate::export::plan::{env, run_id_at};
+use crate::export::plan::env;
 use crate::export::windows::Window;
+use crate::jobs::export::{RangeError, RunAt};
 use crate::jobs::termination::ExportResult;
 use crate::schedule::CronSchedule;
 use chrono::{DateTime, Utc};
@@ -126,23 +127,9 @@ pub struct RunPlan {
     pub range: Window,
 }
 
-/// The run standing for `tick`: `timeRange` as it is, or the `lookbackSeconds` before the
-/// tick (in whole seconds).
-pub fn run_plan(export: &MetricsExport, tick: DateTime<Utc>) -> Result<RunPlan, String> {
-    let tick = DateTime::from_timestamp(tick.timestamp(), 0).unwrap_or(tick);
-    let range = match (&export.spec.time_range, export.spec.lookback_seconds) {
-        (Some(range), _) => Window::new(
-            super::from_timestamp(range.start.0).timestamp_millis(),
-            super::from_timestamp(range.end.0).timestamp_millis(),
-        ),
-        (None, Some(lookback)) => Window::new(
-            (tick.timestamp() - lookback) * 1000,
-            tick.timestamp() * 1000,
-        ),
-        (None, None) => return Err("set timeRange or lookbackSeconds".into()),
-    }
-    .map_err(|e| e.to_string())?;
-    let run_id = run_id_at(tick);
+/// The run standing for `tick` ([`RunAt::for_tick`]) and its Job.
+pub fn run_plan(export: &MetricsExport, tick: DateTime<Utc>) -> Result<RunPlan, RangeError> {
+    let RunAt { run_id, range } = RunAt::for_tick(&export.spec, tick)?;
     Ok(RunPlan {
         job_name: job_name(&[&export.name_any(), "export", &run_id.to_lowercase()]),
         run_id,
@@ -247,7 +234,7 @@ pub fn plan(
         Due::Wait { next } => Ok((None, Some(next))),
         Due::Run { tick, next } => run_plan(export, tick)
             .map(|run| (Some(run), next))
-            .map_err(|message| ("InvalidTimeRange", message)),
+            .map_err(|e| (e.reason(), e.to_string())),
     }
 }
 
