@@ -1,5 +1,7 @@
 //! What each subcommand does: open the store, call the engine or the store, print.
 
+pub mod job;
+pub mod job_progress;
 pub mod metrics;
 
 use crate::aggregate::engine::Source;
@@ -189,9 +191,7 @@ pub async fn run(
         }
         Command::Crd(args) => crd(&args),
         Command::Operator(args) => operator(args, settings).await,
-        Command::Job(command) => {
-            Ok(crate::jobs::entrypoint::run(command, settings, database_url).await?)
-        }
+        Command::Job(command) => Ok(job::run(command, settings, database_url).await?),
     }
 }
 

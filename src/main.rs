@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
                 if let Command::Job(_) = cli.command {
                     // The operator reads a Job's outcome, bad settings included, from its
                     // termination message.
-                    vctp::jobs::entrypoint::Error::from(e).result().write();
+                    vctp::commands::job::Error::from(e).result().write();
                 }
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
@@ -65,8 +65,8 @@ fn is_interrupted(e: &anyhow::Error) -> bool {
         e.downcast_ref::<vctp::jobs::import::Error>(),
         Some(vctp::jobs::import::Error::Cancelled)
     ) || e
-        .downcast_ref::<vctp::jobs::entrypoint::Error>()
-        .is_some_and(vctp::jobs::entrypoint::Error::is_cancelled)
+        .downcast_ref::<vctp::commands::job::Error>()
+        .is_some_and(vctp::commands::job::Error::is_cancelled)
 }
 
 fn is_bad_input(e: &anyhow::Error) -> bool {
@@ -84,6 +84,6 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
             .is_some_and(vctp::jobs::export::Error::is_bad_input)
         || e.downcast_ref::<vctp::jobs::import::Error>()
             .is_some_and(vctp::jobs::import::Error::is_bad_input)
-        || e.downcast_ref::<vctp::jobs::entrypoint::Error>()
-            .is_some_and(vctp::jobs::entrypoint::Error::is_bad_input)
+        || e.downcast_ref::<vctp::commands::job::Error>()
+            .is_some_and(vctp::commands::job::Error::is_bad_input)
 }

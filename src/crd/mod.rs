@@ -13,6 +13,7 @@
 pub mod aggregation_job;
 pub mod metrics_export;
 pub mod snapshot_schedule;
+pub mod time;
 pub mod vcenter_target;
 
 pub use aggregation_job::{AggregationJob, AggregationJobSpec, AggregationJobStatus};

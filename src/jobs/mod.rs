@@ -9,10 +9,8 @@
 
 pub mod aggregate;
 pub mod bundle;
-pub mod entrypoint;
 pub mod export;
 pub mod import;
-pub mod progress;
 pub mod report;
 pub mod retention;
 pub mod snapshot;

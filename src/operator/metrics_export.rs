@@ -529,7 +529,7 @@ fn as_phase(phase: ExportPhase) -> Option<Phase> {
 }
 
 fn window_range(window: Window) -> Span {
-    crate::jobs::progress::time_range(window)
+    crate::crd::time::span_of_millis(window.start_ms, window.end_ms)
 }
 
 /// The status of a suspended run: its progress and checkpoint are kept, no Job.

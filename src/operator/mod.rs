@@ -558,27 +558,8 @@ fn condition_reason(reason: &str) -> String {
     }
 }
 
-/// Now, as Kubernetes writes times (whole seconds).
-pub fn now() -> Time {
-    let now = chrono::Utc::now();
-    Time(to_timestamp(
-        chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now),
-    ))
-}
-
-use chrono::{DateTime, Utc};
-use k8s_openapi::jiff::Timestamp;
-
-/// k8s-openapi's times are `jiff` timestamps; the rest of vctp counts in chrono.
-pub fn to_timestamp(t: DateTime<Utc>) -> Timestamp {
-    Timestamp::new(t.timestamp(), t.timestamp_subsec_nanos() as i32)
-        .unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-pub fn from_timestamp(t: Timestamp) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32)
-        .unwrap_or(DateTime::UNIX_EPOCH)
-}
+// The Kubernetes time helpers live with the resources' types; the controllers use them a lot.
+pub use crate::crd::time::{from_timestamp, now, to_timestamp};
 
 #[cfg(test)]
 mod tests {
@@ -685,11 +666,5 @@ mod tests {
             ),
             "{text}"
         );
-    }
-
-    #[test]
-    fn times_round_trip_between_chrono_and_kubernetes() {
-        let t = chrono::DateTime::from_timestamp(1_773_151_200, 123_456_789).unwrap();
-        assert_eq!(super::from_timestamp(super::to_timestamp(t)), t);
     }
 }

@@ -3,11 +3,11 @@
 //! leave a [`JobResult`] as the termination message, success or not. The caller turns the
 //! error into the exit status: 1 when the work failed, 2 for bad input ([`Error::is_bad_input`]).
 
-use super::termination::JobResult;
-use super::{Stores, aggregate, export, retention, snapshot};
 use crate::cli::{JobAggregateArgs, JobCommand, JobExportArgs, JobSnapshotArgs};
 use crate::config::Settings;
 use crate::crd::{AggregationJob, MetricsExport, VCenterTarget};
+use crate::jobs::termination::JobResult;
+use crate::jobs::{Stores, aggregate, export, retention, snapshot};
 use crate::objstore::Objects;
 use crate::store::{DatabaseUrl, Store};
 use kube::api::Api;
@@ -55,7 +55,7 @@ pub enum Error {
     Plan(#[from] crate::export::plan::Error),
     /// Boxed: large, and most Jobs never see one.
     #[error(transparent)]
-    Export(Box<super::export::Error>),
+    Export(Box<export::Error>),
 }
 
 impl From<aggregate::Error> for Error {
@@ -87,7 +87,7 @@ impl Error {
 
     /// Stopped by SIGTERM: the work is not done, but nothing failed (exit status 143).
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, Error::Export(e) if matches!(e.as_ref(), super::export::Error::Cancelled))
+        matches!(self, Error::Export(e) if matches!(e.as_ref(), export::Error::Cancelled))
     }
 
     /// Whether the input is wrong (arguments, environment, settings, the resource or its
@@ -346,7 +346,7 @@ async fn export_job(args: &JobExportArgs, settings: &Settings) -> Result<JobResu
     tracing::info!(resource = %resource, run = %args.run_id, start = %args.start, end = %args.end, "export starting");
     // Finite by its parser; clamped so that neither 0 nor an hour-long silence is asked for.
     let interval = Duration::from_secs_f64(args.status_interval_seconds.clamp(0.1, 3_600.0));
-    let mut reporter = super::progress::StatusReporter::start(client, &export, interval);
+    let mut reporter = super::job_progress::StatusReporter::start(client, &export, interval);
     let cancel = crate::signal::cancel_on_shutdown();
     let outcome = export::run_resource(
         &export::Resource {
@@ -367,7 +367,7 @@ async fn export_job(args: &JobExportArgs, settings: &Settings) -> Result<JobResu
     reporter.finish().await;
     let outcome = outcome.map_err(|e| Error::Export(Box::new(e)))?;
     let Some(assembled) = outcome.bundle else {
-        return Err(Error::Export(Box::new(super::export::Error::Cancelled)));
+        return Err(Error::Export(Box::new(export::Error::Cancelled)));
     };
     let mut result = JobResult::succeeded(format!(
         "run {}: {} series, {} samples in {} ({} bytes, sha256 {})",
@@ -378,7 +378,7 @@ async fn export_job(args: &JobExportArgs, settings: &Settings) -> Result<JobResu
         assembled.bundle.size,
         assembled.bundle.sha256
     ));
-    result.export = Some(super::termination::ExportResult {
+    result.export = Some(crate::jobs::termination::ExportResult {
         run_id: outcome.run_id,
         method: outcome.method.name().to_string(),
         series: outcome.series,
@@ -387,7 +387,7 @@ async fn export_job(args: &JobExportArgs, settings: &Settings) -> Result<JobResu
         windows: outcome.windows,
         splits: outcome.splits,
         resumed: outcome.resumed,
-        bundle: super::termination::BundleEntry {
+        bundle: crate::jobs::termination::BundleEntry {
             key: assembled.bundle.key,
             size: assembled.bundle.size,
             sha256: assembled.bundle.sha256,

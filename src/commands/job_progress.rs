@@ -4,10 +4,10 @@
 //! notices become Events on the resource. Failures to patch are logged, never fatal: the
 //! export itself matters more than its progress report.
 
-use super::export::{Notice, Observer, Progress};
 use crate::crd::MetricsExport;
-use crate::crd::metrics_export::{CheckpointStatus, Progress as StatusProgress, Span};
-use crate::export::windows::Window;
+use crate::crd::metrics_export::{CheckpointStatus, Progress as StatusProgress};
+use crate::crd::time::{now, span_of_millis};
+use crate::jobs::export::{Notice, Observer, Progress};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource, ResourceExt};
@@ -119,14 +119,16 @@ pub fn status_patch(progress: &Progress) -> serde_json::Value {
         batches_done: i64::try_from(progress.windows_done).unwrap_or(i64::MAX),
         batches_total: i64::try_from(progress.windows_total).unwrap_or(i64::MAX),
         method: progress.method.map(|m| m.name().to_string()),
-        current_window: progress.current.map(time_range),
+        current_window: progress
+            .current
+            .map(|w| span_of_millis(w.start_ms, w.end_ms)),
         series: i64::try_from(progress.series).unwrap_or(i64::MAX),
         samples: i64::try_from(progress.samples).unwrap_or(i64::MAX),
         bytes: i64::try_from(progress.bytes).unwrap_or(i64::MAX),
         eta_seconds: progress
             .eta
             .map(|eta| i64::try_from(eta.as_secs()).unwrap_or(i64::MAX)),
-        updated: Some(crate::operator::now()),
+        updated: Some(now()),
     };
     let checkpoint = progress
         .checkpoint
@@ -142,19 +144,6 @@ pub fn status_patch(progress: &Progress) -> serde_json::Value {
         progress_json["currentWindow"] = serde_json::Value::Null;
     }
     serde_json::json!({ "status": { "progress": progress_json, "checkpoint": checkpoint } })
-}
-
-/// A window as the status shows it.
-pub fn time_range(window: Window) -> Span {
-    let time = |ms: i64| {
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(crate::operator::to_timestamp(
-            chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default(),
-        ))
-    };
-    Span {
-        start: time(window.start_ms),
-        end: time(window.end_ms),
-    }
 }
 
 async fn patch(api: &Api<MetricsExport>, name: &str, progress: &Progress) {
