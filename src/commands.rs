@@ -542,7 +542,7 @@ async fn standalone(
     );
     let scheduler = crate::standalone::Scheduler {
         reports: report_store(settings)?,
-        plan: crate::standalone::Plan::from_settings(settings)?,
+        plan: crate::standalone::Timetable::from_settings(settings)?,
         engine: settings.scheduled_aggregation_engine,
         store: store.clone(),
         settings: settings.clone(),

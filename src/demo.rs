@@ -14,7 +14,7 @@ use crate::jobs::{Stores, snapshot};
 use crate::objstore::Objects;
 use crate::output;
 use crate::sim::{Clock, SimConfig, Simulator};
-use crate::standalone::{Job, Plan, Scheduler};
+use crate::standalone::{Job, Scheduler, Timetable};
 use crate::store::grain::TotalsGrain;
 use crate::store::runs::JobRun;
 use crate::store::{DatabaseUrl, Store};
@@ -174,7 +174,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     // From here on the simulator follows the real clock and the scheduler takes over; the
     // snapshot, daily and monthly ticks the history covered are recorded so they are not
     // redone (retention has not run, so it runs at once).
-    let plan = Plan::from_settings(&demo_settings)?;
+    let plan = Timetable::from_settings(&demo_settings)?;
     for job in [Job::Snapshot, Job::Daily, Job::Monthly] {
         if let Some(tick) = plan.latest_tick(job, now) {
             store

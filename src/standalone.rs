@@ -53,16 +53,16 @@ impl Job {
 
 /// When the jobs are due.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Timetable {
     /// Snapshot ticks are the multiples of this many seconds since the epoch (on the hour
     /// for 3600).
     pub snapshot_every: i64,
     pub cleanup: cron::Schedule,
 }
 
-impl Plan {
-    pub fn from_settings(settings: &Settings) -> Result<Plan> {
-        Ok(Plan {
+impl Timetable {
+    pub fn from_settings(settings: &Settings) -> Result<Timetable> {
+        Ok(Timetable {
             snapshot_every: i64::try_from(settings.vcenter_inventory_snapshot_seconds)?.max(1),
             cleanup: settings
                 .snapshot_cleanup_cron
@@ -123,7 +123,7 @@ pub struct Scheduler {
     pub settings: Settings,
     pub collector: Collector,
     pub targets: Vec<VcenterTarget>,
-    pub plan: Plan,
+    pub plan: Timetable,
     pub engine: Engine,
 }
 
@@ -382,8 +382,8 @@ fn now() -> i64 {
 mod tests {
     use super::*;
 
-    fn plan() -> Plan {
-        Plan {
+    fn plan() -> Timetable {
+        Timetable {
             snapshot_every: 3_600,
             cleanup: crate::config::DEFAULT_CLEANUP_CRON.parse().unwrap(),
         }

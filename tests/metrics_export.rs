@@ -1054,7 +1054,7 @@ async fn vctp_standalone_runs_a_scheduled_export_from_its_settings() -> Result<(
             reports.to_str().context("path")?,
             &Default::default(),
         )?,
-        plan: vctp::standalone::Plan::from_settings(&settings)?,
+        plan: vctp::standalone::Timetable::from_settings(&settings)?,
         engine: vctp::aggregate::Engine::Rust,
         collector: vctp::inventory::collector::Collector::from_settings(&settings, String::new()),
         store: db.store.clone(),

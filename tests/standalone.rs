@@ -12,7 +12,7 @@ use vctp::config::Settings;
 use vctp::inventory::collector::Collector;
 use vctp::objstore::Objects;
 use vctp::sim::{Clock, SimConfig, Simulator};
-use vctp::standalone::{Job, Plan, Scheduler};
+use vctp::standalone::{Job, Scheduler, Timetable};
 use vctp::store::Store;
 use vctp::store::grain::Grain;
 use vctp::store::runs::JobRun;
@@ -40,7 +40,7 @@ async fn scheduler(store: Store, snapshot_every: u64, reports: &std::path::Path)
     };
     Scheduler {
         reports: Objects::from_url(reports.to_str().unwrap(), &Default::default()).unwrap(),
-        plan: Plan::from_settings(&settings).unwrap(),
+        plan: Timetable::from_settings(&settings).unwrap(),
         engine: Engine::Rust,
         collector: Collector::from_settings(&settings, "sched-password".into()),
         store,

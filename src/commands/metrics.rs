@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::crd::metrics_export::ExportMethod;
 use crate::export::client::{Auth, Endpoint, Kind, Tls};
 use crate::export::obfuscate::{self, Key};
-use crate::export::plan::{self, Output, Plan, Retention};
+use crate::export::plan::{self, ExportPlan, Output, Retention};
 use crate::export::windows::{self, Window};
 use crate::jobs::export::{Notice, Observer, Progress};
 use crate::objstore::Objects;
@@ -236,7 +236,7 @@ pub async fn export(args: ExportMetricsArgs, settings: &Settings) -> Result<()> 
         components: args.discover_components.clone(),
         jobs: Vec::new(),
     });
-    let plan = Plan {
+    let plan = ExportPlan {
         run_id,
         source: endpoint(
             &args.source_url,
@@ -466,7 +466,7 @@ pub async fn import(
         }
         (None, false) => Trim::Auto,
     };
-    let plan = import::Plan {
+    let plan = import::ImportPlan {
         source,
         sha256: args.sha256.clone(),
         allow_unverified: args.allow_unverified,

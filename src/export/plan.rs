@@ -39,7 +39,7 @@ pub enum Output {
 }
 
 /// One export.
-pub struct Plan {
+pub struct ExportPlan {
     /// Names the bundle and its parts; a retried or resumed run keeps it.
     pub run_id: String,
     pub source: Endpoint,
@@ -118,7 +118,7 @@ struct Hashed<'a> {
     key_fingerprint: Option<String>,
 }
 
-impl Plan {
+impl ExportPlan {
     /// Checks what the types cannot say.
     pub fn check(&self) -> Result<(), Error> {
         if self.selectors.is_empty()
@@ -195,7 +195,7 @@ pub fn from_spec(
     range: Window,
     env: impl Fn(&str) -> Option<String>,
     output: Output,
-) -> Result<Plan, Error> {
+) -> Result<ExportPlan, Error> {
     use super::client::{Auth, Tls};
     let missing = |what: &str, variable: &str| Error::MissingCredential {
         what: what.to_string(),
@@ -250,7 +250,7 @@ pub fn from_spec(
         Some(seconds) => i64::from(seconds) * 1000,
         None => windows::default_window_ms(range),
     };
-    let plan = Plan {
+    let plan = ExportPlan {
         run_id: run_id.to_string(),
         source: Endpoint {
             url: source.url.clone(),
@@ -388,8 +388,8 @@ mod tests {
     use crate::export::client::{Auth, Kind, Tls};
     use std::time::Duration;
 
-    fn plan() -> Plan {
-        Plan {
+    fn plan() -> ExportPlan {
+        ExportPlan {
             run_id: "20261130T000000Z".into(),
             source: Endpoint {
                 url: "http://vm:8428".into(),

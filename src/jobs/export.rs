@@ -22,7 +22,7 @@ use crate::export::client::{self, Client, Kind, Probe};
 use crate::export::fetch::{self, Request, Sink};
 use crate::export::metadata::{self, Metadata, MetricCounts, ObfuscationInfo, SourceInfo};
 use crate::export::obfuscate::{self, Obfuscator};
-use crate::export::plan::{self, Output, Plan};
+use crate::export::plan::{self, ExportPlan, Output};
 use crate::export::windows::{self, Window};
 use crate::export::{assemble, discover, selector};
 use crate::objstore::{self, Objects};
@@ -177,7 +177,7 @@ pub struct Outcome {
 
 /// Runs `plan` to its end (see the module documentation).
 pub async fn run(
-    plan: Plan,
+    plan: ExportPlan,
     resume: bool,
     observer: &mut dyn Observer,
     cancel: &CancellationToken,
@@ -287,7 +287,7 @@ pub async fn run(
 
 /// A new run: discovery, the method, the windows.
 async fn start(
-    plan: &Plan,
+    plan: &ExportPlan,
     client: &Client,
     spec_hash: &str,
     observer: &mut dyn Observer,
@@ -339,7 +339,7 @@ async fn start(
 }
 
 /// What each window asks the source for.
-fn request(plan: &Plan, checkpoint: &Checkpoint) -> Result<Request, Error> {
+fn request(plan: &ExportPlan, checkpoint: &Checkpoint) -> Result<Request, Error> {
     let filter = selector::preset_filter(&plan.jobs, &plan.namespaces);
     // Presets alone select the series themselves.
     let (selectors, filter) = if checkpoint.selectors.is_empty() {
@@ -459,7 +459,7 @@ impl SeriesIndex {
 
 /// A run in progress.
 struct Run<'a> {
-    plan: &'a Plan,
+    plan: &'a ExportPlan,
     client: &'a Client,
     request: Request,
     store: Option<&'a (Objects, String)>,

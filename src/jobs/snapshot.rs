@@ -122,7 +122,7 @@ pub struct Retry {
 
 /// Everything a snapshot needs besides the store.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct TargetPlan {
     pub collector: Collector,
     /// Named after the resource; `ca_file` is set by [`run`] once `ca_bundle` is on disk.
     pub target: VcenterTarget,
@@ -137,7 +137,7 @@ pub fn plan(
     spec: &VCenterTargetSpec,
     credentials: &Credentials,
     retry: Retry,
-) -> Result<Plan, Error> {
+) -> Result<TargetPlan, Error> {
     let at_least_one = |field: &str, value: i32| {
         u32::try_from(value)
             .ok()
@@ -193,7 +193,7 @@ pub fn plan(
         credentials.ca_bundle.clone()
     };
 
-    Ok(Plan {
+    Ok(TargetPlan {
         collector: Collector {
             username: credentials.username.clone(),
             password: credentials.password.clone(),
@@ -302,8 +302,12 @@ pub async fn round(
 
 /// Takes the snapshot of one `VCenterTarget` at `snapshot_time` (the schedule's tick) as a
 /// round of one, and stores it. On failure only the failed run is recorded.
-pub async fn run(store: &Store, plan: Plan, snapshot_time: i64) -> Result<SnapshotResult, Error> {
-    let Plan {
+pub async fn run(
+    store: &Store,
+    plan: TargetPlan,
+    snapshot_time: i64,
+) -> Result<SnapshotResult, Error> {
+    let TargetPlan {
         collector,
         mut target,
         ca_bundle,

@@ -1,7 +1,7 @@
 //! Getting the bundle (a file, or from object storage where its manifest must exist) and the
 //! SHA-256 it must have, before anything is written.
 
-use super::{Error, Plan, Source};
+use super::{Error, ImportPlan, Source};
 use crate::export::metadata::{self, Manifest, Metadata};
 use crate::export::reader::{self, Bundle};
 use crate::objstore;
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// The bundle file, the SHA-256 it must have (and where that came from), and the state file.
 pub(super) async fn locate(
-    plan: &Plan,
+    plan: &ImportPlan,
     temp: &Path,
 ) -> Result<(PathBuf, Option<(String, &'static str)>, PathBuf), Error> {
     let given = plan

@@ -160,7 +160,7 @@ pub enum Verify {
 }
 
 /// One import.
-pub struct Plan {
+pub struct ImportPlan {
     pub source: Source,
     pub sha256: Option<String>,
     pub allow_unverified: bool,
@@ -238,7 +238,7 @@ pub struct Outcome {
 
 /// Runs an import (see the module documentation).
 pub async fn run(
-    plan: Plan,
+    plan: ImportPlan,
     observer: &mut dyn Observer,
     cancel: &CancellationToken,
 ) -> Result<Outcome, Error> {

@@ -2,7 +2,7 @@
 //! gathered into gzip chunks and sent with retries; the position is saved after each
 //! acknowledged chunk so that `--resume` continues from it.
 
-use super::{Error, Notice, Observer, Plan, State};
+use super::{Error, ImportPlan, Notice, Observer, State};
 use crate::export::client::{self, Client};
 use crate::export::import::{self as samples, Transform};
 use crate::export::metadata::{self, Metadata};
@@ -58,7 +58,7 @@ struct Chunk {
 /// Reads, transforms and sends the lines not sent yet.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn send(
-    plan: &Plan,
+    plan: &ImportPlan,
     path: &Path,
     name: &str,
     metadata: &Metadata,
@@ -145,7 +145,7 @@ pub(super) async fn send(
 /// Sends one chunk, retrying transient failures (a 4xx other than 429 is final); returns
 /// the outcome and what is worth telling about it.
 async fn send_chunk(
-    plan: &Plan,
+    plan: &ImportPlan,
     target: &Client,
     body: Bytes,
     number: u64,
