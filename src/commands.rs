@@ -1,5 +1,6 @@
 //! What each subcommand does: open the store, call the engine or the store, print.
 
+pub mod failure;
 pub mod job;
 pub mod job_progress;
 pub mod metrics;
@@ -20,7 +21,11 @@ use crate::output;
 use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::hourly::RowFilter;
 use crate::store::{DatabaseUrl, Store};
-use anyhow::{Context, Result};
+use anyhow::Context;
+pub use failure::{Error, Kind};
+
+/// What every command returns: its failure knows its [`Kind`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 use futures_util::TryStreamExt;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
@@ -44,21 +49,22 @@ pub async fn run(
 ) -> Result<()> {
     let url = || settings.database_url(database_url);
     match command {
-        Command::Demo(args) => crate::demo::run(&args, settings).await,
+        Command::Demo(args) => Ok(crate::demo::run(&args, settings).await?),
         Command::ExportMetrics(args) => metrics::export(*args, settings).await,
         Command::ImportMetrics(args) => metrics::import(*args, settings).await,
         Command::Bundle(command) => metrics::bundle(command),
         Command::Obfuscation(command) => metrics::obfuscation_lookup(command),
         Command::Standalone(args) => standalone(settings, settings_path, &url()?, &args).await,
         Command::Serve(args) => serve(settings, &url()?, &args).await,
-        Command::Sim(args) => crate::sim::run(args.listen, args.into()).await,
+        Command::Sim(args) => Ok(crate::sim::run(args.listen, args.into()).await?),
         Command::Encrypt => encrypt(settings),
         Command::Openapi => {
             let document = crate::api::openapi()
                 .to_pretty_json()
                 .context("failed to render the OpenAPI document")?;
             writeln!(std::io::stdout(), "{document}")
-                .context("failed to write the OpenAPI document")
+                .context("failed to write the OpenAPI document")?;
+            Ok(())
         }
         Command::Db(DbCommand::Migrate) => {
             let url = url()?;
@@ -150,9 +156,10 @@ pub async fn run(
             };
             let rows = store.summaries(grain, period_start).await?;
             if rows.is_empty() {
-                anyhow::bail!(
+                return Err(anyhow::anyhow!(
                     "no summaries are stored for that period; run `vctp aggregate {label}` first"
-                );
+                )
+                .into());
             }
             output::write_summaries(std::io::stdout().lock(), format, &rows)?;
             Ok(())
@@ -173,7 +180,7 @@ pub async fn run(
         Command::Bench(command) => {
             // Benchmarks use a scratch SQLite file unless a database is named explicitly.
             let url = database_url.map(DatabaseUrl::parse).transpose()?;
-            match command {
+            let measured = match command {
                 BenchCommand::Aggregations(args) => {
                     crate::bench::aggregations::run(&args, url).await
                 }
@@ -183,7 +190,8 @@ pub async fn run(
                 BenchCommand::ExportData(args) => {
                     crate::bench::export::run(&args, std::io::stdout().lock())
                 }
-            }
+            };
+            Ok(measured?)
         }
         Command::Snapshot(SnapshotCommand::Run { vcenter }) => {
             let store = Store::connect(&url()?).await?;
@@ -365,7 +373,9 @@ async fn totals(store: &Store, command: TotalsCommand) -> Result<()> {
         }
         TotalsCommand::Daily { from, to, format } => {
             let (from, to) = (Day::parse(&from)?, Day::parse(&to)?);
-            anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+            if from > to {
+                return Err(anyhow::anyhow!("--from {from} is after --to {to}").into());
+            }
             let rows = store
                 .totals(TotalsGrain::Daily, from.start(), to.end())
                 .await?;
@@ -437,13 +447,15 @@ async fn report(store: &Store, settings: &Settings, command: ReportCommand) -> R
             let bytes = std::fs::read(&output)
                 .with_context(|| format!("failed to read back {}", output.display()))?;
             let sha256 = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&bytes));
-            if let Some(entry) = store.report(&key).await? {
-                anyhow::ensure!(
-                    entry.sha256 == sha256,
+            if let Some(entry) = store.report(&key).await?
+                && entry.sha256 != sha256
+            {
+                return Err(anyhow::anyhow!(
                     "{} was downloaded but its SHA-256 {sha256} differs from the registered {}",
                     output.display(),
                     entry.sha256
-                );
+                )
+                .into());
             }
             println!(
                 "{key}: {size} bytes, sha256 {sha256} → {}",
@@ -492,10 +504,9 @@ async fn snapshot_run(
     let (collector, mut targets) = collector(settings, settings_path)?;
     if let Some(name) = only {
         targets.retain(|t| t.name == name);
-        anyhow::ensure!(
-            !targets.is_empty(),
-            "no configured vCenter is named {name:?}"
-        );
+        if targets.is_empty() {
+            return Err(anyhow::anyhow!("no configured vCenter is named {name:?}").into());
+        }
     }
     let objects = settings
         .hourly_reports
@@ -555,7 +566,7 @@ async fn standalone(
     let stopped = server.stop().await;
     store.close().await;
     result?;
-    stopped.with_context(|| format!("API server on {} failed", args.listen))
+    Ok(stopped.with_context(|| format!("API server on {} failed", args.listen))?)
 }
 
 /// The UI and API server of `serve` and `standalone`, as their flags and the settings say.
@@ -581,7 +592,7 @@ async fn serve(settings: &Settings, url: &DatabaseUrl, args: &crate::cli::ServeA
     crate::signal::shutdown_signal().await;
     let result = server.stop().await;
     store.close().await;
-    result.with_context(|| format!("API server on {listen} failed"))
+    Ok(result.with_context(|| format!("API server on {listen} failed"))?)
 }
 
 fn encrypt(settings: &Settings) -> Result<()> {

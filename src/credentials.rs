@@ -71,6 +71,11 @@ pub enum Error {
     NoHostIdentity,
     #[error(transparent)]
     Rewrite(#[from] crate::config::rewrite::Error),
+    #[error("settings.{key}: {source}")]
+    Setting {
+        key: &'static str,
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -87,6 +92,7 @@ impl Error {
             Error::Encrypt => "CredentialEncryptFailed",
             Error::NoHostIdentity => "NoHostIdentity",
             Error::Rewrite(e) => e.reason(),
+            Error::Setting { source, .. } => source.reason(),
         }
     }
 }
@@ -256,12 +262,13 @@ pub fn key_from_settings(settings: &crate::config::Settings) -> Result<Key, Erro
 pub fn password_from_settings(
     settings: &crate::config::Settings,
     settings_path: Option<&Path>,
-) -> anyhow::Result<String> {
-    use anyhow::Context as _;
+) -> Result<String, Error> {
     const KEY: &str = "vcenter_password";
     let key = key_from_settings(settings)?;
-    let resolved =
-        resolve(&key, &settings.vcenter_password).with_context(|| format!("settings.{KEY}"))?;
+    let resolved = resolve(&key, &settings.vcenter_password).map_err(|e| Error::Setting {
+        key: KEY,
+        source: Box::new(e),
+    })?;
     if let (Resolved::Plaintext { encrypted, .. }, Some(path)) = (&resolved, settings_path) {
         if crate::config::rewrite::rewrite_setting(path, KEY, encrypted)? {
             tracing::info!(file = %path.display(), "encrypted settings.{KEY} in place");

@@ -3,6 +3,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 use vctp::cli::{Cli, Command};
+use vctp::commands::Kind;
 use vctp::config::Settings;
 
 /// Exit status for bad input (settings, CSV rows, dates): the command can be fixed and re-run.
@@ -45,45 +46,12 @@ async fn main() -> ExitCode {
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(if is_interrupted(&e) {
-                EXIT_INTERRUPTED
-            } else if is_bad_input(&e) {
-                EXIT_BAD_INPUT
-            } else {
-                1
+            eprintln!("error: {e}");
+            ExitCode::from(match e.kind() {
+                Kind::BadInput => EXIT_BAD_INPUT,
+                Kind::Failed => 1,
+                Kind::Interrupted => EXIT_INTERRUPTED,
             })
         }
     }
-}
-
-fn is_interrupted(e: &anyhow::Error) -> bool {
-    matches!(
-        e.downcast_ref::<vctp::jobs::export::Error>(),
-        Some(vctp::jobs::export::Error::Cancelled)
-    ) || matches!(
-        e.downcast_ref::<vctp::jobs::import::Error>(),
-        Some(vctp::jobs::import::Error::Cancelled)
-    ) || e
-        .downcast_ref::<vctp::commands::job::Error>()
-        .is_some_and(vctp::commands::job::Error::is_cancelled)
-}
-
-fn is_bad_input(e: &anyhow::Error) -> bool {
-    e.is::<vctp::config::Error>()
-        || e.is::<vctp::inventory::csv::Error>()
-        || e.is::<vctp::aggregate::period::Error>()
-        || e.is::<vctp::commands::BadRow>()
-        || e.is::<vctp::commands::NoVcenters>()
-        || e.is::<vctp::credentials::Error>()
-        || e.is::<vctp::commands::NoJobTemplate>()
-        || e.is::<vctp::commands::BadOperatorSettings>()
-        || e.is::<vctp::commands::metrics::BadFlag>()
-        || e.is::<vctp::export::obfuscate::Error>()
-        || e.downcast_ref::<vctp::jobs::export::Error>()
-            .is_some_and(vctp::jobs::export::Error::is_bad_input)
-        || e.downcast_ref::<vctp::jobs::import::Error>()
-            .is_some_and(vctp::jobs::import::Error::is_bad_input)
-        || e.downcast_ref::<vctp::commands::job::Error>()
-            .is_some_and(vctp::commands::job::Error::is_bad_input)
 }

@@ -2,6 +2,7 @@
 //! [`crate::jobs::export::run`]; then the outcome, on stdout (stderr when the lines go to
 //! stdout). Progress is a bar on a terminal, plain lines otherwise.
 
+use super::Result;
 use crate::cli::metrics::{
     BundleCommand, ConnectionArgs, ExportMetricsArgs, MethodArg, ObfuscationArgs,
     ObfuscationCommand, ServerKind,
@@ -14,7 +15,6 @@ use crate::export::plan::{self, ExportPlan, Output, Retention};
 use crate::export::windows::{self, Window};
 use crate::jobs::export::{Notice, Observer, Progress};
 use crate::objstore::Objects;
-use anyhow::Result;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
