@@ -255,11 +255,8 @@ async fn operator(args: crate::cli::OperatorArgs, settings: &Settings) -> Result
             options: settings.object_store_options.clone(),
         },
     };
-    match crate::operator::run::run(options, crate::signal::shutdown_signal()).await {
-        Ok(()) => Ok(()),
-        Err(e) if e.is_bad_input() => Err(BadOperatorSettings(e).into()),
-        Err(e) => Err(e.into()),
-    }
+    // The error's own kind says whether the settings were wrong or the operator failed.
+    Ok(crate::operator::run::run(options, crate::signal::shutdown_signal()).await?)
 }
 
 /// `vctp operator` without a way to build Jobs.
@@ -269,7 +266,7 @@ async fn operator(args: crate::cli::OperatorArgs, settings: &Settings) -> Result
 )]
 pub struct NoJobTemplate;
 
-/// Operator settings that cannot work (exit status 2).
+/// `vctp operator --check`: whatever stops it printing the example Job lies in the settings (exit status 2).
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct BadOperatorSettings(pub crate::operator::run::Error);

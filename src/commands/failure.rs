@@ -30,11 +30,6 @@ impl Error {
     pub fn kind(&self) -> Kind {
         self.kind
     }
-
-    /// The error, with its causes, for the caller to print.
-    pub fn error(&self) -> &anyhow::Error {
-        &self.error
-    }
 }
 
 impl fmt::Display for Error {
@@ -169,6 +164,14 @@ mod tests {
         assert_eq!(
             kind_of(crate::jobs::export::Error::Cancelled),
             Kind::Interrupted
+        );
+        assert_eq!(
+            kind_of(crate::operator::run::Error::NoIdentity),
+            Kind::BadInput
+        );
+        assert_eq!(
+            kind_of(crate::operator::run::Error::Print("yaml".into())),
+            Kind::Failed
         );
         let io = std::io::Error::other("disk full");
         assert_eq!(kind_of(io), Kind::Failed);
