@@ -1563,3 +1563,248 @@ async fn the_login_form_sets_a_strict_http_only_session_cookie_and_redirects_to_
         "{cookies:?}"
     );
 }
+
+/// A WebDriver session of headless Chromium through chromedriver (the W3C protocol, JSON over
+/// HTTP on 127.0.0.1), enough to fill in and submit forms.
+struct Browser {
+    driver: std::process::Child,
+    client: reqwest::Client,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+/// The W3C name of an element reference in WebDriver answers.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    async fn start() -> Browser {
+        let env = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: run the tests through scripts/test.sh, which finds Chromium and chromedriver (scripts/chromium.sh)")
+            })
+        };
+        let (chromium, chromedriver) = (env("VCTP_TEST_CHROMIUM"), env("VCTP_TEST_CHROMEDRIVER"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = std::process::Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let mut ready = false;
+        for _ in 0..100 {
+            if let Ok(answer) = client.get(format!("{base}/status")).send().await {
+                let status: Value = serde_json::from_str(&answer.text().await.unwrap_or_default())
+                    .unwrap_or_default();
+                if status["value"]["ready"] == true {
+                    ready = true;
+                    break;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(ready, "chromedriver did not answer on {base}");
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", "--disable-background-networking", "--disable-sync",
+                    format!("--user-data-dir={}", profile.path().display()),
+                    // Nothing but the server under test is reached.
+                    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                ],
+            },
+        }}});
+        let answer = client
+            .post(format!("{base}/session"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(capabilities.to_string())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        let session = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {answer}"))
+            .to_string();
+        Browser {
+            driver,
+            client,
+            session: format!("{base}/session/{session}"),
+            _profile: profile,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let request = self
+            .client
+            .request(method, format!("{}{path}", self.session));
+        let request = if body.is_null() {
+            request
+        } else {
+            request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string())
+        };
+        let answer = request.send().await.unwrap().text().await.unwrap();
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert!(answer["value"]["error"].is_null(), "{path}: {answer}");
+        answer["value"].clone()
+    }
+
+    async fn open(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", json!({"url": url}))
+            .await;
+    }
+
+    async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", Value::Null)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", Value::Null)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        found[ELEMENT].as_str().unwrap().to_string()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.element(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            json!({"text": text}),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.element(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            json!({}),
+        )
+        .await;
+    }
+
+    async fn cookies(&self) -> Vec<Value> {
+        self.call(reqwest::Method::GET, "/cookie", Value::Null)
+            .await
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.client.delete(&self.session).send().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs OpenLDAP, Chromium and chromedriver: run scripts/test.sh"]
+fn in_chromium_a_user_logs_in_through_the_form_sees_the_pages_and_after_logout_is_refused() {
+    let ldap = ldap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vctp.yml");
+    let settings = directory_auth_text(
+        &ldap,
+        &format!(
+            "  reports_dir: \"{}\"\n",
+            dir.path().join("reports").display()
+        ),
+    );
+    std::fs::write(&config, settings).unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let (mut serve, base) = common::start_serve(&config, &db, &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            let browser = Browser::start().await;
+            browser.open(&format!("{base}/reports")).await;
+            assert_eq!(browser.url().await, format!("{base}/login?next=%2Freports"));
+            browser.type_into("input[name=username]", "alice").await;
+            browser
+                .type_into("input[name=password]", &ldap.password)
+                .await;
+            browser.click("form.login button").await;
+            assert_eq!(
+                browser.url().await,
+                format!("{base}/reports"),
+                "back where the login began"
+            );
+            let reports = browser.source().await;
+            assert!(
+                reports.contains("<h1>Reports</h1>") && reports.contains("alice"),
+                "{reports}"
+            );
+            let cookies = browser.cookies().await;
+            let session = cookies
+                .iter()
+                .find(|c| c["name"] == "vctp_session")
+                .unwrap_or_else(|| panic!("{cookies:?}"));
+            assert_eq!(
+                (&session["httpOnly"], &session["sameSite"]),
+                (&json!(true), &json!("Strict"))
+            );
+            browser.open(&format!("{base}/")).await;
+            let dashboard = browser.source().await;
+            assert!(
+                dashboard.contains("Rebuild the totals cache"),
+                "alice is an admin: {dashboard}"
+            );
+            browser.click("header form.inline button").await;
+            assert_eq!(browser.url().await, format!("{base}/login"));
+            assert!(
+                !browser
+                    .cookies()
+                    .await
+                    .iter()
+                    .any(|c| c["name"] == "vctp_session")
+            );
+            browser.open(&format!("{base}/vcenters")).await;
+            assert_eq!(
+                browser.url().await,
+                format!("{base}/login?next=%2Fvcenters"),
+                "refused after logout"
+            );
+            browser.stop().await;
+        })
+    }));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status();
+    let _ = serve.wait();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
