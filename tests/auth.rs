@@ -1525,6 +1525,10 @@ async fn the_login_form_sets_a_strict_http_only_session_cookie_and_redirects_to_
         }
         assert_eq!(session.contains("Secure"), secure, "{session}");
         let token = session["vctp_session=".len()..].split(';').next().unwrap();
+        assert!(
+            tokens().verify(token).unwrap().groups.is_empty(),
+            "no group list in a cookie (browsers keep 4 KB at most)"
+        );
         let (status, _, _, page) = raw(
             &app,
             with_session(Method::GET, "/reports", token)

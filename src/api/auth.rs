@@ -98,10 +98,12 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
     );
     let access = Access::of(&method, &path);
     let audited = access == Access::Admin;
-    let mut request = if session::is_unsafe(&method)
+    // A browser never attaches an `Authorization` header on its own, so bearer requests
+    // cannot be forged; the JSON login sets no cookie and answers its token to the caller only.
+    let forgeable = session::is_unsafe(&method)
         && !request.headers().contains_key(header::AUTHORIZATION)
-        && path != "/api/auth/login"
-    {
+        && path != "/api/auth/login";
+    let mut request = if forgeable {
         match session::verify_csrf(request).await {
             Ok(request) => request,
             Err(e) => {
@@ -114,15 +116,11 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
     } else {
         request
     };
-    let issued_csrf = match session::cookie(request.headers(), session::CSRF_COOKIE) {
-        Some(_) => None,
-        None => Some(session::new_csrf_token()),
-    };
-    let csrf = issued_csrf.clone().unwrap_or_else(|| {
-        session::cookie(request.headers(), session::CSRF_COOKIE)
-            .unwrap_or_default()
-            .to_string()
-    });
+    let known_csrf = session::cookie(request.headers(), session::CSRF_COOKIE).map(str::to_string);
+    let issued_csrf = known_csrf.is_none().then(session::new_csrf_token);
+    let csrf = known_csrf
+        .or_else(|| issued_csrf.clone())
+        .unwrap_or_default();
     let mut stale_session = false;
     let claims = match state.auth.enabled() {
         None => None,
@@ -426,7 +424,18 @@ pub async fn login_form(
     let field = |name: &str| form.get(name).map_or("", String::as_str);
     let next = session::local_target(field("next"));
     let username = field("username").trim();
-    match issue(on, username, field("password"), remote).await {
+    // Browsers keep a cookie of at most 4 KB, and a user's whole group list (the API token's
+    // `groups`) can be longer; the pages need only the name and role.
+    let issued = issue(on, username, field("password"), remote)
+        .await
+        .and_then(|(_, claims)| {
+            let claims = Claims {
+                groups: Vec::new(),
+                ..claims
+            };
+            on.tokens.sign(&claims).map(|token| (token, claims))
+        });
+    match issued {
         Ok((token, claims)) => {
             let mut response = redirect(next);
             response.headers_mut().append(

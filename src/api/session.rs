@@ -96,10 +96,11 @@ pub fn new_csrf_token() -> String {
 
 /// Where a login may send the browser: a path on this server, else `/` (no open redirect).
 pub fn local_target(next: &str) -> &str {
+    // Visible ASCII only: what a `Location` header can carry as it is.
     let local = next.starts_with('/')
         && !next.starts_with("//")
         && !next.contains('\\')
-        && !next.chars().any(char::is_control);
+        && next.bytes().all(|b| b.is_ascii_graphic());
     if local { next } else { "/" }
 }
 
@@ -282,6 +283,8 @@ mod tests {
             "https://evil.example",
             "javascript:alert(1)",
             "/\tx",
+            "/caf\u{e9}",
+            "/a b",
         ] {
             assert_eq!(local_target(foreign), "/", "{foreign:?}");
         }
