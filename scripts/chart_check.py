@@ -134,8 +134,14 @@ SECRET_ENV = {
 }
 # Where the API pod finds the LDAP CA bundle (templates/_helpers.tpl, vctp.api.ldapCaFile).
 LDAP_CA_FILE = "/etc/vctp-ldap/ca.crt"
-# Settings keys of the LDAP server options that need no value from the chart (vctp's defaults).
-SETTINGS_NOT_RENDERED = {"ldap_timeout_seconds"}
+# Settings keys of the LDAP server options and the login rate limit that need no value from the
+# chart (vctp's defaults).
+SETTINGS_NOT_RENDERED = {
+    "ldap_timeout_seconds",
+    "auth_login_max_attempts_per_address",
+    "auth_login_max_attempts_per_username",
+    "auth_login_window_seconds",
+}
 # Everything a Job may do (and must be able to do): read the resource it works for; an export
 # Job also patches its MetricsExport's progress and publishes Events.
 JOB_MAY = {

@@ -166,6 +166,11 @@ pub struct Settings {
     pub auth_jwt_audience: String,
     /// Leeway for `exp` and `nbf` checks.
     pub auth_clock_skew_seconds: u64,
+    /// Login attempts one client address may make per `auth_login_window_seconds`.
+    pub auth_login_max_attempts_per_address: u32,
+    /// Login attempts per username (any address) per `auth_login_window_seconds`.
+    pub auth_login_max_attempts_per_username: u32,
+    pub auth_login_window_seconds: u64,
     /// Expose `/debug/pprof/…` (admin only when auth is on).
     pub enable_pprof: bool,
     /// MetricsExports `vctp standalone` runs on their schedules (see [`exports`]).
@@ -256,6 +261,9 @@ impl Default for Settings {
             auth_jwt_issuer: "vctp".to_string(),
             auth_jwt_audience: "vctp-api".to_string(),
             auth_clock_skew_seconds: 60,
+            auth_login_max_attempts_per_address: 20,
+            auth_login_max_attempts_per_username: 10,
+            auth_login_window_seconds: 300,
             enable_pprof: false,
             metrics_exports: Vec::new(),
         }

@@ -60,6 +60,8 @@ async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Vec<u8>)
 async fn post(state: &AppState, uri: &str, body: Value) -> (StatusCode, Value) {
     let request = Request::post(uri)
         .header(header::CONTENT_TYPE, "application/json")
+        // A script's CSRF header: with auth disabled every unsafe request needs one.
+        .header("x-csrf-token", "1")
         .body(Body::from(body.to_string()))
         .unwrap();
     let (status, body) = call(state, request).await;
@@ -246,6 +248,7 @@ async fn bad_bodies_are_400_naming_the_field(db: TestDb) {
     // Not JSON at all.
     let request = Request::post("/api/snapshots/repair")
         .header(header::CONTENT_TYPE, "application/json")
+        .header("x-csrf-token", "1")
         .body(Body::from("date=2026-03-10"))
         .unwrap();
     let (status, body) = call(&app.state, request).await;
@@ -603,7 +606,10 @@ async fn legacy_endpoints_are_410_gone(db: TestDb) {
         "/api/cleanup/vcenter",
     ] {
         for request in [
-            Request::post(path).body(Body::empty()).unwrap(),
+            Request::post(path)
+                .header("x-csrf-token", "1")
+                .body(Body::empty())
+                .unwrap(),
             Request::get(path).body(Body::empty()).unwrap(),
         ] {
             let (status, body) = call(&app.state, request).await;

@@ -1,12 +1,17 @@
-//! Authentication over HTTP: [`require`] on every request (path → [`Access`] → bearer token
-//! → role check), `POST /api/auth/login` (JSON credentials → LDAP → role → token),
-//! `GET /api/auth/me` (the presented token's claims), and the answers of auth failures.
+//! Authentication over HTTP: [`require`] on every request (CSRF check of unsafe requests →
+//! path → [`Access`] → bearer token or session cookie → role check), `POST /api/auth/login`
+//! (JSON credentials → LDAP → role → token), the login form (`GET`/`POST /login`, which sets
+//! the session cookie) and `POST /logout`, `GET /api/auth/me` (the presented token's claims),
+//! and the answers of auth failures.
 
-use super::error::error_body;
-use crate::auth::audit::{self, RequestInfo};
-use crate::auth::{Access, Auth, Claims, Error, Mode, Role};
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Request, State};
+use super::AppState;
+use super::error::{ApiError, error_body};
+use super::session::{self, Session};
+use crate::auth::audit::{self, RequestInfo, Subject};
+use crate::auth::{Access, Auth, Claims, Enabled, Error, Mode, Role};
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -32,19 +37,33 @@ fn status(error: &Error) -> StatusCode {
         }
         Error::LdapUnavailable { .. } | Error::Ldap { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Setting { .. } | Error::Sign(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+    }
+}
+
+/// What the caller is told: LDAP detail (server URL, directory messages) stays in the log.
+fn public_message(error: &Error) -> String {
+    match status(error) {
+        StatusCode::SERVICE_UNAVAILABLE => "the directory server is unavailable".to_string(),
+        StatusCode::INTERNAL_SERVER_ERROR => "internal error".to_string(),
+        _ => error.to_string(),
+    }
+}
+
+/// `Retry-After` on a rate-limited login.
+fn retry_after(error: &Error, response: &mut Response) {
+    if let Error::TooManyAttempts { retry_after } = error {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = status(&self);
-        // LDAP detail (server URL, directory messages) stays in the log.
-        let message = match status {
-            StatusCode::SERVICE_UNAVAILABLE => "the directory server is unavailable".to_string(),
-            StatusCode::INTERNAL_SERVER_ERROR => "internal error".to_string(),
-            _ => self.to_string(),
-        };
-        let mut response = (status, error_body(message)).into_response();
+        let mut response = (status, error_body(public_message(&self))).into_response();
+        retry_after(&self, &mut response);
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match self {
                 Error::MissingToken => "Bearer",
@@ -62,45 +81,166 @@ impl IntoResponse for Error {
     }
 }
 
-/// The middleware on the whole router: classifies the request with [`Access::of`], checks
-/// the bearer token and role as the mode demands, and hands the token's [`Claims`] to the
-/// handlers as an extension.
-pub async fn require(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) -> Response {
-    let Some(on) = auth.enabled() else {
-        return next.run(request).await;
-    };
-    let access = Access::of(request.method(), request.uri().path());
-    let Some(required) = access.role() else {
-        return next.run(request).await;
-    };
-    let request_info = request_info(
-        request.method(),
+/// The middleware on the whole router. An unsafe request that does not carry a bearer
+/// token passes [`session::verify_csrf`] first (cookies are sent by the browser on its own;
+/// with auth disabled or optional, so is a form from another site). Then the request is
+/// classified with [`Access::of`]; the credentials are the `Authorization` header's bearer
+/// token, else the session cookie; the mode and role decide. A page without a viewer under
+/// `required` is sent to `/login`; the API answers 401. Handlers find the [`Claims`] and the
+/// pages' [`Session`] as extensions. Every decision on an admin route is audited.
+pub async fn require(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let info = request_info(
+        &method,
         request.uri(),
         request.extensions().get::<ConnectInfo<SocketAddr>>(),
     );
-    let claims = match bearer(request.headers()).and_then(|token| match token {
-        Some(token) => on.tokens.verify(token).map(Some),
-        None if on.mode == Mode::Optional => Ok(None),
-        None => Err(Error::MissingToken),
-    }) {
-        Ok(claims) => claims,
-        Err(e) => {
-            audit::deny(&request_info, &e, None, None);
-            return e.into_response();
+    let access = Access::of(&method, &path);
+    let audited = access == Access::Admin;
+    // A browser never attaches an `Authorization` header on its own, so bearer requests
+    // cannot be forged; the JSON login sets no cookie and answers its token to the caller only.
+    let forgeable = session::is_unsafe(&method)
+        && !request.headers().contains_key(header::AUTHORIZATION)
+        && path != "/api/auth/login";
+    let mut request = if forgeable {
+        match session::verify_csrf(request).await {
+            Ok(request) => request,
+            Err(e) => {
+                if audited {
+                    audit::refuse(&info, e.reason(), Subject::default(), e.status().as_u16());
+                }
+                return e.into_response();
+            }
         }
+    } else {
+        request
     };
-    if let Some(claims) = claims {
-        if claims.role < required {
-            let e = Error::InsufficientRole {
+    let known_csrf = session::cookie(request.headers(), session::CSRF_COOKIE).map(str::to_string);
+    let issued_csrf = known_csrf.is_none().then(session::new_csrf_token);
+    let csrf = known_csrf
+        .or_else(|| issued_csrf.clone())
+        .unwrap_or_default();
+    let mut stale_session = false;
+    let claims = match state.auth.enabled() {
+        None => None,
+        Some(on) => match credentials(on, request.headers()) {
+            Ok((claims, stale)) => {
+                stale_session = stale;
+                claims
+            }
+            Err(e) => {
+                let status = status(&e);
+                audit::deny(&info, &e, Subject::default(), status.as_u16());
+                return e.into_response();
+            }
+        },
+    };
+    if let (Some(on), Some(required)) = (state.auth.enabled(), access.role()) {
+        let refusal = match &claims {
+            None if on.mode == Mode::Optional => None,
+            None => Some(Error::MissingToken),
+            Some(claims) if claims.role < required => Some(Error::InsufficientRole {
                 required: required.as_str(),
                 actual: claims.role.as_str(),
+            }),
+            Some(_) => None,
+        };
+        if let Some(e) = refusal {
+            let subject = claims.as_ref().map(Subject::of).unwrap_or_default();
+            let to_page = access == Access::Page && matches!(e, Error::MissingToken);
+            let answer = if to_page {
+                StatusCode::SEE_OTHER
+            } else {
+                status(&e)
             };
-            audit::deny(&request_info, &e, Some(&claims.sub), Some(claims.role));
-            return e.into_response();
+            audit::deny(&info, &e, subject, answer.as_u16());
+            let mut response = if to_page {
+                to_login(request.uri())
+            } else {
+                e.into_response()
+            };
+            if stale_session {
+                clear_session(&mut response, state.secure_cookies);
+            }
+            return response;
         }
-        request.extensions_mut().insert(claims);
     }
-    next.run(request).await
+    let session = Session {
+        login: state.auth.enabled().is_some(),
+        user: claims.as_ref().map(|c| (c.sub.clone(), c.role)),
+        csrf,
+    };
+    request.extensions_mut().insert(session);
+    if let Some(claims) = &claims {
+        request.extensions_mut().insert(claims.clone());
+    }
+    let mut response = next.run(request).await;
+    if audited {
+        let reason = match (&claims, state.auth.enabled()) {
+            (_, None) => "auth_disabled",
+            (None, Some(_)) => "anonymous",
+            (Some(_), Some(_)) => "admin",
+        };
+        let subject = claims.as_ref().map(Subject::of).unwrap_or_default();
+        audit::allow(&info, reason, subject, response.status().as_u16());
+    }
+    if stale_session {
+        clear_session(&mut response, state.secure_cookies);
+    }
+    // Pages render the token into their forms; the cookie is what it is checked against.
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if let Some(token) = issued_csrf.filter(|_| is_html) {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            session::set_cookie(session::CSRF_COOKIE, &token, None, state.secure_cookies),
+        );
+    }
+    response
+}
+
+/// The request's identity: a bearer token (any fault of it is the caller's error), else a
+/// session cookie. An expired or bad cookie is no identity, and `true` says to clear it.
+fn credentials(on: &Enabled, headers: &HeaderMap) -> Result<(Option<Claims>, bool), Error> {
+    if let Some(token) = bearer(headers)? {
+        return on.tokens.verify(token).map(|claims| (Some(claims), false));
+    }
+    match session::cookie(headers, session::SESSION_COOKIE) {
+        None => Ok((None, false)),
+        Some(token) => match on.tokens.verify(token) {
+            Ok(claims) => Ok((Some(claims), false)),
+            Err(e) => {
+                tracing::debug!(reason = e.reason(), "session cookie refused");
+                Ok((None, true))
+            }
+        },
+    }
+}
+
+/// `303 See Other` to the login page, which comes back to `uri` afterwards.
+fn to_login(uri: &Uri) -> Response {
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let next: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
+    redirect(&format!("/login?next={next}"))
+}
+
+fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+fn clear_session(response: &mut Response, secure: bool) {
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        session::set_cookie(session::SESSION_COOKIE, "", Some(0), secure),
+    );
 }
 
 /// The token of an `Authorization: Bearer …` header; `None` without the header.
@@ -201,40 +341,140 @@ pub async fn login(
     let remote = remote.map(|Extension(info)| info);
     let request = request_info(&method, &uri, remote.as_ref());
     let username = body.as_ref().ok().map(|Json(body)| body.username.clone());
-    let result = login_checked(&auth, body).await;
-    match &result {
-        Ok(Json(answer)) => audit::allow(&request, "login", &answer.username, answer.role),
-        Err(e) => audit::deny(&request, e, username.as_deref(), None),
+    let result = match (auth.enabled(), body) {
+        (None, _) => Err(Error::Disabled),
+        (Some(_), Err(rejection)) => Err(Error::BadRequest(rejection.body_text())),
+        (Some(on), Ok(Json(body))) => issue(on, &body.username, &body.password, remote).await,
+    };
+    match result {
+        Ok((access_token, claims)) => {
+            audit::allow(&request, "login", Subject::of(&claims), 200);
+            Ok(Json(LoginResponse {
+                access_token,
+                token_type: "Bearer".to_string(),
+                expires_in: claims.exp - claims.iat,
+                role: claims.role,
+                username: claims.sub,
+                expires_at: claims.exp,
+            }))
+        }
+        Err(e) => {
+            let subject = Subject::named(username.as_deref());
+            audit::deny(&request, &e, subject, status(&e).as_u16());
+            Err(e)
+        }
     }
-    result
 }
 
-async fn login_checked(
-    auth: &Auth,
-    body: Result<Json<LoginRequest>, JsonRejection>,
-) -> Result<Json<LoginResponse>, Error> {
-    let Some(on) = auth.enabled() else {
-        return Err(Error::Disabled);
-    };
-    let Json(body) = body.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
-    let username = body.username.trim();
+/// The one login path of the API and the form: rate limit → LDAP → role → signed token.
+async fn issue(
+    on: &Enabled,
+    username: &str,
+    password: &str,
+    remote: Option<ConnectInfo<SocketAddr>>,
+) -> Result<(String, Claims), Error> {
+    let username = username.trim();
     if username.is_empty() {
         return Err(Error::BadRequest("username must not be empty".into()));
     }
-    let user = on.directory.authenticate(username, &body.password).await?;
+    on.throttle
+        .attempt(remote.map(|ConnectInfo(addr)| addr.ip()), username)?;
+    let user = on.directory.authenticate(username, password).await?;
     let role = on.groups.resolve(&user.groups)?;
     let now = chrono::Utc::now().timestamp();
-    let (access_token, claims) = on
-        .tokens
-        .issue(username, &user.dn, role, user.groups, now)?;
-    Ok(Json(LoginResponse {
-        access_token,
-        token_type: "Bearer".to_string(),
-        expires_in: on.tokens.lifespan_seconds(),
-        role,
-        username: claims.sub,
-        expires_at: claims.exp,
-    }))
+    on.tokens.issue(username, &user.dn, role, user.groups, now)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// `GET /login?next=…`: the login form (404 with auth disabled, like `/api/auth/login`).
+pub async fn login_page(
+    State(state): State<AppState>,
+    session: Session,
+    query: Result<Query<LoginQuery>, QueryRejection>,
+) -> Response {
+    if state.auth.enabled().is_none() {
+        return ApiError::UnknownRoute("/login".to_string()).into_response();
+    }
+    let next = query.ok().and_then(|Query(q)| q.next).unwrap_or_default();
+    let next = session::local_target(&next);
+    super::ui::login_page(&session, next, "", None, StatusCode::OK)
+}
+
+/// `POST /login` (form: username, password, next, csrf_token): on success the session cookie
+/// and `303` to `next` (a local path, else `/`); on failure the form again with the reason.
+pub async fn login_form(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    uri: Uri,
+    remote: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Response {
+    let Some(on) = state.auth.enabled() else {
+        return ApiError::UnknownRoute("/login".to_string()).into_response();
+    };
+    let remote = remote.map(|Extension(info)| info);
+    let request = request_info(&method, &uri, remote.as_ref());
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    let next = session::local_target(field("next"));
+    let username = field("username").trim();
+    // Browsers keep a cookie of at most 4 KB, and a user's whole group list (the API token's
+    // `groups`) can be longer; the pages need only the name and role.
+    let issued = issue(on, username, field("password"), remote)
+        .await
+        .and_then(|(_, claims)| {
+            let claims = Claims {
+                groups: Vec::new(),
+                ..claims
+            };
+            on.tokens.sign(&claims).map(|token| (token, claims))
+        });
+    match issued {
+        Ok((token, claims)) => {
+            let mut response = redirect(next);
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                session::set_cookie(
+                    session::SESSION_COOKIE,
+                    &token,
+                    Some(on.tokens.lifespan_seconds()),
+                    state.secure_cookies,
+                ),
+            );
+            audit::allow(&request, "login", Subject::of(&claims), 303);
+            response
+        }
+        Err(e) => {
+            let status = status(&e);
+            audit::deny(
+                &request,
+                &e,
+                Subject::named(Some(username)),
+                status.as_u16(),
+            );
+            let message = public_message(&e);
+            let mut response =
+                super::ui::login_page(&session, next, username, Some(&message), status);
+            retry_after(&e, &mut response);
+            response
+        }
+    }
+}
+
+/// `POST /logout`: clears the session cookie and shows the login page.
+pub async fn logout(State(state): State<AppState>) -> Response {
+    if state.auth.enabled().is_none() {
+        return ApiError::UnknownRoute("/logout".to_string()).into_response();
+    }
+    let mut response = redirect("/login");
+    clear_session(&mut response, state.secure_cookies);
+    response
 }
 
 /// The identity of the presented token: username, DN, role and every group DN.

@@ -10,6 +10,7 @@ mod error;
 mod metrics;
 mod reports;
 mod server;
+mod session;
 mod snapshots;
 mod summaries;
 mod trace;
@@ -57,6 +58,9 @@ pub struct AppState {
     pub response_cache: Arc<cache::ResponseCache>,
     /// Serve `/debug/pprof/` (settings.enable_pprof).
     pub pprof: bool,
+    /// Cookies are marked `Secure` (sent back over HTTPS only); see
+    /// [`AppState::with_secure_cookies`].
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -72,6 +76,7 @@ impl AppState {
             encryption_key: None,
             response_cache: Arc::new(cache::ResponseCache::new(Duration::ZERO)),
             pprof: false,
+            secure_cookies: false,
         })
     }
 
@@ -99,6 +104,13 @@ impl AppState {
 
     pub fn with_pprof(mut self, enabled: bool) -> AppState {
         self.pprof = enabled;
+        self
+    }
+
+    /// Set when the server is reached over HTTPS (its own TLS, or a TLS proxy in front), so
+    /// the session and CSRF cookies never travel in clear text.
+    pub fn with_secure_cookies(mut self, secure: bool) -> AppState {
+        self.secure_cookies = secure;
         self
     }
 
@@ -238,6 +250,11 @@ pub fn router(state: AppState) -> Router {
     };
     api.merge(swagger)
         .merge(ui::router())
+        .route(
+            "/login",
+            axum::routing::get(auth::login_page).post(auth::login_form),
+        )
+        .route("/logout", axum::routing::post(auth::logout))
         .merge(admin::legacy_routes())
         .merge(debug)
         .fallback(unknown_route)
@@ -254,7 +271,7 @@ pub fn router(state: AppState) -> Router {
         ))
         // Every request, unknown paths included, is classified by auth::Access.
         .layer(axum::middleware::from_fn_with_state(
-            state.auth.clone(),
+            state.clone(),
             auth::require,
         ))
         // Outermost, so the auth decisions are logged inside the request's span too; a

@@ -144,7 +144,14 @@ impl Directory {
                 .and_then(|result| result.success());
             bound.map_err(|e| self.failure("service account bind", e))?;
         }
-        let dn = self.find_user(ldap, username).await?;
+        let dn = match self.find_user(ldap, username).await {
+            Ok(dn) => dn,
+            Err(e @ (Error::UserNotFound | Error::AmbiguousUser { .. })) => {
+                self.dummy_bind(ldap, password).await;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         let bound = ldap
             .with_timeout(self.timeout)
             .simple_bind(&dn, password)
@@ -159,6 +166,19 @@ impl Directory {
         }
         let groups = self.groups_of(ldap, &dn).await?;
         Ok(LdapUser { dn, groups })
+    }
+
+    /// A bind that fails, where the user search found nobody: the same round trips as a
+    /// wrong password, so neither the answer nor its time tells whether the user exists. The
+    /// DN is one no entry has (binding a real account, say the service account, with a wrong
+    /// password could count towards its lockout).
+    async fn dummy_bind(&self, ldap: &mut Ldap, password: &str) {
+        let dn = format!("cn=vctp-no-such-user,{}", self.user_base_dn);
+        // Its outcome (invalidCredentials, or a failure) changes nothing: the login is refused.
+        let _ = ldap
+            .with_timeout(self.timeout)
+            .simple_bind(&dn, password)
+            .await;
     }
 
     /// The DN of the one entry whose login attribute is `username`.

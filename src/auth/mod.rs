@@ -12,11 +12,13 @@ pub mod audit;
 mod groups;
 mod ldap;
 pub mod roles;
+mod throttle;
 mod token;
 
 pub use groups::{GroupPolicy, normalize_dn};
 pub use ldap::{Directory, LdapUser};
 pub use roles::{Access, Mode, Role};
+pub use throttle::LoginThrottle;
 pub use token::{Claims, Tokens};
 
 use crate::config::Settings;
@@ -57,6 +59,8 @@ pub enum Error {
     InvalidToken { reason: &'static str },
     #[error("failed to sign a token: {0}")]
     Sign(String),
+    #[error("too many login attempts; retry in {retry_after} seconds")]
+    TooManyAttempts { retry_after: u64 },
     #[error("this endpoint needs the {required} role, the token has {actual}")]
     InsufficientRole {
         required: &'static str,
@@ -84,6 +88,7 @@ impl Error {
             Error::InvalidToken { reason } => reason,
             Error::Sign(_) => "token_signing_failed",
             Error::InsufficientRole { .. } => "insufficient_role",
+            Error::TooManyAttempts { .. } => "too_many_attempts",
         }
     }
 
@@ -106,6 +111,7 @@ pub struct Enabled {
     pub directory: Directory,
     pub tokens: Tokens,
     pub groups: GroupPolicy,
+    pub throttle: LoginThrottle,
 }
 
 /// Authentication as configured; [`Auth::disabled`] lets every request through.
@@ -131,6 +137,7 @@ impl Auth {
                 directory: Directory::from_settings(settings)?,
                 tokens: Tokens::from_settings(settings)?,
                 groups: GroupPolicy::from_settings(settings)?,
+                throttle: LoginThrottle::from_settings(settings)?,
             }),
         })
     }

@@ -40,14 +40,18 @@ impl Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Public,
+    /// A UI page: a viewer, like reading the API (under `required` a browser without one is
+    /// sent to the login page).
+    Page,
     Viewer,
     Admin,
 }
 
 impl Access {
-    /// The one place that says which endpoint needs which role: UI pages, assets, Swagger,
-    /// probes, metrics and login are public; `/api/…` needs viewer to read (GET/HEAD) and
-    /// admin for anything else; `/debug/pprof/…` needs admin.
+    /// The one place that says which endpoint needs which role: the login and logout pages,
+    /// assets, Swagger, probes and metrics are public; `/api/…` needs viewer to read
+    /// (GET/HEAD) and admin for anything else, except the login; `/debug/pprof/…` needs admin;
+    /// every other path is a page, which shows the data as the API does.
     pub fn of(method: &Method, path: &str) -> Access {
         let under = |prefix: &str| {
             path == prefix
@@ -68,16 +72,18 @@ impl Access {
                 Access::Admin
             };
         }
-        // Everything outside /api and /debug: UI pages, /assets, /favicon*, /swagger*,
-        // /metrics, /healthz, /readyz (and unknown paths, which answer 404).
-        Access::Public
+        let public = ["/login", "/logout", "/metrics", "/healthz", "/readyz"].contains(&path)
+            || under("/assets")
+            || path.starts_with("/favicon")
+            || path.starts_with("/swagger");
+        if public { Access::Public } else { Access::Page }
     }
 
     /// The role an endpoint needs, or `None` for public ones.
     pub fn role(self) -> Option<Role> {
         match self {
             Access::Public => None,
-            Access::Viewer => Some(Role::Viewer),
+            Access::Page | Access::Viewer => Some(Role::Viewer),
             Access::Admin => Some(Role::Admin),
         }
     }
@@ -88,7 +94,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ui_pages_assets_swagger_probes_metrics_and_login_are_public() {
+    fn assets_swagger_probes_metrics_and_login_are_public_and_pages_need_a_viewer() {
+        for path in [
+            "/assets/app.css",
+            "/favicon.ico",
+            "/favicon.svg",
+            "/swagger",
+            "/swagger/index.html",
+            "/swagger.json",
+            "/metrics",
+            "/healthz",
+            "/readyz",
+            "/login",
+        ] {
+            assert_eq!(Access::of(&Method::GET, path), Access::Public, "{path}");
+        }
+        assert_eq!(Access::of(&Method::POST, "/api/auth/login"), Access::Public);
+        assert_eq!(Access::of(&Method::POST, "/login"), Access::Public);
+        assert_eq!(Access::of(&Method::POST, "/logout"), Access::Public);
         for path in [
             "/",
             "/vcenters",
@@ -96,18 +119,12 @@ mod tests {
             "/snapshots/hourly",
             "/vm/trace",
             "/reports",
-            "/assets/app.css",
-            "/favicon.ico",
-            "/swagger",
-            "/swagger/index.html",
-            "/swagger.json",
-            "/metrics",
-            "/healthz",
-            "/readyz",
+            "/assetsx",
+            "/no-such-page",
         ] {
-            assert_eq!(Access::of(&Method::GET, path), Access::Public, "{path}");
+            assert_eq!(Access::of(&Method::GET, path), Access::Page, "{path}");
         }
-        assert_eq!(Access::of(&Method::POST, "/api/auth/login"), Access::Public);
+        assert_eq!(Access::Page.role(), Some(Role::Viewer));
     }
 
     #[test]
@@ -145,7 +162,7 @@ mod tests {
     fn pprof_needs_admin_and_lookalike_prefixes_are_not_the_api() {
         assert_eq!(Access::of(&Method::GET, "/debug/pprof/"), Access::Admin);
         assert_eq!(Access::of(&Method::GET, "/debug/pprof"), Access::Admin);
-        assert_eq!(Access::of(&Method::GET, "/apidocs"), Access::Public);
+        assert_eq!(Access::of(&Method::GET, "/apidocs"), Access::Page);
         assert_eq!(
             Access::of(&Method::POST, "/api/auth/login/x"),
             Access::Admin

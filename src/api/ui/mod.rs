@@ -1,12 +1,14 @@
 //! The web UI of `vctp serve`: GET request → handler reading the store → askama template
 //! (HTML, escaped) with charts drawn as inline SVG by [`chart`]; CSS and favicon embedded.
-//! Pages are public and load nothing from anywhere but this server.
+//! Pages load nothing from anywhere but this server. Who may see them is the auth
+//! middleware's decision (`auth::Access::Page`); the layout shows the session it found.
 
 pub mod assets;
 pub mod chart;
 mod pages;
 mod trace;
 
+pub use super::session::Session;
 use crate::store::Store;
 use askama::Template;
 use axum::Router;
@@ -87,8 +89,9 @@ impl IntoResponse for Error {
             self.to_string()
         };
         let title = status.canonical_reason().unwrap_or("Error");
+        // The error has no request to show a session from; its page offers no forms.
         let page = ErrorPage {
-            layout: Layout::new(title),
+            layout: Layout::new(title, &Session::default()),
             message,
         };
         match page.render() {
@@ -107,16 +110,57 @@ pub struct Layout {
     pub css: String,
     pub favicon: String,
     pub version: &'static str,
+    /// Auth is on: the header offers login, or names the user and offers logout.
+    pub login: bool,
+    pub user: Option<String>,
+    /// Admin-only controls are shown.
+    pub admin: bool,
+    /// The hidden `csrf_token` field of every form that posts.
+    pub csrf: String,
 }
 
 impl Layout {
-    fn new(title: impl Into<String>) -> Layout {
+    fn new(title: impl Into<String>, session: &Session) -> Layout {
         Layout {
             title: title.into(),
             css: assets::CSS.url(),
             favicon: assets::FAVICON.url(),
             version: env!("CARGO_PKG_VERSION"),
+            login: session.login,
+            user: session.user.as_ref().map(|(name, _)| name.clone()),
+            admin: session.admin(),
+            csrf: session.csrf.clone(),
         }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html", config = "src/api/ui/askama.toml")]
+struct LoginPage<'a> {
+    layout: Layout,
+    next: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+/// The login form, posting to `/login` with `next` (already a local path) and the session's
+/// CSRF token; `error` says why the last attempt failed.
+pub fn login_page(
+    session: &Session,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let page = LoginPage {
+        layout: Layout::new("Log in", session),
+        next,
+        username,
+        error,
+    };
+    match html("login", &page) {
+        Ok(html) => (status, html).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

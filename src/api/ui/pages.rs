@@ -2,7 +2,7 @@
 //! vCenter's cache rows (or the latest totals) → rows and charts → template.
 
 use super::chart::{self, number};
-use super::{Chart, Error, Layout, html, link, now, optional, required, time_text};
+use super::{Chart, Error, Layout, Session, html, link, now, optional, required, time_text};
 use crate::aggregate::Day;
 use crate::store::Store;
 use crate::store::grain::{Grain, TotalsGrain};
@@ -40,7 +40,7 @@ struct Dashboard {
     rows: Vec<DashboardRow>,
 }
 
-pub async fn dashboard(State(store): State<Store>) -> PageResult {
+pub async fn dashboard(session: Session, State(store): State<Store>) -> PageResult {
     let until = now() + 1;
     let since = until - HOURLY_DAYS * 86_400;
     let mut rows = Vec::new();
@@ -62,7 +62,7 @@ pub async fn dashboard(State(store): State<Store>) -> PageResult {
     html(
         "dashboard",
         &Dashboard {
-            layout: Layout::new("Dashboard"),
+            layout: Layout::new("Dashboard", &session),
             rows,
         },
     )
@@ -81,7 +81,7 @@ struct Vcenters {
     rows: Vec<VcenterRow>,
 }
 
-pub async fn vcenters(State(store): State<Store>) -> PageResult {
+pub async fn vcenters(session: Session, State(store): State<Store>) -> PageResult {
     let rows = store
         .latest_totals()
         .await?
@@ -95,7 +95,7 @@ pub async fn vcenters(State(store): State<Store>) -> PageResult {
     html(
         "vcenters",
         &Vcenters {
-            layout: Layout::new("vCenters"),
+            layout: Layout::new("vCenters", &session),
             rows,
         },
     )
@@ -127,6 +127,7 @@ struct Totals {
 
 /// *Daily Aggregated*: the daily totals cache of one vCenter, all days or `from..=to`.
 pub async fn daily_totals(
+    session: Session,
     State(store): State<Store>,
     query: Result<Query<TotalsQuery>, QueryRejection>,
 ) -> PageResult {
@@ -168,7 +169,7 @@ pub async fn daily_totals(
         &vcenter,
         rows,
         Totals {
-            layout: Layout::new(format!("{vcenter}: Daily Aggregated")),
+            layout: Layout::new(format!("{vcenter}: Daily Aggregated"), &session),
             description: format!(
                 "Daily totals, {range}; VMs are VM-days (a VM present half the day counts 0.5)"
             ),
@@ -185,6 +186,7 @@ pub async fn daily_totals(
 
 /// *Hourly Detail*: the snapshot totals cache of one vCenter over the last 45 days.
 pub async fn hourly_totals(
+    session: Session,
     State(store): State<Store>,
     query: Result<Query<TotalsQuery>, QueryRejection>,
 ) -> PageResult {
@@ -204,7 +206,7 @@ pub async fn hourly_totals(
         &vcenter,
         rows,
         Totals {
-            layout: Layout::new(format!("{vcenter}: Hourly Detail")),
+            layout: Layout::new(format!("{vcenter}: Hourly Detail"), &session),
             description: format!("Totals of every snapshot in the last {HOURLY_DAYS} days"),
             other_url: link("/vcenters/totals/daily", &[("vcenter", &vcenter)]),
             other_label: "Daily Aggregated",
@@ -318,6 +320,7 @@ struct Snapshots {
 /// `/snapshots/hourly|daily|monthly`: stored snapshots and collector runs, or the summarised
 /// days and months, of every vCenter or one.
 pub async fn snapshots(
+    session: Session,
     State(store): State<Store>,
     Path(grain): Path<String>,
     query: Result<Query<SnapshotsQuery>, QueryRejection>,
@@ -351,7 +354,7 @@ pub async fn snapshots(
     html(
         "snapshots",
         &Snapshots {
-            layout: Layout::new(title),
+            layout: Layout::new(title, &session),
             grains,
             action: format!("/snapshots/{grain}"),
             vcenter: vcenter.unwrap_or_default(),
@@ -513,7 +516,7 @@ struct Reports {
     rows: Vec<ReportRow>,
 }
 
-pub async fn reports(State(store): State<Store>) -> PageResult {
+pub async fn reports(session: Session, State(store): State<Store>) -> PageResult {
     let rows = store
         .reports(None)
         .await?
@@ -531,7 +534,7 @@ pub async fn reports(State(store): State<Store>) -> PageResult {
     html(
         "reports",
         &Reports {
-            layout: Layout::new("Reports"),
+            layout: Layout::new("Reports", &session),
             rows,
         },
     )

@@ -2,7 +2,7 @@
 //! hourly rows or daily summaries → charts, lifecycle and placement stints.
 
 use super::chart::{self, number};
-use super::{Chart, Error, Layout, html, link, optional, time_text};
+use super::{Chart, Error, Layout, Session, html, link, optional, time_text};
 use crate::inventory::Tier;
 use crate::store::Store;
 use crate::store::trace::{TracePoint, TraceView, VmTrace};
@@ -71,6 +71,7 @@ pub fn parse_view(view: Option<&str>) -> Result<TraceView, Error> {
 }
 
 pub async fn page(
+    session: Session,
     State(store): State<Store>,
     query: Result<Query<TraceQuery>, QueryRejection>,
 ) -> Result<Html<String>, Error> {
@@ -78,17 +79,17 @@ pub async fn page(
     let view = parse_view(query.view.as_deref())?;
     let vcenter = optional(query.vcenter);
     let Some(vm) = optional(query.vm) else {
-        return search(None, vcenter, view, Vec::new());
+        return search(&session, None, vcenter, view, Vec::new());
     };
     let mut matches = store.vm_matches(&vm, vcenter.as_deref()).await?;
     if matches.len() > 1 {
-        return search(Some(vm), vcenter, view, matches);
+        return search(&session, Some(vm), vcenter, view, matches);
     }
     let Some(found) = matches.pop() else {
         return Err(Error::UnknownVm(vm));
     };
     let trace = store.vm_trace(view, &found).await?;
-    html("trace", &trace_page(trace))
+    html("trace", &trace_page(&session, trace))
 }
 
 fn trace_link(vm_id: &str, vcenter: &str, view: TraceView) -> String {
@@ -99,6 +100,7 @@ fn trace_link(vm_id: &str, vcenter: &str, view: TraceView) -> String {
 }
 
 fn search(
+    session: &Session,
     vm: Option<String>,
     vcenter: Option<String>,
     view: TraceView,
@@ -116,7 +118,7 @@ fn search(
     html(
         "trace search",
         &Search {
-            layout: Layout::new("VM trace"),
+            layout: Layout::new("VM trace", session),
             vm: vm.unwrap_or_default(),
             vcenter: vcenter.unwrap_or_default(),
             daily: view == TraceView::Daily,
@@ -125,7 +127,7 @@ fn search(
     )
 }
 
-fn trace_page(trace: VmTrace) -> Trace {
+fn trace_page(session: &Session, trace: VmTrace) -> Trace {
     let (other, other_label) = match trace.view {
         TraceView::Hourly => (TraceView::Daily, "Daily view"),
         TraceView::Daily => (TraceView::Hourly, "Hourly view"),
@@ -164,7 +166,7 @@ fn trace_page(trace: VmTrace) -> Trace {
         });
     }
     Trace {
-        layout: Layout::new(format!("VM trace: {}", trace.name)),
+        layout: Layout::new(format!("VM trace: {}", trace.name), session),
         view: trace.view.as_str(),
         other_url: trace_link(&trace.vm_id, &trace.vcenter, other),
         other_label,
