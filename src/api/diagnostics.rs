@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct DailyCreationQuery {
     /// The UTC day, `YYYY-MM-DD`.
     pub date: Option<String>,

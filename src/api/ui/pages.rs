@@ -4,6 +4,7 @@
 use super::chart::{self, number};
 use super::{Chart, Error, Layout, html, link, now, optional, required, time_text};
 use crate::aggregate::Day;
+use crate::api::NoParameters;
 use crate::store::Store;
 use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::totals::VcenterTotals;
@@ -40,7 +41,11 @@ struct Dashboard {
     rows: Vec<DashboardRow>,
 }
 
-pub async fn dashboard(State(store): State<Store>) -> PageResult {
+pub async fn dashboard(
+    State(store): State<Store>,
+    query: Result<Query<NoParameters>, QueryRejection>,
+) -> PageResult {
+    let Query(NoParameters {}) = query?;
     let until = now() + 1;
     let since = until - HOURLY_DAYS * 86_400;
     let mut rows = Vec::new();
@@ -102,6 +107,7 @@ pub async fn vcenters(State(store): State<Store>) -> PageResult {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TotalsQuery {
     vcenter: Option<String>,
     from: Option<String>,
@@ -281,6 +287,7 @@ fn series(rows: &[VcenterTotals], value: impl Fn(&VcenterTotals) -> f64) -> Vec<
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SnapshotsQuery {
     vcenter: Option<String>,
 }
