@@ -771,3 +771,47 @@ async fn the_cache_keys_on_the_parameters_not_on_their_order_or_spelling() {
         "served from the cache"
     );
 }
+
+/// The served `/swagger.json`, judged by PyPI's openapi-spec-validator (scripts/openapi.sh):
+/// generated clients rely on a valid document, and an independent validator catches what
+/// our own assertions about it would miss.
+#[test]
+#[ignore = "needs openapi-spec-validator: run scripts/test.sh (scripts/openapi.sh)"]
+fn the_served_openapi_document_passes_openapi_spec_validator() {
+    let python = std::env::var("VCTP_TEST_OPENAPI_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "VCTP_TEST_OPENAPI_PYTHON is not set: run the tests through scripts/test.sh, which installs openapi-spec-validator (scripts/openapi.sh)"
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vctp.yml");
+    let reports = dir.path().join("reports");
+    std::fs::write(
+        &config,
+        format!("settings:\n  reports_dir: {}\n", reports.display()),
+    )
+    .unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let (mut serve, base) = common::start_serve(&config, &db, &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let document = runtime.block_on(async {
+        let answer = reqwest::get(format!("{base}/swagger.json")).await.unwrap();
+        assert_eq!(answer.status(), reqwest::StatusCode::OK);
+        answer.bytes().await.unwrap()
+    });
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    let path = dir.path().join("swagger.json");
+    std::fs::write(&path, &document).unwrap();
+    let checked = std::process::Command::new(python)
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "openapi-spec-validator rejects /swagger.json:\n{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}

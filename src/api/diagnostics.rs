@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DailyCreationQuery {
     /// The UTC day, `YYYY-MM-DD`.
     pub date: Option<String>,
