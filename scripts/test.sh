@@ -7,8 +7,9 @@
 # (scripts/victoriametrics.sh: the binaries and a test certificate; each test starts its own
 # nodes) and a Kubernetes v1.20.2 control plane
 # (etcd, kube-apiserver, kube-controller-manager: scripts/kube.sh; its first
-# run builds them from Debian's source package, ~5-8 min), then the Helm
-# chart's check (scripts/chart_check.py with scripts/helm.sh's tools).
+# run builds them from Debian's source package, ~5-8 min), PyPI's openapi-spec-validator
+# (scripts/openapi.sh; it judges the served /swagger.json), then the Helm chart's check
+# (scripts/chart_check.py with scripts/helm.sh's tools).
 #
 # Usage: scripts/test.sh   (from any directory)
 #
@@ -65,6 +66,8 @@ source "$ROOT/scripts/vcsim.sh"
 source "$ROOT/scripts/s3.sh"
 # shellcheck source=scripts/helm.sh
 source "$ROOT/scripts/helm.sh"
+# shellcheck source=scripts/openapi.sh
+source "$ROOT/scripts/openapi.sh"
 # shellcheck source=scripts/kube.sh
 source "$ROOT/scripts/kube.sh"
 # shellcheck source=scripts/ldap.sh
@@ -91,6 +94,10 @@ chromium_start
 
 banner "Helm chart tools (helm-python-sdk, kubernetes-validate, promtool; nothing to stop)"
 helm_start
+
+banner "OpenAPI validator (openapi-spec-validator; nothing to stop)"
+openapi_start
+echo "VCTP_TEST_OPENAPI_PYTHON=$VCTP_TEST_OPENAPI_PYTHON"
 
 banner "starting PostgreSQL"
 pg_start

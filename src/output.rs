@@ -2,6 +2,7 @@
 //! shortest text that reads back to the same `f64`).
 
 use crate::aggregate::VmSummary;
+use crate::inventory::csv::spreadsheet_text;
 use serde::Serialize;
 use std::io::Write;
 
@@ -82,6 +83,8 @@ pub fn write_summaries(
                     f.deletion_time.to_string(),
                     f.snapshot_time.to_string(),
                 ];
+                // Read in spreadsheets, never imported: text that would run as a formula
+                // is neutralised.
                 let text = [
                     &row.vcenter,
                     &row.vm_id,
@@ -91,8 +94,10 @@ pub fn write_summaries(
                     &p.datacenter,
                     &p.cluster,
                     &p.folder,
-                ];
-                writer.write_record(text.into_iter().chain(numbers.iter()))?;
+                ]
+                .map(|text| spreadsheet_text(text));
+                let text = text.iter().map(|t| t.as_bytes());
+                writer.write_record(text.chain(numbers.iter().map(|n| n.as_bytes())))?;
             }
             writer.flush()?;
             Ok(())

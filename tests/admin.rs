@@ -225,6 +225,16 @@ async fn bad_bodies_are_400_naming_the_field(db: TestDb) {
         ),
         (
             "/api/snapshots/aggregate",
+            json!({"grain": "hourly", "period": i64::MIN.to_string()}),
+            "period",
+        ),
+        (
+            "/api/snapshots/aggregate",
+            json!({"grain": "hourly", "period": i64::MAX.to_string()}),
+            "period",
+        ),
+        (
+            "/api/snapshots/aggregate",
             json!({"grain": "daily", "period": FIRST, "reports": "yes"}),
             "body",
         ),

@@ -382,3 +382,83 @@ async fn backfill_rebuilds_the_same_totals(db: TestDb) {
     assert_eq!(read_all().await, before);
     assert_eq!(db.store.latest_totals().await.unwrap().len(), 2);
 }
+
+/// A whole-file import holds SQLite's write lock until it commits: another writer waits for
+/// it (settings' busy timeout) instead of failing, even one whose transaction read first.
+#[tokio::test]
+async fn a_writer_waits_for_an_import_holding_the_sqlite_write_lock() {
+    let db = common::sqlite().await;
+    let first = day("2026-03-10");
+    let inventory = Inventory::new(10, 1, first, 1, 3);
+    import(&db.store, synthetic_rows(&inventory, first, 1)).await;
+    let other = vctp::store::Store::open(&db.url).await.unwrap();
+    let t = inventory.snapshot_times(0, first)[0];
+    let mut importing = db
+        .store
+        .snapshot_writer(TierMapping::default(), "import")
+        .await
+        .unwrap();
+    importing.push(row("vc-import", "vm-1", t)).await.unwrap();
+    let waiting = tokio::spawn(async move {
+        let result = aggregate_daily(&other, first, Engine::Rust).await;
+        (result.map(|_| ()).map_err(|e| e.to_string()), other)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the other writer waits for the import"
+    );
+    importing.commit().await.unwrap();
+    let (result, other) = waiting.await.unwrap();
+    result.unwrap();
+    assert!(
+        !other
+            .summary_periods(Grain::Daily)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A writer that waited its whole busy timeout for an import's write lock says so, and to
+/// retry, instead of SQLite's bare "database is locked".
+#[tokio::test]
+async fn a_writer_that_gives_up_on_the_lock_says_another_writer_holds_it() {
+    let db = common::sqlite().await;
+    let first = day("2026-03-10");
+    let inventory = Inventory::new(10, 1, first, 1, 3);
+    import(&db.store, synthetic_rows(&inventory, first, 1)).await;
+    let vctp::store::DatabaseUrl::Sqlite(path) = &db.url else {
+        unreachable!("common::sqlite() is SQLite")
+    };
+    // The same database with a short busy timeout, so giving up takes a moment.
+    let impatient = vctp::store::Store::Sqlite(
+        sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .busy_timeout(std::time::Duration::from_millis(200)),
+            )
+            .await
+            .unwrap(),
+    );
+    let t = inventory.snapshot_times(0, first)[0];
+    let mut importing = db
+        .store
+        .snapshot_writer(TierMapping::default(), "import")
+        .await
+        .unwrap();
+    importing.push(row("vc-import", "vm-1", t)).await.unwrap();
+    let error = aggregate_daily(&impatient, first, Engine::Rust)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("locked by another writer"), "{error}");
+    assert!(error.contains("snapshot import"), "{error}");
+    assert!(error.contains("retry"), "{error}");
+    importing.commit().await.unwrap();
+    aggregate_daily(&impatient, first, Engine::Rust)
+        .await
+        .unwrap();
+}

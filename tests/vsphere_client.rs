@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
-use vctp::vsphere::{Client, Endpoint, Error, PlaceKind, PowerState, Tls, VmProperties};
+use vctp::vsphere::{Client, Endpoint, Error, Limits, PlaceKind, PowerState, Tls, VmProperties};
 
 const USER: &str = "vctp@vsphere.local";
 /// Markup characters that must arrive escaped and come out intact.
@@ -29,6 +29,8 @@ struct Script {
     refuse_every_session: bool,
     /// How the response to RetrievePropertiesEx goes wrong.
     broken_retrieval: Option<Breakage>,
+    /// Every page, however many there were, carries a token for one more.
+    endless_paging: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +43,14 @@ enum Breakage {
     StallBeforeResponse,
     /// 503 with an HTML page, as a proxy in front of vCenter might answer.
     ServiceUnavailable,
+    /// A VM name that never ends: one text node streamed until the client gives up.
+    EndlessText,
+    /// VMs that never end: small elements streamed until the client gives up.
+    EndlessObjects,
 }
+
+/// What an endless answer streams at most, should a client never give up.
+const ENDLESS_BYTES: u64 = 128 * 1024 * 1024;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -63,6 +72,8 @@ struct State {
     pages_served: usize,
     sessions_expired: bool,
     seen: Vec<Seen>,
+    /// Body bytes an endless answer managed to send.
+    streamed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 struct FakeVcenter {
@@ -104,6 +115,7 @@ impl FakeVcenter {
             tls: Tls::Insecure,
             connect_timeout: Duration::from_secs(2),
             read_timeout: Duration::from_secs(5),
+            limits: Limits::default(),
         }
     }
 
@@ -118,6 +130,11 @@ impl FakeVcenter {
     fn logins(&self) -> usize {
         self.state.lock().unwrap().logins
     }
+
+    fn streamed(&self) -> u64 {
+        let state = self.state.lock().unwrap();
+        state.streamed.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 struct Reply {
@@ -129,6 +146,12 @@ struct Reply {
 
 enum Delivery {
     Whole,
+    /// The body, then `repeated` again and again (up to [`ENDLESS_BYTES`]), counting into
+    /// `streamed` what the socket took.
+    Endless {
+        repeated: &'static str,
+        streamed: Arc<std::sync::atomic::AtomicU64>,
+    },
     CutMidBody,
     StallMidBody,
     StallBeforeResponse,
@@ -142,6 +165,18 @@ impl Reply {
             body,
             delivery: Delivery::Whole,
         }
+    }
+
+    fn endless(
+        mut self,
+        repeated: &'static str,
+        streamed: &Arc<std::sync::atomic::AtomicU64>,
+    ) -> Reply {
+        self.delivery = Delivery::Endless {
+            repeated,
+            streamed: Arc::clone(streamed),
+        };
+        self
     }
 
     fn fault(kind: &str, message: &str) -> Reply {
@@ -231,6 +266,23 @@ async fn send(stream: &mut TcpStream, reply: Reply) -> bool {
     let body = reply.body.as_bytes();
     let half = &body[..body.len() / 2];
     let written = match reply.delivery {
+        Delivery::Endless { repeated, streamed } => {
+            let head = head.replace(
+                &format!("Content-Length: {}", body.len()),
+                &format!("Content-Length: {}", body.len() as u64 + ENDLESS_BYTES),
+            );
+            let chunk = repeated.repeat(64 * 1024 / repeated.len());
+            let mut sent = body.len() as u64;
+            let mut open = stream.write_all(head.as_bytes()).await.is_ok()
+                && stream.write_all(body).await.is_ok();
+            streamed.store(sent, std::sync::atomic::Ordering::SeqCst);
+            while open && sent < ENDLESS_BYTES {
+                open = stream.write_all(chunk.as_bytes()).await.is_ok();
+                sent += chunk.len() as u64;
+                streamed.store(sent, std::sync::atomic::Ordering::SeqCst);
+            }
+            false
+        }
         Delivery::Whole | Delivery::StallBeforeResponse => {
             stream.write_all(head.as_bytes()).await.is_ok() && stream.write_all(body).await.is_ok()
         }
@@ -301,6 +353,31 @@ fn respond(state: &mut State, method: &str, cookie: Option<&str>, body: &str) ->
                     Reply::ok(places_page())
                 } else {
                     vm_page(state, method, 0, max_objects(body))
+                };
+                let endless = |body: &str, repeated| {
+                    Reply::ok(body.to_owned()).endless(repeated, &state.streamed)
+                };
+                reply = match breakage {
+                    Some(Breakage::EndlessText) => {
+                        return endless(
+                            concat!(
+                                r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>"#,
+                                r#"<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="VirtualMachine">vm-1</obj>"#,
+                                r#"<propSet><name>name</name><val xsi:type="xsd:string">"#
+                            ),
+                            "a",
+                        );
+                    }
+                    Some(Breakage::EndlessObjects) => {
+                        return endless(
+                            concat!(
+                                r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>"#,
+                                r#"<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>"#
+                            ),
+                            r#"<objects><obj type="VirtualMachine">vm-1</obj></objects>"#,
+                        );
+                    }
+                    _ => reply,
                 };
                 reply.delivery = match breakage {
                     Some(Breakage::CutMidBody) => Delivery::CutMidBody,
@@ -377,6 +454,7 @@ fn vm_page(state: &mut State, method: &str, offset: usize, page_size: Option<usi
         ));
     }
     let token = match page_size {
+        Some(size) if state.script.endless_paging => format!("<token>page-0-{size}</token>"),
         Some(size) if end < total => format!("<token>page-{end}-{size}</token>"),
         _ => String::new(),
     };
@@ -719,6 +797,86 @@ async fn a_response_cut_mid_body_is_a_truncated_error() {
     assert!(error.is_transient());
 }
 
+/// What the limits let through before the client stops reading, with room for the socket
+/// buffers between the two ends (a few MiB each on Linux).
+fn bounded_by(limit: u64) -> u64 {
+    limit + 32 * 1024 * 1024
+}
+
+#[tokio::test]
+async fn a_text_node_that_never_ends_is_refused_after_the_text_limit() {
+    let vcenter = FakeVcenter::start(Script {
+        broken_retrieval: Some(Breakage::EndlessText),
+        ..Script::default()
+    })
+    .await;
+    let endpoint = vcenter.endpoint();
+    let mut client = Client::login(&endpoint).await.unwrap();
+    let error = client.virtual_machines(None).await.unwrap_err();
+    assert_eq!(error.reason(), "ResponseTooLarge", "{error}");
+    let message = error.to_string();
+    assert!(message.contains(&vcenter.url), "{message}");
+    assert!(message.contains("text"), "{message}");
+    assert!(!error.is_transient());
+    let limit = text_limit(&endpoint);
+    assert!(
+        vcenter.streamed() <= bounded_by(limit),
+        "the server sent {} bytes past a {limit}-byte limit",
+        vcenter.streamed()
+    );
+}
+
+#[tokio::test]
+async fn a_response_that_never_ends_is_refused_after_the_response_limit() {
+    let vcenter = FakeVcenter::start(Script {
+        broken_retrieval: Some(Breakage::EndlessObjects),
+        ..Script::default()
+    })
+    .await;
+    let endpoint = small_responses(vcenter.endpoint());
+    let mut client = Client::login(&endpoint).await.unwrap();
+    let error = client.virtual_machines(None).await.unwrap_err();
+    assert_eq!(error.reason(), "ResponseTooLarge", "{error}");
+    let message = error.to_string();
+    assert!(message.contains(&vcenter.url), "{message}");
+    assert!(message.contains("whole response"), "{message}");
+    let limit = response_limit(&endpoint);
+    assert!(
+        vcenter.streamed() <= bounded_by(limit),
+        "the server sent {} bytes past a {limit}-byte limit",
+        vcenter.streamed()
+    );
+}
+
+#[tokio::test]
+async fn paging_tokens_without_end_are_refused_after_the_page_limit() {
+    let vcenter = FakeVcenter::start(Script {
+        vms: 3,
+        paging: true,
+        endless_paging: true,
+        ..Script::default()
+    })
+    .await;
+    let endpoint = few_pages(vcenter.endpoint());
+    let mut client = Client::login(&endpoint).await.unwrap();
+    let error = tokio::time::timeout(Duration::from_secs(20), client.virtual_machines(Some(3)))
+        .await
+        .expect("the retrieval ends")
+        .unwrap_err();
+    assert_eq!(error.reason(), "TooManyPages", "{error}");
+    assert!(error.to_string().contains(&vcenter.url), "{error}");
+    let pages = vcenter
+        .methods()
+        .iter()
+        .filter(|m| m.ends_with("RetrievePropertiesEx"))
+        .count();
+    assert_eq!(pages as u64, page_limit(&endpoint));
+    assert_eq!(
+        vcenter.methods().last().map(String::as_str),
+        Some("DestroyView")
+    );
+}
+
 #[tokio::test]
 async fn a_response_that_stalls_mid_body_is_a_timeout() {
     let vcenter = FakeVcenter::start(Script {
@@ -781,6 +939,7 @@ async fn a_refused_connection_is_a_connect_error() {
         tls: Tls::Verify { ca_file: None },
         connect_timeout: Duration::from_secs(2),
         read_timeout: Duration::from_secs(2),
+        limits: Limits::default(),
     };
     let error = Client::login(&endpoint).await.unwrap_err();
     assert!(
@@ -980,6 +1139,7 @@ impl TlsServer {
             tls,
             connect_timeout: Duration::from_secs(2),
             read_timeout: Duration::from_millis(500),
+            limits: Limits::default(),
         }
     }
 }
@@ -1022,4 +1182,28 @@ async fn an_untrusted_certificate_is_a_tls_error_and_a_given_ca_is_trusted() {
             "{tls:?} gave {error:?}"
         );
     }
+}
+
+fn text_limit(endpoint: &Endpoint) -> u64 {
+    endpoint.limits.text_bytes as u64
+}
+
+fn response_limit(endpoint: &Endpoint) -> u64 {
+    endpoint.limits.response_bytes
+}
+
+fn page_limit(endpoint: &Endpoint) -> u64 {
+    endpoint.limits.pages.into()
+}
+
+/// The response limit a test can reach in a moment (the default is hundreds of MiB).
+fn small_responses(mut endpoint: Endpoint) -> Endpoint {
+    endpoint.limits.response_bytes = 4 * 1024 * 1024;
+    endpoint
+}
+
+/// The page limit a test can reach in a moment (the default is thousands of pages).
+fn few_pages(mut endpoint: Endpoint) -> Endpoint {
+    endpoint.limits.pages = 20;
+    endpoint
 }

@@ -9,8 +9,24 @@ pub enum Error {
     Date(String),
     #[error("invalid month {0:?}: expected YYYY-MM")]
     Month(String),
-    #[error("{0} is outside the supported range of dates")]
+    #[error("{0} is outside the supported range of dates (1970-01-01 to 9999-12-31 UTC)")]
     OutOfRange(String),
+}
+
+/// The first second vctp accepts from input: 1970-01-01T00:00:00Z. vSphere has nothing
+/// older, and every time computed from an accepted one (a day's end, 45 days back, an
+/// hour's start) then stays far from `i64`'s ends, so that arithmetic cannot overflow.
+pub const EARLIEST: i64 = 0;
+/// The last second vctp accepts from input: 9999-12-31T23:59:59Z, the last four-digit year.
+pub const LATEST: i64 = 253_402_300_799;
+
+/// `t` when it lies in [`EARLIEST`]..=[`LATEST`].
+pub fn check_time(t: i64) -> Result<i64, Error> {
+    if (EARLIEST..=LATEST).contains(&t) {
+        Ok(t)
+    } else {
+        Err(Error::OutOfRange(t.to_string()))
+    }
 }
 
 /// One UTC day, `[00:00, 24:00)`.
@@ -19,9 +35,11 @@ pub struct Day(NaiveDate);
 
 impl Day {
     pub fn parse(text: &str) -> Result<Day, Error> {
-        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        let day = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
             .map(Day)
-            .map_err(|_| Error::Date(text.to_string()))
+            .map_err(|_| Error::Date(text.to_string()))?;
+        check_time(day.start())?;
+        Ok(day)
     }
 
     /// The day containing Unix time `t`.
@@ -70,9 +88,11 @@ pub struct Month(NaiveDate);
 
 impl Month {
     pub fn parse(text: &str) -> Result<Month, Error> {
-        NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
+        let month = NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
             .map(Month)
-            .map_err(|_| Error::Month(text.to_string()))
+            .map_err(|_| Error::Month(text.to_string()))?;
+        check_time(month.start())?;
+        Ok(month)
     }
 
     pub fn first_day(self) -> Day {
@@ -145,5 +165,24 @@ mod tests {
         );
         assert!(Month::parse("2025-1-x").is_err());
         assert!(Month::parse("2025-00").is_err());
+    }
+
+    #[test]
+    fn days_and_months_outside_1970_to_9999_are_out_of_range() {
+        for text in ["1969-12-31", "+10000-01-01", "-0001-01-01"] {
+            let error = Day::parse(text).unwrap_err();
+            assert!(
+                matches!(error, Error::OutOfRange(_) | Error::Date(_)),
+                "{text}: {error}"
+            );
+        }
+        assert!(matches!(
+            Day::parse("1969-12-31"),
+            Err(Error::OutOfRange(_))
+        ));
+        assert!(matches!(Month::parse("1969-12"), Err(Error::OutOfRange(_))));
+        assert_eq!(Day::parse("9999-12-31").unwrap().end() - 1, LATEST);
+        assert_eq!(Day::parse("1970-01-01").unwrap().start(), EARLIEST);
+        assert!(check_time(LATEST + 1).is_err() && check_time(EARLIEST - 1).is_err());
     }
 }

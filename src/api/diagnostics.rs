@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DailyCreationQuery {
     /// The UTC day, `YYYY-MM-DD`.
     pub date: Option<String>,

@@ -25,6 +25,7 @@ pub use metrics::HttpMetrics;
 pub use server::{Background, ServerOptions, StartError, serve, start};
 
 use crate::aggregate::Day;
+use crate::aggregate::period::{Error as PeriodError, check_time};
 use crate::objstore::Objects;
 use crate::store::Store;
 use axum::Router;
@@ -74,7 +75,7 @@ impl AppState {
             trigger: Trigger::InProcess,
             aggregation: Aggregation::default(),
             encryption_key: None,
-            response_cache: Arc::new(cache::ResponseCache::new(Duration::ZERO)),
+            response_cache: Arc::new(cache::ResponseCache::new(Duration::ZERO, 0)),
             pprof: false,
             secure_cookies: false,
         })
@@ -96,9 +97,10 @@ impl AppState {
         self
     }
 
-    /// Totals answers are served from memory for `ttl` after they were computed.
+    /// Totals answers are served from memory for `ttl` after they were computed, in at
+    /// most 64 MiB ([`cache::MAX_BYTES`]).
     pub fn with_response_cache(mut self, ttl: Duration) -> AppState {
-        self.response_cache = Arc::new(cache::ResponseCache::new(ttl));
+        self.response_cache = Arc::new(cache::ResponseCache::new(ttl, cache::MAX_BYTES));
         self
     }
 
@@ -324,21 +326,34 @@ where
     }
 }
 
+/// The query of a route that takes no parameters: any parameter is refused with 400, so a
+/// cached route's `?n=1` is neither a cache key of its own nor silently ignored.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParameters {}
+
 /// A point in time from a query parameter: Unix seconds, or a UTC date meaning its midnight.
+/// Only times from 1970 to 9999 pass, so arithmetic on them cannot overflow.
 fn parse_time(name: &'static str, text: &str) -> Result<i64, ApiError> {
+    let out_of_range = |e: PeriodError| ApiError::bad(name, e.to_string());
     if let Ok(seconds) = text.trim().parse::<i64>() {
-        return Ok(seconds);
+        return check_time(seconds).map_err(out_of_range);
     }
-    Day::parse(text).map(Day::start).map_err(|_| {
-        ApiError::bad(
+    match Day::parse(text) {
+        Ok(day) => Ok(day.start()),
+        Err(e @ PeriodError::OutOfRange(_)) => Err(out_of_range(e)),
+        Err(_) => Err(ApiError::bad(
             name,
             format!("{text:?} is neither Unix seconds nor YYYY-MM-DD"),
-        )
-    })
+        )),
+    }
 }
 
 fn parse_day(name: &'static str, text: &str) -> Result<Day, ApiError> {
-    Day::parse(text).map_err(|_| ApiError::bad(name, format!("{text:?} is not a date YYYY-MM-DD")))
+    Day::parse(text).map_err(|e| match e {
+        PeriodError::OutOfRange(_) => ApiError::bad(name, e.to_string()),
+        _ => ApiError::bad(name, format!("{text:?} is not a date YYYY-MM-DD")),
+    })
 }
 
 /// Fails with a 404 unless `vcenter` has snapshot totals, so a typo is not an empty list.

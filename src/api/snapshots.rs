@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 const DEFAULT_LIMIT: i64 = 1_000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SnapshotsQuery {
     /// `hourly` (default: snapshot runs), `daily` or `monthly` (summarised periods).

@@ -10,6 +10,7 @@ use axum::extract::State;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DailyQuery {
     /// The UTC day, YYYY-MM-DD (required).
@@ -19,6 +20,7 @@ pub struct DailyQuery {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct MonthlyQuery {
     /// The UTC month, YYYY-MM (required).

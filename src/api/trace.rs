@@ -9,6 +9,7 @@ use axum::extract::State;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TraceQuery {
     /// A VM's managed object id (`vm-1234`) or its exact name.

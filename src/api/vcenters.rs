@@ -1,7 +1,7 @@
 //! `/api/vcenters…`: each vCenter's latest totals, and its totals over time from the
 //! precomputed `vcenter_totals` caches (per snapshot, day and month).
 
-use super::{ApiError, Params, now, parse_day, parse_time, require_vcenter};
+use super::{ApiError, NoParameters, Params, now, parse_day, parse_time, require_vcenter};
 use crate::store::Store;
 use crate::store::grain::TotalsGrain;
 use crate::store::totals::VcenterTotals;
@@ -43,6 +43,7 @@ pub async fn list(State(store): State<Store>) -> Result<Json<Vec<VcenterLatest>>
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HourlyQuery {
     /// Start (inclusive): Unix seconds or YYYY-MM-DD; default `until` minus 45 days.
@@ -78,6 +79,7 @@ pub async fn hourly(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DailyQuery {
     /// First day (YYYY-MM-DD, inclusive); default the first day there is.
@@ -121,6 +123,7 @@ pub async fn daily(
 pub async fn monthly(
     State(store): State<Store>,
     Path(vcenter): Path<String>,
+    Params(NoParameters {}): Params<NoParameters>,
 ) -> Result<Json<Vec<VcenterTotals>>, ApiError> {
     vcenter_totals(&store, &vcenter, TotalsGrain::Monthly, i64::MIN, i64::MAX).await
 }

@@ -146,6 +146,7 @@ impl VCenterTargetSpec {
             },
             connect_timeout: seconds(self.connect_timeout_seconds),
             read_timeout: seconds(self.read_timeout_seconds),
+            limits: crate::vsphere::Limits::default(),
         }
     }
 }

@@ -107,6 +107,7 @@ impl Collector {
             },
             connect_timeout: self.connect_timeout,
             read_timeout: self.read_timeout,
+            limits: crate::vsphere::Limits::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! round-trip exactly.
 
 use super::HourlyRow;
+use std::borrow::Cow;
 use std::io::{Read, Write};
 
 /// The header of the hourly CSV form, in the order `snapshot export` writes it.
@@ -35,6 +36,13 @@ pub enum Error {
     MissingHeader { source_name: String },
     #[error("{source_name}, line 1: unknown column `{column}` in the header (expected: {})", HOURLY_COLUMNS.join(","))]
     UnknownColumn { source_name: String, column: String },
+    #[error("{source_name}, line 1: the header is longer than {MAX_HEADER_BYTES} bytes; the first line must be the header: {}", HOURLY_COLUMNS.join(","))]
+    HeaderTooLong { source_name: String },
+    #[error("{source_name}, line 1: {source}")]
+    ReadHeader {
+        source_name: String,
+        source: std::io::Error,
+    },
     #[error("{source_name}, line 1: the header lacks column `{column}`")]
     MissingColumn {
         source_name: String,
@@ -59,9 +67,19 @@ pub enum Error {
     Write(#[from] csv::Error),
 }
 
+/// The longest header line read: twenty column names take a few hundred bytes.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// How much of a header name an error quotes: enough to recognise it, never the file.
+const MAX_ECHOED_CHARS: usize = 64;
+
+/// The header's bytes (and whatever followed them in the same reads) put back before the
+/// rest of the input.
+type Rejoined<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, R>;
+
 /// Reads hourly rows from CSV, validating every field; errors name the line and column.
 pub struct HourlyCsvReader<R: Read> {
-    reader: csv::Reader<R>,
+    reader: csv::Reader<Rejoined<R>>,
     source_name: String,
     /// For each of [`HOURLY_COLUMNS`], its position in the file's header.
     positions: [usize; 20],
@@ -70,11 +88,40 @@ pub struct HourlyCsvReader<R: Read> {
 
 impl<R: Read> HourlyCsvReader<R> {
     /// Checks the header; `source_name` (usually the path) prefixes every error.
-    pub fn new(input: R, source_name: impl Into<String>) -> Result<Self, Error> {
+    /// A header longer than [`MAX_HEADER_BYTES`] is refused before more is read, so a file
+    /// without line ends is not taken whole into memory.
+    pub fn new(mut input: R, source_name: impl Into<String>) -> Result<Self, Error> {
         let source_name = source_name.into();
+        let mut start = Vec::with_capacity(8 * 1024);
+        let mut chunk = [0; 8 * 1024];
+        while !start.contains(&b'\n') {
+            if start.len() > MAX_HEADER_BYTES {
+                return Err(Error::HeaderTooLong { source_name });
+            }
+            let n = match input.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(Error::ReadHeader {
+                        source_name,
+                        source,
+                    });
+                }
+            };
+            start.extend_from_slice(&chunk[..n]);
+        }
+        if start
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap_or(start.len())
+            > MAX_HEADER_BYTES
+        {
+            return Err(Error::HeaderTooLong { source_name });
+        }
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_reader(input);
+            .from_reader(std::io::Cursor::new(start).chain(input));
         let header = reader
             .headers()
             .map_err(|source| Error::Read {
@@ -92,13 +139,13 @@ impl<R: Read> HourlyCsvReader<R> {
             let Some(field) = HOURLY_COLUMNS.iter().position(|c| *c == column) else {
                 return Err(Error::UnknownColumn {
                     source_name,
-                    column: column.to_string(),
+                    column: crate::vsphere::excerpt(column, MAX_ECHOED_CHARS),
                 });
             };
             if positions[field] != usize::MAX {
                 return Err(Error::DuplicateColumn {
                     source_name,
-                    column: column.to_string(),
+                    column: crate::vsphere::excerpt(column, MAX_ECHOED_CHARS),
                 });
             }
             positions[field] = position;
@@ -163,6 +210,11 @@ impl<R: Read> HourlyCsvReader<R> {
     }
 }
 
+/// A value as an error quotes it: in quotes, cut short.
+fn echoed(value: &str) -> String {
+    format!("{:?}", crate::vsphere::excerpt(value, MAX_ECHOED_CHARS))
+}
+
 /// One record, read by field index in [`HOURLY_COLUMNS`] order.
 struct Fields<'a> {
     record: &'a csv::StringRecord,
@@ -172,8 +224,14 @@ struct Fields<'a> {
 }
 
 impl Fields<'_> {
+    /// The field as written: free text keeps its spaces, so an export round-trips.
+    fn exact(&self, field: usize) -> &str {
+        self.record.get(self.positions[field]).unwrap_or("")
+    }
+
+    /// The field without surrounding whitespace: identifiers, numbers and flags.
     fn raw(&self, field: usize) -> &str {
-        self.record.get(self.positions[field]).unwrap_or("").trim()
+        self.exact(field).trim()
     }
 
     fn error(&self, field: usize, problem: impl Into<String>) -> Error {
@@ -186,7 +244,7 @@ impl Fields<'_> {
     }
 
     fn text(&self, field: usize) -> String {
-        self.raw(field).to_string()
+        self.exact(field).to_string()
     }
 
     fn required_text(&self, field: usize) -> Result<String, Error> {
@@ -201,7 +259,7 @@ impl Fields<'_> {
         match value.parse::<i64>() {
             Ok(n) if n >= 0 => Ok(n),
             Ok(n) => Err(self.error(field, format!("{n} is negative; expected {what}"))),
-            Err(_) => Err(self.error(field, format!("{value:?} is not {what}"))),
+            Err(_) => Err(self.error(field, format!("{} is not {what}", echoed(value)))),
         }
     }
 
@@ -224,7 +282,10 @@ impl Fields<'_> {
         let value = self.raw(field);
         match value.parse::<f64>() {
             Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-            _ => Err(self.error(field, format!("{value:?} is not a finite number ≥ 0"))),
+            _ => Err(self.error(
+                field,
+                format!("{} is not a finite number ≥ 0", echoed(value)),
+            )),
         }
     }
 
@@ -232,47 +293,88 @@ impl Fields<'_> {
         match self.raw(field) {
             "0" => Ok(false),
             "1" => Ok(true),
-            other => Err(self.error(field, format!("{other:?} is not a boolean; use 0 or 1"))),
+            other => Err(self.error(
+                field,
+                format!("{} is not a boolean; use 0 or 1", echoed(other)),
+            )),
         }
+    }
+}
+
+/// `text` as a spreadsheet shows it rather than runs it. Excel and LibreOffice take a cell
+/// starting with `=`, `+`, `-`, `@`, a tab or a carriage return for a formula (a VM named
+/// `=HYPERLINK(…)` would become a link), so such a cell gets a leading `'`, as OWASP
+/// advises against CSV injection. Only report CSVs are written so: the import/export CSV
+/// keeps every text exact, to round-trip.
+pub fn spreadsheet_text(text: &str) -> Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
     }
 }
 
 /// Writes hourly rows in the form [`HourlyCsvReader`] reads.
 pub struct HourlyCsvWriter<W: Write> {
     writer: csv::Writer<W>,
+    /// Text cells go through [`spreadsheet_text`] (report CSVs, which are not read back).
+    for_spreadsheets: bool,
 }
 
 impl<W: Write> HourlyCsvWriter<W> {
+    /// Every text exactly as it is, for `snapshot export` and `snapshot import`.
     pub fn new(output: W) -> Result<Self, Error> {
+        Self::with(output, false)
+    }
+
+    /// Text that a spreadsheet would run as a formula is neutralised ([`spreadsheet_text`]).
+    pub fn for_spreadsheets(output: W) -> Result<Self, Error> {
+        Self::with(output, true)
+    }
+
+    fn with(output: W, for_spreadsheets: bool) -> Result<Self, Error> {
         let mut writer = csv::Writer::from_writer(output);
         writer.write_record(HOURLY_COLUMNS)?;
-        Ok(HourlyCsvWriter { writer })
+        Ok(HourlyCsvWriter {
+            writer,
+            for_spreadsheets,
+        })
     }
 
     pub fn write(&mut self, row: &HourlyRow) -> Result<(), Error> {
         let flag = |b: bool| if b { "1" } else { "0" };
-        self.writer.write_record([
-            row.vcenter.as_str(),
-            &row.vm_id,
-            &row.vm_uuid,
-            &row.inventory_id,
-            &row.name,
-            &row.event_key,
-            &row.cloud_id,
-            &row.creation_time.to_string(),
-            &row.deletion_time.to_string(),
-            &row.snapshot_time.to_string(),
-            &row.resource_pool,
-            &row.datacenter,
-            &row.cluster,
-            &row.folder,
-            &row.provisioned_disk_gb.to_string(),
-            &row.vcpu_count.to_string(),
-            &row.ram_gb.to_string(),
-            flag(row.is_template),
-            flag(row.powered_on),
-            flag(row.srm_placeholder),
-        ])?;
+        let spreadsheets = self.for_spreadsheets;
+        fn text(spreadsheets: bool, text: &str) -> Cow<'_, str> {
+            if spreadsheets {
+                spreadsheet_text(text)
+            } else {
+                Cow::Borrowed(text)
+            }
+        }
+        let cells: [Cow<'_, str>; 20] = [
+            text(spreadsheets, &row.vcenter),
+            text(spreadsheets, &row.vm_id),
+            text(spreadsheets, &row.vm_uuid),
+            text(spreadsheets, &row.inventory_id),
+            text(spreadsheets, &row.name),
+            text(spreadsheets, &row.event_key),
+            text(spreadsheets, &row.cloud_id),
+            row.creation_time.to_string().into(),
+            row.deletion_time.to_string().into(),
+            row.snapshot_time.to_string().into(),
+            text(spreadsheets, &row.resource_pool),
+            text(spreadsheets, &row.datacenter),
+            text(spreadsheets, &row.cluster),
+            text(spreadsheets, &row.folder),
+            row.provisioned_disk_gb.to_string().into(),
+            row.vcpu_count.to_string().into(),
+            row.ram_gb.to_string().into(),
+            flag(row.is_template).into(),
+            flag(row.powered_on).into(),
+            flag(row.srm_placeholder).into(),
+        ];
+        self.writer
+            .write_record(cells.iter().map(|cell| cell.as_bytes()))?;
         Ok(())
     }
 
@@ -330,6 +432,33 @@ mod tests {
         writer.finish().unwrap();
         let rows = read_all(std::str::from_utf8(&out).unwrap()).unwrap();
         assert_eq!(rows, vec![sample_row()]);
+    }
+
+    #[test]
+    fn text_that_looks_like_a_formula_round_trips_unchanged() {
+        let mut row = sample_row();
+        row.name = "=HYPERLINK(\"http://x\",\"y\")".into();
+        row.folder = "-folder".into();
+        row.cluster = "@cluster".into();
+        let mut out = Vec::new();
+        let mut writer = HourlyCsvWriter::new(&mut out).unwrap();
+        writer.write(&row).unwrap();
+        writer.finish().unwrap();
+        assert_eq!(read_all(std::str::from_utf8(&out).unwrap()).unwrap(), [row]);
+    }
+
+    /// Found by tests/fuzz.rs: a name of one no-break space came back empty.
+    #[test]
+    fn text_with_surrounding_whitespace_round_trips_unchanged() {
+        let mut row = sample_row();
+        row.name = "\u{a0}".into();
+        row.folder = " /DC1/vm/ spaced ".into();
+        row.cluster = "\tcluster\n".into();
+        let mut out = Vec::new();
+        let mut writer = HourlyCsvWriter::new(&mut out).unwrap();
+        writer.write(&row).unwrap();
+        writer.finish().unwrap();
+        assert_eq!(read_all(std::str::from_utf8(&out).unwrap()).unwrap(), [row]);
     }
 
     #[test]
@@ -397,6 +526,54 @@ mod tests {
 
         let err = read_all("").unwrap_err().to_string();
         assert!(err.contains("the file is empty"), "{err}");
+    }
+
+    /// Counts what the importer takes from its input.
+    struct Counted<R> {
+        inner: R,
+        taken: std::rc::Rc<std::cell::Cell<usize>>,
+    }
+
+    impl<R: Read> Read for Counted<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.taken.set(self.taken.get() + n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_long_unknown_column_is_echoed_cut_short() {
+        let long = "x".repeat(10_000);
+        let err = read_all(&format!("{},{long}\n", HEADER))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("unknown column `{}…`", &long[..64])),
+            "{}",
+            &err[..200]
+        );
+        assert!(err.len() < 1_000, "{} bytes echoed", err.len());
+    }
+
+    #[test]
+    fn a_header_line_without_an_end_is_refused_without_reading_the_file() {
+        let taken = std::rc::Rc::new(std::cell::Cell::new(0));
+        let input = Counted {
+            inner: std::io::repeat(b'a').take(8 * 1024 * 1024),
+            taken: taken.clone(),
+        };
+        let err = HourlyCsvReader::new(input, "huge.csv")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.len() < 1_000, "{} bytes echoed", err.len());
+        assert!(err.starts_with("huge.csv, line 1:"), "{}", &err[..200]);
+        assert!(
+            taken.get() <= 2 * MAX_HEADER_BYTES,
+            "read {} bytes looking for the header",
+            taken.get()
+        );
     }
 
     #[test]

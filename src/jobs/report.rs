@@ -22,7 +22,9 @@ pub enum Error {
         scope: String,
         hint: &'static str,
     },
-    #[error("invalid hour {0:?}: expected Unix seconds or YYYY-MM-DDTHH[:MM[:SS]] (UTC)")]
+    #[error(
+        "invalid hour {0:?}: expected Unix seconds or YYYY-MM-DDTHH[:MM[:SS]] (UTC), from 1970 to 9999"
+    )]
     Hour(String),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
@@ -91,6 +93,8 @@ impl Period {
                 .map(|dt| dt.and_utc().timestamp())
                 .ok_or_else(|| Error::Hour(text.to_string()))?,
         };
+        // Out of range, the hour's arithmetic below (and every later `start + HOUR`) could wrap.
+        crate::aggregate::period::check_time(t).map_err(|_| Error::Hour(text.to_string()))?;
         Ok(Period::hour_containing(t))
     }
 

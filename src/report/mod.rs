@@ -151,10 +151,11 @@ pub fn summaries_csv(vms: &[VmSummary]) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-/// The hourly rows in the CSV form of `vctp snapshot export` (and `snapshot import`).
+/// The hourly rows in the columns of `vctp snapshot export`, text that a spreadsheet would
+/// run as a formula neutralised.
 pub fn hourly_csv(rows: &[HourlyRow]) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
-    let mut writer = HourlyCsvWriter::new(&mut out)?;
+    let mut writer = HourlyCsvWriter::for_spreadsheets(&mut out)?;
     for row in rows {
         writer.write(row)?;
     }
@@ -180,6 +181,55 @@ mod tests {
             back.push(row);
         }
         assert_eq!(back, rows);
+    }
+
+    /// What a spreadsheet would run as a formula, as a VM's name (or folder, pool …).
+    const FORMULAS: [&str; 6] = [
+        "=HYPERLINK(\"http://evil.example/\",\"click\")",
+        "+1+1",
+        "-2+3",
+        "@SUM(A1)",
+        "\tcmd",
+        "\rcmd",
+    ];
+
+    /// Every cell that holds `needle` (past its leading tab or CR), as written.
+    fn cells_with(csv: &[u8], needle: &str) -> Vec<String> {
+        let mut reader = csv::Reader::from_reader(csv);
+        reader
+            .records()
+            .flat_map(|record| {
+                record
+                    .unwrap()
+                    .iter()
+                    .filter(|cell| cell.contains(needle.trim_start_matches(['\t', '\r'])))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn report_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
+        let day = crate::aggregate::Day::parse("2026-01-05").unwrap();
+        let inventory = crate::synth::Inventory::new(10, 1, day, 1, 7);
+        let t = inventory.snapshot_times(0, day)[3];
+        for formula in FORMULAS {
+            let mut rows: Vec<HourlyRow> = inventory.rows_at(0, t).collect();
+            rows[0].name = formula.to_string();
+            rows[0].folder = formula.to_string();
+            let cells = cells_with(&hourly_csv(&rows).unwrap(), formula);
+            assert_eq!(cells, [format!("'{formula}"), format!("'{formula}")]);
+            let mut vms = inventory.daily_summaries(day, &Default::default());
+            vms[0].placement.name = formula.to_string();
+            let cells = cells_with(&summaries_csv(&vms).unwrap(), formula);
+            assert_eq!(cells, [format!("'{formula}")]);
+        }
+        // Numbers keep their sign: only text columns are touched.
+        let mut rows: Vec<HourlyRow> = inventory.rows_at(0, t).collect();
+        rows[0].deletion_time = -1;
+        let csv = String::from_utf8(hourly_csv(&rows).unwrap()).unwrap();
+        assert!(csv.contains(",-1,"), "{csv}");
     }
 
     #[test]

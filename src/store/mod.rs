@@ -51,6 +51,10 @@ pub enum Error {
         op: &'static str,
         source: sqlx::Error,
     },
+    #[error(
+        "failed to {op}: the SQLite database is locked by another writer (a `vctp snapshot import` holds the write lock until its whole file is stored); retry when it has finished"
+    )]
+    Locked { op: &'static str },
     #[error("VM {vm_id} appears twice in snapshot {snapshot_time} of vCenter {vcenter}")]
     DuplicateVm {
         vcenter: String,
@@ -76,6 +80,7 @@ impl Error {
             Error::Migrate { .. } => "MigrationFailed",
             Error::SchemaVersion { .. } => "SchemaVersionMismatch",
             Error::Query { .. } => "QueryFailed",
+            Error::Locked { .. } => "DatabaseLocked",
             Error::DuplicateVm { .. } => "DuplicateVm",
             Error::SnapshotSplit { .. } => "SnapshotSplit",
             Error::ImportTargetNotPostgres(_) => "InvalidImportTarget",
@@ -92,8 +97,29 @@ pub(crate) trait QueryContext<T> {
 
 impl<T> QueryContext<T> for std::result::Result<T, sqlx::Error> {
     fn op(self, op: &'static str) -> Result<T> {
-        self.map_err(|source| Error::Query { op, source })
+        self.map_err(|source| {
+            if is_sqlite_busy(&source) {
+                Error::Locked { op }
+            } else {
+                Error::Query { op, source }
+            }
+        })
     }
+}
+
+/// How long a SQLite writer waits for another one's write lock (a whole-file import holds
+/// it until the file is stored) before giving up with [`Error::Locked`].
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// SQLITE_BUSY and its extended codes (the primary code is the low byte): another
+/// connection holds the write lock.
+fn is_sqlite_busy(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .filter(|e| e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some())
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
 }
 
 /// Where the database is: parsed from `--database-url`, `VCTP_DATABASE_URL` or
@@ -203,7 +229,7 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(30));
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(4)
                     .connect_with(options)

@@ -6,7 +6,7 @@ use super::error::Error;
 use super::model::{About, Moref, Places, Property, VmProperties};
 use super::parse::{Collect, MorefReader, RetrieveResult, ServiceContent, ServiceContentReader};
 use super::soap::{self, PropertySpec, Request};
-use super::xml::{self, Content, Exchange, Ignore};
+use super::xml::{self, Content, Exchange, Ignore, Limits};
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
 use std::error::Error as _;
@@ -33,6 +33,8 @@ pub struct Endpoint {
     pub connect_timeout: Duration,
     /// How long one read of a response may wait for data (idle time, not the whole exchange).
     pub read_timeout: Duration,
+    /// How much of this vCenter's answers is read before giving up.
+    pub limits: Limits,
 }
 
 impl fmt::Debug for Endpoint {
@@ -44,6 +46,7 @@ impl fmt::Debug for Endpoint {
             .field("tls", &self.tls)
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -259,6 +262,12 @@ impl Client {
         loop {
             let page = RetrieveResult::new(collect, spec.paths);
             match self.transport.call(request, page).await? {
+                Some(_) if pages >= self.transport.endpoint.limits.pages => {
+                    return Err(Error::TooManyPages {
+                        url: self.transport.endpoint.url.clone(),
+                        limit: self.transport.endpoint.limits.pages,
+                    });
+                }
                 Some(token) => {
                     request = soap::continue_retrieve_properties_ex(collector, &token);
                     pages += 1;
@@ -341,7 +350,9 @@ impl Transport {
             url: &self.endpoint.url,
             call,
         };
-        xml::read_response(body_reader(response, &mut self.received), exchange, content).await
+        let limits = self.endpoint.limits;
+        let body = body_reader(response, &mut self.received);
+        xml::read_response_within(body, exchange, limits, content).await
     }
 
     /// Sends one request and returns the response when its status promises a SOAP answer.
@@ -578,6 +589,7 @@ mod tests {
             tls: Tls::Insecure,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
+            limits: Limits::default(),
         };
         let shown = format!("{endpoint:?}");
         assert!(
@@ -596,6 +608,7 @@ mod tests {
             tls: Tls::Insecure,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
+            limits: Limits::default(),
         };
         spawnable(Client::login(&endpoint));
         let _ = |client: &'static mut Client| {
@@ -617,6 +630,7 @@ mod tests {
             },
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
+            limits: Limits::default(),
         };
         let error = Transport::new(endpoint).err().unwrap();
         assert!(

@@ -47,6 +47,19 @@ pub enum Error {
     Parse { call: &'static str, message: String },
     #[error("the {call} response ended before the document was complete")]
     Truncated { call: &'static str },
+    #[error(
+        "the {call} response of {url} is too large: {bounded} went over its limit of {limit} bytes (a broken or hostile vCenter, or someone in between)"
+    )]
+    TooLarge {
+        url: String,
+        call: &'static str,
+        bounded: Bounded,
+        limit: u64,
+    },
+    #[error(
+        "{url} answered more than {limit} pages of one retrieval (a broken or hostile vCenter keeps sending paging tokens)"
+    )]
+    TooManyPages { url: String, limit: u32 },
 }
 
 impl Error {
@@ -67,6 +80,8 @@ impl Error {
             Error::Http { .. } => "HttpError",
             Error::Parse { .. } => "InvalidResponse",
             Error::Truncated { .. } => "TruncatedResponse",
+            Error::TooLarge { .. } => "ResponseTooLarge",
+            Error::TooManyPages { .. } => "TooManyPages",
         }
     }
 
@@ -87,7 +102,27 @@ impl Error {
             | Error::NoSessionCookie { .. }
             | Error::NotAuthenticated { .. }
             | Error::Fault { .. }
-            | Error::Parse { .. } => false,
+            | Error::Parse { .. }
+            | Error::TooLarge { .. }
+            | Error::TooManyPages { .. } => false,
         }
+    }
+}
+
+/// The part of a response a limit bounds, as errors name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounded {
+    /// [`super::Limits::text_bytes`].
+    Text,
+    /// [`super::Limits::response_bytes`].
+    Response,
+}
+
+impl std::fmt::Display for Bounded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Bounded::Text => "one text node or tag",
+            Bounded::Response => "the whole response",
+        })
     }
 }

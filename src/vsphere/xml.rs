@@ -7,22 +7,146 @@
 //! attributes are matched on local names. A body that ends before the envelope is closed
 //! is [`Error::Truncated`], never a partial result.
 
-use super::error::Error;
+use super::error::{Bounded, Error};
 use quick_xml::Reader;
 use quick_xml::errors::IllFormedError;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use std::io;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, ReadBuf};
 
 /// Deeper than any vSphere response nests; beyond it the input is broken or hostile.
 const MAX_DEPTH: usize = 128;
+
+/// How much one vCenter may make vctp read. A broken or hostile server (or someone in the
+/// middle) can stream without end; past a limit the call fails with
+/// [`Error::TooLarge`] or [`Error::TooManyPages`], naming the vCenter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes between two `<` of a response: one text node, tag or attribute list, which
+    /// the XML reader buffers whole. Also bounds the text gathered inside one element.
+    /// vSphere's longest texts (annotations, custom values) are a few kilobytes.
+    pub text_bytes: usize,
+    /// Bytes of one response. A page of 100,000 VMs at ~2 KiB each (servers that ignore
+    /// maxObjects answer in one page) is ~200 MB.
+    pub response_bytes: u64,
+    /// Pages of one retrieval: 10,000 pages of the default 1,000 objects is ten million.
+    pub pages: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            text_bytes: 4 * 1024 * 1024,
+            response_bytes: 512 * 1024 * 1024,
+            pages: 10_000,
+        }
+    }
+}
+
+/// What the capped reader fails with; [`read_failure`] turns it into [`Error::TooLarge`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is over its limit")]
+struct OverLimit(Bounded);
+
+/// Hands the XML reader at most [`Limits::response_bytes`] in all and at most
+/// [`Limits::text_bytes`] between two `<`, then fails: the reader never buffers more than
+/// that, whatever the server sends.
+struct Capped<R> {
+    inner: R,
+    limits: Limits,
+    /// Bytes handed out so far.
+    total: u64,
+    /// Bytes handed out since the last `<`.
+    run: usize,
+    /// Bytes at the front of the inner buffer already checked and handed out.
+    checked: usize,
+    /// The limit reached; reported once the bytes before it are consumed.
+    over: Option<Bounded>,
+}
+
+impl<R> Capped<R> {
+    fn new(inner: R, limits: Limits) -> Self {
+        Capped {
+            inner,
+            limits,
+            total: 0,
+            run: 0,
+            checked: 0,
+            over: None,
+        }
+    }
+}
+
+impl<R: AsyncBufRead + Unpin> AsyncRead for Capped<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let available = ready!(self.as_mut().poll_fill_buf(cx))?;
+        let n = available.len().min(out.remaining());
+        out.put_slice(&available[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<R: AsyncBufRead + Unpin> AsyncBufRead for Capped<R> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        let buf = ready!(Pin::new(&mut this.inner).poll_fill_buf(cx))?;
+        let mut checked = this.checked.min(buf.len());
+        while checked < buf.len() && this.over.is_none() {
+            if this.total >= this.limits.response_bytes {
+                this.over = Some(Bounded::Response);
+            } else if buf[checked] == b'<' {
+                this.run = 0;
+            } else if this.run >= this.limits.text_bytes {
+                this.over = Some(Bounded::Text);
+            } else {
+                this.run += 1;
+            }
+            if this.over.is_none() {
+                this.total += 1;
+                checked += 1;
+            }
+        }
+        this.checked = checked;
+        match this.over {
+            Some(bounded) if checked == 0 => Poll::Ready(Err(io::Error::other(OverLimit(bounded)))),
+            _ => Poll::Ready(Ok(&buf[..checked])),
+        }
+    }
+
+    fn consume(self: Pin<&mut Self>, amount: usize) {
+        let this = self.get_mut();
+        this.checked = this.checked.saturating_sub(amount);
+        Pin::new(&mut this.inner).consume(amount);
+    }
+}
 
 /// Which call a response answers and where it came from, for errors.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Exchange<'a> {
     pub url: &'a str,
     pub call: &'static str,
+}
+
+impl Exchange<'_> {
+    fn too_large(self, bounded: Bounded, limits: Limits) -> Error {
+        Error::TooLarge {
+            url: self.url.to_owned(),
+            call: self.call,
+            bounded,
+            limit: match bounded {
+                Bounded::Text => limits.text_bytes as u64,
+                Bounded::Response => limits.response_bytes,
+            },
+        }
+    }
 }
 
 /// Reads what is inside the `<{call}Response>` element of one call's response.
@@ -67,8 +191,7 @@ impl Content for Ignore {
     }
 }
 
-/// Reads one response from `body` into `content`. A SOAP fault in the body comes back as
-/// [`Error::NotAuthenticated`] or [`Error::Fault`].
+/// [`read_response_within`] the default [`Limits`].
 pub(crate) async fn read_response<R, C>(
     body: R,
     exchange: Exchange<'_>,
@@ -78,14 +201,29 @@ where
     R: AsyncBufRead + Unpin,
     C: Content,
 {
-    let mut xml = Reader::from_reader(body);
+    read_response_within(body, exchange, Limits::default(), content).await
+}
+
+/// Reads one response from `body` into `content`, failing past `limits`. A SOAP fault in
+/// the body comes back as [`Error::NotAuthenticated`] or [`Error::Fault`].
+pub(crate) async fn read_response_within<R, C>(
+    body: R,
+    exchange: Exchange<'_>,
+    limits: Limits,
+    content: C,
+) -> Result<C::Output, Error>
+where
+    R: AsyncBufRead + Unpin,
+    C: Content,
+{
+    let mut xml = Reader::from_reader(Capped::new(body, limits));
     let mut buf = Vec::with_capacity(16 * 1024);
-    let mut walker = Walker::new(exchange, content);
+    let mut walker = Walker::new(exchange, content, limits.text_bytes);
     loop {
         buf.clear();
         let event = match xml.read_event_into_async(&mut buf).await {
             Ok(event) => event,
-            Err(error) => return Err(read_failure(&mut xml, exchange, error).await),
+            Err(error) => return Err(read_failure(&mut xml, exchange, limits, error).await),
         };
         match event {
             Event::Start(start) => walker.start(&start)?,
@@ -95,17 +233,19 @@ where
             }
             Event::End(_) => walker.end()?,
             Event::Text(text) => match text.xml10_content() {
-                Ok(text) => walker.text(&text),
+                Ok(text) => walker.text(&text)?,
                 Err(_) => return Err(cut_or_invalid(&mut xml, exchange, "text is not UTF-8").await),
             },
             Event::CData(data) => match data.xml10_content() {
-                Ok(text) => walker.text(&text),
+                Ok(text) => walker.text(&text)?,
                 Err(_) => {
                     return Err(cut_or_invalid(&mut xml, exchange, "CDATA is not UTF-8").await);
                 }
             },
-            Event::GeneralRef(reference) => resolve_reference(&reference, |text| walker.text(text))
-                .map_err(|message| walker.invalid(message))?,
+            Event::GeneralRef(reference) => {
+                let text = resolve_reference(&reference).map_err(|m| walker.invalid(m))?;
+                walker.text(&text)?;
+            }
             Event::Eof => return walker.finish(),
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
         }
@@ -117,8 +257,14 @@ where
 async fn read_failure<R: AsyncBufRead + Unpin>(
     xml: &mut Reader<R>,
     exchange: Exchange<'_>,
+    limits: Limits,
     error: quick_xml::Error,
 ) -> Error {
+    if let quick_xml::Error::Io(io) = &error
+        && let Some(OverLimit(bounded)) = io.get_ref().and_then(|e| e.downcast_ref())
+    {
+        return exchange.too_large(*bounded, limits);
+    }
     match error {
         quick_xml::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => Error::Timeout {
             url: exchange.url.to_owned(),
@@ -163,19 +309,18 @@ async fn cut_or_invalid<R: AsyncBufRead + Unpin>(
     }
 }
 
-/// Passes the text an entity or character reference stands for to `text`.
-fn resolve_reference(reference: &BytesRef<'_>, text: impl FnOnce(&str)) -> Result<(), String> {
+/// The text an entity or character reference stands for.
+fn resolve_reference(reference: &BytesRef<'_>) -> Result<String, String> {
     match reference.resolve_char_ref() {
-        Ok(Some(c)) => text(c.encode_utf8(&mut [0; 4])),
+        Ok(Some(c)) => Ok(c.to_string()),
         Ok(None) => {
             let name = reference.decode().map_err(|e| e.to_string())?;
-            let resolved = resolve_predefined_entity(&name)
-                .ok_or_else(|| format!("unknown entity &{};", excerpt(&name, 40)))?;
-            text(resolved);
+            resolve_predefined_entity(&name)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("unknown entity &{};", excerpt(&name, 40)))
         }
-        Err(error) => return Err(error.to_string()),
+        Err(error) => Err(error.to_string()),
     }
-    Ok(())
 }
 
 /// The open elements of the document, as far as they are being read.
@@ -201,12 +346,14 @@ struct Walker<'a, C: Content> {
     depth: usize,
     /// Character data of the innermost open element being read.
     text: String,
+    /// The most `text` may hold ([`Limits::text_bytes`]).
+    max_text: usize,
     response_seen: bool,
     envelope_closed: bool,
 }
 
 impl<'a, C: Content> Walker<'a, C> {
-    fn new(exchange: Exchange<'a>, content: C) -> Self {
+    fn new(exchange: Exchange<'a>, content: C, max_text: usize) -> Self {
         Walker {
             exchange,
             content,
@@ -214,6 +361,7 @@ impl<'a, C: Content> Walker<'a, C> {
             stack: Vec::with_capacity(16),
             depth: 0,
             text: String::new(),
+            max_text,
             response_seen: false,
             envelope_closed: false,
         }
@@ -313,10 +461,21 @@ impl<'a, C: Content> Walker<'a, C> {
         Ok(())
     }
 
-    fn text(&mut self, text: &str) {
+    /// Gathers the text of the element being read; many text nodes, references and CDATA
+    /// sections in one element add up, so their sum is bounded too.
+    fn text(&mut self, text: &str) -> Result<(), Error> {
         if self.depth == self.stack.len() && self.depth > 0 {
+            if self.text.len() + text.len() > self.max_text {
+                return Err(Error::TooLarge {
+                    url: self.exchange.url.to_owned(),
+                    call: self.exchange.call,
+                    bounded: Bounded::Text,
+                    limit: self.max_text as u64,
+                });
+            }
             self.text.push_str(text);
         }
+        Ok(())
     }
 
     fn finish(self) -> Result<C::Output, Error> {

@@ -4,6 +4,7 @@
 use super::chart::{self, number};
 use super::{Chart, Error, Layout, Session, html, link, now, optional, required, time_text};
 use crate::aggregate::Day;
+use crate::api::NoParameters;
 use crate::store::Store;
 use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::totals::VcenterTotals;
@@ -40,7 +41,12 @@ struct Dashboard {
     rows: Vec<DashboardRow>,
 }
 
-pub async fn dashboard(session: Session, State(store): State<Store>) -> PageResult {
+pub async fn dashboard(
+    session: Session,
+    State(store): State<Store>,
+    query: Result<Query<NoParameters>, QueryRejection>,
+) -> PageResult {
+    let Query(NoParameters {}) = query?;
     let until = now() + 1;
     let since = until - HOURLY_DAYS * 86_400;
     let mut rows = Vec::new();
@@ -102,6 +108,7 @@ pub async fn vcenters(session: Session, State(store): State<Store>) -> PageResul
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TotalsQuery {
     vcenter: Option<String>,
     from: Option<String>,
@@ -283,6 +290,7 @@ fn series(rows: &[VcenterTotals], value: impl Fn(&VcenterTotals) -> f64) -> Vec<
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SnapshotsQuery {
     vcenter: Option<String>,
 }

@@ -13,6 +13,7 @@ use axum::response::Html;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TraceQuery {
     vm: Option<String>,
     vcenter: Option<String>,
