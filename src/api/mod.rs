@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod cache;
+mod deadline;
 mod debug;
 mod diagnostics;
 mod error;
@@ -57,6 +58,9 @@ pub struct AppState {
     pub response_cache: Arc<cache::ResponseCache>,
     /// Serve `/debug/pprof/` (settings.enable_pprof).
     pub pprof: bool,
+    /// The longest a GET or HEAD request may take before it answers 503 `request timed out`
+    /// (settings.request_timeout_seconds).
+    pub request_timeout: Duration,
 }
 
 impl AppState {
@@ -72,6 +76,7 @@ impl AppState {
             encryption_key: None,
             response_cache: Arc::new(cache::ResponseCache::new(Duration::ZERO)),
             pprof: false,
+            request_timeout: crate::config::DEFAULT_REQUEST_TIMEOUT,
         })
     }
 
@@ -99,6 +104,11 @@ impl AppState {
 
     pub fn with_pprof(mut self, enabled: bool) -> AppState {
         self.pprof = enabled;
+        self
+    }
+
+    pub fn with_request_timeout(mut self, limit: Duration) -> AppState {
+        self.request_timeout = limit;
         self
     }
 
@@ -256,6 +266,12 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
             auth::require,
+        ))
+        // Around auth and the handler, inside the span, so a timed-out request is logged
+        // with its 503.
+        .layer(axum::middleware::from_fn_with_state(
+            state.request_timeout,
+            deadline::bound,
         ))
         // Outermost, so the auth decisions are logged inside the request's span too; a
         // `layer` runs after routing, so the span can name the matched route.
