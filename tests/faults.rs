@@ -168,6 +168,12 @@ async fn with_postgres_stopped_requests_answer_503_in_time_and_are_right_again_o
         "/readyz took {:?} with the database down",
         ready.took
     );
+    // The pages say it too, in HTML.
+    let page = fetch(&client, &base, "/vcenters").await;
+    assert_eq!(page.status, 503, "{page:?}");
+    assert!(page.retry_after.is_some(), "{page:?}");
+    assert!(page.body.contains("database is unavailable"), "{page:?}");
+    assert!(page.took <= deadline + SLACK, "{page:?}");
     // Long enough for every client to run into the outage more than once.
     tokio::time::sleep(deadline * 2).await;
 
