@@ -6,13 +6,17 @@
 #
 #     source scripts/postgres.sh
 #     trap pg_stop EXIT
-#     pg_start            # exports VCTP_TEST_POSTGRES_URL
+#     pg_start            # exports VCTP_TEST_POSTGRES_URL and VCTP_TEST_POSTGRES_CTL
 #     ...                 # run tests
 #     pg_stop             # idempotent; also fine if pg_start never ran
 #
 # The server listens only on 127.0.0.1 on a free port, keeps its data and its
 # Unix socket in a fresh `mktemp -d /tmp/vctp-pg.XXXX` directory, trusts every
 # connection, and runs with fsync off. It is meant for tests only.
+#
+# Tests that take the database away under a running vctp stop and start this same server
+# (same data, same port) with `"$VCTP_TEST_POSTGRES_CTL" stop` and `... start`: a small
+# script pg_start writes into its temp directory (pg_pause / pg_resume below).
 #
 # Environment knobs (all optional):
 #   VCTP_PG_BIN   directory holding initdb/pg_ctl/postgres
@@ -75,6 +79,49 @@ _pg_dump_log() {
     fi
 }
 
+# Start the server of $VCTP_PG_DIR on PORT and wait until it accepts connections.
+_pg_ctl_start() {
+    _pg_as_postgres "$VCTP_PG_BIN/pg_ctl" -D "$VCTP_PG_DIR/data" -l "$VCTP_PG_DIR/log" -w start \
+        -o "-c listen_addresses=127.0.0.1 -p $1 -k $VCTP_PG_DIR -c fsync=off" >/dev/null
+}
+
+# Stop the running server, keeping its data: `fast` ends the open sessions (they get
+# admin_shutdown, 57P01) as a real shutdown of the database does.
+pg_pause() {
+    if ! _pg_as_postgres "$VCTP_PG_BIN/pg_ctl" -D "$VCTP_PG_DIR/data" -m fast -w stop >/dev/null; then
+        _pg_log "pg_ctl stop failed"
+        return 1
+    fi
+}
+
+# Start the server pg_pause stopped again, on its port PORT.
+pg_resume() {
+    if ! _pg_ctl_start "$1"; then
+        _pg_log "PostgreSQL failed to start again on port $1"
+        _pg_dump_log
+        return 1
+    fi
+}
+
+# Write $VCTP_PG_DIR/ctl, which runs pg_pause (stop) or pg_resume (start) on this server from
+# any process: tests get its path in VCTP_TEST_POSTGRES_CTL.
+_pg_write_ctl() {
+    local port="$1" script
+    script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/postgres.sh"
+    cat >"$VCTP_PG_DIR/ctl" <<EOF
+#!/usr/bin/env bash
+# Written by scripts/postgres.sh: stop or start its test server (same data, port $port).
+VCTP_PG_DIR='$VCTP_PG_DIR'
+source '$script'
+case "\${1:-}" in
+    stop) pg_pause ;;
+    start) pg_resume $port ;;
+    *) echo "usage: \$0 stop|start" >&2; exit 2 ;;
+esac
+EOF
+    chmod 700 "$VCTP_PG_DIR/ctl"
+}
+
 pg_start() {
     if [ -n "${VCTP_PG_DIR:-}" ] && [ -d "$VCTP_PG_DIR" ]; then
         _pg_log "already started ($VCTP_PG_DIR)"
@@ -114,8 +161,7 @@ pg_start() {
             _pg_log "could not find a free port"
             break
         fi
-        if _pg_as_postgres "$VCTP_PG_BIN/pg_ctl" -D "$VCTP_PG_DIR/data" -l "$VCTP_PG_DIR/log" -w start \
-            -o "-c listen_addresses=127.0.0.1 -p $port -k $VCTP_PG_DIR -c fsync=off" >/dev/null; then
+        if _pg_ctl_start "$port"; then
             started=1
             break
         fi
@@ -131,7 +177,13 @@ pg_start() {
         return 1
     fi
 
+    if ! _pg_write_ctl "$port"; then
+        _pg_log "could not write $VCTP_PG_DIR/ctl"
+        pg_stop
+        return 1
+    fi
     export VCTP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    export VCTP_TEST_POSTGRES_CTL="$VCTP_PG_DIR/ctl"
     _pg_log "PostgreSQL running (pid $(_pg_postmaster_pid || echo '?'), dir $VCTP_PG_DIR): $VCTP_TEST_POSTGRES_URL"
     return 0
 }
@@ -172,6 +224,6 @@ pg_stop() {
     peer_remove_dir postgres.sh "$dir" /tmp/vctp-pg.
 
     VCTP_PG_DIR=""
-    unset VCTP_TEST_POSTGRES_URL
+    unset VCTP_TEST_POSTGRES_URL VCTP_TEST_POSTGRES_CTL
     return 0
 }

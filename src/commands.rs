@@ -68,13 +68,13 @@ pub async fn run(
         }
         Command::Db(DbCommand::Migrate) => {
             let url = url()?;
-            let store = Store::connect(&url).await?;
+            let store = connect(settings, &url).await?;
             store.close().await;
             println!("{url}: schema is up to date");
             Ok(())
         }
         Command::Db(DbCommand::Cleanup { now }) => {
-            let store = Store::connect(&url()?).await?;
+            let store = connect(settings, &url()?).await?;
             cleanup(
                 &store,
                 settings,
@@ -83,20 +83,20 @@ pub async fn run(
             .await
         }
         Command::Db(DbCommand::ImportSqlite { from }) => {
-            let store = Store::connect(&url()?).await?;
+            let store = connect(settings, &url()?).await?;
             store
                 .import_sqlite(&from, |table, rows| println!("copied {table}: {rows} rows"))
                 .await?;
             Ok(())
         }
         Command::Snapshot(SnapshotCommand::Import { csv }) => {
-            let store = Store::connect(&url()?).await?;
+            let store = connect(settings, &url()?).await?;
             import_csv(&store, settings, &csv).await
         }
         Command::Snapshot(SnapshotCommand::Export {
             vcenter, from, to, ..
         }) => {
-            let store = Store::connect(&url()?).await?;
+            let store = connect(settings, &url()?).await?;
             let mut rows = store.hourly_rows(RowFilter { vcenter, from, to });
             let stdout = std::io::stdout();
             let mut writer = HourlyCsvWriter::new(BufWriter::new(stdout.lock()))?;
@@ -111,7 +111,7 @@ pub async fn run(
             generate_csv(&args, BufWriter::new(stdout.lock()))
         }
         Command::Aggregate(command) => {
-            let store = Store::connect(&url()?).await?;
+            let store = connect(settings, &url()?).await?;
             let default_engine = settings.scheduled_aggregation_engine;
             let (period, engine, no_report) = match command {
                 AggregateCommand::Daily {
@@ -129,11 +129,11 @@ pub async fn run(
             aggregate(&store, settings, period, engine, !no_report).await
         }
         Command::Report(command) => {
-            let store = Store::connect(&url()?).await?;
+            let store = connect(settings, &url()?).await?;
             report(&store, settings, command).await
         }
         Command::Summary(command) => {
-            let store = Store::connect(&url()?).await?;
+            let store = connect(settings, &url()?).await?;
             let (grain, period_start, label, format) = match command {
                 SummaryCommand::Daily { date, format } => {
                     let day = Day::parse(&date)?;
@@ -165,11 +165,11 @@ pub async fn run(
             Ok(())
         }
         Command::Totals(command) => {
-            let store = Store::connect(&url()?).await?;
+            let store = connect(settings, &url()?).await?;
             totals(&store, command).await
         }
         Command::Cache(CacheCommand::Backfill) => {
-            let store = Store::connect(&url()?).await?;
+            let store = connect(settings, &url()?).await?;
             let done = store.backfill_totals().await?;
             println!(
                 "rebuilt vCenter totals: snapshots of {} vCenters, {} days, {} months",
@@ -194,7 +194,7 @@ pub async fn run(
             Ok(measured?)
         }
         Command::Snapshot(SnapshotCommand::Run { vcenter }) => {
-            let store = Store::connect(&url()?).await?;
+            let store = connect(settings, &url()?).await?;
             snapshot_run(&store, settings, settings_path, vcenter.as_deref()).await
         }
         Command::Crd(args) => crd(&args),
@@ -387,10 +387,17 @@ async fn totals(store: &Store, command: TotalsCommand) -> Result<()> {
 
 /// The object store reports go to (settings.reports_url, else settings.reports_dir).
 pub fn report_store(settings: &Settings) -> Result<Objects> {
-    Ok(Objects::from_url(
+    Ok(Objects::from_url_with(
         &settings.reports_url(),
         &settings.object_store_options,
+        settings.object_store_retry_timeout(),
     )?)
+}
+
+/// The database, migrated, waiting at most settings.database_timeout_seconds for a
+/// connection.
+async fn connect(settings: &Settings, url: &DatabaseUrl) -> Result<Store> {
+    Ok(Store::connect_with(url, settings.database_timeout()).await?)
 }
 
 fn print_report(objects: &Objects, key: &str, size: i64, sha256: &str) {
@@ -541,7 +548,7 @@ async fn standalone(
     args: &crate::cli::ServeArgs,
 ) -> Result<()> {
     let (collector, targets) = collector(settings, settings_path)?;
-    let store = Store::connect(url).await?;
+    let store = connect(settings, url).await?;
     tracing::info!(
         vcenters = targets.len(),
         database = %url,
@@ -582,7 +589,7 @@ async fn start_server(
 
 async fn serve(settings: &Settings, url: &DatabaseUrl, args: &crate::cli::ServeArgs) -> Result<()> {
     let listen = args.listen;
-    let store = Store::connect(url).await?;
+    let store = connect(settings, url).await?;
     let server = start_server(settings, &store, args).await?;
     // On stdout, so a caller that asked for port 0 learns the port.
     println!("vctp serve listening on {}", server.url);

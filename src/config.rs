@@ -11,6 +11,7 @@ use crate::store::DatabaseUrl;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -58,6 +59,12 @@ struct SettingsFile {
 pub struct Settings {
     /// `trace`, `debug`, `info`, `warn` or `error`.
     pub log_level: String,
+    /// Seconds to wait for a database connection (to open one, or for one to come free)
+    /// before a query fails as "database unavailable" (503 in the API).
+    pub database_timeout_seconds: u64,
+    /// Seconds a GET request to the API may take before it answers 503 "request timed out";
+    /// more than `database_timeout_seconds`, so a database that is down is reported as such.
+    pub request_timeout_seconds: u64,
     pub log_output: LogOutput,
     /// Optional; when given it must agree with `database_url`.
     pub database_driver: Option<DatabaseDriver>,
@@ -122,6 +129,9 @@ pub struct Settings {
     /// Object storage for reports, the root of the `reports/…` layout: `file:///dir`,
     /// `s3://bucket/prefix`, `gs://…`, `az://…`.
     pub reports_url: Option<String>,
+    /// Seconds one request to object storage may take, retries included, before a report or
+    /// export write (or a download) fails naming the store, the key and the time taken.
+    pub object_store_retry_timeout_seconds: u64,
     /// object_store options for `reports_url` (aws_endpoint, aws_region, aws_allow_http,
     /// credentials, …); the standard AWS_*/GOOGLE_*/AZURE_* environment variables apply too.
     pub object_store_options: BTreeMap<String, String>,
@@ -209,6 +219,8 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             log_level: "info".to_string(),
+            database_timeout_seconds: crate::store::DEFAULT_TIMEOUT.as_secs(),
+            request_timeout_seconds: DEFAULT_REQUEST_TIMEOUT.as_secs(),
             log_output: LogOutput::Text,
             database_driver: None,
             enable_experimental_postgres: false,
@@ -241,6 +253,7 @@ impl Default for Settings {
             reports_dir: PathBuf::from("."),
             reports_url: None,
             object_store_options: BTreeMap::new(),
+            object_store_retry_timeout_seconds: crate::objstore::DEFAULT_RETRY_TIMEOUT.as_secs(),
             report_summary_pivots: crate::report::PivotSpec::defaults(),
             auth_enabled: false,
             auth_mode: None,
@@ -269,6 +282,9 @@ impl Default for Settings {
         }
     }
 }
+
+/// The per-request deadline of API reads unless `request_timeout_seconds` says otherwise.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The database used when neither the command line nor the settings name one.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://db.sqlite3";
@@ -335,11 +351,29 @@ impl Settings {
                 "vcenter_max_objects",
                 u64::from(settings.vcenter_max_objects),
             ),
+            (
+                "database_timeout_seconds",
+                settings.database_timeout_seconds,
+            ),
+            ("request_timeout_seconds", settings.request_timeout_seconds),
+            (
+                "object_store_retry_timeout_seconds",
+                settings.object_store_retry_timeout_seconds,
+            ),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(invalid(
                 format!("settings.{key}"),
                 "must be at least 1".into(),
+            ));
+        }
+        if settings.request_timeout_seconds <= settings.database_timeout_seconds {
+            return Err(invalid(
+                "settings.request_timeout_seconds".into(),
+                format!(
+                    "must be more than database_timeout_seconds ({}), so that a request finds out the database is down before its own deadline",
+                    settings.database_timeout_seconds
+                ),
             ));
         }
         if let Err(e) = settings.snapshot_cleanup_cron.parse::<cron::Schedule>() {
@@ -422,6 +456,18 @@ impl Settings {
 
     pub fn tier_mapping(&self) -> TierMapping {
         TierMapping::new(&self.pool_tiers)
+    }
+
+    pub fn database_timeout(&self) -> Duration {
+        Duration::from_secs(self.database_timeout_seconds)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
+    }
+
+    pub fn object_store_retry_timeout(&self) -> Duration {
+        Duration::from_secs(self.object_store_retry_timeout_seconds)
     }
 
     /// The object store URL reports are written to: `reports_url`, else `reports_dir`.
@@ -657,6 +703,31 @@ mod tests {
         assert!(
             err.contains("vcenter_read_timeout_seconds`: must be at least 1"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn timeouts_that_cannot_work_are_rejected_naming_their_key() {
+        let err = parse("settings:\n  object_store_retry_timeout_seconds: 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("object_store_retry_timeout_seconds`: must be at least 1"),
+            "{err}"
+        );
+        // A request deadline inside the database's wait would report a database that is
+        // down as a request that timed out.
+        let err = parse("settings:\n  database_timeout_seconds: 5\n  request_timeout_seconds: 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`settings.request_timeout_seconds`"), "{err}");
+        assert!(err.contains("database_timeout_seconds (5)"), "{err}");
+        let settings =
+            parse("settings:\n  database_timeout_seconds: 2\n  request_timeout_seconds: 3\n")
+                .unwrap();
+        assert_eq!(
+            (settings.database_timeout(), settings.request_timeout()),
+            (Duration::from_secs(2), Duration::from_secs(3))
         );
     }
 

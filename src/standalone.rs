@@ -311,7 +311,8 @@ impl Scheduler {
             Reports::Open(self.reports.clone()),
             &self.settings.object_store_options,
             std::env::vars(),
-        );
+        )
+        .with_retry_timeout(self.settings.object_store_retry_timeout());
         let mut observer = LogObserver {
             name: export.name.clone(),
         };

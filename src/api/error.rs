@@ -2,7 +2,7 @@
 //! `{"error": …}` body; server-side failures are logged and answered with "internal error".
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,9 @@ pub enum ApiError {
     NoEncryptionKey(String),
     #[error("failed to encrypt: {0}")]
     Encrypt(crate::credentials::Error),
+    /// The handler outlived the per-request deadline (settings.request_timeout_seconds).
+    #[error("the request did not finish within {} s", .0.as_secs_f64())]
+    Deadline(std::time::Duration),
 }
 
 impl From<crate::jobs::aggregate::Error> for ApiError {
@@ -88,10 +91,25 @@ impl ApiError {
             ApiError::CreateAggregationJob { .. } => "CreateAggregationJobFailed",
             ApiError::NoEncryptionKey(_) => "NoEncryptionKey",
             ApiError::Encrypt(e) => e.reason(),
+            ApiError::Deadline(_) => "RequestTimedOut",
+        }
+    }
+
+    /// What a 503 tells the client when a dependency is down or slow: which one, never its
+    /// address or the driver's message.
+    fn unavailable(&self) -> Option<&'static str> {
+        match self {
+            ApiError::Store(e) if e.is_unavailable() => Some("database unavailable"),
+            ApiError::Objects(e) if e.is_unavailable() => Some("object store unavailable"),
+            ApiError::Deadline(_) => Some("request timed out"),
+            _ => None,
         }
     }
 
     pub fn status(&self) -> StatusCode {
+        if self.unavailable().is_some() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             ApiError::BadParameter { .. } | ApiError::BadField { .. } => StatusCode::BAD_REQUEST,
             ApiError::Gone(_) => StatusCode::GONE,
@@ -107,9 +125,10 @@ impl ApiError {
             | ApiError::UnknownReport(_)
             | ApiError::UnknownVm(_)
             | ApiError::UnknownRoute(_) => StatusCode::NOT_FOUND,
-            ApiError::Store(_) | ApiError::Objects(_) | ApiError::Metrics(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ApiError::Store(_)
+            | ApiError::Objects(_)
+            | ApiError::Metrics(_)
+            | ApiError::Deadline(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -139,8 +158,28 @@ pub fn error_body(message: String) -> Json<ErrorBody> {
     Json(ErrorBody { error: message })
 }
 
+/// Seconds a client is told to wait (`Retry-After`) when the database or object store is
+/// down: long enough for a restarted database to accept connections again (the pool
+/// reconnects by itself), short enough that a client is not kept waiting after it has.
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// A 503 with `Retry-After` and the JSON error body `message`.
+pub fn unavailable(message: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string())],
+        error_body(message.to_string()),
+    )
+        .into_response()
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(message) = self.unavailable() {
+            // A dependency being down is expected now and then: a warning, not an error.
+            tracing::warn!(reason = self.reason(), error = %self, "{message}");
+            return unavailable(message);
+        }
         let status = self.status();
         // 5xx detail (SQL, paths, credentials in URLs) stays in the log.
         let message = if status.is_server_error() {

@@ -3,10 +3,10 @@
 //! server's own request counters by matched route.
 
 use super::ApiError;
-use super::error::error_body;
+use super::error::unavailable;
 use crate::store::Store;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
@@ -234,24 +234,33 @@ pub async fn healthz() -> impl IntoResponse {
         (status = 200, description = "The database answers"),
         (status = 503, description = "The database does not answer")))]
 pub async fn readyz(State(store): State<Store>) -> Response {
-    match store.ping().await {
-        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
-        Err(e) => {
+    // Its own short bound, under the pool's: a probe that hangs is as bad as one that fails.
+    let answered = tokio::time::timeout(READY_TIMEOUT, store.ping()).await;
+    match answered {
+        Ok(Ok(())) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(reason = e.reason(), error = %e, "not ready: database does not answer");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                error_body("database unavailable".to_string()),
-            )
-                .into_response()
+            unavailable("database unavailable")
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_seconds = READY_TIMEOUT.as_secs_f64(),
+                "not ready: database does not answer in time"
+            );
+            unavailable("database unavailable")
         }
     }
 }
+
+/// How long `/readyz` waits for the database: well inside the probe timeouts Kubernetes uses.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::Router;
     use axum::body::Body;
+    use axum::http::StatusCode;
     use std::collections::{BTreeMap, HashMap};
     use std::sync::Mutex;
     use tower::ServiceExt;

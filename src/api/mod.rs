@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod cache;
+mod deadline;
 mod debug;
 mod diagnostics;
 mod error;
@@ -62,6 +63,9 @@ pub struct AppState {
     /// Cookies are marked `Secure` (sent back over HTTPS only); see
     /// [`AppState::with_secure_cookies`].
     pub secure_cookies: bool,
+    /// The longest a GET or HEAD request may take before it answers 503 `request timed out`
+    /// (settings.request_timeout_seconds).
+    pub request_timeout: Duration,
 }
 
 impl AppState {
@@ -78,6 +82,7 @@ impl AppState {
             response_cache: Arc::new(cache::ResponseCache::new(Duration::ZERO, 0)),
             pprof: false,
             secure_cookies: false,
+            request_timeout: crate::config::DEFAULT_REQUEST_TIMEOUT,
         })
     }
 
@@ -113,6 +118,12 @@ impl AppState {
     /// the session and CSRF cookies never travel in clear text.
     pub fn with_secure_cookies(mut self, secure: bool) -> AppState {
         self.secure_cookies = secure;
+        self
+    }
+
+    /// The longest a GET or HEAD request may take before it answers 503 `request timed out`.
+    pub fn with_request_timeout(mut self, limit: Duration) -> AppState {
+        self.request_timeout = limit;
         self
     }
 
@@ -275,6 +286,12 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require,
+        ))
+        // Around auth and the handler, inside the span, so a timed-out request is logged
+        // with its 503.
+        .layer(axum::middleware::from_fn_with_state(
+            state.request_timeout,
+            deadline::bound,
         ))
         // Outermost, so the auth decisions are logged inside the request's span too; a
         // `layer` runs after routing, so the span can name the matched route.

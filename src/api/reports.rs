@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use std::time::Duration;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -40,7 +41,8 @@ pub struct DownloadQuery {
         (status = 200, description = "The report's bytes (local or file-system storage)", content_type = "application/octet-stream"),
         (status = 302, description = "Redirect to a presigned URL (S3, GCS, Azure)"),
         (status = 400, description = "Missing key"),
-        (status = 404, description = "Not a registered report")))]
+        (status = 404, description = "Not a registered report"),
+        (status = 503, description = "The database or the object store is unavailable (with Retry-After)")))]
 pub async fn download(
     State(state): State<AppState>,
     Params(query): Params<DownloadQuery>,
@@ -54,7 +56,22 @@ pub async fn download(
         .report(&key)
         .await?
         .ok_or_else(|| ApiError::UnknownReport(key.clone()))?;
-    let objects = &state.objects;
+    // A second inside the request deadline, so that a store that does not answer is named in
+    // the 503 rather than by the deadline's "request timed out". (Writes through the API, by
+    // in-process aggregations, keep the full object_store_retry_timeout_seconds.)
+    let objects = &state
+        .objects
+        .clone()
+        .capped(state.request_timeout.saturating_sub(Duration::from_secs(1)));
+    // Asked even where a presigned URL will do, so that a store that is down answers 503
+    // here rather than through a redirect to the store's own error.
+    if objects.size_of(&key).await?.is_none() {
+        return Err(crate::objstore::Error::NotFound {
+            url: objects.url().to_string(),
+            key,
+        }
+        .into());
+    }
     if let Some(url) = objects.presign_get(&key, state.presign_expiry).await? {
         return Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response());
     }

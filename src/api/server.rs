@@ -53,6 +53,7 @@ pub async fn start(
         .with_auth(auth)
         .with_response_cache(Duration::from_secs(options.cache_seconds))
         .with_pprof(settings.enable_pprof)
+        .with_request_timeout(settings.request_timeout())
         .with_aggregation(Aggregation {
             engine: settings.scheduled_aggregation_engine,
             pivots: Arc::new(settings.report_summary_pivots.clone()),

@@ -234,7 +234,7 @@ async fn snapshot_job(
         },
     )?;
     tracing::info!(target = %resource, url = %plan.target.url, at = %args.at, "snapshot starting");
-    let store = Store::connect(&url).await?;
+    let store = Store::connect_with(&url, settings.database_timeout()).await?;
     let stored = snapshot::run(&store, plan, snapshot_time).await;
     // Retention runs only after a stored snapshot, and its failure does not undo it: the
     // next tick tries again.
@@ -283,17 +283,19 @@ async fn aggregate_job(
         .reports_url
         .clone()
         .unwrap_or_else(|| settings.reports_url());
-    let objects =
-        Objects::from_url(&reports_url, &settings.object_store_options).map_err(|source| {
-            Error::Reports {
-                source: Box::new(source),
-            }
-        })?;
+    let objects = Objects::from_url_with(
+        &reports_url,
+        &settings.object_store_options,
+        settings.object_store_retry_timeout(),
+    )
+    .map_err(|source| Error::Reports {
+        source: Box::new(source),
+    })?;
     let job: AggregationJob = read_with(&kube_client().await?, &resource).await?;
     let request = aggregate::Request::from_spec(&job.spec)?;
     let label = request.period.label();
     tracing::info!(resource = %resource, period = %label, "aggregation starting");
-    let store = Store::connect(&url).await?;
+    let store = Store::connect_with(&url, settings.database_timeout()).await?;
     let stores = Stores {
         store: &store,
         objects: &objects,
@@ -342,7 +344,8 @@ async fn export_job(args: &JobExportArgs, settings: &Settings) -> Result<JobResu
         export::Reports::Url(reports_url),
         &settings.object_store_options,
         std::env::vars(),
-    );
+    )
+    .with_retry_timeout(settings.object_store_retry_timeout());
     tracing::info!(resource = %resource, run = %args.run_id, start = %args.start, end = %args.end, "export starting");
     // Finite by its parser; clamped so that neither 0 nor an hour-long silence is asked for.
     let interval = Duration::from_secs_f64(args.status_interval_seconds.clamp(0.1, 3_600.0));

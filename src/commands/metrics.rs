@@ -217,8 +217,12 @@ pub async fn export(args: ExportMetricsArgs, settings: &Settings) -> Result<()> 
             let mut options = settings.object_store_options.clone();
             options.extend(pairs("--store-option", &args.store_options)?);
             Output::Bundle {
-                objects: Objects::from_url(out, &options)
-                    .map_err(|e| bad("--out", e.to_string()))?,
+                objects: Objects::from_url_with(
+                    out,
+                    &options,
+                    settings.object_store_retry_timeout(),
+                )
+                .map_err(|e| bad("--out", e.to_string()))?,
                 prefix: args.prefix.trim_matches('/').to_string(),
                 retention: Retention {
                     keep_last: args.keep_last,
@@ -431,8 +435,12 @@ pub async fn import(
             let mut options = settings.object_store_options.clone();
             options.extend(pairs("--store-option", &args.store_options)?);
             Source::Store {
-                objects: Objects::from_url(url, &options)
-                    .map_err(|e| bad("--from-store", e.to_string()))?,
+                objects: Objects::from_url_with(
+                    url,
+                    &options,
+                    settings.object_store_retry_timeout(),
+                )
+                .map_err(|e| bad("--from-store", e.to_string()))?,
                 key: args.bundle.clone(),
             }
         }

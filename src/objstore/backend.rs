@@ -1,17 +1,18 @@
 //! Which store a URL names, and its configuration from options and the environment.
 
-use super::{Error, Objects};
+use super::{DEFAULT_RETRY_TIMEOUT, Error, Objects};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::signer::Signer;
-use object_store::{ObjectStore, ObjectStoreScheme};
+use object_store::{BackoffConfig, ObjectStore, ObjectStoreScheme, RetryConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 use url::Url;
 
 impl Objects {
@@ -27,7 +28,20 @@ impl Objects {
     /// AZURE_*) are read too, options win. A key the backend does not know is an error naming
     /// it; the local filesystem takes no options at all. Credentials belong in `options`: a URL
     /// with a password, a query or a fragment is refused.
+    ///
+    /// Each request may take [`DEFAULT_RETRY_TIMEOUT`], retries included; see
+    /// [`Objects::from_url_with`].
     pub fn from_url(url: &str, options: &BTreeMap<String, String>) -> Result<Objects, Error> {
+        Objects::from_url_with(url, options, DEFAULT_RETRY_TIMEOUT)
+    }
+
+    /// As [`Objects::from_url`], each request to the store (retries included) taking at most
+    /// `limit` before it fails (settings.object_store_retry_timeout_seconds).
+    pub fn from_url_with(
+        url: &str,
+        options: &BTreeMap<String, String>,
+        limit: Duration,
+    ) -> Result<Objects, Error> {
         let input = url.trim();
         if input.is_empty() {
             return Err(Error::Url {
@@ -36,7 +50,7 @@ impl Objects {
             });
         }
         if !input.contains("://") {
-            return local(Path::new(input), options);
+            return local(Path::new(input), options, limit);
         }
         let parsed = Url::parse(input).map_err(|e| Error::Url {
             url: without_password(input),
@@ -60,13 +74,17 @@ impl Objects {
             let dir = parsed
                 .to_file_path()
                 .map_err(|()| refuse("a file URL must be file:///absolute/path, with no host"))?;
-            return local(&dir, options);
+            return local(&dir, options, limit);
         }
-        cloud(&parsed, options)
+        cloud(&parsed, options, limit)
     }
 }
 
-fn local(dir: &Path, options: &BTreeMap<String, String>) -> Result<Objects, Error> {
+fn local(
+    dir: &Path,
+    options: &BTreeMap<String, String>,
+    limit: Duration,
+) -> Result<Objects, Error> {
     let shown = dir.display().to_string();
     let dir = std::path::absolute(dir).map_err(|source| Error::CreateDir {
         url: shown.clone(),
@@ -104,10 +122,15 @@ fn local(dir: &Path, options: &BTreeMap<String, String>) -> Result<Objects, Erro
         prefix: StorePath::default(),
         url,
         signer: None,
+        limit,
     })
 }
 
-fn cloud(parsed: &Url, options: &BTreeMap<String, String>) -> Result<Objects, Error> {
+fn cloud(
+    parsed: &Url,
+    options: &BTreeMap<String, String>,
+    limit: Duration,
+) -> Result<Objects, Error> {
     let url = parsed.to_string();
     let unsupported = |problem: String| Error::Url {
         url: url.clone(),
@@ -134,7 +157,9 @@ fn cloud(parsed: &Url, options: &BTreeMap<String, String>) -> Result<Objects, Er
     };
     let (store, signer): (Arc<dyn ObjectStore>, Arc<dyn Signer>) = match scheme {
         ObjectStoreScheme::AmazonS3 => {
-            let builder = AmazonS3Builder::from_env().with_url(parsed.as_str());
+            let builder = AmazonS3Builder::from_env()
+                .with_url(parsed.as_str())
+                .with_retry(retry(limit));
             let builder = configure(
                 builder,
                 options,
@@ -146,7 +171,9 @@ fn cloud(parsed: &Url, options: &BTreeMap<String, String>) -> Result<Objects, Er
             (s3.clone(), s3)
         }
         ObjectStoreScheme::GoogleCloudStorage => {
-            let builder = GoogleCloudStorageBuilder::from_env().with_url(parsed.as_str());
+            let builder = GoogleCloudStorageBuilder::from_env()
+                .with_url(parsed.as_str())
+                .with_retry(retry(limit));
             let builder = configure(builder, options, &url, "GCS", |b, k: GoogleConfigKey, v| {
                 b.with_config(k, v)
             })?;
@@ -154,7 +181,9 @@ fn cloud(parsed: &Url, options: &BTreeMap<String, String>) -> Result<Objects, Er
             (gcs.clone(), gcs)
         }
         ObjectStoreScheme::MicrosoftAzure => {
-            let builder = MicrosoftAzureBuilder::from_env().with_url(parsed.as_str());
+            let builder = MicrosoftAzureBuilder::from_env()
+                .with_url(parsed.as_str())
+                .with_retry(retry(limit));
             let builder = configure(
                 builder,
                 options,
@@ -179,7 +208,23 @@ fn cloud(parsed: &Url, options: &BTreeMap<String, String>) -> Result<Objects, Er
         prefix,
         url,
         signer: Some(signer),
+        limit,
     })
+}
+
+/// object_store's retries within a request `limit`: it stops retrying at half of it, with
+/// waits of at most a quarter, so a store that refuses connections fails with its own cause
+/// before [`Objects`] cuts the request off at the limit (which still ends one that hangs).
+fn retry(limit: Duration) -> RetryConfig {
+    let defaults = RetryConfig::default();
+    RetryConfig {
+        backoff: BackoffConfig {
+            max_backoff: defaults.backoff.max_backoff.min(limit / 4),
+            ..defaults.backoff
+        },
+        retry_timeout: limit / 2,
+        ..defaults
+    }
 }
 
 /// Applies `options` to a builder, refusing keys its backend does not know (object_store's
@@ -218,7 +263,6 @@ fn without_password(input: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn no_options() -> BTreeMap<String, String> {
         BTreeMap::new()

@@ -1,6 +1,7 @@
 //! The object store's errors, each with a stable short name.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -29,10 +30,16 @@ pub enum Error {
     Key { key: String, problem: String },
     #[error("object {key} not found in object store {url}")]
     NotFound { url: String, key: String },
-    #[error("failed to put {key} to object store {url}: {}", cause(source))]
+    #[error(
+        "failed to put {key} to object store {url} after {:.1} s: {}",
+        elapsed.as_secs_f64(),
+        cause(source)
+    )]
     Put {
         url: String,
         key: String,
+        /// From the start of the write to its failure, retries included.
+        elapsed: Duration,
         source: Box<object_store::Error>,
     },
     #[error("failed to get {key} from object store {url}: {}", cause(source))]
@@ -86,6 +93,67 @@ impl Error {
             Error::Presign { .. } => "ObjectPresignFailed",
         }
     }
+
+    /// Whether the store could not be reached or did not answer in time (rather than
+    /// refusing the request): the API answers 503 with `Retry-After` for these.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Open { source, .. }
+            | Error::Put { source, .. }
+            | Error::Get { source, .. }
+            | Error::List { source, .. }
+            | Error::Delete { source, .. } => unreachable(source),
+            _ => false,
+        }
+    }
+}
+
+/// A request that got no answer within the store's limit, retries included.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {} s", .0.as_secs_f64())]
+struct Stalled(Duration);
+
+/// The error of a request cut off after `limit`, in object_store's type so that it travels
+/// with the store's own errors.
+pub(super) fn stalled(limit: Duration) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "object store",
+        source: Box::new(Stalled(limit)),
+    }
+}
+
+/// The store is down or unreachable: it did not answer within the limit, a connection could
+/// not be made or broke, or it answered with a server error (5xx) even after the retries.
+fn unreachable(source: &object_store::Error) -> bool {
+    use std::io::ErrorKind;
+    if matches!(http_status(source), Some(500..=599)) {
+        return true;
+    }
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(source);
+    while let Some(e) = next {
+        if e.is::<Stalled>() {
+            return true;
+        }
+        if let Some(http) = e.downcast_ref::<reqwest::Error>()
+            && (http.is_connect() || http.is_timeout())
+        {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::TimedOut
+            )
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// The store's error, with the likely cause first where object_store's wording hides it
@@ -93,6 +161,11 @@ impl Error {
 /// "lacked the necessary privileges" or, for list and multipart requests, a "Generic S3
 /// error").
 fn cause(source: &object_store::Error) -> String {
+    if let object_store::Error::Generic { source: inner, .. } = source
+        && let Some(stalled) = inner.downcast_ref::<Stalled>()
+    {
+        return stalled.to_string();
+    }
     match http_status(source) {
         Some(401 | 403) => format!(
             "access denied (wrong credentials, signature mismatch or missing permission): {source}"

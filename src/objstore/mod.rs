@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 /// Objects larger than this are uploaded in parts of this size.
@@ -35,6 +35,10 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 /// export does not open dozens of connections.
 const PARALLEL_PARTS: usize = 4;
 const SIDECAR_SUFFIX: &str = ".sha256";
+/// How long one request to the store may take, retries included, unless
+/// settings.object_store_retry_timeout_seconds says otherwise (object_store's own default
+/// kept a write to a dead store retrying for 3 minutes).
+pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What [`Objects::put`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +69,8 @@ pub struct Objects {
     url: String,
     /// The same store as a URL signer, where the backend can presign.
     signer: Option<Arc<dyn Signer>>,
+    /// The longest one request may take, retries included (see [`Objects::from_url_with`]).
+    limit: Duration,
 }
 
 // By hand: the stores' own Debug output includes their configuration, and the URL is all a
@@ -76,6 +82,13 @@ impl fmt::Debug for Objects {
 }
 
 impl Objects {
+    /// The same store, each request taking at most `limit` (or less, if it already did): for
+    /// reads bounded by a request deadline rather than by the writers' retry budget.
+    pub fn capped(mut self, limit: Duration) -> Objects {
+        self.limit = self.limit.min(limit);
+        self
+    }
+
     /// The store's URL, for messages: without credentials.
     pub fn url(&self) -> &str {
         &self.url
@@ -93,11 +106,8 @@ impl Objects {
         refuse_sidecar_key(key)?;
         let location = self.checked(key)?;
         let sidecar_location = self.location(&sidecar(key))?;
-        let put_error = |key: &str, source| Error::Put {
-            url: self.url.clone(),
-            key: key.to_string(),
-            source: Box::new(source),
-        };
+        let started = Instant::now();
+        let put_error = |key: &str, source| self.put_error(key, started, source);
 
         let bytes = Bytes::from(bytes);
         let size = bytes.len() as u64;
@@ -112,7 +122,7 @@ impl Objects {
             .await
             .map_err(|e| put_error(key, e))?;
 
-        self.put_sidecar(key, &location, &sidecar_location, &sha256)
+        self.put_sidecar(key, &location, &sidecar_location, &sha256, started)
             .await?;
         tracing::debug!(url = %self.url, key, size, sha256, "stored object");
         Ok(Stored {
@@ -126,15 +136,11 @@ impl Objects {
     /// checkpoint, a manifest) whose readers check them by their own content.
     pub async fn put_plain(&self, key: &str, bytes: Vec<u8>) -> Result<(), Error> {
         let location = self.checked(key)?;
-        self.store
-            .put(&location, Bytes::from(bytes).into())
+        let started = Instant::now();
+        self.bounded(self.store.put(&location, Bytes::from(bytes).into()))
             .await
             .map(drop)
-            .map_err(|source| Error::Put {
-                url: self.url.clone(),
-                key: key.to_string(),
-                source: Box::new(source),
-            })
+            .map_err(|source| self.put_error(key, started, source))
     }
 
     /// The object under `key` as a stream of chunks, and its size.
@@ -144,8 +150,7 @@ impl Objects {
     ) -> Result<(u64, BoxStream<'static, Result<Bytes, Error>>), Error> {
         let location = self.checked(key)?;
         let result = self
-            .store
-            .get(&location)
+            .bounded(self.store.get(&location))
             .await
             .map_err(|source| self.get_error(key, source))?;
         let size = result.meta.size;
@@ -164,7 +169,7 @@ impl Objects {
     /// The size of the object under `key`, or `None` when there is none.
     pub async fn size_of(&self, key: &str) -> Result<Option<u64>, Error> {
         let location = self.checked(key)?;
-        match self.store.head(&location).await {
+        match self.bounded(self.store.head(&location)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(source) => Err(self.get_error(key, source)),
@@ -177,7 +182,7 @@ impl Objects {
         let listed = self.list(prefix).await?;
         for object in &listed {
             let location = self.location(&object.key)?;
-            match self.store.delete(&location).await {
+            match self.bounded(self.store.delete(&location)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(source) => {
                     return Err(Error::Delete {
@@ -194,7 +199,8 @@ impl Objects {
     /// The whole object under `key`.
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, Error> {
         let location = self.checked(key)?;
-        let read = async { self.store.get(&location).await?.bytes().await };
+        // The body is bounded by the HTTP client's own request timeout.
+        let read = async { self.bounded(self.store.get(&location)).await?.bytes().await };
         read.await
             .map(Vec::from)
             .map_err(|source| self.get_error(key, source))
@@ -206,8 +212,7 @@ impl Objects {
     pub async fn get_to_file(&self, key: &str, path: &Path) -> Result<u64, Error> {
         let location = self.checked(key)?;
         let mut stream = self
-            .store
-            .get(&location)
+            .bounded(self.store.get(&location))
             .await
             .map_err(|source| self.get_error(key, source))?
             .into_stream();
@@ -287,7 +292,7 @@ impl Objects {
             (sidecar_key.as_str(), self.location(&sidecar_key)?),
         ];
         for (name, location) in targets {
-            match self.store.delete(&location).await {
+            match self.bounded(self.store.delete(&location)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(source) => {
                     return Err(Error::Delete {
@@ -340,6 +345,26 @@ impl Objects {
         self.location(key)
     }
 
+    /// Runs one request to the store, giving it at most the store's limit: object_store stops
+    /// retrying by then on its own (see `backend.rs`), this also ends a request that hangs.
+    async fn bounded<T>(
+        &self,
+        request: impl Future<Output = object_store::Result<T>>,
+    ) -> object_store::Result<T> {
+        tokio::time::timeout(self.limit, request)
+            .await
+            .unwrap_or_else(|_| Err(error::stalled(self.limit)))
+    }
+
+    fn put_error(&self, key: &str, started: Instant, source: object_store::Error) -> Error {
+        Error::Put {
+            url: self.url.clone(),
+            key: key.to_string(),
+            elapsed: started.elapsed(),
+            source: Box::new(source),
+        }
+    }
+
     fn get_error(&self, key: &str, source: object_store::Error) -> Error {
         match source {
             object_store::Error::NotFound { .. } => Error::NotFound {
@@ -356,15 +381,18 @@ impl Objects {
 
     async fn write(&self, location: &StorePath, bytes: Bytes) -> object_store::Result<()> {
         if bytes.len() <= PART_SIZE {
-            return self.store.put(location, bytes.into()).await.map(drop);
+            return self
+                .bounded(self.store.put(location, bytes.into()))
+                .await
+                .map(drop);
         }
-        let mut upload = self.store.put_multipart(location).await?;
-        let uploaded = upload_parts(upload.as_mut(), bytes).await;
+        let mut upload = self.bounded(self.store.put_multipart(location)).await?;
+        let uploaded = self.upload_parts(upload.as_mut(), bytes).await;
         if uploaded.is_err() {
             // Aborting frees the parts stored so far. Should that fail too, they stay
             // invisible (S3 shows an object only once the upload is completed) until the
             // bucket's lifecycle rule for incomplete uploads removes them.
-            if let Err(e) = upload.abort().await {
+            if let Err(e) = self.bounded(upload.abort()).await {
                 tracing::warn!(url = %self.url, path = %location, error = %e, "failed to abort a multipart upload");
             }
         }
@@ -379,47 +407,51 @@ impl Objects {
         location: &StorePath,
         sidecar_location: &StorePath,
         sha256: &str,
+        started: Instant,
     ) -> Result<(), Error> {
         let file_name = key.rsplit_once('/').map_or(key, |(_, name)| name);
         let line = format!("{sha256}  {file_name}\n");
-        if let Err(source) = self.store.put(sidecar_location, line.into()).await {
+        let stored = self
+            .bounded(self.store.put(sidecar_location, line.into()))
+            .await;
+        if let Err(source) = stored {
             self.remove_quietly(location).await;
             self.remove_quietly(sidecar_location).await;
-            return Err(Error::Put {
-                url: self.url.clone(),
-                key: sidecar(key),
-                source: Box::new(source),
-            });
+            return Err(self.put_error(&sidecar(key), started, source));
         }
         Ok(())
     }
 
     /// Best-effort cleanup after a failed put: the put's own error is what the caller needs.
     async fn remove_quietly(&self, location: &StorePath) {
-        match self.store.delete(location).await {
+        match self.bounded(self.store.delete(location)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => {
                 tracing::warn!(url = %self.url, path = %location, error = %e, "failed to remove an object after a failed put");
             }
         }
     }
-}
 
-async fn upload_parts(upload: &mut dyn MultipartUpload, bytes: Bytes) -> object_store::Result<()> {
-    // Slices of one buffer: no copies. put_part fixes each part's number when called, so the
-    // parts may finish in any order.
-    let parts: Vec<_> = (0..bytes.len())
-        .step_by(PART_SIZE)
-        .map(|start| {
-            let end = (start + PART_SIZE).min(bytes.len());
-            upload.put_part(bytes.slice(start..end).into())
-        })
-        .collect();
-    futures_util::stream::iter(parts)
-        .buffer_unordered(PARALLEL_PARTS)
-        .try_collect::<()>()
-        .await?;
-    upload.complete().await.map(drop)
+    async fn upload_parts(
+        &self,
+        upload: &mut dyn MultipartUpload,
+        bytes: Bytes,
+    ) -> object_store::Result<()> {
+        // Slices of one buffer: no copies. put_part fixes each part's number when called, so
+        // the parts may finish in any order.
+        let parts: Vec<_> = (0..bytes.len())
+            .step_by(PART_SIZE)
+            .map(|start| {
+                let end = (start + PART_SIZE).min(bytes.len());
+                self.bounded(upload.put_part(bytes.slice(start..end).into()))
+            })
+            .collect();
+        futures_util::stream::iter(parts)
+            .buffer_unordered(PARALLEL_PARTS)
+            .try_collect::<()>()
+            .await?;
+        self.bounded(upload.complete()).await.map(drop)
+    }
 }
 
 /// Keys ending in `.sha256` are reserved for sidecars, for whatever gets one.

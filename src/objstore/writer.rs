@@ -4,6 +4,7 @@ use super::{Error, Objects, PART_SIZE, Stored, refuse_sidecar_key, sidecar};
 use bytes::Bytes;
 use object_store::WriteMultipart;
 use sha2::{Digest, Sha256};
+use std::time::Instant;
 
 /// Parts in flight at once for an [`ObjectWriter`]: two keep the link busy while the next part
 /// fills, and bound its memory to three parts.
@@ -21,15 +22,11 @@ impl Objects {
             refuse_sidecar_key(key)?;
         }
         let location = self.checked(key)?;
+        let started = Instant::now();
         let upload = self
-            .store
-            .put_multipart(&location)
+            .bounded(self.store.put_multipart(&location))
             .await
-            .map_err(|source| Error::Put {
-                url: self.url.clone(),
-                key: key.to_string(),
-                source: Box::new(source),
-            })?;
+            .map_err(|source| self.put_error(key, started, source))?;
         Ok(ObjectWriter {
             objects: self.clone(),
             key: key.to_string(),
@@ -37,6 +34,7 @@ impl Objects {
             sha256: Sha256::new(),
             size: 0,
             sidecar,
+            started,
         })
     }
 }
@@ -49,14 +47,20 @@ pub struct ObjectWriter {
     sha256: Sha256,
     size: u64,
     sidecar: bool,
+    /// For the time a failed write names.
+    started: Instant,
 }
 
 impl ObjectWriter {
     /// Appends `bytes`, waiting while [`STREAMING_PARTS`] parts are in flight. After an error
     /// the caller aborts the upload.
     pub async fn write(&mut self, bytes: Bytes) -> Result<(), Error> {
-        if let Err(source) = self.upload.wait_for_capacity(STREAMING_PARTS).await {
-            return Err(self.put_error(source));
+        let waited = self
+            .objects
+            .bounded(self.upload.wait_for_capacity(STREAMING_PARTS))
+            .await;
+        if let Err(source) = waited {
+            return Err(self.objects.put_error(&self.key, self.started, source));
         }
         self.sha256.update(&bytes);
         self.size += bytes.len() as u64;
@@ -80,18 +84,20 @@ impl ObjectWriter {
             sha256,
             size,
             sidecar: with_sidecar,
+            started,
         } = self;
-        upload.finish().await.map_err(|source| Error::Put {
-            url: objects.url.clone(),
-            key: key.clone(),
-            source: Box::new(source),
-        })?;
+        // The parts still in flight go out at once, so one limit bounds them and the
+        // completion together.
+        objects
+            .bounded(upload.finish())
+            .await
+            .map_err(|source| objects.put_error(&key, started, source))?;
         let sha256 = format!("{:x}", sha256.finalize());
         if with_sidecar {
             let location = objects.location(&key)?;
             let sidecar_location = objects.location(&sidecar(&key))?;
             objects
-                .put_sidecar(&key, &location, &sidecar_location, &sha256)
+                .put_sidecar(&key, &location, &sidecar_location, &sha256, started)
                 .await?;
         }
         tracing::debug!(url = %objects.url, key, size, sha256, "stored object in parts");
@@ -100,16 +106,8 @@ impl ObjectWriter {
 
     /// Discards what was written: the parts are freed, nothing appears under the key.
     pub async fn abort(self) {
-        if let Err(e) = self.upload.abort().await {
+        if let Err(e) = self.objects.bounded(self.upload.abort()).await {
             tracing::warn!(url = %self.objects.url, key = %self.key, error = %e, "failed to abort a multipart upload");
-        }
-    }
-
-    fn put_error(&self, source: object_store::Error) -> Error {
-        Error::Put {
-            url: self.objects.url.clone(),
-            key: self.key.clone(),
-            source: Box::new(source),
         }
     }
 }

@@ -55,6 +55,13 @@ pub enum Error {
         "failed to {op}: the SQLite database is locked by another writer (a `vctp snapshot import` holds the write lock until its whole file is stored); retry when it has finished"
     )]
     Locked { op: &'static str },
+    /// The database could not be reached or gave up the connection (stopped, restarting,
+    /// unreachable, no free connection within the timeout): worth retrying later.
+    #[error("database unavailable: failed to {op}: {source}")]
+    Unavailable {
+        op: &'static str,
+        source: sqlx::Error,
+    },
     #[error("VM {vm_id} appears twice in snapshot {snapshot_time} of vCenter {vcenter}")]
     DuplicateVm {
         vcenter: String,
@@ -81,10 +88,34 @@ impl Error {
             Error::SchemaVersion { .. } => "SchemaVersionMismatch",
             Error::Query { .. } => "QueryFailed",
             Error::Locked { .. } => "DatabaseLocked",
+            Error::Unavailable { .. } => "DatabaseUnavailable",
             Error::DuplicateVm { .. } => "DuplicateVm",
             Error::SnapshotSplit { .. } => "SnapshotSplit",
             Error::ImportTargetNotPostgres(_) => "InvalidImportTarget",
         }
+    }
+
+    /// Whether the database could not be reached, rather than refusing what was asked: the
+    /// API answers 503 with `Retry-After` for these.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Unavailable { .. } => true,
+            Error::Connect { source, .. } => unreachable(source),
+            _ => false,
+        }
+    }
+}
+
+/// Errors that say the server is gone or going rather than that the statement failed: no
+/// connection within the timeout, a closed pool, a broken socket, or PostgreSQL's own
+/// "shutting down" / "starting up" / connection-exception codes (class 57P, class 08).
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        _ => false,
     }
 }
 
@@ -100,6 +131,8 @@ impl<T> QueryContext<T> for std::result::Result<T, sqlx::Error> {
         self.map_err(|source| {
             if is_sqlite_busy(&source) {
                 Error::Locked { op }
+            } else if unreachable(&source) {
+                Error::Unavailable { op, source }
             } else {
                 Error::Query { op, source }
             }
@@ -214,9 +247,21 @@ pub(crate) use with_tx;
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// How long a connection may take to open, or to come free in the pool, when no setting says
+/// otherwise (settings.database_timeout_seconds).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(4);
+
 impl Store {
-    /// Opens the database (creating a SQLite file if needed) without migrating it.
+    /// Opens the database (creating a SQLite file if needed) without migrating it, waiting at
+    /// most [`DEFAULT_TIMEOUT`] for a connection.
     pub async fn open(url: &DatabaseUrl) -> Result<Store> {
+        Store::open_with(url, DEFAULT_TIMEOUT).await
+    }
+
+    /// As [`Store::open`], and every later query waits at most `timeout` to connect or for a
+    /// free connection before it fails as [`Error::Unavailable`] (sqlx's default is 30 s,
+    /// which left API requests hanging while the database was down).
+    pub async fn open_with(url: &DatabaseUrl, timeout: Duration) -> Result<Store> {
         let connect_error = |source| Error::Connect {
             url: url.to_string(),
             source,
@@ -232,6 +277,7 @@ impl Store {
                     .busy_timeout(SQLITE_BUSY_TIMEOUT);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(4)
+                    .acquire_timeout(timeout)
                     .connect_with(options)
                     .await
                     .map_err(connect_error)?;
@@ -241,7 +287,7 @@ impl Store {
                 let options = PgConnectOptions::from_str(text).map_err(connect_error)?;
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(timeout)
                     .connect_with(options)
                     .await
                     .map_err(connect_error)?;
@@ -252,7 +298,12 @@ impl Store {
 
     /// Opens the database and brings its schema up to date.
     pub async fn connect(url: &DatabaseUrl) -> Result<Store> {
-        let store = Store::open(url).await?;
+        Store::connect_with(url, DEFAULT_TIMEOUT).await
+    }
+
+    /// As [`Store::connect`], with [`Store::open_with`]'s `timeout`.
+    pub async fn connect_with(url: &DatabaseUrl, timeout: Duration) -> Result<Store> {
+        let store = Store::open_with(url, timeout).await?;
         store.migrate(url).await?;
         Ok(store)
     }

@@ -278,3 +278,18 @@ pub async fn assert_recorded_aggregation(
     assert_eq!(run.rows_written as usize, stored, "{run:?}");
     assert!(run.finished_at >= run.started_at && run.duration_seconds >= 0.0);
 }
+
+/// Stops (`"stop"`) or starts again (`"start"`) the test PostgreSQL server, same data and
+/// port, through the script `scripts/postgres.sh` writes (`VCTP_TEST_POSTGRES_CTL`).
+pub fn postgres_ctl(action: &str) {
+    let ctl = std::env::var("VCTP_TEST_POSTGRES_CTL").unwrap_or_else(|_| {
+        panic!(
+            "VCTP_TEST_POSTGRES_CTL is not set: run the tests through scripts/test.sh, which starts PostgreSQL (scripts/postgres.sh)"
+        )
+    });
+    let status = std::process::Command::new(&ctl)
+        .arg(action)
+        .status()
+        .unwrap_or_else(|e| panic!("run {ctl} {action}: {e}"));
+    assert!(status.success(), "{ctl} {action}: {status}");
+}

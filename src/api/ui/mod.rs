@@ -51,6 +51,7 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         match self {
+            Error::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Error::BadParameter { .. } => StatusCode::BAD_REQUEST,
             Error::UnknownVcenter(_) | Error::UnknownVm(_) => StatusCode::NOT_FOUND,
             Error::Store(_) | Error::Render { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -82,7 +83,10 @@ impl IntoResponse for Error {
     /// An HTML page with the message; 5xx detail stays in the log.
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(reason = self.reason(), error = %self, "page failed: database unavailable");
+            "The database is unavailable; the page will work again once it answers.".to_string()
+        } else if status.is_server_error() {
             tracing::error!(reason = self.reason(), error = %self, "page failed");
             "Internal error: the server log has the details.".to_string()
         } else {
@@ -94,13 +98,20 @@ impl IntoResponse for Error {
             layout: Layout::new(title, &Session::default()),
             message,
         };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(e) => {
                 tracing::error!(error = %e, "error page failed to render");
                 (status, title.to_string()).into_response()
             }
+        };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(super::error::RETRY_AFTER_SECONDS),
+            );
         }
+        response
     }
 }
 

@@ -76,6 +76,8 @@ pub struct BundleStores {
     pub reports: Reports,
     /// What a store named by URL is opened with.
     pub options: BTreeMap<String, String>,
+    /// How long one request to a store named by URL may take, retries included.
+    pub retry_timeout: std::time::Duration,
 }
 
 impl BundleStores {
@@ -90,7 +92,17 @@ impl BundleStores {
     ) -> BundleStores {
         let mut options = settings.clone();
         options.extend(plan::store_options_from_env(vars));
-        BundleStores { reports, options }
+        BundleStores {
+            reports,
+            options,
+            retry_timeout: crate::objstore::DEFAULT_RETRY_TIMEOUT,
+        }
+    }
+
+    /// Stores named by URL give each request at most `limit` (settings.object_store_retry_timeout_seconds).
+    pub fn with_retry_timeout(mut self, limit: std::time::Duration) -> BundleStores {
+        self.retry_timeout = limit;
+        self
     }
 
     /// The store of `spec`'s bundles.
@@ -99,7 +111,8 @@ impl BundleStores {
             (Some(url), _) | (None, Reports::Url(url)) => url,
             (None, Reports::Open(objects)) => return Ok(objects.clone()),
         };
-        Objects::from_url(url, &self.options).map_err(|source| Error::Destination { source })
+        Objects::from_url_with(url, &self.options, self.retry_timeout)
+            .map_err(|source| Error::Destination { source })
     }
 }
 
