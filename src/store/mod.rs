@@ -98,7 +98,7 @@ impl<T> QueryContext<T> for std::result::Result<T, sqlx::Error> {
 
 /// Where the database is: parsed from `--database-url`, `VCTP_DATABASE_URL` or
 /// `settings.database_url`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
     Postgres(String),
@@ -116,7 +116,9 @@ impl DatabaseUrl {
             .unwrap_or(text);
         // Anything else with a scheme is a mistake, not a file name.
         if path.is_empty() || path.contains("://") {
-            return Err(Error::Url(text.to_string()));
+            // The text may be a URL with a password in it.
+            let shown = if path.is_empty() { text.to_string() } else { redacted(text) };
+            return Err(Error::Url(shown));
         }
         let path = path.split('?').next().unwrap_or(path);
         Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
@@ -124,24 +126,39 @@ impl DatabaseUrl {
 }
 
 impl fmt::Display for DatabaseUrl {
-    /// Shows the URL with any password replaced by `***`.
+    /// Shows only the scheme, user, host[:port] and database: a password may sit in the
+    /// user info (with a raw `@` in it) or in the query string (`?password=`, any casing),
+    /// and neither is ever shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
-            DatabaseUrl::Postgres(url) => {
-                let Some((scheme, rest)) = url.split_once("://") else {
-                    return f.write_str(url);
-                };
-                match rest.split_once('@') {
-                    Some((userinfo, host)) if userinfo.contains(':') => {
-                        let user = userinfo.split(':').next().unwrap_or("");
-                        write!(f, "{scheme}://{user}:***@{host}")
-                    }
-                    _ => f.write_str(url),
-                }
-            }
+            DatabaseUrl::Postgres(url) => f.write_str(&redacted(url)),
         }
     }
+}
+
+/// The derived form would print the password.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// `scheme://user@host:port/database` of a URL, nothing else. A URL that does not parse
+/// shows only its scheme, as there is no telling which part of it is the password.
+fn redacted(text: &str) -> String {
+    let scheme = text.split_once("://").map_or("", |(scheme, _)| scheme);
+    let Ok(url) = url::Url::parse(text) else {
+        return format!("{scheme}://<unparsable URL>");
+    };
+    let user = match url.username() {
+        "" => String::new(),
+        user => format!("{user}@"),
+    };
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let database = url.path().trim_end_matches('/');
+    format!("{}://{user}{host}{port}{database}", url.scheme())
 }
 
 /// A connection pool to the configured database.
@@ -349,11 +366,50 @@ mod tests {
         assert!(DatabaseUrl::parse("").is_err());
     }
 
+    /// Each URL, shown, is only its scheme, user, host[:port] and database.
     #[test]
     fn passwords_never_show_in_a_displayed_url() {
-        let url = DatabaseUrl::parse("postgres://vctp:s3cret@db:5432/vctp").unwrap();
-        assert_eq!(url.to_string(), "postgres://vctp:***@db:5432/vctp");
-        let url = DatabaseUrl::parse("postgres://vctp@db/vctp").unwrap();
-        assert_eq!(url.to_string(), "postgres://vctp@db/vctp");
+        let cases = [
+            ("postgres://vctp:s3cret@db:5432/vctp", "postgres://vctp@db:5432/vctp"),
+            ("postgres://vctp@db/vctp", "postgres://vctp@db/vctp"),
+            ("postgres://vctp@db/vctp?password=s3cret", "postgres://vctp@db/vctp"),
+            (
+                "postgresql://vctp@db/vctp?sslmode=require&PassWord=s3cret",
+                "postgresql://vctp@db/vctp",
+            ),
+            ("postgres://vctp:s3c@ret@db/vctp", "postgres://vctp@db/vctp"),
+            ("postgres://vctp:s3c%40r%3Aet@db/vctp", "postgres://vctp@db/vctp"),
+            ("postgres://db/vctp?user=vctp&password=s3cret", "postgres://db/vctp"),
+            ("postgres://:s3cret@db/vctp", "postgres://db/vctp"),
+            ("postgres://vctp:s3cret@db", "postgres://vctp@db"),
+            ("postgres://vctp:s3cret@[::1]:5433/vctp", "postgres://vctp@[::1]:5433/vctp"),
+            ("postgres://vctp:s3cret@db:notaport/vctp", "postgres://<unparsable URL>"),
+        ];
+        let leaks: Vec<_> = cases
+            .iter()
+            .map(|(text, _)| DatabaseUrl::parse(text).unwrap())
+            .map(|url| (url.to_string(), format!("{url:?}")))
+            .filter(|(shown, debug)| shown.contains("s3c") || debug.contains("s3c"))
+            .collect();
+        assert!(leaks.is_empty(), "{leaks:#?}");
+        for (text, shown) in cases {
+            assert_eq!(DatabaseUrl::parse(text).unwrap().to_string(), shown, "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_url_that_does_not_parse_is_refused_without_its_password() {
+        let url = DatabaseUrl::parse("postgres://vctp:s3cret@db:notaport/vctp").unwrap();
+        let text = Store::open(&url).await.unwrap_err().to_string();
+        assert!(text.contains("postgres://<unparsable URL>"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn an_unsupported_url_is_refused_without_its_password() {
+        let error = DatabaseUrl::parse("mysql://vctp:s3cret@db/vctp").unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("mysql://vctp@db/vctp"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
     }
 }
