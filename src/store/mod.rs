@@ -117,7 +117,11 @@ impl DatabaseUrl {
         // Anything else with a scheme is a mistake, not a file name.
         if path.is_empty() || path.contains("://") {
             // The text may be a URL with a password in it.
-            let shown = if path.is_empty() { text.to_string() } else { redacted(text) };
+            let shown = if path.is_empty() {
+                text.to_string()
+            } else {
+                redacted(text)
+            };
             return Err(Error::Url(shown));
         }
         let path = path.split('?').next().unwrap_or(path);
@@ -370,20 +374,38 @@ mod tests {
     #[test]
     fn passwords_never_show_in_a_displayed_url() {
         let cases = [
-            ("postgres://vctp:s3cret@db:5432/vctp", "postgres://vctp@db:5432/vctp"),
+            (
+                "postgres://vctp:s3cret@db:5432/vctp",
+                "postgres://vctp@db:5432/vctp",
+            ),
             ("postgres://vctp@db/vctp", "postgres://vctp@db/vctp"),
-            ("postgres://vctp@db/vctp?password=s3cret", "postgres://vctp@db/vctp"),
+            (
+                "postgres://vctp@db/vctp?password=s3cret",
+                "postgres://vctp@db/vctp",
+            ),
             (
                 "postgresql://vctp@db/vctp?sslmode=require&PassWord=s3cret",
                 "postgresql://vctp@db/vctp",
             ),
             ("postgres://vctp:s3c@ret@db/vctp", "postgres://vctp@db/vctp"),
-            ("postgres://vctp:s3c%40r%3Aet@db/vctp", "postgres://vctp@db/vctp"),
-            ("postgres://db/vctp?user=vctp&password=s3cret", "postgres://db/vctp"),
+            (
+                "postgres://vctp:s3c%40r%3Aet@db/vctp",
+                "postgres://vctp@db/vctp",
+            ),
+            (
+                "postgres://db/vctp?user=vctp&password=s3cret",
+                "postgres://db/vctp",
+            ),
             ("postgres://:s3cret@db/vctp", "postgres://db/vctp"),
             ("postgres://vctp:s3cret@db", "postgres://vctp@db"),
-            ("postgres://vctp:s3cret@[::1]:5433/vctp", "postgres://vctp@[::1]:5433/vctp"),
-            ("postgres://vctp:s3cret@db:notaport/vctp", "postgres://<unparsable URL>"),
+            (
+                "postgres://vctp:s3cret@[::1]:5433/vctp",
+                "postgres://vctp@[::1]:5433/vctp",
+            ),
+            (
+                "postgres://vctp:s3cret@db:notaport/vctp",
+                "postgres://<unparsable URL>",
+            ),
         ];
         let leaks: Vec<_> = cases
             .iter()
@@ -393,7 +415,11 @@ mod tests {
             .collect();
         assert!(leaks.is_empty(), "{leaks:#?}");
         for (text, shown) in cases {
-            assert_eq!(DatabaseUrl::parse(text).unwrap().to_string(), shown, "{text}");
+            assert_eq!(
+                DatabaseUrl::parse(text).unwrap().to_string(),
+                shown,
+                "{text}"
+            );
         }
     }
 
