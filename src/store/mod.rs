@@ -31,6 +31,11 @@ pub enum Error {
         "unsupported database URL {0:?}: use a SQLite file path, sqlite://FILE or postgres://USER@HOST/DB"
     )]
     Url(String),
+    #[error(
+        "database URL {url}: unknown parameter `{key}`; PostgreSQL URLs take {known} (names are case-sensitive)",
+        known = POSTGRES_PARAMETERS.join(", ")
+    )]
+    UrlParameter { url: String, key: String },
     #[error("failed to open database {url}: {source}")]
     Connect { url: String, source: sqlx::Error },
     #[error("failed to apply migrations to {url}: {source}")]
@@ -71,7 +76,7 @@ impl Error {
     /// A stable short name, for exit codes, metric labels and Kubernetes Event reasons.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::Url(_) => "InvalidDatabaseUrl",
+            Error::Url(_) | Error::UrlParameter { .. } => "InvalidDatabaseUrl",
             Error::Connect { .. } => "DatabaseUnavailable",
             Error::Migrate { .. } => "MigrationFailed",
             Error::SchemaVersion { .. } => "SchemaVersionMismatch",
@@ -165,6 +170,48 @@ fn redacted(text: &str) -> String {
     format!("{}://{user}{host}{port}{database}", url.scheme())
 }
 
+/// The query parameters sqlx reads from a PostgreSQL URL (and `options[NAME]`). sqlx logs any
+/// other one with its value, so a `PassWord=` in another casing would reach the log: they are
+/// refused here, by name only.
+const POSTGRES_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+/// Fails on a query parameter sqlx does not know; a URL that does not parse is left to sqlx,
+/// whose error names no part of it.
+fn check_parameters(text: &str) -> Result<()> {
+    let Ok(url) = url::Url::parse(text) else {
+        return Ok(());
+    };
+    for (key, _) in url.query_pairs() {
+        let option = key.starts_with("options[") && key.ends_with(']');
+        if !option && !POSTGRES_PARAMETERS.contains(&key.as_ref()) {
+            return Err(Error::UrlParameter {
+                url: redacted(text),
+                key: key.into_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A connection pool to the configured database.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -233,6 +280,7 @@ impl Store {
                 Ok(Store::Sqlite(pool))
             }
             DatabaseUrl::Postgres(text) => {
+                check_parameters(text)?;
                 let options = PgConnectOptions::from_str(text).map_err(connect_error)?;
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
@@ -429,6 +477,29 @@ mod tests {
         let text = Store::open(&url).await.unwrap_err().to_string();
         assert!(text.contains("postgres://<unparsable URL>"), "{text}");
         assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    /// sqlx logs an unknown parameter with its value, and `PassWord=` is one.
+    #[tokio::test]
+    async fn an_unknown_url_parameter_is_refused_by_name_before_sqlx_sees_it() {
+        for (text, key) in [
+            (
+                "postgres://vctp@127.0.0.1:1/vctp?PassWord=s3cret",
+                "PassWord",
+            ),
+            (
+                "postgres://vctp@127.0.0.1:1/vctp?sslmode=disable&pwd=s3cret",
+                "pwd",
+            ),
+        ] {
+            let url = DatabaseUrl::parse(text).unwrap();
+            let shown = Store::open(&url).await.unwrap_err().to_string();
+            assert!(
+                shown.contains(&format!("unknown parameter `{key}`")),
+                "{shown}"
+            );
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
     }
 
     #[test]
