@@ -11,8 +11,9 @@ mod common;
 
 use anyhow::{Context as _, Result, ensure};
 use chrono::{Datelike, Utc};
-use common::kube::{OperatorProcess, TestNamespace, eventually, finish_pod, job_pods};
+use common::kube::{OperatorProcess, TestNamespace, create, eventually, finish_pod, job_pods};
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -26,9 +27,18 @@ use vctp::operator::metrics::Metrics;
 use vctp::operator::run::default_defaults;
 use vctp::operator::snapshot_schedule::reconcile;
 
-/// VCenterTargets labelled `site: zurich`.
+/// VCenterTargets labelled `site: zurich`, each with its account Secret, opted in for vctp.
 async fn create_targets(ns: &TestNamespace, names: &[&str]) -> Result<()> {
     for name in names {
+        create::<Secret>(
+            ns,
+            json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": format!("{name}-account"), "labels": {"vctp.io/credentials": "true"}},
+                "stringData": {"username": "u", "password": "secret-password"},
+            }),
+        )
+        .await?;
         let target: VCenterTarget = serde_json::from_value(json!({
             "apiVersion": "vctp.io/v1alpha1", "kind": "VCenterTarget",
             "metadata": {"name": name, "labels": {"site": "zurich"}},
