@@ -150,6 +150,43 @@ fn pair(target: &str, outcome: &str) -> (String, String) {
 
 #[tokio::test]
 #[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn no_job_mounts_a_secret_without_the_opt_in_label() -> Result<()> {
+    let ns = TestNamespace::new("snapsched").await?;
+    create_targets(&ns, &["vc01", "vc02"]).await?;
+    let unlabel = json!({"metadata": {"labels": {"vctp.io/credentials": null}}});
+    ns.api::<Secret>()
+        .patch(
+            "vc02-account",
+            &PatchParams::default(),
+            &Patch::Merge(&unlabel),
+        )
+        .await?;
+    let year = create_schedule(&ns, 2).await?;
+    let schedule = reconcile_now(&ns).await?;
+    let names = job_names(&ns).await?;
+    ensure!(
+        names == [format!("yearly-snap-{year}0101t0000-vc01")],
+        "{names:?}"
+    );
+    ensure!(
+        outcomes(&schedule) == [pair("vc01", "Running"), pair("vc02", "Failed")],
+        "{:?}",
+        outcomes(&schedule)
+    );
+    let events = common::kube::events(&ns, "yearly").await?;
+    ensure!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "SecretNotOptedIn"
+                && note.contains("vc02-account")
+                && note.contains("vctp.io/credentials=true")),
+        "{events:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
 async fn a_tick_snapshots_each_target_within_concurrency_and_records_the_outcomes() -> Result<()> {
     let ns = TestNamespace::new("snapsched").await?;
     create_targets(&ns, &["vc01", "vc02"]).await?;
