@@ -19,14 +19,16 @@ What it does, for the default values and each charts/vctp/ci/*-values.yaml file:
      only, namespaced Roles only, every right the operator and the Jobs need and no more, and
      exactly create/get/list on aggregationjobs for the API server; the API server's
      Deployment (command, env, probes, auth Secrets as secretKeyRef only), Service, Ingress,
-     ServiceMonitor and PDB, none of them when api.enabled is false;
+     ServiceMonitor and PDB, none of them when api.enabled is false; the NetworkPolicies of
+     the API and operator pods (on by default) and their peers and ports;
      standard labels on every object; Services, ServiceMonitor, PDB and ConfigMap/
      ServiceAccount references that resolve; CRD templates that carry
      helm.sh/resource-policy: keep and match crds/*.yaml;
   5. promtool check + unit tests of the PrometheusRule alerts (operator and/or API scraped);
   6. the settings file loads in `vctp db migrate` (with --vctp), auth keys only with
      api.auth.enabled and no secret in any ConfigMap;
-and once: values.schema.json rejects bad values, its `settings` keys match src/config.rs,
+and once: values.schema.json and the templates reject bad values (an API Ingress with auth
+off unless api.auth.allowUnauthenticatedIngress, which then renders), its `settings` keys match src/config.rs,
 README.md documents every value, appVersion matches Cargo.toml.
 
 Exits 1 with one line per problem, 2 on bad usage.
@@ -217,6 +219,9 @@ BAD_VALUES = [
     ({"api": {"auth": {"ldap": {"bindAddress": "dc01.example.com"}}}}, "bindAddress"),
     ({"api": {"auth": {"jwtSigningKey": "c2VjcmV0"}}}, "jwtSigningKey"),
     ({"settings": {"auth_enabled": True}}, "auth_enabled"),
+    # An Ingress to the API with auth off, unacknowledged.
+    ({"api": {"ingress": {"enabled": True}}}, "allowUnauthenticatedIngress"),
+    ({"networkPolicy": {"prometheus": {"podSelector": "prometheus"}}}, "podSelector"),
     ({"settings": {"auth_jwt_signing_key": "c2VjcmV0"}}, "auth_jwt_signing_key"),
     ({"settings": {"ldap_bind_password": "secret"}}, "ldap_bind_password"),
 ]
@@ -1347,6 +1352,55 @@ def check_auth_settings(report: Report, case: str, settings: dict[str, Any], val
     )
 
 
+def check_network_policies(
+    report: Report, case: str, objects: list[Obj], values: dict[str, Any], fullname: str
+) -> None:
+    """networkPolicy.enabled: the API pods admit only the ingress controller, Prometheus and
+    networkPolicy.api.extraFrom on api.port; the operator pods only Prometheus on metrics.port."""
+    policy = values.get("networkPolicy")
+    if not report.check(isinstance(policy, dict), case, "values.yaml has no networkPolicy"):
+        return
+    policies = find(objects, "NetworkPolicy")
+    wanted = []
+    if policy["enabled"]:
+        wanted = ([f"{fullname}-api"] if values["api"]["enabled"] else []) + [f"{fullname}-operator"]
+    report.check(
+        sorted(p.name for p in policies) == sorted(wanted),
+        case,
+        f"NetworkPolicies {[p.name for p in policies]}, want {wanted}",
+    )
+
+    def peer(which: dict[str, Any]) -> dict[str, Any]:
+        return {"namespaceSelector": which["namespaceSelector"], "podSelector": which["podSelector"]}
+
+    for component, port, peers in (
+        (
+            "api",
+            values["api"]["port"],
+            [peer(policy["ingressController"]), peer(policy["prometheus"]), *policy["api"]["extraFrom"]],
+        ),
+        ("operator", values["metrics"]["port"], [peer(policy["prometheus"])]),
+    ):
+        for obj in find(objects, "NetworkPolicy", f"{fullname}-{component}", NAMESPACE):
+            where = f"{case}: {obj}"
+            spec = obj.data["spec"]
+            deployments = find(objects, "Deployment", f"{fullname}-{component}", NAMESPACE)
+            selects = [d for d in deployments if spec["podSelector"].get("matchLabels") == d.data["spec"]["selector"]["matchLabels"]]
+            report.check(bool(selects), where, f"does not select the {component} pods")
+            report.check(spec.get("policyTypes") == ["Ingress"], where, "policyTypes is not [Ingress]")
+            rules = spec.get("ingress") or []
+            report.check(
+                len(rules) == 1 and rules[0].get("from") == peers,
+                where,
+                f"admits {[r.get('from') for r in rules]}, want {peers}",
+            )
+            report.check(
+                len(rules) == 1 and rules[0].get("ports") == [{"port": port, "protocol": "TCP"}],
+                where,
+                f"ports {[r.get('ports') for r in rules]}, want [{port}/TCP]",
+            )
+
+
 def check_no_secrets_in_configmaps(report: Report, case: str, objects: list[Obj]) -> None:
     """No ConfigMap (settings, Job template) carries a secret settings key or a literal value
     for a secret env var: those come from Secrets."""
@@ -1959,6 +2013,14 @@ def check_static(report: Report, chart: Chart, fields: set[str]) -> None:
             report.check(fragment in str(exc), where, f"the message does not name {fragment!r}: {exc}")
         else:
             report.check(False, where, "rendered without complaint")
+    # Acknowledged, the Ingress without auth renders.
+    acknowledged = {"api": {"ingress": {"enabled": True}, "auth": {"allowUnauthenticatedIngress": True}}}
+    where = f"templates render {json.dumps(acknowledged)}"
+    try:
+        objects, _ = parse_manifests(render(chart, acknowledged))
+        report.check(len(find(objects, "Ingress")) == 1, where, "no Ingress rendered")
+    except HelmError as exc:
+        report.check(False, where, str(exc))
     # Every value is documented in README.md.
     readme = (CHART / "README.md").read_text() if (CHART / "README.md").exists() else ""
 
@@ -1967,7 +2029,7 @@ def check_static(report: Report, chart: Chart, fields: set[str]) -> None:
             isinstance(values, dict)
             and values
             and prefix not in {"settings", "podSecurityContext", "securityContext"}
-            and not prefix.endswith("resources")
+            and not prefix.endswith(("resources", "Selector"))
         ):
             return [
                 k for key, value in values.items() for k in keys(value, f"{prefix}.{key}" if prefix else key)
@@ -2051,6 +2113,7 @@ def main() -> int:
             check_rbac(report, case, objects, values, plurals, watched, fullname)
             check_wiring(report, case, objects, job, values, watched, fullname)
             check_api(report, case, objects, values, watched, fullname)
+            check_network_policies(report, case, objects, values, fullname)
             check_no_secrets_in_configmaps(report, case, all_objects)
             check_settings(report, case, objects, values, out, args.vctp, fields)
             check_job_template(report, case, objects, out, args.vctp)

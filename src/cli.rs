@@ -41,9 +41,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Serve simulated vCenters over SOAP (deterministic inventory that churns with the clock).
     Sim(SimArgs),
-    /// Encrypt a vCenter password for settings.vcenter_password: reads it from stdin, prints
-    /// `enc:v1:…` (the key is settings.encryption_key, else this host's identity).
-    Encrypt,
+    /// Encrypt a secret for the setting named by --setting: reads it from stdin, prints
+    /// `enc:v2:…` (the key is settings.encryption_key, else this host's identity).
+    Encrypt(EncryptArgs),
     /// Print the API's OpenAPI document (the one `vctp serve` answers at /swagger.json).
     Openapi,
     /// Schema, retention and migration between databases.
@@ -602,6 +602,15 @@ pub struct OperatorArgs {
     /// AggregationJob and exit, without connecting to Kubernetes.
     #[arg(long)]
     pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// The setting the value is for; it is bound to the ciphertext, which no other setting
+    /// accepts: vcenter_password, ldap_bind_password, auth_jwt_signing_key or
+    /// object_store_options.<secret option>, e.g. object_store_options.aws_secret_access_key.
+    #[arg(long, default_value = "vcenter_password")]
+    pub setting: String,
 }
 
 #[derive(Debug, Args)]

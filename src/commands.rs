@@ -47,6 +47,16 @@ pub async fn run(
     settings_path: Option<&Path>,
     database_url: Option<&str>,
 ) -> Result<()> {
+    let decrypted;
+    let settings = match &command {
+        // A Job's settings come from a read-only ConfigMap and its secrets from the
+        // environment, and it reports its failures itself (`vctp job`).
+        Command::Job(_) => settings,
+        _ => {
+            decrypted = crate::credentials::decrypt_settings(settings, settings_path)?;
+            &decrypted
+        }
+    };
     let url = || settings.database_url(database_url);
     match command {
         Command::Demo(args) => Ok(crate::demo::run(&args, settings).await?),
@@ -54,10 +64,10 @@ pub async fn run(
         Command::ImportMetrics(args) => metrics::import(*args, settings).await,
         Command::Bundle(command) => metrics::bundle(command),
         Command::Obfuscation(command) => metrics::obfuscation_lookup(command),
-        Command::Standalone(args) => standalone(settings, settings_path, &url()?, &args).await,
+        Command::Standalone(args) => standalone(settings, &url()?, &args).await,
         Command::Serve(args) => serve(settings, &url()?, &args).await,
         Command::Sim(args) => Ok(crate::sim::run(args.listen, args.into()).await?),
-        Command::Encrypt => encrypt(settings),
+        Command::Encrypt(args) => encrypt(settings, &args.setting),
         Command::Openapi => {
             let document = crate::api::openapi()
                 .to_pretty_json()
@@ -195,7 +205,7 @@ pub async fn run(
         }
         Command::Snapshot(SnapshotCommand::Run { vcenter }) => {
             let store = connect(settings, &url()?).await?;
-            snapshot_run(&store, settings, settings_path, vcenter.as_deref()).await
+            snapshot_run(&store, settings, vcenter.as_deref()).await
         }
         Command::Crd(args) => crd(&args),
         Command::Operator(args) => operator(args, settings).await,
@@ -476,19 +486,15 @@ async fn cleanup(store: &Store, settings: &Settings, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// The vCenters to snapshot and a collector holding the decrypted password; a plaintext
-/// password in the settings file is encrypted in place first.
-fn collector(
-    settings: &Settings,
-    settings_path: Option<&Path>,
-) -> Result<(Collector, Vec<VcenterTarget>)> {
+/// The vCenters to snapshot and a collector holding the password of the (decrypted) settings.
+fn collector(settings: &Settings) -> Result<(Collector, Vec<VcenterTarget>)> {
     let targets = settings
         .vcenter_targets()
         .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
     if targets.is_empty() {
         return Err(NoVcenters.into());
     }
-    let password = crate::credentials::password_from_settings(settings, settings_path)?;
+    let password = crate::credentials::vcenter_password(settings)?.to_owned();
     Ok((Collector::from_settings(settings, password), targets))
 }
 
@@ -499,13 +505,8 @@ fn collector(
 )]
 pub struct NoVcenters;
 
-async fn snapshot_run(
-    store: &Store,
-    settings: &Settings,
-    settings_path: Option<&Path>,
-    only: Option<&str>,
-) -> Result<()> {
-    let (collector, mut targets) = collector(settings, settings_path)?;
+async fn snapshot_run(store: &Store, settings: &Settings, only: Option<&str>) -> Result<()> {
+    let (collector, mut targets) = collector(settings)?;
     if let Some(name) = only {
         targets.retain(|t| t.name == name);
         if targets.is_empty() {
@@ -543,11 +544,10 @@ async fn snapshot_run(
 
 async fn standalone(
     settings: &Settings,
-    settings_path: Option<&Path>,
     url: &DatabaseUrl,
     args: &crate::cli::ServeArgs,
 ) -> Result<()> {
-    let (collector, targets) = collector(settings, settings_path)?;
+    let (collector, targets) = collector(settings)?;
     let store = connect(settings, url).await?;
     tracing::info!(
         vcenters = targets.len(),
@@ -599,16 +599,14 @@ async fn serve(settings: &Settings, url: &DatabaseUrl, args: &crate::cli::ServeA
     Ok(result.with_context(|| format!("API server on {listen} failed"))?)
 }
 
-fn encrypt(settings: &Settings) -> Result<()> {
+fn encrypt(settings: &Settings, setting: &str) -> Result<()> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
         .context("failed to read the value to encrypt from stdin")?;
     let key = crate::credentials::key_from_settings(settings)?;
-    println!(
-        "{}",
-        crate::credentials::encrypt(&key, line.trim_end_matches(['\r', '\n']))?
-    );
+    let plaintext = line.trim_end_matches(['\r', '\n']);
+    println!("{}", crate::credentials::encrypt(&key, setting, plaintext)?);
     Ok(())
 }
 

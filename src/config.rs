@@ -89,7 +89,7 @@ pub struct Settings {
     pub vcenters: Vec<VcenterEntry>,
     /// The account every vCenter is read with.
     pub vcenter_username: String,
-    /// Its password; a plaintext value is encrypted in place (`enc:v1:…`) on start.
+    /// Its password; a plaintext value is encrypted in place (`enc:v2:…`) on start.
     pub vcenter_password: String,
     /// Skip TLS certificate verification for vCenters that do not say otherwise.
     pub vcenter_insecure: bool,
@@ -134,6 +134,8 @@ pub struct Settings {
     pub object_store_retry_timeout_seconds: u64,
     /// object_store options for `reports_url` (aws_endpoint, aws_region, aws_allow_http,
     /// credentials, …); the standard AWS_*/GOOGLE_*/AZURE_* environment variables apply too.
+    /// The secret ones ([`crate::credentials::SECRET_OBJECT_STORE_OPTIONS`]) are encrypted in
+    /// place on start like `vcenter_password`.
     pub object_store_options: BTreeMap<String, String>,
     /// Write an hourly report after each snapshot round of `vctp standalone`.
     pub hourly_reports: bool,
@@ -166,10 +168,12 @@ pub struct Settings {
     pub ldap_insecure: bool,
     /// A service account for the user search; unset = anonymous search.
     pub ldap_bind_dn: Option<String>,
+    /// Its password; encrypted in place on start like `vcenter_password`.
     pub ldap_bind_password: Option<String>,
     /// Seconds each LDAP operation (connect, bind, search) may take.
     pub ldap_timeout_seconds: u64,
-    /// base64 of the HS256 key (at least 32 bytes) tokens are signed with.
+    /// base64 of the HS256 key (at least 32 bytes) tokens are signed with; encrypted in place
+    /// on start like `vcenter_password`.
     pub auth_jwt_signing_key: Option<String>,
     pub auth_token_lifespan_minutes: u64,
     pub auth_jwt_issuer: String,

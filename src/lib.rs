@@ -9,7 +9,8 @@ pub mod cli;
 pub mod commands;
 /// The settings file (`settings:` YAML with vCTP's key names), validated.
 pub mod config;
-/// Password settings encrypted as `enc:v1:` AES-256-GCM values, and rewriting them in place.
+/// Secret settings encrypted as `enc:v2:` values (Argon2id, AES-256-GCM bound to the setting's
+/// name), `enc:v1:` read, and rewriting them in place.
 pub mod credentials;
 /// Printing summaries and totals as CSV or JSON.
 pub mod output;

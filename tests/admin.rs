@@ -589,12 +589,37 @@ async fn encrypt_answers_a_ciphertext_of_the_configured_key(db: TestDb) {
         .with_encryption_key(Key::from_setting("test key"));
     let answer = ok(&state, "/api/encrypt", json!({"plaintext": "s3cret!"})).await;
     let ciphertext = answer["ciphertext"].as_str().unwrap();
-    assert!(ciphertext.starts_with("enc:v1:"), "{ciphertext}");
+    assert!(ciphertext.starts_with("enc:v2:"), "{ciphertext}");
+    let key = Key::from_setting("test key");
     assert_eq!(
-        decrypt(&Key::from_setting("test key"), ciphertext).unwrap(),
+        decrypt(&key, "vcenter_password", ciphertext).unwrap(),
         "s3cret!"
     );
-    assert!(decrypt(&Key::from_setting("other key"), ciphertext).is_err());
+    assert!(
+        decrypt(
+            &Key::from_setting("other key"),
+            "vcenter_password",
+            ciphertext
+        )
+        .is_err()
+    );
+    // A named setting gets a value only that setting accepts.
+    let setting = "object_store_options.aws_secret_access_key";
+    let answer = ok(
+        &state,
+        "/api/encrypt",
+        json!({"plaintext": "s3cret!", "setting": setting}),
+    )
+    .await;
+    let ciphertext = answer["ciphertext"].as_str().unwrap();
+    assert_eq!(decrypt(&key, setting, ciphertext).unwrap(), "s3cret!");
+    assert!(decrypt(&key, "vcenter_password", ciphertext).is_err());
+    let body = json!({"plaintext": "s3cret!", "setting": "vcenter_username"});
+    let (status, answer) = post(&state, "/api/encrypt", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = answer["error"].as_str().unwrap();
+    assert!(message.starts_with("invalid field setting:"), "{message}");
+    assert!(message.contains("vcenter_username"), "{message}");
     let (status, answer) = post(&state, "/api/encrypt", json!({"plaintext": "ab"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let message = answer["error"].as_str().unwrap();

@@ -484,9 +484,129 @@ fn snapshot_run_records_a_failed_vcenter_and_exits_non_zero() {
     assert_eq!(runs[0].failure_kind, "connect", "{}", runs[0].error);
     let settings = std::fs::read_to_string(&config).unwrap();
     assert!(
-        settings.contains("enc:v1:") && !settings.contains("secret"),
+        settings.contains("enc:v2:") && !settings.contains("secret"),
         "{settings}"
     );
+}
+
+/// `vctp encrypt --setting NAME`, the value on stdin, with the settings at `config`.
+fn encrypt_for(config: &str, setting: &str, plaintext: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vctp"))
+        .current_dir(workdir())
+        .args(["--config", config, "encrypt", "--setting", setting])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run vctp encrypt");
+    writeln!(child.stdin.take().unwrap(), "{plaintext}").unwrap();
+    ok(child.wait_with_output().unwrap()).trim().to_string()
+}
+
+/// An `enc:v1:` value of "ldap-bind-pass" under `encryption_key: test-key`, as vctp wrote
+/// them before `enc:v2:` (SHA-256 of the key text, no associated data).
+const LDAP_PASSWORD_V1: &str = "enc:v1:mo8+LCV3gpdZ99LzSoJVv6LEugdElJQNJbtG9s7yVUXEUb0sTAbFvD+f";
+
+#[test]
+fn every_secret_setting_is_encrypted_in_place_on_start_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let jwt_key = "c2lnbmluZy1rZXktb2YtYXQtbGVhc3QtMzItYnl0ZXMtbG9uZw==";
+    let plaintexts = [
+        ("vcenter_password", "vc-secret-1"),
+        ("ldap_bind_password", "ldap-bind-pass"),
+        ("auth_jwt_signing_key", jwt_key),
+        ("object_store_options.aws_secret_access_key", "aws-secret-1"),
+        ("object_store_options.azure_client_secret", "azure-secret-1"),
+    ];
+    let config = write(
+        dir.path(),
+        "vctp.yml",
+        &format!(
+            "settings:\n  encryption_key: test-key\n  vcenter_password: vc-secret-1\n  ldap_bind_password: {LDAP_PASSWORD_V1}   # written by an older vctp\n  auth_jwt_signing_key: {jwt_key}\n  object_store_options:\n    aws_access_key_id: AKIAEXAMPLE\n    aws_secret_access_key: aws-secret-1\n    azure_client_secret: 'azure-secret-1'\n"
+        ),
+    );
+    let output = vctp(&db, &["--config", &config, "db", "migrate"]);
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    ok(output);
+    let after = std::fs::read_to_string(&config).unwrap();
+    for (setting, plaintext) in plaintexts {
+        assert!(
+            !after.contains(plaintext),
+            "{setting} left on disk:\n{after}"
+        );
+        assert!(!stderr.contains(plaintext), "{setting} logged:\n{stderr}");
+    }
+    assert_eq!(
+        after.matches("\"enc:v2:").count(),
+        plaintexts.len(),
+        "{after}"
+    );
+    assert!(
+        !after.contains("enc:v1:"),
+        "the v1 value is rewritten as v2:\n{after}"
+    );
+    assert!(
+        after.contains("aws_access_key_id: AKIAEXAMPLE\n"),
+        "{after}"
+    );
+    assert!(after.contains("# written by an older vctp"), "{after}");
+
+    // A second start reads the v2 values and leaves the file as it is.
+    ok(vctp(&db, &["--config", &config, "db", "migrate"]));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), after);
+
+    // What the commands use is the plaintext of each.
+    let settings = vctp::config::Settings::load(Path::new(&config)).unwrap();
+    let settings = vctp::credentials::decrypt_settings(&settings, None).unwrap();
+    assert_eq!(settings.vcenter_password, "vc-secret-1");
+    assert_eq!(
+        settings.ldap_bind_password.as_deref(),
+        Some("ldap-bind-pass")
+    );
+    assert_eq!(settings.auth_jwt_signing_key.as_deref(), Some(jwt_key));
+    assert_eq!(
+        settings.object_store_options["aws_secret_access_key"],
+        "aws-secret-1"
+    );
+    assert_eq!(
+        settings.object_store_options["azure_client_secret"],
+        "azure-secret-1"
+    );
+    assert_eq!(
+        settings.object_store_options["aws_access_key_id"],
+        "AKIAEXAMPLE"
+    );
+}
+
+#[test]
+fn a_value_encrypted_for_one_setting_is_refused_in_another_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let config = write(
+        dir.path(),
+        "vctp.yml",
+        "settings:\n  encryption_key: test-key\n",
+    );
+    let value = encrypt_for(&config, "vcenter_password", "vc-secret-1");
+    assert!(value.starts_with("enc:v2:"), "{value}");
+    let moved = write(
+        dir.path(),
+        "moved.yml",
+        &format!("settings:\n  encryption_key: test-key\n  ldap_bind_password: {value}\n"),
+    );
+    let output = vctp(&db, &["--config", &moved, "db", "migrate"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("settings.ldap_bind_password"), "{stderr}");
+    assert!(stderr.contains("another setting"), "{stderr}");
+    let kept = write(
+        dir.path(),
+        "kept.yml",
+        &format!("settings:\n  encryption_key: test-key\n  vcenter_password: {value}\n"),
+    );
+    ok(vctp(&db, &["--config", &kept, "db", "migrate"]));
 }
 
 #[test]

@@ -38,7 +38,8 @@ async fn secret(ns: &TestNamespace, name: &str, data: &[(&str, &str)]) -> Result
     let string_data: BTreeMap<&str, &str> = data.iter().copied().collect();
     create::<Secret>(
         ns,
-        json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": name },
+        json!({ "apiVersion": "v1", "kind": "Secret",
+                "metadata": { "name": name, "labels": { "vctp.io/credentials": "true" } },
                 "stringData": string_data }),
     )
     .await?;

@@ -11,8 +11,9 @@ mod common;
 
 use anyhow::{Context as _, Result, ensure};
 use chrono::{Datelike, Utc};
-use common::kube::{OperatorProcess, TestNamespace, eventually, finish_pod, job_pods};
+use common::kube::{OperatorProcess, TestNamespace, create, eventually, finish_pod, job_pods};
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -26,9 +27,18 @@ use vctp::operator::metrics::Metrics;
 use vctp::operator::run::default_defaults;
 use vctp::operator::snapshot_schedule::reconcile;
 
-/// VCenterTargets labelled `site: zurich`.
+/// VCenterTargets labelled `site: zurich`, each with its account Secret, opted in for vctp.
 async fn create_targets(ns: &TestNamespace, names: &[&str]) -> Result<()> {
     for name in names {
+        create::<Secret>(
+            ns,
+            json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": format!("{name}-account"), "labels": {"vctp.io/credentials": "true"}},
+                "stringData": {"username": "u", "password": "secret-password"},
+            }),
+        )
+        .await?;
         let target: VCenterTarget = serde_json::from_value(json!({
             "apiVersion": "vctp.io/v1alpha1", "kind": "VCenterTarget",
             "metadata": {"name": name, "labels": {"site": "zurich"}},
@@ -136,6 +146,43 @@ fn outcomes(schedule: &SnapshotSchedule) -> Vec<(String, String)> {
 
 fn pair(target: &str, outcome: &str) -> (String, String) {
     (target.to_string(), outcome.to_string())
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn no_job_mounts_a_secret_without_the_opt_in_label() -> Result<()> {
+    let ns = TestNamespace::new("snapsched").await?;
+    create_targets(&ns, &["vc01", "vc02"]).await?;
+    let unlabel = json!({"metadata": {"labels": {"vctp.io/credentials": null}}});
+    ns.api::<Secret>()
+        .patch(
+            "vc02-account",
+            &PatchParams::default(),
+            &Patch::Merge(&unlabel),
+        )
+        .await?;
+    let year = create_schedule(&ns, 2).await?;
+    let schedule = reconcile_now(&ns).await?;
+    let names = job_names(&ns).await?;
+    ensure!(
+        names == [format!("yearly-snap-{year}0101t0000-vc01")],
+        "{names:?}"
+    );
+    ensure!(
+        outcomes(&schedule) == [pair("vc01", "Running"), pair("vc02", "Failed")],
+        "{:?}",
+        outcomes(&schedule)
+    );
+    let events = common::kube::events(&ns, "yearly").await?;
+    ensure!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "SecretNotOptedIn"
+                && note.contains("vc02-account")
+                && note.contains("vctp.io/credentials=true")),
+        "{events:?}"
+    );
+    Ok(())
 }
 
 #[tokio::test]

@@ -228,7 +228,7 @@ fn sigterm_stops_vctp_standalone_cleanly() {
     );
     let settings = std::fs::read_to_string(&config).unwrap();
     assert!(
-        settings.contains("vcenter_password: \"enc:v1:"),
+        settings.contains("vcenter_password: \"enc:v2:"),
         "the plaintext password was encrypted in place:\n{settings}"
     );
 }

@@ -418,11 +418,15 @@ pub async fn rebuild_cache(State(state): State<AppState>) -> Result<Json<CacheRe
 pub struct EncryptBody {
     /// The value to encrypt; more than 2 characters.
     pub plaintext: Option<String>,
+    /// The setting it is for (default `vcenter_password`); only that setting accepts the
+    /// ciphertext: `vcenter_password`, `ldap_bind_password`, `auth_jwt_signing_key` or
+    /// `object_store_options.<secret option>`.
+    pub setting: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Encrypted {
-    /// `enc:v1:…`, for `settings.vcenter_password`.
+    /// `enc:v2:…`, for the setting named in the request.
     pub ciphertext: String,
 }
 
@@ -434,7 +438,7 @@ pub struct Encrypted {
     request_body = EncryptBody,
     responses(
         (status = 200, description = "The encrypted value", body = Encrypted),
-        (status = 400, description = "plaintext is missing or 2 characters or fewer", body = ErrorBody),
+        (status = 400, description = "plaintext is missing or 2 characters or fewer, or setting names no encrypted setting", body = ErrorBody),
     ),
     tag = "admin"
 )]
@@ -445,13 +449,17 @@ pub async fn encrypt(
     let plaintext = body
         .plaintext
         .ok_or_else(|| ApiError::bad_field("plaintext", "missing"))?;
+    let setting = body.setting.as_deref().unwrap_or("vcenter_password");
     let key = state.encryption_key.as_ref().ok_or_else(|| {
         ApiError::NoEncryptionKey("vctp serve started without a credential key".into())
     })?;
-    match crate::credentials::encrypt(key, &plaintext) {
+    match crate::credentials::encrypt(key, setting, &plaintext) {
         Ok(ciphertext) => Ok(Json(Encrypted { ciphertext })),
         Err(e @ crate::credentials::Error::TooShort) => {
             Err(ApiError::bad_field("plaintext", e.to_string()))
+        }
+        Err(e @ crate::credentials::Error::NotASecretSetting(_)) => {
+            Err(ApiError::bad_field("setting", e.to_string()))
         }
         Err(e) => Err(ApiError::Encrypt(e)),
     }

@@ -1,5 +1,5 @@
-//! Rewriting one value of the settings file in place: how a plaintext password becomes its
-//! `enc:v1:` ciphertext on disk without touching anything else of the file.
+//! Rewriting one value of the settings file in place: how a plaintext secret becomes its
+//! `enc:v2:` ciphertext on disk without touching anything else of the file.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,7 +23,9 @@ impl Error {
 /// else: comments, key order, indentation, line endings and the rest of the
 /// line (a trailing `# comment`) are kept byte for byte. Only the first line
 /// under the top-level `settings:` mapping whose text (after indentation)
-/// starts with `key:` is changed; the value is written double-quoted.
+/// starts with `key:` is changed; the value is written double-quoted. A key
+/// `parent.child` is the first `child:` line indented under the first
+/// `parent:` line there (block style; a flow mapping `{…}` is not found).
 ///
 /// The file is replaced atomically (a temporary file in the same directory,
 /// renamed over it) with its permission bits kept; a symlink is followed and
@@ -77,13 +79,21 @@ fn write_atomically(target: &Path, contents: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The text with the value of the first `key:` line under `settings:`
-/// replaced, or `None` if there is no such line.
+/// The text with the value of the first `key:` (or `parent.child`) line under
+/// `settings:` replaced, or `None` if there is no such line.
 fn replace_setting_value(text: &str, key: &str, new_value: &str) -> Option<String> {
-    if key.is_empty() || key.contains(':') || key.contains(char::is_whitespace) {
+    let (parent, key) = match key.split_once('.') {
+        Some((parent, child)) => (Some(parent), child),
+        None => (None, key),
+    };
+    let valid =
+        |k: &str| !(k.is_empty() || k.contains([':', '.']) || k.contains(char::is_whitespace));
+    if !valid(key) || !parent.is_none_or(valid) {
         return None;
     }
     let mut in_settings = false;
+    // The indentation of the `parent:` line while inside its block.
+    let mut parent_indent: Option<usize> = None;
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let start = offset;
@@ -95,18 +105,29 @@ fn replace_setting_value(text: &str, key: &str, new_value: &str) -> Option<Strin
         if indent == 0 && !blank_or_comment {
             // A top-level key (or document marker) opens or closes `settings:`.
             in_settings = strip_comment(content).trim_end() == "settings:";
+            parent_indent = None;
             continue;
         }
         if !in_settings || blank_or_comment {
             continue;
         }
-        let Some(after_key) = content.strip_prefix(key).and_then(|r| r.strip_prefix(':')) else {
+        if let Some(parent) = parent {
+            if parent_indent.is_some_and(|p| indent <= p) {
+                parent_indent = None;
+            }
+            if parent_indent.is_none() {
+                // Only a `parent:` line with nothing after it opens a block.
+                let opens = mapping_value(content, parent)
+                    .is_some_and(|rest| strip_comment(rest).trim().is_empty());
+                if opens {
+                    parent_indent = Some(indent);
+                }
+                continue;
+            }
+        }
+        let Some(after_key) = mapping_value(content, key) else {
             continue;
         };
-        // `key:` must be followed by a space, a tab or nothing to be a mapping key.
-        if !(after_key.is_empty() || after_key.starts_with([' ', '\t'])) {
-            continue;
-        }
         let value_start = start + indent + key.len() + 1;
         let spaces = after_key.len() - after_key.trim_start_matches([' ', '\t']).len();
         let old = &after_key[spaces..];
@@ -124,6 +145,13 @@ fn replace_setting_value(text: &str, key: &str, new_value: &str) -> Option<Strin
         return Some(out);
     }
     None
+}
+
+/// What follows `key:` on a line whose content (after indentation) is a mapping entry for
+/// `key`: the colon must be followed by a space, a tab or nothing.
+fn mapping_value<'a>(content: &'a str, key: &str) -> Option<&'a str> {
+    let after_key = content.strip_prefix(key)?.strip_prefix(':')?;
+    (after_key.is_empty() || after_key.starts_with([' ', '\t'])).then_some(after_key)
 }
 
 /// Length in bytes of the scalar at the start of `s` (the rest of a line
@@ -328,6 +356,53 @@ other:
         let err = rewrite_setting(&path, "vcenter_password", "x").expect_err("missing file");
         assert_eq!(err.reason(), "SettingsRewriteFailed");
         assert!(err.to_string().contains("absent.yml"), "{err}");
+    }
+
+    #[test]
+    fn a_dotted_key_rewrites_the_child_of_that_mapping_only() {
+        let text = "\
+settings:
+  token: top                     # not under object_store_options
+  object_store_options:
+    aws_region: eu-west-1
+    # aws_secret_access_key: commented
+    aws_secret_access_key: 'sec''ret'   # from the S3 team
+
+    aws_session_token: tok
+  other:
+    aws_secret_access_key: elsewhere
+";
+        let (_dir, path) = settings_file(text);
+        let key = "object_store_options.aws_secret_access_key";
+        assert!(rewrite_setting(&path, key, "enc:v2:QUJD").expect("rewrite"));
+        let after = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(
+            after,
+            text.replace("'sec''ret'   # from", "\"enc:v2:QUJD\"   # from")
+        );
+        // After a blank line the block goes on; a sibling mapping is not its child.
+        assert!(
+            rewrite_setting(&path, "object_store_options.aws_session_token", "x").expect("rewrite")
+        );
+        assert!(
+            std::fs::read_to_string(&path)
+                .expect("read")
+                .contains("    aws_session_token: \"x\"\n")
+        );
+        for missing in [
+            "object_store_options.token",
+            "other.aws_region",
+            "object_store_options.",
+            "missing.aws_secret_access_key",
+            "a.b.c",
+        ] {
+            let before = std::fs::read_to_string(&path).expect("read");
+            assert!(
+                !rewrite_setting(&path, missing, "x").expect("rewrite"),
+                "{missing}"
+            );
+            assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+        }
     }
 
     #[derive(serde::Deserialize)]

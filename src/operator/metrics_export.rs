@@ -12,6 +12,7 @@
 //! removed from object storage. Deletion is never blocked for more than ten minutes.
 
 use super::job::{config_map_env, job_name, secret_env};
+use super::secrets;
 use super::workload::{self, JobRequest, Run, ensure_run};
 use super::{Context, Error, condition, error_policy, now, replace_status};
 use crate::crd::metrics_export::{Archive, CONDITION_COMPLETE, ExportPhase, Span};
@@ -23,7 +24,6 @@ use crate::jobs::termination::ExportResult;
 use crate::schedule::CronSchedule;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
@@ -317,13 +317,13 @@ async fn reconcile_export(export: &MetricsExport, ctx: &Context) -> Result<Actio
     }
     let store_keys = match read(export, ctx).await? {
         Ok(keys) => keys,
-        Err(message) => {
+        Err((reason, message)) => {
             let failed = MetricsExportStatus {
                 conditions: vec![condition(
                     &current.conditions,
                     crate::crd::CONDITION_READY,
                     false,
-                    "SecretNotFound",
+                    reason,
                     &message,
                     generation,
                     now(),
@@ -331,14 +331,8 @@ async fn reconcile_export(export: &MetricsExport, ctx: &Context) -> Result<Actio
                 ..previous.clone()
             };
             replace_status(ctx, export, &to_json(&current), &to_json(&failed)).await?;
-            ctx.event(
-                export,
-                EventType::Warning,
-                "SecretNotFound",
-                "Export",
-                message,
-            )
-            .await;
+            ctx.event(export, EventType::Warning, reason, "Export", message)
+                .await;
             return Ok(Action::requeue(ctx.recheck_every));
         }
     };
@@ -365,34 +359,67 @@ async fn reconcile_export(export: &MetricsExport, ctx: &Context) -> Result<Actio
     Ok(after(Action::await_change()))
 }
 
-/// The keys of the destination's credentials Secret, or why it cannot be used.
-async fn read(export: &MetricsExport, ctx: &Context) -> Result<Result<Vec<String>, String>, Error> {
+/// The keys of the destination's credentials Secret, or why the Secrets cannot be used: the
+/// Job mounts every Secret of [`mounted_secrets`], so each must exist and be opted in.
+async fn read(
+    export: &MetricsExport,
+    ctx: &Context,
+) -> Result<Result<Vec<String>, secrets::Refusal>, Error> {
+    let namespace = export.namespace().unwrap_or_default();
+    if let Err(refused) = secrets::check_all(ctx, &namespace, &mounted_secrets(export)).await? {
+        return Ok(Err(refused));
+    }
     let Some(credentials) = &export.spec.destination.credentials_secret_ref else {
         return Ok(Ok(Vec::new()));
     };
-    let namespace = export.namespace().unwrap_or_default();
-    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
-        .get_opt(&credentials.name)
-        .await
-        .map_err(|source| Error::api("read", "Secret", &namespace, &credentials.name, source))?;
-    Ok(match secret {
-        Some(secret) => {
-            let mut keys: Vec<String> = secret
-                .data
-                .iter()
-                .flatten()
-                .map(|(k, _)| k.clone())
-                .chain(secret.string_data.iter().flatten().map(|(k, _)| k.clone()))
-                .collect();
-            keys.sort();
-            keys.dedup();
-            Ok(keys)
+    let field = "spec.destination.credentialsSecretRef";
+    let secret = match secrets::get(ctx, &namespace, &credentials.name, field).await? {
+        Ok(secret) => secret,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let mut keys: Vec<String> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, _)| k.clone())
+        .chain(secret.string_data.iter().flatten().map(|(k, _)| k.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    Ok(Ok(keys))
+}
+
+/// The Secrets the export Job mounts by `secretKeyRef` besides the destination's
+/// credentials (read by [`read`]), with the field naming each.
+fn mounted_secrets(export: &MetricsExport) -> Vec<(String, String)> {
+    let spec = &export.spec;
+    let source = &spec.source;
+    let mut refs = Vec::new();
+    if let Some(auth) = &source.auth_secret_ref {
+        refs.push(("spec.source.authSecretRef".to_owned(), auth.name.clone()));
+    }
+    for (index, header) in source.headers.iter().enumerate() {
+        if let Some(secret) = &header.value_from {
+            refs.push((
+                format!("spec.source.headers[{index}].valueFrom"),
+                secret.name.clone(),
+            ));
         }
-        None => Err(format!(
-            "the destination's credentials Secret {}/{} does not exist",
-            namespace, credentials.name
-        )),
-    })
+    }
+    if let Some(secret) = source
+        .tls
+        .as_ref()
+        .and_then(|t| t.ca_bundle_secret_ref.as_ref())
+    {
+        refs.push((
+            "spec.source.tls.caBundleSecretRef".to_owned(),
+            secret.name.clone(),
+        ));
+    }
+    if let Some(key) = &spec.obfuscation.key_secret_ref {
+        refs.push(("spec.obfuscation.keySecretRef".to_owned(), key.name.clone()));
+    }
+    refs
 }
 
 /// On deletion: delete the Job (stopping the export), then the staging parts, and the
@@ -464,15 +491,14 @@ async fn remove_objects(export: &MetricsExport, ctx: &Context) -> Result<usize, 
     let mut options = store.options.clone();
     if let Some(credentials) = &destination.credentials_secret_ref {
         let namespace = export.namespace().unwrap_or_default();
-        let secret = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
-            .get_opt(&credentials.name)
-            .await
-            .map_err(|e| {
-                format!(
-                    "failed to read Secret {namespace}/{}: {e}",
-                    credentials.name
-                )
-            })?;
+        let field = "spec.destination.credentialsSecretRef";
+        let secret = match secrets::get(ctx, &namespace, &credentials.name, field).await {
+            Ok(Ok(secret)) => Some(secret),
+            // Gone: the default store's own credentials may still do.
+            Ok(Err((secrets::NOT_FOUND, _))) => None,
+            Ok(Err((_, refused))) => return Err(refused),
+            Err(e) => return Err(e.to_string()),
+        };
         for (key, value) in secret.and_then(|s| s.data).into_iter().flatten() {
             options.insert(key, String::from_utf8_lossy(&value.0).into_owned());
         }
@@ -666,6 +692,46 @@ spec:
         .unwrap();
         export.spec.schedule = schedule.map(str::to_string);
         export
+    }
+
+    #[test]
+    fn every_secret_the_job_mounts_is_checked_with_the_field_naming_it() {
+        let mut export = export(None);
+        export.spec.source.tls = serde_json::from_value(
+            serde_json::json!({"caBundleSecretRef": {"name": "vm-ca", "key": "ca.crt"}}),
+        )
+        .unwrap();
+        let refs = mounted_secrets(&export);
+        let expected = [
+            ("spec.source.authSecretRef", "vm-reader"),
+            ("spec.source.headers[1].valueFrom", "gateway"),
+            ("spec.source.tls.caBundleSecretRef", "vm-ca"),
+            ("spec.obfuscation.keySecretRef", "export-key"),
+        ];
+        let refs: Vec<(&str, &str)> = refs.iter().map(|(f, n)| (f.as_str(), n.as_str())).collect();
+        assert_eq!(refs, expected);
+        // And they are every Secret of the Job but the destination's (read, then checked).
+        let run = plan(
+            &export,
+            at("2026-03-10T14:00:00Z"),
+            at("2026-03-10T14:00:00Z"),
+        )
+        .unwrap()
+        .0
+        .unwrap();
+        let request = build(&export, &run, &["key".to_owned()]);
+        let mut mounted: Vec<String> = request
+            .env
+            .iter()
+            .filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
+            .map(|s| s.name.clone())
+            .filter(|name| name != "bucket")
+            .collect();
+        mounted.sort();
+        mounted.dedup();
+        let mut named: Vec<String> = refs.iter().map(|(_, n)| n.to_string()).collect();
+        named.sort();
+        assert_eq!(mounted, named);
     }
 
     fn at(text: &str) -> DateTime<Utc> {

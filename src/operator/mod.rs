@@ -15,6 +15,7 @@ pub mod metrics_export;
 pub mod run;
 #[cfg(test)]
 pub mod scenario;
+pub mod secrets;
 pub mod snapshot_schedule;
 pub mod vcenter_target;
 pub mod workload;

@@ -7,11 +7,12 @@
 //! `LastSnapshot` condition) belong to the `SnapshotSchedule` controller, which writes them
 //! under its own field manager; this one never sends them.
 
+use super::secrets;
 use super::{Context, Error, condition, error_policy, now, replace_status};
 use crate::crd::vcenter_target::{CONDITION_REACHABLE, TlsConfig};
 use crate::crd::{CONDITION_READY, Condition, VCenterTarget, VCenterTargetStatus};
 use crate::vsphere;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
@@ -227,25 +228,17 @@ pub struct Inputs {
 
 type Missing = (&'static str, String);
 
-/// Reads the inputs. A missing Secret, ConfigMap or key is `Ok(Err(missing))` (the status
-/// says so and the check is retried); an API failure is an `Err` (backoff).
+/// Reads the inputs. A missing Secret, ConfigMap or key, or a Secret not opted in
+/// ([`secrets`]), is `Ok(Err(missing))` (the status says so and the check is retried); an
+/// API failure is an `Err` (backoff).
 async fn read(ctx: &Context, target: &VCenterTarget) -> Result<Result<Inputs, Missing>, Error> {
     let namespace = target.namespace().unwrap_or_default();
     let refs = &target.spec.credentials_secret_ref;
-    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
-    let Some(secret) = secrets
-        .get_opt(&refs.name)
-        .await
-        .map_err(|source| Error::api("read", "Secret", &namespace, &refs.name, source))?
-    else {
-        return Ok(Err((
-            "SecretNotFound",
-            format!(
-                "Secret {namespace}/{} (spec.credentialsSecretRef) does not exist",
-                refs.name
-            ),
-        )));
-    };
+    let secret =
+        match secrets::get(ctx, &namespace, &refs.name, "spec.credentialsSecretRef").await? {
+            Ok(secret) => secret,
+            Err(refused) => return Ok(Err(refused)),
+        };
     let secret_value = |key: &str| {
         secret
             .data
@@ -280,10 +273,14 @@ async fn read(ctx: &Context, target: &VCenterTarget) -> Result<Result<Inputs, Mi
             ca_bundle_secret_ref: Some(r),
             ..
         }) => {
-            let secret = secrets
-                .get_opt(&r.name)
-                .await
-                .map_err(|source| Error::api("read", "Secret", &namespace, &r.name, source))?;
+            let secret =
+                match secrets::get(ctx, &namespace, &r.name, "spec.tls.caBundleSecretRef").await? {
+                    Ok(secret) => Some(secret),
+                    Err((secrets::NOT_OPTED_IN, message)) => {
+                        return Ok(Err((secrets::NOT_OPTED_IN, message)));
+                    }
+                    Err(_) => None,
+                };
             let value = secret.and_then(|s| {
                 s.data?
                     .get(&r.key)
@@ -482,6 +479,53 @@ spec:
             .map(|c| c["type"].as_str().unwrap())
             .collect();
         assert_eq!(types, ["Ready", "Reachable", "LastSnapshot"]);
+    }
+
+    /// The real reconcile against a scripted API server: the Secret has the account but not
+    /// the opt-in label, so no login is tried and the target says which label to add.
+    #[tokio::test]
+    async fn a_secret_without_the_opt_in_label_is_not_used_and_the_status_says_which_label_to_add()
+    {
+        use crate::operator::scenario::{self, expect};
+        const TARGET: &str = "/apis/vctp.io/v1alpha1/namespaces/finance/vcentertargets/vc01";
+        let (ctx, mut api) = scenario::context();
+        let target = target("");
+        let json = serde_json::to_value(&target).unwrap();
+        let secret = |labels: serde_json::Value| {
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "vc01-account", "namespace": "finance", "labels": labels},
+                "data": {"username": "dXNlcg==", "password": "c2VjcmV0LXBhc3N3b3Jk"},
+            })
+        };
+        let result = scenario::run(reconcile(Arc::new(target), ctx), async move {
+            expect(&mut api, "GET", TARGET, 200, json.clone()).await;
+            let unlabelled = secret(serde_json::json!({"app": "vctp"}));
+            let path = "/api/v1/namespaces/finance/secrets/vc01-account";
+            expect(&mut api, "GET", path, 200, unlabelled).await;
+            let event = expect(
+                &mut api,
+                "POST",
+                "/apis/events.k8s.io/v1/namespaces/finance/events",
+                201,
+                serde_json::Value::Null,
+            )
+            .await;
+            assert_eq!(event["reason"], "SecretNotOptedIn", "{event}");
+            let status = expect(&mut api, "PATCH", &format!("{TARGET}/status"), 200, json).await;
+            let ready = &status["status"]["conditions"][0];
+            assert_eq!(
+                (&ready["type"], &ready["status"]),
+                (&"Ready".into(), &"False".into())
+            );
+            assert_eq!(ready["reason"], "SecretNotOptedIn");
+            let message = ready["message"].as_str().unwrap();
+            assert!(message.contains("finance/vc01-account"), "{message}");
+            assert!(message.contains("vctp.io/credentials=true"), "{message}");
+        })
+        .await;
+        // No login was tried (no request to the vCenter URL); the target is looked at again.
+        assert!(result.is_ok(), "{result:?}");
     }
 
     #[test]

@@ -31,6 +31,11 @@ pub enum Error {
         "unsupported database URL {0:?}: use a SQLite file path, sqlite://FILE or postgres://USER@HOST/DB"
     )]
     Url(String),
+    #[error(
+        "database URL {url}: unknown parameter `{key}`; PostgreSQL URLs take {known} (names are case-sensitive)",
+        known = POSTGRES_PARAMETERS.join(", ")
+    )]
+    UrlParameter { url: String, key: String },
     #[error("failed to open database {url}: {source}")]
     Connect { url: String, source: sqlx::Error },
     #[error("failed to apply migrations to {url}: {source}")]
@@ -82,7 +87,7 @@ impl Error {
     /// A stable short name, for exit codes, metric labels and Kubernetes Event reasons.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::Url(_) => "InvalidDatabaseUrl",
+            Error::Url(_) | Error::UrlParameter { .. } => "InvalidDatabaseUrl",
             Error::Connect { .. } => "DatabaseUnavailable",
             Error::Migrate { .. } => "MigrationFailed",
             Error::SchemaVersion { .. } => "SchemaVersionMismatch",
@@ -157,7 +162,7 @@ fn is_sqlite_busy(error: &sqlx::Error) -> bool {
 
 /// Where the database is: parsed from `--database-url`, `VCTP_DATABASE_URL` or
 /// `settings.database_url`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
     Postgres(String),
@@ -175,7 +180,13 @@ impl DatabaseUrl {
             .unwrap_or(text);
         // Anything else with a scheme is a mistake, not a file name.
         if path.is_empty() || path.contains("://") {
-            return Err(Error::Url(text.to_string()));
+            // The text may be a URL with a password in it.
+            let shown = if path.is_empty() {
+                text.to_string()
+            } else {
+                redacted(text)
+            };
+            return Err(Error::Url(shown));
         }
         let path = path.split('?').next().unwrap_or(path);
         Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
@@ -183,24 +194,81 @@ impl DatabaseUrl {
 }
 
 impl fmt::Display for DatabaseUrl {
-    /// Shows the URL with any password replaced by `***`.
+    /// Shows only the scheme, user, host[:port] and database: a password may sit in the
+    /// user info (with a raw `@` in it) or in the query string (`?password=`, any casing),
+    /// and neither is ever shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
-            DatabaseUrl::Postgres(url) => {
-                let Some((scheme, rest)) = url.split_once("://") else {
-                    return f.write_str(url);
-                };
-                match rest.split_once('@') {
-                    Some((userinfo, host)) if userinfo.contains(':') => {
-                        let user = userinfo.split(':').next().unwrap_or("");
-                        write!(f, "{scheme}://{user}:***@{host}")
-                    }
-                    _ => f.write_str(url),
-                }
-            }
+            DatabaseUrl::Postgres(url) => f.write_str(&redacted(url)),
         }
     }
+}
+
+/// The derived form would print the password.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// `scheme://user@host:port/database` of a URL, nothing else. A URL that does not parse
+/// shows only its scheme, as there is no telling which part of it is the password.
+fn redacted(text: &str) -> String {
+    let scheme = text.split_once("://").map_or("", |(scheme, _)| scheme);
+    let Ok(url) = url::Url::parse(text) else {
+        return format!("{scheme}://<unparsable URL>");
+    };
+    let user = match url.username() {
+        "" => String::new(),
+        user => format!("{user}@"),
+    };
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let database = url.path().trim_end_matches('/');
+    format!("{}://{user}{host}{port}{database}", url.scheme())
+}
+
+/// The query parameters sqlx reads from a PostgreSQL URL (and `options[NAME]`). sqlx logs any
+/// other one with its value, so a `PassWord=` in another casing would reach the log: they are
+/// refused here, by name only.
+const POSTGRES_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+/// Fails on a query parameter sqlx does not know; a URL that does not parse is left to sqlx,
+/// whose error names no part of it.
+fn check_parameters(text: &str) -> Result<()> {
+    let Ok(url) = url::Url::parse(text) else {
+        return Ok(());
+    };
+    for (key, _) in url.query_pairs() {
+        let option = key.starts_with("options[") && key.ends_with(']');
+        if !option && !POSTGRES_PARAMETERS.contains(&key.as_ref()) {
+            return Err(Error::UrlParameter {
+                url: redacted(text),
+                key: key.into_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A connection pool to the configured database.
@@ -284,6 +352,7 @@ impl Store {
                 Ok(Store::Sqlite(pool))
             }
             DatabaseUrl::Postgres(text) => {
+                check_parameters(text)?;
                 let options = PgConnectOptions::from_str(text).map_err(connect_error)?;
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
@@ -426,11 +495,95 @@ mod tests {
         assert!(DatabaseUrl::parse("").is_err());
     }
 
+    /// Each URL, shown, is only its scheme, user, host[:port] and database.
     #[test]
     fn passwords_never_show_in_a_displayed_url() {
-        let url = DatabaseUrl::parse("postgres://vctp:s3cret@db:5432/vctp").unwrap();
-        assert_eq!(url.to_string(), "postgres://vctp:***@db:5432/vctp");
-        let url = DatabaseUrl::parse("postgres://vctp@db/vctp").unwrap();
-        assert_eq!(url.to_string(), "postgres://vctp@db/vctp");
+        let cases = [
+            (
+                "postgres://vctp:s3cret@db:5432/vctp",
+                "postgres://vctp@db:5432/vctp",
+            ),
+            ("postgres://vctp@db/vctp", "postgres://vctp@db/vctp"),
+            (
+                "postgres://vctp@db/vctp?password=s3cret",
+                "postgres://vctp@db/vctp",
+            ),
+            (
+                "postgresql://vctp@db/vctp?sslmode=require&PassWord=s3cret",
+                "postgresql://vctp@db/vctp",
+            ),
+            ("postgres://vctp:s3c@ret@db/vctp", "postgres://vctp@db/vctp"),
+            (
+                "postgres://vctp:s3c%40r%3Aet@db/vctp",
+                "postgres://vctp@db/vctp",
+            ),
+            (
+                "postgres://db/vctp?user=vctp&password=s3cret",
+                "postgres://db/vctp",
+            ),
+            ("postgres://:s3cret@db/vctp", "postgres://db/vctp"),
+            ("postgres://vctp:s3cret@db", "postgres://vctp@db"),
+            (
+                "postgres://vctp:s3cret@[::1]:5433/vctp",
+                "postgres://vctp@[::1]:5433/vctp",
+            ),
+            (
+                "postgres://vctp:s3cret@db:notaport/vctp",
+                "postgres://<unparsable URL>",
+            ),
+        ];
+        let leaks: Vec<_> = cases
+            .iter()
+            .map(|(text, _)| DatabaseUrl::parse(text).unwrap())
+            .map(|url| (url.to_string(), format!("{url:?}")))
+            .filter(|(shown, debug)| shown.contains("s3c") || debug.contains("s3c"))
+            .collect();
+        assert!(leaks.is_empty(), "{leaks:#?}");
+        for (text, shown) in cases {
+            assert_eq!(
+                DatabaseUrl::parse(text).unwrap().to_string(),
+                shown,
+                "{text}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_url_that_does_not_parse_is_refused_without_its_password() {
+        let url = DatabaseUrl::parse("postgres://vctp:s3cret@db:notaport/vctp").unwrap();
+        let text = Store::open(&url).await.unwrap_err().to_string();
+        assert!(text.contains("postgres://<unparsable URL>"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    /// sqlx logs an unknown parameter with its value, and `PassWord=` is one.
+    #[tokio::test]
+    async fn an_unknown_url_parameter_is_refused_by_name_before_sqlx_sees_it() {
+        for (text, key) in [
+            (
+                "postgres://vctp@127.0.0.1:1/vctp?PassWord=s3cret",
+                "PassWord",
+            ),
+            (
+                "postgres://vctp@127.0.0.1:1/vctp?sslmode=disable&pwd=s3cret",
+                "pwd",
+            ),
+        ] {
+            let url = DatabaseUrl::parse(text).unwrap();
+            let shown = Store::open(&url).await.unwrap_err().to_string();
+            assert!(
+                shown.contains(&format!("unknown parameter `{key}`")),
+                "{shown}"
+            );
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn an_unsupported_url_is_refused_without_its_password() {
+        let error = DatabaseUrl::parse("mysql://vctp:s3cret@db/vctp").unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("mysql://vctp@db/vctp"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
     }
 }

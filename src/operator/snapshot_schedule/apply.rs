@@ -3,8 +3,9 @@
 use super::build::{aggregation_job, snapshot_job, target_snapshot_status};
 use super::plan::{Actions, Finished};
 use super::read::Found;
+use crate::crd::snapshot_schedule::TickOutcome;
 use crate::crd::{AggregationJob, Phase, SnapshotSchedule, SnapshotScheduleStatus, VCenterTarget};
-use crate::operator::{Context, Error, apply_status, replace_status, workload};
+use crate::operator::{Context, Error, apply_status, replace_status, secrets, workload};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
@@ -33,12 +34,30 @@ pub(super) async fn apply(
         .iter()
         .map(|t| (t.meta().name.as_deref().unwrap_or_default(), t))
         .collect();
+    let mut status = plan.status.clone();
     for new in &plan.create {
         // The plan only starts selected targets.
-        if let Some(target) = targets.get(new.target.as_str()) {
-            let job = snapshot_job(schedule, target, new, &ctx.template)?;
-            workload::create_job(ctx, &job, CONTROLLER).await?;
+        let Some(target) = targets.get(new.target.as_str()) else {
+            continue;
+        };
+        // The Job mounts the target's Secrets: each must be opted in first.
+        if let Err((reason, message)) =
+            secrets::check_all(ctx, &namespace, &target_secrets(target)).await?
+        {
+            let message = format!("{}: {message}", new.target);
+            ctx.event(
+                schedule,
+                EventType::Warning,
+                reason,
+                "Snapshot",
+                message.clone(),
+            )
+            .await;
+            refuse(&mut status, &new.job, message);
+            continue;
         }
+        let job = snapshot_job(schedule, target, new, &ctx.template)?;
+        workload::create_job(ctx, &job, CONTROLLER).await?;
     }
     for new in &plan.aggregations {
         workload::create(ctx, &aggregation_job(schedule, new)).await?;
@@ -63,7 +82,7 @@ pub(super) async fn apply(
         )
         .await;
     }
-    write_status(ctx, schedule, &plan.status).await?;
+    write_status(ctx, schedule, &status).await?;
     for name in plan.cancel.iter().chain(&plan.delete_jobs) {
         workload::delete::<Job>(ctx, &namespace, name).await?;
     }
@@ -71,6 +90,36 @@ pub(super) async fn apply(
         workload::delete::<AggregationJob>(ctx, &namespace, name).await?;
     }
     Ok(Action::requeue(plan.requeue_after))
+}
+
+/// The Secrets a snapshot Job of `target` mounts, with the field naming each.
+fn target_secrets(target: &VCenterTarget) -> Vec<(String, String)> {
+    let credentials = &target.spec.credentials_secret_ref;
+    let mut refs = vec![(
+        "spec.credentialsSecretRef".to_owned(),
+        credentials.name.clone(),
+    )];
+    let ca = target
+        .spec
+        .tls
+        .as_ref()
+        .and_then(|t| t.ca_bundle_secret_ref.as_ref());
+    refs.extend(ca.map(|ca| ("spec.tls.caBundleSecretRef".to_owned(), ca.name.clone())));
+    refs
+}
+
+/// `status` without the Job `job`, which was not created: its target failed with `message`.
+fn refuse(status: &mut SnapshotScheduleStatus, job: &str, message: String) {
+    status.active.retain(|active| active.name != job);
+    let entries = status
+        .last_tick
+        .iter_mut()
+        .flat_map(|tick| &mut tick.targets);
+    for entry in entries.filter(|entry| entry.job.as_deref() == Some(job)) {
+        entry.job = None;
+        entry.outcome = TickOutcome::Failed;
+        entry.message = Some(message.clone());
+    }
 }
 
 /// Writes `status` over the schedule's (see [`replace_status`]: the schedule's status

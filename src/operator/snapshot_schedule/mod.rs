@@ -187,6 +187,55 @@ mod scenarios {
         expect(api, "GET", AGGREGATIONS, 200, list(vec![])).await;
     }
 
+    /// The account Secret of `target` is read before its Job is created; it carries the
+    /// opt-in label when `labelled`.
+    async fn opted_in_secret(api: &mut Handle, target: &str, labelled: bool) {
+        let labels = if labelled {
+            json!({"vctp.io/credentials": "true"})
+        } else {
+            json!({})
+        };
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": format!("{target}-account"), "namespace": "finance", "labels": labels},
+        });
+        let path = format!("/api/v1/namespaces/finance/secrets/{target}-account");
+        expect(api, "GET", &path, 200, secret).await;
+    }
+
+    #[tokio::test]
+    async fn no_job_mounts_a_secret_that_is_not_opted_in_and_its_target_fails_saying_why() {
+        let (ctx, mut api) = scenario::context();
+        let fresh = schedule(Value::Null);
+        let script_schedule = fresh.clone();
+        let result = scenario::run(reconcile_json(fresh, ctx), async move {
+            reads(&mut api, &script_schedule, vec![], vec![]).await;
+            opted_in_secret(&mut api, "vc01", false).await;
+            let event = expect(&mut api, "POST", EVENTS, 201, Value::Null).await;
+            assert_eq!(event["reason"], "SecretNotOptedIn", "{event}");
+            opted_in_secret(&mut api, "vc02", true).await;
+            let path = format!("{JOBS}/yearly-snap-{}-vc02", stamp());
+            expect(&mut api, "PATCH", &path, 200, Value::Null).await;
+            let status = expect(&mut api, "PATCH", STATUS, 200, script_schedule).await;
+            let status = &status["status"];
+            assert_eq!(
+                status["active"],
+                json!([{"name": format!("yearly-snap-{}-vc02", stamp()), "target": "vc02"}])
+            );
+            let vc01 = &status["lastTick"]["targets"][0];
+            assert_eq!(
+                (&vc01["target"], &vc01["outcome"]),
+                (&json!("vc01"), &json!("Failed"))
+            );
+            assert!(vc01.get("job").is_none(), "{vc01}");
+            let message = vc01["message"].as_str().unwrap();
+            assert!(message.contains("finance/vc01-account"), "{message}");
+            assert!(message.contains("vctp.io/credentials=true"), "{message}");
+        })
+        .await;
+        assert!(result.is_ok(), "{result:?}");
+    }
+
     /// `job` as the API server has it once its Pod started.
     fn running(mut job: Value) -> Value {
         job["status"] = json!({"active": 1});
@@ -204,6 +253,7 @@ mod scenarios {
             reads(&mut api, &script_schedule, vec![], vec![]).await;
             let mut jobs = Vec::new();
             for target in ["vc01", "vc02"] {
+                opted_in_secret(&mut api, target, true).await;
                 let path = format!("{JOBS}/yearly-snap-{}-{target}", stamp());
                 jobs.push(expect(&mut api, "PATCH", &path, 200, Value::Null).await);
             }
