@@ -15,15 +15,16 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::sync::Arc;
 
+/// What is wrong with a trust file; the caller names the file (each message follows it).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("not a PEM certificate file: {0}")]
+    #[error("is not a PEM certificate file: {0}")]
     Pem(String),
     #[error("holds no PEM certificate")]
     NoCertificate,
     #[error("holds an unusable certificate: {0}")]
     Unusable(String),
-    #[error("cannot set up TLS: {0}")]
+    #[error("gives no usable TLS configuration: {0}")]
     Setup(String),
 }
 
@@ -32,8 +33,8 @@ pub enum Error {
 pub enum Roots {
     /// The file's certificates only.
     FileOnly,
-    /// The built-in web PKI roots too (reqwest's own default roots).
-    AlsoWebPki,
+    /// The roots reqwest trusts by default too: the web PKI roots and the system's store.
+    AlsoBuiltIn,
 }
 
 /// A client configuration trusting the certificates of `pem` (see the module doc).
@@ -45,8 +46,11 @@ pub fn client_config(pem: &[u8], roots: Roots) -> Result<rustls::ClientConfig, E
         return Err(Error::NoCertificate);
     }
     let mut store = RootCertStore::empty();
-    if roots == Roots::AlsoWebPki {
+    if roots == Roots::AlsoBuiltIn {
         store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        // As reqwest does: a system store that cannot be read, or a certificate in it that
+        // cannot be used, only leaves those roots out.
+        store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
     }
     for cert in &pinned {
         store
@@ -135,8 +139,8 @@ fn check_pinned(
     now: UnixTime,
 ) -> Result<(), rustls::Error> {
     let invalid = |error| rustls::Error::InvalidCertificate(error);
-    let (_, parsed) =
-        x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|_| invalid(CertificateError::BadEncoding))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|_| invalid(CertificateError::BadEncoding))?;
     let validity = parsed.validity();
     // UnixTime is u64 seconds; no certificate date is anywhere near i64::MAX.
     let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
@@ -162,7 +166,9 @@ mod tests {
     fn self_signed(dir: &Path, name: &str, san: &str) -> Vec<u8> {
         let cert = dir.join(format!("{name}.pem"));
         let status = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
             .args(["-subj", &format!("/CN={name}")])
             .args(["-addext", &format!("subjectAltName={san}")])
             .arg("-keyout")

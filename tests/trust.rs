@@ -24,8 +24,8 @@ async fn vcenter_behind(identity: &SelfSigned) -> String {
 fn vcenter_endpoint(url: &str, ca_file: &Path) -> Endpoint {
     Endpoint {
         url: url.to_string(),
-        username: "user".into(),
-        password: "pass".into(),
+        username: SimConfig::default().username,
+        password: SimConfig::default().password,
         tls: Tls::Verify {
             ca_file: Some(ca_file.to_path_buf()),
         },
@@ -122,10 +122,7 @@ async fn a_metrics_source_whose_self_signed_certificate_is_the_ca_bundle_answers
         timeout: Duration::from_secs(10),
     })
     .unwrap();
-    client
-        .query("1")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    client.query("1").await.unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[tokio::test]
@@ -135,11 +132,7 @@ async fn an_object_store_whose_self_signed_certificate_is_the_ca_file_stores_and
     let dir = tempfile::tempdir().unwrap();
     let server = self_signed(dir.path(), "s3", "IP:127.0.0.1");
     let front = proxy(&server, address_of(&s3.endpoint)).await;
-    let mut options = s3.options(
-        &format!("https://{front}"),
-        &s3.access_key,
-        &s3.secret_key,
-    );
+    let mut options = s3.options(&format!("https://{front}"), &s3.access_key, &s3.secret_key);
     options.remove("aws_allow_http");
     options.insert("ca_file".into(), server.cert.display().to_string());
     let objects = vctp::objstore::Objects::from_url(&s3.url("trust-test"), &options)

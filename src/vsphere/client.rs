@@ -390,15 +390,9 @@ fn http_client(endpoint: &Endpoint) -> Result<reqwest::Client, Error> {
             };
             // A few kilobytes read once per login: not worth a blocking-pool hop.
             let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-            let certificates =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
-            if certificates.is_empty() {
-                return Err(ca_error("no PEM certificate in the file".into()));
-            }
-            builder = builder.tls_built_in_root_certs(false);
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
+            let config = crate::tls::client_config(&pem, crate::tls::Roots::FileOnly)
+                .map_err(|e| ca_error(format!("the file {e}")))?;
+            builder = builder.use_preconfigured_tls(config);
         }
     }
     builder.build().map_err(|error| Error::ClientSetup {

@@ -77,7 +77,10 @@ pub async fn proxy(identity: &SelfSigned, upstream: std::net::SocketAddr) -> std
 pub fn address_of(url: &str) -> std::net::SocketAddr {
     use std::net::ToSocketAddrs;
     let parsed = url::Url::parse(url).unwrap();
-    (parsed.host_str().unwrap(), parsed.port_or_known_default().unwrap())
+    (
+        parsed.host_str().unwrap(),
+        parsed.port_or_known_default().unwrap(),
+    )
         .to_socket_addrs()
         .unwrap()
         .next()
