@@ -29,6 +29,7 @@ fn vcenter_endpoint(url: &str, ca_file: &Path) -> Endpoint {
         tls: Tls::Verify {
             ca_file: Some(ca_file.to_path_buf()),
         },
+        allow_plain_http: false,
         connect_timeout: Duration::from_secs(5),
         read_timeout: Duration::from_secs(5),
     }

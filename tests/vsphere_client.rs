@@ -102,6 +102,8 @@ impl FakeVcenter {
             username: USER.into(),
             password: PASSWORD.into(),
             tls: Tls::Insecure,
+            // The fake vCenter serves plain HTTP on loopback.
+            allow_plain_http: true,
             connect_timeout: Duration::from_secs(2),
             read_timeout: Duration::from_secs(5),
         }
@@ -779,6 +781,7 @@ async fn a_refused_connection_is_a_connect_error() {
         username: USER.into(),
         password: PASSWORD.into(),
         tls: Tls::Verify { ca_file: None },
+        allow_plain_http: true,
         connect_timeout: Duration::from_secs(2),
         read_timeout: Duration::from_secs(2),
     };
@@ -978,6 +981,7 @@ impl TlsServer {
             username: USER.into(),
             password: PASSWORD.into(),
             tls,
+            allow_plain_http: false,
             connect_timeout: Duration::from_secs(2),
             read_timeout: Duration::from_millis(500),
         }
