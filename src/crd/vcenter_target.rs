@@ -79,7 +79,7 @@ pub const CONDITION_REACHABLE: &str = "Reachable";
     )
 )]
 #[x_kube(
-    validation = Rule::new("!self.url.startsWith('http://') || self.allowPlainHttp")
+    validation = Rule::new("!self.url.startsWith('http://') || (has(self.allowPlainHttp) && self.allowPlainHttp)")
         .message("an http:// url sends the vCenter password in clear: use https://, or set allowPlainHttp: true if plain HTTP is really meant")
 )]
 #[serde(rename_all = "camelCase")]
