@@ -92,6 +92,7 @@ SETTINGS_NOT_IN_VALUES = {
     "vcenters",
     "vcenter_username",
     "vcenter_insecure",
+    "vcenter_allow_plain_http",
     "vcenter_ca_file",  # VCenterTarget resources
     "metrics_exports",  # MetricsExport resources
     "vcenter_event_polling_seconds",

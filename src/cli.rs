@@ -512,6 +512,10 @@ pub struct BenchCollectArgs {
     /// PEM file of CA certificates to trust.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
+    /// Allow an http:// --url, which sends the password in clear (implied for the simulator
+    /// started without --url).
+    #[arg(long)]
+    pub allow_plain_http: bool,
     /// Objects per page (`maxObjects`).
     #[arg(long, default_value_t = 1_000)]
     pub max_objects: u32,

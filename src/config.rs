@@ -93,6 +93,10 @@ pub struct Settings {
     pub vcenter_password: String,
     /// Skip TLS certificate verification for vCenters that do not say otherwise.
     pub vcenter_insecure: bool,
+    /// Allow `http://` SDK URLs for vCenters that do not say otherwise. Plain HTTP sends the
+    /// vCenter password in clear, so such a URL is refused unless this (or the entry's
+    /// `allow_plain_http`) is true; each login over it logs a warning.
+    pub vcenter_allow_plain_http: bool,
     /// A PEM file of CA certificates to trust for vCenters that do not say otherwise,
     /// instead of the built-in roots.
     pub vcenter_ca_file: Option<PathBuf>,
@@ -208,6 +212,8 @@ pub struct VcenterEntry {
     pub insecure: Option<bool>,
     /// Default: `settings.vcenter_ca_file`.
     pub ca_file: Option<PathBuf>,
+    /// Allow an `http://` URL for this vCenter. Default: `settings.vcenter_allow_plain_http`.
+    pub allow_plain_http: Option<bool>,
 }
 
 /// A vCenter to snapshot, with everything but the account resolved.
@@ -217,6 +223,8 @@ pub struct VcenterTarget {
     pub url: String,
     pub insecure: bool,
     pub ca_file: Option<PathBuf>,
+    /// An `http://` URL was explicitly allowed.
+    pub allow_plain_http: bool,
 }
 
 impl Default for Settings {
@@ -238,6 +246,7 @@ impl Default for Settings {
             vcenter_username: String::new(),
             vcenter_password: String::new(),
             vcenter_insecure: false,
+            vcenter_allow_plain_http: false,
             vcenter_ca_file: None,
             encryption_key: None,
             vcenter_inventory_snapshot_seconds: 3_600,
@@ -499,13 +508,15 @@ impl Settings {
     }
 
     /// Every configured vCenter (`vcenter_addresses`, then `vcenters`) with its name and TLS
-    /// settings. Errors name the offending key: a URL that is not http(s), a name used twice.
+    /// settings. Errors name the offending key: a URL that is not http(s), an `http://` URL
+    /// that is not allowed, a name used twice.
     pub fn vcenter_targets(&self) -> Result<Vec<VcenterTarget>, (String, String)> {
         let addresses = self.vcenter_addresses.iter().enumerate().map(|(i, url)| {
             (
                 format!("settings.vcenter_addresses[{i}]"),
                 None,
                 url,
+                None,
                 None,
                 None,
             )
@@ -517,16 +528,31 @@ impl Settings {
                 &entry.url,
                 entry.insecure,
                 entry.ca_file.as_ref(),
+                entry.allow_plain_http,
             )
         });
         let mut targets: Vec<VcenterTarget> = Vec::new();
-        for (key, name, url, insecure, ca_file) in addresses.chain(entries) {
+        for (key, name, url, insecure, ca_file, allow_plain_http) in addresses.chain(entries) {
             let host = url_host(url).ok_or_else(|| {
                 (
                     key.clone(),
                     format!("{url:?} is not a vCenter SDK URL (expected https://HOST/sdk)"),
                 )
             })?;
+            let allow_plain_http = allow_plain_http.unwrap_or(self.vcenter_allow_plain_http);
+            if url.trim().starts_with("http://") && !allow_plain_http {
+                let allow = if key.starts_with("settings.vcenters[") {
+                    format!("{key}.allow_plain_http")
+                } else {
+                    "settings.vcenter_allow_plain_http".to_string()
+                };
+                return Err((
+                    key,
+                    format!(
+                        "{url:?} would send the vCenter password in clear; use https://, or set {allow}: true if plain HTTP is really meant"
+                    ),
+                ));
+            }
             let name = name.map_or(host, str::trim).to_string();
             if name.is_empty() {
                 return Err((format!("{key}.name"), "must not be empty".into()));
@@ -544,6 +570,7 @@ impl Settings {
                 url: url.trim().to_string(),
                 insecure: insecure.unwrap_or(self.vcenter_insecure),
                 ca_file: ca_file.or(self.vcenter_ca_file.as_ref()).cloned(),
+                allow_plain_http,
             });
         }
         Ok(targets)
@@ -661,7 +688,7 @@ mod tests {
     #[test]
     fn vcenters_are_named_by_host_unless_named_explicitly() {
         let settings = parse(
-            "settings:\n  vcenter_addresses: [\"https://vc1.example.com/sdk\", \"http://[::1]:8989/sdk\"]\n  vcenter_insecure: true\n  vcenters:\n    - name: lab\n      url: https://10.0.0.5:443/sdk\n      insecure: false\n      ca_file: /etc/vctp/lab-ca.pem\n",
+            "settings:\n  vcenter_addresses: [\"https://vc1.example.com/sdk\", \"http://[::1]:8989/sdk\"]\n  vcenter_insecure: true\n  vcenter_allow_plain_http: true\n  vcenters:\n    - name: lab\n      url: https://10.0.0.5:443/sdk\n      insecure: false\n      ca_file: /etc/vctp/lab-ca.pem\n",
         )
         .unwrap();
         let targets = settings.vcenter_targets().unwrap();
@@ -683,12 +710,44 @@ mod tests {
         assert!(err.contains("`settings.vcenter_addresses[0]`"), "{err}");
         assert!(err.contains("is not a vCenter SDK URL"), "{err}");
         let err = parse(
-            "settings:\n  vcenter_addresses: [\"https://vc1/sdk\"]\n  vcenters:\n    - url: http://vc1:8080/sdk\n",
+            "settings:\n  vcenter_addresses: [\"https://vc1/sdk\"]\n  vcenters:\n    - url: https://vc1:8080/sdk\n",
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("`settings.vcenters[0]`"), "{err}");
         assert!(err.contains("a second vCenter named \"vc1\""), "{err}");
+    }
+
+    #[test]
+    fn a_plain_http_vcenter_is_refused_unless_allowed_by_its_entry_or_globally() {
+        let err = parse("settings:\n  vcenter_addresses: [\"http://vc1/sdk\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`settings.vcenter_addresses[0]`")
+                && err.contains("password in clear")
+                && err.contains("settings.vcenter_allow_plain_http: true"),
+            "{err}"
+        );
+        let entries =
+            "settings:\n  vcenters:\n    - url: https://vc0/sdk\n    - url: http://vc1/sdk\n";
+        let err = parse(entries).unwrap_err().to_string();
+        assert!(
+            err.contains("settings.vcenters[1].allow_plain_http: true"),
+            "{err}"
+        );
+        let allowed = parse(&format!("{entries}      allow_plain_http: true\n")).unwrap();
+        let targets = allowed.vcenter_targets().unwrap();
+        assert!(!targets[0].allow_plain_http && targets[1].allow_plain_http);
+        let global = parse(&format!("{entries}  vcenter_allow_plain_http: true\n")).unwrap();
+        assert!(global.vcenter_targets().unwrap()[1].allow_plain_http);
+        // The entry's own `false` wins over the global allowance.
+        let err = parse(&format!(
+            "{entries}      allow_plain_http: false\n  vcenter_allow_plain_http: true\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`settings.vcenters[1]`"), "{err}");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub mod objstore;
 pub mod report;
 /// The database (SQLite or PostgreSQL via sqlx): tables per grain, caches, migrations.
 pub mod store;
+/// TLS client configurations trusting a PEM file (LDAP, vCenter, object storage, metrics).
+pub mod tls;
 /// The vSphere SOAP client and the data it returns.
 pub mod vsphere;
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 const FLOORS: &[(&str, &[&str])] = &[
     (
         "adapters",
-        &["vsphere", "store", "objstore", "schedule", "signal"],
+        &["vsphere", "store", "objstore", "tls", "schedule", "signal"],
     ),
     (
         "domain",

@@ -440,7 +440,7 @@ fn snapshot_run_without_vcenters_or_with_a_short_password_says_what_to_set() {
     let config = write(
         dir.path(),
         "vctp.yml",
-        "settings:\n  vcenter_addresses: [\"http://127.0.0.1:9/sdk\"]\n  vcenter_username: u\n  vcenter_password: ab\n  encryption_key: k\n",
+        "settings:\n  vcenter_addresses: [\"http://127.0.0.1:9/sdk\"]\n  vcenter_allow_plain_http: true\n  vcenter_username: u\n  vcenter_password: ab\n  encryption_key: k\n",
     );
     let output = vctp(&db, &["--config", &config, "snapshot", "run"]);
     assert_eq!(output.status.code(), Some(2));
@@ -465,7 +465,7 @@ fn snapshot_run_records_a_failed_vcenter_and_exits_non_zero() {
         dir.path(),
         "vctp.yml",
         &format!(
-            "settings:\n  vcenter_addresses: [\"http://127.0.0.1:{port}/sdk\"]\n  vcenter_username: u\n  vcenter_password: secret\n  encryption_key: k\n  hourly_snapshot_max_retries: 1\n  hourly_snapshot_retry_seconds: 1\n"
+            "settings:\n  vcenter_addresses: [\"http://127.0.0.1:{port}/sdk\"]\n  vcenter_allow_plain_http: true\n  vcenter_username: u\n  vcenter_password: secret\n  encryption_key: k\n  hourly_snapshot_max_retries: 1\n  hourly_snapshot_retry_seconds: 1\n"
         ),
     );
     let output = vctp(&db, &["--config", &config, "snapshot", "run"]);

@@ -68,6 +68,8 @@ fn target(name: &str, url: &str, ca_file: Option<PathBuf>) -> VcenterTarget {
         url: url.into(),
         insecure: false,
         ca_file,
+        // The built-in simulator serves plain HTTP on loopback; vcsim's URL is https.
+        allow_plain_http: url.starts_with("http://"),
     }
 }
 

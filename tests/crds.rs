@@ -458,6 +458,18 @@ fn every_cel_rule_rejects_what_it_should_and_accepts_the_rest() {
         ),
         (vct(json!({"tls": {"insecure": true}})), None),
         (
+            vct(json!({"url": "http://vc/sdk"})),
+            Some("sends the vCenter password in clear"),
+        ),
+        (
+            vct(json!({"url": "http://vc/sdk", "allowPlainHttp": false})),
+            Some("sends the vCenter password in clear"),
+        ),
+        (
+            vct(json!({"url": "http://vc/sdk", "allowPlainHttp": true})),
+            None,
+        ),
+        (
             agg(json!({"period": "Hourly", "at": "2026-03-10T14:05:00Z"})),
             None,
         ),

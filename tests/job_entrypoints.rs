@@ -120,6 +120,8 @@ impl World {
             TARGET,
             json!({
                 "url": self.sdk_url,
+                // The simulator serves plain HTTP on loopback.
+                "allowPlainHttp": true,
                 "credentialsSecretRef": { "name": "vc-sim-account" },
                 "maxObjects": 70,
             }),

@@ -279,7 +279,8 @@ async fn a_vcenter_target_waits_for_its_secret_then_is_ready_after_a_login() -> 
         json!({
             "apiVersion": "vctp.io/v1alpha1", "kind": "VCenterTarget",
             "metadata": { "name": "vc0" },
-            "spec": { "url": sdk_url, "credentialsSecretRef": { "name": "vc0-account" } },
+            // The simulator serves plain HTTP on loopback.
+            "spec": { "url": sdk_url, "allowPlainHttp": true, "credentialsSecretRef": { "name": "vc0-account" } },
         }),
     )
     .await?;

@@ -166,7 +166,7 @@ fn sigterm_stops_vctp_standalone_cleanly() {
     std::fs::write(
         &config,
         format!(
-            "settings:\n  vcenter_addresses: [\"{url}\"]\n  vcenter_username: u1\n  vcenter_password: secret-1\n  encryption_key: test-key\n  vcenter_inventory_snapshot_seconds: 3600\n  reports_dir: {}\n",
+            "settings:\n  vcenter_addresses: [\"{url}\"]\n  vcenter_allow_plain_http: true\n  vcenter_username: u1\n  vcenter_password: secret-1\n  encryption_key: test-key\n  vcenter_inventory_snapshot_seconds: 3600\n  reports_dir: {}\n",
             dir.path().join("reports").display()
         ),
     )

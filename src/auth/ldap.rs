@@ -289,41 +289,14 @@ fn required_text(value: Option<&str>, key: &str) -> Result<String, Error> {
         .ok_or_else(|| setting(key, "is required when auth is enabled"))
 }
 
-/// A TLS client configuration trusting only the CA certificates of `path` (PEM).
+/// A TLS client configuration trusting only the certificates of `path` (PEM): CAs, or the
+/// server's own certificate (see [`crate::tls`]).
 fn trusting(path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, Error> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
     let key = "ldap_trust_cert_file";
     let pem = std::fs::read(path)
         .map_err(|e| setting(key, format!("failed to read {}: {e}", path.display())))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| {
-            setting(
-                key,
-                format!("{} is not a PEM certificate file: {e}", path.display()),
-            )
-        })?;
-        roots.add(cert).map_err(|e| {
-            setting(
-                key,
-                format!("{} holds an unusable certificate: {e}", path.display()),
-            )
-        })?;
-    }
-    if roots.is_empty() {
-        return Err(setting(
-            key,
-            format!("{} holds no PEM certificate", path.display()),
-        ));
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| setting(key, format!("no usable TLS versions: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = crate::tls::client_config(&pem, crate::tls::Roots::FileOnly)
+        .map_err(|e| setting(key, format!("{} {e}", path.display())))?;
     Ok(Arc::new(config))
 }
 

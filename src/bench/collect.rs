@@ -80,6 +80,8 @@ pub async fn run(args: &BenchCollectArgs, url: Option<DatabaseUrl>) -> Result<()
         url: sdk_url.clone(),
         insecure: args.insecure,
         ca_file: args.ca_file.clone(),
+        // The simulator started here serves plain HTTP on loopback.
+        allow_plain_http: args.allow_plain_http || args.url.is_none(),
     };
     let collector = Collector {
         username: args.username.clone(),

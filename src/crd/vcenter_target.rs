@@ -78,6 +78,10 @@ pub const CONDITION_REACHABLE: &str = "Reachable";
         json_path = ".metadata.creationTimestamp"
     )
 )]
+#[x_kube(
+    validation = Rule::new("!self.url.startsWith('http://') || (has(self.allowPlainHttp) && self.allowPlainHttp)")
+        .message("an http:// url sends the vCenter password in clear: use https://, or set allowPlainHttp: true if plain HTTP is really meant")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct VCenterTargetSpec {
     /// SDK URL of the vCenter, e.g. `https://vcenter01.example.com/sdk`. The snapshot rows
@@ -87,6 +91,10 @@ pub struct VCenterTargetSpec {
         regex(pattern = r"^https?://[^\s/?#]+(/[^\s]*)?$")
     )]
     pub url: String,
+    /// Allow an `http://` url. Plain HTTP sends the password in clear, so such a url is
+    /// refused unless this is true; every login over it logs a warning.
+    #[serde(default)]
+    pub allow_plain_http: bool,
     /// The Secret holding the account that reads the inventory (a read-only role is enough).
     pub credentials_secret_ref: CredentialsSecretRef,
     /// How the vCenter's certificate is verified [default: against the system trust store].
@@ -144,6 +152,7 @@ impl VCenterTargetSpec {
             } else {
                 crate::vsphere::Tls::Verify { ca_file }
             },
+            allow_plain_http: self.allow_plain_http,
             connect_timeout: seconds(self.connect_timeout_seconds),
             read_timeout: seconds(self.read_timeout_seconds),
             limits: crate::vsphere::Limits::default(),

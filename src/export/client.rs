@@ -74,9 +74,11 @@ pub enum Auth {
 /// Certificate verification.
 #[derive(Clone, Default)]
 pub enum Tls {
-    /// The system's roots, plus these PEM certificates when given.
+    /// The built-in roots: the web PKI's and the system's.
     #[default]
     Verify,
+    /// The built-in roots plus these PEM certificates: CAs, or the server's own certificate
+    /// (see [`crate::tls`]).
     VerifyWith(Vec<u8>),
     /// No verification (lab servers only).
     Insecure,
@@ -271,21 +273,12 @@ impl Client {
         match &endpoint.tls {
             Tls::Verify => {}
             Tls::VerifyWith(pem) => {
-                let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                    Error::Certificates {
+                let config = crate::tls::client_config(pem, crate::tls::Roots::AlsoBuiltIn)
+                    .map_err(|e| Error::Certificates {
                         url: base.clone(),
-                        problem: e.to_string(),
-                    }
-                })?;
-                if certificates.is_empty() {
-                    return Err(Error::Certificates {
-                        url: base,
-                        problem: "no PEM certificate found".into(),
-                    });
-                }
-                for certificate in certificates {
-                    builder = builder.add_root_certificate(certificate);
-                }
+                        problem: format!("the CA bundle {e}"),
+                    })?;
+                builder = builder.use_preconfigured_tls(config);
             }
             Tls::Insecure => builder = builder.danger_accept_invalid_certs(true),
         }

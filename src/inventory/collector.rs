@@ -105,6 +105,7 @@ impl Collector {
                     ca_file: target.ca_file.clone(),
                 }
             },
+            allow_plain_http: target.allow_plain_http,
             connect_timeout: self.connect_timeout,
             read_timeout: self.read_timeout,
             limits: crate::vsphere::Limits::default(),

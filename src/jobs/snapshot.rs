@@ -210,6 +210,7 @@ pub fn plan(
             url: spec.url.trim().to_string(),
             insecure: tls.insecure,
             ca_file: None,
+            allow_plain_http: spec.allow_plain_http,
         },
         ca_bundle,
     })
@@ -423,6 +424,7 @@ mod tests {
                 url: "https://vc01.example.com/sdk".into(),
                 insecure: false,
                 ca_file: None,
+                allow_plain_http: false,
             }
         );
         assert_eq!(plan.ca_bundle, None);

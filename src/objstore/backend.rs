@@ -3,6 +3,7 @@
 use super::{DEFAULT_RETRY_TIMEOUT, Error, Objects};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::client::{ClientConfigKey, ClientOptions, HttpClient, HttpConnector};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
@@ -15,6 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
+/// The option naming a PEM file of certificates to trust for a cloud store, instead of the
+/// built-in roots: CAs, or the server's own certificate (see [`crate::tls`]). vctp's, not
+/// object_store's.
+pub const CA_FILE: &str = "ca_file";
+
 impl Objects {
     /// `file:///abs/dir` (or a plain absolute/relative path, made absolute; the directory is
     /// created if missing), `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`
@@ -26,7 +32,8 @@ impl Objects {
     /// aws_virtual_hosted_style_request, google_service_account,
     /// azure_storage_account_name, …); the backend's environment variables (AWS_*, GOOGLE_*,
     /// AZURE_*) are read too, options win. A key the backend does not know is an error naming
-    /// it; the local filesystem takes no options at all. Credentials belong in `options`: a URL
+    /// it; the local filesystem takes no options at all. vctp's own option [`CA_FILE`] names a
+    /// PEM file to trust instead of the built-in roots. Credentials belong in `options`: a URL
     /// with a password, a query or a fragment is refused.
     ///
     /// Each request may take [`DEFAULT_RETRY_TIMEOUT`], retries included; see
@@ -155,14 +162,22 @@ fn cloud(
         url: url.clone(),
         source: Box::new(source),
     };
+    let mut options = options.clone();
+    let trusting = options
+        .remove(CA_FILE)
+        .map(|path| trusting_connector(&path, &url))
+        .transpose()?;
     let (store, signer): (Arc<dyn ObjectStore>, Arc<dyn Signer>) = match scheme {
         ObjectStoreScheme::AmazonS3 => {
-            let builder = AmazonS3Builder::from_env()
+            let mut builder = AmazonS3Builder::from_env()
                 .with_url(parsed.as_str())
                 .with_retry(retry(limit));
+            if let Some(connector) = trusting {
+                builder = builder.with_http_connector(connector);
+            }
             let builder = configure(
                 builder,
-                options,
+                &options,
                 &url,
                 "S3",
                 |b, k: AmazonS3ConfigKey, v| b.with_config(k, v),
@@ -171,22 +186,32 @@ fn cloud(
             (s3.clone(), s3)
         }
         ObjectStoreScheme::GoogleCloudStorage => {
-            let builder = GoogleCloudStorageBuilder::from_env()
+            let mut builder = GoogleCloudStorageBuilder::from_env()
                 .with_url(parsed.as_str())
                 .with_retry(retry(limit));
-            let builder = configure(builder, options, &url, "GCS", |b, k: GoogleConfigKey, v| {
-                b.with_config(k, v)
-            })?;
+            if let Some(connector) = trusting {
+                builder = builder.with_http_connector(connector);
+            }
+            let builder = configure(
+                builder,
+                &options,
+                &url,
+                "GCS",
+                |b, k: GoogleConfigKey, v| b.with_config(k, v),
+            )?;
             let gcs = Arc::new(builder.build().map_err(open)?);
             (gcs.clone(), gcs)
         }
         ObjectStoreScheme::MicrosoftAzure => {
-            let builder = MicrosoftAzureBuilder::from_env()
+            let mut builder = MicrosoftAzureBuilder::from_env()
                 .with_url(parsed.as_str())
                 .with_retry(retry(limit));
+            if let Some(connector) = trusting {
+                builder = builder.with_http_connector(connector);
+            }
             let builder = configure(
                 builder,
-                options,
+                &options,
                 &url,
                 "Azure",
                 |b, k: AzureConfigKey, v| b.with_config(k, v),
@@ -224,6 +249,75 @@ fn retry(limit: Duration) -> RetryConfig {
         },
         retry_timeout: limit / 2,
         ..defaults
+    }
+}
+
+/// The HTTP client of a store whose certificates are checked against the PEM file `path`.
+fn trusting_connector(path: &str, url: &str) -> Result<TrustingConnector, Error> {
+    let problem = |problem: String| Error::CaFile {
+        url: url.to_string(),
+        problem,
+    };
+    let pem = std::fs::read(path).map_err(|e| problem(format!("failed to read {path}: {e}")))?;
+    let tls = crate::tls::client_config(&pem, crate::tls::Roots::FileOnly)
+        .map_err(|e| problem(format!("{path} {e}")))?;
+    Ok(TrustingConnector { tls })
+}
+
+/// object_store's reqwest client with the TLS configuration of `ca_file`. object_store builds
+/// its own client privately, so the client options are carried over here; the two that
+/// would change whom the client trusts or talks to through (`allow_invalid_certificates`,
+/// `proxy_url`) are refused with `ca_file`.
+#[derive(Debug)]
+struct TrustingConnector {
+    tls: rustls::ClientConfig,
+}
+
+impl HttpConnector for TrustingConnector {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let value = |key: ClientConfigKey| options.get_config_value(&key);
+        let refuse = |message: String| object_store::Error::Generic {
+            store: "ca_file",
+            source: message.into(),
+        };
+        if value(ClientConfigKey::AllowInvalidCertificates).as_deref() == Some("true") {
+            return Err(refuse(
+                "allow_invalid_certificates and ca_file contradict each other; drop one".into(),
+            ));
+        }
+        if value(ClientConfigKey::ProxyUrl).is_some() {
+            return Err(refuse("proxy_url cannot be combined with ca_file".into()));
+        }
+        let duration = |key: ClientConfigKey| {
+            value(key)
+                .map(|text| humantime::parse_duration(&text))
+                .transpose()
+                .map_err(|e| refuse(format!("{}: {e}", key.as_ref())))
+        };
+        let mut builder = reqwest::Client::builder()
+            .use_preconfigured_tls(self.tls.clone())
+            .https_only(value(ClientConfigKey::AllowHttp).as_deref() != Some("true"))
+            .user_agent(
+                value(ClientConfigKey::UserAgent)
+                    .unwrap_or_else(|| concat!("vctp/", env!("CARGO_PKG_VERSION")).to_string()),
+            );
+        if let Some(timeout) = duration(ClientConfigKey::Timeout)? {
+            builder = builder.timeout(timeout);
+        }
+        if let Some(timeout) = duration(ClientConfigKey::ConnectTimeout)? {
+            builder = builder.connect_timeout(timeout);
+        }
+        if let Some(timeout) = duration(ClientConfigKey::PoolIdleTimeout)? {
+            builder = builder.pool_idle_timeout(timeout);
+        }
+        if let Some(max) = value(ClientConfigKey::PoolMaxIdlePerHost) {
+            let max = max
+                .parse()
+                .map_err(|e| refuse(format!("pool_max_idle_per_host: {e}")))?;
+            builder = builder.pool_max_idle_per_host(max);
+        }
+        let client = builder.build().map_err(|e| refuse(e.to_string()))?;
+        Ok(HttpClient::new(client))
     }
 }
 

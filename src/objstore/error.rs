@@ -15,6 +15,8 @@ pub enum Error {
         key: String,
         backend: &'static str,
     },
+    #[error("option `ca_file` of object store {url}: {problem}")]
+    CaFile { url: String, problem: String },
     #[error("failed to create directory {} for object store {url}: {source}", path.display())]
     CreateDir {
         url: String,
@@ -81,6 +83,7 @@ impl Error {
         match self {
             Error::Url { .. } => "InvalidObjectStoreUrl",
             Error::UnknownOption { .. } => "UnknownObjectStoreOption",
+            Error::CaFile { .. } => "InvalidObjectStoreCaFile",
             Error::CreateDir { .. } => "ObjectStoreDirectoryUnavailable",
             Error::Open { .. } => "ObjectStoreUnavailable",
             Error::Key { .. } => "InvalidObjectKey",

@@ -402,6 +402,23 @@ spec:
     }
 
     #[test]
+    fn a_plain_http_url_is_refused_unless_allow_plain_http() {
+        let plain = |extra: &str| {
+            let mut target = target(extra);
+            target.spec.url = "http://vc01.example.com/sdk".into();
+            target
+        };
+        let (reason, message) = validate(&plain("")).unwrap_err();
+        assert_eq!(reason, "InvalidSpec");
+        assert!(
+            message.contains("in clear") && message.contains("allowPlainHttp: true"),
+            "{message}"
+        );
+        assert!(validate(&plain("  allowPlainHttp: true")).is_ok());
+        assert!(validate(&target("")).is_ok());
+    }
+
+    #[test]
     fn a_reachable_vcenter_is_ready_with_its_version() {
         let status = status(
             &[],

@@ -189,8 +189,8 @@ impl Simulator {
             .collect()
     }
 
-    /// The vCenters as collector targets (plain HTTP), named and ordered as
-    /// [`Simulator::vcenter_names`].
+    /// The vCenters as collector targets, named and ordered as [`Simulator::vcenter_names`];
+    /// the simulator serves plain HTTP, which they allow.
     pub fn targets(&self, base: &str) -> Vec<crate::config::VcenterTarget> {
         self.vcenter_names()
             .into_iter()
@@ -200,6 +200,7 @@ impl Simulator {
                 url,
                 insecure: false,
                 ca_file: None,
+                allow_plain_http: true,
             })
             .collect()
     }

@@ -30,6 +30,9 @@ pub struct Endpoint {
     pub username: String,
     pub password: String,
     pub tls: Tls,
+    /// Whether an `http://` URL may be used: it sends the password in clear, so it must be
+    /// asked for (a simulator on loopback, a lab behind a TLS-terminating proxy).
+    pub allow_plain_http: bool,
     pub connect_timeout: Duration,
     /// How long one read of a response may wait for data (idle time, not the whole exchange).
     pub read_timeout: Duration,
@@ -44,6 +47,7 @@ impl fmt::Debug for Endpoint {
             .field("username", &self.username)
             .field("password", &"<redacted>")
             .field("tls", &self.tls)
+            .field("allow_plain_http", &self.allow_plain_http)
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
             .field("limits", &self.limits)
@@ -314,6 +318,17 @@ impl Transport {
                 url: endpoint.url.clone(),
                 message,
             })?;
+        if url.scheme() == "http" {
+            if !endpoint.allow_plain_http {
+                return Err(Error::PlainHttp {
+                    url: endpoint.url.clone(),
+                });
+            }
+            tracing::warn!(
+                url = %endpoint.url,
+                "plain HTTP to vCenter is allowed: its password and session cross the network in clear"
+            );
+        }
         Ok(Transport {
             http: http_client(&endpoint)?,
             endpoint,
@@ -401,15 +416,9 @@ fn http_client(endpoint: &Endpoint) -> Result<reqwest::Client, Error> {
             };
             // A few kilobytes read once per login: not worth a blocking-pool hop.
             let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-            let certificates =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
-            if certificates.is_empty() {
-                return Err(ca_error("no PEM certificate in the file".into()));
-            }
-            builder = builder.tls_built_in_root_certs(false);
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
+            let config = crate::tls::client_config(&pem, crate::tls::Roots::FileOnly)
+                .map_err(|e| ca_error(format!("the file {e}")))?;
+            builder = builder.use_preconfigured_tls(config);
         }
     }
     builder.build().map_err(|error| Error::ClientSetup {
@@ -587,6 +596,7 @@ mod tests {
             username: "admin".into(),
             password: "s3cret!".into(),
             tls: Tls::Insecure,
+            allow_plain_http: false,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
             limits: Limits::default(),
@@ -606,6 +616,7 @@ mod tests {
             username: String::new(),
             password: String::new(),
             tls: Tls::Insecure,
+            allow_plain_http: false,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
             limits: Limits::default(),
@@ -620,6 +631,48 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_is_refused_unless_allowed_and_then_warned_about() {
+        use tracing_subscriber::fmt::MakeWriter;
+        let endpoint = |allow_plain_http| Endpoint {
+            url: "http://vc.example.com/sdk".into(),
+            username: "u".into(),
+            password: "p".into(),
+            tls: Tls::Verify { ca_file: None },
+            allow_plain_http,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            limits: Limits::default(),
+        };
+        let error = Transport::new(endpoint(false)).err().unwrap();
+        let message = error.to_string();
+        assert!(
+            message.contains("http://vc.example.com/sdk")
+                && message.contains("in clear")
+                && message.contains("allow_plain_http"),
+            "{message}"
+        );
+        assert_eq!(error.reason(), "PlainHttpRefused");
+        assert!(!error.is_transient());
+
+        // The writer must outlive the subscriber, which `with_default` keeps.
+        static LINES: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(|| LINES.make_writer())
+            .finish();
+        let allowed =
+            tracing::subscriber::with_default(subscriber, || Transport::new(endpoint(true)));
+        assert!(allowed.is_ok());
+        let text = String::from_utf8(LINES.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("WARN")
+                && text.contains("plain HTTP")
+                && text.contains("http://vc.example.com/sdk"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_missing_ca_file_is_named_in_the_error() {
         let endpoint = Endpoint {
             url: "https://vc.example.com/sdk".into(),
@@ -628,6 +681,7 @@ mod tests {
             tls: Tls::Verify {
                 ca_file: Some("/nonexistent/vc-ca.pem".into()),
             },
+            allow_plain_http: false,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
             limits: Limits::default(),

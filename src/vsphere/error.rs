@@ -7,6 +7,10 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("invalid vCenter SDK URL {url:?}: {message}")]
     Url { url: String, message: String },
+    #[error(
+        "refusing to send the vCenter password in clear to {url}: use https://, or allow plain HTTP for this vCenter explicitly (settings: vcenters[].allow_plain_http or vcenter_allow_plain_http; VCenterTarget: spec.allowPlainHttp; vctp bench collect: --allow-plain-http)"
+    )]
+    PlainHttp { url: String },
     #[error("failed to read the CA bundle {}: {message}", path.display())]
     CaFile { path: PathBuf, message: String },
     #[error("failed to set up the HTTP client for {url}: {message}")]
@@ -67,6 +71,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Url { .. } => "InvalidUrl",
+            Error::PlainHttp { .. } => "PlainHttpRefused",
             Error::CaFile { .. } => "InvalidCaFile",
             Error::ClientSetup { .. } => "ClientSetupFailed",
             Error::Connect { .. } => "ConnectFailed",
@@ -95,6 +100,7 @@ impl Error {
             | Error::Truncated { .. } => true,
             Error::Http { status, .. } => *status >= 500,
             Error::Url { .. }
+            | Error::PlainHttp { .. }
             | Error::CaFile { .. }
             | Error::ClientSetup { .. }
             | Error::Tls { .. }

@@ -11,6 +11,7 @@ pub mod kube;
 pub mod metrics;
 pub mod s3;
 pub mod sim;
+pub mod tls;
 pub mod vm;
 
 use sqlx::Connection;

@@ -89,6 +89,8 @@ pub struct NodeOptions {
     pub path_prefix: Option<String>,
     /// Serve HTTPS with the test certificate ([`tls_cert`], trusted through [`tls_ca`]).
     pub tls: bool,
+    /// Serve HTTPS with this certificate and key instead (their own trust is the test's).
+    pub tls_identity: Option<(PathBuf, PathBuf)>,
     /// `-dedup.minScrapeInterval=1ms`: a re-sent sample is stored once, not twice.
     pub dedup: bool,
     /// `-retentionPeriod`; default `100y` (the default 1 month silently drops older samples).
@@ -114,13 +116,20 @@ impl Node {
             Some(p) if p.starts_with('/') => p.trim_end_matches('/').to_string(),
             Some(p) => bail!("path prefix {p:?} must start with '/'"),
         };
-        let scheme = if options.tls { "https" } else { "http" };
-        let client = http_client(options.tls)?;
+        let https = options.tls || options.tls_identity.is_some();
+        let scheme = if https { "https" } else { "http" };
         let retention = options.retention.as_deref().unwrap_or("100y").to_string();
-        let (tls_cert, tls_key) = if options.tls {
-            (Some(tls_cert()), Some(tls_key()))
-        } else {
-            (None, None)
+        let (client, tls_cert, tls_key) = match &options.tls_identity {
+            // Only the readiness probe uses this client: it does not judge the certificate.
+            Some((cert, key)) => (
+                reqwest::Client::builder()
+                    .danger_accept_invalid_certs(true)
+                    .build()?,
+                Some(cert.clone()),
+                Some(key.clone()),
+            ),
+            None if options.tls => (http_client(true)?, Some(tls_cert()), Some(tls_key())),
+            None => (http_client(false)?, None, None),
         };
         let args = |port: u16, dir: &Path| {
             let mut args: Vec<OsString> = vec![
