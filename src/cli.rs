@@ -606,9 +606,13 @@ pub struct OperatorArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "VCTP_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: std::net::SocketAddr,
+    /// Address to listen on; default: settings.bind_ip and settings.bind_port (127.0.0.1:8080).
+    #[arg(long, env = "VCTP_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Serve plain HTTP whatever settings.bind_disable_tls says (e.g. behind an Ingress or
+    /// a proxy that terminates TLS).
+    #[arg(long, env = "VCTP_DISABLE_TLS")]
+    pub disable_tls: bool,
     /// Operator mode: `POST /api/snapshots/aggregate` creates an AggregationJob in this
     /// namespace (with the in-cluster or KUBECONFIG credentials) instead of aggregating in
     /// this process.

@@ -10,6 +10,7 @@ mod error;
 mod metrics;
 mod reports;
 mod server;
+pub mod tls;
 mod snapshots;
 mod summaries;
 mod trace;
@@ -21,7 +22,7 @@ pub use admin::{Aggregation, Trigger};
 pub use error::ApiError;
 pub use error::error_body;
 pub use metrics::HttpMetrics;
-pub use server::{Background, ServerOptions, StartError, serve, start};
+pub use server::{Background, Limits, ServerOptions, StartError, start};
 
 use crate::aggregate::Day;
 use crate::objstore::Objects;
