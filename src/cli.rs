@@ -449,6 +449,35 @@ pub enum BenchCommand {
     /// Print deterministic series as export JSON lines, to load into VictoriaMetrics before
     /// timing exports and imports (scripts/bench-export.sh).
     ExportData(BenchExportDataArgs),
+    /// Hold many idle and half-sent connections open against a running `vctp serve` (plain
+    /// HTTP) and time `/healthz` meanwhile: median, p99 and max latency, and the server's RSS.
+    Connections(BenchConnectionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchConnectionsArgs {
+    /// The server, `http://HOST:PORT`.
+    #[arg(long)]
+    pub url: String,
+    /// Connections held open; one in two sends half a request head and stops. A connection
+    /// the server closes is opened again.
+    #[arg(long, default_value_t = 20_000)]
+    pub connections: usize,
+    /// Connections per holding process (each process has its own open-file limit).
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub per_process: u64,
+    /// `/healthz` requests timed, one after the other, each on a new connection.
+    #[arg(long, default_value_t = 200)]
+    pub probes: usize,
+    /// Seconds a probe may take before it counts as failed.
+    #[arg(long, default_value_t = 5)]
+    pub probe_timeout_seconds: u64,
+    /// The server's process id, to report its resident memory.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Internal: be one holding process of this many connections.
+    #[arg(long, hide = true)]
+    pub hold: Option<usize>,
 }
 
 #[derive(Debug, Args)]

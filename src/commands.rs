@@ -187,6 +187,7 @@ pub async fn run(
                 BenchCommand::Collect(args) => crate::bench::collect::run(&args, url).await,
                 BenchCommand::Report(args) => crate::bench::report::run(&args, url).await,
                 BenchCommand::Api(args) => crate::bench::api::run(&args, url).await,
+                BenchCommand::Connections(args) => crate::bench::connections::run(&args).await,
                 BenchCommand::ExportData(args) => {
                     crate::bench::export::run(&args, std::io::stdout().lock())
                 }

@@ -388,10 +388,7 @@ impl Settings {
                 "http_idle_timeout_seconds",
                 settings.http_idle_timeout_seconds,
             ),
-            (
-                "http_max_connections",
-                settings.http_max_connections as u64,
-            ),
+            ("http_max_connections", settings.http_max_connections as u64),
             (
                 "http_max_concurrent_requests",
                 settings.http_max_concurrent_requests as u64,
@@ -808,10 +805,16 @@ mod tests {
         let err = parse("settings:\n  tls_cert_filename: /etc/vctp/tls.crt\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`settings.tls_key_filename`: is needed"), "{err}");
+        assert!(
+            err.contains("`settings.tls_key_filename`: is needed"),
+            "{err}"
+        );
         let err = parse("settings:\n  http_max_connections: 0\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("http_max_connections`: must be at least 1"), "{err}");
+        assert!(
+            err.contains("http_max_connections`: must be at least 1"),
+            "{err}"
+        );
     }
 }

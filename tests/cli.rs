@@ -800,7 +800,10 @@ fn a_vctp_settings_file_with_every_seed_key_loads_and_each_ignored_key_is_named(
     // An unknown key next to them is still an error that names it.
     let text = std::fs::read_to_string(&seed).unwrap() + "  bind_prot: 443\n";
     let misspelt = write(dir.path(), "misspelt.yml", &text);
-    let output = vctp(db.to_str().unwrap(), &["--config", &misspelt, "db", "migrate"]);
+    let output = vctp(
+        db.to_str().unwrap(),
+        &["--config", &misspelt, "db", "migrate"],
+    );
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unknown field `bind_prot`"), "{stderr}");

@@ -88,7 +88,11 @@ fn first_certificate(pem_file: &Path) -> Vec<u8> {
 #[tokio::test]
 async fn serve_speaks_https_by_default_with_a_self_signed_certificate_kept_beside_the_database() {
     let server = Server::start("settings: {}\n", &[("VCTP_DISABLE_TLS", "false")]);
-    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
     let cert_file = server.dir.path().join(vctp::api::tls::SELF_SIGNED_CERT);
     let pem = std::fs::read(&cert_file).expect("the certificate is kept beside the database");
     // A client that trusts the kept file accepts the server for 127.0.0.1 (a SAN of it).
@@ -117,12 +121,19 @@ async fn serve_speaks_https_by_default_with_a_self_signed_certificate_kept_besid
     server.child = child;
     let (served, _) = served_certificate(&url).await;
     assert_eq!(std::fs::read(&cert_file).unwrap(), pem, "the file was kept");
-    assert_eq!(served, first_certificate(&cert_file), "and it is what is served");
+    assert_eq!(
+        served,
+        first_certificate(&cert_file),
+        "and it is what is served"
+    );
 }
 
 fn write_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
     std::fs::write(&cert, made.cert.pem()).unwrap();
     std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
     (cert, key)
@@ -176,7 +187,11 @@ async fn listen_wins_over_bind_ip_and_port_which_are_used_without_it() {
     assert_eq!(server.url, format!("http://127.0.0.1:{port}"));
     drop(server);
     let server = Server::start(&settings, &[]);
-    assert_ne!(server.url, format!("http://127.0.0.1:{port}"), "--listen 127.0.0.1:0 won");
+    assert_ne!(
+        server.url,
+        format!("http://127.0.0.1:{port}"),
+        "--listen 127.0.0.1:0 won"
+    );
 }
 
 #[tokio::test]
@@ -220,7 +235,10 @@ async fn a_half_sent_request_head_and_a_silent_connection_are_closed_after_the_h
     let within = timeout + Duration::from_secs(5);
     let (half, silent) = tokio::join!(time_to_close(half, within), time_to_close(silent, within));
     for waited in [half, silent] {
-        assert!(waited >= timeout - Duration::from_secs(1), "closed early: {waited:?}");
+        assert!(
+            waited >= timeout - Duration::from_secs(1),
+            "closed early: {waited:?}"
+        );
     }
 }
 
@@ -237,7 +255,11 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
         .unwrap();
     let mut buf = [0u8; 1024];
     let n = stream.read(&mut buf).await.unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
     // Kept alive past the header-read timeout, closed after the idle one.
     let waited = time_to_close(stream, Duration::from_secs(8)).await;
     assert!(
@@ -288,7 +310,11 @@ async fn healthz_and_readyz_answer_while_thousands_of_slow_connections_are_open(
         });
     }
     let open: Vec<TcpStream> = opening.join_all().await.into_iter().flatten().collect();
-    assert!(open.len() > FILES, "only {} connections were opened", open.len());
+    assert!(
+        open.len() > FILES,
+        "only {} connections were opened",
+        open.len()
+    );
     let bound = Duration::from_secs(2);
     for path in ["/healthz", "/readyz"].repeat(5) {
         let started = Instant::now();

@@ -203,7 +203,8 @@ fn sigterm_stops_vctp_standalone_cleanly() {
     // HTTPS by default, with a self-signed certificate kept beside the database, which a
     // client that trusts that file accepts.
     assert!(ui.starts_with("https://127.0.0.1:"), "{ui}");
-    let pem = std::fs::read(dir.path().join("vctp-tls.crt")).expect("a certificate beside the database");
+    let pem =
+        std::fs::read(dir.path().join("vctp-tls.crt")).expect("a certificate beside the database");
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
         .build()

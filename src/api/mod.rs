@@ -10,9 +10,9 @@ mod error;
 mod metrics;
 mod reports;
 mod server;
-pub mod tls;
 mod snapshots;
 mod summaries;
+pub mod tls;
 mod trace;
 /// The HTML pages, served beside the API from the same store.
 mod ui;

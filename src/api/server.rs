@@ -147,9 +147,15 @@ impl Background {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, App::new(state, limits), tls, limits, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(serve(
+            listener,
+            App::new(state, limits),
+            tls,
+            limits,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Ok(Background { url, stop, task })
     }
 
@@ -171,7 +177,8 @@ struct App {
 impl App {
     fn new(state: AppState, limits: Limits) -> App {
         let router = router(state);
-        let limited = tower::limit::GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests);
+        let limited =
+            tower::limit::GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests);
         App {
             limited: tower::Layer::layer(&limited, router.clone()),
             probes: router,
@@ -284,18 +291,23 @@ async fn http<IO>(
         io,
         activity: activity.clone(),
     });
-    let service = hyper::service::service_fn(move |mut request: axum::http::Request<hyper::body::Incoming>| {
-        // With the peer address, so the auth audit log can name it.
-        request
-            .extensions_mut()
-            .insert(axum::extract::ConnectInfo(peer));
-        let flight = Flight::begin(activity.clone());
-        let app = app.clone();
-        async move {
-            let response = app.call(request).await;
-            Ok::<_, Infallible>(response.map(|body| Tracked { body, _flight: flight }))
-        }
-    });
+    let service = hyper::service::service_fn(
+        move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            // With the peer address, so the auth audit log can name it.
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            let flight = Flight::begin(activity.clone());
+            let app = app.clone();
+            async move {
+                let response = app.call(request).await;
+                Ok::<_, Infallible>(response.map(|body| Tracked {
+                    body,
+                    _flight: flight,
+                }))
+            }
+        },
+    );
     let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
     tokio::pin!(conn);
     let outcome = tokio::select! {
@@ -399,7 +411,10 @@ impl Open {
 
     /// Closes, a few times per shortest deadline, every connection past its deadline.
     async fn reap(self: Arc<Open>) {
-        let shortest = self.limits.read_header_timeout.min(self.limits.idle_timeout);
+        let shortest = self
+            .limits
+            .read_header_timeout
+            .min(self.limits.idle_timeout);
         let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
         let mut interval = tokio::time::interval(tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -120,11 +120,19 @@ fn self_signed(dir: &Path, hosts: &[String]) -> Result<(PathBuf, PathBuf), Error
     let generated = !(cert.exists() && key.exists());
     if generated {
         let made = rcgen::generate_simple_self_signed(hosts.to_vec())?;
-        write_new(&key, "key", made.signing_key.serialize_pem().as_bytes(), 0o600)?;
+        write_new(
+            &key,
+            "key",
+            made.signing_key.serialize_pem().as_bytes(),
+            0o600,
+        )?;
         write_new(&cert, "certificate", made.cert.pem().as_bytes(), 0o644)?;
     }
     let chain = read_chain(&cert)?;
-    let fingerprint = chain.first().map(|der| fingerprint(der)).unwrap_or_default();
+    let fingerprint = chain
+        .first()
+        .map(|der| fingerprint(der))
+        .unwrap_or_default();
     tracing::warn!(
         certificate = %cert.display(),
         sha256 = fingerprint,
@@ -183,8 +191,7 @@ fn load(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, Error> {
         path: key.to_path_buf(),
         source,
     })?;
-    let der =
-        PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| Error::NoKey(key.to_path_buf()))?;
+    let der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| Error::NoKey(key.to_path_buf()))?;
     let bad_key = |source| Error::Key {
         path: key.to_path_buf(),
         source,
