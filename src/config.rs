@@ -516,7 +516,7 @@ impl Settings {
             (
                 "settings.enable_legacy_api",
                 &self.ignored_enable_legacy_api,
-                "vctp has no legacy endpoints to re-enable",
+                "vctp does not implement the legacy endpoints: they answer 410 Gone",
             ),
             (
                 "settings.vcenter_inventory_aggregate_seconds",
