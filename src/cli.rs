@@ -459,13 +459,20 @@ pub struct BenchConnectionsArgs {
     /// The server, `http://HOST:PORT`.
     #[arg(long)]
     pub url: String,
-    /// Connections held open; one in two sends half a request head and stops. A connection
-    /// the server closes is opened again.
+    /// Connections opened and held; one in two sends half a request head and stops.
     #[arg(long, default_value_t = 20_000)]
     pub connections: usize,
+    /// Open a connection again when the server closes it (a flood that keeps coming back),
+    /// instead of letting it go.
+    #[arg(long)]
+    pub reconnect: bool,
     /// Connections per holding process (each process has its own open-file limit).
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub per_process: u64,
+    /// Seconds to wait once the connections are open, before the first probe (so the
+    /// server has accepted what it will).
+    #[arg(long, default_value_t = 5)]
+    pub settle_seconds: u64,
     /// `/healthz` requests timed, one after the other, each on a new connection.
     #[arg(long, default_value_t = 200)]
     pub probes: usize,

@@ -326,3 +326,23 @@ async fn healthz_and_readyz_answer_while_thousands_of_slow_connections_are_open(
     }
     drop(open);
 }
+
+#[tokio::test]
+async fn at_the_connection_limit_the_oldest_idle_connection_makes_room_for_a_probe() {
+    let server = Server::start("settings:\n  http_max_connections: 8\n", &[]);
+    let addr = server.addr();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    // Accepted by now; the next connection finds the server at its limit.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bound = Duration::from_secs(2);
+    let answer = tokio::time::timeout(bound, probe(&addr, "/healthz"))
+        .await
+        .expect("the probe is answered at the limit");
+    assert_eq!(answer.as_deref(), Ok("HTTP/1.1 200 OK"));
+    // The oldest silent connection was closed for it, long before its deadline.
+    let waited = time_to_close(held.remove(0), bound).await;
+    assert!(waited < header_timeout(), "{waited:?}");
+}

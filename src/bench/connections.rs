@@ -1,7 +1,7 @@
 //! `vctp bench connections`: many slow clients against a running `vctp serve`, and how its
 //! `/healthz` answers meanwhile. The connections are held by child processes of this one
-//! (`--per-process` each, as every process has its own open-file limit); each reopens a
-//! connection the server closed, so the pressure lasts while the probes run.
+//! (`--per-process` each, as every process has its own open-file limit); with `--reconnect`
+//! each reopens a connection the server closed, so the pressure lasts while the probes run.
 
 use crate::cli::BenchConnectionsArgs;
 use anyhow::{Context, Result};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Failed probes, with none answered yet, after which the server is taken as unresponsive.
+/// Failed probes in a row after which the server is taken as unresponsive.
 const GIVE_UP_AFTER: usize = 5;
 
 pub async fn run(args: &BenchConnectionsArgs) -> Result<()> {
@@ -22,14 +22,14 @@ pub async fn run(args: &BenchConnectionsArgs) -> Result<()> {
         .context("--url must be http://HOST:PORT (the bench speaks plain HTTP)")?;
     raise_open_file_limit();
     if let Some(count) = args.hold {
-        return hold(&addr, count).await;
+        return hold(&addr, count, args.reconnect).await;
     }
     let per_process = usize::try_from(args.per_process)?;
     let mut holders = Vec::new();
     let mut left = args.connections;
     while left > 0 {
         let count = left.min(per_process);
-        holders.push(spawn_holder(&args.url, count)?);
+        holders.push(spawn_holder(&args.url, count, args.reconnect)?);
         left -= count;
     }
     let mut opened = 0usize;
@@ -37,18 +37,25 @@ pub async fn run(args: &BenchConnectionsArgs) -> Result<()> {
         opened += holder_ready(holder)?;
     }
     println!("{opened} of {} connections open", args.connections);
+    tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
     let timeout = Duration::from_secs(args.probe_timeout_seconds);
     let mut latencies = Vec::with_capacity(args.probes);
-    let mut failed = 0usize;
+    let (mut failed, mut failed_in_a_row) = (0usize, 0usize);
     for _ in 0..args.probes {
         let started = Instant::now();
         match tokio::time::timeout(timeout, probe(&addr)).await {
-            Ok(Ok(true)) => latencies.push(started.elapsed().as_secs_f64() * 1_000.0),
-            _ => failed += 1,
+            Ok(Ok(true)) => {
+                latencies.push(started.elapsed().as_secs_f64() * 1_000.0);
+                failed_in_a_row = 0;
+            }
+            _ => {
+                failed += 1;
+                failed_in_a_row += 1;
+            }
         }
         // A server that stopped answering would otherwise take probes × timeout to say so.
-        if latencies.is_empty() && failed == GIVE_UP_AFTER {
-            println!("no probe answered: stopped after {failed}");
+        if failed_in_a_row == GIVE_UP_AFTER {
+            println!("{failed_in_a_row} probes in a row failed: stopped");
             break;
         }
     }
@@ -79,11 +86,16 @@ pub async fn run(args: &BenchConnectionsArgs) -> Result<()> {
     Ok(())
 }
 
-fn spawn_holder(url: &str, count: usize) -> Result<Child> {
+fn spawn_holder(url: &str, count: usize, reconnect: bool) -> Result<Child> {
     let exe = std::env::current_exe().context("failed to find this program to run holders")?;
-    Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args(["bench", "connections", "--url", url, "--hold"])
-        .arg(count.to_string())
+        .arg(count.to_string());
+    if reconnect {
+        command.arg("--reconnect");
+    }
+    command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -101,9 +113,9 @@ fn holder_ready(holder: &mut Child) -> Result<usize> {
         .with_context(|| format!("a holder said {line:?}"))
 }
 
-/// One holding process: `count` connections, reopened when the server closes one, until
-/// stdin closes.
-async fn hold(addr: &str, count: usize) -> Result<()> {
+/// One holding process: `count` connections (reopened when the server closes one if
+/// `reconnect`), until stdin closes.
+async fn hold(addr: &str, count: usize, reconnect: bool) -> Result<()> {
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(256));
     for i in 0..count {
@@ -127,6 +139,9 @@ async fn hold(addr: &str, count: usize) -> Result<()> {
                 match stream {
                     Some(stream) => hold_one(stream, i % 2 == 0).await,
                     None => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+                if !reconnect {
+                    return;
                 }
             }
         });
