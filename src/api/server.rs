@@ -616,3 +616,53 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
         self.io.is_write_vectored()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(path: &str) -> axum::http::Request<axum::body::Body> {
+        axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn at_the_concurrency_limit_requests_wait_and_the_probes_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::store::DatabaseUrl::Sqlite(dir.path().join("db.sqlite3"));
+        let store = Store::connect(&url).await.unwrap();
+        let objects = Objects::from_url(dir.path().to_str().unwrap(), &Default::default()).unwrap();
+        let limits = Limits {
+            read_header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
+            max_connections: 10,
+            max_concurrent_requests: 1,
+        };
+        let app = App::new(AppState::new(store, objects).unwrap(), limits);
+        // A request in flight: it holds the one permit.
+        let mut busy = app.limited.clone();
+        std::future::poll_fn(|cx| {
+            tower::Service::<axum::http::Request<axum::body::Body>>::poll_ready(&mut busy, cx)
+        })
+        .await
+        .unwrap();
+        let waited = Duration::from_millis(300);
+        for probe in ["/healthz", "/readyz"] {
+            let answer = tokio::time::timeout(waited, app.clone().call(get(probe))).await;
+            assert!(answer.is_ok_and(|r| r.status().is_success()), "{probe}");
+        }
+        let queued = tokio::spawn(app.clone().call(get("/api/vcenters")));
+        tokio::time::sleep(waited).await;
+        assert!(
+            !queued.is_finished(),
+            "the API request waits for the permit"
+        );
+        drop(busy);
+        let answer = tokio::time::timeout(Duration::from_secs(5), queued)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(answer.status().is_success(), "{}", answer.status());
+    }
+}
