@@ -63,7 +63,7 @@ fi
 
 # Starts `vctp serve` on a free loopback port of database $1; sets ADDR.
 start_serve() {
-    RUST_LOG=error "$VCTP" --database-url "$1" serve --listen 127.0.0.1:0 >"$SCRATCH/serve.log" 2>&1 &
+    RUST_LOG=error "$VCTP" --database-url "$1" serve --listen 127.0.0.1:0 --disable-tls >"$SCRATCH/serve.log" 2>&1 &
     SERVE_PID=$!
     ADDR=""
     for _ in $(seq 100); do

@@ -95,8 +95,20 @@ SETTINGS_NOT_IN_VALUES = {
     "vcenter_allow_plain_http",
     "vcenter_ca_file",  # VCenterTarget resources
     "metrics_exports",  # MetricsExport resources
+    "bind_ip",
+    "bind_port",  # VCTP_LISTEN
+    "bind_disable_tls",
+    "tls_cert_filename",
+    "tls_key_filename",  # VCTP_DISABLE_TLS: TLS ends at the Ingress
     "vcenter_event_polling_seconds",
-    "vcenter_inventory_polling_seconds",  # deprecated, ignored
+    "vcenter_inventory_polling_seconds",
+    "enable_legacy_api",
+    "vcenter_inventory_aggregate_seconds",
+    "hourly_index_max_age_days",
+    "capture_write_batch_size",
+    "snapshot_table_compat_mode",
+    "async_report_generation",
+    "postgres_vm_hourly_partitioning_enabled",  # vCTP keys vctp ignores
 }
 # Keys of the settings file the chart renders from api.auth.* (only with api.auth.enabled);
 # values.schema.json rejects them under `settings`.
@@ -991,10 +1003,14 @@ def check_api(
     aggregation_ns = api["aggregationNamespace"] or NAMESPACE
     want_values = {
         "VCTP_LISTEN": f"0.0.0.0:{api['port']}",
+        "VCTP_DISABLE_TLS": "true",
         "VCTP_CONFIG": "/etc/vctp/vctp.yml",
         "VCTP_KUBE_NAMESPACE": aggregation_ns,
         "TMPDIR": "/tmp",
     }
+    # Session cookies are Secure when browsers come in over the Ingress's TLS.
+    ingress = api["ingress"]
+    want_values["VCTP_SECURE_COOKIES"] = "true" if ingress["enabled"] and ingress["tls"] else None
     for key, value in want_values.items():
         report.check(
             env_value(container, key) == value, cwhere, f"{key}={env_value(container, key)!r}, want {value!r}"

@@ -449,6 +449,42 @@ pub enum BenchCommand {
     /// Print deterministic series as export JSON lines, to load into VictoriaMetrics before
     /// timing exports and imports (scripts/bench-export.sh).
     ExportData(BenchExportDataArgs),
+    /// Hold many idle and half-sent connections open against a running `vctp serve` (plain
+    /// HTTP) and time `/healthz` meanwhile: median, p99 and max latency, and the server's RSS.
+    Connections(BenchConnectionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchConnectionsArgs {
+    /// The server, `http://HOST:PORT`.
+    #[arg(long)]
+    pub url: String,
+    /// Connections opened and held; one in two sends half a request head and stops.
+    #[arg(long, default_value_t = 20_000)]
+    pub connections: usize,
+    /// Open a connection again when the server closes it (a flood that keeps coming back),
+    /// instead of letting it go.
+    #[arg(long)]
+    pub reconnect: bool,
+    /// Connections per holding process (each process has its own open-file limit).
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub per_process: u64,
+    /// Seconds to wait once the connections are open, before the first probe (so the
+    /// server has accepted what it will).
+    #[arg(long, default_value_t = 5)]
+    pub settle_seconds: u64,
+    /// `/healthz` requests timed, one after the other, each on a new connection.
+    #[arg(long, default_value_t = 200)]
+    pub probes: usize,
+    /// Seconds a probe may take before it counts as failed.
+    #[arg(long, default_value_t = 5)]
+    pub probe_timeout_seconds: u64,
+    /// The server's process id, to report its resident memory.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Internal: be one holding process of this many connections.
+    #[arg(long, hide = true)]
+    pub hold: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -619,9 +655,17 @@ pub struct EncryptArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "VCTP_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: std::net::SocketAddr,
+    /// Address to listen on; default: settings.bind_ip and settings.bind_port (127.0.0.1:8080).
+    #[arg(long, env = "VCTP_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Serve plain HTTP whatever settings.bind_disable_tls says (e.g. behind an Ingress or
+    /// a proxy that terminates TLS).
+    #[arg(long, env = "VCTP_DISABLE_TLS")]
+    pub disable_tls: bool,
+    /// Mark the session and CSRF cookies `Secure` over plain HTTP too: a proxy or Ingress in
+    /// front terminates TLS, so browsers reach the server over HTTPS. Always on with HTTPS.
+    #[arg(long, env = "VCTP_SECURE_COOKIES")]
+    pub secure_cookies: bool,
     /// Operator mode: `POST /api/snapshots/aggregate` creates an AggregationJob in this
     /// namespace (with the in-cluster or KUBECONFIG credentials) instead of aggregating in
     /// this process.

@@ -64,8 +64,8 @@ pub async fn run(
         Command::ImportMetrics(args) => metrics::import(*args, settings).await,
         Command::Bundle(command) => metrics::bundle(command),
         Command::Obfuscation(command) => metrics::obfuscation_lookup(command),
-        Command::Standalone(args) => standalone(settings, &url()?, &args).await,
-        Command::Serve(args) => serve(settings, &url()?, &args).await,
+        Command::Standalone(args) => standalone(settings, settings_path, &url()?, &args).await,
+        Command::Serve(args) => serve(settings, settings_path, &url()?, &args).await,
         Command::Sim(args) => Ok(crate::sim::run(args.listen, args.into()).await?),
         Command::Encrypt(args) => encrypt(settings, &args.setting),
         Command::Openapi => {
@@ -197,6 +197,7 @@ pub async fn run(
                 BenchCommand::Collect(args) => crate::bench::collect::run(&args, url).await,
                 BenchCommand::Report(args) => crate::bench::report::run(&args, url).await,
                 BenchCommand::Api(args) => crate::bench::api::run(&args, url).await,
+                BenchCommand::Connections(args) => crate::bench::connections::run(&args).await,
                 BenchCommand::ExportData(args) => {
                     crate::bench::export::run(&args, std::io::stdout().lock())
                 }
@@ -544,6 +545,7 @@ async fn snapshot_run(store: &Store, settings: &Settings, only: Option<&str>) ->
 
 async fn standalone(
     settings: &Settings,
+    settings_path: Option<&Path>,
     url: &DatabaseUrl,
     args: &crate::cli::ServeArgs,
 ) -> Result<()> {
@@ -564,39 +566,77 @@ async fn standalone(
         collector,
         targets,
     };
-    let server = start_server(settings, &store, args).await?;
+    let server = start_server(settings, settings_path, url, &store, args).await?;
     println!("vctp standalone: UI and API on {}", server.url);
     let result = scheduler.run(crate::signal::shutdown_signal()).await;
+    let url = server.url.clone();
     let stopped = server.stop().await;
     store.close().await;
     result?;
-    Ok(stopped.with_context(|| format!("API server on {} failed", args.listen))?)
+    Ok(stopped.with_context(|| format!("API server on {url} failed"))?)
 }
 
-/// The UI and API server of `serve` and `standalone`, as their flags and the settings say.
+/// The UI and API server of `serve` and `standalone`, as their flags and the settings say:
+/// `--listen` over bind_ip/bind_port, HTTPS unless `--disable-tls` or bind_disable_tls.
 async fn start_server(
     settings: &Settings,
+    settings_path: Option<&Path>,
+    url: &DatabaseUrl,
     store: &Store,
     args: &crate::cli::ServeArgs,
 ) -> Result<crate::api::Background> {
+    let listen = args
+        .listen
+        .unwrap_or_else(|| std::net::SocketAddr::new(settings.bind_ip, settings.bind_port));
+    let tls = (!(args.disable_tls || settings.bind_disable_tls)).then(|| {
+        crate::api::tls::Source::new(
+            settings.tls_cert_filename.as_deref(),
+            settings.tls_key_filename.as_deref(),
+            self_signed_dir(url, settings_path),
+            listen,
+        )
+    });
     let options = crate::api::ServerOptions {
-        listen: args.listen,
+        listen,
         kube_namespace: args.kube_namespace.clone(),
         cache_seconds: args.cache_seconds,
+        tls,
+        secure_cookies_behind_proxy: args.secure_cookies,
+        limits: crate::api::Limits::from_settings(settings),
     };
     Ok(crate::api::start(settings, store.clone(), report_store(settings)?, options).await?)
 }
 
-async fn serve(settings: &Settings, url: &DatabaseUrl, args: &crate::cli::ServeArgs) -> Result<()> {
-    let listen = args.listen;
+/// Where a self-signed certificate is kept: beside the SQLite database, else (PostgreSQL)
+/// beside the settings file, else in the working directory.
+fn self_signed_dir(url: &DatabaseUrl, settings_path: Option<&Path>) -> std::path::PathBuf {
+    let beside = |file: &Path| {
+        file.parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .map_or_else(|| std::path::PathBuf::from("."), Path::to_path_buf)
+    };
+    match (url, settings_path) {
+        (DatabaseUrl::Sqlite(file), _) => beside(file),
+        (DatabaseUrl::Postgres(_), Some(settings)) => beside(settings),
+        (DatabaseUrl::Postgres(_), None) => std::path::PathBuf::from("."),
+    }
+}
+
+async fn serve(
+    settings: &Settings,
+    settings_path: Option<&Path>,
+    url: &DatabaseUrl,
+    args: &crate::cli::ServeArgs,
+) -> Result<()> {
     let store = connect(settings, url).await?;
-    let server = start_server(settings, &store, args).await?;
+    let server = start_server(settings, settings_path, url, &store, args).await?;
     // On stdout, so a caller that asked for port 0 learns the port.
     println!("vctp serve listening on {}", server.url);
     crate::signal::shutdown_signal().await;
+    let url = server.url.clone();
     let result = server.stop().await;
     store.close().await;
-    Ok(result.with_context(|| format!("API server on {listen} failed"))?)
+    Ok(result.with_context(|| format!("API server on {url} failed"))?)
 }
 
 fn encrypt(settings: &Settings, setting: &str) -> Result<()> {

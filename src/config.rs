@@ -10,6 +10,7 @@ use crate::inventory::{Tier, TierMapping};
 use crate::store::DatabaseUrl;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -193,11 +194,47 @@ pub struct Settings {
     pub enable_pprof: bool,
     /// MetricsExports `vctp standalone` runs on their schedules (see [`exports`]).
     pub metrics_exports: Vec<exports::StandaloneExport>,
-    /// vCTP settings that no longer do anything; accepted so old files still load.
+    /// The address `vctp serve` and `vctp standalone` listen on (`--listen` wins).
+    pub bind_ip: IpAddr,
+    /// Their port; below 1024 the process needs CAP_NET_BIND_SERVICE.
+    pub bind_port: u16,
+    /// Serve plain HTTP instead of HTTPS (e.g. behind an Ingress that terminates TLS).
+    pub bind_disable_tls: bool,
+    /// The PEM certificate chain served over HTTPS; re-read when the file changes. Unset
+    /// (with `tls_key_filename`): a self-signed certificate is made and kept (README "TLS").
+    pub tls_cert_filename: Option<PathBuf>,
+    /// Its PEM private key.
+    pub tls_key_filename: Option<PathBuf>,
+    /// Seconds a client has to send a request's head: from the connection's start, or from
+    /// the first byte of a later request on a kept-alive connection.
+    pub http_read_header_timeout_seconds: u64,
+    /// Seconds a connection may wait, with no request in flight, for its next request.
+    pub http_idle_timeout_seconds: u64,
+    /// Connections served at once; at the limit a new one replaces the oldest connection
+    /// that has no request in flight. Kept below the process's open-file limit.
+    pub http_max_connections: usize,
+    /// Requests handled at once (others wait); `/healthz` and `/readyz` are not counted.
+    pub http_max_concurrent_requests: usize,
+    /// vCTP settings vctp accepts so a vCTP file loads unchanged, but ignores (see
+    /// [`Settings::ignored_keys`] for why, each logged at start).
     #[serde(rename = "vcenter_event_polling_seconds")]
-    pub deprecated_event_polling_seconds: Option<serde_yaml::Value>,
+    pub ignored_event_polling_seconds: Option<serde_yaml::Value>,
     #[serde(rename = "vcenter_inventory_polling_seconds")]
-    pub deprecated_inventory_polling_seconds: Option<serde_yaml::Value>,
+    pub ignored_inventory_polling_seconds: Option<serde_yaml::Value>,
+    #[serde(rename = "enable_legacy_api")]
+    pub ignored_enable_legacy_api: Option<serde_yaml::Value>,
+    #[serde(rename = "vcenter_inventory_aggregate_seconds")]
+    pub ignored_inventory_aggregate_seconds: Option<serde_yaml::Value>,
+    #[serde(rename = "hourly_index_max_age_days")]
+    pub ignored_hourly_index_max_age_days: Option<serde_yaml::Value>,
+    #[serde(rename = "capture_write_batch_size")]
+    pub ignored_capture_write_batch_size: Option<serde_yaml::Value>,
+    #[serde(rename = "snapshot_table_compat_mode")]
+    pub ignored_snapshot_table_compat_mode: Option<serde_yaml::Value>,
+    #[serde(rename = "async_report_generation")]
+    pub ignored_async_report_generation: Option<serde_yaml::Value>,
+    #[serde(rename = "postgres_vm_hourly_partitioning_enabled")]
+    pub ignored_postgres_vm_hourly_partitioning: Option<serde_yaml::Value>,
 }
 
 /// One vCenter of `settings.vcenters`.
@@ -260,8 +297,24 @@ impl Default for Settings {
             tenants_to_filter: Vec::new(),
             node_charge_clusters: Vec::new(),
             srm_activeactive_vms: Vec::new(),
-            deprecated_event_polling_seconds: None,
-            deprecated_inventory_polling_seconds: None,
+            bind_ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            bind_port: 8080,
+            bind_disable_tls: false,
+            tls_cert_filename: None,
+            tls_key_filename: None,
+            http_read_header_timeout_seconds: 10,
+            http_idle_timeout_seconds: 60,
+            http_max_connections: 4_096,
+            http_max_concurrent_requests: 256,
+            ignored_event_polling_seconds: None,
+            ignored_inventory_polling_seconds: None,
+            ignored_enable_legacy_api: None,
+            ignored_inventory_aggregate_seconds: None,
+            ignored_hourly_index_max_age_days: None,
+            ignored_capture_write_batch_size: None,
+            ignored_snapshot_table_compat_mode: None,
+            ignored_async_report_generation: None,
+            ignored_postgres_vm_hourly_partitioning: None,
             hourly_reports: true,
             reports_dir: PathBuf::from("."),
             reports_url: None,
@@ -373,6 +426,19 @@ impl Settings {
                 "object_store_retry_timeout_seconds",
                 settings.object_store_retry_timeout_seconds,
             ),
+            (
+                "http_read_header_timeout_seconds",
+                settings.http_read_header_timeout_seconds,
+            ),
+            (
+                "http_idle_timeout_seconds",
+                settings.http_idle_timeout_seconds,
+            ),
+            ("http_max_connections", settings.http_max_connections as u64),
+            (
+                "http_max_concurrent_requests",
+                settings.http_max_concurrent_requests as u64,
+            ),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(invalid(
@@ -423,6 +489,17 @@ impl Settings {
                     format!("{:?} is used twice", export.name),
                 ));
             }
+        }
+        if settings.tls_cert_filename.is_some() != settings.tls_key_filename.is_some() {
+            let (given, missing) = if settings.tls_cert_filename.is_some() {
+                ("tls_cert_filename", "tls_key_filename")
+            } else {
+                ("tls_key_filename", "tls_cert_filename")
+            };
+            return Err(invalid(
+                format!("settings.{missing}"),
+                format!("is needed with settings.{given} (a certificate and its key)"),
+            ));
         }
         if let (Some(driver), Some(url)) = (settings.database_driver, &settings.database_url) {
             let parsed = DatabaseUrl::parse(url)?;
@@ -490,20 +567,57 @@ impl Settings {
             .unwrap_or_else(|| self.reports_dir.display().to_string())
     }
 
-    /// Keys that were given but no longer do anything, for a warning at start.
-    pub fn deprecated_keys(&self) -> Vec<&'static str> {
+    /// vCTP keys that were given but do nothing in vctp, each with why, for a warning at start.
+    pub fn ignored_keys(&self) -> Vec<(&'static str, &'static str)> {
         [
             (
                 "settings.vcenter_event_polling_seconds",
-                &self.deprecated_event_polling_seconds,
+                &self.ignored_event_polling_seconds,
+                "deprecated in vCTP: events are not polled",
             ),
             (
                 "settings.vcenter_inventory_polling_seconds",
-                &self.deprecated_inventory_polling_seconds,
+                &self.ignored_inventory_polling_seconds,
+                "deprecated in vCTP: vcenter_inventory_snapshot_seconds sets the snapshot cadence",
+            ),
+            (
+                "settings.enable_legacy_api",
+                &self.ignored_enable_legacy_api,
+                "vctp does not implement the legacy endpoints: they answer 410 Gone",
+            ),
+            (
+                "settings.vcenter_inventory_aggregate_seconds",
+                &self.ignored_inventory_aggregate_seconds,
+                "vctp standalone aggregates each day once it is over (and each month likewise); a day's summary needs the whole day",
+            ),
+            (
+                "settings.hourly_index_max_age_days",
+                &self.ignored_hourly_index_max_age_days,
+                "vctp keeps one table per grain, not one per hour, so there are no per-hour indexes to trim",
+            ),
+            (
+                "settings.capture_write_batch_size",
+                &self.ignored_capture_write_batch_size,
+                "vctp writes captured rows in batches sized to the databases' bind-parameter limits",
+            ),
+            (
+                "settings.snapshot_table_compat_mode",
+                &self.ignored_snapshot_table_compat_mode,
+                "vctp has no legacy per-snapshot tables",
+            ),
+            (
+                "settings.async_report_generation",
+                &self.ignored_async_report_generation,
+                "vctp writes reports after the capture is stored, never inside it",
+            ),
+            (
+                "settings.postgres_vm_hourly_partitioning_enabled",
+                &self.ignored_postgres_vm_hourly_partitioning,
+                "vctp's PostgreSQL schema is not partitioned; retention deletes old rows",
             ),
         ]
         .into_iter()
-        .filter_map(|(key, value)| value.is_some().then_some(key))
+        .filter_map(|(key, value, why)| value.is_some().then_some((key, why)))
         .collect()
     }
 
@@ -769,6 +883,9 @@ mod tests {
         );
     }
 
+    /// Every key of vCTP's settings reference, as a vCTP file sets them.
+    const EVERY_SEED_KEY: &str = include_str!("../config/vctp-seed.yml");
+
     #[test]
     fn timeouts_that_cannot_work_are_rejected_naming_their_key() {
         let err = parse("settings:\n  object_store_retry_timeout_seconds: 0\n")
@@ -795,17 +912,51 @@ mod tests {
     }
 
     #[test]
-    fn deprecated_polling_settings_still_load() {
-        let settings =
-            parse("settings:\n  vcenter_event_polling_seconds: 60\n  vcenter_inventory_polling_seconds: 3600\n")
-                .unwrap();
-        assert_eq!(settings.vcenter_inventory_snapshot_seconds, 3_600);
+    fn a_settings_file_with_every_seed_key_loads() {
+        let settings = parse(EVERY_SEED_KEY).unwrap();
+        assert_eq!(settings.bind_ip.to_string(), "0.0.0.0");
+        assert_eq!(settings.bind_port, 9443);
         assert_eq!(
-            settings.deprecated_keys(),
+            settings.tls_cert_filename.as_deref(),
+            Some(Path::new("/etc/dtms/vctp.crt"))
+        );
+        let ignored: Vec<&str> = settings.ignored_keys().iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            ignored,
             [
                 "settings.vcenter_event_polling_seconds",
-                "settings.vcenter_inventory_polling_seconds"
+                "settings.vcenter_inventory_polling_seconds",
+                "settings.enable_legacy_api",
+                "settings.vcenter_inventory_aggregate_seconds",
+                "settings.hourly_index_max_age_days",
+                "settings.capture_write_batch_size",
+                "settings.snapshot_table_compat_mode",
+                "settings.async_report_generation",
+                "settings.postgres_vm_hourly_partitioning_enabled",
             ]
+        );
+        // Next to the seed's keys, a misspelt one is still refused by name.
+        let err = parse(&format!("{EVERY_SEED_KEY}  bind_prot: 443\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `bind_prot`"), "{err}");
+    }
+
+    #[test]
+    fn a_tls_certificate_without_its_key_is_rejected() {
+        let err = parse("settings:\n  tls_cert_filename: /etc/vctp/tls.crt\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`settings.tls_key_filename`: is needed"),
+            "{err}"
+        );
+        let err = parse("settings:\n  http_max_connections: 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("http_max_connections`: must be at least 1"),
+            "{err}"
         );
     }
 }

@@ -206,6 +206,10 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
             listen: args.ui_listen,
             kube_namespace: None,
             cache_seconds: 10,
+            // The demo is a local try-out on loopback: plain HTTP, no certificate to accept.
+            tls: None,
+            secure_cookies_behind_proxy: false,
+            limits: crate::api::Limits::from_settings(&demo_settings),
         },
     )
     .await

@@ -33,8 +33,8 @@ async fn main() -> ExitCode {
     if cli.command.is_long_running() {
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "vctp starting");
     }
-    for key in settings.deprecated_keys() {
-        tracing::warn!(key, "this setting is deprecated and ignored");
+    for (key, why) in settings.ignored_keys() {
+        tracing::warn!(key, why, "this vCTP setting is ignored");
     }
     match vctp::commands::run(
         cli.command,

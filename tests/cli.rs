@@ -894,3 +894,37 @@ fn reports_go_to_s3_and_come_back_with_their_checksums() {
     let listed = ok(vctp(&db, &["report", "list"]));
     assert!(!listed.contains("hourly"), "{listed}");
 }
+
+#[test]
+fn a_vctp_settings_file_with_every_seed_key_loads_and_each_ignored_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/vctp-seed.yml");
+    let output = vctp(
+        db.to_str().unwrap(),
+        &["--config", seed.to_str().unwrap(), "db", "migrate"],
+    );
+    let log = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{log}");
+    let settings = vctp::config::Settings::load(&seed).unwrap();
+    let ignored = settings.ignored_keys();
+    assert!(!ignored.is_empty());
+    for (key, why) in ignored {
+        let line = log
+            .lines()
+            .find(|line| line.contains(key))
+            .unwrap_or_else(|| panic!("no warning names {key}:\n{log}"));
+        assert!(line.contains("WARN") && line.contains("ignored"), "{line}");
+        assert!(line.contains(why), "{line}");
+    }
+    // An unknown key next to them is still an error that names it.
+    let text = std::fs::read_to_string(&seed).unwrap() + "  bind_prot: 443\n";
+    let misspelt = write(dir.path(), "misspelt.yml", &text);
+    let output = vctp(
+        db.to_str().unwrap(),
+        &["--config", &misspelt, "db", "migrate"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown field `bind_prot`"), "{stderr}");
+}

@@ -200,10 +200,21 @@ fn sigterm_stops_vctp_standalone_cleanly() {
         false
     });
     assert!(stored, "vctp standalone ran its jobs within 10 s");
+    // HTTPS by default, with a self-signed certificate kept beside the database, which a
+    // client that trusts that file accepts.
+    assert!(ui.starts_with("https://127.0.0.1:"), "{ui}");
+    let pem =
+        std::fs::read(dir.path().join("vctp-tls.crt")).expect("a certificate beside the database");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
     // The UI and API answer from the same process, over the store it writes.
     let (page, vcenters) = runtime.block_on(async {
-        let page = reqwest::get(format!("{ui}/healthz")).await.unwrap();
-        let vcenters = reqwest::get(format!("{ui}/api/vcenters"))
+        let page = client.get(format!("{ui}/healthz")).send().await.unwrap();
+        let vcenters = client
+            .get(format!("{ui}/api/vcenters"))
+            .send()
             .await
             .unwrap()
             .bytes()

@@ -14,6 +14,7 @@ mod server;
 mod session;
 mod snapshots;
 mod summaries;
+pub mod tls;
 mod trace;
 /// The HTML pages, served beside the API from the same store.
 mod ui;
@@ -23,7 +24,7 @@ pub use admin::{Aggregation, Trigger};
 pub use error::ApiError;
 pub use error::error_body;
 pub use metrics::HttpMetrics;
-pub use server::{Background, ServerOptions, StartError, serve, start};
+pub use server::{Background, Limits, ServerOptions, StartError, start};
 
 use crate::aggregate::Day;
 use crate::aggregate::period::{Error as PeriodError, check_time};

@@ -5,6 +5,7 @@
 pub mod aggregations;
 pub mod api;
 pub mod collect;
+pub mod connections;
 pub mod export;
 pub mod report;
 

@@ -218,28 +218,55 @@ pub fn hourly_row(vcenter: &str, vm_id: &str, snapshot_time: i64) -> HourlyRow {
 }
 
 /// Starts the real `vctp serve` on a free loopback port over the settings file `config` and
-/// the SQLite file `db`, with `env` set; the child and the URL it announced.
+/// the SQLite file `db`, with `env` set; the child and the URL it announced. It serves plain
+/// HTTP unless `env` sets `VCTP_DISABLE_TLS` to `false` (then HTTPS, with the certificate the
+/// settings name or a self-signed one beside `db`).
 pub fn start_serve(
     config: &std::path::Path,
     db: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (std::process::Child, String) {
-    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_vctp"))
+    start_serve_with(&[], config, db, env, std::process::Stdio::inherit())
+}
+
+/// [`start_serve`] run through `wrapper` (a command that runs the rest of its arguments, such
+/// as `prlimit --nofile=1024 --`), with its log going to `stderr`.
+pub fn start_serve_with(
+    wrapper: &[&str],
+    config: &std::path::Path,
+    db: &std::path::Path,
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (std::process::Child, String) {
+    let vctp = std::path::Path::new(env!("CARGO_BIN_EXE_vctp"));
+    let (program, prefix) = match wrapper {
+        [] => (vctp.as_os_str(), Vec::new()),
+        [program, rest @ ..] => {
+            let mut prefix: Vec<&std::ffi::OsStr> = rest.iter().map(std::ffi::OsStr::new).collect();
+            prefix.push(vctp.as_os_str());
+            (std::ffi::OsStr::new(*program), prefix)
+        }
+    };
+    let mut serve = std::process::Command::new(program)
+        .args(prefix)
         .arg("--config")
         .arg(config)
         .arg("--database-url")
         .arg(db)
         .arg("serve")
         .env("VCTP_LISTEN", "127.0.0.1:0")
+        .env("VCTP_DISABLE_TLS", "true")
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .expect("start vctp serve");
     let url = printed_url(&mut serve, "vctp serve");
     (serve, url)
 }
 
-/// The first `http://…` word `child` prints on stdout (a server announcing its address).
+/// The first `http://…` or `https://…` word `child` prints on stdout (a server announcing its
+/// address).
 pub fn printed_url(child: &mut std::process::Child, what: &str) -> String {
     use std::io::{BufRead, BufReader};
     let stdout = child.stdout.take().expect("the child's stdout is piped");
@@ -248,10 +275,10 @@ pub fn printed_url(child: &mut std::process::Child, what: &str) -> String {
         .map_while(Result::ok)
         .find_map(|line| {
             line.split_whitespace()
-                .find(|w| w.starts_with("http://"))
+                .find(|w| w.starts_with("http://") || w.starts_with("https://"))
                 .map(String::from)
         })
-        .unwrap_or_else(|| panic!("{what} printed no http:// URL"))
+        .unwrap_or_else(|| panic!("{what} printed no http(s):// URL"))
 }
 
 /// The row every caller of the aggregation unit of work (`jobs::aggregate::run`) leaves for a
