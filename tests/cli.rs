@@ -806,18 +806,15 @@ fn reports_go_to_s3_and_come_back_with_their_checksums() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite3").display().to_string();
     let prefix = format!("cli-{}", std::process::id());
-    let config = write(
-        dir.path(),
-        "vctp.yml",
-        &format!(
-            "settings:\n  reports_url: s3://{}/{prefix}\n  object_store_options:\n    aws_endpoint: {}\n    aws_region: {}\n    aws_access_key_id: {}\n    aws_secret_access_key: {}\n    aws_allow_http: \"true\"\n",
-            s3_env("VCTP_TEST_S3_BUCKET"),
-            s3_env("VCTP_TEST_S3_ENDPOINT"),
-            s3_env("VCTP_TEST_S3_REGION"),
-            s3_env("VCTP_TEST_S3_ACCESS_KEY"),
-            s3_env("VCTP_TEST_S3_SECRET_KEY"),
-        ),
+    let settings_text = format!(
+        "settings:\n  reports_url: s3://{}/{prefix}\n  object_store_options:\n    aws_endpoint: {}\n    aws_region: {}\n    aws_access_key_id: {}\n    aws_secret_access_key: {}\n    aws_allow_http: \"true\"\n",
+        s3_env("VCTP_TEST_S3_BUCKET"),
+        s3_env("VCTP_TEST_S3_ENDPOINT"),
+        s3_env("VCTP_TEST_S3_REGION"),
+        s3_env("VCTP_TEST_S3_ACCESS_KEY"),
+        s3_env("VCTP_TEST_S3_SECRET_KEY"),
     );
+    let config = write(dir.path(), "vctp.yml", &settings_text);
     let csv = generate(dir.path(), "1");
     ok(vctp(&db, &["snapshot", "import", "--csv", &csv]));
     let out = ok(vctp(
@@ -867,13 +864,21 @@ fn reports_go_to_s3_and_come_back_with_their_checksums() {
         "{url}"
     );
 
+    // The secret was encrypted in place on the first start.
+    let stored = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        !stored.contains(&s3_env("VCTP_TEST_S3_SECRET_KEY"))
+            && stored
+                .lines()
+                .any(|line| line.contains("aws_secret_access_key:") && line.contains("enc:v2:")),
+        "{stored}"
+    );
+
     // Wrong credentials: a clear error, and the registry keeps only what was written.
     let wrong = write(
         dir.path(),
         "wrong.yml",
-        &std::fs::read_to_string(&config)
-            .unwrap()
-            .replace(&s3_env("VCTP_TEST_S3_SECRET_KEY"), "not-the-secret"),
+        &settings_text.replace(&s3_env("VCTP_TEST_S3_SECRET_KEY"), "not-the-secret"),
     );
     let output = vctp(
         &db,
@@ -899,7 +904,10 @@ fn reports_go_to_s3_and_come_back_with_their_checksums() {
 fn a_vctp_settings_file_with_every_seed_key_loads_and_each_ignored_key_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite3");
-    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/vctp-seed.yml");
+    // A copy: the plaintext vcenter_password is encrypted in place on start, as vCTP does.
+    let original = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/vctp-seed.yml");
+    let seed = dir.path().join("vctp.yml");
+    std::fs::copy(&original, &seed).unwrap();
     let output = vctp(
         db.to_str().unwrap(),
         &["--config", seed.to_str().unwrap(), "db", "migrate"],
@@ -927,4 +935,11 @@ fn a_vctp_settings_file_with_every_seed_key_loads_and_each_ignored_key_is_named(
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unknown field `bind_prot`"), "{stderr}");
+    let stored = std::fs::read_to_string(&seed).unwrap();
+    assert!(
+        stored
+            .lines()
+            .any(|line| line.contains("vcenter_password:") && line.contains("enc:v2:")),
+        "{stored}"
+    );
 }
