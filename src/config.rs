@@ -385,7 +385,7 @@ impl Settings {
             } else {
                 key
             };
-            invalid(key, e.into_inner().to_string())
+            invalid(key, without_the_key_list(e.into_inner().to_string()))
         })?;
         let settings = file.settings;
         if settings.hourly_snapshot_max_age_days == 0 {
@@ -707,6 +707,50 @@ fn url_host(url: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
+/// serde's "unknown field `x`, expected one of … at line L column C" lists every key (over
+/// 2 KB for `settings:`); the message keeps the misspelt key and its place, and names the
+/// closest known key instead.
+fn without_the_key_list(message: String) -> String {
+    let Some((head, rest)) = message.split_once(", expected one of ") else {
+        return message;
+    };
+    let Some((_, field)) = head.rsplit_once("unknown field `") else {
+        return message;
+    };
+    let field = field.trim_end_matches('`');
+    let (expected, place) = rest.split_once(" at line ").unwrap_or((rest, ""));
+    let closest = expected
+        .split(", ")
+        .map(|known| known.trim_matches('`'))
+        .map(|known| (edit_distance(field, known), known))
+        .min()
+        .filter(|(distance, _)| *distance <= field.chars().count().div_ceil(3))
+        .map(|(_, known)| format!("; did you mean `{known}`?"))
+        .unwrap_or_default();
+    let place = if place.is_empty() {
+        String::new()
+    } else {
+        format!(" at line {place}")
+    };
+    format!("{head}{closest}{place} (config/vctp.yml lists every key)")
+}
+
+/// Levenshtein distance over characters: how many edits turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substituted = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -940,6 +984,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown field `bind_prot`"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_closest_known_one_not_the_whole_list() {
+        let err = parse("settings:\n  vcenter_pasword: x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown field `vcenter_pasword`; did you mean `vcenter_password`?"),
+            "{err}"
+        );
+        assert!(err.len() < 300, "{err}");
+        let err = parse("settings:\n  quite_unlike_anything: 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with(
+                "unknown field `quite_unlike_anything` at line 2 column 3 (config/vctp.yml lists every key)"
+            ),
+            "{err}"
+        );
+        assert_eq!(edit_distance("bind_prot", "bind_port"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]
