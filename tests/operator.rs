@@ -300,7 +300,8 @@ async fn a_vcenter_target_waits_for_its_secret_then_is_ready_after_a_login() -> 
     .with_context(|| operator.log())?;
 
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
-        "metadata": { "name": "vc0-account" },
+        // Opted in: the operator reads only Secrets with this label.
+        "metadata": { "name": "vc0-account", "labels": { "vctp.io/credentials": "true" } },
         "stringData": { "username": "vctp", "password": "secret-password" },
     }))?;
     ns.api().create(&PostParams::default(), &secret).await?;
