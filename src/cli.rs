@@ -601,6 +601,11 @@ pub struct OperatorArgs {
     /// options.
     #[arg(long, env = "VCTP_JOB_TEMPLATE")]
     pub job_template: Option<PathBuf>,
+    /// Name of this installation (the chart sets the Helm release), put on every Job and Pod
+    /// as the `vctp.io/instance` label so `kubectl get jobs -l vctp.io/instance=NAME` finds
+    /// them [default: no such label].
+    #[arg(long, env = "VCTP_INSTANCE")]
+    pub instance: Option<String>,
     /// Image of the built-in Job template (needed without --job-template).
     #[arg(long, env = "VCTP_JOB_IMAGE")]
     pub job_image: Option<String>,

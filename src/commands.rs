@@ -231,16 +231,6 @@ async fn operator(args: crate::cli::OperatorArgs, settings: &Settings) -> Result
     defaults.database_url_secret = crate::crd::SecretKeyRef { name: secret, key };
     defaults.reports_url = args.reports_url;
     defaults.backoff_limit = args.job_backoff_limit.max(0);
-    if args.check {
-        let template = match &args.job_template {
-            Some(path) => crate::operator::job::JobTemplate::load(path),
-            None => Ok(crate::operator::job::JobTemplate::restricted(&defaults)),
-        }
-        .map_err(|e| BadOperatorSettings(e.into()))?;
-        let yaml = crate::operator::run::example_job(&template).map_err(BadOperatorSettings)?;
-        print!("{yaml}");
-        return Ok(());
-    }
     // Where a deleted MetricsExport's parts are cleaned up when it names no store of its own.
     let export_store_url = if defaults.reports_url.is_empty() {
         settings.reports_url()
@@ -255,6 +245,7 @@ async fn operator(args: crate::cli::OperatorArgs, settings: &Settings) -> Result
             .collect(),
         job_template: args.job_template,
         defaults,
+        instance: args.instance.filter(|i| !i.is_empty()),
         leader_election: args.leader_election,
         lease_name: args.lease_name,
         pod_namespace: args.pod_namespace,
@@ -266,6 +257,13 @@ async fn operator(args: crate::cli::OperatorArgs, settings: &Settings) -> Result
             options: settings.object_store_options.clone(),
         },
     };
+    if args.check {
+        let template =
+            crate::operator::run::job_template(&options).map_err(BadOperatorSettings)?;
+        let yaml = crate::operator::run::example_job(&template).map_err(BadOperatorSettings)?;
+        print!("{yaml}");
+        return Ok(());
+    }
     // The error's own kind says whether the settings were wrong or the operator failed.
     Ok(crate::operator::run::run(options, crate::signal::shutdown_signal()).await?)
 }

@@ -37,6 +37,10 @@ pub const MAX_NAME_LEN: usize = 63;
 /// rewrite the name.
 const HASH_LEN: usize = 8;
 const TMP_VOLUME: &str = "tmp";
+/// Label naming the installation (the Helm release, `--instance` / `VCTP_INSTANCE`) on every
+/// Job and Pod the operator creates: `kubectl get jobs -l vctp.io/instance=<release>` finds
+/// them all. `app.kubernetes.io/instance` names the owning resource instead (see [`labels`]).
+pub const INSTANCE_LABEL: &str = "vctp.io/instance";
 
 /// The Job every run starts from (see the module documentation).
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +102,10 @@ pub enum Error {
         source_name: String,
         problem: &'static str,
     },
+    #[error(
+        "the instance name {instance:?} (--instance, VCTP_INSTANCE) is not a label value: at most {MAX_NAME_LEN} of a-z 0-9 -, starting and ending alphanumeric"
+    )]
+    InvalidInstance { instance: String },
 }
 
 impl Error {
@@ -110,6 +118,7 @@ impl Error {
             Error::InvalidComponent { .. } => "InvalidJobComponent",
             Error::ReadTemplate { .. } => "JobTemplateUnreadable",
             Error::InvalidTemplate { .. } => "InvalidJobTemplate",
+            Error::InvalidInstance { .. } => "InvalidInstance",
         }
     }
 }
@@ -239,6 +248,27 @@ impl JobTemplate {
                 status: None,
             },
         }
+    }
+
+    /// The template with [`INSTANCE_LABEL`] set to `instance` on the Job and its Pod;
+    /// [`build_job`] keeps it (it only lays its own labels over the template's).
+    pub fn with_instance(mut self, instance: &str) -> Result<JobTemplate, Error> {
+        if !is_dns1123_label(instance) {
+            return Err(Error::InvalidInstance {
+                instance: instance.to_string(),
+            });
+        }
+        let label = || BTreeMap::from([(INSTANCE_LABEL.to_string(), instance.to_string())]);
+        let meta = &mut self.job.metadata;
+        meta.labels = Some(merged(meta.labels.take(), &label()));
+        if let Some(spec) = self.job.spec.as_mut() {
+            let pod_meta = spec
+                .template
+                .metadata
+                .get_or_insert_with(ObjectMeta::default);
+            pod_meta.labels = Some(merged(pod_meta.labels.take(), &label()));
+        }
+        Ok(self)
     }
 
     /// The template as a Job.
@@ -701,6 +731,34 @@ spec:
                 {"name": "VCTP_VCENTER_USERNAME", "value": "from-the-resource"},
             ])
         );
+    }
+
+    #[test]
+    fn every_job_and_pod_carries_the_instance_label_users_select_by() {
+        // `kubectl get jobs -l vctp.io/instance=<release>` (the chart's NOTES.txt) finds the
+        // Jobs of every kind, from the chart's template and from the built-in one alike.
+        let target = vcenter_target();
+        for template in [template(), JobTemplate::restricted(&defaults())] {
+            let template = template.with_instance("finance").unwrap();
+            let job = build_job(&target, "vc01-snapshot", "snapshot", vec![], vec![], &template)
+                .unwrap();
+            let job = serde_json::to_value(&job).unwrap();
+            for labels in [
+                &job["metadata"]["labels"],
+                &job["spec"]["template"]["metadata"]["labels"],
+            ] {
+                assert_eq!(labels[INSTANCE_LABEL], "finance", "{labels}");
+                assert_eq!(labels["app.kubernetes.io/managed-by"], "vctp-operator");
+                assert_eq!(labels["app.kubernetes.io/part-of"], "vctp");
+                // The owner keeps its own label: the schedules select their Jobs by it.
+                assert_eq!(labels["app.kubernetes.io/instance"], "vc01");
+            }
+        }
+        for bad in ["", "Finance", "fin ance", &"x".repeat(64)] {
+            let err = template().with_instance(bad).unwrap_err();
+            assert_eq!(err.reason(), "InvalidInstance", "{bad:?}");
+            assert!(err.to_string().contains("VCTP_INSTANCE"), "{err}");
+        }
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Options {
     /// template from `defaults`.
     pub job_template: Option<PathBuf>,
     pub defaults: Defaults,
+    /// The installation's name, labelled on every Job and Pod (`vctp.io/instance`).
+    pub instance: Option<String>,
     pub leader_election: bool,
     pub lease_name: String,
     pub pod_namespace: Option<String>,
@@ -115,12 +117,22 @@ pub fn example_job(template: &JobTemplate) -> Result<String, Error> {
     serde_yaml::to_string(&job).map_err(|e| Error::Print(e.to_string()))
 }
 
-/// Runs the operator until `shutdown` completes (Ok) or the Lease is lost (Err).
-pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+/// The template every Job starts from: the file, else the built-in one, with the instance
+/// label when there is an instance name.
+pub fn job_template(options: &Options) -> Result<JobTemplate, Error> {
     let template = match &options.job_template {
         Some(path) => JobTemplate::load(path)?,
         None => JobTemplate::restricted(&options.defaults),
     };
+    Ok(match &options.instance {
+        Some(instance) => template.with_instance(instance)?,
+        None => template,
+    })
+}
+
+/// Runs the operator until `shutdown` completes (Ok) or the Lease is lost (Err).
+pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let template = job_template(&options)?;
     if options.leader_election && (options.pod_namespace.is_none() || options.pod_name.is_none()) {
         return Err(Error::NoIdentity);
     }
