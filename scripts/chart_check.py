@@ -56,6 +56,8 @@ try:
     import jsonschema
     import yaml
     from helm_python import Chart, HelmError
+    from helm_python import _native as helm_native
+    from helm_python.config import Config
 except ImportError as exc:  # pragma: no cover - a usage error, not a check failure
     sys.exit(
         f"chart_check: {exc}; run it with the venv python of scripts/helm.sh "
@@ -68,6 +70,10 @@ CHART = ROOT / "charts" / "vctp"
 RELEASE = "finance"
 NAMESPACE = "vctp-system"
 KUBE_VERSION = "1.31"
+# No image is published for vctp, so the chart requires image.repository: every render here
+# gives one (a case's values file may set its own), except the check that the chart refuses
+# to render without it.
+IMAGE = {"image": {"repository": "registry.example.com/platform/vctp"}}
 # The default values, then each CI values file (relative to the chart).
 CASES = [
     ("default", None),
@@ -192,6 +198,7 @@ FORBIDDEN_RESOURCES = {
 }
 # Values that must make the chart refuse to render, and a piece of the message it must give.
 BAD_VALUES = [
+    ({"image": {"repository": ""}}, "image.repository is required"),
     ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
     ({"watchNamespaces": ["*"]}, "watchNamespaces"),
     ({"watchNamespaces": "finance"}, "watchNamespaces"),
@@ -294,10 +301,21 @@ def log(message: str) -> None:
 # Lint and render
 
 
-def load_values(path: str | None) -> dict[str, Any] | None:
+def with_image(values: dict[str, Any] | None) -> dict[str, Any]:
+    """`values` over IMAGE: the chart renders only with an image."""
+    merged = copy.deepcopy(IMAGE)
+    for key, value in (values or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_values(path: str | None) -> dict[str, Any]:
     if path is None:
-        return None
-    return helm.values_from_yaml((CHART / path).read_text())
+        return with_image(None)
+    return with_image(helm.values_from_yaml((CHART / path).read_text()))
 
 
 def lint(report: Report, case: str, values: dict[str, Any] | None) -> None:
@@ -318,6 +336,25 @@ def lint(report: Report, case: str, values: dict[str, Any] | None) -> None:
 
 def render(chart: Chart, values: dict[str, Any] | None) -> dict[str, str]:
     return chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+
+
+def render_for_cluster(
+    chart: Chart, values: dict[str, Any] | None, kube_version: str, api_versions: list[str]
+) -> dict[str, str]:
+    """`helm template --kube-version V --api-versions A…`, or what `helm install` sees of a
+    cluster (.Capabilities). Chart.render does not take them, but the native call it wraps
+    reads them from its options (helm-python-sdk 0.2.2: kube_version, api_versions)."""
+    options = {
+        "name": RELEASE,
+        "namespace": NAMESPACE,
+        "is_install": True,
+        "kube_version": kube_version,
+        "api_versions": api_versions,
+    }
+    rendered = helm_native.call_string(
+        "helm_render", chart._raw(), json.dumps(values), json.dumps(options)
+    )
+    return json.loads(rendered)
 
 
 def parse_manifests(rendered: dict[str, str]) -> tuple[list[Obj], str]:
@@ -2025,16 +2062,25 @@ def check_static(report: Report, chart: Chart, fields: set[str]) -> None:
     for values, fragment in BAD_VALUES:
         where = f"values.schema.json / templates reject {json.dumps(values)}"
         try:
-            render(chart, values)
+            render(chart, with_image(values))
         except HelmError as exc:
             report.check(fragment in str(exc), where, f"the message does not name {fragment!r}: {exc}")
         else:
             report.check(False, where, "rendered without complaint")
     # Acknowledged, the Ingress without auth renders.
+    # No image is published: without one the chart says so instead of pointing at docker.io.
+    where = "the chart's own values (no image configured)"
+    try:
+        objects, _ = parse_manifests(render(chart, None))
+    except HelmError as exc:
+        report.check("image.repository is required" in str(exc), where, f"the message does not name image.repository: {exc}")
+    else:
+        images = sorted({c.get("image") for o in objects for _, pod in pod_specs(o) for c in containers(pod)})
+        report.check(False, where, f"rendered without complaint, with images {images}")
     acknowledged = {"api": {"ingress": {"enabled": True}, "auth": {"allowUnauthenticatedIngress": True}}}
     where = f"templates render {json.dumps(acknowledged)}"
     try:
-        objects, _ = parse_manifests(render(chart, acknowledged))
+        objects, _ = parse_manifests(render(chart, with_image(acknowledged)))
         report.check(len(find(objects, "Ingress")) == 1, where, "no Ingress rendered")
     except HelmError as exc:
         report.check(False, where, str(exc))
@@ -2057,6 +2103,68 @@ def check_static(report: Report, chart: Chart, fields: set[str]) -> None:
         report.check(
             f"`{key}`" in readme, "charts/vctp/README.md", f"value `{key}` is not in the values table"
         )
+
+
+# What the chart is rendered for, the Kubernetes version and API versions it is told of
+# (.Capabilities), and the PodDisruptionBudget apiVersion it must then give: a cluster's own
+# answer wins; without one (`helm template`), the Kubernetes version decides (policy/v1 since 1.21).
+CLUSTERS = [
+    ("a 1.20 cluster", "v1.20.2", ["policy/v1beta1", "policy/v1beta1/PodDisruptionBudget"], "policy/v1beta1"),
+    ("helm template --kube-version 1.20.2", "v1.20.2", [], "policy/v1beta1"),
+    ("a 1.24 cluster", "v1.24.0", ["policy/v1", "policy/v1/PodDisruptionBudget", "policy/v1beta1/PodDisruptionBudget"], "policy/v1"),
+    ("a 1.31 cluster", "v1.31.0", ["policy/v1", "policy/v1/PodDisruptionBudget"], "policy/v1"),
+    ("helm template (Helm's default Kubernetes version)", None, [], "policy/v1"),
+]
+# Below Chart.yaml's kubeVersion the chart refuses to render.
+TOO_OLD = "v1.19.16"
+
+
+def install_dry_run(chart: Chart, values: dict[str, Any], kube_version: str) -> str:
+    """`helm install --dry-run=client --kube-version V`: unlike a render it checks Chart.yaml's
+    kubeVersion (helm-python-sdk's install takes kube_version in its options, Config.install
+    does not pass it). Returns the manifest."""
+    with Config(namespace=NAMESPACE, storage_driver="memory") as config:
+        payload = helm_native.call_string(
+            "helm_install",
+            config._raw(),
+            config._context_arg(None),
+            chart._raw(),
+            None,
+            RELEASE,
+            json.dumps(values),
+            json.dumps({"namespace": NAMESPACE, "dry_run": "client", "kube_version": kube_version}),
+        )
+    return str(json.loads(payload).get("manifest", ""))
+
+
+def check_kube_versions(report: Report, chart: Chart) -> None:
+    """The PodDisruptionBudgets follow the cluster's API versions, and Chart.yaml's kubeVersion
+    keeps the chart off clusters it was never meant for."""
+    values = load_values("ci/all-features-values.yaml")
+    for where, kube_version, api_versions, want in CLUSTERS:
+        where = f"rendered for {where}"
+        try:
+            if kube_version is None:
+                rendered = render(chart, values)
+            else:
+                rendered = render_for_cluster(chart, values, kube_version, api_versions)
+        except HelmError as exc:
+            report.check(False, where, str(exc))
+            continue
+        objects, _ = parse_manifests(rendered)
+        pdbs = find(objects, "PodDisruptionBudget")
+        report.check(len(pdbs) == 2, where, f"{len(pdbs)} PodDisruptionBudgets, want the operator's and the API's")
+        for pdb in pdbs:
+            got = pdb.data.get("apiVersion")
+            report.check(got == want, f"{where}: {pdb}", f"apiVersion {got}, want {want}")
+    constraint = chart.metadata.get("kubeVersion")
+    report.check(bool(constraint), "Chart.yaml", "declares no kubeVersion")
+    try:
+        install_dry_run(chart, values, TOO_OLD)
+    except HelmError as exc:
+        report.check("kubeVersion" in str(exc), f"rendered for Kubernetes {TOO_OLD}", f"the message does not name kubeVersion: {exc}")
+    else:
+        report.check(False, f"rendered for Kubernetes {TOO_OLD}", f"rendered, though kubeVersion is {constraint!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2166,6 +2274,8 @@ def main() -> int:
         log(f"  ({time.monotonic() - validate_started:.1f} s)")
         log("- schema, settings keys, README, appVersion")
         check_static(report, chart, fields)
+        log("- Kubernetes versions: PodDisruptionBudget apiVersion, kubeVersion")
+        check_kube_versions(report, chart)
     if args.vctp is None:
         log("  note: no --vctp: the settings files were not loaded by vctp")
     elapsed = time.monotonic() - started

@@ -137,9 +137,12 @@ empty. Use as `include "vctp.watchNamespaces" . | fromJsonArray`.
 {{- prepend $watched .Release.Namespace | uniq | toJson }}
 {{- end }}
 
-{{/* "repository:tag" or "repository@digest" from an image mapping with fallbacks. */}}
+{{/*
+"repository:tag" or "repository@digest" from an image mapping with fallbacks. No vctp image is
+published, so there is no default repository to fall back on.
+*/}}
 {{- define "vctp.image" -}}
-{{- $repository := .image.repository | default .fallback.repository }}
+{{- $repository := .image.repository | default .fallback.repository | required "image.repository is required: no vctp image is published; build one (scripts/image.sh or the Dockerfile), load or push it, and set image.repository (and image.tag) to it" }}
 {{- $digest := .image.digest | default .fallback.digest }}
 {{- if $digest }}
 {{- printf "%s@%s" $repository $digest }}
@@ -228,4 +231,20 @@ Empty optional values are left out, so vctp's defaults apply.
       key: {{ .Values.database.key }}
 - name: TMPDIR
   value: /tmp
+{{- end }}
+
+{{/*
+The PodDisruptionBudget apiVersion: what the cluster serves (helm install, Argo CD), else by
+the Kubernetes version (`helm template`): policy/v1 since 1.21, policy/v1beta1 before.
+*/}}
+{{- define "vctp.pdbApiVersion" -}}
+{{- if .Capabilities.APIVersions.Has "policy/v1/PodDisruptionBudget" }}
+{{- print "policy/v1" }}
+{{- else if .Capabilities.APIVersions.Has "policy/v1beta1/PodDisruptionBudget" }}
+{{- print "policy/v1beta1" }}
+{{- else if semverCompare ">=1.21-0" .Capabilities.KubeVersion.Version }}
+{{- print "policy/v1" }}
+{{- else }}
+{{- print "policy/v1beta1" }}
+{{- end }}
 {{- end }}
