@@ -1475,9 +1475,39 @@ def check_no_secrets_in_configmaps(report: Report, case: str, objects: list[Obj]
                         )
 
 
-def check_job_template(report: Report, case: str, objects: list[Obj], out: Path, vctp: Path | None) -> None:
+def notes_job_selector(report: Report, case: str, notes: str) -> dict[str, str]:
+    """The label selector of NOTES.txt's `kubectl get jobs … -l SELECTOR`."""
+    match = re.search(r"kubectl get jobs .*?-l (\S+)", notes)
+    if not report.check(match is not None, f"{case}: NOTES.txt", "does not say how to list the Jobs"):
+        return {}
+    assert match is not None
+    return dict(pair.split("=", 1) for pair in match.group(1).split(","))
+
+
+def check_job_template(
+    report: Report, case: str, objects: list[Obj], notes: str, out: Path, vctp: Path | None
+) -> None:
     """The operator reads the rendered Job template and builds its Jobs from it
-    (`vctp operator --job-template FILE --check` prints the Job of an example AggregationJob)."""
+    (`vctp operator --job-template FILE --check` prints the Job of an example AggregationJob),
+    with the environment the chart gives the operator; NOTES.txt's `kubectl get jobs -l …`
+    selects that Job and its Pod."""
+    selector = notes_job_selector(report, case, notes)
+    report.check(
+        selector.get("vctp.io/instance") == RELEASE,
+        f"{case}: NOTES.txt",
+        f"lists the Jobs by {selector}, not by the release's vctp.io/instance={RELEASE}",
+    )
+    operators = [
+        c
+        for d in find(objects, "Deployment")
+        for _, pod in pod_specs(d)
+        for c in containers(pod)
+        if c.get("args") == ["operator"]
+    ]
+    instance = env_value(operators[0], "VCTP_INSTANCE") if operators else None
+    report.check(
+        instance == RELEASE, f"{case}: operator Deployment", f"VCTP_INSTANCE is {instance!r}, want the release name"
+    )
     texts = [
         (cm.data.get("data") or {}).get("job-template.yaml")
         for cm in find(objects, "ConfigMap")
@@ -1487,12 +1517,14 @@ def check_job_template(report: Report, case: str, objects: list[Obj], out: Path,
         return
     path = out / "job-template.yaml"
     path.write_text(texts[0])
+    environment = {"PATH": "/usr/bin:/bin", **({"VCTP_INSTANCE": instance} if instance else {})}
     result = subprocess.run(
         [str(vctp), "operator", "--job-template", str(path), "--check"],
         check=False,
         capture_output=True,
         text=True,
         timeout=120,
+        env=environment,
     )
     if not report.check(
         result.returncode == 0,
@@ -1520,6 +1552,15 @@ def check_job_template(report: Report, case: str, objects: list[Obj], out: Path,
         f"{case}: job template",
         "the operator's Job lost VCTP_DATABASE_URL",
     )
+    for what, labels in (
+        ("Job", built["metadata"].get("labels") or {}),
+        ("Pod", built["spec"]["template"]["metadata"].get("labels") or {}),
+    ):
+        report.check(
+            is_subset(selector, labels),
+            f"{case}: job template",
+            f"NOTES.txt's `kubectl get jobs -l` selector {selector} does not select the operator's {what} (labels {labels})",
+        )
 
 
 def check_crds(
@@ -2241,7 +2282,7 @@ def main() -> int:
             check_network_policies(report, case, objects, values, fullname)
             check_no_secrets_in_configmaps(report, case, all_objects)
             check_settings(report, case, objects, values, out, args.vctp, fields)
-            check_job_template(report, case, objects, out, args.vctp)
+            check_job_template(report, case, objects, notes, out, args.vctp)
             check_crds(report, case, objects, values, crds)
             check_notes(report, case, notes, values, crds)
             check_alerts(report, case, objects, values, fullname, out, args.promtool)
