@@ -183,6 +183,11 @@ OPERATOR_NEEDS = [
     ("", "secrets", {"get"}),
     ("", "configmaps", {"get"}),
 ]
+# The aggregated ClusterRoles: the four kinds in the built-in view, and in edit and admin.
+AGGREGATE_VIEW_LABELS = ("rbac.authorization.k8s.io/aggregate-to-view",)
+AGGREGATE_EDIT_LABELS = ("rbac.authorization.k8s.io/aggregate-to-edit", "rbac.authorization.k8s.io/aggregate-to-admin")
+VIEW_VERBS = {"get", "list", "watch"}
+EDIT_VERBS = VIEW_VERBS | {"create", "update", "patch", "delete"}
 FORBIDDEN_VERBS = {"escalate", "bind", "impersonate", "deletecollection", "*"}
 FORBIDDEN_RESOURCES = {
     "pods/exec",
@@ -549,6 +554,44 @@ def check_security(report: Report, case: str, obj: Obj) -> None:
             )
 
 
+def check_aggregated_roles(
+    report: Report, case: str, objects: list[Obj], values: dict[str, Any], plurals: set[str], fullname: str
+) -> None:
+    """The only cluster-wide RBAC: two ClusterRoles that add the four kinds to the built-in
+    view and edit/admin roles (rbac.aggregateClusterRoles). They bind nobody; every right vctp
+    itself needs is namespaced."""
+    for obj in find(objects, "ClusterRoleBinding"):
+        report.check(False, f"{case}: {obj}", "cluster-wide binding: every right vctp needs is namespaced (README.md, RBAC)")
+    rbac = values["rbac"]
+    report.check("aggregateClusterRoles" in rbac, case, "values.yaml has no rbac.aggregateClusterRoles")
+    want = {}
+    if rbac["create"] and rbac.get("aggregateClusterRoles"):
+        want = {
+            f"{fullname}-view": (AGGREGATE_VIEW_LABELS, VIEW_VERBS),
+            f"{fullname}-edit": (AGGREGATE_EDIT_LABELS, EDIT_VERBS),
+        }
+    roles = {o.name: o for o in find(objects, "ClusterRole")}
+    report.check(
+        sorted(roles) == sorted(want),
+        case,
+        f"ClusterRoles {sorted(roles)}, want {sorted(want)} (only the aggregated view/edit roles)",
+    )
+    for name, (labels, verbs) in want.items():
+        role = roles.get(name)
+        if role is None:
+            continue
+        where = f"{case}: {role}"
+        for key in labels:
+            report.check(role.labels.get(key) == "true", where, f"label {key} is not \"true\"")
+        report.check("aggregationRule" not in role.data, where, "aggregates others instead of being aggregated")
+        covered: set[str] = set()
+        for i, rule in enumerate(role.data.get("rules") or []):
+            report.check(rule.get("apiGroups") == ["vctp.io"], f"{where} rule {i}", f"apiGroups {rule.get('apiGroups')}, want [vctp.io]")
+            report.check(set(rule.get("verbs") or []) == verbs, f"{where} rule {i}", f"verbs {rule.get('verbs')}, want {sorted(verbs)}")
+            covered |= set(rule.get("resources") or [])
+        report.check(covered == plurals, where, f"covers {sorted(covered)}, want {sorted(plurals)}")
+
+
 def check_rbac(
     report: Report,
     case: str,
@@ -558,13 +601,7 @@ def check_rbac(
     watched: list[str],
     fullname: str,
 ) -> None:
-    for kind in ("ClusterRole", "ClusterRoleBinding"):
-        for obj in find(objects, kind):
-            report.check(
-                False,
-                f"{case}: {obj}",
-                "cluster-wide RBAC: every right vctp needs is namespaced (README.md, RBAC)",
-            )
+    check_aggregated_roles(report, case, objects, values, plurals, fullname)
     roles = find(objects, "Role")
     for role in roles:
         for i, rule in enumerate(role.data.get("rules") or []):
@@ -718,6 +755,11 @@ def configmaps_of(pod_spec: dict[str, Any]) -> list[str]:
     return names
 
 
+def user_configmaps(values: dict[str, Any]) -> frozenset[str]:
+    """The ConfigMaps the user names in extraVolumes (a CA bundle): theirs to create."""
+    return frozenset(v["configMap"]["name"] for v in values.get("extraVolumes") or [] if "configMap" in v)
+
+
 def check_pod_refs(
     report: Report,
     objects: list[Obj],
@@ -728,7 +770,7 @@ def check_pod_refs(
     users: frozenset[str] = frozenset(),
 ) -> None:
     """The ConfigMaps and the ServiceAccount a pod names are rendered in its namespace, except
-    the ConfigMaps in `users` (the user's, named by a value: the LDAP CA bundle)."""
+    the ConfigMaps in `users` (the user's, named by a value: the LDAP CA bundle, extraVolumes)."""
     for name in configmaps_of(pod_spec):
         if name not in users:
             report.check(
@@ -873,6 +915,7 @@ def check_wiring(
         pod,
         NAMESPACE,
         values["operator"]["serviceAccount"]["create"],
+        user_configmaps(values),
     )
     if report.check(job is not None, case, "no Job template ConfigMap"):
         assert job is not None
@@ -885,6 +928,7 @@ def check_wiring(
                 job_pod,
                 ns,
                 values["jobs"]["serviceAccount"]["create"],
+                user_configmaps(values),
             )
         job_spec = job.data["spec"]
         report.check(
@@ -1015,7 +1059,7 @@ def check_api(
         pod,
         NAMESPACE,
         api["serviceAccount"]["create"],
-        frozenset({api["auth"]["ldap"]["caConfigMap"]} - {""}),
+        frozenset({api["auth"]["ldap"]["caConfigMap"]} - {""}) | user_configmaps(values),
     )
     report.check(
         pod.get("serviceAccountName") == (api["serviceAccount"]["name"] or name),
@@ -1453,6 +1497,38 @@ def check_network_policies(
                 where,
                 f"ports {[r.get('ports') for r in rules]}, want [{port}/TCP]",
             )
+
+
+def check_extra_volumes(
+    report: Report, case: str, objects: list[Obj], job: Obj | None, values: dict[str, Any], fullname: str
+) -> None:
+    """extraVolumes and extraVolumeMounts (e.g. an internal CA for PostgreSQL or S3) reach the
+    operator, the API and the Job pods alike: all three talk to the database and the store."""
+    volumes, mounts = values.get("extraVolumes"), values.get("extraVolumeMounts")
+    if not report.check(
+        isinstance(volumes, list) and isinstance(mounts, list), case, "values.yaml has no extraVolumes/extraVolumeMounts"
+    ):
+        return
+    pods = find(objects, "Deployment", f"{fullname}-operator", NAMESPACE) + find(
+        objects, "Deployment", f"{fullname}-api", NAMESPACE
+    )
+    pods += [job] if job else []
+    report.check(len(pods) == 2 + values["api"]["enabled"], case, f"extra volumes checked on {[str(p) for p in pods]}")
+    for obj in pods:
+        for _, pod in pod_specs(obj):
+            where = f"{case}: {obj}"
+            have = pod.get("volumes") or []
+            for volume in volumes:
+                report.check(volume in have, where, f"lacks extra volume {volume}")
+            names = [v.get("name") for v in have]
+            report.check(len(names) == len(set(names)), where, f"volume names {names} are not unique")
+            for container in pod.get("containers") or []:
+                for mount in mounts:
+                    report.check(
+                        mount in (container.get("volumeMounts") or []),
+                        where,
+                        f"container {container.get('name')} lacks extra mount {mount}",
+                    )
 
 
 def check_no_secrets_in_configmaps(report: Report, case: str, objects: list[Obj]) -> None:
@@ -2280,6 +2356,7 @@ def main() -> int:
             check_wiring(report, case, objects, job, values, watched, fullname)
             check_api(report, case, objects, values, watched, fullname)
             check_network_policies(report, case, objects, values, fullname)
+            check_extra_volumes(report, case, objects, job, values, fullname)
             check_no_secrets_in_configmaps(report, case, all_objects)
             check_settings(report, case, objects, values, out, args.vctp, fields)
             check_job_template(report, case, objects, notes, out, args.vctp)

@@ -89,6 +89,9 @@ spec:
               readOnly: true
             - name: tmp
               mountPath: /tmp
+            {{- with .Values.extraVolumeMounts }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
       volumes:
         - name: settings
           configMap:
@@ -96,4 +99,7 @@ spec:
         - name: tmp
           emptyDir:
             sizeLimit: {{ .Values.jobs.tmpSizeLimit }}
+        {{- with .Values.extraVolumes }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
 {{- end }}
