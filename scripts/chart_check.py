@@ -16,7 +16,7 @@ What it does, for the default values and each charts/vctp/ci/*-values.yaml file:
      the operator reads from its ConfigMap; ServiceMonitor/PrometheusRule and vctp.io objects
      are listed as skipped;
   4. asserts: restricted security context on every pod spec; RBAC with no `*`, Secrets `get`
-     only, namespaced Roles only, every right the operator and the Jobs need and no more, and
+     only, namespaced Roles only (besides the aggregated view/edit ClusterRoles), every right the operator and the Jobs need and no more, and
      exactly create/get/list on aggregationjobs for the API server; the API server's
      Deployment (command, env, probes, auth Secrets as secretKeyRef only), Service, Ingress,
      ServiceMonitor and PDB, none of them when api.enabled is false; the NetworkPolicies of
@@ -27,9 +27,15 @@ What it does, for the default values and each charts/vctp/ci/*-values.yaml file:
   5. promtool check + unit tests of the PrometheusRule alerts (operator and/or API scraped);
   6. the settings file loads in `vctp db migrate` (with --vctp), auth keys only with
      api.auth.enabled and no secret in any ConfigMap;
+  7. the operator (with --vctp) builds a Job from the rendered template with the Deployment's
+     VCTP_INSTANCE, and NOTES.txt's `kubectl get jobs -l …` selects it and its Pod;
+     extraVolumes/extraVolumeMounts reach the operator, API and Job pods; the only
+     ClusterRoles are the aggregated view/edit ones;
 and once: values.schema.json and the templates reject bad values (an API Ingress with auth
-off unless api.auth.allowUnauthenticatedIngress, which then renders), its `settings` keys match src/config.rs,
-README.md documents every value, appVersion matches Cargo.toml.
+off unless api.auth.allowUnauthenticatedIngress, which then renders; no image.repository), its
+`settings` keys match src/config.rs, README.md documents every value, appVersion matches
+Cargo.toml; the PodDisruptionBudgets' apiVersion follows the cluster (renders for 1.20, 1.24
+and 1.31 with their API versions) and a dry-run install for 1.19 fails on kubeVersion.
 
 Exits 1 with one line per problem, 2 on bad usage.
 """
@@ -56,13 +62,14 @@ try:
     import jsonschema
     import yaml
     from helm_python import Chart, HelmError
-    from helm_python import _native as helm_native
-    from helm_python.config import Config
 except ImportError as exc:  # pragma: no cover - a usage error, not a check failure
     sys.exit(
         f"chart_check: {exc}; run it with the venv python of scripts/helm.sh "
         '(source scripts/helm.sh && helm_start && "$VCTP_TEST_HELM_PYTHON" scripts/chart_check.py)'
     )
+
+# Beside this file: renders for a given Kubernetes version, as `helm template`/`install` would.
+from chart_render import install_dry_run, render_for_cluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "vctp"
@@ -341,25 +348,6 @@ def lint(report: Report, case: str, values: dict[str, Any] | None) -> None:
 
 def render(chart: Chart, values: dict[str, Any] | None) -> dict[str, str]:
     return chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
-
-
-def render_for_cluster(
-    chart: Chart, values: dict[str, Any] | None, kube_version: str, api_versions: list[str]
-) -> dict[str, str]:
-    """`helm template --kube-version V --api-versions A…`, or what `helm install` sees of a
-    cluster (.Capabilities). Chart.render does not take them, but the native call it wraps
-    reads them from its options (helm-python-sdk 0.2.2: kube_version, api_versions)."""
-    options = {
-        "name": RELEASE,
-        "namespace": NAMESPACE,
-        "is_install": True,
-        "kube_version": kube_version,
-        "api_versions": api_versions,
-    }
-    rendered = helm_native.call_string(
-        "helm_render", chart._raw(), json.dumps(values), json.dumps(options)
-    )
-    return json.loads(rendered)
 
 
 def parse_manifests(rendered: dict[str, str]) -> tuple[list[Obj], str]:
@@ -2236,24 +2224,6 @@ CLUSTERS = [
 TOO_OLD = "v1.19.16"
 
 
-def install_dry_run(chart: Chart, values: dict[str, Any], kube_version: str) -> str:
-    """`helm install --dry-run=client --kube-version V`: unlike a render it checks Chart.yaml's
-    kubeVersion (helm-python-sdk's install takes kube_version in its options, Config.install
-    does not pass it). Returns the manifest."""
-    with Config(namespace=NAMESPACE, storage_driver="memory") as config:
-        payload = helm_native.call_string(
-            "helm_install",
-            config._raw(),
-            config._context_arg(None),
-            chart._raw(),
-            None,
-            RELEASE,
-            json.dumps(values),
-            json.dumps({"namespace": NAMESPACE, "dry_run": "client", "kube_version": kube_version}),
-        )
-    return str(json.loads(payload).get("manifest", ""))
-
-
 def check_kube_versions(report: Report, chart: Chart) -> None:
     """The PodDisruptionBudgets follow the cluster's API versions, and Chart.yaml's kubeVersion
     keeps the chart off clusters it was never meant for."""
@@ -2264,7 +2234,7 @@ def check_kube_versions(report: Report, chart: Chart) -> None:
             if kube_version is None:
                 rendered = render(chart, values)
             else:
-                rendered = render_for_cluster(chart, values, kube_version, api_versions)
+                rendered = render_for_cluster(chart, values, RELEASE, NAMESPACE, kube_version, api_versions)
         except HelmError as exc:
             report.check(False, where, str(exc))
             continue
@@ -2277,7 +2247,7 @@ def check_kube_versions(report: Report, chart: Chart) -> None:
     constraint = chart.metadata.get("kubeVersion")
     report.check(bool(constraint), "Chart.yaml", "declares no kubeVersion")
     try:
-        install_dry_run(chart, values, TOO_OLD)
+        install_dry_run(chart, values, RELEASE, NAMESPACE, TOO_OLD)
     except HelmError as exc:
         report.check("kubeVersion" in str(exc), f"rendered for Kubernetes {TOO_OLD}", f"the message does not name kubeVersion: {exc}")
     else:
