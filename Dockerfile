@@ -9,9 +9,11 @@
 #
 # then point the chart at it (image.repository / image.tag). Without Docker, scripts/image.sh
 # builds the same image (same paths, user, entrypoint, cmd and labels; scripts/image_check.py
-# compares them with this file's final stage) from a binary built on the host. The dependencies are compiled in
-# a layer of their own that only Cargo.toml/Cargo.lock invalidate, so a change to src/ rebuilds
-# vctp alone. --locked: exactly the versions of Cargo.lock, or the build fails.
+# compares them with this file's final stage) from a binary built on the host.
+#
+# The dependencies are compiled in a layer of their own that only Cargo.toml/Cargo.lock
+# invalidate, so a change to src/ rebuilds vctp alone. --locked: exactly the versions of
+# Cargo.lock, or the build fails.
 #
 # The runtime image has glibc, libgcc, CA certificates (vCenter, S3/GCS/Azure and PostgreSQL
 # over TLS) and tzdata, no shell and no package manager; it runs as uid/gid 65532 ("nonroot"),

@@ -13,11 +13,14 @@ Usage (as root, from any directory):
    binary, CA certificates, time-zone data, nonroot in /etc/passwd and /etc/group, /tmp 1777.
 4. The unpacked binary runs `--version` under chroot as uid/gid 65532: every shared library it
    needs, and the loader, are in the image (nothing from the host).
-5. The Dockerfile's final stage says the same: binary path, user, working directory,
+5. `ctr -n k8s.io images import` loads it into a private containerd (its own root, state and
+   socket under a scratch directory, CRI plugin off, native snapshotter: no network, no mount
+   left behind) under the name a kubelet asks for, and `ctr run` runs its entrypoint with runc.
+6. The Dockerfile's final stage says the same: binary path, user, working directory,
    entrypoint, cmd, label keys and fixed label values; ARG VERSION is Cargo.toml's version.
 
-Exits non-zero naming every check that failed. Debian's umoci, skopeo and jq are apt-installed
-when missing (by image.sh, and here for skopeo).
+Exits non-zero naming every check that failed. Debian's umoci, skopeo, jq, containerd and runc
+are apt-installed when missing (by image.sh, and here for the others).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +98,47 @@ def dockerfile_final_stage() -> dict:
     return stage
 
 
+def check_containerd(work: Path, archive: Path, host_version: str) -> None:
+    """`ctr -n k8s.io images import` names the image as a kubelet asks for it, and `ctr run`
+    starts its entrypoint (runc, the image's user): a private containerd, stopped after."""
+    state = work / "containerd"
+    socket = state / "containerd.sock"
+    config = state / "config.toml"
+    state.mkdir()
+    config.write_text(
+        f'version = 2\nroot = "{state}/root"\nstate = "{state}/state"\n'
+        'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+        f'[grpc]\n  address = "{socket}"\n[ttrpc]\n  address = "{state}/ttrpc.sock"\n'
+        '[debug]\n  address = ""\n[metrics]\n  address = ""\n'
+    )
+    log = (state / "containerd.log").open("w")
+    daemon = subprocess.Popen(["containerd", "--config", str(config)], stdout=log, stderr=log)
+    try:
+        for _ in range(100):
+            if socket.exists():
+                break
+            time.sleep(0.1)
+        ctr = ["ctr", "--address", str(socket), "--namespace", "k8s.io"]
+        imported = subprocess.run([*ctr, "images", "import", "--snapshotter", "native", str(archive)],
+                                  text=True, capture_output=True)
+        check(imported.returncode == 0, f"ctr images import: {imported.stderr.strip() or 'ok'}")
+        names = subprocess.run([*ctr, "images", "ls", "-q"], text=True, capture_output=True).stdout.split()
+        check("docker.io/library/vctp-check:t1" in names, f"containerd names it docker.io/library/vctp-check:t1 ({names})")
+        ran = subprocess.run([*ctr, "run", "--rm", "--snapshotter", "native", "docker.io/library/vctp-check:t1",
+                              "image-check", "/usr/local/bin/vctp", "--version"],
+                             text=True, capture_output=True, timeout=120)
+        check(ran.returncode == 0 and ran.stdout == host_version,
+              f"ctr run: vctp --version in the image ({ran.stderr.strip() or ran.stdout.strip()})")
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True, help="the vctp binary to put in the image")
@@ -102,9 +147,11 @@ def main() -> int:
     version = cargo_version()
     if os.geteuid() != 0:
         sys.exit("image_check: run as root (image.sh owns files as root and 65532; chroot)")
-    if shutil.which("skopeo") is None:
+    missing = [p for p, tool in (("skopeo", "skopeo"), ("containerd", "containerd"), ("runc", "runc"))
+               if shutil.which(tool) is None]
+    if missing:
         run("apt-get", "update", "-qq")
-        run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "skopeo",
+        run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing,
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
 
     with tempfile.TemporaryDirectory(prefix="vctp-image-check.") as tmp:
@@ -170,6 +217,9 @@ def main() -> int:
         check(ran.returncode == 0 and ran.stdout == host_version,
               f"vctp --version runs in the image as {NONROOT} (its libraries and loader are there)"
               + ("" if ran.returncode == 0 else f": {ran.stderr.strip()}"))
+
+        print("image_check: containerd imports and runs it")
+        check_containerd(work, archive, host_version)
 
         print("image_check: the Dockerfile's final stage has the same layout")
         stage = dockerfile_final_stage()
