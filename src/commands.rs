@@ -258,8 +258,7 @@ async fn operator(args: crate::cli::OperatorArgs, settings: &Settings) -> Result
         },
     };
     if args.check {
-        let template =
-            crate::operator::run::job_template(&options).map_err(BadOperatorSettings)?;
+        let template = crate::operator::run::job_template(&options).map_err(BadOperatorSettings)?;
         let yaml = crate::operator::run::example_job(&template).map_err(BadOperatorSettings)?;
         print!("{yaml}");
         return Ok(());

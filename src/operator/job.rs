@@ -740,8 +740,15 @@ spec:
         let target = vcenter_target();
         for template in [template(), JobTemplate::restricted(&defaults())] {
             let template = template.with_instance("finance").unwrap();
-            let job = build_job(&target, "vc01-snapshot", "snapshot", vec![], vec![], &template)
-                .unwrap();
+            let job = build_job(
+                &target,
+                "vc01-snapshot",
+                "snapshot",
+                vec![],
+                vec![],
+                &template,
+            )
+            .unwrap();
             let job = serde_json::to_value(&job).unwrap();
             for labels in [
                 &job["metadata"]["labels"],
