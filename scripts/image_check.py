@@ -14,8 +14,8 @@ Usage (as root, from any directory):
 4. The unpacked binary runs `--version` under chroot as uid/gid 65532: every shared library it
    needs, and the loader, are in the image (nothing from the host).
 5. `ctr -n k8s.io images import` loads it into a private containerd (its own root, state and
-   socket under a scratch directory, CRI plugin off, native snapshotter: no network, no mount
-   left behind) under the name a kubelet asks for, and `ctr run` runs its entrypoint with runc.
+   socket and runc root under a scratch directory, CRI plugin off, native snapshotter, no
+   cgroup: no network, no mount left behind) under the name a kubelet asks for, and `ctr run` runs its entrypoint with runc.
 6. The Dockerfile's final stage says the same: binary path, user, working directory,
    entrypoint, cmd, label keys and fixed label values; ARG VERSION is Cargo.toml's version.
 
@@ -124,7 +124,9 @@ def check_containerd(work: Path, archive: Path, host_version: str) -> None:
         check(imported.returncode == 0, f"ctr images import: {imported.stderr.strip() or 'ok'}")
         names = subprocess.run([*ctr, "images", "ls", "-q"], text=True, capture_output=True).stdout.split()
         check("docker.io/library/vctp-check:t1" in names, f"containerd names it docker.io/library/vctp-check:t1 ({names})")
-        ran = subprocess.run([*ctr, "run", "--rm", "--snapshotter", "native", "docker.io/library/vctp-check:t1",
+        # runc's state in the scratch directory and no cgroup: nothing left on the host.
+        ran = subprocess.run([*ctr, "run", "--rm", "--snapshotter", "native", "--runc-root", str(state / "runc"),
+                              "--cgroup", "", "docker.io/library/vctp-check:t1",
                               "image-check", "/usr/local/bin/vctp", "--version"],
                              text=True, capture_output=True, timeout=120)
         check(ran.returncode == 0 and ran.stdout == host_version,
