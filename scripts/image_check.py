@@ -5,7 +5,8 @@ Usage (as root, from any directory):
 
     python3 scripts/image_check.py --binary target/debug/vctp
 
-1. scripts/image.sh builds the OCI archive from --binary into a scratch directory.
+1. scripts/image.sh builds the OCI archive from --binary into a scratch directory, twice: the
+   same commit and binary give the same manifest digest (SOURCE_DATE_EPOCH).
 2. skopeo reads the archive (what `skopeo copy oci-archive:...` does to push it) and the index
    names the image for containerd's importer (`ctr -n k8s.io images import`).
 3. umoci unpacks it; the config has USER 65532:65532, the entrypoint, cmd, working directory and
@@ -165,6 +166,11 @@ def main() -> int:
 
         print("image_check: the archive")
         index = json.loads(run("tar", "-xOf", str(archive), "index.json").stdout)
+        again = work / "again.oci.tar"
+        subprocess.run([str(ROOT / "scripts/image.sh"), "--binary", str(binary),
+                        "--tag", "vctp-check:t1", "--output", str(again)], check=True, capture_output=True)
+        check(json.loads(run("tar", "-xOf", str(again), "index.json").stdout) == index,
+              "a second build of the same commit and binary is the same image (manifest digest)")
         annotations = index["manifests"][0].get("annotations", {})
         check(len(index["manifests"]) == 1, "the index has one manifest")
         check(annotations.get("io.containerd.image.name") == "docker.io/library/vctp-check:t1",
