@@ -48,7 +48,9 @@ output=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --binary | --tag | --output)
-            [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value"
+            if [ $# -lt 2 ] || [ -z "$2" ]; then
+                die "$1 needs a value"
+            fi
             case "$1" in
                 --binary) binary="$2" ;;
                 --tag) tag="$2" ;;
@@ -109,11 +111,11 @@ for tool in umoci jq; do
         break
     fi
 done
-[ -s /etc/ssl/certs/ca-certificates.crt ] && [ -d /usr/share/zoneinfo ] || {
+if [ ! -s /etc/ssl/certs/ca-certificates.crt ] || [ ! -d /usr/share/zoneinfo ]; then
     log "installing Debian's ca-certificates and tzdata"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ca-certificates tzdata >/dev/null
-}
+fi
 
 revision="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
 if [ "$revision" != unknown ] && [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
