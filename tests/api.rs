@@ -381,6 +381,17 @@ async fn a_registered_report_downloads_with_its_bytes(db: TestDb) {
         headers.get(header::CONTENT_DISPOSITION).unwrap(),
         "attachment; filename=\"all.csv\""
     );
+    // A VCenterTarget's report sits in its namespace's folder; the file name keeps the
+    // namespace, so finance/vc01 and audit/vc01 do not download as the same vc01.csv.
+    let key = "reports/daily/2026-03-10/finance/vc01.csv";
+    let (_, bytes) = registered_report(&app, key).await;
+    let (status, headers, body) = get(&app, &format!("/api/reports/download?key={key}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, bytes);
+    assert_eq!(
+        headers.get(header::CONTENT_DISPOSITION).unwrap(),
+        "attachment; filename=\"finance_vc01.csv\""
+    );
 }
 
 /// The value of the sample line `name{labels}` in a Prometheus text page.
