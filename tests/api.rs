@@ -847,6 +847,10 @@ async fn a_namespaced_vcenter_is_one_encoded_path_segment_and_is_listed_with_its
             .await
             .unwrap();
         writer.record_host(key, "vc01.example.com").await.unwrap();
+        writer
+            .record_run(&run(key, d.start() + 3600, true, vms))
+            .await
+            .unwrap();
         for vm in 0..vms {
             writer
                 .push(common::hourly_row(
@@ -899,6 +903,13 @@ async fn a_namespaced_vcenter_is_one_encoded_path_segment_and_is_listed_with_its
         "c/vc01",
     )
     .await;
+    // Metrics label each key as it is.
+    let (_, _, page) = get(&app, "/metrics").await;
+    let page = String::from_utf8(page).unwrap();
+    for (key, vms) in [("a/vc01", 2.0), ("b/vc01", 5.0)] {
+        let series = format!("vctp_hourly_snapshot_last_rows{{vcenter=\"{key}\"}}");
+        assert_eq!(sample(&page, &series), vms, "{series}");
+    }
     // The UI names the host beside the key and links each key as one query value.
     let (status, _, page) = get(&app, "/vcenters").await;
     assert_eq!(status, StatusCode::OK);

@@ -119,7 +119,7 @@ fn rename_vcenter_moves_a_bare_key_under_a_namespace_and_refuses_a_key_in_use() 
         ],
     ));
     assert!(
-        out.starts_with(&format!("moved "))
+        out.starts_with("moved ")
             && out.contains(&format!(" rows of vCenter {legacy} to finance/vc01")),
         "{out}"
     );

@@ -756,7 +756,9 @@ async fn the_ca_bundle_from_the_environment_is_what_the_snapshot_trusts() -> Res
     );
     let store = world.store().await?;
     ensure!(
-        stored_vm_ids(&store, "govmomi").await?.is_empty(),
+        stored_vm_ids(&store, &world.resource("govmomi"))
+            .await?
+            .is_empty(),
         "rows were stored"
     );
 
@@ -775,7 +777,10 @@ async fn the_ca_bundle_from_the_environment_is_what_the_snapshot_trusts() -> Res
         "{snapshot:?}, govmomi holds {vms} VMs"
     );
     ensure!(
-        stored_vm_ids(&store, "govmomi").await?.len() as i64 == vms,
+        stored_vm_ids(&store, &world.resource("govmomi"))
+            .await?
+            .len() as i64
+            == vms,
         "stored rows differ"
     );
     ensure!(snapshot.vcenter_version.is_some(), "{snapshot:?}");
