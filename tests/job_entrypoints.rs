@@ -211,6 +211,15 @@ impl JobRun {
     }
 }
 
+/// The XML of one part of the workbook at `path`.
+fn xlsx_part(path: &std::path::Path, part: &str) -> Result<String> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path)?)?;
+    let mut xml = String::new();
+    archive.by_name(part)?.read_to_string(&mut xml)?;
+    Ok(xml)
+}
+
 async fn stored_vm_ids(store: &Store, vcenter: &str) -> Result<Vec<String>> {
     let rows: Vec<_> = store
         .hourly_rows(RowFilter {
@@ -325,6 +334,14 @@ async fn a_snapshot_job_stores_the_simulators_vms_and_an_aggregation_job_writes_
         ],
         "{keys:?}"
     );
+    // The Cover names the host of each vCenter key in the report ("Host of …" is written
+    // nowhere else; the workbook keeps its text in the shared strings, in order).
+    let strings = xlsx_part(
+        &reports.join(&hourly.reports[0].key),
+        "xl/sharedStrings.xml",
+    )?;
+    let host = format!("<t>Host of {ns}/vc-sim</t></si><si><t>127.0.0.1</t>");
+    ensure!(strings.contains(&host), "{strings}");
     for report in daily.reports.iter().chain(&hourly.reports) {
         let bytes = std::fs::read(reports.join(&report.key))
             .with_context(|| format!("reading {}", report.key))?;
