@@ -135,6 +135,12 @@ pub struct JobSnapshotArgs {
     /// After the snapshot, delete daily summaries older than this many months.
     #[arg(long, requires = "hourly_max_age_days", value_parser = clap::value_parser!(u32).range(1..))]
     pub daily_max_age_months: Option<u32>,
+    /// Every VCenterTarget (NAMESPACE/NAME) with this target's name in the operator's
+    /// watched namespaces, comma-separated. Rows an older operator stored under the bare
+    /// name are taken over when this target is the only one; else they are left and the
+    /// result says so.
+    #[arg(long, value_delimiter = ',')]
+    pub legacy_owners: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]
@@ -218,6 +224,16 @@ pub enum DbCommand {
         /// Treat this Unix time as "now" (default: the current time).
         #[arg(long)]
         now: Option<i64>,
+    },
+    /// Move everything stored under one vCenter name to another, in one transaction: e.g.
+    /// rows an older operator stored under a VCenterTarget's bare name (`vc01`) to its
+    /// NAMESPACE/NAME key (`finance/vc01`). Refused when the new name holds rows already.
+    /// Reports already written keep their object keys.
+    RenameVcenter {
+        #[arg(long = "from")]
+        from: String,
+        #[arg(long = "to")]
+        to: String,
     },
     /// Copy a vctp SQLite database into the configured PostgreSQL database, replacing
     /// what its tables held (one transaction per table).

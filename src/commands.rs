@@ -92,6 +92,13 @@ pub async fn run(
             )
             .await
         }
+        Command::Db(DbCommand::RenameVcenter { from, to }) => {
+            let store = connect(settings, &url()?).await?;
+            let renamed = store.rename_vcenter(&from, &to).await;
+            store.close().await;
+            println!("moved {} rows of vCenter {from} to {to}", renamed?.rows);
+            Ok(())
+        }
         Command::Db(DbCommand::ImportSqlite { from }) => {
             let store = connect(settings, &url()?).await?;
             store

@@ -33,6 +33,7 @@ on_both_databases!(
     a_registered_report_downloads_with_its_bytes,
     metrics_count_the_recorded_runs_per_vcenter_and_requests_per_route,
     a_database_that_does_not_answer_gives_503_saying_so_without_detail,
+    a_namespaced_vcenter_is_one_encoded_path_segment_and_is_listed_with_its_host,
 );
 
 /// Two days of a churning two-vCenter inventory, aggregated per day and for the month.
@@ -108,6 +109,8 @@ async fn vcenters_list_the_latest_snapshot_totals_of_the_store(db: TestDb) {
         .map(|t| {
             serde_json::json!({
                 "vcenter": t.vcenter,
+                // Imported rows do not say which host they came from.
+                "host": null,
                 "snapshot_time": t.period_start,
                 "vm_count": t.vm_count,
                 "vcpu_count": t.vcpu_count,
@@ -377,6 +380,17 @@ async fn a_registered_report_downloads_with_its_bytes(db: TestDb) {
     assert_eq!(
         headers.get(header::CONTENT_DISPOSITION).unwrap(),
         "attachment; filename=\"all.csv\""
+    );
+    // A VCenterTarget's report sits in its namespace's folder; the file name keeps the
+    // namespace, so finance/vc01 and audit/vc01 do not download as the same vc01.csv.
+    let key = "reports/daily/2026-03-10/finance/vc01.csv";
+    let (_, bytes) = registered_report(&app, key).await;
+    let (status, headers, body) = get(&app, &format!("/api/reports/download?key={key}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, bytes);
+    assert_eq!(
+        headers.get(header::CONTENT_DISPOSITION).unwrap(),
+        "attachment; filename=\"finance_vc01.csv\""
     );
 }
 
@@ -820,5 +834,92 @@ fn the_served_openapi_document_passes_openapi_spec_validator() {
         "openapi-spec-validator rejects /swagger.json:\n{}{}",
         String::from_utf8_lossy(&checked.stdout),
         String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
+async fn a_namespaced_vcenter_is_one_encoded_path_segment_and_is_listed_with_its_host(db: TestDb) {
+    let d = Day::parse("2026-03-10").unwrap();
+    // VCenterTargets vc01 in namespaces a and b (the operator's keys), at one vCenter host.
+    for (key, vms) in [("a/vc01", 2), ("b/vc01", 5)] {
+        let mut writer = db
+            .store
+            .snapshot_writer(Default::default(), "collector")
+            .await
+            .unwrap();
+        writer.record_host(key, "vc01.example.com").await.unwrap();
+        writer
+            .record_run(&run(key, d.start() + 3600, true, vms))
+            .await
+            .unwrap();
+        for vm in 0..vms {
+            writer
+                .push(common::hourly_row(
+                    key,
+                    &format!("vm-{vm}"),
+                    d.start() + 3600,
+                ))
+                .await
+                .unwrap();
+        }
+        writer.commit().await.unwrap();
+    }
+    aggregate_daily(&db.store, d, Engine::Rust).await.unwrap();
+    let app = app(db);
+    let listed = ok_json(&app, "/api/vcenters").await;
+    let listed: Vec<(&str, &str, f64)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["vcenter"].as_str().unwrap(),
+                v["host"].as_str().unwrap(),
+                v["vm_count"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("a/vc01", "vc01.example.com", 2.0),
+            ("b/vc01", "vc01.example.com", 5.0)
+        ]
+    );
+    for (encoded, key) in [("a%2Fvc01", "a/vc01"), ("b%2Fvc01", "b/vc01")] {
+        let expected = app
+            .db
+            .store
+            .vcenter_totals_range(TotalsGrain::Daily, key, d.start(), d.end())
+            .await
+            .unwrap();
+        assert_eq!(expected.len(), 1);
+        let uri = format!("/api/vcenters/{encoded}/totals/daily?from=2026-03-10&to=2026-03-10");
+        assert_eq!(ok_json(&app, &uri).await, json(&expected));
+    }
+    assert_error(
+        &app,
+        "/api/vcenters/c%2Fvc01/totals/monthly",
+        StatusCode::NOT_FOUND,
+        "c/vc01",
+    )
+    .await;
+    // Metrics label each key as it is.
+    let (_, _, page) = get(&app, "/metrics").await;
+    let page = String::from_utf8(page).unwrap();
+    for (key, vms) in [("a/vc01", 2.0), ("b/vc01", 5.0)] {
+        let series = format!("vctp_hourly_snapshot_last_rows{{vcenter=\"{key}\"}}");
+        assert_eq!(sample(&page, &series), vms, "{series}");
+    }
+    // The UI names the host beside the key and links each key as one query value.
+    let (status, _, page) = get(&app, "/vcenters").await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains("<td>a/vc01</td>\n<td>vc01.example.com</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("/vcenters/totals/daily?vcenter=a%2Fvc01"),
+        "{page}"
     );
 }

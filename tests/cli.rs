@@ -91,6 +91,94 @@ fn export_prints_exactly_what_import_read() {
 }
 
 #[test]
+fn rename_vcenter_moves_a_bare_key_under_a_namespace_and_refuses_a_key_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let csv = generate(dir.path(), "1");
+    ok(vctp(&db, &["snapshot", "import", "--csv", &csv]));
+    ok(vctp(&db, &["aggregate", "daily", "--date", "2026-01-31"]));
+    let before = ok(vctp(&db, &["snapshot", "export"]));
+    let header = before.lines().next().unwrap();
+    let column = header.split(',').position(|c| c == "vcenter").unwrap();
+    let vcenter_of = |line: &str| line.split(',').nth(column).unwrap().to_string();
+    let mut vcenters: Vec<String> = before.lines().skip(1).map(vcenter_of).collect();
+    vcenters.sort();
+    vcenters.dedup();
+    assert_eq!(vcenters.len(), 2, "{vcenters:?}");
+    let (legacy, other) = (&vcenters[0], &vcenters[1]);
+
+    let out = ok(vctp(
+        &db,
+        &[
+            "db",
+            "rename-vcenter",
+            "--from",
+            legacy,
+            "--to",
+            "finance/vc01",
+        ],
+    ));
+    assert!(
+        out.starts_with("moved ")
+            && out.contains(&format!(" rows of vCenter {legacy} to finance/vc01")),
+        "{out}"
+    );
+    // The same rows, under the new key: and they export and import as CSV like any other.
+    let renamed = ok(vctp(&db, &["snapshot", "export"]));
+    let expected: Vec<String> = before
+        .lines()
+        .map(|line| {
+            if line != header && vcenter_of(line) == *legacy {
+                line.replacen(legacy.as_str(), "finance/vc01", 1)
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    let mut got: Vec<&str> = renamed.lines().collect();
+    let mut expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    got.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(got, expected);
+    let copy = dir.path().join("copy.sqlite3").display().to_string();
+    let exported = write(dir.path(), "renamed.csv", &renamed);
+    ok(vctp(&copy, &["snapshot", "import", "--csv", &exported]));
+    assert_eq!(ok(vctp(&copy, &["snapshot", "export"])), renamed);
+
+    // Onto a key that holds rows: refused as bad input, naming the key, nothing moved.
+    let output = vctp(
+        &db,
+        &[
+            "db",
+            "rename-vcenter",
+            "--from",
+            other,
+            "--to",
+            "finance/vc01",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot rename vCenter {other} to finance/vc01: rows are already stored under finance/vc01"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(ok(vctp(&db, &["snapshot", "export"])), renamed);
+    // From a key with nothing stored: also bad input.
+    let output = vctp(
+        &db,
+        &["db", "rename-vcenter", "--from", legacy, "--to", "x/vc01"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains(&format!("nothing is stored under {legacy}"))
+    );
+}
+
+#[test]
 fn a_bad_row_names_line_and_column_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite3").display().to_string();
@@ -293,6 +381,7 @@ async fn import_sqlite_copies_everything_into_postgres() {
         "aggregation_runs",
         "cron_status",
         "report_registry",
+        "vcenter_hosts",
     ] {
         assert!(out.contains(&format!("copied {table}: ")), "{out}");
     }

@@ -56,14 +56,20 @@ struct World {
     sim: Simulator,
     sdk_url: String,
     dir: tempfile::TempDir,
+    /// In `dir`, unless the world shares another one's database.
+    database: PathBuf,
 }
 
 impl World {
     async fn new(tag: &str) -> Result<World> {
+        World::with_vms(tag, 300).await
+    }
+
+    async fn with_vms(tag: &str, vms: usize) -> Result<World> {
         let ns = TestNamespace::new(tag).await?;
         let (client, namespace) = (ns.client.clone(), ns.name.clone());
         let config = SimConfig {
-            vms: 300,
+            vms,
             vcenters: 1,
             seed: 11,
             page_size: 100,
@@ -71,18 +77,27 @@ impl World {
             password: PASSWORD.into(),
         };
         let (sim, sdk_url) = common::sim::start(config, Clock::manual(T)).await;
+        let dir = tempfile::tempdir()?;
         Ok(World {
             _ns: ns,
             client,
             namespace,
             sim,
             sdk_url,
-            dir: tempfile::tempdir()?,
+            database: dir.path().join("vctp.sqlite3"),
+            dir,
         })
     }
 
+    /// The world with its Jobs writing to `other`'s database, as the operator's Jobs of
+    /// every namespace share one.
+    fn sharing_database_of(mut self, other: &World) -> World {
+        self.database = other.database.clone();
+        self
+    }
+
     fn database(&self) -> PathBuf {
-        self.dir.path().join("vctp.sqlite3")
+        self.database.clone()
     }
 
     fn reports(&self) -> PathBuf {
@@ -196,6 +211,15 @@ impl JobRun {
     }
 }
 
+/// The XML of one part of the workbook at `path`.
+fn xlsx_part(path: &std::path::Path, part: &str) -> Result<String> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path)?)?;
+    let mut xml = String::new();
+    archive.by_name(part)?.read_to_string(&mut xml)?;
+    Ok(xml)
+}
+
 async fn stored_vm_ids(store: &Store, vcenter: &str) -> Result<Vec<String>> {
     let rows: Vec<_> = store
         .hourly_rows(RowFilter {
@@ -244,10 +268,12 @@ async fn a_snapshot_job_stores_the_simulators_vms_and_an_aggregation_job_writes_
     );
     let store = world.store().await?;
     ensure!(
-        stored_vm_ids(&store, TARGET).await? == expected,
+        stored_vm_ids(&store, &world.resource(TARGET)).await? == expected,
         "the stored VMs differ from the simulator's"
     );
-    let runs = store.snapshot_runs(Some(TARGET), 10).await?;
+    let runs = store
+        .snapshot_runs(Some(&world.resource(TARGET)), 10)
+        .await?;
     ensure!(
         runs.len() == 1 && runs[0].success && runs[0].row_count == expected.len() as i64,
         "{runs:?}"
@@ -259,6 +285,7 @@ async fn a_snapshot_job_stores_the_simulators_vms_and_an_aggregation_job_writes_
     world
         .create::<AggregationJob>(
             "hourly",
+            // A bare name is the VCenterTarget of the AggregationJob's namespace.
             json!({ "period": "Hourly", "at": "2026-01-01T00:30:00Z", "vcenters": [TARGET] }),
         )
         .await?;
@@ -297,15 +324,24 @@ async fn a_snapshot_job_stores_the_simulators_vms_and_an_aggregation_job_writes_
         .chain(&hourly.reports)
         .map(|r| r.key.as_str())
         .collect();
+    let ns = &world.namespace;
     ensure!(
         keys == [
-            "reports/daily/2026-01-01/all.xlsx",
-            "reports/daily/2026-01-01/all.csv",
-            "reports/hourly/2026-01-01T00/vc-sim.xlsx",
-            "reports/hourly/2026-01-01T00/vc-sim.csv",
+            "reports/daily/2026-01-01/all.xlsx".to_string(),
+            "reports/daily/2026-01-01/all.csv".to_string(),
+            format!("reports/hourly/2026-01-01T00/{ns}/vc-sim.xlsx"),
+            format!("reports/hourly/2026-01-01T00/{ns}/vc-sim.csv"),
         ],
         "{keys:?}"
     );
+    // The Cover names the host of each vCenter key in the report ("Host of …" is written
+    // nowhere else; the workbook keeps its text in the shared strings, in order).
+    let strings = xlsx_part(
+        &reports.join(&hourly.reports[0].key),
+        "xl/sharedStrings.xml",
+    )?;
+    let host = format!("<t>Host of {ns}/vc-sim</t></si><si><t>127.0.0.1</t>");
+    ensure!(strings.contains(&host), "{strings}");
     for report in daily.reports.iter().chain(&hourly.reports) {
         let bytes = std::fs::read(reports.join(&report.key))
             .with_context(|| format!("reading {}", report.key))?;
@@ -316,6 +352,177 @@ async fn a_snapshot_job_stores_the_simulators_vms_and_an_aggregation_job_writes_
             report.key
         );
     }
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn the_same_target_name_in_two_namespaces_is_stored_under_two_keys() -> Result<()> {
+    // Two VCenterTargets named vc-sim, in two namespaces, at two vCenters of different sizes,
+    // snapshotted at the same tick into one database.
+    let a = World::with_vms("same-name-a", 300).await?;
+    let b = World::with_vms("same-name-b", 120)
+        .await?
+        .sharing_database_of(&a);
+    a.create_target().await?;
+    b.create_target().await?;
+    a.snapshot(TARGET, &CREDENTIALS).await?.expect(0)?;
+    b.snapshot(TARGET, &CREDENTIALS).await?.expect(0)?;
+
+    let store = a.store().await?;
+    let mut expected_latest = Vec::new();
+    for world in [&a, &b] {
+        let key = world.resource(TARGET);
+        let mut expected: Vec<String> = world
+            .sim
+            .inventory_at(0, T)
+            .into_iter()
+            .map(|vm| vm.moref)
+            .collect();
+        expected.sort();
+        ensure!(
+            stored_vm_ids(&store, &key).await? == expected,
+            "the VMs stored under {key} differ from its simulator's"
+        );
+        let runs = store.snapshot_runs(Some(&key), 10).await?;
+        ensure!(runs.len() == 1 && runs[0].success, "{key}: {runs:?}");
+        expected_latest.push((key, expected.len() as f64));
+    }
+    ensure!(
+        expected_latest[0].1 != expected_latest[1].1,
+        "the two vCenters must differ"
+    );
+    expected_latest.sort_by(|x, y| x.0.cmp(&y.0));
+    let latest: Vec<(String, f64)> = store
+        .latest_totals()
+        .await?
+        .into_iter()
+        .map(|t| (t.vcenter, t.vm_count))
+        .collect();
+    ensure!(latest == expected_latest, "{latest:?}");
+    let hosts = store.vcenter_hosts().await?;
+    for (key, _) in &expected_latest {
+        ensure!(
+            hosts.get(key).map(String::as_str) == Some("127.0.0.1"),
+            "the host of {key}: {hosts:?}"
+        );
+    }
+    ensure!(
+        !store.has_vcenter(TARGET).await?,
+        "nothing under the bare name"
+    );
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_snapshot_job_takes_over_rows_of_its_bare_name_only_as_the_one_target_of_that_name()
+-> Result<()> {
+    let world = World::new("legacy").await?;
+    world.create_target().await?;
+    let key = world.resource(TARGET);
+    // What an operator before namespaced keys stored: rows under the bare name, a day earlier.
+    let store = world.store().await?;
+    let legacy = [
+        common::hourly_row(TARGET, "vm-old-1", T - 86_400),
+        common::hourly_row(TARGET, "vm-old-2", T - 86_400),
+    ];
+    common::import(&store, legacy.clone()).await;
+    let legacy_rows = store.rows_under(TARGET).await?;
+    ensure!(legacy_rows > 0, "legacy rows stored");
+    let snapshot = |owners: String| {
+        let key = key.clone();
+        let world = &world;
+        async move {
+            world
+                .job(
+                    &[
+                        "snapshot",
+                        "--target",
+                        &key,
+                        "--at",
+                        AT,
+                        "--legacy-owners",
+                        &owners,
+                    ],
+                    &CREDENTIALS,
+                )
+                .await
+        }
+    };
+
+    // Another watched namespace has a VCenterTarget of that name: whose rows they are is
+    // not known, so they stay, and the message says how to move them.
+    let result = snapshot(format!("{key},other/{TARGET}")).await?.expect(0)?;
+    let message = result.message.unwrap_or_default();
+    ensure!(
+        message.contains(&format!(
+            "{legacy_rows} rows stored under the bare name {TARGET} were left there: 2 VCenterTargets share that name ({key}, other/{TARGET}); move them with `vctp db rename-vcenter --from {TARGET} --to NAMESPACE/{TARGET}`"
+        )),
+        "{message}"
+    );
+    ensure!(
+        store.rows_under(TARGET).await? == legacy_rows,
+        "legacy rows kept"
+    );
+
+    // The target is the only one of that name, but rows are stored under its key already:
+    // moving the legacy rows onto them would mix two histories.
+    let result = snapshot(key.clone()).await?.expect(0)?;
+    let message = result.message.unwrap_or_default();
+    ensure!(
+        message.contains(&format!("rows are already stored under {key}")),
+        "{message}"
+    );
+    ensure!(
+        store.rows_under(TARGET).await? == legacy_rows,
+        "legacy rows kept"
+    );
+    store.close().await;
+
+    // A fresh database with only the legacy rows: the first snapshot of the only target of
+    // that name takes them over, with the rows of its own snapshot.
+    let fresh = World::new("legacy-fresh").await?;
+    fresh.create_target().await?;
+    let fresh_key = fresh.resource(TARGET);
+    let store = fresh.store().await?;
+    common::import(&store, legacy.clone()).await;
+    let legacy_rows = store.rows_under(TARGET).await?;
+    let result = fresh
+        .job(
+            &[
+                "snapshot",
+                "--target",
+                &fresh_key,
+                "--at",
+                AT,
+                "--legacy-owners",
+                &fresh_key,
+            ],
+            &CREDENTIALS,
+        )
+        .await?
+        .expect(0)?;
+    let message = result.message.unwrap_or_default();
+    ensure!(
+        message.contains(&format!(
+            "moved {legacy_rows} rows stored under the bare name {TARGET} to {fresh_key}"
+        )),
+        "{message}"
+    );
+    ensure!(store.rows_under(TARGET).await? == 0, "{message}");
+    let times: Vec<i64> = store
+        .snapshot_times(0, i64::MAX)
+        .await?
+        .into_iter()
+        .map(|(vcenter, t)| {
+            assert_eq!(vcenter, fresh_key);
+            t
+        })
+        .collect();
+    ensure!(times == [T - 86_400, T], "{times:?}");
     store.close().await;
     Ok(())
 }
@@ -354,7 +561,9 @@ async fn a_snapshot_with_the_schedules_retention_deletes_rows_past_their_age() -
     );
     let store = world.store().await?;
     ensure!(
-        stored_vm_ids(&store, TARGET).await?.is_empty(),
+        stored_vm_ids(&store, &world.resource(TARGET))
+            .await?
+            .is_empty(),
         "rows left after retention"
     );
     Ok(())
@@ -402,13 +611,15 @@ async fn a_wrong_password_fails_at_once_with_its_reason_and_stores_only_the_fail
 
     let store = world.store().await?;
     ensure!(
-        stored_vm_ids(&store, TARGET).await?.is_empty(),
+        stored_vm_ids(&store, &world.resource(TARGET))
+            .await?
+            .is_empty(),
         "rows were stored"
     );
     let runs = store.snapshot_runs(None, 10).await?;
     ensure!(
         runs.len() == 1
-            && runs[0].vcenter == TARGET
+            && runs[0].vcenter == world.resource(TARGET)
             && runs[0].snapshot_time == T
             && !runs[0].success
             && runs[0].error.contains("invalid login"),
@@ -562,7 +773,9 @@ async fn the_ca_bundle_from_the_environment_is_what_the_snapshot_trusts() -> Res
     );
     let store = world.store().await?;
     ensure!(
-        stored_vm_ids(&store, "govmomi").await?.is_empty(),
+        stored_vm_ids(&store, &world.resource("govmomi"))
+            .await?
+            .is_empty(),
         "rows were stored"
     );
 
@@ -581,7 +794,10 @@ async fn the_ca_bundle_from_the_environment_is_what_the_snapshot_trusts() -> Res
         "{snapshot:?}, govmomi holds {vms} VMs"
     );
     ensure!(
-        stored_vm_ids(&store, "govmomi").await?.len() as i64 == vms,
+        stored_vm_ids(&store, &world.resource("govmomi"))
+            .await?
+            .len() as i64
+            == vms,
         "stored rows differ"
     );
     ensure!(snapshot.vcenter_version.is_some(), "{snapshot:?}");

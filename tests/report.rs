@@ -86,6 +86,7 @@ fn cover(kind: &str, period: &str, engine: Option<Engine>) -> Cover {
         generated_at: GENERATED_AT,
         engine,
         scope: "all".to_string(),
+        hosts: Vec::new(),
     }
 }
 

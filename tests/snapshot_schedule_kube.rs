@@ -78,6 +78,11 @@ async fn create_schedule(ns: &TestNamespace, concurrency: i32) -> Result<i32> {
 /// Reconciles the schedule with a fresh context (as after a restart of the operator): the
 /// built-in Job template, a failed Pod not retried.
 async fn reconcile_now(ns: &TestNamespace) -> Result<SnapshotSchedule> {
+    reconcile_watching(ns, &[&ns.name]).await
+}
+
+/// [`reconcile_now`] by an operator watching `watched`.
+async fn reconcile_watching(ns: &TestNamespace, watched: &[&str]) -> Result<SnapshotSchedule> {
     let template = JobTemplate::restricted(&Defaults {
         backoff_limit: 0,
         ..default_defaults("vctp:test".into())
@@ -88,7 +93,8 @@ async fn reconcile_now(ns: &TestNamespace) -> Result<SnapshotSchedule> {
         Arc::new(Metrics::new()?),
         None,
         Duration::from_secs(300),
-    );
+    )
+    .watching(watched.iter().map(|n| n.to_string()).collect());
     let schedules = ns.api::<SnapshotSchedule>();
     let schedule = schedules.get("yearly").await?;
     reconcile(Arc::new(schedule), Arc::new(ctx))
@@ -181,6 +187,64 @@ async fn no_job_mounts_a_secret_without_the_opt_in_label() -> Result<()> {
                 && note.contains("vc02-account")
                 && note.contains("vctp.io/credentials=true")),
         "{events:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_snapshot_job_stores_under_namespace_and_name_and_knows_every_target_of_its_name()
+-> Result<()> {
+    let (a, b) = (
+        TestNamespace::new("samename").await?,
+        TestNamespace::new("samename").await?,
+    );
+    create_targets(&a, &["vc01", "vc02"]).await?;
+    create_targets(&b, &["vc01"]).await?;
+    let year = create_schedule(&a, 2).await?;
+    // A watched namespace that does not exist holds no target of any name.
+    let missing = format!("{}-gone", a.name);
+    reconcile_watching(&a, &[&a.name, &b.name, &missing]).await?;
+    let args = |target: &str| {
+        let name = format!("yearly-snap-{year}0101t0000-{target}");
+        let jobs = a.api::<Job>();
+        async move {
+            let job = jobs.get(&name).await?;
+            let container = job
+                .spec
+                .and_then(|s| s.template.spec)
+                .map(|s| s.containers)
+                .unwrap_or_default();
+            Ok::<_, anyhow::Error>(
+                container
+                    .into_iter()
+                    .next()
+                    .and_then(|c| c.args)
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let flag = |args: &[String], flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let vc01 = args("vc01").await?;
+    ensure!(
+        flag(&vc01, "--target") == Some(format!("{}/vc01", a.name)),
+        "{vc01:?}"
+    );
+    // The rows an operator stored under the bare name vc01 could be either target's.
+    let mut owners = [format!("{}/vc01", a.name), format!("{}/vc01", b.name)];
+    owners.sort();
+    ensure!(
+        flag(&vc01, "--legacy-owners") == Some(owners.join(",")),
+        "{vc01:?}"
+    );
+    let vc02 = args("vc02").await?;
+    ensure!(
+        flag(&vc02, "--legacy-owners") == Some(format!("{}/vc02", a.name)),
+        "{vc02:?}"
     );
     Ok(())
 }

@@ -10,6 +10,8 @@ use vctp::aggregate::{Day, Engine, Month};
 use vctp::inventory::{HourlyRow, TierMapping};
 use vctp::store::Error as StoreError;
 use vctp::store::grain::{Grain, TotalsGrain};
+use vctp::store::rename::{RenameError, Renamed};
+use vctp::store::runs::SnapshotRun;
 use vctp::synth::Inventory;
 
 on_both_databases!(
@@ -23,6 +25,9 @@ on_both_databases!(
     hourly_totals_prorate_vms_created_within_the_hour,
     cleanup_deletes_only_rows_past_their_retention,
     backfill_rebuilds_the_same_totals,
+    one_target_name_in_two_namespaces_keeps_two_keys_with_the_host_shown_for_each,
+    renaming_a_vcenter_moves_every_row_in_one_transaction,
+    renaming_onto_a_key_that_holds_data_or_from_an_empty_one_changes_nothing,
 );
 
 fn day(text: &str) -> Day {
@@ -461,4 +466,180 @@ async fn a_writer_that_gives_up_on_the_lock_says_another_writer_holds_it() {
     aggregate_daily(&impatient, first, Engine::Rust)
         .await
         .unwrap();
+}
+
+/// Stores `vms` VMs of `vcenter` (captured from `host`) at each of `times`, with a run
+/// record per snapshot, as the collector does.
+async fn capture(db: &TestDb, vcenter: &str, host: &str, vms: usize, times: &[i64]) {
+    let mut writer = db
+        .store
+        .snapshot_writer(TierMapping::default(), "collector")
+        .await
+        .unwrap();
+    writer.record_host(vcenter, host).await.unwrap();
+    for &t in times {
+        for vm in 0..vms {
+            writer
+                .push(row(vcenter, &format!("vm-{vm}"), t))
+                .await
+                .unwrap();
+        }
+        writer
+            .record_run(&SnapshotRun {
+                vcenter: vcenter.into(),
+                snapshot_time: t,
+                started_at: t,
+                finished_at: t + 1,
+                success: true,
+                row_count: vms as i64,
+                error: String::new(),
+                failure_kind: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    writer.commit().await.unwrap();
+}
+
+/// How many rows each table holds under `vcenter`.
+async fn rows_per_table(db: &TestDb, vcenter: &str) -> Vec<(&'static str, i64)> {
+    let mut counts = Vec::new();
+    for table in [
+        "vm_hourly",
+        "snapshot_registry",
+        "snapshot_runs",
+        "vm_daily_summary",
+        "vm_monthly_summary",
+        "vcenter_totals",
+        "vcenter_hosts",
+    ] {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE vcenter = $1");
+        let n: i64 = match &db.store {
+            vctp::store::Store::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(vcenter)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            vctp::store::Store::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(vcenter)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+        };
+        counts.push((table, n));
+    }
+    counts
+}
+
+async fn one_target_name_in_two_namespaces_keeps_two_keys_with_the_host_shown_for_each(db: TestDb) {
+    let d = day("2026-05-04");
+    let times = [d.start() + 3600, d.start() + 7200];
+    // Two VCenterTargets named vc01, in namespaces a and b, at the same vCenter host.
+    capture(&db, "a/vc01", "vc01.example.com", 3, &times).await;
+    capture(&db, "b/vc01", "vc01.example.com", 5, &times).await;
+    aggregate_daily(&db.store, d, Engine::Rust).await.unwrap();
+
+    let latest = db.store.latest_totals().await.unwrap();
+    let latest: Vec<(&str, f64)> = latest
+        .iter()
+        .map(|t| (t.vcenter.as_str(), t.vm_count))
+        .collect();
+    assert_eq!(latest, [("a/vc01", 3.0), ("b/vc01", 5.0)]);
+    let daily = db
+        .store
+        .totals(TotalsGrain::Daily, d.start(), d.end())
+        .await
+        .unwrap();
+    let daily: Vec<(&str, i64)> = daily
+        .iter()
+        .map(|t| (t.vcenter.as_str(), t.total_samples))
+        .collect();
+    assert_eq!(daily, [("a/vc01", 2), ("b/vc01", 2)]);
+    let hosts = db.store.vcenter_hosts().await.unwrap();
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        [
+            ("a/vc01".to_string(), "vc01.example.com".to_string()),
+            ("b/vc01".to_string(), "vc01.example.com".to_string())
+        ]
+    );
+}
+
+async fn renaming_a_vcenter_moves_every_row_in_one_transaction(db: TestDb) {
+    let d = day("2026-05-04");
+    capture(&db, "vc01", "vc01.example.com", 4, &[d.start() + 3600]).await;
+    aggregate_daily(&db.store, d, Engine::Rust).await.unwrap();
+    aggregate_monthly(&db.store, d.month(), Engine::Rust)
+        .await
+        .unwrap();
+    let before = rows_per_table(&db, "vc01").await;
+    assert!(before.iter().all(|(_, n)| *n > 0), "{before:?}");
+    let totals_before = db.store.latest_totals().await.unwrap();
+    assert!(!db.store.has_vcenter("a/vc01").await.unwrap());
+
+    let renamed = db.store.rename_vcenter("vc01", "a/vc01").await.unwrap();
+    assert_eq!(
+        renamed,
+        Renamed {
+            rows: before.iter().map(|(_, n)| *n as u64).sum()
+        }
+    );
+    assert_eq!(rows_per_table(&db, "a/vc01").await, before);
+    assert!(
+        rows_per_table(&db, "vc01")
+            .await
+            .iter()
+            .all(|(_, n)| *n == 0)
+    );
+    assert!(!db.store.has_vcenter("vc01").await.unwrap());
+    assert!(db.store.has_vcenter("a/vc01").await.unwrap());
+    let mut totals_after = db.store.latest_totals().await.unwrap();
+    for t in &mut totals_after {
+        t.vcenter = t.vcenter.replace("a/vc01", "vc01");
+    }
+    assert_eq!(totals_after, totals_before);
+}
+
+async fn renaming_onto_a_key_that_holds_data_or_from_an_empty_one_changes_nothing(db: TestDb) {
+    let d = day("2026-05-04");
+    capture(&db, "vc01", "vc01.example.com", 4, &[d.start() + 3600]).await;
+    // Only a run record: a failed first snapshot of a/vc01 is data under that key too.
+    db.store
+        .record_run(&SnapshotRun {
+            vcenter: "a/vc01".into(),
+            snapshot_time: d.start() + 7200,
+            started_at: d.start() + 7200,
+            finished_at: d.start() + 7201,
+            success: false,
+            row_count: 0,
+            error: "connect refused".into(),
+            failure_kind: "connect".into(),
+        })
+        .await
+        .unwrap();
+    let (legacy, target) = (
+        rows_per_table(&db, "vc01").await,
+        rows_per_table(&db, "a/vc01").await,
+    );
+
+    let err = db.store.rename_vcenter("vc01", "a/vc01").await.unwrap_err();
+    assert!(matches!(err, RenameError::TargetExists { .. }), "{err}");
+    assert!(err.is_bad_input());
+    assert_eq!(
+        err.to_string(),
+        "cannot rename vCenter vc01 to a/vc01: rows are already stored under a/vc01 (snapshot_runs); rename those first or pick another name"
+    );
+    let err = db.store.rename_vcenter("vc02", "b/vc02").await.unwrap_err();
+    assert!(matches!(err, RenameError::NothingStored { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "cannot rename vCenter vc02 to b/vc02: nothing is stored under vc02"
+    );
+    let err = db.store.rename_vcenter("vc01", " ").await.unwrap_err();
+    assert!(matches!(err, RenameError::InvalidName { .. }), "{err}");
+    let err = db.store.rename_vcenter("vc01", "vc01").await.unwrap_err();
+    assert!(matches!(err, RenameError::InvalidName { .. }), "{err}");
+
+    assert_eq!(rows_per_table(&db, "vc01").await, legacy);
+    assert_eq!(rows_per_table(&db, "a/vc01").await, target);
 }

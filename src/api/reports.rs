@@ -76,7 +76,14 @@ pub async fn download(
         return Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response());
     }
     let bytes = objects.get(&key).await?;
-    let file_name = key.rsplit('/').next().unwrap_or(&key).replace('"', "");
+    // `reports/{kind}/{period}/` then the scope: `all.xlsx`, or `NAMESPACE/NAME.xlsx` for a
+    // VCenterTarget, whose namespace is kept (`_` is in neither a namespace nor a name).
+    let file_name = key
+        .splitn(4, '/')
+        .nth(3)
+        .unwrap_or(&key)
+        .replace('/', "_")
+        .replace('"', "");
     Ok((
         [
             (

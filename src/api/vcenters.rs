@@ -15,7 +15,12 @@ const HOURLY_DEFAULT_DAYS: i64 = 45;
 /// One vCenter as of its newest snapshot.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VcenterLatest {
+    /// The key its data is stored under: a settings `vcenters[]` name, or a
+    /// `VCenterTarget`'s `NAMESPACE/NAME` (percent-encode the `/` in the paths below).
     pub vcenter: String,
+    /// The host it was last captured from; null when not known (rows imported from CSV or
+    /// stored before hosts were recorded).
+    pub host: Option<String>,
     pub snapshot_time: i64,
     pub vm_count: f64,
     pub vcpu_count: f64,
@@ -27,10 +32,12 @@ pub struct VcenterLatest {
     responses((status = 200, description = "Every vCenter with its newest snapshot totals", body = [VcenterLatest])))]
 pub async fn list(State(store): State<Store>) -> Result<Json<Vec<VcenterLatest>>, ApiError> {
     let latest = store.latest_totals().await?;
+    let mut hosts = store.vcenter_hosts().await?;
     Ok(Json(
         latest
             .into_iter()
             .map(|t| VcenterLatest {
+                host: hosts.remove(&t.vcenter),
                 vcenter: t.vcenter,
                 snapshot_time: t.period_start,
                 vm_count: t.vm_count,
@@ -54,7 +61,7 @@ pub struct HourlyQuery {
 
 /// Snapshot totals in `[since, until)`; the last 45 days by default.
 #[utoipa::path(get, path = "/api/vcenters/{vcenter}/totals/hourly", operation_id = "vcenter_hourly_totals", tag = "vcenters",
-    params(("vcenter" = String, Path, description = "vCenter host name"), HourlyQuery),
+    params(("vcenter" = String, Path, description = "vCenter key (a VCenterTarget's NAMESPACE/NAME with the / percent-encoded as %2F)"), HourlyQuery),
     responses(
         (status = 200, description = "One row per hourly snapshot, oldest first", body = [VcenterTotals]),
         (status = 400, description = "A parameter is not a time"),
@@ -90,7 +97,7 @@ pub struct DailyQuery {
 
 /// Daily totals of the days `from..=to` (both optional: all days by default).
 #[utoipa::path(get, path = "/api/vcenters/{vcenter}/totals/daily", operation_id = "vcenter_daily_totals", tag = "vcenters",
-    params(("vcenter" = String, Path, description = "vCenter host name"), DailyQuery),
+    params(("vcenter" = String, Path, description = "vCenter key (a VCenterTarget's NAMESPACE/NAME with the / percent-encoded as %2F)"), DailyQuery),
     responses(
         (status = 200, description = "Prorated totals per UTC day, oldest first", body = [VcenterTotals]),
         (status = 400, description = "A parameter is not a date"),
@@ -116,7 +123,7 @@ pub async fn daily(
 
 /// Monthly totals: the month's average VM count and prorated sums.
 #[utoipa::path(get, path = "/api/vcenters/{vcenter}/totals/monthly", operation_id = "vcenter_monthly_totals", tag = "vcenters",
-    params(("vcenter" = String, Path, description = "vCenter host name")),
+    params(("vcenter" = String, Path, description = "vCenter key (a VCenterTarget's NAMESPACE/NAME with the / percent-encoded as %2F)")),
     responses(
         (status = 200, description = "Totals per UTC month, oldest first", body = [VcenterTotals]),
         (status = 404, description = "Unknown vCenter")))]

@@ -48,6 +48,7 @@ pub async fn run(args: &BenchReportArgs, url: Option<DatabaseUrl>) -> Result<()>
         generated_at: 0,
         engine: Some(Engine::Rust),
         scope: "all".into(),
+        hosts: Vec::new(),
     };
     let build = timed("build xlsx", "rows", args.runs, || async {
         report::daily_workbook(&cover, &summaries, &totals, &pivots)?;

@@ -5,6 +5,7 @@
 
 use crate::cli::{JobAggregateArgs, JobCommand, JobExportArgs, JobSnapshotArgs};
 use crate::config::Settings;
+use crate::crd::vcenter_target::data_key;
 use crate::crd::{AggregationJob, MetricsExport, VCenterTarget};
 use crate::jobs::termination::JobResult;
 use crate::jobs::{Stores, aggregate, export, retention, snapshot};
@@ -224,8 +225,9 @@ async fn snapshot_job(
     let credentials = snapshot::Credentials::from_env(|name| std::env::var(name).ok())?;
     let url = database(settings, database_url)?;
     let target: VCenterTarget = read_with(&kube_client().await?, &resource).await?;
+    let key = data_key(&resource.namespace, &resource.name);
     let plan = snapshot::plan(
-        &resource.name,
+        &key,
         &target.spec,
         &credentials,
         snapshot::Retry {
@@ -235,6 +237,20 @@ async fn snapshot_job(
     )?;
     tracing::info!(target = %resource, url = %plan.target.url, at = %args.at, "snapshot starting");
     let store = Store::connect_with(&url, settings.database_timeout()).await?;
+    let legacy =
+        snapshot::adopt_legacy(&store, &resource.name, &key, args.legacy_owners.as_deref()).await;
+    let legacy = match legacy {
+        Ok(legacy) => legacy,
+        Err(e) => {
+            store.close().await;
+            return Err(e.into());
+        }
+    };
+    match &legacy {
+        snapshot::Legacy::None => {}
+        snapshot::Legacy::Moved { .. } => tracing::info!(target = %resource, "{legacy}"),
+        snapshot::Legacy::Left { .. } => tracing::warn!(target = %resource, "{legacy}"),
+    }
     let stored = snapshot::run(&store, plan, snapshot_time).await;
     // Retention runs only after a stored snapshot, and its failure does not undo it: the
     // next tick tries again.
@@ -256,10 +272,14 @@ async fn snapshot_job(
     };
     store.close().await;
     let stored = stored?;
+    let legacy = match legacy {
+        snapshot::Legacy::None => String::new(),
+        legacy => format!("; {legacy}"),
+    };
     let mut result = JobResult::succeeded(format!(
-        "stored {} rows of {} at {} ({} VMs in the inventory{}){retention}",
+        "stored {} rows of {} at {} ({} VMs in the inventory{}){retention}{legacy}",
         stored.rows,
-        resource.name,
+        key,
         args.at.trim(),
         stored.inventory_size,
         stored
@@ -292,7 +312,7 @@ async fn aggregate_job(
         source: Box::new(source),
     })?;
     let job: AggregationJob = read_with(&kube_client().await?, &resource).await?;
-    let request = aggregate::Request::from_spec(&job.spec)?;
+    let request = aggregate::Request::from_spec(&job.spec)?.in_namespace(&resource.namespace);
     let label = request.period.label();
     tracing::info!(resource = %resource, period = %label, "aggregation starting");
     let store = Store::connect_with(&url, settings.database_timeout()).await?;

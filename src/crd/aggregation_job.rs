@@ -110,7 +110,8 @@ pub struct AggregationJobSpec {
     /// snapshotted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<Time>,
-    /// The vCenters (`VCenterTarget` names) to aggregate [default: all].
+    /// The vCenters (`VCenterTarget` names of this namespace, or `NAMESPACE/NAME` keys) to
+    /// aggregate [default: all].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 100),

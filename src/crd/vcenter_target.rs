@@ -11,6 +11,13 @@ use std::collections::BTreeMap;
 /// Condition type: the vCenter answered a login with the configured account.
 pub const CONDITION_REACHABLE: &str = "Reachable";
 
+/// The key a `VCenterTarget`'s snapshot data is stored under: `NAMESPACE/NAME`, so targets
+/// of one name in two namespaces never share rows. (The vCenter host is kept beside it for
+/// display; settings `vcenters[]` keep their names as keys.)
+pub fn data_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
 /// A vCenter whose virtual machines are snapshotted every hour.
 // clippy takes the repeated `type_`/`priority` keys of the `printcolumn(…)` lists for
 // duplicated attributes.

@@ -206,6 +206,16 @@ impl Collector {
             .snapshot_writer(self.mapping.clone(), "collector")
             .await
             .map_err(store_error)?;
+        // The key may be a resource's NAMESPACE/NAME: the host says which vCenter it is.
+        if let Some(host) = url::Url::parse(&target.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+        {
+            writer
+                .record_host(&target.name, &host)
+                .await
+                .map_err(store_error)?;
+        }
         if converted.rows.is_empty() {
             writer
                 .push_empty(&target.name, snapshot_time)

@@ -89,6 +89,18 @@ impl Error {
 }
 
 impl Request {
+    /// The request as an `AggregationJob` in `namespace` means it: a bare vCenter name is
+    /// the `VCenterTarget` of that namespace (its data is keyed `NAMESPACE/NAME`); a name
+    /// with a `/` is a key already.
+    pub fn in_namespace(mut self, namespace: &str) -> Request {
+        for vcenter in &mut self.vcenters {
+            if !vcenter.contains('/') {
+                *vcenter = crate::crd::vcenter_target::data_key(namespace, vcenter);
+            }
+        }
+        self
+    }
+
     /// The request an `AggregationJob` spec stands for: `Hourly` the hour containing `at`,
     /// `Daily` the day `date`, `Monthly` the month `month`. Pure; errors name the field. The
     /// schema's CEL rules say the same, but API servers before 1.25 do not enforce them.
@@ -241,6 +253,14 @@ mod tests {
                 report: false,
             }
         );
+    }
+
+    #[test]
+    fn a_bare_vcenter_name_is_the_target_of_the_jobs_namespace() {
+        let r = request("period: Daily\ndate: '2026-03-10'\nvcenters: [vc01, other/vc02]\n")
+            .unwrap()
+            .in_namespace("finance");
+        assert_eq!(r.vcenters, ["finance/vc01", "other/vc02"]);
     }
 
     #[test]

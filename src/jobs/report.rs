@@ -155,12 +155,21 @@ pub async fn generate(
     engine: Option<Engine>,
 ) -> Result<Vec<ReportEntry>, Error> {
     let scope_name = scope.unwrap_or("all");
-    let cover = Cover {
+    let known_hosts = stores.store.vcenter_hosts().await?;
+    // The hosts of the vCenters whose rows the report holds.
+    let hosts = |keys: &mut dyn Iterator<Item = &str>| -> Vec<(String, String)> {
+        let keys: std::collections::BTreeSet<&str> = keys.collect();
+        keys.into_iter()
+            .filter_map(|k| known_hosts.get(k).map(|h| (k.to_string(), h.clone())))
+            .collect()
+    };
+    let mut cover = Cover {
         title: format!("vctp {} chargeback report", period.kind()),
         period: period.described(),
         generated_at: chrono::Utc::now().timestamp(),
         engine,
         scope: scope_name.to_string(),
+        hosts: Vec::new(),
     };
     let in_scope = |vcenter: &str| scope.is_none_or(|s| s == vcenter);
     let no_data = |hint| Error::NoData {
@@ -181,6 +190,7 @@ pub async fn generate(
                 .totals(TotalsGrain::Daily, day.start(), day.end())
                 .await?;
             totals.retain(|t| in_scope(&t.vcenter));
+            cover.hosts = hosts(&mut vms.iter().map(|vm| vm.vcenter.as_str()));
             (
                 report::daily_workbook(&cover, &vms, &totals, stores.pivots)?,
                 report::summaries_csv(&vms)?,
@@ -200,6 +210,7 @@ pub async fn generate(
                 .totals(TotalsGrain::Daily, month.start(), month.end())
                 .await?;
             totals.retain(|t| in_scope(&t.vcenter));
+            cover.hosts = hosts(&mut vms.iter().map(|vm| vm.vcenter.as_str()));
             (
                 report::monthly_workbook(&cover, &vms, &totals, stores.pivots)?,
                 report::summaries_csv(&vms)?,
@@ -220,6 +231,7 @@ pub async fn generate(
             }
             let mut hours = engine::hourly_totals(stores.store, Day::containing(start)?).await?;
             hours.retain(|h| in_scope(&h.vcenter) && h.hour_start <= start);
+            cover.hosts = hosts(&mut rows.iter().map(|r| r.vcenter.as_str()));
             (
                 report::hourly_workbook(&cover, &rows, &hours)?,
                 report::hourly_csv(&rows)?,

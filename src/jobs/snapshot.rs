@@ -14,6 +14,7 @@ use crate::inventory::TierMapping;
 use crate::inventory::capture::{Filters, Pattern};
 use crate::inventory::collector::{self, Captured, Collector, RoundOutcome};
 use crate::store::Store;
+use crate::store::rename::RenameError;
 use crate::store::reports::ReportEntry;
 use std::fmt;
 use std::io::Write;
@@ -346,6 +347,86 @@ pub async fn run(
         inventory_size: i64::try_from(captured.inventory_size).unwrap_or(i64::MAX),
         vcenter_version: captured.about.version_and_build(),
     })
+}
+
+/// What became of rows stored under a `VCenterTarget`'s bare name (`vc01`) by an operator
+/// from before keys included the namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Legacy {
+    /// Nothing is stored under the bare name.
+    None,
+    /// They now are the target's own (`NAMESPACE/NAME`).
+    Moved {
+        rows: u64,
+        bare: String,
+        key: String,
+    },
+    /// They were left where they are, and why.
+    Left {
+        rows: u64,
+        bare: String,
+        why: String,
+    },
+}
+
+impl fmt::Display for Legacy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Legacy::None => Ok(()),
+            Legacy::Moved { rows, bare, key } => write!(
+                f,
+                "moved {rows} rows stored under the bare name {bare} to {key}"
+            ),
+            Legacy::Left { rows, bare, why } => write!(
+                f,
+                "{rows} rows stored under the bare name {bare} were left there: {why}"
+            ),
+        }
+    }
+}
+
+/// Takes over the rows stored under the bare `name` for the target keyed `key`, in one
+/// transaction, when `owners` (the `NAMESPACE/NAME` of every `VCenterTarget` called `name`
+/// in the operator's watched namespaces; `None` when not told) is exactly this target: SQL
+/// cannot know which namespace they were meant for, the operator can. Otherwise, or when
+/// rows are stored under `key` already (two histories would mix), they are left as they are
+/// and [`Legacy::Left`] says why and how to move them by hand.
+pub async fn adopt_legacy(
+    store: &Store,
+    name: &str,
+    key: &str,
+    owners: Option<&[String]>,
+) -> Result<Legacy, crate::store::Error> {
+    if name == key || !store.has_vcenter(name).await? {
+        return Ok(Legacy::None);
+    }
+    let rows = store.rows_under(name).await?;
+    let left = |why: String| Legacy::Left {
+        rows,
+        bare: name.to_string(),
+        why,
+    };
+    let by_hand =
+        format!("move them with `vctp db rename-vcenter --from {name} --to NAMESPACE/{name}`");
+    match owners {
+        Some([only]) if only == key => match store.rename_vcenter(name, key).await {
+            Ok(renamed) => Ok(Legacy::Moved {
+                rows: renamed.rows,
+                bare: name.to_string(),
+                key: key.to_string(),
+            }),
+            Err(RenameError::Store(e)) => Err(e),
+            Err(refused) => Ok(left(refused.to_string())),
+        },
+        Some(owners) if owners.len() > 1 => Ok(left(format!(
+            "{} VCenterTargets share that name ({}); {by_hand}",
+            owners.len(),
+            owners.join(", ")
+        ))),
+        _ => Ok(left(format!(
+            "the operator did not name {key} as the only VCenterTarget of that name (--legacy-owners); {by_hand}"
+        ))),
+    }
 }
 
 /// The vSphere client trusts CA bundles from files; the file is removed when dropped.

@@ -52,6 +52,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Where export bundles go by default, for cleaning up a deleted `MetricsExport`'s parts.
     pub export_store: Option<ExportStore>,
+    /// The namespaces the operator watches (empty: only the reconciled object's own).
+    pub watched: Vec<String>,
 }
 
 /// The operator's default object store of export bundles.
@@ -85,7 +87,15 @@ impl Context {
             recheck_every,
             failures: Mutex::new(HashMap::new()),
             export_store: None,
+            watched: Vec::new(),
         }
+    }
+
+    /// The namespaces the operator watches: a snapshot Job is told every `VCenterTarget`
+    /// of its target's name in them (see `jobs::snapshot::adopt_legacy`).
+    pub fn watching(mut self, namespaces: Vec<String>) -> Context {
+        self.watched = namespaces;
+        self
     }
 
     /// The default store of export bundles, for cleanups.

@@ -169,7 +169,8 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
             options.pod_name.clone(),
             options.recheck_every,
         )
-        .with_export_store(options.export_store.clone()),
+        .with_export_store(options.export_store.clone())
+        .watching(namespaces.clone()),
     );
     tracing::info!(
         ?namespaces,

@@ -41,6 +41,9 @@ pub struct Cover {
     pub engine: Option<Engine>,
     /// A vCenter name, or "all".
     pub scope: String,
+    /// `(vCenter key, host)` of the vCenters in the report whose host is known: a
+    /// `VCenterTarget`'s key `NAMESPACE/NAME` does not say which vCenter it is.
+    pub hosts: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]

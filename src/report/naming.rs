@@ -4,8 +4,10 @@
 use crate::objstore::{Error, check_key, check_segment};
 
 /// `reports/{kind}/{period}/{scope}.{extension}`, e.g. `reports/daily/2026-03-10/all.xlsx`.
-/// `kind` is hourly, daily or monthly; `scope` a vCenter name or `all`; `extension` xlsx or
-/// csv; `period` and `scope` are single key segments (as `objstore` checks keys).
+/// `kind` is hourly, daily or monthly; `scope` a vCenter name, a `VCenterTarget`'s
+/// `NAMESPACE/NAME` key (a folder per namespace: `…/finance/vc01.xlsx`) or `all`;
+/// `extension` xlsx or csv; `period` and each part of `scope` are single key segments (as
+/// `objstore` checks keys).
 pub fn report_key(kind: &str, period: &str, scope: &str, extension: &str) -> Result<String, Error> {
     let key = format!("reports/{kind}/{period}/{scope}.{extension}");
     let invalid = |problem: String| Error::Key {
@@ -23,7 +25,13 @@ pub fn report_key(kind: &str, period: &str, scope: &str, extension: &str) -> Res
         )));
     }
     check_segment("period", period).map_err(invalid)?;
-    check_segment("scope", scope).map_err(invalid)?;
+    match scope.split_once('/') {
+        Some((namespace, name)) => {
+            check_segment("scope namespace", namespace).map_err(invalid)?;
+            check_segment("scope name", name).map_err(invalid)?;
+        }
+        None => check_segment("scope", scope).map_err(invalid)?,
+    }
     check_key(&key)?;
     Ok(key)
 }
@@ -46,6 +54,10 @@ mod tests {
             report_key("monthly", "2026-03", "vc_2-east", "xlsx").unwrap(),
             "reports/monthly/2026-03/vc_2-east.xlsx"
         );
+        assert_eq!(
+            report_key("daily", "2026-03-10", "finance/vc01", "csv").unwrap(),
+            "reports/daily/2026-03-10/finance/vc01.csv"
+        );
     }
 
     #[test]
@@ -60,8 +72,8 @@ mod tests {
     #[test]
     fn scopes_with_slashes_dots_or_unsafe_characters_are_refused() {
         for scope in [
-            "", "..", ".", ".hidden", "a/b", "../etc", "vc1\n", "vc\u{7f}", "a b", "vc1:443",
-            "a\\b", "vc#1", "é",
+            "", "..", ".", ".hidden", "a/b/c", "../etc", "a/..", "/a", "a/", "vc1\n", "vc\u{7f}",
+            "a b", "vc1:443", "a\\b", "vc#1", "é",
         ] {
             let e = report_key("daily", "2026-03-10", scope, "xlsx")
                 .expect_err(&format!("scope {scope:?} must be refused"));

@@ -223,13 +223,20 @@ pub(super) fn write_cover(
         None => "n/a",
     };
     let facts = [
-        ("Period", cover.period.clone()),
-        ("Scope", cover.scope.clone()),
-        ("Generated at (UTC)", iso_utc(cover.generated_at)),
-        ("Aggregation engine", engine.to_string()),
+        ("Period".to_string(), cover.period.clone()),
+        ("Scope".to_string(), cover.scope.clone()),
+        (
+            "Generated at (UTC)".to_string(),
+            iso_utc(cover.generated_at),
+        ),
+        ("Aggregation engine".to_string(), engine.to_string()),
     ];
+    let hosts = cover
+        .hosts
+        .iter()
+        .map(|(vcenter, host)| (format!("Host of {vcenter}"), host.clone()));
     let mut row = 2;
-    for (label, value) in facts {
+    for (label, value) in facts.into_iter().chain(hosts) {
         sheet.write_string_with_format(row, 0, label, &styles.bold)?;
         sheet.write_string(row, 1, value)?;
         row += 1;

@@ -115,6 +115,14 @@ const TABLES: &[Table] = &[
         columns: &[Text, Text, Text, Int, Text, Text, Int, Text, Int],
         after: None,
     },
+    Table {
+        name: "vcenter_hosts",
+        select: "SELECT * FROM vcenter_hosts",
+        delete: "DELETE FROM vcenter_hosts",
+        insert: "INSERT INTO vcenter_hosts ",
+        columns: &[Text, Text, Int],
+        after: None,
+    },
 ];
 
 /// Rows per INSERT: at most 26 columns × 1000 stays under PostgreSQL's parameter limit.

@@ -41,6 +41,18 @@ pub struct SnapshotWriter {
 }
 
 impl Store {
+    /// The host each vCenter key was last captured from, by key (keys never captured since
+    /// hosts were recorded have none).
+    pub async fn vcenter_hosts(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        let rows: Vec<(String, String)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT vcenter, host FROM vcenter_hosts ORDER BY vcenter")
+                .fetch_all(pool)
+                .await
+                .op("read the vCenter hosts")?
+        });
+        Ok(rows.into_iter().collect())
+    }
+
     /// Starts writing snapshots; `source` is recorded in the registry (`import`, `collector`).
     pub async fn snapshot_writer(
         &self,
@@ -93,6 +105,25 @@ impl SnapshotWriter {
     pub async fn push_empty(&mut self, vcenter: &str, snapshot_time: i64) -> Result<()> {
         self.finish_snapshot().await?;
         self.start_snapshot(vcenter, snapshot_time).await
+    }
+
+    /// Records `host` as where `vcenter`'s snapshots come from (shown beside the key); it is
+    /// committed with them.
+    pub async fn record_host(&mut self, vcenter: &str, host: &str) -> Result<()> {
+        let recorded_at = chrono::Utc::now().timestamp();
+        with_tx!(&mut self.tx, |conn| {
+            sqlx::query(
+                "INSERT INTO vcenter_hosts (vcenter, host, recorded_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (vcenter) DO UPDATE SET host = excluded.host, recorded_at = excluded.recorded_at",
+            )
+            .bind(vcenter)
+            .bind(host)
+            .bind(recorded_at)
+            .execute(&mut *conn)
+            .await
+            .op("record a vCenter's host")?;
+        });
+        Ok(())
     }
 
     /// Adds the run record of the collector attempt that produced these snapshots; it is

@@ -8,6 +8,7 @@ pub mod copy;
 pub mod diagnostics;
 pub mod grain;
 pub mod hourly;
+pub mod rename;
 pub mod reports;
 pub mod runs;
 pub mod summaries;

@@ -76,6 +76,8 @@ pub async fn dashboard(
 
 struct VcenterRow {
     vcenter: String,
+    /// Where it was last captured from; empty when not known.
+    host: String,
     time: String,
     vms: String,
 }
@@ -88,11 +90,13 @@ struct Vcenters {
 }
 
 pub async fn vcenters(session: Session, State(store): State<Store>) -> PageResult {
+    let mut hosts = store.vcenter_hosts().await?;
     let rows = store
         .latest_totals()
         .await?
         .into_iter()
         .map(|t| VcenterRow {
+            host: hosts.remove(&t.vcenter).unwrap_or_default(),
             time: time_text(t.period_start),
             vms: number(t.vm_count),
             vcenter: t.vcenter,

@@ -4,6 +4,7 @@ use super::build::{aggregation_job, snapshot_job, target_snapshot_status};
 use super::plan::{Actions, Finished};
 use super::read::Found;
 use crate::crd::snapshot_schedule::TickOutcome;
+use crate::crd::vcenter_target::data_key;
 use crate::crd::{AggregationJob, Phase, SnapshotSchedule, SnapshotScheduleStatus, VCenterTarget};
 use crate::operator::{Context, Error, apply_status, replace_status, secrets, workload};
 use k8s_openapi::api::batch::v1::Job;
@@ -56,7 +57,8 @@ pub(super) async fn apply(
             refuse(&mut status, &new.job, message);
             continue;
         }
-        let job = snapshot_job(schedule, target, new, &ctx.template)?;
+        let owners = same_named(ctx, &namespace, &new.target).await?;
+        let job = snapshot_job(schedule, target, new, &owners, &ctx.template)?;
         workload::create_job(ctx, &job, CONTROLLER).await?;
     }
     for new in &plan.aggregations {
@@ -90,6 +92,31 @@ pub(super) async fn apply(
         workload::delete::<AggregationJob>(ctx, &namespace, name).await?;
     }
     Ok(Action::requeue(plan.requeue_after))
+}
+
+/// The `NAMESPACE/NAME` of every `VCenterTarget` called `name` in the watched namespaces
+/// (the schedule's own when none are set), sorted: whose rows an older operator stored under
+/// the bare `name` is only clear when there is one. A watched namespace that does not exist
+/// holds none.
+async fn same_named(ctx: &Context, namespace: &str, name: &str) -> Result<Vec<String>, Error> {
+    let own = [namespace.to_string()];
+    let watched = if ctx.watched.is_empty() {
+        &own[..]
+    } else {
+        &ctx.watched[..]
+    };
+    let mut owners = Vec::new();
+    for ns in watched {
+        let found = kube::Api::<VCenterTarget>::namespaced(ctx.client.clone(), ns)
+            .get_opt(name)
+            .await
+            .map_err(|source| Error::api("get", "VCenterTarget", ns, name, source))?;
+        if found.is_some() {
+            owners.push(data_key(ns, name));
+        }
+    }
+    owners.sort();
+    Ok(owners)
 }
 
 /// The Secrets a snapshot Job of `target` mounts, with the field naming each.

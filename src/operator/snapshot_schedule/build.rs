@@ -20,17 +20,19 @@ pub const CONDITION_LAST_SNAPSHOT: &str = "LastSnapshot";
 
 /// The snapshot Job of `new.target` (pure): `vctp job snapshot --target NS/NAME --at TICK
 /// --max-retries N --retry-interval-seconds S --hourly-max-age-days D --daily-max-age-months
-/// M` (the schedule's retry policy and retention) with the target's account (and CA bundle)
-/// as env, owned by the schedule (controller) and by the target, labelled with the tick and
-/// the target.
+/// M` (the schedule's retry policy and retention) `--legacy-owners NS/NAME,…` (`owners`: every
+/// watched `VCenterTarget` of that name) with the target's account (and CA bundle) as env,
+/// owned by the schedule (controller) and by the target, labelled with the tick and the
+/// target.
 pub fn snapshot_job(
     schedule: &SnapshotSchedule,
     target: &VCenterTarget,
     new: &NewSnapshot,
+    owners: &[String],
     template: &JobTemplate,
 ) -> Result<Job, job::Error> {
     let (retry, retention) = (&schedule.spec.retry, &schedule.spec.retention);
-    let args = [
+    let mut args = [
         "job",
         "snapshot",
         "--target",
@@ -48,6 +50,9 @@ pub fn snapshot_job(
     ]
     .map(String::from)
     .to_vec();
+    if !owners.is_empty() {
+        args.extend(["--legacy-owners".to_string(), owners.join(",")]);
+    }
     let mut job = job::build_job(
         schedule,
         &new.job,
@@ -233,7 +238,8 @@ mod tests {
             backoff_limit: 0,
             ttl_seconds_after_finished: 86_400,
         });
-        let built = snapshot_job(&schedule, &target, &new, &template).unwrap();
+        let owners = ["audit/vc01".to_string(), "finance/vc01".to_string()];
+        let built = snapshot_job(&schedule, &target, &new, &owners, &template).unwrap();
         let json = serde_json::to_value(&built).unwrap();
         let expected: serde_json::Value = serde_yaml::from_str(&format!(
             r#"
@@ -271,7 +277,9 @@ ownerReferences:
                 "--hourly-max-age-days",
                 "60",
                 "--daily-max-age-months",
-                "12"
+                "12",
+                "--legacy-owners",
+                "audit/vc01,finance/vc01"
             ])
         );
         let env: Vec<&serde_json::Value> = container["env"]

@@ -203,6 +203,13 @@ mod scenarios {
         expect(api, "GET", &path, 200, secret).await;
     }
 
+    /// Before its Job is created, every watched namespace (here only the schedule's) is
+    /// asked for a `VCenterTarget` of the target's name.
+    async fn same_named(api: &mut Handle, target: &str) {
+        let path = format!("/apis/vctp.io/v1alpha1/namespaces/finance/vcentertargets/{target}");
+        expect(api, "GET", &path, 200, self::target(target)).await;
+    }
+
     #[tokio::test]
     async fn no_job_mounts_a_secret_that_is_not_opted_in_and_its_target_fails_saying_why() {
         let (ctx, mut api) = scenario::context();
@@ -214,6 +221,7 @@ mod scenarios {
             let event = expect(&mut api, "POST", EVENTS, 201, Value::Null).await;
             assert_eq!(event["reason"], "SecretNotOptedIn", "{event}");
             opted_in_secret(&mut api, "vc02", true).await;
+            same_named(&mut api, "vc02").await;
             let path = format!("{JOBS}/yearly-snap-{}-vc02", stamp());
             expect(&mut api, "PATCH", &path, 200, Value::Null).await;
             let status = expect(&mut api, "PATCH", STATUS, 200, script_schedule).await;
@@ -254,6 +262,7 @@ mod scenarios {
             let mut jobs = Vec::new();
             for target in ["vc01", "vc02"] {
                 opted_in_secret(&mut api, target, true).await;
+                same_named(&mut api, target).await;
                 let path = format!("{JOBS}/yearly-snap-{}-{target}", stamp());
                 jobs.push(expect(&mut api, "PATCH", &path, 200, Value::Null).await);
             }
@@ -278,9 +287,12 @@ mod scenarios {
                 {"name": format!("yearly-snap-{}-vc02", stamp()), "target": "vc02"},
             ])
         );
+        let args = &jobs[1]["spec"]["template"]["spec"]["containers"][0]["args"];
+        assert_eq!(args[3], "finance/vc02");
+        let args = args.as_array().unwrap();
         assert_eq!(
-            jobs[1]["spec"]["template"]["spec"]["containers"][0]["args"][3],
-            "finance/vc02"
+            args[args.len() - 2..],
+            [json!("--legacy-owners"), json!("finance/vc02")]
         );
         let metrics = ctx.metrics.render().unwrap();
         assert!(
