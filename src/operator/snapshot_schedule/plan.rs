@@ -79,7 +79,7 @@ pub struct Actions {
     pub cancel: Vec<String>,
     /// Finished snapshot Jobs beyond the history limits, oldest first.
     pub delete_jobs: Vec<String>,
-    /// Finished `Hourly` `AggregationJob`s of the schedule beyond the history limits.
+    /// Finished `AggregationJob`s of the schedule beyond the history limits of their period.
     pub delete_aggregations: Vec<String>,
     /// Warning Events about ticks that did not run as scheduled.
     pub notices: Vec<Notice>,
@@ -103,8 +103,8 @@ pub struct Actions {
 ///   (with `hourlyReports`); on the daily and monthly crons (decided after their own last
 ///   handled tick) a `Daily` one for the UTC day before the cron tick's UTC date and a
 ///   `Monthly` one for the UTC month before the tick's UTC month.
-/// - Finished snapshot Jobs and `Hourly` `AggregationJob`s beyond the history limits are
-///   deleted, oldest first.
+/// - Finished snapshot Jobs and `AggregationJob`s beyond the history limits (those of each
+///   period counted apart) are deleted, oldest first.
 pub fn plan(
     schedule: &SnapshotSchedule,
     validated: &Validated,
@@ -559,8 +559,9 @@ fn newly_finished(
         .collect()
 }
 
-/// The snapshot Jobs and `Hourly` `AggregationJob`s to delete: finished ones beyond
-/// `successfulJobsHistoryLimit` / `failedJobsHistoryLimit`, oldest first.
+/// The snapshot Jobs and `AggregationJob`s to delete: finished ones beyond
+/// `successfulJobsHistoryLimit` / `failedJobsHistoryLimit` (for each period of aggregation),
+/// oldest first.
 fn beyond_history(
     spec: &SnapshotScheduleSpec,
     found: &Found,
@@ -576,35 +577,44 @@ fn beyond_history(
         .filter(|j| j.is_finished() && !cancelled.contains(&j.name))
         .map(|j| {
             let at = j.tick.map_or(0, |t| t.timestamp());
-            (j.observed.phase, at, j.name.as_str())
+            ((), j.observed.phase, at, j.name.as_str())
         });
-    let hourly = found
-        .aggregations
-        .iter()
-        .filter(|a| a.spec.period == AggregationPeriod::Hourly)
-        .filter_map(|a| {
-            let phase = a.status.as_ref()?.phase.filter(|p| p.is_finished())?;
-            let at = a.spec.at.as_ref().map_or(0, |t| t.0.as_second());
-            Some((phase, at, a.meta().name.as_deref().unwrap_or_default()))
-        });
-    (oldest_beyond(jobs, keep), oldest_beyond(hourly, keep))
+    // Each period keeps its own history: hourly runs, one an hour, would otherwise push the
+    // daily and monthly ones out at once.
+    let aggregations = found.aggregations.iter().filter_map(|a| {
+        let phase = a.status.as_ref()?.phase.filter(|p| p.is_finished())?;
+        let start =
+            crate::jobs::aggregate::Request::from_spec(&a.spec).map_or(0, |r| r.period.start());
+        let name = a.meta().name.as_deref().unwrap_or_default();
+        Some((period_rank(a.spec.period), phase, start, name))
+    });
+    (oldest_beyond(jobs, keep), oldest_beyond(aggregations, keep))
 }
 
-/// Per phase, the names beyond the newest `keep(phase)`, oldest first.
-fn oldest_beyond<'a>(
-    items: impl Iterator<Item = (Phase, i64, &'a str)>,
+/// An order of the periods, to keep their histories apart.
+fn period_rank(period: AggregationPeriod) -> u8 {
+    match period {
+        AggregationPeriod::Hourly => 0,
+        AggregationPeriod::Daily => 1,
+        AggregationPeriod::Monthly => 2,
+    }
+}
+
+/// Per group and phase, the names beyond the newest `keep(phase)`, oldest first.
+fn oldest_beyond<'a, G: Ord>(
+    items: impl Iterator<Item = (G, Phase, i64, &'a str)>,
     keep: impl Fn(Phase) -> i32,
 ) -> Vec<String> {
-    let mut by_phase: BTreeMap<bool, Vec<(i64, &str)>> = BTreeMap::new();
-    for (phase, at, name) in items {
-        by_phase
-            .entry(phase == Phase::Succeeded)
+    let mut groups: BTreeMap<(G, bool), Vec<(i64, &str)>> = BTreeMap::new();
+    for (group, phase, at, name) in items {
+        groups
+            .entry((group, phase == Phase::Succeeded))
             .or_default()
             .push((at, name));
     }
-    let mut beyond: Vec<(i64, &str)> = by_phase
+    let mut beyond: Vec<(i64, &str)> = groups
         .into_iter()
-        .flat_map(|(succeeded, mut items)| {
+        .flat_map(|((_, succeeded), mut items)| {
             let phase = if succeeded {
                 Phase::Succeeded
             } else {
@@ -1248,6 +1258,61 @@ status: {{phase: {phase}}}
             ]
         );
         assert_eq!(plan.delete_aggregations, ["hourly-hourly-20260310t1000"]);
+    }
+
+    #[test]
+    fn history_limits_apply_to_daily_and_monthly_aggregations_each_on_its_own() {
+        let schedule = schedule(&format!(
+            "  successfulJobsHistoryLimit: 2\n  failedJobsHistoryLimit: 1\n{SNAPSHOTS_ONLY}"
+        ));
+        let aggregation = |name: &str, period: &str, phase: &str| -> AggregationJob {
+            serde_yaml::from_str(&format!(
+                "apiVersion: vctp.io/v1alpha1\nkind: AggregationJob\nmetadata: {{name: {name}, namespace: finance}}\nspec: {{{period}}}\nstatus: {{phase: {phase}}}\n"
+            ))
+            .unwrap()
+        };
+        let daily = |date: &str, phase: &str| {
+            aggregation(
+                &format!("hourly-daily-{date}"),
+                &format!("period: Daily, date: '{date}'"),
+                phase,
+            )
+        };
+        let monthly = |month: &str, phase: &str| {
+            aggregation(
+                &format!("hourly-monthly-{month}"),
+                &format!("period: Monthly, month: '{month}'"),
+                phase,
+            )
+        };
+        let found = Found {
+            targets: targets(&["vc01"]),
+            aggregations: vec![
+                daily("2026-03-07", "Succeeded"),
+                daily("2026-03-09", "Succeeded"),
+                daily("2026-03-06", "Succeeded"),
+                daily("2026-03-08", "Succeeded"),
+                daily("2026-03-05", "Failed"),
+                daily("2026-03-04", "Failed"),
+                daily("2026-03-10", "Running"),
+                monthly("2025-12", "Succeeded"),
+                monthly("2026-02", "Succeeded"),
+                monthly("2026-01", "Succeeded"),
+            ],
+            ..Found::default()
+        };
+        let plan = plan_at(&schedule, &found, "2026-03-10T14:05:00Z");
+        // Two successful and one failed of each period are kept: the daily ones do not
+        // push the monthly ones out, nor the other way round.
+        assert_eq!(
+            plan.delete_aggregations,
+            [
+                "hourly-monthly-2025-12",
+                "hourly-daily-2026-03-04",
+                "hourly-daily-2026-03-06",
+                "hourly-daily-2026-03-07",
+            ]
+        );
     }
 
     #[test]
