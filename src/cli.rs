@@ -180,6 +180,21 @@ fn finite_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Longest lifetime of a download link `vctp report url` prints.
+pub const MAX_LINK_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3_600);
+
+fn link_lifetime(text: &str) -> Result<std::time::Duration, String> {
+    let lifetime = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration such as 15m or 1h: {e}"))?;
+    if lifetime < std::time::Duration::from_secs(1) || lifetime > MAX_LINK_LIFETIME {
+        return Err(format!(
+            "{text:?} is not between 1s and {}",
+            humantime::format_duration(MAX_LINK_LIFETIME)
+        ));
+    }
+    Ok(lifetime)
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where the demo keeps its database and reports (its database is started afresh).
@@ -332,13 +347,14 @@ pub enum ReportCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
         format: OutputFormat,
     },
-    /// Print a presigned download URL of a report object (S3, GCS, Azure stores).
+    /// Print a short-lived presigned download URL of a report object (S3, GCS, Azure stores).
     Url {
         /// The object key, e.g. reports/daily/2026-03-10/all.xlsx.
         key: String,
-        /// How long the URL stays valid.
-        #[arg(long, default_value_t = 3_600)]
-        expires_seconds: u64,
+        /// How long the URL stays valid, e.g. 90s, 15m, 1h (at most 1h: anyone holding the
+        /// link can download the report).
+        #[arg(long, default_value = "15m", value_parser = link_lifetime)]
+        expires: std::time::Duration,
     },
     /// Download a report object (a key from `report list`) and check its SHA-256.
     Get {

@@ -192,7 +192,9 @@ pub struct AggregationJobStatus {
     pub observed_generation: Option<i64>,
 }
 
-/// One object written to object storage.
+/// One object written to object storage. No download link: whoever can read the resource
+/// could use it; `vctp report url KEY` and the API's `/api/reports/download` hand out
+/// short-lived ones.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportObject {
@@ -202,7 +204,4 @@ pub struct ReportObject {
     pub size: i64,
     /// SHA-256 of the contents, lowercase hex.
     pub sha256: String,
-    /// A download URL (presigned where the store supports it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
 }

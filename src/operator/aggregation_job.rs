@@ -150,7 +150,6 @@ pub fn status(
                         key: r.key,
                         size: r.size,
                         sha256: r.sha256,
-                        url: r.url,
                     })
                     .collect()
             })
