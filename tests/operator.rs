@@ -566,3 +566,133 @@ async fn the_examples_apply_and_each_invalid_one_is_refused_by_the_server_or_the
     }
     Ok(())
 }
+
+/// The columns `kubectl get` shows for the objects of `plural` (a `vctp.io` kind), read from
+/// the API server's Table view: `(column, cell)` per object.
+async fn printed_columns(ns: &TestNamespace, plural: &str) -> Result<Vec<Vec<(String, String)>>> {
+    let request = http::Request::get(format!(
+        "/apis/vctp.io/v1alpha1/namespaces/{}/{plural}",
+        ns.name
+    ))
+    .header(
+        http::header::ACCEPT,
+        "application/json;as=Table;g=meta.k8s.io;v=v1",
+    )
+    .body(Vec::new())?;
+    let table: serde_json::Value = serde_json::from_str(&ns.client.request_text(request).await?)?;
+    let names: Vec<String> = table["columnDefinitions"]
+        .as_array()
+        .context("columnDefinitions")?
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    Ok(table["rows"]
+        .as_array()
+        .context("rows")?
+        .iter()
+        .map(|row| {
+            let cells = row["cells"].as_array().cloned().unwrap_or_default();
+            names
+                .iter()
+                .cloned()
+                .zip(cells.iter().map(|c| match c {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }))
+                .collect()
+        })
+        .collect())
+}
+
+fn cell<'a>(row: &'a [(String, String)], column: &str) -> Option<&'a str> {
+    row.iter()
+        .find(|(name, _)| name == column)
+        .map(|(_, value)| value.as_str())
+}
+
+/// The message of `object`'s Ready condition.
+fn ready_message(object: &serde_json::Value) -> Option<String> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?["message"]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn kubectl_get_shows_each_aggregation_jobs_period_and_the_ready_message_of_jobs_and_exports()
+-> Result<()> {
+    let ns = TestNamespace::new("columns").await?;
+    let operator = OperatorProcess::start(&ns.name, &[])?;
+    for (name, spec) in [
+        (
+            "hour",
+            json!({ "period": "Hourly", "at": "2026-03-10T14:05:00+01:00" }),
+        ),
+        ("day", json!({ "period": "Daily", "date": "2026-03-10" })),
+        ("month", json!({ "period": "Monthly", "month": "2026-03" })),
+    ] {
+        create::<AggregationJob>(
+            &ns,
+            json!({
+                "apiVersion": "vctp.io/v1alpha1", "kind": "AggregationJob",
+                "metadata": { "name": name }, "spec": spec,
+            }),
+        )
+        .await?;
+    }
+    create::<MetricsExport>(
+        &ns,
+        json!({
+            "apiVersion": "vctp.io/v1alpha1", "kind": "MetricsExport",
+            "metadata": { "name": "case" },
+            "spec": { "source": { "url": "http://127.0.0.1:9" }, "lookbackSeconds": 3600,
+                      "selectors": ["{job=\"vmagent\"}"] },
+        }),
+    )
+    .await?;
+
+    let requests = ns.api::<AggregationJob>();
+    let exports = ns.api::<MetricsExport>();
+    let expected = [
+        ("day", "2026-03-10"),
+        ("hour", "2026-03-10T13"),
+        ("month", "2026-03"),
+    ];
+    eventually("every row with its period and Ready message", || async {
+        let rows = printed_columns(&ns, "aggregationjobs").await?;
+        for (name, period) in expected {
+            let object = serde_json::to_value(requests.get(name).await?)?;
+            let Some(message) = ready_message(&object) else {
+                return Ok(None);
+            };
+            let Some(row) = rows.iter().find(|r| cell(r, "Name") == Some(name)) else {
+                return Ok(None);
+            };
+            if cell(row, "Period") != Some(period) || cell(row, "Message") != Some(&message) {
+                return Ok(None);
+            }
+        }
+        let export = serde_json::to_value(exports.get("case").await?)?;
+        let Some(message) = ready_message(&export) else {
+            return Ok(None);
+        };
+        let rows = printed_columns(&ns, "metricsexports").await?;
+        Ok(rows
+            .first()
+            .is_some_and(|row| cell(row, "Message") == Some(&message))
+            .then_some(()))
+    })
+    .await
+    .with_context(|| operator.log())?;
+    let rows = printed_columns(&ns, "aggregationjobs").await?;
+    let columns: Vec<&str> = rows[0].iter().map(|(c, _)| c.as_str()).collect();
+    ensure!(
+        !columns.contains(&"Date") && !columns.contains(&"Month"),
+        "the period is one column: {columns:?}"
+    );
+    Ok(())
+}
+
