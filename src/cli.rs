@@ -654,6 +654,11 @@ pub struct OperatorArgs {
     /// Seconds between two checks of a VCenterTarget's Secret and reachability.
     #[arg(long, env = "VCTP_RECHECK_SECONDS", default_value_t = 300)]
     pub recheck_seconds: u64,
+    /// Seconds a Job's Pod may wait for its image (ErrImagePull, ImagePullBackOff,
+    /// ErrImageNeverPull) before the operator fails the run with that reason and deletes the
+    /// Job; an InvalidImageName fails at once.
+    #[arg(long, env = "VCTP_IMAGE_PULL_TIMEOUT_SECONDS", default_value_t = 300)]
+    pub image_pull_timeout_seconds: u64,
     /// Only check the Job template: print (YAML) the Job it gives for an example
     /// AggregationJob and exit, without connecting to Kubernetes.
     #[arg(long)]

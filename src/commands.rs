@@ -261,6 +261,7 @@ async fn operator(args: crate::cli::OperatorArgs, settings: &Settings) -> Result
         pod_name: args.pod_name,
         metrics_addr: args.metrics_addr,
         recheck_every: std::time::Duration::from_secs(args.recheck_seconds.max(10)),
+        image_pull_timeout: std::time::Duration::from_secs(args.image_pull_timeout_seconds),
         export_store: crate::operator::ExportStore {
             url: export_store_url,
             options: settings.object_store_options.clone(),

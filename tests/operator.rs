@@ -696,3 +696,127 @@ async fn kubectl_get_shows_each_aggregation_jobs_period_and_the_ready_message_of
     Ok(())
 }
 
+/// Plays the kubelet: the Pod's container `vctp` is in `state` (e.g. `{"waiting": …}` or
+/// `{"terminated": …}`), the Pod in `phase`.
+async fn set_container_state(
+    ns: &TestNamespace,
+    pod: &str,
+    phase: &str,
+    state: serde_json::Value,
+) -> Result<()> {
+    let status = json!({ "status": {
+        "phase": phase,
+        "containerStatuses": [{
+            "name": "vctp", "image": "vctp:test", "imageID": "", "ready": false,
+            "restartCount": 0, "state": state,
+        }],
+    }});
+    ns.api::<k8s_openapi::api::core::v1::Pod>()
+        .patch_status(
+            pod,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&status),
+        )
+        .await
+        .with_context(|| format!("setting the container state of Pod {pod}"))?;
+    Ok(())
+}
+
+/// The Events about `name` with `reason`, their notes.
+async fn event_notes(ns: &TestNamespace, name: &str, reason: &str) -> Result<Vec<String>> {
+    Ok(events(ns, name)
+        .await?
+        .into_iter()
+        .filter(|(r, _)| r == reason)
+        .map(|(_, note)| note)
+        .collect())
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_job_whose_image_cannot_be_pulled_or_whose_pod_is_oom_killed_fails_with_that_reason()
+-> Result<()> {
+    let ns = TestNamespace::new("jobfail").await?;
+    let operator = OperatorProcess::start(
+        &ns.name,
+        &[
+            "--job-backoff-limit",
+            "0",
+            "--image-pull-timeout-seconds",
+            "3",
+        ],
+    )?;
+    for (name, date) in [("pull", "2026-03-10"), ("oom", "2026-03-11")] {
+        create::<AggregationJob>(
+            &ns,
+            json!({
+                "apiVersion": "vctp.io/v1alpha1", "kind": "AggregationJob",
+                "metadata": { "name": name }, "spec": { "period": "Daily", "date": date },
+            }),
+        )
+        .await?;
+    }
+
+    // Waiting for an image never ends a Job: the operator gives the run up and says why.
+    let pull = running_pod(&ns, "pull-aggregate").await?;
+    set_container_state(
+        &ns,
+        &pull,
+        "Pending",
+        json!({ "waiting": { "reason": "ErrImageNeverPull",
+                "message": "Container image \"vctp:test\" is not present with pull policy of Never" }}),
+    )
+    .await?;
+    let status = phase_reached(&ns, "pull", Phase::Failed, &operator).await?;
+    let complete = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Complete")
+        .context("Complete")?;
+    ensure!(
+        complete.reason == "ErrImageNeverPull"
+            && complete.message.contains("vctp:test")
+            && complete.message.contains("--image-pull-timeout-seconds 3"),
+        "{complete:?}"
+    );
+    let notes = eventually("an ErrImageNeverPull Warning Event", || async {
+        let notes = event_notes(&ns, "pull", "ErrImageNeverPull").await?;
+        Ok((!notes.is_empty()).then_some(notes))
+    })
+    .await?;
+    ensure!(notes[0].contains("is not present"), "{notes:?}");
+    let jobs = ns.api::<Job>();
+    eventually("the given-up Job deleted", || async {
+        Ok(jobs
+            .get_opt("pull-aggregate")
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+
+    // An OOM-killed Pod leaves no result: the kubelet's reason is the run's.
+    let oom = running_pod(&ns, "oom-aggregate").await?;
+    set_container_state(
+        &ns,
+        &oom,
+        "Failed",
+        json!({ "terminated": { "exitCode": 137, "reason": "OOMKilled" }}),
+    )
+    .await?;
+    let status = phase_reached(&ns, "oom", Phase::Failed, &operator).await?;
+    let complete = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Complete")
+        .context("Complete")?;
+    ensure!(
+        complete.reason == "OOMKilled" && complete.message.contains("exit code 137"),
+        "{complete:?}"
+    );
+    eventually("an OOMKilled Warning Event", || async {
+        Ok((!event_notes(&ns, "oom", "OOMKilled").await?.is_empty()).then_some(()))
+    })
+    .await?;
+    Ok(())
+}

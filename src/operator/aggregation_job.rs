@@ -62,7 +62,13 @@ async fn reconcile_request(request: &AggregationJob, ctx: &Context) -> Result<Ac
         );
     }
     replace_status(ctx, request, &to_json(&previous), &to_json(&next)).await?;
-    Ok(Action::await_change())
+    run.stop_if_abandoned(ctx, &request.namespace().unwrap_or_default())
+        .await?;
+    if next.phase.is_some_and(Phase::is_finished) {
+        Ok(Action::await_change())
+    } else {
+        Ok(ctx.until_unfinished_checked())
+    }
 }
 
 fn to_json(status: &AggregationJobStatus) -> serde_json::Value {

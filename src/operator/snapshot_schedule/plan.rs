@@ -77,7 +77,8 @@ pub struct Actions {
     pub finished: Vec<Finished>,
     /// Unfinished snapshot Jobs of targets that are gone or no longer selected.
     pub cancel: Vec<String>,
-    /// Finished snapshot Jobs beyond the history limits, oldest first.
+    /// Finished snapshot Jobs beyond the history limits, oldest first, then those given up
+    /// (their Pod cannot get its image; Kubernetes would keep them waiting).
     pub delete_jobs: Vec<String>,
     /// Finished `AggregationJob`s of the schedule beyond the history limits of their period.
     pub delete_aggregations: Vec<String>,
@@ -571,14 +572,21 @@ fn beyond_history(
         Phase::Succeeded => spec.successful_jobs_history_limit,
         _ => spec.failed_jobs_history_limit,
     };
+    let kept = |j: &&SnapshotJob| !cancelled.contains(&j.name) && !j.observed.abandoned;
     let jobs = found
         .jobs
         .iter()
-        .filter(|j| j.is_finished() && !cancelled.contains(&j.name))
+        .filter(|j| j.is_finished())
+        .filter(kept)
         .map(|j| {
             let at = j.tick.map_or(0, |t| t.timestamp());
             ((), j.observed.phase, at, j.name.as_str())
         });
+    let abandoned = found
+        .jobs
+        .iter()
+        .filter(|j| j.observed.abandoned && !cancelled.contains(&j.name))
+        .map(|j| j.name.clone());
     // Each period keeps its own history: hourly runs, one an hour, would otherwise push the
     // daily and monthly ones out at once.
     let aggregations = found.aggregations.iter().filter_map(|a| {
@@ -588,7 +596,9 @@ fn beyond_history(
         let name = a.meta().name.as_deref().unwrap_or_default();
         Some((period_rank(a.spec.period), phase, start, name))
     });
-    (oldest_beyond(jobs, keep), oldest_beyond(aggregations, keep))
+    let mut delete_jobs = oldest_beyond(jobs, keep);
+    delete_jobs.extend(abandoned);
+    (delete_jobs, oldest_beyond(aggregations, keep))
 }
 
 /// An order of the periods, to keep their histories apart.
@@ -1312,6 +1322,34 @@ status: {{phase: {phase}}}
                 "hourly-daily-2026-03-06",
                 "hourly-daily-2026-03-07",
             ]
+        );
+    }
+
+    #[test]
+    fn a_snapshot_job_given_up_for_its_image_fails_its_target_with_the_reason_and_is_deleted() {
+        let schedule = schedule(SNAPSHOTS_ONLY);
+        let found = Found {
+            targets: targets(&["vc01"]),
+            ..Found::default()
+        };
+        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        let schedule = after(&schedule, &first);
+        let mut stuck = snap("2026-03-10T10:00:00Z", "vc01", Phase::Failed);
+        stuck.observed.failure = Some("ErrImageNeverPull".into());
+        stuck.observed.abandoned = true;
+        stuck.observed.message = Some("image \"vctp:0.1.0\" is not present".into());
+        let found = Found {
+            jobs: vec![stuck],
+            ..found
+        };
+        let plan = plan_at(&schedule, &found, "2026-03-10T10:06:00Z");
+        assert_eq!(plan.delete_jobs, ["hourly-snap-20260310t1000-vc01"]);
+        assert_eq!(plan.finished.len(), 1);
+        let tick = plan.status.last_tick.as_ref().unwrap();
+        assert_eq!(tick.targets[0].outcome, TickOutcome::Failed);
+        assert_eq!(
+            tick.targets[0].message.as_deref(),
+            Some("ErrImageNeverPull: image \"vctp:0.1.0\" is not present")
         );
     }
 
