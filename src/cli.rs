@@ -186,6 +186,21 @@ fn finite_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Longest lifetime of a download link `vctp report url` prints.
+pub const MAX_LINK_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3_600);
+
+fn link_lifetime(text: &str) -> Result<std::time::Duration, String> {
+    let lifetime = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration such as 15m or 1h: {e}"))?;
+    if lifetime < std::time::Duration::from_secs(1) || lifetime > MAX_LINK_LIFETIME {
+        return Err(format!(
+            "{text:?} is not between 1s and {}",
+            humantime::format_duration(MAX_LINK_LIFETIME)
+        ));
+    }
+    Ok(lifetime)
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where the demo keeps its database and reports (its database is started afresh).
@@ -348,13 +363,14 @@ pub enum ReportCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
         format: OutputFormat,
     },
-    /// Print a presigned download URL of a report object (S3, GCS, Azure stores).
+    /// Print a short-lived presigned download URL of a report object (S3, GCS, Azure stores).
     Url {
         /// The object key, e.g. reports/daily/2026-03-10/all.xlsx.
         key: String,
-        /// How long the URL stays valid.
-        #[arg(long, default_value_t = 3_600)]
-        expires_seconds: u64,
+        /// How long the URL stays valid, e.g. 90s, 15m, 1h (at most 1h: anyone holding the
+        /// link can download the report).
+        #[arg(long, default_value = "15m", value_parser = link_lifetime)]
+        expires: std::time::Duration,
     },
     /// Download a report object (a key from `report list`) and check its SHA-256.
     Get {
@@ -659,6 +675,11 @@ pub struct OperatorArgs {
     /// Seconds between two checks of a VCenterTarget's Secret and reachability.
     #[arg(long, env = "VCTP_RECHECK_SECONDS", default_value_t = 300)]
     pub recheck_seconds: u64,
+    /// Seconds a Job's Pod may wait for its image (ErrImagePull, ImagePullBackOff,
+    /// ErrImageNeverPull) before the operator fails the run with that reason and deletes the
+    /// Job; an InvalidImageName fails at once.
+    #[arg(long, env = "VCTP_IMAGE_PULL_TIMEOUT_SECONDS", default_value_t = 300)]
+    pub image_pull_timeout_seconds: u64,
     /// Only check the Job template: print (YAML) the Job it gives for an example
     /// AggregationJob and exit, without connecting to Kubernetes.
     #[arg(long)]

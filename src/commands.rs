@@ -259,6 +259,7 @@ async fn operator(args: crate::cli::OperatorArgs, settings: &Settings) -> Result
         pod_name: args.pod_name,
         metrics_addr: args.metrics_addr,
         recheck_every: std::time::Duration::from_secs(args.recheck_seconds.max(10)),
+        image_pull_timeout: std::time::Duration::from_secs(args.image_pull_timeout_seconds),
         export_store: crate::operator::ExportStore {
             url: export_store_url,
             options: settings.object_store_options.clone(),
@@ -444,13 +445,10 @@ async fn report(store: &Store, settings: &Settings, command: ReportCommand) -> R
             let entries = store.reports(kind.map(ReportKind::as_str)).await?;
             output::write_rows(std::io::stdout().lock(), format, &entries)?;
         }
-        ReportCommand::Url {
-            key,
-            expires_seconds,
-        } => {
+        ReportCommand::Url { key, expires } => {
             let objects = report_store(settings)?;
             let url = objects
-                .presign_get(&key, std::time::Duration::from_secs(expires_seconds))
+                .presign_get(&key, expires)
                 .await?
                 .with_context(|| {
                     format!(
@@ -458,6 +456,14 @@ async fn report(store: &Store, settings: &Settings, command: ReportCommand) -> R
                         objects.url()
                     )
                 })?;
+            // A link to nothing would only fail when followed: say so now.
+            if objects.size_of(&key).await?.is_none() {
+                return Err(crate::objstore::Error::NotFound {
+                    url: objects.url().to_string(),
+                    key,
+                }
+                .into());
+            }
             println!("{url}");
         }
         ReportCommand::Get { key, output } => {

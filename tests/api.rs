@@ -605,6 +605,8 @@ async fn a_report_on_s3_downloads_through_a_302_to_a_presigned_url() {
     let location = headers.get(header::LOCATION).unwrap().to_str().unwrap();
     assert!(location.contains(key), "{location}");
     assert!(location.contains("X-Amz-Signature="), "{location}");
+    // A short link, handed out on demand behind the API's login: never one that lasts days.
+    assert!(location.contains("X-Amz-Expires=300&"), "{location}");
     let fetched = reqwest::get(location).await.unwrap();
     assert_eq!(fetched.status(), reqwest::StatusCode::OK);
     assert_eq!(fetched.bytes().await.unwrap().to_vec(), bytes);

@@ -713,7 +713,12 @@ async fn debug_pprof_answers_admins_only_and_only_when_enabled() {
 async fn required_mode_needs_a_token_on_the_api_but_not_on_probes_metrics_or_login() {
     let (log, _guard) = Captured::start();
     let app = app(offline_auth("required")).await;
-    for path in ["/api/vcenters", "/api/reports", "/api/auth/me"] {
+    for path in [
+        "/api/vcenters",
+        "/api/reports",
+        "/api/reports/download?key=reports/daily/2026-03-10/all.xlsx",
+        "/api/auth/me",
+    ] {
         let answer = get(&app, path, None).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(answer.challenge.as_deref(), Some("Bearer"), "{path}");

@@ -938,20 +938,62 @@ fn reports_go_to_s3_and_come_back_with_their_checksums() {
         std::fs::read_to_string(&download).unwrap(),
         ok(vctp(&db, &["summary", "daily", "--date", "2026-01-31"]))
     );
-    let url = ok(vctp(
+    // A short link on demand: it downloads the object, and stops working when it expires.
+    let report_url = |expires: &str| {
+        vctp(
+            &db,
+            &[
+                "--config",
+                &config,
+                "report",
+                "url",
+                "reports/daily/2026-01-31/all.csv",
+                "--expires",
+                expires,
+            ],
+        )
+    };
+    let fetch = |url: &str| {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let response = reqwest::get(url.trim()).await.unwrap();
+            (response.status(), response.bytes().await.unwrap().to_vec())
+        })
+    };
+    let url = ok(report_url("15m"));
+    assert!(
+        url.trim().starts_with("http://") && url.contains("X-Amz-Expires=900&"),
+        "{url}"
+    );
+    let (status, bytes) = fetch(&url);
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(bytes, std::fs::read(&download).unwrap());
+    let short = ok(report_url("1s"));
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    let (status, _) = fetch(&short);
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "an expired link");
+    let output = vctp(
         &db,
         &[
             "--config",
             &config,
             "report",
             "url",
-            "reports/daily/2026-01-31/all.csv",
+            "reports/daily/2026-01-31/none.csv",
         ],
-    ));
-    assert!(
-        url.trim().starts_with("http://") && url.contains("X-Amz-Signature"),
-        "{url}"
     );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("reports/daily/2026-01-31/none.csv not found"),
+        "{stderr}"
+    );
+    for too_long in ["2h", "0s", "soon"] {
+        let output = report_url(too_long);
+        assert_eq!(output.status.code(), Some(2), "--expires {too_long}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--expires"), "{stderr}");
+    }
 
     // The secret was encrypted in place on the first start.
     let stored = std::fs::read_to_string(&config).unwrap();

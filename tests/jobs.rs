@@ -50,11 +50,7 @@ async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcen
             "reports/daily/2026-01-10/all.csv"
         ]
     );
-    assert!(
-        all.reports
-            .iter()
-            .all(|r| r.url.is_none() && r.sha256.len() == 64)
-    );
+    assert!(all.reports.iter().all(|r| r.sha256.len() == 64));
 
     let per_vcenter = run(
         &Stores {
@@ -152,4 +148,49 @@ async fn a_caller_that_skips_empty_periods_gets_a_skipped_outcome_and_no_report(
         .unwrap();
     assert_eq!(recorded.len(), 1, "the attempt is recorded all the same");
     assert!(!recorded[0].success && recorded[0].source == "standalone");
+}
+
+#[tokio::test]
+#[ignore = "needs the S3 server: run scripts/test.sh"]
+async fn an_aggregation_on_s3_leaves_keys_and_checksums_but_no_download_link_for_status() {
+    let db = common::sqlite().await;
+    let day = Day::parse("2026-01-10").unwrap();
+    let inventory = vctp::synth::Inventory::new(20, 1, day, 1, 5);
+    common::import(&db.store, common::synthetic_rows(&inventory, day, 1)).await;
+    let objects = common::s3::s3_server().objects(&format!("jobs-{}", std::process::id()));
+    let outcome = run(
+        &Stores {
+            store: &db.store,
+            objects: &objects,
+            pivots: &PivotSpec::defaults(),
+        },
+        &Request {
+            period: Period::Day(day),
+            vcenters: Vec::new(),
+            engine: Engine::Rust,
+            report: true,
+        },
+        Source::Job,
+        WhenEmpty::Fail,
+    )
+    .await
+    .expect("daily request on S3");
+    assert_eq!(outcome.reports.len(), 2, "{outcome:?}");
+    // What the Job leaves for the operator is what the AggregationJob's status shows: anyone
+    // who can read the resource would hold a working link to the finance data.
+    let mut result = vctp::jobs::termination::JobResult::succeeded("aggregated".into());
+    result.aggregation = Some(outcome.into());
+    let message = result.to_message();
+    let status: serde_json::Value = serde_json::from_str(&message).unwrap();
+    for report in status["aggregation"]["reports"].as_array().unwrap() {
+        let mut fields: Vec<&str> = report
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["key", "sha256", "size"], "{report}");
+    }
+    assert!(!message.contains("X-Amz-"), "{message}");
 }

@@ -566,3 +566,257 @@ async fn the_examples_apply_and_each_invalid_one_is_refused_by_the_server_or_the
     }
     Ok(())
 }
+
+/// The columns `kubectl get` shows for the objects of `plural` (a `vctp.io` kind), read from
+/// the API server's Table view: `(column, cell)` per object.
+async fn printed_columns(ns: &TestNamespace, plural: &str) -> Result<Vec<Vec<(String, String)>>> {
+    let request = http::Request::get(format!(
+        "/apis/vctp.io/v1alpha1/namespaces/{}/{plural}",
+        ns.name
+    ))
+    .header(
+        http::header::ACCEPT,
+        "application/json;as=Table;g=meta.k8s.io;v=v1",
+    )
+    .body(Vec::new())?;
+    let table: serde_json::Value = serde_json::from_str(&ns.client.request_text(request).await?)?;
+    let names: Vec<String> = table["columnDefinitions"]
+        .as_array()
+        .context("columnDefinitions")?
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    Ok(table["rows"]
+        .as_array()
+        .context("rows")?
+        .iter()
+        .map(|row| {
+            let cells = row["cells"].as_array().cloned().unwrap_or_default();
+            names
+                .iter()
+                .cloned()
+                .zip(cells.iter().map(|c| match c {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }))
+                .collect()
+        })
+        .collect())
+}
+
+fn cell<'a>(row: &'a [(String, String)], column: &str) -> Option<&'a str> {
+    row.iter()
+        .find(|(name, _)| name == column)
+        .map(|(_, value)| value.as_str())
+}
+
+/// The message of `object`'s Ready condition.
+fn ready_message(object: &serde_json::Value) -> Option<String> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?["message"]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn kubectl_get_shows_each_aggregation_jobs_period_and_the_ready_message_of_jobs_and_exports()
+-> Result<()> {
+    let ns = TestNamespace::new("columns").await?;
+    let operator = OperatorProcess::start(&ns.name, &[])?;
+    for (name, spec) in [
+        (
+            "hour",
+            json!({ "period": "Hourly", "at": "2026-03-10T14:05:00+01:00" }),
+        ),
+        ("day", json!({ "period": "Daily", "date": "2026-03-10" })),
+        ("month", json!({ "period": "Monthly", "month": "2026-03" })),
+    ] {
+        create::<AggregationJob>(
+            &ns,
+            json!({
+                "apiVersion": "vctp.io/v1alpha1", "kind": "AggregationJob",
+                "metadata": { "name": name }, "spec": spec,
+            }),
+        )
+        .await?;
+    }
+    create::<MetricsExport>(
+        &ns,
+        json!({
+            "apiVersion": "vctp.io/v1alpha1", "kind": "MetricsExport",
+            "metadata": { "name": "case" },
+            "spec": { "source": { "url": "http://127.0.0.1:9" }, "lookbackSeconds": 3600,
+                      "selectors": ["{job=\"vmagent\"}"] },
+        }),
+    )
+    .await?;
+
+    let requests = ns.api::<AggregationJob>();
+    let exports = ns.api::<MetricsExport>();
+    let expected = [
+        ("day", "2026-03-10"),
+        ("hour", "2026-03-10T13"),
+        ("month", "2026-03"),
+    ];
+    eventually("every row with its period and Ready message", || async {
+        let rows = printed_columns(&ns, "aggregationjobs").await?;
+        for (name, period) in expected {
+            let object = serde_json::to_value(requests.get(name).await?)?;
+            let Some(message) = ready_message(&object) else {
+                return Ok(None);
+            };
+            let Some(row) = rows.iter().find(|r| cell(r, "Name") == Some(name)) else {
+                return Ok(None);
+            };
+            if cell(row, "Period") != Some(period) || cell(row, "Message") != Some(&message) {
+                return Ok(None);
+            }
+        }
+        let export = serde_json::to_value(exports.get("case").await?)?;
+        let Some(message) = ready_message(&export) else {
+            return Ok(None);
+        };
+        let rows = printed_columns(&ns, "metricsexports").await?;
+        Ok(rows
+            .first()
+            .is_some_and(|row| cell(row, "Message") == Some(&message))
+            .then_some(()))
+    })
+    .await
+    .with_context(|| operator.log())?;
+    let rows = printed_columns(&ns, "aggregationjobs").await?;
+    let columns: Vec<&str> = rows[0].iter().map(|(c, _)| c.as_str()).collect();
+    ensure!(
+        !columns.contains(&"Date") && !columns.contains(&"Month"),
+        "the period is one column: {columns:?}"
+    );
+    Ok(())
+}
+
+/// Plays the kubelet: the Pod's container `vctp` is in `state` (e.g. `{"waiting": …}` or
+/// `{"terminated": …}`), the Pod in `phase`.
+async fn set_container_state(
+    ns: &TestNamespace,
+    pod: &str,
+    phase: &str,
+    state: serde_json::Value,
+) -> Result<()> {
+    let status = json!({ "status": {
+        "phase": phase,
+        "containerStatuses": [{
+            "name": "vctp", "image": "vctp:test", "imageID": "", "ready": false,
+            "restartCount": 0, "state": state,
+        }],
+    }});
+    ns.api::<k8s_openapi::api::core::v1::Pod>()
+        .patch_status(
+            pod,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&status),
+        )
+        .await
+        .with_context(|| format!("setting the container state of Pod {pod}"))?;
+    Ok(())
+}
+
+/// The Events about `name` with `reason`, their notes.
+async fn event_notes(ns: &TestNamespace, name: &str, reason: &str) -> Result<Vec<String>> {
+    Ok(events(ns, name)
+        .await?
+        .into_iter()
+        .filter(|(r, _)| r == reason)
+        .map(|(_, note)| note)
+        .collect())
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_job_whose_image_cannot_be_pulled_or_whose_pod_is_oom_killed_fails_with_that_reason()
+-> Result<()> {
+    let ns = TestNamespace::new("jobfail").await?;
+    let operator = OperatorProcess::start(
+        &ns.name,
+        &[
+            "--job-backoff-limit",
+            "0",
+            "--image-pull-timeout-seconds",
+            "3",
+        ],
+    )?;
+    for (name, date) in [("pull", "2026-03-10"), ("oom", "2026-03-11")] {
+        create::<AggregationJob>(
+            &ns,
+            json!({
+                "apiVersion": "vctp.io/v1alpha1", "kind": "AggregationJob",
+                "metadata": { "name": name }, "spec": { "period": "Daily", "date": date },
+            }),
+        )
+        .await?;
+    }
+
+    // Waiting for an image never ends a Job: the operator gives the run up and says why.
+    let pull = running_pod(&ns, "pull-aggregate").await?;
+    set_container_state(
+        &ns,
+        &pull,
+        "Pending",
+        json!({ "waiting": { "reason": "ErrImageNeverPull",
+                "message": "Container image \"vctp:test\" is not present with pull policy of Never" }}),
+    )
+    .await?;
+    let status = phase_reached(&ns, "pull", Phase::Failed, &operator).await?;
+    let complete = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Complete")
+        .context("Complete")?;
+    ensure!(
+        complete.reason == "ErrImageNeverPull"
+            && complete.message.contains("vctp:test")
+            && complete.message.contains("--image-pull-timeout-seconds 3"),
+        "{complete:?}"
+    );
+    let notes = eventually("an ErrImageNeverPull Warning Event", || async {
+        let notes = event_notes(&ns, "pull", "ErrImageNeverPull").await?;
+        Ok((!notes.is_empty()).then_some(notes))
+    })
+    .await?;
+    ensure!(notes[0].contains("is not present"), "{notes:?}");
+    let jobs = ns.api::<Job>();
+    eventually("the given-up Job deleted", || async {
+        Ok(jobs
+            .get_opt("pull-aggregate")
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+
+    // An OOM-killed Pod leaves no result: the kubelet's reason is the run's.
+    let oom = running_pod(&ns, "oom-aggregate").await?;
+    set_container_state(
+        &ns,
+        &oom,
+        "Failed",
+        json!({ "terminated": { "exitCode": 137, "reason": "OOMKilled" }}),
+    )
+    .await?;
+    let status = phase_reached(&ns, "oom", Phase::Failed, &operator).await?;
+    let complete = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Complete")
+        .context("Complete")?;
+    ensure!(
+        complete.reason == "OOMKilled" && complete.message.contains("exit code 137"),
+        "{complete:?}"
+    );
+    eventually("an OOMKilled Warning Event", || async {
+        Ok((!event_notes(&ns, "oom", "OOMKilled").await?.is_empty()).then_some(()))
+    })
+    .await?;
+    Ok(())
+}

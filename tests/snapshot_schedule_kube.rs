@@ -83,6 +83,22 @@ async fn reconcile_now(ns: &TestNamespace) -> Result<SnapshotSchedule> {
 
 /// [`reconcile_now`] by an operator watching `watched`.
 async fn reconcile_watching(ns: &TestNamespace, watched: &[&str]) -> Result<SnapshotSchedule> {
+    reconcile_with(ns, watched, vctp::operator::DEFAULT_IMAGE_PULL_TIMEOUT).await
+}
+
+/// [`reconcile_now`] giving a Pod `timeout` to get its image.
+async fn reconcile_with_image_pull_timeout(
+    ns: &TestNamespace,
+    timeout: Duration,
+) -> Result<SnapshotSchedule> {
+    reconcile_with(ns, &[&ns.name], timeout).await
+}
+
+async fn reconcile_with(
+    ns: &TestNamespace,
+    watched: &[&str],
+    timeout: Duration,
+) -> Result<SnapshotSchedule> {
     let template = JobTemplate::restricted(&Defaults {
         backoff_limit: 0,
         ..default_defaults("vctp:test".into())
@@ -94,7 +110,8 @@ async fn reconcile_watching(ns: &TestNamespace, watched: &[&str]) -> Result<Snap
         None,
         Duration::from_secs(300),
     )
-    .watching(watched.iter().map(|n| n.to_string()).collect());
+    .watching(watched.iter().map(|n| n.to_string()).collect())
+    .with_image_pull_timeout(timeout);
     let schedules = ns.api::<SnapshotSchedule>();
     let schedule = schedules.get("yearly").await?;
     reconcile(Arc::new(schedule), Arc::new(ctx))
@@ -426,5 +443,78 @@ async fn vctp_operator_creates_a_ticks_job_and_reports_it_when_the_job_finishes(
     })
     .await
     .with_context(|| operator.log())?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn a_snapshot_job_whose_image_cannot_be_pulled_fails_its_target_with_the_reason_and_goes()
+-> Result<()> {
+    let ns = TestNamespace::new("snapsched").await?;
+    create_targets(&ns, &["vc01"]).await?;
+    let year = create_schedule(&ns, 1).await?;
+    let job = format!("yearly-snap-{year}0101t0000-vc01");
+    reconcile_now(&ns).await?;
+    let pod = eventually(&format!("the Pod of {job}"), || async {
+        Ok(job_pods(&ns, &job).await?.into_iter().next())
+    })
+    .await?;
+    // Plays the kubelet: the image is not there and may not be pulled.
+    let waiting = json!({ "status": { "phase": "Pending", "containerStatuses": [{
+        "name": "vctp", "image": "vctp:test", "imageID": "", "ready": false, "restartCount": 0,
+        "state": { "waiting": { "reason": "ErrImageNeverPull",
+            "message": "Container image \"vctp:test\" is not present with pull policy of Never" }},
+    }]}});
+    ns.api::<k8s_openapi::api::core::v1::Pod>()
+        .patch_status(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&waiting),
+        )
+        .await?;
+
+    // Still within its time: the tick waits and says why.
+    let waited = reconcile_now(&ns).await?;
+    ensure!(
+        outcomes(&waited) == [pair("vc01", "Running")],
+        "{:?}",
+        outcomes(&waited)
+    );
+    let status = serde_json::to_value(&waited.status)?;
+    ensure!(
+        status["lastTick"]["targets"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("ErrImageNeverPull: ")),
+        "{status}"
+    );
+
+    let given_up = reconcile_with_image_pull_timeout(&ns, Duration::ZERO).await?;
+    ensure!(
+        outcomes(&given_up) == [pair("vc01", "Failed")],
+        "{:?}",
+        outcomes(&given_up)
+    );
+    let status = serde_json::to_value(&given_up.status)?;
+    let message = status["lastTick"]["targets"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    ensure!(
+        message.starts_with("ErrImageNeverPull: ") && message.contains("gave the run up"),
+        "{message}"
+    );
+    let events = common::kube::events(&ns, "yearly").await?;
+    ensure!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "SnapshotFailed"
+                && note.starts_with("vc01: ErrImageNeverPull: ")
+                && note.contains("is not present")),
+        "{events:?}"
+    );
+    let jobs = ns.api::<Job>();
+    eventually("the given-up Job deleted", || async {
+        Ok(jobs.get_opt(&job).await?.is_none().then_some(()))
+    })
+    .await?;
     Ok(())
 }

@@ -30,29 +30,16 @@ pub const CONDITION_COMPLETE: &str = "Complete";
     cel,
     doc = "One aggregation request (an hour's report, a day's or a month's summaries and report), run as a Kubernetes Job. Create one to regenerate a period.",
     printcolumn(
-        name = "Period",
+        name = "Type",
         type_ = "string",
         json_path = ".spec.period",
         description = "Hourly, Daily or Monthly"
     ),
     printcolumn(
-        name = "Date",
+        name = "Period",
         type_ = "string",
-        json_path = ".spec.date",
-        description = "The day of a Daily aggregation"
-    ),
-    printcolumn(
-        name = "Month",
-        type_ = "string",
-        json_path = ".spec.month",
-        description = "The month of a Monthly aggregation"
-    ),
-    printcolumn(
-        name = "At",
-        type_ = "date",
-        json_path = ".spec.at",
-        description = "The hour of an Hourly report",
-        priority = 1
+        json_path = ".status.period",
+        description = "The hour (2026-03-10T14, UTC), day (2026-03-10) or month (2026-03) covered"
     ),
     printcolumn(
         name = "Phase",
@@ -77,6 +64,12 @@ pub const CONDITION_COMPLETE: &str = "Complete";
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+        description = "The Ready condition's message: the outcome, or why it is not done"
     )
 )]
 #[x_kube(
@@ -161,6 +154,10 @@ fn default_true() -> bool {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AggregationJobStatus {
+    /// The period covered, UTC: `2026-03-10T14` (an hour), `2026-03-10` (a day) or `2026-03`
+    /// (a month).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
     /// `Pending`, `Running`, `Succeeded` or `Failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
@@ -193,7 +190,9 @@ pub struct AggregationJobStatus {
     pub observed_generation: Option<i64>,
 }
 
-/// One object written to object storage.
+/// One object written to object storage. No download link: whoever can read the resource
+/// could use it; `vctp report url KEY` and the API's `/api/reports/download` hand out
+/// short-lived ones.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportObject {
@@ -203,7 +202,4 @@ pub struct ReportObject {
     pub size: i64,
     /// SHA-256 of the contents, lowercase hex.
     pub sha256: String,
-    /// A download URL (presigned where the store supports it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
 }

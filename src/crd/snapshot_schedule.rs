@@ -110,11 +110,13 @@ pub struct SnapshotScheduleSpec {
     /// missed tick once, `Skip` waits for the next one.
     #[serde(default)]
     pub missed_tick_policy: MissedTickPolicy,
-    /// Finished successful snapshot Jobs to keep.
+    /// Finished successful snapshot Jobs to keep, and as many successful `AggregationJob`s of
+    /// each period (hourly, daily, monthly).
     #[serde(default = "default_successful_jobs_history_limit")]
     #[schemars(range(min = 0, max = 100))]
     pub successful_jobs_history_limit: i32,
-    /// Finished failed snapshot Jobs to keep.
+    /// Finished failed snapshot Jobs to keep, and as many failed `AggregationJob`s of each
+    /// period.
     #[serde(default = "default_failed_jobs_history_limit")]
     #[schemars(range(min = 0, max = 100))]
     pub failed_jobs_history_limit: i32,

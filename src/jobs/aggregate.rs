@@ -28,9 +28,6 @@ pub struct ReportObject {
     pub key: String,
     pub size: i64,
     pub sha256: String,
-    /// A presigned download URL where the store supports it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
 }
 
 /// What a period with nothing to aggregate (a day without snapshots, a month without daily
@@ -150,9 +147,6 @@ impl Request {
     }
 }
 
-/// How long the presigned URLs in an outcome stay valid.
-const URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
-
 /// Aggregates the request's day or month (recorded in `aggregation_runs` as coming from
 /// `source`), then writes its reports; an hour only gets its report.
 pub async fn run(
@@ -206,20 +200,11 @@ pub async fn run(
                     period: label.clone(),
                     source,
                 })?;
-            for entry in written {
-                let url = stores
-                    .objects
-                    .presign_get(&entry.object_key, URL_LIFETIME)
-                    .await
-                    .ok()
-                    .flatten();
-                reports.push(ReportObject {
-                    key: entry.object_key,
-                    size: entry.size,
-                    sha256: entry.sha256,
-                    url,
-                });
-            }
+            reports.extend(written.into_iter().map(|entry| ReportObject {
+                key: entry.object_key,
+                size: entry.size,
+                sha256: entry.sha256,
+            }));
         }
     }
     Ok(Outcome {

@@ -2,8 +2,8 @@
 //! (`/dev/termination-log`) for the operator to copy into the resource's status: small JSON,
 //! one shape for every kind, success or failure.
 //!
-//! The kubelet keeps at most 4096 bytes of it, so [`JobResult::to_message`] drops what does
-//! not fit (download URLs first, then report entries) and says how many entries it dropped.
+//! The kubelet keeps at most 4096 bytes of it, so [`JobResult::to_message`] drops the report
+//! entries that do not fit and says how many it dropped.
 
 use super::aggregate;
 use serde::{Deserialize, Serialize};
@@ -101,8 +101,6 @@ pub struct ReportEntry {
     pub key: String,
     pub size: i64,
     pub sha256: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
 }
 
 impl From<aggregate::Outcome> for AggregationResult {
@@ -116,7 +114,6 @@ impl From<aggregate::Outcome> for AggregationResult {
                     key: r.key,
                     size: r.size,
                     sha256: r.sha256,
-                    url: r.url,
                 })
                 .collect(),
             reports_omitted: 0,
@@ -149,8 +146,8 @@ impl JobResult {
         }
     }
 
-    /// The JSON to write, at most [`MAX_MESSAGE_BYTES`] long: download URLs are dropped
-    /// first, then report entries from the end, then the message is cut.
+    /// The JSON to write, at most [`MAX_MESSAGE_BYTES`] long: report entries are dropped from
+    /// the end, then the message is cut.
     pub fn to_message(&self) -> String {
         let mut result = self.clone();
         let fits = |r: &JobResult| {
@@ -160,8 +157,7 @@ impl JobResult {
         if let Some(json) = fits(&result) {
             return json;
         }
-        if let Some(aggregation) = &mut result.aggregation {
-            aggregation.reports.iter_mut().for_each(|r| r.url = None);
+        if result.aggregation.is_some() {
             while fits(&result).is_none() {
                 let Some(aggregation) = &mut result.aggregation else {
                     break;
@@ -214,10 +210,6 @@ mod tests {
             key: format!("reports/daily/2026-03-10/vc{i:03}.xlsx"),
             size: 12_345,
             sha256: "ab".repeat(32),
-            url: Some(format!(
-                "https://s3.example.com/bucket/{i}?{}",
-                "X".repeat(400)
-            )),
         }
     }
 
@@ -240,7 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn a_large_result_drops_urls_then_entries_and_says_how_many() {
+    fn a_large_result_drops_entries_and_says_how_many() {
         let result = JobResult {
             succeeded: true,
             reason: None,
@@ -249,7 +241,7 @@ mod tests {
             export: None,
             aggregation: Some(AggregationResult {
                 rows_written: 100,
-                reports: (0..60).map(report).collect(),
+                reports: (0..100).map(report).collect(),
                 reports_omitted: 0,
             }),
         };
@@ -259,9 +251,8 @@ mod tests {
             .unwrap()
             .aggregation
             .unwrap();
-        assert!(back.reports.iter().all(|r| r.url.is_none()));
         assert!(back.reports_omitted > 0);
-        assert_eq!(back.reports.len() + back.reports_omitted, 60);
+        assert_eq!(back.reports.len() + back.reports_omitted, 100);
         assert_eq!(back.reports[0].key, report(0).key);
     }
 

@@ -35,11 +35,14 @@ async fn reconcile_request(request: &AggregationJob, ctx: &Context) -> Result<Ac
     if previous.phase.is_some_and(Phase::is_finished) {
         return Ok(Action::await_change());
     }
-    if let Err((reason, message)) = validate(request) {
-        let failed = invalid_status(&previous, reason, &message, request.meta().generation);
-        replace_status(ctx, request, &to_json(&previous), &to_json(&failed)).await?;
-        return Err(ctx.reject(request, reason, message).await);
-    }
+    let period = match validate(request) {
+        Ok(valid) => valid.period.label(),
+        Err((reason, message)) => {
+            let failed = invalid_status(&previous, reason, &message, request.meta().generation);
+            replace_status(ctx, request, &to_json(&previous), &to_json(&failed)).await?;
+            return Err(ctx.reject(request, reason, message).await);
+        }
+    };
     let run = ensure_run(
         ctx,
         request,
@@ -48,7 +51,7 @@ async fn reconcile_request(request: &AggregationJob, ctx: &Context) -> Result<Ac
         previous.job_name.is_some(),
     )
     .await?;
-    let next = status(&previous, &run, request.meta().generation);
+    let next = status(&previous, &run, period, request.meta().generation);
     if let Some((kind, reason, note)) = run.event(previous.phase) {
         ctx.event(request, kind, &reason, "Aggregate", note).await;
     }
@@ -59,7 +62,13 @@ async fn reconcile_request(request: &AggregationJob, ctx: &Context) -> Result<Ac
         );
     }
     replace_status(ctx, request, &to_json(&previous), &to_json(&next)).await?;
-    Ok(Action::await_change())
+    run.stop_if_abandoned(ctx, &request.namespace().unwrap_or_default())
+        .await?;
+    if next.phase.is_some_and(Phase::is_finished) {
+        Ok(Action::await_change())
+    } else {
+        Ok(ctx.until_unfinished_checked())
+    }
 }
 
 fn to_json(status: &AggregationJobStatus) -> serde_json::Value {
@@ -67,13 +76,14 @@ fn to_json(status: &AggregationJobStatus) -> serde_json::Value {
 }
 
 /// What the schema cannot check on API servers without CEL: the period's field is there and
-/// names a real day or month.
-pub fn validate(request: &AggregationJob) -> Result<(), (&'static str, String)> {
+/// names a real day or month. Gives the request the Job will run.
+pub fn validate(
+    request: &AggregationJob,
+) -> Result<crate::jobs::aggregate::Request, (&'static str, String)> {
     request
         .validate_cel()
         .map_err(|e| ("InvalidSpec", format!("{e:?}")))?;
     crate::jobs::aggregate::Request::from_spec(&request.spec)
-        .map(|_| ())
         .map_err(|e| ("InvalidPeriod", e.to_string()))
 }
 
@@ -101,10 +111,12 @@ pub fn build(request: &AggregationJob) -> JobRequest {
     }
 }
 
-/// The status after `run`, from the one before.
+/// The status after `run` of the request for `period` (its label, e.g. `2026-03-10T14`),
+/// from the one before.
 pub fn status(
     previous: &AggregationJobStatus,
     run: &Run,
+    period: String,
     generation: Option<i64>,
 ) -> AggregationJobStatus {
     let phase = run.phase();
@@ -135,6 +147,7 @@ pub fn status(
         ..complete.clone()
     };
     AggregationJobStatus {
+        period: Some(period),
         phase: Some(phase),
         job_name: Some(run.job_name().to_string()),
         start_time: observed
@@ -150,7 +163,6 @@ pub fn status(
                         key: r.key,
                         size: r.size,
                         sha256: r.sha256,
-                        url: r.url,
                     })
                     .collect()
             })

@@ -356,7 +356,12 @@ async fn reconcile_export(export: &MetricsExport, ctx: &Context) -> Result<Actio
     }
     let next_status = status(&previous, &run, &run_state, generation);
     replace_status(ctx, export, &to_json(&current), &to_json(&next_status)).await?;
-    Ok(after(Action::await_change()))
+    run_state.stop_if_abandoned(ctx, &namespace).await?;
+    if next_status.phase.is_some_and(ExportPhase::is_finished) {
+        Ok(after(Action::await_change()))
+    } else {
+        Ok(ctx.until_unfinished_checked())
+    }
 }
 
 /// The keys of the destination's credentials Secret, or why the Secrets cannot be used: the
@@ -865,6 +870,8 @@ spec:
                 completion_time: None,
                 result: Some(result),
                 message: None,
+                failure: None,
+                abandoned: false,
             }),
         };
         let previous = MetricsExportStatus {
@@ -897,6 +904,8 @@ spec:
                     "http://vm refused the credentials (HTTP 401)".into(),
                 )),
                 message: None,
+                failure: None,
+                abandoned: false,
             }),
         };
         let status = status(&MetricsExportStatus::default(), &run, &state, Some(1));

@@ -38,6 +38,10 @@ const BACKOFF_FIRST: Duration = Duration::from_secs(2);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// How soon a reconcile that waits for something runs again.
 const WAIT_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a Job's Pod may wait for its image before the run is given up, unless
+/// `--image-pull-timeout-seconds` says otherwise: long enough for a slow registry and a few
+/// of the kubelet's back-offs, short enough that a typo shows within minutes.
+pub const DEFAULT_IMAGE_PULL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What every reconcile gets.
 pub struct Context {
@@ -54,6 +58,8 @@ pub struct Context {
     pub export_store: Option<ExportStore>,
     /// The namespaces the operator watches (empty: only the reconciled object's own).
     pub watched: Vec<String>,
+    /// How long a Job's Pod may wait for its image (see [`workload::Patience`]).
+    pub image_pull_timeout: Duration,
 }
 
 /// The operator's default object store of export bundles.
@@ -88,6 +94,30 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             export_store: None,
             watched: Vec::new(),
+            image_pull_timeout: DEFAULT_IMAGE_PULL_TIMEOUT,
+        }
+    }
+
+    /// How long a Job's Pod may wait for its image before its run is given up.
+    pub fn with_image_pull_timeout(mut self, timeout: Duration) -> Context {
+        self.image_pull_timeout = timeout;
+        self
+    }
+
+    /// When to look at an unfinished Job again: its Pod's status (an image that cannot be
+    /// pulled) changes nothing in the Job, so no watch event would come.
+    pub fn until_unfinished_checked(&self) -> Action {
+        Action::requeue(
+            self.image_pull_timeout
+                .clamp(Duration::from_secs(1), Duration::from_secs(60)),
+        )
+    }
+
+    /// What observing a Job needs now.
+    pub fn patience(&self) -> workload::Patience {
+        workload::Patience {
+            now: now(),
+            image_pull_timeout: self.image_pull_timeout,
         }
     }
 

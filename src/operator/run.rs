@@ -34,6 +34,8 @@ pub struct Options {
     pub pod_name: Option<String>,
     pub metrics_addr: SocketAddr,
     pub recheck_every: Duration,
+    /// How long a Job's Pod may wait for its image before the run is given up.
+    pub image_pull_timeout: Duration,
     /// The default store of export bundles (`--reports-url`, else settings.reports_url).
     pub export_store: super::ExportStore,
 }
@@ -170,7 +172,8 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
             options.recheck_every,
         )
         .with_export_store(options.export_store.clone())
-        .watching(namespaces.clone()),
+        .watching(namespaces.clone())
+        .with_image_pull_timeout(options.image_pull_timeout),
     );
     tracing::info!(
         ?namespaces,

@@ -1,18 +1,46 @@
 //! What every controller does with the Jobs (and other objects) it owns: observe one (pure:
-//! Job + its Pods → phase, times and the [`JobResult`] its container left), create one
-//! idempotently (server-side apply of a deterministic name), list its Pods, delete it.
+//! Job + its Pods + the clock → phase, times, the [`JobResult`] its container left, or why it
+//! failed without one), create one idempotently (server-side apply of a deterministic name),
+//! list its Pods, delete it.
+//!
+//! A Pod that cannot pull its image waits forever: Kubernetes never fails its Job. The
+//! operator gives such a run up once a Pod has waited [`Patience::image_pull_timeout`] (at
+//! once for an image name that cannot be valid), records it as failed with the kubelet's
+//! reason, and deletes the Job.
 
 use super::job::build_job;
 use super::{Context, Error, MANAGER};
 use crate::crd::Phase;
 use crate::jobs::termination::JobResult;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{EnvVar, Pod};
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, EnvVar, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::NamespaceResourceScope;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
+
+/// The kubelet's waiting reasons of a container whose image cannot be had.
+const IMAGE_PULL_REASONS: [&str; 4] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "ErrImageNeverPull",
+    "InvalidImageName",
+];
+/// The one of them no wait can cure.
+const INVALID_IMAGE: &str = "InvalidImageName";
+/// The reason of a run whose container stopped without a result (a crash, a missing library).
+pub const CONTAINER_FAILED: &str = "ContainerFailed";
+/// The kubelet's reason of a container killed for going over its memory limit.
+pub const OOM_KILLED: &str = "OOMKilled";
+
+/// What observing a Job needs besides the Job: the time, and how long a Pod may wait for its
+/// image before the run is given up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patience {
+    pub now: Time,
+    pub image_pull_timeout: std::time::Duration,
+}
 
 /// What a Job has come to.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +55,12 @@ pub struct Observed {
     /// Why it is not running or failed, in words: the Job's failure condition, a Pod's
     /// waiting reason (image pull, missing Secret) or a log tail without a result.
     pub message: Option<String>,
+    /// Why it failed when its container left no result: [`OOM_KILLED`], [`CONTAINER_FAILED`]
+    /// or the image-pull reason it was given up for.
+    pub failure: Option<String>,
+    /// The operator gave the run up (its Pod cannot get its image): the Job must be deleted,
+    /// Kubernetes would keep it waiting.
+    pub abandoned: bool,
 }
 
 impl Observed {
@@ -40,6 +74,7 @@ impl Observed {
                 }),
                 _,
             ) => reason,
+            _ if self.failure.is_some() => self.failure.as_deref().unwrap_or_default(),
             (_, Phase::Succeeded) => "Succeeded",
             (_, Phase::Failed) => "JobFailed",
             (_, Phase::Running) => "Running",
@@ -57,7 +92,7 @@ impl Observed {
 }
 
 /// The phase, times and result of `job`, whose Pods are `pods` (in any order).
-pub fn observe(job: &Job, pods: &[Pod]) -> Observed {
+pub fn observe(job: &Job, pods: &[Pod], patience: &Patience) -> Observed {
     let status = job.status.clone().unwrap_or_default();
     let condition = |type_: &str| {
         status
@@ -79,59 +114,93 @@ pub fn observe(job: &Job, pods: &[Pod]) -> Observed {
     // Newest Pod first: its result is the one of the last attempt.
     let mut pods: Vec<&Pod> = pods.iter().collect();
     pods.sort_by_key(|p| std::cmp::Reverse(p.metadata.creation_timestamp.clone()));
-    let terminations = pods.iter().filter_map(|pod| {
-        pod.status
-            .as_ref()?
-            .container_statuses
-            .iter()
-            .flatten()
-            .find_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
-    });
+    let container = |pod: &&Pod| {
+        let status = pod.status.as_ref()?;
+        status.container_statuses.as_ref()?.first().cloned()
+    };
+    let terminated: Vec<ContainerStateTerminated> = pods
+        .iter()
+        .filter_map(|pod| container(pod)?.state?.terminated)
+        .collect();
     let mut result = None;
     let mut log_tail = None;
-    for message in terminations {
-        match JobResult::from_message(&message) {
+    for message in terminated.iter().filter_map(|t| t.message.as_deref()) {
+        match JobResult::from_message(message) {
             Some(r) => {
                 result = Some(r);
                 break;
             }
-            None if log_tail.is_none() => log_tail = Some(last_lines(&message, 5)),
+            None if log_tail.is_none() => log_tail = Some(last_lines(message, 5)),
             None => {}
         }
     }
+    // The last attempt, when it stopped without a result: a crash or the OOM killer.
+    let crash = terminated
+        .first()
+        .filter(|t| t.exit_code != 0 && result.is_none())
+        .map(|t| crashed(t, memory_limit(job)));
     let waiting = pods.iter().find_map(|pod| {
-        pod.status
-            .as_ref()?
-            .container_statuses
-            .iter()
-            .flatten()
-            .find_map(|c| {
-                let waiting = c.state.as_ref()?.waiting.as_ref()?;
-                let reason = waiting.reason.clone()?;
-                // ContainerCreating is the normal way up, not news.
-                (reason != "ContainerCreating").then(|| match &waiting.message {
-                    Some(m) => format!("{reason}: {m}"),
-                    None => reason,
-                })
-            })
+        let waiting = container(pod)?.state?.waiting?;
+        let reason = waiting.reason?;
+        // ContainerCreating is the normal way up, not news.
+        (reason != "ContainerCreating").then(|| Waiting {
+            text: match &waiting.message {
+                Some(m) => format!("{reason}: {m}"),
+                None => reason.clone(),
+            },
+            reason,
+            since: pod.metadata.creation_timestamp.clone(),
+        })
     });
+    let gave_up = match (&waiting, phase) {
+        (Some(w), Phase::Pending | Phase::Running) => w.image_given_up(patience),
+        _ => None,
+    };
+    if let (Some(w), Some(waited)) = (&waiting, gave_up) {
+        return Observed {
+            phase: Phase::Failed,
+            start_time: status.start_time.clone(),
+            completion_time: Some(patience.now.clone()),
+            result: None,
+            message: Some(format!(
+                "{}; the Pod waited {} for its image, so the operator gave the run up \
+                 (--image-pull-timeout-seconds {}) and deleted the Job",
+                w.text,
+                humantime::format_duration(waited),
+                patience.image_pull_timeout.as_secs()
+            )),
+            failure: Some(w.reason.clone()),
+            abandoned: true,
+        };
+    }
     let message = match phase {
-        Phase::Failed => finished
-            .and_then(|c| {
-                Some(format!(
-                    "{}: {}",
-                    c.reason.clone()?,
-                    c.message.clone().unwrap_or_default()
-                ))
-            })
-            .map(|m| match &log_tail {
-                Some(tail) => format!("{m}; last output: {tail}"),
-                None => m,
-            })
-            .or(log_tail),
-        Phase::Pending | Phase::Running => waiting,
+        Phase::Failed => {
+            let parts: Vec<String> = [
+                finished.and_then(|c| {
+                    Some(format!(
+                        "{}: {}",
+                        c.reason.clone()?,
+                        c.message.clone().unwrap_or_default()
+                    ))
+                }),
+                crash.as_ref().map(|(_, text)| text.clone()),
+                log_tail.map(|tail| format!("last output: {tail}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            (!parts.is_empty()).then(|| parts.join("; "))
+        }
+        Phase::Pending | Phase::Running => waiting.map(|w| w.text).or_else(|| {
+            crash
+                .as_ref()
+                .map(|(_, text)| format!("the last attempt failed, retrying: {text}"))
+        }),
         Phase::Succeeded => None,
     };
+    let failure = crash
+        .filter(|_| phase == Phase::Failed)
+        .map(|(reason, _)| reason.to_string());
     Observed {
         phase,
         start_time: status.start_time.clone(),
@@ -141,7 +210,68 @@ pub fn observe(job: &Job, pods: &[Pod]) -> Observed {
             .or_else(|| finished.and_then(|c| c.last_transition_time.clone())),
         result,
         message,
+        failure,
+        abandoned: false,
     }
+}
+
+/// A container waiting to start, and since when its Pod exists.
+struct Waiting {
+    reason: String,
+    text: String,
+    since: Option<Time>,
+}
+
+impl Waiting {
+    /// How long it waited for its image, when that is long enough to give the run up (at
+    /// once for a name that cannot be valid).
+    fn image_given_up(&self, patience: &Patience) -> Option<std::time::Duration> {
+        if !IMAGE_PULL_REASONS.contains(&self.reason.as_str()) {
+            return None;
+        }
+        let since = self.since.as_ref().map_or(patience.now.0, |t| t.0);
+        let waited = std::time::Duration::from_secs(
+            u64::try_from(patience.now.0.as_second() - since.as_second()).unwrap_or(0),
+        );
+        (self.reason == INVALID_IMAGE || waited >= patience.image_pull_timeout).then_some(waited)
+    }
+}
+
+/// The reason and the words for a container that stopped with `terminated` and no result.
+fn crashed(terminated: &ContainerStateTerminated, limit: Option<String>) -> (&'static str, String) {
+    let code = terminated.exit_code;
+    if terminated.reason.as_deref() == Some(OOM_KILLED) {
+        let text = match limit {
+            Some(limit) => format!(
+                "OOMKilled: the container went over its memory limit {limit} (exit code {code}): raise resources.limits.memory in the Job template"
+            ),
+            None => format!(
+                "OOMKilled: the node ran out of memory (exit code {code}; the container has no memory limit)"
+            ),
+        };
+        return (OOM_KILLED, text);
+    }
+    let how = match terminated.reason.as_deref() {
+        Some(reason) if reason != "Error" => format!(" ({reason})"),
+        _ => String::new(),
+    };
+    (
+        CONTAINER_FAILED,
+        format!("the container stopped with exit code {code}{how} and left no result"),
+    )
+}
+
+/// The memory limit of the Job's container, e.g. `512Mi`.
+fn memory_limit(job: &Job) -> Option<String> {
+    let pod = job.spec.as_ref()?.template.spec.as_ref()?;
+    let limits = pod
+        .containers
+        .first()?
+        .resources
+        .as_ref()?
+        .limits
+        .as_ref()?;
+    limits.get("memory").map(|q| q.0.clone())
 }
 
 /// One run of a resource's work as a Job, and what the reconcile found of it.
@@ -253,6 +383,17 @@ impl Run {
         }
     }
 
+    /// Deletes the Job when the run was given up (see [`Observed::abandoned`]); called once
+    /// the status says why, so the reason is never lost with the Job.
+    pub async fn stop_if_abandoned(&self, ctx: &Context, namespace: &str) -> Result<(), Error> {
+        match self {
+            Run::Observed { job_name, observed } if observed.abandoned => {
+                delete::<Job>(ctx, namespace, job_name).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The Event this run deserves given the phase status showed before: one when the Job
     /// is created, one when it finishes, none while nothing changes.
     pub fn event(&self, previous: Option<Phase>) -> Option<(EventType, String, String)> {
@@ -344,7 +485,7 @@ pub async fn observe_job(ctx: &Context, job: &Job) -> Result<Observed, Error> {
     let namespace = job.metadata.namespace.clone().unwrap_or_default();
     let name = job.metadata.name.clone().unwrap_or_default();
     let pods = job_pods(ctx, &namespace, &name).await?;
-    Ok(observe(job, &pods))
+    Ok(observe(job, &pods, &ctx.patience()))
 }
 
 #[cfg(test)]
@@ -378,6 +519,13 @@ status:
         .unwrap()
     }
 
+    fn patience(now: &str) -> Patience {
+        Patience {
+            now: serde_json::from_value(serde_json::json!(now)).unwrap(),
+            image_pull_timeout: std::time::Duration::from_secs(300),
+        }
+    }
+
     fn terminated(exit: i32, message: &str) -> String {
         format!(
             "        terminated:\n          exitCode: {exit}\n          message: {}\n",
@@ -398,7 +546,11 @@ status:
 
         let running = Run::Observed {
             job_name: "j".into(),
-            observed: Box::new(observe(&job("  active: 1"), &[])),
+            observed: Box::new(observe(
+                &job("  active: 1"),
+                &[],
+                &patience("2026-03-10T14:01:00Z"),
+            )),
         };
         assert_eq!(running.event(Some(Phase::Pending)), None);
 
@@ -410,6 +562,8 @@ status:
                 completion_time: None,
                 result: Some(JobResult::failed("Unauthorized", "refused".into())),
                 message: None,
+                failure: None,
+                abandoned: false,
             }),
         };
         let (kind, reason, _) = failed.event(Some(Phase::Running)).unwrap();
@@ -431,12 +585,13 @@ status:
 
     #[test]
     fn a_job_without_pods_is_pending_and_one_with_an_active_pod_running() {
-        let pending = observe(&job("  {}"), &[]);
+        let pending = observe(&job("  {}"), &[], &patience("2026-03-10T14:01:00Z"));
         assert_eq!(pending.phase, Phase::Pending);
         assert_eq!(pending.message, None);
         let running = observe(
             &job("  active: 1\n  startTime: \"2026-03-10T14:00:05Z\""),
             &[],
+            &patience("2026-03-10T14:01:00Z"),
         );
         assert_eq!(running.phase, Phase::Running);
         assert!(running.start_time.is_some());
@@ -448,7 +603,11 @@ status:
             "2026-03-10T14:00:05Z",
             "        waiting:\n          reason: CreateContainerConfigError\n          message: secret \"vc01-account\" not found\n",
         );
-        let observed = observe(&job("  active: 1"), &[stuck]);
+        let observed = observe(
+            &job("  active: 1"),
+            &[stuck],
+            &patience("2026-03-10T14:01:00Z"),
+        );
         assert_eq!(
             observed.message.as_deref(),
             Some("CreateContainerConfigError: secret \"vc01-account\" not found")
@@ -463,6 +622,7 @@ status:
                 "  succeeded: 1\n  completionTime: \"2026-03-10T14:01:00Z\"\n  conditions:\n    - {type: Complete, status: \"True\"}",
             ),
             &[pod("2026-03-10T14:00:05Z", &terminated(0, result))],
+            &patience("2026-03-10T14:02:00Z"),
         );
         assert_eq!(observed.phase, Phase::Succeeded);
         assert_eq!(observed.reason(), "Succeeded");
@@ -483,6 +643,7 @@ status:
                 pod("2026-03-10T14:01:00Z", &terminated(1, last)),
                 pod("2026-03-10T14:00:05Z", &terminated(1, first)),
             ],
+            &patience("2026-03-10T14:02:00Z"),
         );
         assert_eq!(observed.phase, Phase::Failed);
         assert_eq!(observed.reason(), "InvalidLogin");
@@ -494,21 +655,124 @@ status:
     }
 
     #[test]
-    fn a_crash_without_a_result_keeps_the_tail_of_its_log() {
+    fn a_crash_without_a_result_keeps_its_exit_code_and_the_tail_of_its_log() {
         let log = "line 1\nline 2\nline 3\nline 4\nline 5\nthread 'main' panicked at src/main.rs:1";
         let observed = observe(
             &job(
                 "  failed: 1\n  conditions:\n    - {type: Failed, status: \"True\", reason: BackoffLimitExceeded, message: Job has reached the specified backoff limit}",
             ),
             &[pod("2026-03-10T14:00:05Z", &terminated(101, log))],
+            &patience("2026-03-10T14:02:00Z"),
         );
-        assert_eq!(observed.reason(), "JobFailed");
+        assert_eq!(observed.reason(), CONTAINER_FAILED);
         let message = observed.summary().unwrap();
         assert!(
             message.starts_with("BackoffLimitExceeded: Job has reached"),
             "{message}"
         );
+        assert!(message.contains("exit code 101"), "{message}");
         assert!(message.ends_with("panicked at src/main.rs:1"), "{message}");
         assert!(!message.contains("line 1"), "{message}");
+    }
+
+    #[test]
+    fn an_oom_killed_run_fails_with_that_reason_and_the_memory_limit_to_raise() {
+        let mut failed = job(
+            "  failed: 2\n  conditions:\n    - {type: Failed, status: \"True\", reason: BackoffLimitExceeded, message: Job has reached the specified backoff limit}",
+        );
+        failed.spec = serde_yaml::from_str(
+            "template:\n  spec:\n    containers:\n      - name: vctp\n        resources: {limits: {memory: 64Mi}}\n",
+        )
+        .unwrap();
+        let killed = "        terminated:\n          exitCode: 137\n          reason: OOMKilled\n";
+        let observed = observe(
+            &failed,
+            &[pod("2026-03-10T14:00:05Z", killed)],
+            &patience("2026-03-10T14:02:00Z"),
+        );
+        assert_eq!(observed.phase, Phase::Failed);
+        assert_eq!(observed.reason(), OOM_KILLED);
+        let message = observed.summary().unwrap();
+        assert!(message.contains("exit code 137"), "{message}");
+        assert!(message.contains("memory limit 64Mi"), "{message}");
+        let run = Run::Observed {
+            job_name: "j".into(),
+            observed: Box::new(observed),
+        };
+        let (kind, reason, note) = run.event(Some(Phase::Running)).unwrap();
+        assert_eq!((kind, reason.as_str()), (EventType::Warning, OOM_KILLED));
+        assert!(note.contains("memory limit 64Mi"), "{note}");
+    }
+
+    #[test]
+    fn a_retry_after_an_oom_kill_says_what_happened_to_the_attempt_before() {
+        let killed = "        terminated:\n          exitCode: 137\n          reason: OOMKilled\n";
+        let observed = observe(
+            &job("  active: 1\n  failed: 1"),
+            &[pod("2026-03-10T14:00:05Z", killed)],
+            &patience("2026-03-10T14:02:00Z"),
+        );
+        assert_eq!(observed.phase, Phase::Running);
+        let message = observed.message.unwrap_or_default();
+        assert!(message.contains("OOMKilled"), "{message}");
+    }
+
+    #[test]
+    fn a_pod_waiting_for_its_image_is_given_up_after_the_timeout_with_the_kubelets_reason() {
+        let waiting = pod(
+            "2026-03-10T14:00:05Z",
+            "        waiting:\n          reason: ImagePullBackOff\n          message: Back-off pulling image \"vctp:typo\"\n",
+        );
+        let active = job("  active: 1\n  startTime: \"2026-03-10T14:00:05Z\"");
+        let early = observe(
+            &active,
+            std::slice::from_ref(&waiting),
+            &patience("2026-03-10T14:04:00Z"),
+        );
+        assert_eq!(early.phase, Phase::Running);
+        assert!(!early.abandoned);
+        assert!(
+            early
+                .message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("ImagePullBackOff: Back-off pulling image")),
+            "{early:?}"
+        );
+
+        let late = observe(&active, &[waiting], &patience("2026-03-10T14:05:06Z"));
+        assert_eq!(late.phase, Phase::Failed);
+        assert!(late.abandoned);
+        assert_eq!(late.reason(), "ImagePullBackOff");
+        let message = late.summary().unwrap();
+        assert!(message.contains("vctp:typo"), "{message}");
+        assert!(
+            message.contains("5m 1s") && message.contains("--image-pull-timeout-seconds"),
+            "{message}"
+        );
+        assert!(late.completion_time.is_some());
+        let run = Run::Observed {
+            job_name: "j".into(),
+            observed: Box::new(late),
+        };
+        let (kind, reason, _) = run.event(Some(Phase::Running)).unwrap();
+        assert_eq!(
+            (kind, reason.as_str()),
+            (EventType::Warning, "ImagePullBackOff")
+        );
+    }
+
+    #[test]
+    fn an_image_name_that_cannot_be_valid_is_given_up_at_once() {
+        let waiting = pod(
+            "2026-03-10T14:00:05Z",
+            "        waiting:\n          reason: InvalidImageName\n          message: Failed to apply default image tag \"Vctp:X\"\n",
+        );
+        let observed = observe(
+            &job("  active: 1"),
+            &[waiting],
+            &patience("2026-03-10T14:00:06Z"),
+        );
+        assert_eq!((observed.phase, observed.abandoned), (Phase::Failed, true));
+        assert_eq!(observed.reason(), "InvalidImageName");
     }
 }

@@ -298,7 +298,11 @@ ownerReferences:
         );
 
         // Read back, the Job is recognised as the target's Job of that tick.
-        let seen = SnapshotJob::new(&built, &[]);
+        let seen = SnapshotJob::new(
+            &built,
+            &[],
+            &crate::operator::snapshot_schedule::fixtures::patience(),
+        );
         assert_eq!(seen.tick, Some(new.tick));
         assert_eq!(seen.target_label.as_deref(), Some("vc01"));
         assert_eq!(seen.observed.phase, Phase::Pending);

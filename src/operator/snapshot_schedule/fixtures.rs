@@ -1,7 +1,7 @@
 //! What the unit tests of the steps share: a schedule, its targets, times and Job states.
 
 use crate::crd::{Phase, SnapshotSchedule, VCenterTarget};
-use crate::operator::workload::Observed;
+use crate::operator::workload::{Observed, Patience};
 use chrono::{DateTime, Utc};
 
 pub const UID: &str = "6f1c2a52-0d7e-4b8a-9a51-3c3f1e0b7a10";
@@ -60,6 +60,16 @@ pub fn at(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// The clock of a reconcile at 14:05 on 2026-03-10, with the default image-pull timeout.
+pub fn patience() -> Patience {
+    Patience {
+        now: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(crate::operator::to_timestamp(
+            at("2026-03-10T14:05:00Z"),
+        )),
+        image_pull_timeout: crate::operator::DEFAULT_IMAGE_PULL_TIMEOUT,
+    }
+}
+
 pub fn observed(phase: Phase) -> Observed {
     Observed {
         phase,
@@ -67,5 +77,7 @@ pub fn observed(phase: Phase) -> Observed {
         completion_time: None,
         result: None,
         message: None,
+        failure: None,
+        abandoned: false,
     }
 }

@@ -77,9 +77,10 @@ pub struct Actions {
     pub finished: Vec<Finished>,
     /// Unfinished snapshot Jobs of targets that are gone or no longer selected.
     pub cancel: Vec<String>,
-    /// Finished snapshot Jobs beyond the history limits, oldest first.
+    /// Finished snapshot Jobs beyond the history limits, oldest first, then those given up
+    /// (their Pod cannot get its image; Kubernetes would keep them waiting).
     pub delete_jobs: Vec<String>,
-    /// Finished `Hourly` `AggregationJob`s of the schedule beyond the history limits.
+    /// Finished `AggregationJob`s of the schedule beyond the history limits of their period.
     pub delete_aggregations: Vec<String>,
     /// Warning Events about ticks that did not run as scheduled.
     pub notices: Vec<Notice>,
@@ -103,8 +104,8 @@ pub struct Actions {
 ///   (with `hourlyReports`); on the daily and monthly crons (decided after their own last
 ///   handled tick) a `Daily` one for the UTC day before the cron tick's UTC date and a
 ///   `Monthly` one for the UTC month before the tick's UTC month.
-/// - Finished snapshot Jobs and `Hourly` `AggregationJob`s beyond the history limits are
-///   deleted, oldest first.
+/// - Finished snapshot Jobs and `AggregationJob`s beyond the history limits (those of each
+///   period counted apart) are deleted, oldest first.
 pub fn plan(
     schedule: &SnapshotSchedule,
     validated: &Validated,
@@ -559,8 +560,9 @@ fn newly_finished(
         .collect()
 }
 
-/// The snapshot Jobs and `Hourly` `AggregationJob`s to delete: finished ones beyond
-/// `successfulJobsHistoryLimit` / `failedJobsHistoryLimit`, oldest first.
+/// The snapshot Jobs and `AggregationJob`s to delete: finished ones beyond
+/// `successfulJobsHistoryLimit` / `failedJobsHistoryLimit` (for each period of aggregation),
+/// oldest first.
 fn beyond_history(
     spec: &SnapshotScheduleSpec,
     found: &Found,
@@ -570,41 +572,59 @@ fn beyond_history(
         Phase::Succeeded => spec.successful_jobs_history_limit,
         _ => spec.failed_jobs_history_limit,
     };
+    let kept = |j: &&SnapshotJob| !cancelled.contains(&j.name) && !j.observed.abandoned;
     let jobs = found
         .jobs
         .iter()
-        .filter(|j| j.is_finished() && !cancelled.contains(&j.name))
+        .filter(|j| j.is_finished())
+        .filter(kept)
         .map(|j| {
             let at = j.tick.map_or(0, |t| t.timestamp());
-            (j.observed.phase, at, j.name.as_str())
+            ((), j.observed.phase, at, j.name.as_str())
         });
-    let hourly = found
-        .aggregations
+    let abandoned = found
+        .jobs
         .iter()
-        .filter(|a| a.spec.period == AggregationPeriod::Hourly)
-        .filter_map(|a| {
-            let phase = a.status.as_ref()?.phase.filter(|p| p.is_finished())?;
-            let at = a.spec.at.as_ref().map_or(0, |t| t.0.as_second());
-            Some((phase, at, a.meta().name.as_deref().unwrap_or_default()))
-        });
-    (oldest_beyond(jobs, keep), oldest_beyond(hourly, keep))
+        .filter(|j| j.observed.abandoned && !cancelled.contains(&j.name))
+        .map(|j| j.name.clone());
+    // Each period keeps its own history: hourly runs, one an hour, would otherwise push the
+    // daily and monthly ones out at once.
+    let aggregations = found.aggregations.iter().filter_map(|a| {
+        let phase = a.status.as_ref()?.phase.filter(|p| p.is_finished())?;
+        let start =
+            crate::jobs::aggregate::Request::from_spec(&a.spec).map_or(0, |r| r.period.start());
+        let name = a.meta().name.as_deref().unwrap_or_default();
+        Some((period_rank(a.spec.period), phase, start, name))
+    });
+    let mut delete_jobs = oldest_beyond(jobs, keep);
+    delete_jobs.extend(abandoned);
+    (delete_jobs, oldest_beyond(aggregations, keep))
 }
 
-/// Per phase, the names beyond the newest `keep(phase)`, oldest first.
-fn oldest_beyond<'a>(
-    items: impl Iterator<Item = (Phase, i64, &'a str)>,
+/// An order of the periods, to keep their histories apart.
+fn period_rank(period: AggregationPeriod) -> u8 {
+    match period {
+        AggregationPeriod::Hourly => 0,
+        AggregationPeriod::Daily => 1,
+        AggregationPeriod::Monthly => 2,
+    }
+}
+
+/// Per group and phase, the names beyond the newest `keep(phase)`, oldest first.
+fn oldest_beyond<'a, G: Ord>(
+    items: impl Iterator<Item = (G, Phase, i64, &'a str)>,
     keep: impl Fn(Phase) -> i32,
 ) -> Vec<String> {
-    let mut by_phase: BTreeMap<bool, Vec<(i64, &str)>> = BTreeMap::new();
-    for (phase, at, name) in items {
-        by_phase
-            .entry(phase == Phase::Succeeded)
+    let mut groups: BTreeMap<(G, bool), Vec<(i64, &str)>> = BTreeMap::new();
+    for (group, phase, at, name) in items {
+        groups
+            .entry((group, phase == Phase::Succeeded))
             .or_default()
             .push((at, name));
     }
-    let mut beyond: Vec<(i64, &str)> = by_phase
+    let mut beyond: Vec<(i64, &str)> = groups
         .into_iter()
-        .flat_map(|(succeeded, mut items)| {
+        .flat_map(|((_, succeeded), mut items)| {
             let phase = if succeeded {
                 Phase::Succeeded
             } else {
@@ -1248,6 +1268,89 @@ status: {{phase: {phase}}}
             ]
         );
         assert_eq!(plan.delete_aggregations, ["hourly-hourly-20260310t1000"]);
+    }
+
+    #[test]
+    fn history_limits_apply_to_daily_and_monthly_aggregations_each_on_its_own() {
+        let schedule = schedule(&format!(
+            "  successfulJobsHistoryLimit: 2\n  failedJobsHistoryLimit: 1\n{SNAPSHOTS_ONLY}"
+        ));
+        let aggregation = |name: &str, period: &str, phase: &str| -> AggregationJob {
+            serde_yaml::from_str(&format!(
+                "apiVersion: vctp.io/v1alpha1\nkind: AggregationJob\nmetadata: {{name: {name}, namespace: finance}}\nspec: {{{period}}}\nstatus: {{phase: {phase}}}\n"
+            ))
+            .unwrap()
+        };
+        let daily = |date: &str, phase: &str| {
+            aggregation(
+                &format!("hourly-daily-{date}"),
+                &format!("period: Daily, date: '{date}'"),
+                phase,
+            )
+        };
+        let monthly = |month: &str, phase: &str| {
+            aggregation(
+                &format!("hourly-monthly-{month}"),
+                &format!("period: Monthly, month: '{month}'"),
+                phase,
+            )
+        };
+        let found = Found {
+            targets: targets(&["vc01"]),
+            aggregations: vec![
+                daily("2026-03-07", "Succeeded"),
+                daily("2026-03-09", "Succeeded"),
+                daily("2026-03-06", "Succeeded"),
+                daily("2026-03-08", "Succeeded"),
+                daily("2026-03-05", "Failed"),
+                daily("2026-03-04", "Failed"),
+                daily("2026-03-10", "Running"),
+                monthly("2025-12", "Succeeded"),
+                monthly("2026-02", "Succeeded"),
+                monthly("2026-01", "Succeeded"),
+            ],
+            ..Found::default()
+        };
+        let plan = plan_at(&schedule, &found, "2026-03-10T14:05:00Z");
+        // Two successful and one failed of each period are kept: the daily ones do not
+        // push the monthly ones out, nor the other way round.
+        assert_eq!(
+            plan.delete_aggregations,
+            [
+                "hourly-monthly-2025-12",
+                "hourly-daily-2026-03-04",
+                "hourly-daily-2026-03-06",
+                "hourly-daily-2026-03-07",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_snapshot_job_given_up_for_its_image_fails_its_target_with_the_reason_and_is_deleted() {
+        let schedule = schedule(SNAPSHOTS_ONLY);
+        let found = Found {
+            targets: targets(&["vc01"]),
+            ..Found::default()
+        };
+        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        let schedule = after(&schedule, &first);
+        let mut stuck = snap("2026-03-10T10:00:00Z", "vc01", Phase::Failed);
+        stuck.observed.failure = Some("ErrImageNeverPull".into());
+        stuck.observed.abandoned = true;
+        stuck.observed.message = Some("image \"vctp:0.1.0\" is not present".into());
+        let found = Found {
+            jobs: vec![stuck],
+            ..found
+        };
+        let plan = plan_at(&schedule, &found, "2026-03-10T10:06:00Z");
+        assert_eq!(plan.delete_jobs, ["hourly-snap-20260310t1000-vc01"]);
+        assert_eq!(plan.finished.len(), 1);
+        let tick = plan.status.last_tick.as_ref().unwrap();
+        assert_eq!(tick.targets[0].outcome, TickOutcome::Failed);
+        assert_eq!(
+            tick.targets[0].message.as_deref(),
+            Some("ErrImageNeverPull: image \"vctp:0.1.0\" is not present")
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct SnapshotJob {
 
 impl SnapshotJob {
     /// `job` (with its Pods) as the plan sees it.
-    pub fn new(job: &Job, pods: &[Pod]) -> SnapshotJob {
+    pub fn new(job: &Job, pods: &[Pod], patience: &workload::Patience) -> SnapshotJob {
         let label = |key: &str| job.labels().get(key).cloned();
         SnapshotJob {
             name: job.name_any(),
@@ -46,7 +46,7 @@ impl SnapshotJob {
                 .and_then(|t| t.parse::<i64>().ok())
                 .and_then(|t| DateTime::from_timestamp(t, 0)),
             target_label: label(TARGET_LABEL),
-            observed: workload::observe(job, pods),
+            observed: workload::observe(job, pods, patience),
         }
     }
 
@@ -82,10 +82,14 @@ pub(super) async fn read(
             pods_by_job.entry(job).or_default().push(pod);
         }
     }
+    let patience = ctx.patience();
     let jobs = jobs
         .iter()
         .filter(|j| controlled_by(&j.metadata, schedule))
-        .map(|j| SnapshotJob::new(j, pods_by_job.get(&j.name_any()).map_or(&[], Vec::as_slice)))
+        .map(|j| {
+            let pods: &[Pod] = pods_by_job.get(&j.name_any()).map_or(&[], Vec::as_slice);
+            SnapshotJob::new(j, pods, &patience)
+        })
         .collect();
     let aggregations =
         list::<AggregationJob>(ctx, &namespace, &instance_selector(schedule, AGGREGATION))
