@@ -7,7 +7,9 @@
 #       --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" .
 #     docker run --rm registry.example.com/vctp:0.1.0 --help
 #
-# then point the chart at it (image.repository / image.tag). The dependencies are compiled in
+# then point the chart at it (image.repository / image.tag). Without Docker, scripts/image.sh
+# builds the same image (same paths, user, entrypoint, cmd and labels; scripts/image_check.py
+# compares them with this file's final stage) from a binary built on the host. The dependencies are compiled in
 # a layer of their own that only Cargo.toml/Cargo.lock invalidate, so a change to src/ rebuilds
 # vctp alone. --locked: exactly the versions of Cargo.lock, or the build fails.
 #

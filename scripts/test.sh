@@ -9,7 +9,8 @@
 # (etcd, kube-apiserver, kube-controller-manager: scripts/kube.sh; its first
 # run builds them from Debian's source package, ~5-8 min), PyPI's openapi-spec-validator
 # (scripts/openapi.sh; it judges the served /swagger.json), then the Helm chart's check
-# (scripts/chart_check.py with scripts/helm.sh's tools).
+# (scripts/chart_check.py with scripts/helm.sh's tools) and the OCI image's check
+# (scripts/image_check.py: scripts/image.sh with Debian's umoci, read back with skopeo).
 #
 # Usage: scripts/test.sh   (from any directory)
 #
@@ -137,6 +138,9 @@ step "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -
 step "cargo test --all-targets -- --include-ignored" cargo test --all-targets -- --include-ignored
 # After the tests: it loads the rendered settings files with the vctp binary they built.
 step "helm chart: lint, render, validate" "$VCTP_TEST_HELM_PYTHON" scripts/chart_check.py --vctp target/debug/vctp
+# After the tests too: it packs the binary they built into the OCI image and runs it there.
+step "OCI image: scripts/image.sh builds it, it runs as 65532, it matches the Dockerfile" \
+    python3 scripts/image_check.py --binary target/debug/vctp
 
 echo
 if [ "${#failed[@]}" -ne 0 ]; then
