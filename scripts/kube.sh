@@ -629,6 +629,7 @@ _kube_start_apiserver() {
                 --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction
                 --kubelet-client-certificate="$d/apiserver-kubelet.crt"
                 --kubelet-client-key="$d/apiserver-kubelet.key"
+                --kubelet-preferred-address-types=InternalIP
             )
         fi
         "$(_kube_cache)/bin/kube-apiserver" \
