@@ -212,12 +212,9 @@ fn build_and_import_image(node: &Node, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Renders the chart with the node's values and installs it: CRDs first (created, not
-/// applied: kubectl 1.20 refuses the CEL rules client-side and the 1.20 API server drops
-/// them, as any API server before 1.25), then everything else.
-fn install_chart(node: &Node, dir: &Path) -> Result<()> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let values = json!({
+/// The chart's values for the node; `jobs` replaces the Jobs' values (step 6).
+fn values(node: &Node, jobs: Value) -> Value {
+    json!({
         "image": {"repository": "vctp", "tag": IMAGE_TAG, "pullPolicy": "Never"},
         "database": {"existingSecret": "vctp-database"},
         "objectStore": {
@@ -228,7 +225,13 @@ fn install_chart(node: &Node, dir: &Path) -> Result<()> {
         // policy/v1 PodDisruptionBudgets need Kubernetes 1.21; the node is 1.20.
         "operator": {"podDisruptionBudget": {"enabled": false}},
         "api": {"podDisruptionBudget": {"enabled": false}},
-    });
+        "jobs": jobs,
+    })
+}
+
+/// Renders the chart (`scripts/chart_render.py`) into `dir`: (CRDs, everything else).
+fn render(node: &Node, dir: &Path, values: &Value) -> Result<(PathBuf, PathBuf)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let values_file = dir.join("values.json");
     std::fs::write(&values_file, values.to_string())?;
     let crds = dir.join("crds.yaml");
@@ -249,6 +252,14 @@ fn install_chart(node: &Node, dir: &Path) -> Result<()> {
             manifests.to_str().unwrap(),
         ],
     )?;
+    Ok((crds, manifests))
+}
+
+/// Renders the chart with the node's values and installs it: CRDs first (created, not
+/// applied: kubectl 1.20 refuses the CEL rules client-side and the 1.20 API server drops
+/// them, as any API server before 1.25), then everything else.
+fn install_chart(node: &Node, dir: &Path) -> Result<()> {
+    let (crds, manifests) = render(node, dir, &values(node, json!({})))?;
     node.kubectl(
         &[
             "create",
@@ -696,6 +707,92 @@ async fn fail_over(client: &Client, holder: &str) -> Result<()> {
     Ok(())
 }
 
+/// The chart upgraded with other Jobs' values (`kubectl apply`); waits for the operator's
+/// rollout (the job template's checksum restarts it).
+fn upgrade_jobs(node: &Node, dir: &Path, jobs: Value) -> Result<()> {
+    let (_, manifests) = render(node, dir, &values(node, jobs))?;
+    node.kubectl(&["apply", "-f", manifests.to_str().unwrap()], None)?;
+    node.kubectl(
+        &[
+            "-n",
+            NAMESPACE,
+            "rollout",
+            "status",
+            &format!("deployment/{RELEASE}-operator"),
+            "--timeout=180s",
+        ],
+        None,
+    )?;
+    Ok(())
+}
+
+/// An AggregationJob of today, created now.
+fn create_aggregation(node: &Node, name: &str) -> Result<()> {
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let request = json!({
+        "apiVersion": "vctp.io/v1alpha1", "kind": "AggregationJob",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"period": "Daily", "date": today},
+    });
+    node.kubectl(&["create", "-f", "-"], Some(&request.to_string()))?;
+    Ok(())
+}
+
+/// The Pod of an AggregationJob's Job shows `reason` (as the kubelet reports it): the case is
+/// real. Then the AggregationJob's status and its Events must name it too.
+async fn reason_reported(client: &Client, name: &str, reasons: &[&str]) -> Result<()> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let seen = eventually(
+        &format!("the Pod of AggregationJob {name} in state {reasons:?}"),
+        Duration::from_secs(120),
+        || async {
+            for pod in pods
+                .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={name}")))
+                .await?
+            {
+                let text = serde_json::to_string(&pod.status)?;
+                if let Some(reason) = reasons.iter().find(|r| text.contains(*r)) {
+                    return Ok(Some(reason.to_string()));
+                }
+            }
+            Ok(None)
+        },
+    )
+    .await?;
+    let aggregations: Api<AggregationJob> = Api::namespaced(client.clone(), NAMESPACE);
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(client.clone(), NAMESPACE);
+    let shown = eventually(
+        &format!("AggregationJob {name}'s status and Events naming {seen}"),
+        Duration::from_secs(120),
+        || async {
+            let status = serde_json::to_string(&aggregations.get(&name).await?.status)?;
+            let named: Vec<String> = events
+                .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+                .await?
+                .items
+                .into_iter()
+                .filter_map(|e| e.message)
+                .collect();
+            Ok((status.contains(&seen) && named.iter().any(|m| m.contains(&seen)))
+                .then_some(()))
+        },
+    )
+    .await;
+    if shown.is_err() {
+        let status = serde_json::to_string(&aggregations.get(name).await?.status)?;
+        let named: Vec<String> = events
+            .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+            .await?
+            .items
+            .into_iter()
+            .map(|e| format!("{:?}: {:?}", e.reason, e.message))
+            .collect();
+        bail!("the Pod is {seen}, but AggregationJob {name} shows status {status} and Events {named:?}");
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the one-node cluster (scripts/kube.sh kube_node_start) and the chart tools (scripts/helm.sh); scripts/test.sh starts them"]
 async fn chart_installed_on_a_real_node_runs_the_schedule() -> Result<()> {
@@ -718,5 +815,19 @@ async fn chart_installed_on_a_real_node_runs_the_schedule() -> Result<()> {
     step(started, "4: /api/vcenters through the Service = database");
     fail_over(&client, &holder).await?;
     step(started, "5: fail-over, one snapshot Job per tick");
+    // 6: an image the node cannot pull (pullPolicy Never, a tag it does not have), then a
+    // container that runs out of memory at start (no retries).
+    upgrade_jobs(&node, dir.path(), json!({"image": {"tag": "not-on-the-node"}}))?;
+    create_aggregation(&node, "unpullable")?;
+    reason_reported(&client, "unpullable", &["ErrImageNeverPull"]).await?;
+    step(started, "6a: unpullable image reported");
+    upgrade_jobs(
+        &node,
+        dir.path(),
+        json!({"backoffLimit": 0, "resources": {"requests": {"memory": "4Mi"}, "limits": {"memory": "4Mi"}}}),
+    )?;
+    create_aggregation(&node, "out-of-memory")?;
+    reason_reported(&client, "out-of-memory", &["OOMKilled", "StartError", "ContainerCannotRun"]).await?;
+    step(started, "6b: Pod that ran out of memory reported");
     Ok(())
 }
