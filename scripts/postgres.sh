@@ -191,7 +191,9 @@ pg_start() {
         pg_stop
         return 1
     fi
-    export VCTP_TEST_POSTGRES_URL="postgres://postgres@$(peer_host):$port/postgres"
+    local host
+    host="$(peer_host)"
+    export VCTP_TEST_POSTGRES_URL="postgres://postgres@$host:$port/postgres"
     export VCTP_TEST_POSTGRES_CTL="$VCTP_PG_DIR/ctl"
     _pg_log "PostgreSQL running (pid $(_pg_postmaster_pid || echo '?'), dir $VCTP_PG_DIR): $VCTP_TEST_POSTGRES_URL"
     return 0

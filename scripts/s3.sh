@@ -165,7 +165,9 @@ s3_start() {
         return 1
     fi
 
-    export VCTP_TEST_S3_ENDPOINT="http://$(peer_host):$port"
+    local host
+    host="$(peer_host)"
+    export VCTP_TEST_S3_ENDPOINT="http://$host:$port"
     export VCTP_TEST_S3_BUCKET="$bucket"
     export VCTP_TEST_S3_ACCESS_KEY="$access"
     export VCTP_TEST_S3_SECRET_KEY="$secret"

@@ -183,11 +183,7 @@ fn build_and_import_image(node: &Node, dir: &Path) -> Result<()> {
     let stripped = dir.join("vctp");
     run(
         "strip",
-        &[
-            "-o",
-            stripped.to_str().unwrap(),
-            env!("CARGO_BIN_EXE_vctp"),
-        ],
+        &["-o", stripped.to_str().unwrap(), env!("CARGO_BIN_EXE_vctp")],
     )?;
     let archive = dir.join("vctp.oci.tar");
     run(
@@ -261,12 +257,7 @@ fn render(node: &Node, dir: &Path, values: &Value) -> Result<(PathBuf, PathBuf)>
 fn install_chart(node: &Node, dir: &Path) -> Result<()> {
     let (crds, manifests) = render(node, dir, &values(node, json!({})))?;
     node.kubectl(
-        &[
-            "create",
-            "--validate=false",
-            "-f",
-            crds.to_str().unwrap(),
-        ],
+        &["create", "--validate=false", "-f", crds.to_str().unwrap()],
         None,
     )?;
     node.kubectl(
@@ -310,10 +301,7 @@ async fn pod_states(client: &Client) -> String {
                 .as_ref()
                 .and_then(|s| s.container_statuses.clone())
                 .unwrap_or_default();
-            let states: Vec<String> = statuses
-                .iter()
-                .map(|c| format!("{:?}", c.state))
-                .collect();
+            let states: Vec<String> = statuses.iter().map(|c| format!("{:?}", c.state)).collect();
             format!(
                 "{}: {:?} {}",
                 pod.name_any(),
@@ -383,12 +371,17 @@ async fn deployments_ready(client: &Client) -> Result<String> {
         .list(&ListParams::default().labels("app.kubernetes.io/component=operator"))
         .await?;
     ensure!(
-        operators.items.iter().any(|p| holder.contains(&p.name_any())),
+        operators
+            .items
+            .iter()
+            .any(|p| holder.contains(&p.name_any())),
         "the Lease holder {holder} is none of the operator Pods"
     );
     let metrics = service_get(client, &format!("{RELEASE}-metrics"), "/metrics").await?;
     ensure!(
-        metrics.lines().any(|l| l.starts_with("vctp_operator_leader ")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("vctp_operator_leader ")),
         "/metrics through the Service has no vctp_operator_leader:\n{metrics}"
     );
     Ok(holder)
@@ -484,7 +477,11 @@ async fn snapshot_jobs(client: &Client) -> Result<BTreeMap<String, Vec<Job>>> {
         .list(&ListParams::default().labels("app.kubernetes.io/component=snapshot"))
         .await?
     {
-        let tick = job.labels().get("vctp.io/tick").cloned().unwrap_or_default();
+        let tick = job
+            .labels()
+            .get("vctp.io/tick")
+            .cloned()
+            .unwrap_or_default();
         by_tick.entry(tick).or_default().push(job);
     }
     Ok(by_tick)
@@ -527,13 +524,25 @@ async fn schedule_runs(node: &Node, client: &Client) -> Result<()> {
         .with_context(|| format!("no Succeeded Pod of Job {}", job.name_any()))?;
     let container = &pod.spec.as_ref().unwrap().containers[0];
     ensure!(
-        container.args.as_ref().is_some_and(|a| a.iter().any(|x| x == "snapshot"))
-            || container.command.as_ref().is_some_and(|a| a.iter().any(|x| x == "snapshot")),
+        container
+            .args
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|x| x == "snapshot"))
+            || container
+                .command
+                .as_ref()
+                .is_some_and(|a| a.iter().any(|x| x == "snapshot")),
         "the snapshot Pod ran {:?} {:?}",
         container.command,
         container.args
     );
-    let image_id = pod.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0]
+    let image_id = pod
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0]
         .image
         .clone();
     ensure!(
@@ -636,9 +645,15 @@ async fn api_matches_database(node: &Node, client: &Client) -> Result<()> {
             "API {item} != database ({vm}, {vcpu}, {ram}, {disk})"
         );
     }
-    let api: BTreeSet<&str> = listed.iter().filter_map(|i| i["vcenter"].as_str()).collect();
+    let api: BTreeSet<&str> = listed
+        .iter()
+        .filter_map(|i| i["vcenter"].as_str())
+        .collect();
     let database: BTreeSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    ensure!(api == database, "vCenters: API {api:?}, database {database:?}");
+    ensure!(
+        api == database,
+        "vCenters: API {api:?}, database {database:?}"
+    );
     Ok(())
 }
 
@@ -760,8 +775,7 @@ async fn reason_reported(client: &Client, name: &str, reasons: &[&str]) -> Resul
     )
     .await?;
     let aggregations: Api<AggregationJob> = Api::namespaced(client.clone(), NAMESPACE);
-    let events: Api<k8s_openapi::api::core::v1::Event> =
-        Api::namespaced(client.clone(), NAMESPACE);
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), NAMESPACE);
     let shown = eventually(
         &format!("AggregationJob {name}'s status and Events naming {seen}"),
         Duration::from_secs(120),
@@ -774,8 +788,7 @@ async fn reason_reported(client: &Client, name: &str, reasons: &[&str]) -> Resul
                 .into_iter()
                 .filter_map(|e| e.message)
                 .collect();
-            Ok((status.contains(&seen) && named.iter().any(|m| m.contains(&seen)))
-                .then_some(()))
+            Ok((status.contains(&seen) && named.iter().any(|m| m.contains(&seen))).then_some(()))
         },
     )
     .await;
@@ -788,7 +801,9 @@ async fn reason_reported(client: &Client, name: &str, reasons: &[&str]) -> Resul
             .into_iter()
             .map(|e| format!("{:?}: {:?}", e.reason, e.message))
             .collect();
-        bail!("the Pod is {seen}, but AggregationJob {name} shows status {status} and Events {named:?}");
+        bail!(
+            "the Pod is {seen}, but AggregationJob {name} shows status {status} and Events {named:?}"
+        );
     }
     Ok(())
 }
@@ -805,19 +820,32 @@ async fn chart_installed_on_a_real_node_runs_the_schedule() -> Result<()> {
     step(started, "chart installed");
     let client = node.client().await?;
     let holder = deployments_ready(&client).await?;
-    step(started, &format!("1: Deployments Ready, Lease held by {holder}, /metrics through the Service"));
+    step(
+        started,
+        &format!("1: Deployments Ready, Lease held by {holder}, /metrics through the Service"),
+    );
     let version = target_ready(&node, &client).await?;
-    step(started, &format!("2: VCenterTarget Ready, vCenter {version}"));
+    step(
+        started,
+        &format!("2: VCenterTarget Ready, vCenter {version}"),
+    );
     create_schedule(&node)?;
     schedule_runs(&node, &client).await?;
-    step(started, "3: snapshot Job ran in a Pod, hourly reports in S3, daily aggregation ran");
+    step(
+        started,
+        "3: snapshot Job ran in a Pod, hourly reports in S3, daily aggregation ran",
+    );
     api_matches_database(&node, &client).await?;
     step(started, "4: /api/vcenters through the Service = database");
     fail_over(&client, &holder).await?;
     step(started, "5: fail-over, one snapshot Job per tick");
     // 6: an image the node cannot pull (pullPolicy Never, a tag it does not have), then a
     // container that runs out of memory at start (no retries).
-    upgrade_jobs(&node, dir.path(), json!({"image": {"tag": "not-on-the-node"}}))?;
+    upgrade_jobs(
+        &node,
+        dir.path(),
+        json!({"image": {"tag": "not-on-the-node"}}),
+    )?;
     create_aggregation(&node, "unpullable")?;
     reason_reported(&client, "unpullable", &["ErrImageNeverPull"]).await?;
     step(started, "6a: unpullable image reported");
@@ -827,7 +855,12 @@ async fn chart_installed_on_a_real_node_runs_the_schedule() -> Result<()> {
         json!({"backoffLimit": 0, "resources": {"requests": {"memory": "4Mi"}, "limits": {"memory": "4Mi"}}}),
     )?;
     create_aggregation(&node, "out-of-memory")?;
-    reason_reported(&client, "out-of-memory", &["OOMKilled", "StartError", "ContainerCannotRun"]).await?;
+    reason_reported(
+        &client,
+        "out-of-memory",
+        &["OOMKilled", "StartError", "ContainerCannotRun"],
+    )
+    .await?;
     step(started, "6b: Pod that ran out of memory reported");
     Ok(())
 }
