@@ -898,7 +898,8 @@ kube_stop() {
 # bridge and every iptables rule the node made go with it). containerd and the
 # CNI plugins still write /run/containerd, /var/lib/cni and /etc/cni/net.d
 # whatever their configured directories, and the kubelet writes /var/log/pods
-# and /var/log/containers: those that did not exist before are removed.
+# and /var/log/containers: those that did not exist before are removed, as are
+# the /run/netns/cni-* files of the Pods' network namespaces.
 #
 # Needs root (ip netns, mounts) and, on the first run, the packages containerd,
 # runc, containernetworking-plugins, iptables, conntrack, socat and umoci.
@@ -911,6 +912,7 @@ VCTP_KUBE_NODE_HOLDER_PID="${VCTP_KUBE_NODE_HOLDER_PID:-}"
 VCTP_KUBE_NODE_SUPERVISOR_PID="${VCTP_KUBE_NODE_SUPERVISOR_PID:-}"
 export -n VCTP_KUBE_NODE_DIR VCTP_KUBE_NODE_NETNS VCTP_KUBE_NODE_HOLDER_PID VCTP_KUBE_NODE_SUPERVISOR_PID
 _KUBE_NODE_CREATED=()
+_KUBE_NODE_NETNS_BEFORE=""
 _KUBE_NODE_HOST_IF=""
 _KUBE_NODE_ENV_NAMES=(
     VCTP_TEST_NODE_KUBECONFIG VCTP_TEST_NODE_KUBECTL VCTP_TEST_NODE_NAME VCTP_TEST_NODE_IP
@@ -1040,6 +1042,11 @@ _kube_node_network() {
     done
 }
 
+# The names of the Pod network namespace files containerd made in /run/netns.
+_kube_node_pod_netns() {
+    find /run/netns -maxdepth 1 -name 'cni-*' -printf '%f\n' 2>/dev/null | sort
+}
+
 kube_node_start() {
     if [ -n "${VCTP_KUBE_NODE_DIR:-}" ] && [ -d "$VCTP_KUBE_NODE_DIR" ]; then
         _kube_log "node already started ($VCTP_KUBE_NODE_DIR)"
@@ -1071,6 +1078,9 @@ kube_node_start() {
     for p in "${_KUBE_NODE_LEFTOVERS[@]}"; do
         [ -e "$p" ] || _KUBE_NODE_CREATED+=("$p")
     done
+    # containerd 1.6 mounts each Pod's network namespace on a file in /run/netns
+    # (in the node's mount namespace; the host keeps an empty file).
+    _KUBE_NODE_NETNS_BEFORE="$(_kube_node_pod_netns)"
     if ! n="$(_kube_node_pick_net)" || ! _kube_node_network "$n"; then
         _kube_log "setting up the node's network namespace failed"
         kube_node_stop
@@ -1144,6 +1154,10 @@ kube_node_stop() {
         rm -rf -- "$p" 2>/dev/null || _kube_log "could not remove $p"
     done
     _KUBE_NODE_CREATED=()
+    for p in $(_kube_node_pod_netns); do
+        grep -qxF "$p" <<<"$_KUBE_NODE_NETNS_BEFORE" || rm -f -- "/run/netns/$p"
+    done
+    _KUBE_NODE_NETNS_BEFORE=""
     peer_remove_dir kube.sh "$dir" /tmp/vctp-node.
     VCTP_KUBE_NODE_DIR=""
     unset "${_KUBE_NODE_ENV_NAMES[@]}"
@@ -1226,7 +1240,7 @@ _kube_node_supervise() {
 # node's directory. Writes $d/ctr, a ctr wrapper for it.
 _kube_node_start_containerd() {
     local d="$1" n="$2" timeout="$3" c="$1/containerd"
-    mkdir -p "$c/root" "$c/state" "$c/cni" "$c/netns" "$c/ipam" || return 1
+    mkdir -p "$c/root" "$c/state" "$c/cni" "$c/ipam" || return 1
     cat >"$c/config.toml" <<TOML || return 1
 version = 2
 root = "$c/root"
@@ -1241,7 +1255,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$_KUBE_NODE_PAUSE_IMAGE"
   restrict_oom_score_adj = true
-  netns_mounts_under = "$c/netns"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
