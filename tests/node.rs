@@ -561,9 +561,9 @@ async fn schedule_runs(node: &Node, client: &Client) -> Result<()> {
         Duration::from_secs(150),
         || async {
             for a in aggregations.list(&ListParams::default()).await? {
-                let period = serde_json::to_value(&a.spec.period)?;
+                let period = serde_json::to_value(a.spec.period)?;
                 let status = a.status.clone().unwrap_or_default();
-                let phase = serde_json::to_value(&status.phase)?;
+                let phase = serde_json::to_value(status.phase)?;
                 if period == "Hourly" && phase == "Succeeded" && !status.reports.is_empty() {
                     return Ok(Some(a));
                 }
@@ -602,7 +602,7 @@ async fn schedule_runs(node: &Node, client: &Client) -> Result<()> {
         Duration::from_secs(150),
         || async {
             for a in aggregations.list(&ListParams::default()).await? {
-                let period = serde_json::to_value(&a.spec.period)?;
+                let period = serde_json::to_value(a.spec.period)?;
                 let phase = serde_json::to_value(a.status.as_ref().map(|s| &s.phase))?;
                 if period == "Daily" && (phase == "Succeeded" || phase == "Failed") {
                     return Ok(Some(()));
@@ -780,7 +780,7 @@ async fn reason_reported(client: &Client, name: &str, reasons: &[&str]) -> Resul
         &format!("AggregationJob {name}'s status and Events naming {seen}"),
         Duration::from_secs(120),
         || async {
-            let status = serde_json::to_string(&aggregations.get(&name).await?.status)?;
+            let status = serde_json::to_string(&aggregations.get(name).await?.status)?;
             let named: Vec<String> = events
                 .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
                 .await?
