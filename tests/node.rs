@@ -26,6 +26,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use vctp::crd::aggregation_job::ReportObject;
 use vctp::crd::{AggregationJob, VCenterTarget};
 
 const NAMESPACE: &str = "vctp-system";
@@ -557,14 +558,12 @@ async fn schedule_runs(node: &Node, client: &Client) -> Result<()> {
 
     let aggregations: Api<AggregationJob> = Api::namespaced(client.clone(), NAMESPACE);
     let hourly = eventually(
-        "an Hourly AggregationJob Succeeded with its reports",
+        "an Hourly AggregationJob of the schedule Succeeded with its reports",
         Duration::from_secs(150),
         || async {
             for a in aggregations.list(&ListParams::default()).await? {
                 let period = serde_json::to_value(a.spec.period)?;
-                let status = a.status.clone().unwrap_or_default();
-                let phase = serde_json::to_value(status.phase)?;
-                if period == "Hourly" && phase == "Succeeded" && !status.reports.is_empty() {
+                if period == "Hourly" && reports_of_success(&a)?.is_some() {
                     return Ok(Some(a));
                 }
             }
@@ -572,11 +571,59 @@ async fn schedule_runs(node: &Node, client: &Client) -> Result<()> {
         },
     )
     .await?;
-    let reports = hourly.status.unwrap().reports;
+    reports_in_bucket(node, &hourly).await?;
+    // The schedule's daily aggregation (of yesterday, before this install: it fails with
+    // nothing to aggregate) runs in a Pod to an end; one of today runs to its reports.
+    eventually(
+        "a Daily AggregationJob of the schedule finished",
+        Duration::from_secs(150),
+        || async {
+            for a in aggregations.list(&ListParams::default()).await? {
+                let period = serde_json::to_value(a.spec.period)?;
+                let phase = serde_json::to_value(a.status.as_ref().map(|s| &s.phase))?;
+                if period == "Daily" && (phase == "Succeeded" || phase == "Failed") {
+                    return Ok(Some(()));
+                }
+            }
+            Ok(None)
+        },
+    )
+    .await?;
+    create_aggregation(node, "today")?;
+    let today = eventually(
+        "the Daily AggregationJob of today Succeeded with its reports",
+        Duration::from_secs(150),
+        || async {
+            let a = aggregations.get("today").await?;
+            Ok(reports_of_success(&a)?.map(|_| a))
+        },
+    )
+    .await?;
+    reports_in_bucket(node, &today).await
+}
+
+/// The reports of a Succeeded AggregationJob; an error if it Failed.
+fn reports_of_success(a: &AggregationJob) -> Result<Option<Vec<ReportObject>>> {
+    let status = a.status.clone().unwrap_or_default();
+    let phase = serde_json::to_value(status.phase)?;
+    ensure!(
+        phase != "Failed",
+        "AggregationJob {} failed: {:?}",
+        a.name_any(),
+        status.message
+    );
+    Ok((phase == "Succeeded" && !status.reports.is_empty()).then_some(status.reports))
+}
+
+/// An AggregationJob's XLSX and CSV are in the bucket with the size its status says, and
+/// each `.sha256` sidecar holds the digest its status says.
+async fn reports_in_bucket(node: &Node, a: &AggregationJob) -> Result<()> {
+    let reports = reports_of_success(a)?.context("no reports")?;
     let keys: BTreeSet<String> = reports.iter().map(|r| r.key.clone()).collect();
     ensure!(
         keys.iter().any(|k| k.ends_with(".xlsx")) && keys.iter().any(|k| k.ends_with(".csv")),
-        "the hourly reports are {keys:?}"
+        "the reports of {} are {keys:?}",
+        a.name_any()
     );
     let bucket = node.objects("node");
     for report in &reports {
@@ -596,22 +643,7 @@ async fn schedule_runs(node: &Node, client: &Client) -> Result<()> {
             report.sha256
         );
     }
-    // The daily aggregation the schedule creates also runs in a Pod to an end.
-    eventually(
-        "a Daily AggregationJob of the schedule finished",
-        Duration::from_secs(150),
-        || async {
-            for a in aggregations.list(&ListParams::default()).await? {
-                let period = serde_json::to_value(a.spec.period)?;
-                let phase = serde_json::to_value(a.status.as_ref().map(|s| &s.phase))?;
-                if period == "Daily" && (phase == "Succeeded" || phase == "Failed") {
-                    return Ok(Some(()));
-                }
-            }
-            Ok(None)
-        },
-    )
-    .await
+    Ok(())
 }
 
 /// Step 4: `/api/vcenters` through the API's Service equals the database's latest totals.
@@ -833,7 +865,7 @@ async fn chart_installed_on_a_real_node_runs_the_schedule() -> Result<()> {
     schedule_runs(&node, &client).await?;
     step(
         started,
-        "3: snapshot Job ran in a Pod, hourly reports in S3, daily aggregation ran",
+        "3: snapshot Job ran in a Pod, hourly and daily reports in S3",
     );
     api_matches_database(&node, &client).await?;
     step(started, "4: /api/vcenters through the Service = database");
