@@ -854,7 +854,8 @@ kube_stop() {
 # A whole cluster in a network namespace this script creates: etcd, the API
 # server (Node,RBAC), the controller manager, the scheduler, containerd (runc,
 # bridge + host-local CNI), the kubelet, kube-proxy (iptables) and the peers
-# Pods talk to (PostgreSQL, the S3 server, the vCenter simulator) run inside it,
+# Pods talk to (PostgreSQL, the S3 server, the vCenter simulator,
+# VictoriaMetrics) run inside it,
 # on the node's address. Layout of the private 10.N.0.0/22 (N picked so that no
 # address or route of the host is in it):
 #   10.N.0.1/24  the node (its end of a veth pair); everything listens here
@@ -887,6 +888,7 @@ kube_stop() {
 #   VCTP_TEST_NODE_POSTGRES_URL postgres://postgres@10.N.0.1:PORT/postgres (trusts the Pods)
 #   VCTP_TEST_NODE_S3_ENDPOINT, _S3_BUCKET, _S3_ACCESS_KEY, _S3_SECRET_KEY, _S3_REGION
 #   VCTP_TEST_NODE_VCSIM_URL, _VCSIM_CA, _VCSIM_USER, _VCSIM_PASSWORD, _VCSIM_VMS
+#   VCTP_TEST_NODE_VM_URL       http://10.N.0.1:PORT, an empty VictoriaMetrics single node
 #
 # Knobs: VCTP_KUBE_CRDS_DIR (as for kube_start), KUBE_NODE_START_TIMEOUT
 # (seconds for the whole node, default 300), VCSIM_VMS (default 20 here).
@@ -920,7 +922,7 @@ _KUBE_NODE_ENV_NAMES=(
     VCTP_TEST_NODE_POSTGRES_URL VCTP_TEST_NODE_S3_ENDPOINT VCTP_TEST_NODE_S3_BUCKET
     VCTP_TEST_NODE_S3_ACCESS_KEY VCTP_TEST_NODE_S3_SECRET_KEY VCTP_TEST_NODE_S3_REGION
     VCTP_TEST_NODE_VCSIM_URL VCTP_TEST_NODE_VCSIM_CA VCTP_TEST_NODE_VCSIM_USER
-    VCTP_TEST_NODE_VCSIM_PASSWORD VCTP_TEST_NODE_VCSIM_VMS
+    VCTP_TEST_NODE_VCSIM_PASSWORD VCTP_TEST_NODE_VCSIM_VMS VCTP_TEST_NODE_VM_URL
 )
 
 # The node's packages (only when missing), the control plane and node binaries,
@@ -944,6 +946,7 @@ kube_node_install() {
     _pg_ensure_installed || return 1
     s3_install || return 1
     vcsim_build || return 1
+    vm_install || return 1
     _kube_node_pause_image
 }
 
@@ -1064,6 +1067,8 @@ kube_node_start() {
     source "$_KUBE_ROOT/scripts/s3.sh"
     # shellcheck source=scripts/vcsim.sh
     source "$_KUBE_ROOT/scripts/vcsim.sh"
+    # shellcheck source=scripts/victoriametrics.sh
+    source "$_KUBE_ROOT/scripts/victoriametrics.sh"
     kube_node_install || return 1
 
     local t0 n
@@ -1170,6 +1175,19 @@ _KUBE_NODE_CONTAINERD_PID=""
 _KUBE_NODE_KUBELET_PID=""
 _KUBE_NODE_PROXY_PID=""
 _KUBE_NODE_SCHEDULER_PID=""
+_KUBE_NODE_VM_PID=""
+_KUBE_NODE_VM_PORT=""
+
+# A VictoriaMetrics single node on the node's address (plain HTTP), for MetricsExports.
+_kube_node_start_vm() {
+    local d="$1" timeout="$2"
+    _KUBE_NODE_VM_PORT="$(peer_free_port)" || return 1
+    "$_VM_BIN" -httpListenAddr="$_KUBE_HOST:$_KUBE_NODE_VM_PORT" -storageDataPath="$d/vm" \
+        -retentionPeriod=100y >>"$d/vm.log" 2>&1 </dev/null &
+    _KUBE_NODE_VM_PID=$!
+    _kube_wait "$_KUBE_NODE_VM_PID" victoria-metrics "$timeout" \
+        curl -sf -m 2 "http://$_KUBE_HOST:$_KUBE_NODE_VM_PORT/health"
+}
 
 _kube_node_supervise() {
     local nd="$1" n="$2" timeout="${KUBE_START_TIMEOUT:-90}"
@@ -1179,6 +1197,8 @@ _kube_node_supervise() {
     source "$_KUBE_ROOT/scripts/s3.sh"
     # shellcheck source=scripts/vcsim.sh
     source "$_KUBE_ROOT/scripts/vcsim.sh"
+    # shellcheck source=scripts/victoriametrics.sh
+    source "$_KUBE_ROOT/scripts/victoriametrics.sh"
     _KUBE_HOST="10.$n.0.1"
     _KUBE_SERVICE_CIDR="10.$n.2.0/24"
     _KUBE_SERVICE_IP="10.$n.2.1"
@@ -1201,7 +1221,7 @@ _kube_node_supervise() {
     _kube_log "node: kubelet Ready in $(_kube_since "$t") s"
 
     t="$(date +%s)"
-    if ! pg_start || ! s3_start || ! vcsim_start; then
+    if ! pg_start || ! s3_start || ! vcsim_start || ! _kube_node_start_vm "$d" "$timeout"; then
         _kube_log "node: starting the peers failed"
         return 1
     fi
@@ -1226,6 +1246,7 @@ _kube_node_supervise() {
         printf 'VCTP_TEST_NODE_VCSIM_USER=%q\n' "$VCTP_TEST_VCSIM_USER"
         printf 'VCTP_TEST_NODE_VCSIM_PASSWORD=%q\n' "$VCTP_TEST_VCSIM_PASSWORD"
         printf 'VCTP_TEST_NODE_VCSIM_VMS=%q\n' "$VCTP_TEST_VCSIM_VMS"
+        printf 'VCTP_TEST_NODE_VM_URL=%q\n' "http://$_KUBE_HOST:$_KUBE_NODE_VM_PORT"
     } >"$nd/env.part" && mv -f "$nd/env.part" "$nd/env" || return 1
     _kube_log "node: all up in $(_kube_since "$t0") s"
     while :; do
@@ -1419,6 +1440,8 @@ _kube_node_down() {
     _KUBE_NODE_PROXY_PID=""
     _KUBE_NODE_SCHEDULER_PID=""
     _KUBE_NODE_CONTAINERD_PID=""
+    _kube_kill "$_KUBE_NODE_VM_PID" victoria-metrics
+    _KUBE_NODE_VM_PID=""
     vcsim_stop
     s3_stop
     pg_stop

@@ -57,6 +57,7 @@ struct Node {
     vcsim_user: String,
     vcsim_password: String,
     helm_python: String,
+    vm_url: String,
 }
 
 impl Node {
@@ -76,6 +77,7 @@ impl Node {
             vcsim_user: var("VCTP_TEST_NODE_VCSIM_USER"),
             vcsim_password: var("VCTP_TEST_NODE_VCSIM_PASSWORD"),
             helm_python: var("VCTP_TEST_HELM_PYTHON"),
+            vm_url: var("VCTP_TEST_NODE_VM_URL"),
         }
     }
 
@@ -840,6 +842,79 @@ async fn reason_reported(client: &Client, name: &str, reasons: &[&str]) -> Resul
     Ok(())
 }
 
+/// Step 7: a MetricsExport of series in the node's VictoriaMetrics runs in a Pod and writes
+/// its bundle (`.zip` and `.zip.sha256`) to the bucket.
+async fn metrics_export(node: &Node, client: &Client) -> Result<()> {
+    let now = chrono::Utc::now().timestamp();
+    let start = now - now % 3_600 - 3_600;
+    let lines: String = (0..60)
+        .map(|i| {
+            format!(
+                "vctp_node_test{{instance=\"10.9.9.9:9100\",job=\"node\"}} {i} {}\n",
+                (start + i * 60) * 1_000
+            )
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let import = http
+        .post(format!("{}/api/v1/import/prometheus", node.vm_url))
+        .body(lines)
+        .send()
+        .await?;
+    ensure!(
+        import.status().is_success(),
+        "VictoriaMetrics import: {}",
+        import.status()
+    );
+    let rfc3339 = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap().to_rfc3339();
+    let objects = json!({
+        "apiVersion": "v1", "kind": "List",
+        "items": [
+            {"apiVersion": "v1", "kind": "Secret",
+             "metadata": {"name": "export-key", "namespace": NAMESPACE, "labels": {"vctp.io/credentials": "true"}},
+             "stringData": {"key": "4f1c0d9e7a3b2c5d6e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d"}},
+            {"apiVersion": "vctp.io/v1alpha1", "kind": "MetricsExport",
+             "metadata": {"name": "node-export", "namespace": NAMESPACE},
+             "spec": {
+                 "source": {"url": node.vm_url},
+                 "selectors": [r#"{__name__="vctp_node_test"}"#],
+                 "timeRange": {"start": rfc3339(start), "end": rfc3339(start + 3_600)},
+                 "batch": {"windowSeconds": 1800, "stepSeconds": 60},
+                 "obfuscation": {"keySecretRef": {"name": "export-key", "key": "key"}},
+                 "destination": {"prefix": "exports/node"},
+             }},
+        ],
+    });
+    node.kubectl(&["apply", "-f", "-"], Some(&objects.to_string()))?;
+    let exports: Api<vctp::crd::MetricsExport> = Api::namespaced(client.clone(), NAMESPACE);
+    let status = eventually(
+        "MetricsExport node-export Succeeded",
+        Duration::from_secs(150),
+        || async {
+            let status = exports.get("node-export").await?.status.unwrap_or_default();
+            let phase = serde_json::to_value(status.phase)?;
+            ensure!(phase != "Failed", "MetricsExport failed: {status:?}");
+            Ok((phase == "Succeeded").then_some(status))
+        },
+    )
+    .await?;
+    let run = status.run_id.context("no runId in the status")?;
+    let keys: BTreeSet<String> = node
+        .objects("node")
+        .list("exports/node")
+        .await?
+        .into_iter()
+        .map(|l| l.key)
+        .collect();
+    for name in [format!("{run}.zip"), format!("{run}.zip.sha256")] {
+        ensure!(
+            keys.contains(&format!("exports/node/{name}")),
+            "exports/node/{name} not in the bucket: {keys:?}"
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the one-node cluster (scripts/kube.sh kube_node_start) and the chart tools (scripts/helm.sh); scripts/test.sh starts them"]
 async fn chart_installed_on_a_real_node_runs_the_schedule() -> Result<()> {
@@ -871,6 +946,11 @@ async fn chart_installed_on_a_real_node_runs_the_schedule() -> Result<()> {
     step(started, "4: /api/vcenters through the Service = database");
     fail_over(&client, &holder).await?;
     step(started, "5: fail-over, one snapshot Job per tick");
+    metrics_export(&node, &client).await?;
+    step(
+        started,
+        "7: MetricsExport from VictoriaMetrics on the node, bundle in S3",
+    );
     // 6: an image the node cannot pull (pullPolicy Never, a tag it does not have), then a
     // container that runs out of memory at start (no retries).
     upgrade_jobs(
