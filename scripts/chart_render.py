@@ -12,6 +12,8 @@ Run it with the venv python of scripts/helm.sh:
 --kube-version matters below 1.21 (the PodDisruptionBudgets are policy/v1beta1 there) and is
 checked against Chart.yaml's kubeVersion; without it Helm's built-in version is assumed.
 --values FILE and --set KEY=VALUE (VALUE read as YAML: true, 3, [a, b]) layer like helm's.
+--crds FILE and --out FILE split the output: the CustomResourceDefinitions (install them first)
+and everything else, in the order Helm installs kinds; without them all goes to stdout.
 NOTES.txt goes to stderr. Exits 1 with Helm's message when the chart refuses the values.
 """
 
@@ -32,6 +34,16 @@ except ImportError as exc:  # pragma: no cover - a usage error
     sys.exit(f"chart_render: {exc}; run it with the venv python of scripts/helm.sh")
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "vctp"
+
+# Helm's install order (pkg/release/util/kind_sorter.go), the kinds this chart renders.
+ORDER = [
+    "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
+    "PodDisruptionBudget", "ServiceAccount", "Secret", "ConfigMap", "StorageClass",
+    "PersistentVolume", "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole",
+    "ClusterRoleBinding", "Role", "RoleBinding", "Service", "DaemonSet", "Pod",
+    "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler",
+    "StatefulSet", "Job", "CronJob", "Ingress", "APIService",
+]
 
 
 def render_for_cluster(
@@ -94,6 +106,21 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
+def write_split(rendered: dict[str, str], crds_file: Path, out_file: Path) -> None:
+    crds: list[Any] = []
+    rest: list[Any] = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt"):
+            print(text, file=sys.stderr)
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                (crds if doc.get("kind") == "CustomResourceDefinition" else rest).append(doc)
+    rest.sort(key=lambda d: ORDER.index(d["kind"]) if d["kind"] in ORDER else len(ORDER))
+    crds_file.write_text(yaml.safe_dump_all(crds, sort_keys=False))
+    out_file.write_text(yaml.safe_dump_all(rest, sort_keys=False))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--release", default="vctp", help="release name (default vctp)")
@@ -103,7 +130,11 @@ def main() -> int:
     parser.add_argument("--kube-version", help="the cluster's version, e.g. v1.20.2")
     parser.add_argument("--api-versions", action="append", default=[], help="an API version the cluster serves")
     parser.add_argument("--chart", type=Path, default=CHART, help="the chart directory (default charts/vctp)")
+    parser.add_argument("--crds", type=Path, help="write the CustomResourceDefinitions here (with --out)")
+    parser.add_argument("--out", type=Path, help="write everything else here, in Helm's install order")
     args = parser.parse_args()
+    if (args.crds is None) != (args.out is None):
+        parser.error("--crds and --out go together")
     values: dict[str, Any] = {}
     for path in args.values:
         merge(values, yaml.safe_load(path.read_text()) or {})
@@ -120,6 +151,9 @@ def main() -> int:
     except HelmError as exc:
         print(f"chart_render: {exc}", file=sys.stderr)
         return 1
+    if args.out is not None:
+        write_split(rendered, args.crds, args.out)
+        return 0
     for path, text in sorted(rendered.items()):
         if path.endswith("NOTES.txt"):
             print(text, file=sys.stderr)

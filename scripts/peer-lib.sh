@@ -4,6 +4,13 @@
 # victoriametrics.sh, chromium.sh, libreoffice.sh, helm.sh); each of them sources this file. Meant to be sourced; it does not change
 # the caller's shell options.
 
+# The address the peers listen on and put in their URLs and certificates: 127.0.0.1 unless
+# VCTP_PEER_HOST says otherwise (kube.sh's node starts its peers inside its network namespace
+# on the node's address, so that Pods reach them).
+peer_host() {
+    printf '%s\n' "${VCTP_PEER_HOST:-127.0.0.1}"
+}
+
 # Print a currently free TCP port on 127.0.0.1.
 peer_free_port() {
     if command -v python3 >/dev/null 2>&1; then

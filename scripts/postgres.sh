@@ -21,6 +21,8 @@
 # Environment knobs (all optional):
 #   VCTP_PG_BIN   directory holding initdb/pg_ctl/postgres
 #                 (default /usr/lib/postgresql/15/bin)
+#   VCTP_PEER_HOST  address to listen on instead of 127.0.0.1 (peer-lib.sh); clients on
+#                 the networks of the server's own interfaces (`samenet`) are trusted then
 #
 # State kept between pg_start and pg_stop (shell variable, not exported, so
 # child processes never see it; do not set by hand):
@@ -82,7 +84,7 @@ _pg_dump_log() {
 # Start the server of $VCTP_PG_DIR on PORT and wait until it accepts connections.
 _pg_ctl_start() {
     _pg_as_postgres "$VCTP_PG_BIN/pg_ctl" -D "$VCTP_PG_DIR/data" -l "$VCTP_PG_DIR/log" -w start \
-        -o "-c listen_addresses=127.0.0.1 -p $1 -k $VCTP_PG_DIR -c fsync=off" >/dev/null
+        -o "-c listen_addresses=$(peer_host) -p $1 -k $VCTP_PG_DIR -c fsync=off" >/dev/null
 }
 
 # Stop the running server, keeping its data: `fast` ends the open sessions (they get
@@ -152,6 +154,13 @@ pg_start() {
         pg_stop
         return 1
     fi
+    # initdb trusts loopback only; on another address the clients are the node's Pods.
+    if [ "$(peer_host)" != 127.0.0.1 ] &&
+        ! printf 'host all all samenet trust\n' >>"$VCTP_PG_DIR/data/pg_hba.conf"; then
+        _pg_log "could not extend pg_hba.conf"
+        pg_stop
+        return 1
+    fi
 
     # The free port can be taken by someone else between probing and binding;
     # retry a few times with a new port.
@@ -182,7 +191,9 @@ pg_start() {
         pg_stop
         return 1
     fi
-    export VCTP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    local host
+    host="$(peer_host)"
+    export VCTP_TEST_POSTGRES_URL="postgres://postgres@$host:$port/postgres"
     export VCTP_TEST_POSTGRES_CTL="$VCTP_PG_DIR/ctl"
     _pg_log "PostgreSQL running (pid $(_pg_postmaster_pid || echo '?'), dir $VCTP_PG_DIR): $VCTP_TEST_POSTGRES_URL"
     return 0

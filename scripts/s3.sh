@@ -31,6 +31,7 @@
 # Environment knobs (all optional):
 #   VCTP_S3_CACHE       install root (default $ROOT/target/s3s-fs; binary in bin/)
 #   S3_START_TIMEOUT    seconds to wait for the server to answer (default 30)
+#   VCTP_PEER_HOST      address to listen on instead of 127.0.0.1 (peer-lib.sh)
 #
 # State kept between s3_start and s3_stop (shell variables, not exported; do
 # not set by hand):
@@ -82,7 +83,7 @@ s3_install() {
 # True once the server answers HTTP (any status: an unsigned request gets 403).
 _s3_answers() {
     local code
-    code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$1/" 2>/dev/null || true)"
+    code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://$(peer_host):$1/" 2>/dev/null || true)"
     [ -n "$code" ] && [ "$code" != 000 ]
 }
 
@@ -135,7 +136,7 @@ s3_start() {
             _s3_log "could not find a free port"
             break
         fi
-        "$(_s3_bin)" --host 127.0.0.1 --port "$port" \
+        "$(_s3_bin)" --host "$(peer_host)" --port "$port" \
             --access-key "$access" --secret-key "$secret" \
             "$VCTP_S3_DIR/data" >>"$VCTP_S3_DIR/log" 2>&1 </dev/null &
         VCTP_S3_PID=$!
@@ -164,7 +165,9 @@ s3_start() {
         return 1
     fi
 
-    export VCTP_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+    local host
+    host="$(peer_host)"
+    export VCTP_TEST_S3_ENDPOINT="http://$host:$port"
     export VCTP_TEST_S3_BUCKET="$bucket"
     export VCTP_TEST_S3_ACCESS_KEY="$access"
     export VCTP_TEST_S3_SECRET_KEY="$secret"

@@ -7,7 +7,10 @@
 # (scripts/victoriametrics.sh: the binaries and a test certificate; each test starts its own
 # nodes) and a Kubernetes v1.20.2 control plane
 # (etcd, kube-apiserver, kube-controller-manager: scripts/kube.sh; its first
-# run builds them from Debian's source package, ~5-8 min), PyPI's openapi-spec-validator
+# run builds them from Debian's source package, ~5-8 min) and a one-node cluster in a network
+# namespace of its own (scripts/kube.sh kube_node_start: kubelet, containerd, kube-proxy, the
+# scheduler, and its own PostgreSQL, S3 server and simulator on the node's address; tests/node.rs
+# installs the chart there), PyPI's openapi-spec-validator
 # (scripts/openapi.sh; it judges the served /swagger.json), then the Helm chart's check
 # (scripts/chart_check.py with scripts/helm.sh's tools) and the OCI image's check
 # (scripts/image_check.py: scripts/image.sh with Debian's umoci, read back with skopeo).
@@ -80,6 +83,7 @@ source "$ROOT/scripts/victoriametrics.sh"
 stop_peers() {
     vm_stop || true
     ldap_stop || true
+    kube_node_stop || true
     kube_stop || true
     s3_stop || true
     vcsim_stop || true
@@ -132,6 +136,12 @@ banner "starting Kubernetes (etcd, kube-apiserver, kube-controller-manager v1.20
 VCTP_KUBE_CRDS_DIR="$ROOT/crds" kube_start
 echo "VCTP_TEST_KUBE_SERVER=$VCTP_TEST_KUBE_SERVER"
 echo "VCTP_TEST_KUBECONFIG=$VCTP_TEST_KUBECONFIG"
+
+banner "starting the one-node cluster (kubelet, containerd, kube-proxy, scheduler; its peers inside its network namespace)"
+# No CRDs here: tests/node.rs installs the chart's own.
+kube_node_start
+echo "VCTP_TEST_NODE_KUBECONFIG=$VCTP_TEST_NODE_KUBECONFIG"
+echo "VCTP_TEST_NODE_IP=$VCTP_TEST_NODE_IP"
 
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -D warnings

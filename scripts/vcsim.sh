@@ -33,6 +33,8 @@
 #   VCSIM_VMS             VMs to create at start (default 200; 10000 take ~7 s, ~280 MB)
 #   VCSIM_START_TIMEOUT   seconds to wait for the ready lines (default 180)
 #   VCTP_VCSIM_CACHE      build cache directory (default $ROOT/target/vcsim)
+#   VCTP_PEER_HOST        address to listen on (and name in the certificate) instead of
+#                         127.0.0.1 (peer-lib.sh)
 #
 # State kept between vcsim_start and vcsim_stop (shell variables, not
 # exported; do not set by hand):
@@ -137,8 +139,8 @@ _vcsim_make_certs() {
             -addext "basicConstraints=critical,CA:TRUE" \
             -addext "keyUsage=critical,keyCertSign,cRLSign" &&
             openssl req -newkey rsa:2048 -nodes -sha256 \
-                -keyout "$d/key.pem" -out "$d/server.csr" -subj "/CN=127.0.0.1" &&
-            printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$d/server.ext" &&
+                -keyout "$d/key.pem" -out "$d/server.csr" -subj "/CN=$(peer_host)" &&
+            printf 'subjectAltName=IP:%s\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' "$(peer_host)" >"$d/server.ext" &&
             openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
                 -CAcreateserial -days 7 -sha256 -extfile "$d/server.ext" -out "$d/cert.pem" &&
             openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 7 \
@@ -195,7 +197,7 @@ vcsim_start() {
     # TMPDIR: the simulator keeps its datastore there, so vcsim_stop can
     # remove it even if the process had to be killed.
     TMPDIR="$VCTP_VCSIM_DS" "$(_vcsim_cache)/vcsim" \
-        -listen 127.0.0.1:0 -control 127.0.0.1:0 \
+        -listen "$(peer_host):0" -control "$(peer_host):0" \
         -cert "$VCTP_VCSIM_DIR/cert.pem" -key "$VCTP_VCSIM_DIR/key.pem" \
         -vms "$vms" -username "$user" -password "$password" \
         >"$VCTP_VCSIM_DIR/stdout" 2>"$VCTP_VCSIM_DIR/log" </dev/null &
@@ -225,7 +227,7 @@ vcsim_start() {
         waited=$((waited + 1))
     done
     case "$url" in
-        https://127.0.0.1:*/sdk) ;;
+        "https://$(peer_host):"*/sdk) ;;
         *)
             _vcsim_log "unexpected SDK URL '$url'"
             _vcsim_dump_log
