@@ -390,14 +390,21 @@ impl fmt::Display for Legacy {
 /// in the operator's watched namespaces; `None` when not told) is exactly this target: SQL
 /// cannot know which namespace they were meant for, the operator can. Otherwise, or when
 /// rows are stored under `key` already (two histories would mix), they are left as they are
-/// and [`Legacy::Left`] says why and how to move them by hand.
+/// and [`Legacy::Left`] says why and how to move them by hand — reported by the key's first
+/// capture only.
 pub async fn adopt_legacy(
     store: &Store,
     name: &str,
     key: &str,
     owners: Option<&[String]>,
 ) -> Result<Legacy, crate::store::Error> {
-    if name == key || !store.has_vcenter(name).await? {
+    if name == key {
+        return Ok(Legacy::None);
+    }
+    // A key with a recorded host has been captured since hosts were recorded, and its first
+    // capture already looked for legacy rows: skip the per-table probes, some of which scan
+    // (no index leads with the vCenter on the summary tables) — every hour, per target.
+    if store.vcenter_hosts().await?.contains_key(key) || !store.has_vcenter(name).await? {
         return Ok(Legacy::None);
     }
     let rows = store.rows_under(name).await?;

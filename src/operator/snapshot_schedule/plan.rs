@@ -286,13 +286,21 @@ impl<'a> Input<'a> {
             tick.aggregation_job = Some(hourly.name.clone());
             due.push(hourly);
         }
-        if let Some(run) = daily.and_then(|d| d.run) {
+        // A day or month that ended before the schedule existed holds none of its
+        // snapshots: its aggregation could only fail ("no snapshots are registered"), as
+        // the first daily tick of a schedule created just after midnight would.
+        let created_day = self.created.date_naive();
+        if let Some(run) = daily.and_then(|d| d.run)
+            && previous_day(run) >= created_day
+        {
             due.push(new_aggregation(
                 &self.name,
                 AggregationRun::Daily(previous_day(run)),
             ));
         }
-        if let Some(run) = monthly.and_then(|m| m.run) {
+        if let Some(run) = monthly.and_then(|m| m.run)
+            && previous_month(run) >= (created_day.year(), created_day.month())
+        {
             let (year, month) = previous_month(run);
             due.push(new_aggregation(
                 &self.name,
@@ -1148,6 +1156,7 @@ mod tests {
         let mut schedule = schedule(
             "  timeZone: Europe/Berlin\n  aggregation:\n    hourlyReports: false\n    daily: {schedule: \"30 0 * * *\"}\n    monthly: {enabled: false}\n",
         );
+        schedule.metadata.creation_timestamp = Some(k8s_time(at("2025-12-01T00:00:00Z")));
         schedule.status = Some(SnapshotScheduleStatus {
             last_schedule_time: Some(k8s_time(at("2026-01-10T23:00:00Z"))),
             last_daily_aggregation_time: Some(k8s_time(at("2026-01-09T23:30:00Z"))),
@@ -1188,6 +1197,7 @@ mod tests {
         let monthly = "  timeZone: Europe/Berlin\n  aggregation:\n    hourlyReports: false\n    daily: {enabled: false}\n";
         let plan_for = |last: &str, now: &str| {
             let mut schedule = schedule(monthly);
+            schedule.metadata.creation_timestamp = Some(k8s_time(at("2025-12-01T00:00:00Z")));
             schedule.status = Some(SnapshotScheduleStatus {
                 last_monthly_aggregation_time: Some(k8s_time(at(last))),
                 ..SnapshotScheduleStatus::default()
@@ -1215,6 +1225,46 @@ mod tests {
         assert_eq!(
             plan_for("2026-11-30T23:00:00Z", "2027-01-01T00:00:30Z")[0].name,
             "hourly-monthly-2026-12"
+        );
+    }
+
+    #[test]
+    fn no_day_or_month_that_ended_before_the_schedule_existed_is_aggregated() {
+        // Created at 00:10 UTC on 1 April: the first daily and monthly ticks (00:30) fall on
+        // 31 March and March, which hold none of the schedule's snapshots.
+        let mut schedule = schedule(
+            "  aggregation:\n    hourlyReports: false\n    daily: {schedule: \"30 0 * * *\"}\n    monthly: {schedule: \"30 0 1 * *\"}\n",
+        );
+        schedule.metadata.creation_timestamp = Some(k8s_time(at("2026-04-01T00:10:00Z")));
+        let first = plan_at(&schedule, &Found::default(), "2026-04-01T00:31:00Z");
+        assert!(first.aggregations.is_empty(), "{:?}", first.aggregations);
+        // Handled all the same: not planned again on the next reconcile.
+        assert_eq!(
+            first.status.last_daily_aggregation_time,
+            Some(k8s_time(at("2026-04-01T00:30:00Z")))
+        );
+        assert_eq!(
+            first.status.last_monthly_aggregation_time,
+            Some(k8s_time(at("2026-04-01T00:30:00Z")))
+        );
+        // The day it was created in, partly covered, is aggregated the next night; its
+        // month at the start of May.
+        let next = plan_at(
+            &after(&schedule, &first),
+            &Found::default(),
+            "2026-04-02T00:31:00Z",
+        );
+        let names: Vec<&str> = next.aggregations.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["hourly-daily-2026-04-01"]);
+        let may = plan_at(
+            &after(&schedule, &first),
+            &Found::default(),
+            "2026-05-01T00:31:00Z",
+        );
+        assert!(
+            (may.aggregations.iter()).any(|a| a.name == "hourly-monthly-2026-04"),
+            "{:?}",
+            may.aggregations
         );
     }
 
