@@ -278,7 +278,8 @@ async fn a_tick_snapshots_each_target_within_concurrency_and_records_the_outcome
         "{types:?}"
     );
 
-    // vc02 fails after its retries: reported, and Ready says which target failed.
+    // vc02 fails after its retries: reported, and LastTickSucceeded says which target failed
+    // while Ready (valid and scheduling) stays true.
     let failed = r#"{"succeeded":false,"reason":"InvalidLogin","message":"failed to log in to vCenter vc02: wrong user name or password"}"#;
     finish_job(&ns, &vc02, 1, failed).await?;
     let fourth = reconcile_now(&ns).await?;
@@ -289,21 +290,27 @@ async fn a_tick_snapshots_each_target_within_concurrency_and_records_the_outcome
     );
     let status = fourth.status.clone().context("no status")?;
     ensure!(status.active.is_empty(), "{:?}", status.active);
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .context("no Ready")?;
+    let condition = |type_: &str| {
+        (status.conditions.iter())
+            .find(|c| c.type_ == type_)
+            .with_context(|| format!("no {type_}"))
+    };
+    let ready = condition("Ready")?;
     ensure!(
-        ready.status == "False" && ready.reason == "SnapshotFailed",
+        ready.status == "True" && ready.reason == "Scheduling",
         "{ready:?}"
     );
+    let last_tick = condition("LastTickSucceeded")?;
     ensure!(
-        ready
+        last_tick.status == "False" && last_tick.reason == "SnapshotFailed",
+        "{last_tick:?}"
+    );
+    ensure!(
+        last_tick
             .message
             .contains("vc02 (InvalidLogin: failed to log in"),
         "{}",
-        ready.message
+        last_tick.message
     );
     let vc02_status = serde_json::to_value(targets.get_status("vc02").await?.status)?;
     ensure!(

@@ -4,19 +4,24 @@
 use super::read::{Found, SnapshotJob};
 use super::validate::Validated;
 use crate::crd::aggregation_job::AggregationPeriod;
-use crate::crd::snapshot_schedule::{self as crd, JobRef, TargetOutcome, TickOutcome, TickReport};
+use crate::crd::snapshot_schedule::{
+    self as crd, CONDITION_LAST_TICK_SUCCEEDED, JobRef, TargetOutcome, TickOutcome, TickReport,
+};
 use crate::crd::{
     CONDITION_READY, Phase, SnapshotSchedule, SnapshotScheduleSpec, SnapshotScheduleStatus,
     VCenterTarget,
 };
 use crate::operator::job::{job_name, label_value};
 use crate::operator::workload::Observed;
-use crate::operator::{condition, from_timestamp, to_timestamp};
+use crate::operator::{condition, condition_of, from_timestamp, to_timestamp};
 use crate::schedule::{self, CronSchedule, MissedTickPolicy};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{Resource, ResourceExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Why the targets of a tick that came while the schedule was suspended were skipped.
+const SUSPENDED_SKIP: &str = "skipped: the schedule is suspended";
 
 /// Longest wait between two reconciles of a schedule.
 const MAX_REQUEUE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -133,7 +138,7 @@ pub fn plan(
         .filter_map(|d| d.next)
         .min();
     let status = SnapshotScheduleStatus {
-        conditions: vec![input.ready(tick.as_ref())],
+        conditions: input.conditions(tick.as_ref(), snapshots.next),
         last_schedule_time: snapshots.handled.map(k8s_time),
         next_schedule_time: snapshots.next.map(k8s_time),
         last_successful_time: tick
@@ -229,7 +234,7 @@ impl<'a> Input<'a> {
             notices.push(missed_ticks(snapshots, time));
         }
         let skip_message = if spec.suspend {
-            "skipped: the schedule is suspended".to_string()
+            SUSPENDED_SKIP.to_string()
         } else {
             format!(
                 "skipped: the tick was {} s old, past startingDeadlineSeconds",
@@ -302,14 +307,19 @@ impl<'a> Input<'a> {
         due
     }
 
-    fn ready(&self, tick: Option<&TickReport>) -> Condition {
-        ready_condition(
-            tick,
-            &self.previous.conditions,
-            self.schedule.spec.suspend,
-            self.schedule.metadata.generation,
-            k8s_time(self.now),
-        )
+    /// `Ready` and `LastTickSucceeded`, given the tick after this reconcile and the next
+    /// tick of the snapshot cron.
+    fn conditions(&self, tick: Option<&TickReport>, next: Option<DateTime<Utc>>) -> Vec<Condition> {
+        let previous = &self.previous.conditions;
+        vec![
+            ready_condition(self, next, previous),
+            last_tick_condition(
+                tick,
+                previous,
+                self.schedule.metadata.generation,
+                k8s_time(self.now),
+            ),
+        ]
     }
 }
 
@@ -660,14 +670,14 @@ fn active_jobs(
     active.into_values().collect()
 }
 
-/// `Ready`: true when every target of the last finished tick succeeded (skipped ones aside);
-/// while a tick runs, the previous `Ready` holds.
+/// `Ready`: the schedule is valid and scheduling — not suspended, at least one target
+/// selected, a next tick planned. What became of the ticks is [`last_tick_condition`]'s,
+/// so a failed snapshot does not hide that the schedule itself works, and a new schedule
+/// is not shown failed before its first tick.
 fn ready_condition(
-    tick: Option<&TickReport>,
+    input: &Input,
+    next: Option<DateTime<Utc>>,
     previous: &[Condition],
-    suspended: bool,
-    generation: Option<i64>,
-    now: Time,
 ) -> Condition {
     let ready = |ok: bool, reason: &str, message: String| {
         condition(
@@ -676,23 +686,84 @@ fn ready_condition(
             ok,
             reason,
             message,
+            input.schedule.metadata.generation,
+            k8s_time(input.now),
+        )
+    };
+    let spec = &input.schedule.spec;
+    if spec.suspend {
+        return ready(
+            false,
+            "Suspended",
+            "spec.suspend is true: ticks are skipped until it is false".into(),
+        );
+    }
+    if input.targets.is_empty() {
+        return ready(
+            false,
+            "NoTargets",
+            "no VCenterTarget in the namespace matches targetSelector".into(),
+        );
+    }
+    match next {
+        Some(next) => ready(
+            true,
+            "Scheduling",
+            format!(
+                "{} VCenterTarget(s) selected; next tick at {}",
+                input.targets.len(),
+                rfc3339(next)
+            ),
+        ),
+        None => ready(
+            false,
+            "NoNextTick",
+            format!("schedule {:?} has no tick after now", spec.schedule),
+        ),
+    }
+}
+
+/// `LastTickSucceeded`: `True` when every target of the last finished tick succeeded
+/// (skipped ones aside), `False` with each failure's message when one failed or the tick was
+/// missed, `Unknown` before a first finished tick; while a tick runs, or when a tick was
+/// skipped because the schedule is suspended (nothing was attempted), the previous verdict
+/// holds.
+fn last_tick_condition(
+    tick: Option<&TickReport>,
+    previous: &[Condition],
+    generation: Option<i64>,
+    now: Time,
+) -> Condition {
+    let verdict = |ok: Option<bool>, reason: &str, message: String| {
+        condition_of(
+            previous,
+            CONDITION_LAST_TICK_SUCCEEDED,
+            ok,
+            reason,
+            message,
             generation,
             now.clone(),
         )
     };
+    let held = |or_else: Condition| {
+        (previous.iter())
+            .find(|c| c.type_ == CONDITION_LAST_TICK_SUCCEEDED)
+            .map_or(or_else, |c| Condition {
+                observed_generation: generation,
+                ..c.clone()
+            })
+    };
+    let no_tick_yet = || verdict(None, "NoTickYet", "no tick has finished yet".into());
     let Some(tick) = tick else {
-        return ready(false, "NoTickYet", "no tick has come yet".into());
+        return held(no_tick_yet());
     };
     let at = rfc3339(from_timestamp(tick.time.0));
     if !tick_finished(tick) {
-        return match previous.iter().find(|c| c.type_ == CONDITION_READY) {
-            Some(c) => ready(c.status == "True", &c.reason, c.message.clone()),
-            None => ready(
-                false,
-                "TickRunning",
-                format!("the first tick ({at}) is running"),
-            ),
-        };
+        return held(verdict(
+            None,
+            "TickRunning",
+            format!("the first tick ({at}) is running"),
+        ));
     }
     let failed: Vec<String> = tick
         .targets
@@ -709,14 +780,14 @@ fn ready_condition(
         .filter(|t| t.outcome == TickOutcome::Succeeded)
         .count();
     if tick.targets.is_empty() {
-        ready(
-            false,
+        verdict(
+            Some(false),
             "NoTargets",
-            format!("no VCenterTarget in the namespace matches targetSelector (tick {at})"),
+            format!("no VCenterTarget in the namespace matched targetSelector at {at}"),
         )
     } else if !failed.is_empty() {
-        ready(
-            false,
+        verdict(
+            Some(false),
             "SnapshotFailed",
             format!(
                 "{} of {} snapshots failed at {at}: {}",
@@ -727,15 +798,14 @@ fn ready_condition(
         )
     } else if succeeded == 0 {
         let why = tick.targets[0].message.clone().unwrap_or_default();
-        let reason = if suspended {
-            "Suspended"
+        if why == SUSPENDED_SKIP {
+            held(no_tick_yet())
         } else {
-            "TickSkipped"
-        };
-        ready(false, reason, format!("tick {at} {why}"))
+            verdict(Some(false), "TickSkipped", format!("tick {at} {why}"))
+        }
     } else {
-        ready(
-            true,
+        verdict(
+            Some(true),
             "Succeeded",
             format!(
                 "{succeeded} of {} snapshots succeeded at {at}",
@@ -802,11 +872,21 @@ mod tests {
     }
 
     fn ready(plan: &Actions) -> &Condition {
-        plan.status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == CONDITION_READY)
-            .unwrap()
+        condition_of(plan, CONDITION_READY)
+    }
+
+    fn last_tick(plan: &Actions) -> &Condition {
+        condition_of(plan, CONDITION_LAST_TICK_SUCCEEDED)
+    }
+
+    fn condition_of<'a>(plan: &'a Actions, type_: &str) -> &'a Condition {
+        (plan.status.conditions.iter())
+            .find(|c| c.type_ == type_)
+            .unwrap_or_else(|| panic!("no {type_} in {:?}", plan.status.conditions))
+    }
+
+    fn verdict(condition: &Condition) -> (&str, &str) {
+        (condition.status.as_str(), condition.reason.as_str())
     }
 
     #[test]
@@ -848,7 +928,9 @@ mod tests {
                 .iter()
                 .all(|(_, o)| *o == TickOutcome::Running)
         );
-        assert_eq!(ready(&plan).reason, "TickRunning");
+        // Valid and scheduling: Ready; the first tick has no result yet.
+        assert_eq!(verdict(ready(&plan)), ("True", "Scheduling"));
+        assert_eq!(verdict(last_tick(&plan)), ("Unknown", "TickRunning"));
         assert!(plan.finished.is_empty() && plan.aggregations.is_empty());
         assert_eq!(plan.requeue_after, MAX_REQUEUE);
     }
@@ -864,7 +946,14 @@ mod tests {
         assert!(plan.create.is_empty());
         assert_eq!(plan.status.last_tick, None);
         assert_eq!(plan.status.last_schedule_time, None);
-        assert_eq!(ready(&plan).reason, "NoTickYet");
+        // A new schedule is Ready (not failed) and says when its first tick comes.
+        assert_eq!(verdict(ready(&plan)), ("True", "Scheduling"));
+        assert!(
+            ready(&plan).message.contains("2026-03-10T10:00:00Z"),
+            "{}",
+            ready(&plan).message
+        );
+        assert_eq!(verdict(last_tick(&plan)), ("Unknown", "NoTickYet"));
         assert_eq!(plan.requeue_after, std::time::Duration::from_secs(120));
     }
 
@@ -1000,11 +1089,9 @@ mod tests {
             plan.status.last_schedule_time,
             Some(k8s_time(at("2026-03-10T10:00:00Z")))
         );
-        let ready = ready(&plan);
-        assert_eq!(
-            (ready.status.as_str(), ready.reason.as_str()),
-            ("False", "Suspended")
-        );
+        assert_eq!(verdict(ready(&plan)), ("False", "Suspended"));
+        // Nothing was attempted: no verdict on the last tick.
+        assert_eq!(verdict(last_tick(&plan)), ("Unknown", "NoTickYet"));
         assert!(plan.notices.is_empty(), "{:?}", plan.notices);
     }
 
@@ -1044,7 +1131,8 @@ mod tests {
             tick.targets[0].message.as_deref(),
             Some("skipped: the tick was 1800 s old, past startingDeadlineSeconds")
         );
-        assert_eq!(ready(&skip).reason, "TickSkipped");
+        assert_eq!(verdict(last_tick(&skip)), ("False", "TickSkipped"));
+        assert_eq!(verdict(ready(&skip)), ("True", "Scheduling"));
         assert_eq!(
             skip.notices[0].message,
             "6 missed tick(s) up to 2026-03-10T09:00:00Z were not run (missedTickPolicy Skip)"
@@ -1251,7 +1339,7 @@ status: {{phase: {phase}}}
     }
 
     #[test]
-    fn ready_follows_the_outcomes_of_the_last_finished_tick() {
+    fn last_tick_succeeded_follows_the_outcomes_of_the_last_finished_tick_and_ready_holds() {
         let schedule = schedule(SNAPSHOTS_ONLY);
         let found = Found {
             targets: targets(&["vc01", "vc02"]),
@@ -1268,11 +1356,8 @@ status: {{phase: {phase}}}
         };
 
         let all = plan_at(&schedule, &finish(Phase::Succeeded), "2026-03-10T10:05:00Z");
-        let condition = ready(&all);
-        assert_eq!(
-            (condition.status.as_str(), condition.reason.as_str()),
-            ("True", "Succeeded")
-        );
+        let condition = last_tick(&all);
+        assert_eq!(verdict(condition), ("True", "Succeeded"));
         assert_eq!(condition.observed_generation, Some(3));
         assert_eq!(
             all.status.last_successful_time,
@@ -1286,26 +1371,25 @@ status: {{phase: {phase}}}
         let mut failing = finish(Phase::Failed);
         failing.jobs[1] = failed_job;
         let one_failed = plan_at(&schedule, &failing, "2026-03-10T10:05:00Z");
-        let condition = ready(&one_failed);
-        assert_eq!(
-            (condition.status.as_str(), condition.reason.as_str()),
-            ("False", "SnapshotFailed")
-        );
+        let condition = last_tick(&one_failed);
+        assert_eq!(verdict(condition), ("False", "SnapshotFailed"));
         assert_eq!(
             condition.message,
             "1 of 2 snapshots failed at 2026-03-10T10:00:00Z: vc02 (InvalidLogin: wrong user name or password)"
         );
         assert_eq!(one_failed.status.last_successful_time, None);
+        // A failed tick does not make the schedule itself unready: it still schedules.
+        assert_eq!(verdict(ready(&one_failed)), ("True", "Scheduling"));
 
         // While the next tick runs, the last finished tick's verdict holds.
         let schedule = after(&schedule, &one_failed);
         let next = plan_at(&schedule, &failing, "2026-03-10T11:00:05Z");
         assert_eq!(next.create.len(), 2);
-        assert_eq!(ready(&next), ready(&one_failed));
+        assert_eq!(last_tick(&next), last_tick(&one_failed));
 
-        // No target selected.
+        // No target selected: the schedule has nothing to schedule.
         let none = plan_at(&schedule, &Found::default(), "2026-03-10T11:00:05Z");
-        assert_eq!(ready(&none).reason, "NoTargets");
+        assert_eq!(verdict(ready(&none)), ("False", "NoTargets"));
     }
 
     #[test]
