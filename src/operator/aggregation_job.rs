@@ -4,7 +4,7 @@
 //! at each turn.
 
 use super::workload::{JobRequest, Run, ensure_run};
-use super::{Context, Error, condition, error_policy, now, replace_status};
+use super::{Context, Error, condition, condition_of, error_policy, now, replace_status};
 use crate::crd::aggregation_job::{AggregationPeriod, CONDITION_COMPLETE, ReportObject};
 use crate::crd::{AggregationJob, AggregationJobStatus, Condition, Phase};
 use k8s_openapi::api::batch::v1::Job;
@@ -120,11 +120,10 @@ pub fn status(
         )),
         (_, message) => message,
     };
-    let ok = phase == Phase::Succeeded;
-    let complete = condition(
+    let complete = condition_of(
         &previous.conditions,
         CONDITION_COMPLETE,
-        ok,
+        run.verdict(),
         run.reason(),
         message.clone().unwrap_or_default(),
         generation,
@@ -261,6 +260,12 @@ mod tests {
             let status = expect(&mut api, "PATCH", STATUS, 200, object.clone()).await;
             assert_eq!(status["status"]["phase"], "Pending");
             assert_eq!(status["status"]["jobName"], "daily-2026-03-10-aggregate");
+            // No verdict before the run ends: Complete and Ready are Unknown, not False.
+            let conditions = status["status"]["conditions"].as_array().unwrap();
+            let states: Vec<(&str, &str)> = (conditions.iter())
+                .map(|c| (c["type"].as_str().unwrap(), c["status"].as_str().unwrap()))
+                .collect();
+            assert_eq!(states, [("Complete", "Unknown"), ("Ready", "Unknown")]);
         })
         .await;
         assert!(result.is_ok(), "{result:?}");

@@ -14,7 +14,7 @@
 use super::job::{config_map_env, job_name, secret_env};
 use super::secrets;
 use super::workload::{self, JobRequest, Run, ensure_run};
-use super::{Context, Error, condition, error_policy, now, replace_status};
+use super::{Context, Error, condition, condition_of, error_policy, now, replace_status};
 use crate::crd::metrics_export::{Archive, CONDITION_COMPLETE, ExportPhase, Span};
 use crate::crd::{Condition, MetricsExport, MetricsExportStatus, Phase};
 use crate::export::plan::env;
@@ -597,10 +597,10 @@ pub fn status(
     let phase = run_state.phase();
     let observed = run_state.observed();
     let message = run_state.message().unwrap_or_default();
-    let complete = condition(
+    let complete = condition_of(
         &previous.conditions,
         CONDITION_COMPLETE,
-        phase == Phase::Succeeded,
+        run_state.verdict(),
         run_state.reason(),
         &message,
         generation,
@@ -902,7 +902,19 @@ spec:
         let status = status(&MetricsExportStatus::default(), &run, &state, Some(1));
         assert_eq!(status.phase, Some(ExportPhase::Failed));
         assert_eq!(status.conditions[0].reason, "Unauthorized");
+        assert_eq!(status.conditions[0].status, "False");
         assert_eq!(status.errors.len(), 1);
+
+        // A run that has not ended has no verdict: Complete and Ready are Unknown.
+        let created = Run::Created {
+            job_name: run.job_name.clone(),
+        };
+        let pending = super::status(&MetricsExportStatus::default(), &run, &created, Some(1));
+        assert!(
+            pending.conditions.iter().all(|c| c.status == "Unknown"),
+            "{:?}",
+            pending.conditions
+        );
 
         let running = MetricsExportStatus {
             progress: Some(crate::crd::metrics_export::Progress {
