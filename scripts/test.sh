@@ -8,7 +8,8 @@
 # nodes) and a Kubernetes v1.20.2 control plane
 # (etcd, kube-apiserver, kube-controller-manager: scripts/kube.sh; its first
 # run builds them from Debian's source package, ~5-8 min), PyPI's openapi-spec-validator
-# (scripts/openapi.sh; it judges the served /swagger.json), then the Helm chart's check
+# (scripts/openapi.sh; it judges the served /swagger.json), Lua 5.4 with dkjson
+# (scripts/lua.sh; it runs the chart's Argo CD health checks), then the Helm chart's check
 # (scripts/chart_check.py with scripts/helm.sh's tools).
 #
 # Usage: scripts/test.sh   (from any directory)
@@ -56,6 +57,8 @@ cargo clippy --version
 
 # shellcheck source=scripts/libreoffice.sh
 source "$ROOT/scripts/libreoffice.sh"
+# shellcheck source=scripts/lua.sh
+source "$ROOT/scripts/lua.sh"
 # shellcheck source=scripts/chromium.sh
 source "$ROOT/scripts/chromium.sh"
 # shellcheck source=scripts/postgres.sh
@@ -88,6 +91,9 @@ trap stop_peers EXIT
 
 banner "LibreOffice (reads the XLSX reports back; nothing to stop)"
 libreoffice_start
+
+banner "Lua 5.4 + dkjson (runs the chart's Argo CD health checks; nothing to stop)"
+lua_start
 
 banner "Chromium (headless, loads the UI pages; nothing to stop)"
 chromium_start

@@ -932,6 +932,52 @@ spec:
     }
 
     #[test]
+    #[ignore = "needs Lua: source scripts/lua.sh; lua_start (VCTP_TEST_LUA)"]
+    fn argo_cd_health_follows_the_latest_run() {
+        let export = export(None);
+        let run = run_plan(&export, at("2026-03-10T14:00:00Z")).unwrap();
+        let health = |export: &MetricsExport, next: MetricsExportStatus| {
+            let mut object = export.clone();
+            object.status = Some(next);
+            crate::operator::argocd::health("MetricsExport", &object)
+        };
+        let observed = |phase: Phase, result: Option<JobResult>| Run::Observed {
+            job_name: run.job_name.clone(),
+            observed: Box::new(workload::Observed {
+                phase,
+                start_time: None,
+                completion_time: None,
+                result,
+                message: None,
+            }),
+        };
+        let at_state =
+            |state: &Run| super::status(&MetricsExportStatus::default(), &run, state, Some(1));
+        let created = Run::Created {
+            job_name: run.job_name.clone(),
+        };
+        assert_eq!(health(&export, at_state(&created)).0, "Progressing");
+        let running = observed(Phase::Running, None);
+        assert_eq!(health(&export, at_state(&running)).0, "Progressing");
+        let done = observed(Phase::Succeeded, Some(JobResult::succeeded("done".into())));
+        assert_eq!(health(&export, at_state(&done)).0, "Healthy");
+        let refused = observed(
+            Phase::Failed,
+            Some(JobResult::failed(
+                "Unauthorized",
+                "http://vm refused the credentials (HTTP 401)".into(),
+            )),
+        );
+        let (state, message) = health(&export, at_state(&refused));
+        assert_eq!(state, "Degraded");
+        assert!(message.contains("HTTP 401"), "{message}");
+        let mut paused = export.clone();
+        paused.spec.suspend = true;
+        let suspended = suspended_status(&at_state(&running), &run, Some(1));
+        assert_eq!(health(&paused, suspended).0, "Suspended");
+    }
+
+    #[test]
     fn env_names_follow_the_jobs_contract() {
         let var = |e: &k8s_openapi::api::core::v1::EnvVar| e.name.clone();
         let export = export(None);

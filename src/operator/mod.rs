@@ -8,6 +8,8 @@
 //! and Events.
 
 pub mod aggregation_job;
+#[cfg(test)]
+pub mod argocd;
 pub mod job;
 pub mod leader;
 pub mod metrics;

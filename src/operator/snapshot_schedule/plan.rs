@@ -1392,6 +1392,77 @@ status: {{phase: {phase}}}
         assert_eq!(verdict(ready(&none)), ("False", "NoTargets"));
     }
 
+    /// What Argo CD shows for `schedule` with the status `plan` wrote (the chart's health
+    /// script run by Lua).
+    fn argocd(schedule: &SnapshotSchedule, plan: &Actions) -> (String, String) {
+        crate::operator::argocd::health("SnapshotSchedule", &after(schedule, plan))
+    }
+
+    #[test]
+    #[ignore = "needs Lua: source scripts/lua.sh; lua_start (VCTP_TEST_LUA)"]
+    fn argo_cd_health_follows_the_schedules_conditions() {
+        let schedule = schedule(SNAPSHOTS_ONLY);
+        let found = Found {
+            targets: targets(&["vc01", "vc02"]),
+            ..Found::default()
+        };
+        // A new schedule, before and during its first tick: Progressing, not Degraded.
+        let unchecked = crate::operator::argocd::health("SnapshotSchedule", &schedule);
+        assert_eq!(unchecked.0, "Progressing", "{unchecked:?}");
+        let waiting = plan_at(&schedule, &found, "2026-03-10T09:58:00Z");
+        let (state, message) = argocd(&schedule, &waiting);
+        assert_eq!(state, "Progressing", "{message}");
+        assert!(
+            message.contains("next tick at 2026-03-10T10:00:00Z"),
+            "{message}"
+        );
+        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        assert_eq!(argocd(&schedule, &first).0, "Progressing");
+
+        // The tick succeeded: Healthy; one target failed: Degraded with its message.
+        let scheduled = after(&schedule, &first);
+        let finish = |vc02: SnapshotJob| Found {
+            jobs: vec![snap("2026-03-10T10:00:00Z", "vc01", Phase::Succeeded), vc02],
+            ..found.clone()
+        };
+        let all = finish(snap("2026-03-10T10:00:00Z", "vc02", Phase::Succeeded));
+        let succeeded = plan_at(&scheduled, &all, "2026-03-10T10:05:00Z");
+        assert_eq!(argocd(&scheduled, &succeeded).0, "Healthy");
+        let mut failed_job = snap("2026-03-10T10:00:00Z", "vc02", Phase::Failed);
+        failed_job.observed.result = JobResult::from_message(
+            r#"{"succeeded":false,"reason":"InvalidLogin","message":"wrong user name or password"}"#,
+        );
+        let failed = plan_at(&scheduled, &finish(failed_job), "2026-03-10T10:05:00Z");
+        let (state, message) = argocd(&scheduled, &failed);
+        assert_eq!(state, "Degraded");
+        assert_eq!(
+            message,
+            "SnapshotFailed: 1 of 2 snapshots failed at 2026-03-10T10:00:00Z: vc02 (InvalidLogin: wrong user name or password)"
+        );
+
+        // Suspended: Suspended. No target selected: Degraded saying so.
+        let mut suspended = scheduled.clone();
+        suspended.spec.suspend = true;
+        let paused = plan_at(&suspended, &found, "2026-03-10T11:00:05Z");
+        assert_eq!(argocd(&suspended, &paused).0, "Suspended");
+        let none = plan_at(&scheduled, &Found::default(), "2026-03-10T10:05:00Z");
+        let (state, message) = argocd(&scheduled, &none);
+        assert_eq!(state, "Degraded");
+        assert!(message.starts_with("NoTargets: "), "{message}");
+
+        // An invalid spec: Degraded with the reason and the field.
+        let mut invalid = after(&scheduled, &succeeded);
+        invalid.spec.time_zone = "Mars/Olympus".into();
+        let error = validate(&invalid.spec).unwrap_err().into_error(&invalid);
+        let now = k8s_time(at("2026-03-10T10:06:00Z"));
+        invalid.status = Some(super::super::validate::invalid_status(
+            &invalid, &error, now,
+        ));
+        let (state, message) = crate::operator::argocd::health("SnapshotSchedule", &invalid);
+        assert_eq!(state, "Degraded");
+        assert!(message.starts_with("InvalidTimeZone: "), "{message}");
+    }
+
     #[test]
     fn a_finished_job_is_reported_once_with_its_target_and_result() {
         let schedule = schedule(SNAPSHOTS_ONLY);
