@@ -51,6 +51,20 @@ async fn create_targets(ns: &TestNamespace, names: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// The Secret the built-in Job template mounts (`vctp-database`): without it the schedule
+/// creates no Job.
+async fn create_database_secret(ns: &TestNamespace) -> Result<()> {
+    create::<Secret>(
+        ns,
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "vctp-database"},
+            "stringData": {"VCTP_DATABASE_URL": "postgres://vctp@db.invalid/vctp"},
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
 /// The schedule `yearly` of the `site: zurich` targets, ticking on 1 January 00:00 UTC,
 /// snapshots only. The server sets the creation time, so the last tick handled is set to
 /// just before this year's tick: exactly that tick is due. Returns the year.
@@ -153,6 +167,7 @@ fn pair(target: &str, outcome: &str) -> (String, String) {
 async fn no_job_mounts_a_secret_without_the_opt_in_label() -> Result<()> {
     let ns = TestNamespace::new("snapsched").await?;
     create_targets(&ns, &["vc01", "vc02"]).await?;
+    create_database_secret(&ns).await?;
     let unlabel = json!({"metadata": {"labels": {"vctp.io/credentials": null}}});
     ns.api::<Secret>()
         .patch(
@@ -190,6 +205,7 @@ async fn no_job_mounts_a_secret_without_the_opt_in_label() -> Result<()> {
 async fn a_tick_snapshots_each_target_within_concurrency_and_records_the_outcomes() -> Result<()> {
     let ns = TestNamespace::new("snapsched").await?;
     create_targets(&ns, &["vc01", "vc02"]).await?;
+    create_database_secret(&ns).await?;
     let targets = ns.api::<VCenterTarget>();
     // What the VCenterTarget controller owns of vc01's status.
     let checked = json!({
@@ -344,6 +360,7 @@ async fn a_tick_snapshots_each_target_within_concurrency_and_records_the_outcome
 async fn vctp_operator_creates_a_ticks_job_and_reports_it_when_the_job_finishes() -> Result<()> {
     let ns = TestNamespace::new("snapsched-run").await?;
     create_targets(&ns, &["vc01"]).await?;
+    create_database_secret(&ns).await?;
     let year = create_schedule(&ns, 4).await?;
     let operator = OperatorProcess::start(&ns.name, &[])?;
 
@@ -369,5 +386,48 @@ async fn vctp_operator_creates_a_ticks_job_and_reports_it_when_the_job_finishes(
     })
     .await
     .with_context(|| operator.log())?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn without_the_secret_the_jobs_mount_no_job_is_created_and_ready_names_it() -> Result<()> {
+    let ns = TestNamespace::new("snapsched-prereq").await?;
+    create_targets(&ns, &["vc01"]).await?;
+    create_schedule(&ns, 4).await?;
+    let blocked = reconcile_now(&ns).await?;
+    ensure!(
+        job_names(&ns).await?.is_empty(),
+        "{:?}",
+        job_names(&ns).await?
+    );
+    let status = blocked.status.context("no status")?;
+    let ready = (status.conditions.iter())
+        .find(|c| c.type_ == "Ready")
+        .context("no Ready")?;
+    ensure!(
+        ready.status == "False" && ready.reason == "SecretNotFound",
+        "{ready:?}"
+    );
+    let named = format!("Secret {}/vctp-database (env VCTP_DATABASE_URL", ns.name);
+    ensure!(ready.message.starts_with(&named), "{}", ready.message);
+    let events = ns.api::<Event>().list(&ListParams::default()).await?;
+    ensure!(
+        events
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("SecretNotFound")),
+        "{:?}",
+        events.items
+    );
+
+    // Once the Secret is there, the waiting target gets its Job.
+    create_database_secret(&ns).await?;
+    reconcile_now(&ns).await?;
+    ensure!(
+        job_names(&ns).await?.len() == 1,
+        "{:?}",
+        job_names(&ns).await?
+    );
     Ok(())
 }

@@ -121,10 +121,12 @@ pub fn plan(
     let snapshots = input.decide(&validated.snapshots, previous.last_schedule_time.as_ref());
     let (mut tick, notices) = input.tick(&snapshots);
     let cancel = input.cancelled();
-    let create = match (tick.as_mut(), schedule.spec.suspend) {
-        (Some(tick), false) => start_pending(&input.name, tick, input.free_slots(&cancel)),
+    // A Job whose Secret or ConfigMap is missing could only fail: its target waits instead.
+    let create = match (tick.as_mut(), schedule.spec.suspend, &found.missing) {
+        (Some(tick), false, None) => start_pending(&input.name, tick, input.free_slots(&cancel)),
         _ => Vec::new(),
     };
+    let notices = notices.into_iter().chain(input.newly_missing()).collect();
     let finished = newly_finished(previous, &input.jobs);
     let daily = (validated.daily.as_ref())
         .map(|cron| input.decide(cron, previous.last_daily_aggregation_time.as_ref()));
@@ -305,6 +307,18 @@ impl<'a> Input<'a> {
         }
         due.retain(|a| !(self.found.aggregations.iter()).any(|e| e.name_any() == a.name));
         due
+    }
+
+    /// The Warning Event about a missing Secret or ConfigMap of the Job template, when the
+    /// last status did not say it already.
+    fn newly_missing(&self) -> Option<Notice> {
+        let (reason, message) = self.found.missing.as_ref()?;
+        let said = (self.previous.conditions.iter())
+            .any(|c| c.type_ == CONDITION_READY && c.reason == *reason && c.message == *message);
+        (!said).then(|| Notice {
+            reason,
+            message: message.clone(),
+        })
     }
 
     /// `Ready` and `LastTickSucceeded`, given the tick after this reconcile and the next
@@ -691,6 +705,9 @@ fn ready_condition(
         )
     };
     let spec = &input.schedule.spec;
+    if let Some((reason, message)) = &input.found.missing {
+        return ready(false, reason, message.clone());
+    }
     if spec.suspend {
         return ready(
             false,
@@ -1325,6 +1342,7 @@ status: {{phase: {phase}}}
                 hourly(13, "Running"),
                 hourly(9, "Failed"),
             ],
+            missing: None,
         };
         let plan = plan_at(&schedule, &found, "2026-03-10T14:05:00Z");
         assert_eq!(
@@ -1390,6 +1408,39 @@ status: {{phase: {phase}}}
         // No target selected: the schedule has nothing to schedule.
         let none = plan_at(&schedule, &Found::default(), "2026-03-10T11:00:05Z");
         assert_eq!(verdict(ready(&none)), ("False", "NoTargets"));
+    }
+
+    #[test]
+    fn a_missing_secret_the_jobs_need_stops_the_schedule_with_a_reason_naming_it() {
+        let schedule = schedule(SNAPSHOTS_ONLY);
+        let message = "Secret finance/vctp-database (env VCTP_DATABASE_URL of the Job template) does not exist";
+        let found = Found {
+            targets: targets(&["vc01"]),
+            missing: Some(("SecretNotFound", message.to_string())),
+            ..Found::default()
+        };
+        let blocked = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        // No Job that could only fail; the target waits for its slot.
+        assert!(blocked.create.is_empty(), "{:?}", blocked.create);
+        assert_eq!(outcomes(&blocked), [("vc01".into(), TickOutcome::Pending)]);
+        assert_eq!(verdict(ready(&blocked)), ("False", "SecretNotFound"));
+        assert_eq!(ready(&blocked).message, message);
+        let notices: Vec<(&str, &str)> = (blocked.notices.iter())
+            .map(|n| (n.reason, n.message.as_str()))
+            .collect();
+        assert_eq!(notices, [("SecretNotFound", message)]);
+        // Announced once, not at every reconcile.
+        let again = plan_at(&after(&schedule, &blocked), &found, "2026-03-10T10:01:00Z");
+        assert!(again.notices.is_empty(), "{:?}", again.notices);
+
+        // Once the Secret is there, the waiting target gets its Job.
+        let fixed = Found {
+            missing: None,
+            ..found.clone()
+        };
+        let resumed = plan_at(&after(&schedule, &blocked), &fixed, "2026-03-10T10:02:00Z");
+        assert_eq!(created(&resumed), ["hourly-snap-20260310t1000-vc01"]);
+        assert_eq!(verdict(ready(&resumed)), ("True", "Scheduling"));
     }
 
     /// What Argo CD shows for `schedule` with the status `plan` wrote (the chart's health
