@@ -11,7 +11,8 @@
 # namespace of its own (scripts/kube.sh kube_node_start: kubelet, containerd, kube-proxy, the
 # scheduler, and its own PostgreSQL, S3 server and simulator on the node's address; tests/node.rs
 # installs the chart there), PyPI's openapi-spec-validator
-# (scripts/openapi.sh; it judges the served /swagger.json), then the Helm chart's check
+# (scripts/openapi.sh; it judges the served /swagger.json), Lua 5.4 with dkjson
+# (scripts/lua.sh; it runs the chart's Argo CD health checks), then the Helm chart's check
 # (scripts/chart_check.py with scripts/helm.sh's tools) and the OCI image's check
 # (scripts/image_check.py: scripts/image.sh with Debian's umoci, read back with skopeo).
 #
@@ -60,6 +61,8 @@ cargo clippy --version
 
 # shellcheck source=scripts/libreoffice.sh
 source "$ROOT/scripts/libreoffice.sh"
+# shellcheck source=scripts/lua.sh
+source "$ROOT/scripts/lua.sh"
 # shellcheck source=scripts/chromium.sh
 source "$ROOT/scripts/chromium.sh"
 # shellcheck source=scripts/postgres.sh
@@ -93,6 +96,9 @@ trap stop_peers EXIT
 
 banner "LibreOffice (reads the XLSX reports back; nothing to stop)"
 libreoffice_start
+
+banner "Lua 5.4 + dkjson (runs the chart's Argo CD health checks; nothing to stop)"
+lua_start
 
 banner "Chromium (headless, loads the UI pages; nothing to stop)"
 chromium_start

@@ -257,6 +257,38 @@ async fn deleting_an_aggregation_job_deletes_its_job() -> Result<()> {
 }
 
 /// A simulated vCenter (vctp's own SOAP simulator, in-process) accepting `user`/`password`.
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: scripts/kube.sh (VCTP_TEST_KUBECONFIG)"]
+async fn a_watched_namespace_that_does_not_exist_yet_is_named_and_picked_up_once_created()
+-> Result<()> {
+    let name = TestNamespace::unused_name("late");
+    let operator = OperatorProcess::start(&name, &["--recheck-seconds", "2"])?;
+    let missing = format!("watched namespace {name} does not exist");
+    eventually("the operator to say the namespace is missing", || async {
+        Ok(operator.log().contains(&missing).then_some(()))
+    })
+    .await
+    .with_context(|| operator.log())?;
+
+    // Created later: its resources are reconciled without a restart.
+    let ns = TestNamespace::create(name).await?;
+    create::<VCenterTarget>(
+        &ns,
+        json!({
+            "apiVersion": "vctp.io/v1alpha1", "kind": "VCenterTarget",
+            "metadata": { "name": "vc0" },
+            "spec": { "url": "https://vc0.example.com/sdk", "credentialsSecretRef": { "name": "vc0-account" } },
+        }),
+    )
+    .await?;
+    eventually("the target in the new namespace reconciled", || async {
+        ready_of(&ns, "VCenterTarget", "vc0").await
+    })
+    .await
+    .with_context(|| operator.log())?;
+    Ok(())
+}
+
 async fn simulated_vcenter(user: &str, password: &str) -> Result<String> {
     use vctp::sim::{Clock, SimConfig};
     let config = SimConfig {

@@ -51,6 +51,20 @@ async fn create_targets(ns: &TestNamespace, names: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// The Secret the built-in Job template mounts (`vctp-database`): without it the schedule
+/// creates no Job.
+async fn create_database_secret(ns: &TestNamespace) -> Result<()> {
+    create::<Secret>(
+        ns,
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "vctp-database"},
+            "stringData": {"VCTP_DATABASE_URL": "postgres://vctp@db.invalid/vctp"},
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
 /// The schedule `yearly` of the `site: zurich` targets, ticking on 1 January 00:00 UTC,
 /// snapshots only. The server sets the creation time, so the last tick handled is set to
 /// just before this year's tick: exactly that tick is due. Returns the year.
@@ -176,6 +190,7 @@ fn pair(target: &str, outcome: &str) -> (String, String) {
 async fn no_job_mounts_a_secret_without_the_opt_in_label() -> Result<()> {
     let ns = TestNamespace::new("snapsched").await?;
     create_targets(&ns, &["vc01", "vc02"]).await?;
+    create_database_secret(&ns).await?;
     let unlabel = json!({"metadata": {"labels": {"vctp.io/credentials": null}}});
     ns.api::<Secret>()
         .patch(
@@ -271,6 +286,7 @@ async fn a_snapshot_job_stores_under_namespace_and_name_and_knows_every_target_o
 async fn a_tick_snapshots_each_target_within_concurrency_and_records_the_outcomes() -> Result<()> {
     let ns = TestNamespace::new("snapsched").await?;
     create_targets(&ns, &["vc01", "vc02"]).await?;
+    create_database_secret(&ns).await?;
     let targets = ns.api::<VCenterTarget>();
     // What the VCenterTarget controller owns of vc01's status.
     let checked = json!({
@@ -359,7 +375,8 @@ async fn a_tick_snapshots_each_target_within_concurrency_and_records_the_outcome
         "{types:?}"
     );
 
-    // vc02 fails after its retries: reported, and Ready says which target failed.
+    // vc02 fails after its retries: reported, and LastTickSucceeded says which target failed
+    // while Ready (valid and scheduling) stays true.
     let failed = r#"{"succeeded":false,"reason":"InvalidLogin","message":"failed to log in to vCenter vc02: wrong user name or password"}"#;
     finish_job(&ns, &vc02, 1, failed).await?;
     let fourth = reconcile_now(&ns).await?;
@@ -370,21 +387,27 @@ async fn a_tick_snapshots_each_target_within_concurrency_and_records_the_outcome
     );
     let status = fourth.status.clone().context("no status")?;
     ensure!(status.active.is_empty(), "{:?}", status.active);
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .context("no Ready")?;
+    let condition = |type_: &str| {
+        (status.conditions.iter())
+            .find(|c| c.type_ == type_)
+            .with_context(|| format!("no {type_}"))
+    };
+    let ready = condition("Ready")?;
     ensure!(
-        ready.status == "False" && ready.reason == "SnapshotFailed",
+        ready.status == "True" && ready.reason == "Scheduling",
         "{ready:?}"
     );
+    let last_tick = condition("LastTickSucceeded")?;
     ensure!(
-        ready
+        last_tick.status == "False" && last_tick.reason == "SnapshotFailed",
+        "{last_tick:?}"
+    );
+    ensure!(
+        last_tick
             .message
             .contains("vc02 (InvalidLogin: failed to log in"),
         "{}",
-        ready.message
+        last_tick.message
     );
     let vc02_status = serde_json::to_value(targets.get_status("vc02").await?.status)?;
     ensure!(
@@ -418,6 +441,7 @@ async fn a_tick_snapshots_each_target_within_concurrency_and_records_the_outcome
 async fn vctp_operator_creates_a_ticks_job_and_reports_it_when_the_job_finishes() -> Result<()> {
     let ns = TestNamespace::new("snapsched-run").await?;
     create_targets(&ns, &["vc01"]).await?;
+    create_database_secret(&ns).await?;
     let year = create_schedule(&ns, 4).await?;
     let operator = OperatorProcess::start(&ns.name, &[])?;
 
@@ -516,5 +540,48 @@ async fn a_snapshot_job_whose_image_cannot_be_pulled_fails_its_target_with_the_r
         Ok(jobs.get_opt(&job).await?.is_none().then_some(()))
     })
     .await?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the Kubernetes API server: run scripts/test.sh"]
+async fn without_the_secret_the_jobs_mount_no_job_is_created_and_ready_names_it() -> Result<()> {
+    let ns = TestNamespace::new("snapsched-prereq").await?;
+    create_targets(&ns, &["vc01"]).await?;
+    create_schedule(&ns, 4).await?;
+    let blocked = reconcile_now(&ns).await?;
+    ensure!(
+        job_names(&ns).await?.is_empty(),
+        "{:?}",
+        job_names(&ns).await?
+    );
+    let status = blocked.status.context("no status")?;
+    let ready = (status.conditions.iter())
+        .find(|c| c.type_ == "Ready")
+        .context("no Ready")?;
+    ensure!(
+        ready.status == "False" && ready.reason == "SecretNotFound",
+        "{ready:?}"
+    );
+    let named = format!("Secret {}/vctp-database (env VCTP_DATABASE_URL", ns.name);
+    ensure!(ready.message.starts_with(&named), "{}", ready.message);
+    let events = ns.api::<Event>().list(&ListParams::default()).await?;
+    ensure!(
+        events
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("SecretNotFound")),
+        "{:?}",
+        events.items
+    );
+
+    // Once the Secret is there, the waiting target gets its Job.
+    create_database_secret(&ns).await?;
+    reconcile_now(&ns).await?;
+    ensure!(
+        job_names(&ns).await?.len() == 1,
+        "{:?}",
+        job_names(&ns).await?
+    );
     Ok(())
 }

@@ -181,7 +181,8 @@ pub struct AggregationJobStatus {
     /// A human-readable summary of the outcome, or the error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// `Complete`: the aggregation and its report are written.
+    /// `Complete` and `Ready`: `True` once the aggregation and its report are written,
+    /// `False` once the run failed, `Unknown` while it is pending or running.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

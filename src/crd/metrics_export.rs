@@ -576,7 +576,9 @@ pub struct MetricsExportStatus {
     /// Errors of the latest run, most recent last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
-    /// `Complete`: the bundle is written and its checksum recorded; `Ready`: the same.
+    /// `Complete` and `Ready`: `True` once the bundle is written and its checksum recorded,
+    /// `False` once the run failed (or cannot start), `Unknown` while it is pending or
+    /// running.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

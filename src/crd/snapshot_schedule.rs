@@ -9,6 +9,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// Condition type: what became of the last finished tick (`Unknown` before the first).
+pub const CONDITION_LAST_TICK_SUCCEEDED: &str = "LastTickSucceeded";
+
 /// A cron expression of five fields: minute, hour, day of month, month, day of week.
 pub(crate) const CRON_PATTERN: &str = r"^\s*\S+(\s+\S+){4}\s*$";
 /// An IANA time zone name, e.g. `UTC` or `Europe/Zurich`.
@@ -48,7 +51,13 @@ pub(crate) const TIME_ZONE_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0
         name = "Ready",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status",
-        description = "Whether every target of the last tick succeeded"
+        description = "Whether the schedule is valid and scheduling"
+    ),
+    printcolumn(
+        name = "Last Tick",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"LastTickSucceeded\")].status",
+        description = "Whether every target of the last finished tick succeeded (Unknown before the first)"
     ),
     printcolumn(
         name = "Last Schedule",
@@ -275,7 +284,9 @@ fn default_true() -> bool {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotScheduleStatus {
-    /// `Ready`: every target of the last tick succeeded.
+    /// `Ready`: the schedule is valid and scheduling (not suspended, targets selected, the
+    /// Jobs' Secrets and ConfigMaps present, a next tick planned). `LastTickSucceeded`: every
+    /// target of the last finished tick succeeded; `Unknown` before the first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

@@ -280,7 +280,9 @@ impl From<PoolTier> for crate::inventory::Tier {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VCenterTargetStatus {
-    /// `Ready` (the last snapshot succeeded) and `Reachable` (the vCenter answered a login).
+    /// `Ready` (the spec is valid, the Secret and CA bundle are there and the vCenter
+    /// accepted the account), `Reachable` (the vCenter answered a login) and `LastSnapshot`
+    /// (the last snapshot's outcome, set by the `SnapshotSchedule`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

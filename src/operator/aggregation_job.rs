@@ -4,7 +4,7 @@
 //! at each turn.
 
 use super::workload::{JobRequest, Run, ensure_run};
-use super::{Context, Error, condition, error_policy, now, replace_status};
+use super::{Context, Error, condition, condition_of, error_policy, now, replace_status};
 use crate::crd::aggregation_job::{AggregationPeriod, CONDITION_COMPLETE, ReportObject};
 use crate::crd::{AggregationJob, AggregationJobStatus, Condition, Phase};
 use k8s_openapi::api::batch::v1::Job;
@@ -132,11 +132,10 @@ pub fn status(
         )),
         (_, message) => message,
     };
-    let ok = phase == Phase::Succeeded;
-    let complete = condition(
+    let complete = condition_of(
         &previous.conditions,
         CONDITION_COMPLETE,
-        ok,
+        run.verdict(),
         run.reason(),
         message.clone().unwrap_or_default(),
         generation,
@@ -250,6 +249,63 @@ mod tests {
         }]})
     }
 
+    #[test]
+    #[ignore = "needs Lua: source scripts/lua.sh; lua_start (VCTP_TEST_LUA)"]
+    fn argo_cd_health_is_progressing_while_the_run_runs_then_healthy_or_degraded() {
+        use crate::operator::workload::Observed;
+        let resource = request(Value::Null);
+        let health = |run: Run| {
+            let mut object = (*resource).clone();
+            object.status = Some(status(&AggregationJobStatus::default(), &run, Some(1)));
+            crate::operator::argocd::health("AggregationJob", &object)
+        };
+        let job_name = "daily-2026-03-10-aggregate".to_string();
+        let observed = |phase: Phase, message: Option<&str>| Run::Observed {
+            job_name: job_name.clone(),
+            observed: Box::new(Observed {
+                phase,
+                start_time: None,
+                completion_time: None,
+                result: None,
+                message: message.map(str::to_string),
+            }),
+        };
+        assert_eq!(
+            crate::operator::argocd::health("AggregationJob", &*resource).0,
+            "Progressing"
+        );
+        let created = health(Run::Created {
+            job_name: job_name.clone(),
+        });
+        assert_eq!(created.0, "Progressing", "{created:?}");
+        assert_eq!(health(observed(Phase::Running, None)).0, "Progressing");
+        assert_eq!(health(observed(Phase::Succeeded, None)).0, "Healthy");
+        let failed = health(observed(
+            Phase::Failed,
+            Some("BackoffLimitExceeded: Job has reached the specified backoff limit"),
+        ));
+        assert_eq!(
+            failed,
+            (
+                "Degraded".into(),
+                "BackoffLimitExceeded: Job has reached the specified backoff limit".into()
+            )
+        );
+        // An invalid period fails at once.
+        let mut invalid = (*resource).clone();
+        invalid.status = Some(invalid_status(
+            &AggregationJobStatus::default(),
+            "InvalidPeriod",
+            "date: 2026-02-30 is not a day",
+            Some(1),
+        ));
+        let (state, message) = crate::operator::argocd::health("AggregationJob", &invalid);
+        assert_eq!(
+            (state.as_str(), message.as_str()),
+            ("Degraded", "date: 2026-02-30 is not a day")
+        );
+    }
+
     #[tokio::test]
     async fn a_new_request_gets_one_owned_job_and_a_pending_status_naming_it() {
         let (ctx, mut api) = scenario::context();
@@ -273,6 +329,12 @@ mod tests {
             let status = expect(&mut api, "PATCH", STATUS, 200, object.clone()).await;
             assert_eq!(status["status"]["phase"], "Pending");
             assert_eq!(status["status"]["jobName"], "daily-2026-03-10-aggregate");
+            // No verdict before the run ends: Complete and Ready are Unknown, not False.
+            let conditions = status["status"]["conditions"].as_array().unwrap();
+            let states: Vec<(&str, &str)> = (conditions.iter())
+                .map(|c| (c["type"].as_str().unwrap(), c["status"].as_str().unwrap()))
+                .collect();
+            assert_eq!(states, [("Complete", "Unknown"), ("Ready", "Unknown")]);
         })
         .await;
         assert!(result.is_ok(), "{result:?}");

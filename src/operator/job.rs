@@ -67,6 +67,16 @@ pub struct Defaults {
     pub ttl_seconds_after_finished: i32,
 }
 
+/// A Secret or ConfigMap the Job template references: the Pod cannot start without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prerequisite {
+    /// `Secret` or `ConfigMap`.
+    pub kind: &'static str,
+    pub name: String,
+    /// Where the template uses it, e.g. `env VCTP_DATABASE_URL`, `envFrom`, `volume settings`.
+    pub used_as: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error(
@@ -274,6 +284,65 @@ impl JobTemplate {
     /// The template as a Job.
     pub fn job(&self) -> &Job {
         &self.job
+    }
+
+    /// The Secrets and ConfigMaps (not `optional`) every Job's Pod needs in its namespace
+    /// before it can start, each with where the template uses it.
+    pub fn prerequisites(&self) -> Vec<Prerequisite> {
+        let need = |kind, name: &str, used_as: String| Prerequisite {
+            kind,
+            name: name.to_string(),
+            used_as,
+        };
+        let pod = self
+            .job
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref());
+        let containers = pod.into_iter().flat_map(|p| &p.containers);
+        let mut needed = Vec::new();
+        for container in containers {
+            for env in container.env.iter().flatten() {
+                let from = env.value_from.as_ref();
+                if let Some(r) = from.and_then(|f| f.secret_key_ref.as_ref())
+                    && r.optional != Some(true)
+                {
+                    needed.push(need("Secret", &r.name, format!("env {}", env.name)));
+                }
+                if let Some(r) = from.and_then(|f| f.config_map_key_ref.as_ref())
+                    && r.optional != Some(true)
+                {
+                    needed.push(need("ConfigMap", &r.name, format!("env {}", env.name)));
+                }
+            }
+            for source in container.env_from.iter().flatten() {
+                if let Some(r) = source
+                    .secret_ref
+                    .as_ref()
+                    .filter(|r| r.optional != Some(true))
+                {
+                    needed.push(need("Secret", &r.name, "envFrom".into()));
+                }
+                if let Some(r) =
+                    (source.config_map_ref.as_ref()).filter(|r| r.optional != Some(true))
+                {
+                    needed.push(need("ConfigMap", &r.name, "envFrom".into()));
+                }
+            }
+        }
+        for volume in pod.into_iter().flat_map(|p| p.volumes.iter().flatten()) {
+            let used_as = format!("volume {}", volume.name);
+            if let Some(name) = (volume.secret.as_ref())
+                .filter(|s| s.optional != Some(true))
+                .and_then(|s| s.secret_name.as_deref())
+            {
+                needed.push(need("Secret", name, used_as.clone()));
+            }
+            if let Some(c) = (volume.config_map.as_ref()).filter(|c| c.optional != Some(true)) {
+                needed.push(need("ConfigMap", &c.name, used_as));
+            }
+        }
+        needed
     }
 }
 
@@ -530,6 +599,59 @@ spec:
 
     fn template() -> JobTemplate {
         JobTemplate::parse(CHART_TEMPLATE, "test").unwrap()
+    }
+
+    #[test]
+    fn the_secrets_and_config_maps_a_job_needs_are_listed_with_where_they_are_used() {
+        let chart = JobTemplate::parse(
+            r#"
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: vctp
+          image: vctp:test
+          env:
+            - name: VCTP_DATABASE_URL
+              valueFrom:
+                secretKeyRef: {name: vctp-database, key: url}
+            - name: OPTIONAL
+              valueFrom:
+                secretKeyRef: {name: maybe, key: x, optional: true}
+          envFrom:
+            - secretRef: {name: vctp-object-store}
+      volumes:
+        - name: settings
+          configMap: {name: vctp-settings}
+        - name: tmp
+          emptyDir: {}
+"#,
+            "test",
+        )
+        .unwrap();
+        let listed: Vec<(&str, String, String)> = (chart.prerequisites().into_iter())
+            .map(|p| (p.kind, p.name, p.used_as))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (
+                    "Secret",
+                    "vctp-database".into(),
+                    "env VCTP_DATABASE_URL".into()
+                ),
+                ("Secret", "vctp-object-store".into(), "envFrom".into()),
+                (
+                    "ConfigMap",
+                    "vctp-settings".into(),
+                    "volume settings".into()
+                ),
+            ]
+        );
+        let restricted = JobTemplate::restricted(&defaults()).prerequisites();
+        assert_eq!(restricted.len(), 1);
+        assert_eq!(restricted[0].name, "vctp-database");
     }
 
     fn defaults() -> Defaults {

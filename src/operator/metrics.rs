@@ -22,6 +22,7 @@ pub struct Metrics {
     duration: HistogramVec,
     jobs_created: IntCounterVec,
     leader: IntGauge,
+    namespace_missing: IntGaugeVec,
     snapshots: IntCounterVec,
     snapshots_failed: IntCounterVec,
     snapshot_last_unix: IntGaugeVec,
@@ -82,6 +83,13 @@ impl Metrics {
             ),
             &["vcenter"],
         )?;
+        let namespace_missing = IntGaugeVec::new(
+            Opts::new(
+                "vctp_operator_watched_namespace_missing",
+                "1 while a watched namespace does not exist (its controllers start once it is created).",
+            ),
+            &["namespace"],
+        )?;
         let snapshot_last_unix = IntGaugeVec::new(
             Opts::new(
                 "vctp_hourly_snapshot_last_unix",
@@ -101,6 +109,7 @@ impl Metrics {
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(jobs_created.clone()))?;
         registry.register(Box::new(leader.clone()))?;
+        registry.register(Box::new(namespace_missing.clone()))?;
         registry.register(Box::new(snapshots.clone()))?;
         registry.register(Box::new(snapshots_failed.clone()))?;
         registry.register(Box::new(snapshot_last_unix.clone()))?;
@@ -129,6 +138,7 @@ impl Metrics {
             duration,
             jobs_created,
             leader,
+            namespace_missing,
             snapshots,
             snapshots_failed,
             snapshot_last_unix,
@@ -145,6 +155,13 @@ impl Metrics {
             kind,
             started: Instant::now(),
         }
+    }
+
+    /// Whether the watched `namespace` is missing.
+    pub fn set_namespace_missing(&self, namespace: &str, missing: bool) {
+        self.namespace_missing
+            .with_label_values(&[namespace])
+            .set(i64::from(missing));
     }
 
     pub fn job_created(&self, kind: &'static str) {
@@ -284,6 +301,16 @@ mod tests {
             text.contains("vctp_monthly_aggregations_failed_total 0"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_missing_watched_namespace_is_1_until_it_exists() {
+        let metrics = Metrics::new().unwrap();
+        metrics.set_namespace_missing("finance", true);
+        let line = "vctp_operator_watched_namespace_missing{namespace=\"finance\"}";
+        assert!(metrics.render().unwrap().contains(&format!("{line} 1")));
+        metrics.set_namespace_missing("finance", false);
+        assert!(metrics.render().unwrap().contains(&format!("{line} 0")));
     }
 
     #[test]

@@ -14,7 +14,7 @@
 use super::job::{config_map_env, job_name, secret_env};
 use super::secrets;
 use super::workload::{self, JobRequest, Run, ensure_run};
-use super::{Context, Error, condition, error_policy, now, replace_status};
+use super::{Context, Error, condition, condition_of, error_policy, now, replace_status};
 use crate::crd::metrics_export::{Archive, CONDITION_COMPLETE, ExportPhase, Span};
 use crate::crd::{Condition, MetricsExport, MetricsExportStatus, Phase};
 use crate::export::plan::env;
@@ -602,10 +602,10 @@ pub fn status(
     let phase = run_state.phase();
     let observed = run_state.observed();
     let message = run_state.message().unwrap_or_default();
-    let complete = condition(
+    let complete = condition_of(
         &previous.conditions,
         CONDITION_COMPLETE,
-        phase == Phase::Succeeded,
+        run_state.verdict(),
         run_state.reason(),
         &message,
         generation,
@@ -911,7 +911,19 @@ spec:
         let status = status(&MetricsExportStatus::default(), &run, &state, Some(1));
         assert_eq!(status.phase, Some(ExportPhase::Failed));
         assert_eq!(status.conditions[0].reason, "Unauthorized");
+        assert_eq!(status.conditions[0].status, "False");
         assert_eq!(status.errors.len(), 1);
+
+        // A run that has not ended has no verdict: Complete and Ready are Unknown.
+        let created = Run::Created {
+            job_name: run.job_name.clone(),
+        };
+        let pending = super::status(&MetricsExportStatus::default(), &run, &created, Some(1));
+        assert!(
+            pending.conditions.iter().all(|c| c.status == "Unknown"),
+            "{:?}",
+            pending.conditions
+        );
 
         let running = MetricsExportStatus {
             progress: Some(crate::crd::metrics_export::Progress {
@@ -926,6 +938,52 @@ spec:
         assert_eq!(suspended.phase, Some(ExportPhase::Suspended));
         assert_eq!(suspended.job_name, None);
         assert_eq!(suspended.progress.unwrap().batches_done, 3);
+    }
+
+    #[test]
+    #[ignore = "needs Lua: source scripts/lua.sh; lua_start (VCTP_TEST_LUA)"]
+    fn argo_cd_health_follows_the_latest_run() {
+        let export = export(None);
+        let run = run_plan(&export, at("2026-03-10T14:00:00Z")).unwrap();
+        let health = |export: &MetricsExport, next: MetricsExportStatus| {
+            let mut object = export.clone();
+            object.status = Some(next);
+            crate::operator::argocd::health("MetricsExport", &object)
+        };
+        let observed = |phase: Phase, result: Option<JobResult>| Run::Observed {
+            job_name: run.job_name.clone(),
+            observed: Box::new(workload::Observed {
+                phase,
+                start_time: None,
+                completion_time: None,
+                result,
+                message: None,
+            }),
+        };
+        let at_state =
+            |state: &Run| super::status(&MetricsExportStatus::default(), &run, state, Some(1));
+        let created = Run::Created {
+            job_name: run.job_name.clone(),
+        };
+        assert_eq!(health(&export, at_state(&created)).0, "Progressing");
+        let running = observed(Phase::Running, None);
+        assert_eq!(health(&export, at_state(&running)).0, "Progressing");
+        let done = observed(Phase::Succeeded, Some(JobResult::succeeded("done".into())));
+        assert_eq!(health(&export, at_state(&done)).0, "Healthy");
+        let refused = observed(
+            Phase::Failed,
+            Some(JobResult::failed(
+                "Unauthorized",
+                "http://vm refused the credentials (HTTP 401)".into(),
+            )),
+        );
+        let (state, message) = health(&export, at_state(&refused));
+        assert_eq!(state, "Degraded");
+        assert!(message.contains("HTTP 401"), "{message}");
+        let mut paused = export.clone();
+        paused.spec.suspend = true;
+        let suspended = suspended_status(&at_state(&running), &run, Some(1));
+        assert_eq!(health(&paused, suspended).0, "Suspended");
     }
 
     #[test]

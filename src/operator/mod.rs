@@ -8,6 +8,8 @@
 //! and Events.
 
 pub mod aggregation_job;
+#[cfg(test)]
+pub mod argocd;
 pub mod job;
 pub mod leader;
 pub mod metrics;
@@ -562,7 +564,25 @@ pub fn condition(
     generation: Option<i64>,
     now: Time,
 ) -> Condition {
-    let status = if ok { "True" } else { "False" };
+    condition_of(previous, type_, Some(ok), reason, message, generation, now)
+}
+
+/// [`condition`] with status `True` (`Some(true)`), `False` or `Unknown` (`None`: no
+/// verdict yet, e.g. before a first result).
+pub fn condition_of(
+    previous: &[Condition],
+    type_: &str,
+    verdict: Option<bool>,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+    now: Time,
+) -> Condition {
+    let status = match verdict {
+        Some(true) => "True",
+        Some(false) => "False",
+        None => "Unknown",
+    };
     let last_transition_time = previous
         .iter()
         .find(|c| c.type_ == type_ && c.status == status)

@@ -9,6 +9,7 @@ use super::{Context, aggregation_job, metrics_export, snapshot_schedule, vcenter
 use crate::crd::SecretKeyRef;
 use futures_util::future::join_all;
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::Api;
 use std::net::SocketAddr;
@@ -222,30 +223,63 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
 
 /// Every controller of every namespace, run together.
 async fn controllers(ctx: Arc<Context>, namespaces: Vec<String>) {
-    let mut all = Vec::new();
-    for namespace in namespaces {
-        all.push(tokio::spawn(vcenter_target::run(
-            ctx.clone(),
-            namespace.clone(),
-        )));
-        all.push(tokio::spawn(snapshot_schedule::run(
-            ctx.clone(),
-            namespace.clone(),
-        )));
-        all.push(tokio::spawn(aggregation_job::run(
-            ctx.clone(),
-            namespace.clone(),
-        )));
-        all.push(tokio::spawn(metrics_export::run(
-            ctx.clone(),
-            namespace.clone(),
-        )));
-    }
+    let all: Vec<_> = namespaces
+        .into_iter()
+        .map(|namespace| tokio::spawn(namespace_controllers(ctx.clone(), namespace)))
+        .collect();
     // Dropping a JoinHandle does not stop its task: abort them all when this future is dropped
     // (shutdown, lost Lease), so no controller acts without the Lease.
     let guards: Vec<AbortOnDrop> = all.iter().map(|h| AbortOnDrop(h.abort_handle())).collect();
     join_all(all).await;
     drop(guards);
+}
+
+/// The four controllers of `namespace`, once it exists. Dropping this future stops them.
+async fn namespace_controllers(ctx: Arc<Context>, namespace: String) {
+    wait_for_namespace(&ctx, &namespace).await;
+    futures_util::join!(
+        vcenter_target::run(ctx.clone(), namespace.clone()),
+        snapshot_schedule::run(ctx.clone(), namespace.clone()),
+        aggregation_job::run(ctx.clone(), namespace.clone()),
+        metrics_export::run(ctx.clone(), namespace.clone()),
+    );
+}
+
+/// Longest wait between two looks for a watched namespace that does not exist yet.
+const NAMESPACE_POLL_MAX: Duration = Duration::from_secs(30);
+
+/// Returns once `namespace` exists, saying (log and metric) while it does not: a watched
+/// namespace created after the operator must not need a restart, nor a missing one stop
+/// the others. When the namespace cannot be read (no `get` on it), it is taken as there.
+async fn wait_for_namespace(ctx: &Context, namespace: &str) {
+    let namespaces = Api::<Namespace>::all(ctx.client.clone());
+    let mut said = false;
+    loop {
+        match namespaces.get_opt(namespace).await {
+            Ok(None) => {
+                ctx.metrics.set_namespace_missing(namespace, true);
+                if !said {
+                    tracing::warn!(
+                        namespace,
+                        "watched namespace {namespace} does not exist; its controllers start when it is created"
+                    );
+                    said = true;
+                }
+            }
+            Ok(Some(_)) => {
+                ctx.metrics.set_namespace_missing(namespace, false);
+                if said {
+                    tracing::info!(namespace, "watched namespace {namespace} exists now");
+                }
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(namespace, %error, "cannot read the watched namespace; starting its controllers");
+                return;
+            }
+        }
+        tokio::time::sleep(ctx.recheck_every.min(NAMESPACE_POLL_MAX)).await;
+    }
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);

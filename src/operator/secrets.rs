@@ -5,7 +5,7 @@
 //! only Secrets their owner marked for vctp be read, or mounted into a Job, by the operator.
 
 use super::{Context, Error};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 use kube::api::Api;
 
@@ -73,6 +73,52 @@ pub async fn check_all(
         }
     }
     Ok(Ok(()))
+}
+
+/// The condition and Event reason of a ConfigMap the Jobs need that does not exist.
+pub const CONFIG_MAP_NOT_FOUND: &str = "ConfigMapNotFound";
+
+/// The first Secret or ConfigMap of the Job template that `namespace` lacks, if any: a Job
+/// created without it would only sit in `CreateContainerConfigError`. Only existence is
+/// checked (these are the chart's objects, mounted by every Job, not a user's choice).
+pub async fn missing_prerequisite(
+    ctx: &Context,
+    namespace: &str,
+) -> Result<Option<Refusal>, Error> {
+    for needed in ctx.template.prerequisites() {
+        let found = match needed.kind {
+            "Secret" => exists::<Secret>(ctx, namespace, &needed.name).await?,
+            _ => exists::<ConfigMap>(ctx, namespace, &needed.name).await?,
+        };
+        if !found {
+            let reason = match needed.kind {
+                "Secret" => NOT_FOUND,
+                _ => CONFIG_MAP_NOT_FOUND,
+            };
+            return Ok(Some((
+                reason,
+                format!(
+                    "{} {namespace}/{} ({} of the Job template) does not exist; every watched namespace needs it before Jobs can run there",
+                    needed.kind, needed.name, needed.used_as
+                ),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+async fn exists<K>(ctx: &Context, namespace: &str, name: &str) -> Result<bool, Error>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(ctx.client.clone(), namespace)
+        .get_metadata_opt(name)
+        .await
+        .map(|found| found.is_some())
+        .map_err(|source| Error::api("read", &K::kind(&()), namespace, name, source))
 }
 
 #[cfg(test)]

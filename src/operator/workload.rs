@@ -349,6 +349,17 @@ impl Run {
         }
     }
 
+    /// The verdict of the resource's `Complete`/`Ready` conditions: `Some(true)` once it
+    /// succeeded, `Some(false)` once it failed, `None` (`Unknown`) while it runs, so a run in
+    /// progress is not read as a failure.
+    pub fn verdict(&self) -> Option<bool> {
+        match self.phase() {
+            Phase::Succeeded => Some(true),
+            Phase::Failed => Some(false),
+            Phase::Pending | Phase::Running => None,
+        }
+    }
+
     /// The reason for conditions and Events.
     pub fn reason(&self) -> &str {
         match self {

@@ -76,13 +76,23 @@ impl TestNamespace {
     /// of a fresh namespace are refused until the controller manager made it, and the Job
     /// controller would only retry after a 10 s back-off.
     pub async fn new(tag: &str) -> Result<TestNamespace> {
+        TestNamespace::create(Self::unused_name(tag)).await
+    }
+
+    /// A name `vctp-<tag>-<pid>-<n>` no namespace of this run has, for a namespace to create
+    /// later with [`TestNamespace::create`].
+    pub fn unused_name(tag: &str) -> String {
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let client = client().await?;
-        let name = format!(
+        format!(
             "vctp-{tag}-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        )
+    }
+
+    /// Creates the namespace `name` (see [`TestNamespace::new`]).
+    pub async fn create(name: String) -> Result<TestNamespace> {
+        let client = client().await?;
         let ns: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } }))?;
         Api::<Namespace>::all(client.clone())
             .create(&PostParams::default(), &ns)

@@ -130,6 +130,8 @@ mod scenarios {
     const PODS: &str = "/api/v1/namespaces/finance/pods";
     const AGGREGATIONS: &str = "/apis/vctp.io/v1alpha1/namespaces/finance/aggregationjobs";
     const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/finance/events";
+    /// The Secret the built-in Job template mounts, checked before Jobs are created.
+    const DATABASE_SECRET: &str = "/api/v1/namespaces/finance/secrets/vctp-database";
 
     fn year() -> i32 {
         chrono::Utc::now().year()
@@ -177,7 +179,7 @@ mod scenarios {
     }
 
     /// The reads every reconcile makes: the schedule itself, the targets, the Jobs and
-    /// their Pods, the AggregationJobs.
+    /// their Pods, the AggregationJobs, the Secret the Jobs mount.
     async fn reads(api: &mut Handle, schedule: &Value, jobs: Vec<Value>, pods: Vec<Value>) {
         expect(api, "GET", SCHEDULE, 200, schedule.clone()).await;
         let targets = list(vec![target("vc01"), target("vc02")]);
@@ -185,6 +187,9 @@ mod scenarios {
         expect(api, "GET", JOBS, 200, list(jobs)).await;
         expect(api, "GET", PODS, 200, list(pods)).await;
         expect(api, "GET", AGGREGATIONS, 200, list(vec![])).await;
+        let database = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "vctp-database", "namespace": "finance"}});
+        expect(api, "GET", DATABASE_SECRET, 200, database).await;
     }
 
     /// The account Secret of `target` is read before its Job is created; it carries the

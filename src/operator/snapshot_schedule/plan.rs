@@ -4,19 +4,24 @@
 use super::read::{Found, SnapshotJob};
 use super::validate::Validated;
 use crate::crd::aggregation_job::AggregationPeriod;
-use crate::crd::snapshot_schedule::{self as crd, JobRef, TargetOutcome, TickOutcome, TickReport};
+use crate::crd::snapshot_schedule::{
+    self as crd, CONDITION_LAST_TICK_SUCCEEDED, JobRef, TargetOutcome, TickOutcome, TickReport,
+};
 use crate::crd::{
     CONDITION_READY, Phase, SnapshotSchedule, SnapshotScheduleSpec, SnapshotScheduleStatus,
     VCenterTarget,
 };
 use crate::operator::job::{job_name, label_value};
 use crate::operator::workload::Observed;
-use crate::operator::{condition, from_timestamp, to_timestamp};
+use crate::operator::{condition, condition_of, from_timestamp, to_timestamp};
 use crate::schedule::{self, CronSchedule, MissedTickPolicy};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{Resource, ResourceExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Why the targets of a tick that came while the schedule was suspended were skipped.
+const SUSPENDED_SKIP: &str = "skipped: the schedule is suspended";
 
 /// Longest wait between two reconciles of a schedule.
 const MAX_REQUEUE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -117,10 +122,12 @@ pub fn plan(
     let snapshots = input.decide(&validated.snapshots, previous.last_schedule_time.as_ref());
     let (mut tick, notices) = input.tick(&snapshots);
     let cancel = input.cancelled();
-    let create = match (tick.as_mut(), schedule.spec.suspend) {
-        (Some(tick), false) => start_pending(&input.name, tick, input.free_slots(&cancel)),
+    // A Job whose Secret or ConfigMap is missing could only fail: its target waits instead.
+    let create = match (tick.as_mut(), schedule.spec.suspend, &found.missing) {
+        (Some(tick), false, None) => start_pending(&input.name, tick, input.free_slots(&cancel)),
         _ => Vec::new(),
     };
+    let notices = notices.into_iter().chain(input.newly_missing()).collect();
     let finished = newly_finished(previous, &input.jobs);
     let daily = (validated.daily.as_ref())
         .map(|cron| input.decide(cron, previous.last_daily_aggregation_time.as_ref()));
@@ -134,7 +141,7 @@ pub fn plan(
         .filter_map(|d| d.next)
         .min();
     let status = SnapshotScheduleStatus {
-        conditions: vec![input.ready(tick.as_ref())],
+        conditions: input.conditions(tick.as_ref(), snapshots.next),
         last_schedule_time: snapshots.handled.map(k8s_time),
         next_schedule_time: snapshots.next.map(k8s_time),
         last_successful_time: tick
@@ -230,7 +237,7 @@ impl<'a> Input<'a> {
             notices.push(missed_ticks(snapshots, time));
         }
         let skip_message = if spec.suspend {
-            "skipped: the schedule is suspended".to_string()
+            SUSPENDED_SKIP.to_string()
         } else {
             format!(
                 "skipped: the tick was {} s old, past startingDeadlineSeconds",
@@ -311,14 +318,31 @@ impl<'a> Input<'a> {
         due
     }
 
-    fn ready(&self, tick: Option<&TickReport>) -> Condition {
-        ready_condition(
-            tick,
-            &self.previous.conditions,
-            self.schedule.spec.suspend,
-            self.schedule.metadata.generation,
-            k8s_time(self.now),
-        )
+    /// The Warning Event about a missing Secret or ConfigMap of the Job template, when the
+    /// last status did not say it already.
+    fn newly_missing(&self) -> Option<Notice> {
+        let (reason, message) = self.found.missing.as_ref()?;
+        let said = (self.previous.conditions.iter())
+            .any(|c| c.type_ == CONDITION_READY && c.reason == *reason && c.message == *message);
+        (!said).then(|| Notice {
+            reason,
+            message: message.clone(),
+        })
+    }
+
+    /// `Ready` and `LastTickSucceeded`, given the tick after this reconcile and the next
+    /// tick of the snapshot cron.
+    fn conditions(&self, tick: Option<&TickReport>, next: Option<DateTime<Utc>>) -> Vec<Condition> {
+        let previous = &self.previous.conditions;
+        vec![
+            ready_condition(self, next, previous),
+            last_tick_condition(
+                tick,
+                previous,
+                self.schedule.metadata.generation,
+                k8s_time(self.now),
+            ),
+        ]
     }
 }
 
@@ -688,14 +712,14 @@ fn active_jobs(
     active.into_values().collect()
 }
 
-/// `Ready`: true when every target of the last finished tick succeeded (skipped ones aside);
-/// while a tick runs, the previous `Ready` holds.
+/// `Ready`: the schedule is valid and scheduling — not suspended, at least one target
+/// selected, a next tick planned. What became of the ticks is [`last_tick_condition`]'s,
+/// so a failed snapshot does not hide that the schedule itself works, and a new schedule
+/// is not shown failed before its first tick.
 fn ready_condition(
-    tick: Option<&TickReport>,
+    input: &Input,
+    next: Option<DateTime<Utc>>,
     previous: &[Condition],
-    suspended: bool,
-    generation: Option<i64>,
-    now: Time,
 ) -> Condition {
     let ready = |ok: bool, reason: &str, message: String| {
         condition(
@@ -704,23 +728,87 @@ fn ready_condition(
             ok,
             reason,
             message,
+            input.schedule.metadata.generation,
+            k8s_time(input.now),
+        )
+    };
+    let spec = &input.schedule.spec;
+    if let Some((reason, message)) = &input.found.missing {
+        return ready(false, reason, message.clone());
+    }
+    if spec.suspend {
+        return ready(
+            false,
+            "Suspended",
+            "spec.suspend is true: ticks are skipped until it is false".into(),
+        );
+    }
+    if input.targets.is_empty() {
+        return ready(
+            false,
+            "NoTargets",
+            "no VCenterTarget in the namespace matches targetSelector".into(),
+        );
+    }
+    match next {
+        Some(next) => ready(
+            true,
+            "Scheduling",
+            format!(
+                "{} VCenterTarget(s) selected; next tick at {}",
+                input.targets.len(),
+                rfc3339(next)
+            ),
+        ),
+        None => ready(
+            false,
+            "NoNextTick",
+            format!("schedule {:?} has no tick after now", spec.schedule),
+        ),
+    }
+}
+
+/// `LastTickSucceeded`: `True` when every target of the last finished tick succeeded
+/// (skipped ones aside), `False` with each failure's message when one failed or the tick was
+/// missed, `Unknown` before a first finished tick; while a tick runs, or when a tick was
+/// skipped because the schedule is suspended (nothing was attempted), the previous verdict
+/// holds.
+fn last_tick_condition(
+    tick: Option<&TickReport>,
+    previous: &[Condition],
+    generation: Option<i64>,
+    now: Time,
+) -> Condition {
+    let verdict = |ok: Option<bool>, reason: &str, message: String| {
+        condition_of(
+            previous,
+            CONDITION_LAST_TICK_SUCCEEDED,
+            ok,
+            reason,
+            message,
             generation,
             now.clone(),
         )
     };
+    let held = |or_else: Condition| {
+        (previous.iter())
+            .find(|c| c.type_ == CONDITION_LAST_TICK_SUCCEEDED)
+            .map_or(or_else, |c| Condition {
+                observed_generation: generation,
+                ..c.clone()
+            })
+    };
+    let no_tick_yet = || verdict(None, "NoTickYet", "no tick has finished yet".into());
     let Some(tick) = tick else {
-        return ready(false, "NoTickYet", "no tick has come yet".into());
+        return held(no_tick_yet());
     };
     let at = rfc3339(from_timestamp(tick.time.0));
     if !tick_finished(tick) {
-        return match previous.iter().find(|c| c.type_ == CONDITION_READY) {
-            Some(c) => ready(c.status == "True", &c.reason, c.message.clone()),
-            None => ready(
-                false,
-                "TickRunning",
-                format!("the first tick ({at}) is running"),
-            ),
-        };
+        return held(verdict(
+            None,
+            "TickRunning",
+            format!("the first tick ({at}) is running"),
+        ));
     }
     let failed: Vec<String> = tick
         .targets
@@ -737,14 +825,14 @@ fn ready_condition(
         .filter(|t| t.outcome == TickOutcome::Succeeded)
         .count();
     if tick.targets.is_empty() {
-        ready(
-            false,
+        verdict(
+            Some(false),
             "NoTargets",
-            format!("no VCenterTarget in the namespace matches targetSelector (tick {at})"),
+            format!("no VCenterTarget in the namespace matched targetSelector at {at}"),
         )
     } else if !failed.is_empty() {
-        ready(
-            false,
+        verdict(
+            Some(false),
             "SnapshotFailed",
             format!(
                 "{} of {} snapshots failed at {at}: {}",
@@ -755,15 +843,14 @@ fn ready_condition(
         )
     } else if succeeded == 0 {
         let why = tick.targets[0].message.clone().unwrap_or_default();
-        let reason = if suspended {
-            "Suspended"
+        if why == SUSPENDED_SKIP {
+            held(no_tick_yet())
         } else {
-            "TickSkipped"
-        };
-        ready(false, reason, format!("tick {at} {why}"))
+            verdict(Some(false), "TickSkipped", format!("tick {at} {why}"))
+        }
     } else {
-        ready(
-            true,
+        verdict(
+            Some(true),
             "Succeeded",
             format!(
                 "{succeeded} of {} snapshots succeeded at {at}",
@@ -830,11 +917,21 @@ mod tests {
     }
 
     fn ready(plan: &Actions) -> &Condition {
-        plan.status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == CONDITION_READY)
-            .unwrap()
+        condition_of(plan, CONDITION_READY)
+    }
+
+    fn last_tick(plan: &Actions) -> &Condition {
+        condition_of(plan, CONDITION_LAST_TICK_SUCCEEDED)
+    }
+
+    fn condition_of<'a>(plan: &'a Actions, type_: &str) -> &'a Condition {
+        (plan.status.conditions.iter())
+            .find(|c| c.type_ == type_)
+            .unwrap_or_else(|| panic!("no {type_} in {:?}", plan.status.conditions))
+    }
+
+    fn verdict(condition: &Condition) -> (&str, &str) {
+        (condition.status.as_str(), condition.reason.as_str())
     }
 
     #[test]
@@ -876,7 +973,9 @@ mod tests {
                 .iter()
                 .all(|(_, o)| *o == TickOutcome::Running)
         );
-        assert_eq!(ready(&plan).reason, "TickRunning");
+        // Valid and scheduling: Ready; the first tick has no result yet.
+        assert_eq!(verdict(ready(&plan)), ("True", "Scheduling"));
+        assert_eq!(verdict(last_tick(&plan)), ("Unknown", "TickRunning"));
         assert!(plan.finished.is_empty() && plan.aggregations.is_empty());
         assert_eq!(plan.requeue_after, MAX_REQUEUE);
     }
@@ -892,7 +991,14 @@ mod tests {
         assert!(plan.create.is_empty());
         assert_eq!(plan.status.last_tick, None);
         assert_eq!(plan.status.last_schedule_time, None);
-        assert_eq!(ready(&plan).reason, "NoTickYet");
+        // A new schedule is Ready (not failed) and says when its first tick comes.
+        assert_eq!(verdict(ready(&plan)), ("True", "Scheduling"));
+        assert!(
+            ready(&plan).message.contains("2026-03-10T10:00:00Z"),
+            "{}",
+            ready(&plan).message
+        );
+        assert_eq!(verdict(last_tick(&plan)), ("Unknown", "NoTickYet"));
         assert_eq!(plan.requeue_after, std::time::Duration::from_secs(120));
     }
 
@@ -1028,11 +1134,9 @@ mod tests {
             plan.status.last_schedule_time,
             Some(k8s_time(at("2026-03-10T10:00:00Z")))
         );
-        let ready = ready(&plan);
-        assert_eq!(
-            (ready.status.as_str(), ready.reason.as_str()),
-            ("False", "Suspended")
-        );
+        assert_eq!(verdict(ready(&plan)), ("False", "Suspended"));
+        // Nothing was attempted: no verdict on the last tick.
+        assert_eq!(verdict(last_tick(&plan)), ("Unknown", "NoTickYet"));
         assert!(plan.notices.is_empty(), "{:?}", plan.notices);
     }
 
@@ -1072,7 +1176,8 @@ mod tests {
             tick.targets[0].message.as_deref(),
             Some("skipped: the tick was 1800 s old, past startingDeadlineSeconds")
         );
-        assert_eq!(ready(&skip).reason, "TickSkipped");
+        assert_eq!(verdict(last_tick(&skip)), ("False", "TickSkipped"));
+        assert_eq!(verdict(ready(&skip)), ("True", "Scheduling"));
         assert_eq!(
             skip.notices[0].message,
             "6 missed tick(s) up to 2026-03-10T09:00:00Z were not run (missedTickPolicy Skip)"
@@ -1307,6 +1412,7 @@ status: {{phase: {phase}}}
                 hourly(13, "Running"),
                 hourly(9, "Failed"),
             ],
+            missing: None,
         };
         let plan = plan_at(&schedule, &found, "2026-03-10T14:05:00Z");
         assert_eq!(
@@ -1404,7 +1510,7 @@ status: {{phase: {phase}}}
     }
 
     #[test]
-    fn ready_follows_the_outcomes_of_the_last_finished_tick() {
+    fn last_tick_succeeded_follows_the_outcomes_of_the_last_finished_tick_and_ready_holds() {
         let schedule = schedule(SNAPSHOTS_ONLY);
         let found = Found {
             targets: targets(&["vc01", "vc02"]),
@@ -1421,11 +1527,8 @@ status: {{phase: {phase}}}
         };
 
         let all = plan_at(&schedule, &finish(Phase::Succeeded), "2026-03-10T10:05:00Z");
-        let condition = ready(&all);
-        assert_eq!(
-            (condition.status.as_str(), condition.reason.as_str()),
-            ("True", "Succeeded")
-        );
+        let condition = last_tick(&all);
+        assert_eq!(verdict(condition), ("True", "Succeeded"));
         assert_eq!(condition.observed_generation, Some(3));
         assert_eq!(
             all.status.last_successful_time,
@@ -1439,26 +1542,129 @@ status: {{phase: {phase}}}
         let mut failing = finish(Phase::Failed);
         failing.jobs[1] = failed_job;
         let one_failed = plan_at(&schedule, &failing, "2026-03-10T10:05:00Z");
-        let condition = ready(&one_failed);
-        assert_eq!(
-            (condition.status.as_str(), condition.reason.as_str()),
-            ("False", "SnapshotFailed")
-        );
+        let condition = last_tick(&one_failed);
+        assert_eq!(verdict(condition), ("False", "SnapshotFailed"));
         assert_eq!(
             condition.message,
             "1 of 2 snapshots failed at 2026-03-10T10:00:00Z: vc02 (InvalidLogin: wrong user name or password)"
         );
         assert_eq!(one_failed.status.last_successful_time, None);
+        // A failed tick does not make the schedule itself unready: it still schedules.
+        assert_eq!(verdict(ready(&one_failed)), ("True", "Scheduling"));
 
         // While the next tick runs, the last finished tick's verdict holds.
         let schedule = after(&schedule, &one_failed);
         let next = plan_at(&schedule, &failing, "2026-03-10T11:00:05Z");
         assert_eq!(next.create.len(), 2);
-        assert_eq!(ready(&next), ready(&one_failed));
+        assert_eq!(last_tick(&next), last_tick(&one_failed));
 
-        // No target selected.
+        // No target selected: the schedule has nothing to schedule.
         let none = plan_at(&schedule, &Found::default(), "2026-03-10T11:00:05Z");
-        assert_eq!(ready(&none).reason, "NoTargets");
+        assert_eq!(verdict(ready(&none)), ("False", "NoTargets"));
+    }
+
+    #[test]
+    fn a_missing_secret_the_jobs_need_stops_the_schedule_with_a_reason_naming_it() {
+        let schedule = schedule(SNAPSHOTS_ONLY);
+        let message = "Secret finance/vctp-database (env VCTP_DATABASE_URL of the Job template) does not exist";
+        let found = Found {
+            targets: targets(&["vc01"]),
+            missing: Some(("SecretNotFound", message.to_string())),
+            ..Found::default()
+        };
+        let blocked = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        // No Job that could only fail; the target waits for its slot.
+        assert!(blocked.create.is_empty(), "{:?}", blocked.create);
+        assert_eq!(outcomes(&blocked), [("vc01".into(), TickOutcome::Pending)]);
+        assert_eq!(verdict(ready(&blocked)), ("False", "SecretNotFound"));
+        assert_eq!(ready(&blocked).message, message);
+        let notices: Vec<(&str, &str)> = (blocked.notices.iter())
+            .map(|n| (n.reason, n.message.as_str()))
+            .collect();
+        assert_eq!(notices, [("SecretNotFound", message)]);
+        // Announced once, not at every reconcile.
+        let again = plan_at(&after(&schedule, &blocked), &found, "2026-03-10T10:01:00Z");
+        assert!(again.notices.is_empty(), "{:?}", again.notices);
+
+        // Once the Secret is there, the waiting target gets its Job.
+        let fixed = Found {
+            missing: None,
+            ..found.clone()
+        };
+        let resumed = plan_at(&after(&schedule, &blocked), &fixed, "2026-03-10T10:02:00Z");
+        assert_eq!(created(&resumed), ["hourly-snap-20260310t1000-vc01"]);
+        assert_eq!(verdict(ready(&resumed)), ("True", "Scheduling"));
+    }
+
+    /// What Argo CD shows for `schedule` with the status `plan` wrote (the chart's health
+    /// script run by Lua).
+    fn argocd(schedule: &SnapshotSchedule, plan: &Actions) -> (String, String) {
+        crate::operator::argocd::health("SnapshotSchedule", &after(schedule, plan))
+    }
+
+    #[test]
+    #[ignore = "needs Lua: source scripts/lua.sh; lua_start (VCTP_TEST_LUA)"]
+    fn argo_cd_health_follows_the_schedules_conditions() {
+        let schedule = schedule(SNAPSHOTS_ONLY);
+        let found = Found {
+            targets: targets(&["vc01", "vc02"]),
+            ..Found::default()
+        };
+        // A new schedule, before and during its first tick: Progressing, not Degraded.
+        let unchecked = crate::operator::argocd::health("SnapshotSchedule", &schedule);
+        assert_eq!(unchecked.0, "Progressing", "{unchecked:?}");
+        let waiting = plan_at(&schedule, &found, "2026-03-10T09:58:00Z");
+        let (state, message) = argocd(&schedule, &waiting);
+        assert_eq!(state, "Progressing", "{message}");
+        assert!(
+            message.contains("next tick at 2026-03-10T10:00:00Z"),
+            "{message}"
+        );
+        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        assert_eq!(argocd(&schedule, &first).0, "Progressing");
+
+        // The tick succeeded: Healthy; one target failed: Degraded with its message.
+        let scheduled = after(&schedule, &first);
+        let finish = |vc02: SnapshotJob| Found {
+            jobs: vec![snap("2026-03-10T10:00:00Z", "vc01", Phase::Succeeded), vc02],
+            ..found.clone()
+        };
+        let all = finish(snap("2026-03-10T10:00:00Z", "vc02", Phase::Succeeded));
+        let succeeded = plan_at(&scheduled, &all, "2026-03-10T10:05:00Z");
+        assert_eq!(argocd(&scheduled, &succeeded).0, "Healthy");
+        let mut failed_job = snap("2026-03-10T10:00:00Z", "vc02", Phase::Failed);
+        failed_job.observed.result = JobResult::from_message(
+            r#"{"succeeded":false,"reason":"InvalidLogin","message":"wrong user name or password"}"#,
+        );
+        let failed = plan_at(&scheduled, &finish(failed_job), "2026-03-10T10:05:00Z");
+        let (state, message) = argocd(&scheduled, &failed);
+        assert_eq!(state, "Degraded");
+        assert_eq!(
+            message,
+            "SnapshotFailed: 1 of 2 snapshots failed at 2026-03-10T10:00:00Z: vc02 (InvalidLogin: wrong user name or password)"
+        );
+
+        // Suspended: Suspended. No target selected: Degraded saying so.
+        let mut suspended = scheduled.clone();
+        suspended.spec.suspend = true;
+        let paused = plan_at(&suspended, &found, "2026-03-10T11:00:05Z");
+        assert_eq!(argocd(&suspended, &paused).0, "Suspended");
+        let none = plan_at(&scheduled, &Found::default(), "2026-03-10T10:05:00Z");
+        let (state, message) = argocd(&scheduled, &none);
+        assert_eq!(state, "Degraded");
+        assert!(message.starts_with("NoTargets: "), "{message}");
+
+        // An invalid spec: Degraded with the reason and the field.
+        let mut invalid = after(&scheduled, &succeeded);
+        invalid.spec.time_zone = "Mars/Olympus".into();
+        let error = validate(&invalid.spec).unwrap_err().into_error(&invalid);
+        let now = k8s_time(at("2026-03-10T10:06:00Z"));
+        invalid.status = Some(super::super::validate::invalid_status(
+            &invalid, &error, now,
+        ));
+        let (state, message) = crate::operator::argocd::health("SnapshotSchedule", &invalid);
+        assert_eq!(state, "Degraded");
+        assert!(message.starts_with("InvalidTimeZone: "), "{message}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::validate::Validated;
 use crate::crd::{AggregationJob, SnapshotSchedule, VCenterTarget};
 use crate::operator::job::label_value;
+use crate::operator::secrets::{self, Refusal};
 use crate::operator::workload::{self, Observed};
 use crate::operator::{Context, Error};
 use chrono::{DateTime, Utc};
@@ -64,6 +65,8 @@ pub struct Found {
     pub jobs: Vec<SnapshotJob>,
     /// The `AggregationJob`s the schedule created.
     pub aggregations: Vec<AggregationJob>,
+    /// A Secret or ConfigMap the Job template needs that the namespace lacks.
+    pub missing: Option<Refusal>,
 }
 
 pub(super) async fn read(
@@ -101,6 +104,7 @@ pub(super) async fn read(
         targets,
         jobs,
         aggregations,
+        missing: secrets::missing_prerequisite(ctx, &namespace).await?,
     })
 }
 

@@ -105,7 +105,8 @@ pub fn selector_string(selector: Option<&LabelSelector>) -> Result<String, Strin
 }
 
 /// The status written for an invalid spec: what the schedule had, with `Ready` false for
-/// the reason and the generation that is invalid.
+/// the reason and the generation that is invalid (`LastTickSucceeded`, about a tick that
+/// ran, stays).
 pub(super) fn invalid_status(
     schedule: &SnapshotSchedule,
     invalid: &Error,
@@ -113,7 +114,7 @@ pub(super) fn invalid_status(
 ) -> SnapshotScheduleStatus {
     let mut status = schedule.status.clone().unwrap_or_default();
     let generation = schedule.metadata.generation;
-    status.conditions = vec![condition(
+    let ready = condition(
         &status.conditions,
         CONDITION_READY,
         false,
@@ -121,7 +122,9 @@ pub(super) fn invalid_status(
         invalid.to_string(),
         generation,
         now,
-    )];
+    );
+    status.conditions.retain(|c| c.type_ != CONDITION_READY);
+    status.conditions.insert(0, ready);
     status.observed_generation = generation;
     status
 }
@@ -129,6 +132,7 @@ pub(super) fn invalid_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crd::snapshot_schedule::CONDITION_LAST_TICK_SUCCEEDED;
     use crate::operator::snapshot_schedule::fixtures::*;
     use crate::operator::snapshot_schedule::plan::k8s_time;
 
@@ -232,7 +236,15 @@ matchExpressions:
     #[test]
     fn an_invalid_spec_sets_ready_false_and_keeps_the_rest_of_the_status() {
         let mut schedule = schedule("");
+        let then = k8s_time(at("2026-03-10T10:05:00Z"));
+        let was = |type_: &str, reason: &str| {
+            condition(&[], type_, true, reason, "", Some(2), then.clone())
+        };
         schedule.status = Some(SnapshotScheduleStatus {
+            conditions: vec![
+                was(CONDITION_READY, "Scheduling"),
+                was(CONDITION_LAST_TICK_SUCCEEDED, "Succeeded"),
+            ],
             last_schedule_time: Some(k8s_time(at("2026-03-10T10:00:00Z"))),
             last_daily_aggregation_time: Some(k8s_time(at("2026-03-10T00:30:00Z"))),
             ..SnapshotScheduleStatus::default()
@@ -245,9 +257,14 @@ matchExpressions:
         let now = k8s_time(at("2026-03-10T10:10:00Z"));
         let status = invalid_status(&schedule, &invalid, now);
         assert_eq!(status.observed_generation, Some(3));
-        assert_eq!(status.conditions.len(), 1);
+        assert_eq!(status.conditions.len(), 2);
         assert_eq!(status.conditions[0].reason, "InvalidSchedule");
         assert_eq!(status.conditions[0].status, "False");
+        // The last tick's verdict is about a tick that ran: it stays.
+        assert_eq!(
+            status.conditions[1],
+            schedule.status.as_ref().unwrap().conditions[1]
+        );
         assert_eq!(
             status.last_schedule_time,
             schedule.status.as_ref().unwrap().last_schedule_time
