@@ -11,7 +11,10 @@
 // A whole test crate: its helpers fail the test by panicking, like its #[test]s.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use anyhow::{Context as _, Result, bail, ensure};
+use common::kube::eventually_within as eventually;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -22,7 +25,6 @@ use kube::{Client, Config, ResourceExt};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -154,25 +156,6 @@ fn run(program: &str, args: &[&str]) -> Result<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Polls `check` until it returns `Some`, failing with `what` (and the last state seen)
-/// after `patience`.
-async fn eventually<T, F, Fut>(what: &str, patience: Duration, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(found) = check().await? {
-            return Ok(found);
-        }
-        if start.elapsed() > patience {
-            bail!("{what}: not seen within {patience:?}");
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }
 
 fn step(started: Instant, what: &str) {

@@ -256,7 +256,12 @@ mod tests {
         let resource = request(Value::Null);
         let health = |run: Run| {
             let mut object = (*resource).clone();
-            object.status = Some(status(&AggregationJobStatus::default(), &run, Some(1)));
+            object.status = Some(status(
+                &AggregationJobStatus::default(),
+                &run,
+                "2026-03-10".into(),
+                Some(1),
+            ));
             crate::operator::argocd::health("AggregationJob", &object)
         };
         let job_name = "daily-2026-03-10-aggregate".to_string();
@@ -268,6 +273,8 @@ mod tests {
                 completion_time: None,
                 result: None,
                 message: message.map(str::to_string),
+                failure: None,
+                abandoned: false,
             }),
         };
         assert_eq!(

@@ -958,6 +958,8 @@ spec:
                 completion_time: None,
                 result,
                 message: None,
+                failure: None,
+                abandoned: false,
             }),
         };
         let at_state =
