@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vctp::crd::aggregation_job::ReportObject;
-use vctp::crd::{AggregationJob, VCenterTarget};
+use vctp::crd::{AggregationJob, SnapshotSchedule, VCenterTarget};
 
 const NAMESPACE: &str = "vctp-system";
 const RELEASE: &str = "vctp";
@@ -207,6 +207,9 @@ fn values(node: &Node, jobs: Value) -> Value {
             "existingSecret": "vctp-object-store",
             "options": {"aws_endpoint": node.s3_endpoint, "aws_region": node.s3_region, "aws_allow_http": "true"},
         },
+        // Step 6: a Pod waiting for an image it cannot get is given up (status + Event) after
+        // this, not the default 300 s.
+        "operator": {"extraEnv": [{"name": "VCTP_IMAGE_PULL_TIMEOUT_SECONDS", "value": "20"}]},
         "jobs": jobs,
     })
 }
@@ -570,23 +573,38 @@ async fn schedule_runs(node: &Node, client: &Client) -> Result<()> {
     )
     .await?;
     reports_in_bucket(node, &hourly).await?;
-    // The schedule's daily aggregation (of yesterday, before this install: it fails with
-    // nothing to aggregate) runs in a Pod to an end; one of today runs to its reports.
-    eventually(
-        "a Daily AggregationJob of the schedule finished",
+    // The schedule's daily cron ticks every minute, but the only complete day before its
+    // ticks is one before the schedule existed: the tick is handled and no Daily job is
+    // created for it (it could only fail with nothing to aggregate).
+    let schedules: Api<SnapshotSchedule> = Api::namespaced(client.clone(), NAMESPACE);
+    let schedule = eventually(
+        "the schedule handled a daily tick",
         Duration::from_secs(150),
         || async {
-            for a in aggregations.list(&ListParams::default()).await? {
-                let period = serde_json::to_value(a.spec.period)?;
-                let phase = serde_json::to_value(a.status.as_ref().map(|s| &s.phase))?;
-                if period == "Daily" && (phase == "Succeeded" || phase == "Failed") {
-                    return Ok(Some(()));
-                }
-            }
-            Ok(None)
+            let s = schedules.get("every-minute").await?;
+            let handled =
+                (s.status.as_ref()).is_some_and(|st| st.last_daily_aggregation_time.is_some());
+            Ok(handled.then_some(s))
         },
     )
     .await?;
+    // The UTC date of its creation (RFC 3339 starts with it).
+    let created: String = (schedule.metadata.creation_timestamp.as_ref())
+        .context("no creationTimestamp")?
+        .0
+        .to_string()
+        .chars()
+        .take(10)
+        .collect();
+    for a in aggregations.list(&ListParams::default()).await? {
+        if let Some(date) = a.spec.date.as_deref() {
+            ensure!(
+                date >= created.as_str(),
+                "AggregationJob {} aggregates {date}, a day before the schedule existed ({created})",
+                a.name_any()
+            );
+        }
+    }
     create_aggregation(node, "today")?;
     let today = eventually(
         "the Daily AggregationJob of today Succeeded with its reports",
