@@ -233,6 +233,7 @@ async fn a_snapshot_job_stores_under_namespace_and_name_and_knows_every_target_o
     );
     create_targets(&a, &["vc01", "vc02"]).await?;
     create_targets(&b, &["vc01"]).await?;
+    create_database_secret(&a).await?;
     let year = create_schedule(&a, 2).await?;
     // A watched namespace that does not exist holds no target of any name.
     let missing = format!("{}-gone", a.name);
@@ -476,6 +477,7 @@ async fn a_snapshot_job_whose_image_cannot_be_pulled_fails_its_target_with_the_r
 -> Result<()> {
     let ns = TestNamespace::new("snapsched").await?;
     create_targets(&ns, &["vc01"]).await?;
+    create_database_secret(&ns).await?;
     let year = create_schedule(&ns, 1).await?;
     let job = format!("yearly-snap-{year}0101t0000-vc01");
     reconcile_now(&ns).await?;
