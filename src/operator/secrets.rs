@@ -86,15 +86,17 @@ pub async fn missing_prerequisite(
     namespace: &str,
 ) -> Result<Option<Refusal>, Error> {
     for needed in ctx.template.prerequisites() {
-        let found = match needed.kind {
-            "Secret" => exists::<Secret>(ctx, namespace, &needed.name).await?,
-            _ => exists::<ConfigMap>(ctx, namespace, &needed.name).await?,
+        let (found, reason) = match needed.kind {
+            "Secret" => (
+                exists::<Secret>(ctx, namespace, &needed.name).await?,
+                NOT_FOUND,
+            ),
+            _ => (
+                exists::<ConfigMap>(ctx, namespace, &needed.name).await?,
+                CONFIG_MAP_NOT_FOUND,
+            ),
         };
         if !found {
-            let reason = match needed.kind {
-                "Secret" => NOT_FOUND,
-                _ => CONFIG_MAP_NOT_FOUND,
-            };
             return Ok(Some((
                 reason,
                 format!(

@@ -891,6 +891,17 @@ mod tests {
         }
     }
 
+    /// A schedule with `spec`, its `targets`, and the plan of its first tick (10:00).
+    fn first_tick(spec: &str, names: &[&str]) -> (SnapshotSchedule, Found, Actions) {
+        let schedule = schedule(spec);
+        let found = Found {
+            targets: targets(names),
+            ..Found::default()
+        };
+        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        (schedule, found, first)
+    }
+
     fn plan_at(schedule: &SnapshotSchedule, found: &Found, now: &str) -> Actions {
         let validated = validate(&schedule.spec).unwrap();
         plan(schedule, &validated, found, at(now))
@@ -1004,12 +1015,10 @@ mod tests {
 
     #[test]
     fn concurrency_leaves_the_rest_pending_and_starts_them_as_slots_free() {
-        let schedule = schedule(&format!("  concurrency: 2\n{SNAPSHOTS_ONLY}"));
-        let found = Found {
-            targets: targets(&["vc01", "vc02", "vc03"]),
-            ..Found::default()
-        };
-        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        let (schedule, found, first) = first_tick(
+            &format!("  concurrency: 2\n{SNAPSHOTS_ONLY}"),
+            &["vc01", "vc02", "vc03"],
+        );
         assert_eq!(
             created(&first),
             [
@@ -1077,12 +1086,7 @@ mod tests {
 
     #[test]
     fn replanning_a_tick_after_a_restart_gives_the_same_jobs_and_creates_none() {
-        let schedule = schedule(SNAPSHOTS_ONLY);
-        let found = Found {
-            targets: targets(&["vc01", "vc02"]),
-            ..Found::default()
-        };
-        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        let (schedule, found, first) = first_tick(SNAPSHOTS_ONLY, &["vc01", "vc02"]);
         assert_eq!(first.create.len(), 2);
         let with_jobs = Found {
             jobs: vec![
@@ -1483,12 +1487,7 @@ status: {{phase: {phase}}}
 
     #[test]
     fn a_snapshot_job_given_up_for_its_image_fails_its_target_with_the_reason_and_is_deleted() {
-        let schedule = schedule(SNAPSHOTS_ONLY);
-        let found = Found {
-            targets: targets(&["vc01"]),
-            ..Found::default()
-        };
-        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        let (schedule, found, first) = first_tick(SNAPSHOTS_ONLY, &["vc01"]);
         let schedule = after(&schedule, &first);
         let mut stuck = snap("2026-03-10T10:00:00Z", "vc01", Phase::Failed);
         stuck.observed.failure = Some("ErrImageNeverPull".into());
@@ -1511,12 +1510,7 @@ status: {{phase: {phase}}}
 
     #[test]
     fn last_tick_succeeded_follows_the_outcomes_of_the_last_finished_tick_and_ready_holds() {
-        let schedule = schedule(SNAPSHOTS_ONLY);
-        let found = Found {
-            targets: targets(&["vc01", "vc02"]),
-            ..Found::default()
-        };
-        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        let (schedule, found, first) = first_tick(SNAPSHOTS_ONLY, &["vc01", "vc02"]);
         let schedule = after(&schedule, &first);
         let finish = |vc02: Phase| Found {
             jobs: vec![
@@ -1669,12 +1663,7 @@ status: {{phase: {phase}}}
 
     #[test]
     fn a_finished_job_is_reported_once_with_its_target_and_result() {
-        let schedule = schedule(SNAPSHOTS_ONLY);
-        let found = Found {
-            targets: targets(&["vc01"]),
-            ..Found::default()
-        };
-        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        let (schedule, found, first) = first_tick(SNAPSHOTS_ONLY, &["vc01"]);
         let schedule = after(&schedule, &first);
         let mut job = snap("2026-03-10T10:00:00Z", "vc01", Phase::Succeeded);
         job.observed.result = JobResult::from_message(
@@ -1707,12 +1696,7 @@ status: {{phase: {phase}}}
 
     #[test]
     fn jobs_of_a_previous_tick_are_still_reported_after_the_next_tick_started() {
-        let schedule = schedule(SNAPSHOTS_ONLY);
-        let found = Found {
-            targets: targets(&["vc01"]),
-            ..Found::default()
-        };
-        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        let (schedule, found, first) = first_tick(SNAPSHOTS_ONLY, &["vc01"]);
         let long_running = Found {
             jobs: vec![snap("2026-03-10T10:00:00Z", "vc01", Phase::Running)],
             ..found.clone()
@@ -1743,12 +1727,10 @@ status: {{phase: {phase}}}
 
     #[test]
     fn targets_still_waiting_when_the_next_tick_comes_are_reported() {
-        let schedule = schedule(&format!("  concurrency: 1\n{SNAPSHOTS_ONLY}"));
-        let found = Found {
-            targets: targets(&["vc01", "vc02"]),
-            ..Found::default()
-        };
-        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        let (schedule, found, first) = first_tick(
+            &format!("  concurrency: 1\n{SNAPSHOTS_ONLY}"),
+            &["vc01", "vc02"],
+        );
         let stuck = Found {
             jobs: vec![snap("2026-03-10T10:00:00Z", "vc01", Phase::Running)],
             ..found
@@ -1799,12 +1781,7 @@ status: {{phase: {phase}}}
 
     #[test]
     fn a_running_target_whose_job_vanished_failed() {
-        let schedule = schedule(SNAPSHOTS_ONLY);
-        let found = Found {
-            targets: targets(&["vc01"]),
-            ..Found::default()
-        };
-        let first = plan_at(&schedule, &found, "2026-03-10T10:00:05Z");
+        let (schedule, found, first) = first_tick(SNAPSHOTS_ONLY, &["vc01"]);
         let plan = plan_at(&after(&schedule, &first), &found, "2026-03-10T10:30:00Z");
         assert!(
             plan.create.is_empty(),
