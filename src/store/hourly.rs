@@ -1,7 +1,10 @@
 //! Hourly snapshot rows and the snapshot registry: writing whole snapshots atomically,
 //! exporting rows, and the narrow scans the aggregation engines read.
 
-use super::{Error, QueryContext, Result, Store, Tx, decode_placement, totals, with_pool, with_tx};
+use super::{
+    Error, QueryContext, Result, Store, Tx, decode_placement, sqlite_native, totals, with_pool,
+    with_tx,
+};
 use crate::aggregate::PlacementRef;
 use crate::aggregate::daily::Sample;
 use crate::aggregate::hourly::IntervalVm;
@@ -14,7 +17,20 @@ use sqlx::Row;
 /// on bound parameters.
 const INSERT_BATCH: usize = 1_000;
 
-const INSERT_HOURLY: &str = "INSERT INTO vm_hourly (vcenter, vm_id, vm_uuid, inventory_id, name, event_key, cloud_id, creation_time, deletion_time, snapshot_time, resource_pool, datacenter, cluster, folder, provisioned_disk_gb, vcpu_count, ram_gb, is_template, powered_on, srm_placeholder, tier) ";
+macro_rules! hourly_columns {
+    () => {
+        "vm_hourly (vcenter, vm_id, vm_uuid, inventory_id, name, event_key, cloud_id, creation_time, deletion_time, snapshot_time, resource_pool, datacenter, cluster, folder, provisioned_disk_gb, vcpu_count, ram_gb, is_template, powered_on, srm_placeholder, tier)"
+    };
+}
+
+const INSERT_HOURLY: &str = concat!("INSERT INTO ", hourly_columns!(), " ");
+
+/// One hourly row, prepared once and run for each row on SQLite.
+const INSERT_HOURLY_ROW: &str = concat!(
+    "INSERT INTO ",
+    hourly_columns!(),
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+);
 
 /// A snapshot stored by a [`SnapshotWriter`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,38 +217,44 @@ impl SnapshotWriter {
         }
         let mapping = &self.mapping;
         let batch = &self.batch;
-        with_tx!(&mut self.tx, |conn| {
-            let mut insert = sqlx::QueryBuilder::new(INSERT_HOURLY);
-            insert.push_values(batch, |mut values, row| {
-                values
-                    .push_bind(&row.vcenter)
-                    .push_bind(&row.vm_id)
-                    .push_bind(&row.vm_uuid)
-                    .push_bind(&row.inventory_id)
-                    .push_bind(&row.name)
-                    .push_bind(&row.event_key)
-                    .push_bind(&row.cloud_id)
-                    .push_bind(row.creation_time)
-                    .push_bind(row.deletion_time)
-                    .push_bind(row.snapshot_time)
-                    .push_bind(&row.resource_pool)
-                    .push_bind(&row.datacenter)
-                    .push_bind(&row.cluster)
-                    .push_bind(&row.folder)
-                    .push_bind(row.provisioned_disk_gb)
-                    .push_bind(row.vcpu_count)
-                    .push_bind(row.ram_gb)
-                    .push_bind(row.is_template)
-                    .push_bind(row.powered_on)
-                    .push_bind(row.srm_placeholder)
-                    .push_bind(mapping.code_of(&row.resource_pool));
-            });
-            insert
-                .build()
-                .execute(&mut *conn)
-                .await
-                .op("insert hourly rows")?;
-        });
+        match &mut self.tx {
+            Tx::Sqlite(tx) => {
+                sqlite_native::insert_hourly(tx, INSERT_HOURLY_ROW, mapping, batch).await?;
+            }
+            Tx::Postgres(tx) => {
+                let conn = &mut **tx;
+                let mut insert = sqlx::QueryBuilder::new(INSERT_HOURLY);
+                insert.push_values(batch, |mut values, row| {
+                    values
+                        .push_bind(&row.vcenter)
+                        .push_bind(&row.vm_id)
+                        .push_bind(&row.vm_uuid)
+                        .push_bind(&row.inventory_id)
+                        .push_bind(&row.name)
+                        .push_bind(&row.event_key)
+                        .push_bind(&row.cloud_id)
+                        .push_bind(row.creation_time)
+                        .push_bind(row.deletion_time)
+                        .push_bind(row.snapshot_time)
+                        .push_bind(&row.resource_pool)
+                        .push_bind(&row.datacenter)
+                        .push_bind(&row.cluster)
+                        .push_bind(&row.folder)
+                        .push_bind(row.provisioned_disk_gb)
+                        .push_bind(row.vcpu_count)
+                        .push_bind(row.ram_gb)
+                        .push_bind(row.is_template)
+                        .push_bind(row.powered_on)
+                        .push_bind(row.srm_placeholder)
+                        .push_bind(mapping.code_of(&row.resource_pool));
+                });
+                insert
+                    .build()
+                    .execute(&mut *conn)
+                    .await
+                    .op("insert hourly rows")?;
+            }
+        }
         self.batch.clear();
         Ok(())
     }
@@ -311,8 +333,14 @@ impl Store {
     ) -> Result<u64> {
         const SQL: &str = "SELECT vm_id, snapshot_time, vcpu_count, ram_gb, provisioned_disk_gb, tier, creation_time, deletion_time \
             FROM vm_hourly WHERE vcenter = $1 AND snapshot_time >= $2 AND snapshot_time < $3";
+        let pool = match self {
+            Store::Sqlite(pool) => {
+                return sqlite_native::scan_samples(pool, SQL, vcenter, from, to, visit).await;
+            }
+            Store::Postgres(pool) => pool,
+        };
         let mut count = 0;
-        with_pool!(self, |pool| {
+        {
             let mut rows = sqlx::query(SQL)
                 .bind(vcenter)
                 .bind(from)
@@ -331,7 +359,7 @@ impl Store {
                 visit(row.try_get(0).op("decode a sample")?, &sample);
                 count += 1;
             }
-        });
+        }
         Ok(count)
     }
 
@@ -344,7 +372,15 @@ impl Store {
     ) -> Result<()> {
         const SQL: &str = "SELECT vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder \
             FROM vm_hourly WHERE vcenter = $1 AND snapshot_time = $2";
-        with_pool!(self, |pool| {
+        let pool = match self {
+            Store::Sqlite(pool) => {
+                let key = (vcenter, snapshot_time);
+                return sqlite_native::scan_placements(pool, "read VM placements", SQL, key, visit)
+                    .await;
+            }
+            Store::Postgres(pool) => pool,
+        };
+        {
             let mut rows = sqlx::query(SQL)
                 .bind(vcenter)
                 .bind(snapshot_time)
@@ -355,7 +391,7 @@ impl Store {
                     decode_placement(&row, 1).op("decode a placement")?,
                 );
             }
-        });
+        }
         Ok(())
     }
 
@@ -368,7 +404,14 @@ impl Store {
     ) -> Result<()> {
         const SQL: &str = "SELECT creation_time, deletion_time, vcpu_count, ram_gb, provisioned_disk_gb \
             FROM vm_hourly WHERE vcenter = $1 AND snapshot_time = $2";
-        with_pool!(self, |pool| {
+        let pool = match self {
+            Store::Sqlite(pool) => {
+                return sqlite_native::scan_interval_vms(pool, SQL, vcenter, snapshot_time, visit)
+                    .await;
+            }
+            Store::Postgres(pool) => pool,
+        };
+        {
             let mut rows = sqlx::query(SQL)
                 .bind(vcenter)
                 .bind(snapshot_time)
@@ -382,7 +425,7 @@ impl Store {
                     provisioned_disk_gb: row.try_get(4).op("decode a snapshot VM")?,
                 });
             }
-        });
+        }
         Ok(())
     }
 

@@ -11,6 +11,7 @@ pub mod hourly;
 pub mod rename;
 pub mod reports;
 pub mod runs;
+mod sqlite_native;
 pub mod summaries;
 pub mod totals;
 pub mod trace;
@@ -57,6 +58,12 @@ pub enum Error {
         op: &'static str,
         source: sqlx::Error,
     },
+    /// A statement of the in-thread SQLite path failed (see `sqlite_native`).
+    #[error("failed to {op}: {source}")]
+    Sqlite {
+        op: &'static str,
+        source: rusqlite::Error,
+    },
     #[error(
         "failed to {op}: the SQLite database is locked by another writer (a `vctp snapshot import` holds the write lock until its whole file is stored); retry when it has finished"
     )]
@@ -92,7 +99,7 @@ impl Error {
             Error::Connect { .. } => "DatabaseUnavailable",
             Error::Migrate { .. } => "MigrationFailed",
             Error::SchemaVersion { .. } => "SchemaVersionMismatch",
-            Error::Query { .. } => "QueryFailed",
+            Error::Query { .. } | Error::Sqlite { .. } => "QueryFailed",
             Error::Locked { .. } => "DatabaseLocked",
             Error::Unavailable { .. } => "DatabaseUnavailable",
             Error::DuplicateVm { .. } => "DuplicateVm",

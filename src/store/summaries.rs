@@ -2,7 +2,9 @@
 //! back sorted, and computed inside the database by the `sql` engine.
 
 use super::grain::{Grain, per_grain};
-use super::{QueryContext, Result, Store, Tx, decode_placement, totals, with_pool, with_tx};
+use super::{
+    QueryContext, Result, Store, Tx, decode_placement, sqlite_native, totals, with_pool, with_tx,
+};
 use crate::aggregate::{Figures, PlacementRef, VmSummary};
 use futures_util::TryStreamExt;
 use sqlx::Row;
@@ -102,8 +104,21 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         delete_period(&mut tx, grain, period_start).await?;
-        for batch in rows.chunks(INSERT_BATCH) {
-            insert_summaries(&mut tx, grain, period_start, batch).await?;
+        if let Tx::Sqlite(conn) = &mut tx {
+            let insert = per_grain!(
+                grain,
+                ["INSERT INTO "],
+                [
+                    " (",
+                    summary_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+                ]
+            );
+            sqlite_native::insert_summaries(conn, insert, period_start, rows).await?;
+        } else {
+            for batch in rows.chunks(INSERT_BATCH) {
+                insert_summaries(&mut tx, grain, period_start, batch).await?;
+            }
         }
         totals::rebuild_period_totals(&mut tx, grain, period_start).await?;
         tx.commit().await
@@ -144,7 +159,11 @@ impl Store {
             ["SELECT ", summary_columns!(), " FROM "],
             [" WHERE period_start = $1 ORDER BY vcenter, vm_id"]
         );
-        with_pool!(self, |pool| {
+        let pool = match self {
+            Store::Sqlite(pool) => return sqlite_native::summaries(pool, sql, period_start).await,
+            Store::Postgres(pool) => pool,
+        };
+        {
             let mut rows = sqlx::query(sql).bind(period_start).fetch(pool);
             let mut summaries = Vec::new();
             while let Some(row) = rows.try_next().await.op("read summaries")? {
@@ -159,7 +178,7 @@ impl Store {
                 summaries.push(summary);
             }
             Ok(summaries)
-        })
+        }
     }
 
     /// Streams the figures of every daily summary in `[from, to)` to `visit` with
@@ -174,8 +193,14 @@ impl Store {
             "SELECT period_start, vcenter, vm_id, samples_present, total_samples, avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, tin, bronze, silver, gold, creation_time, deletion_time, snapshot_time ",
             "FROM vm_daily_summary WHERE period_start >= $1 AND period_start < $2"
         );
+        let pool = match self {
+            Store::Sqlite(pool) => {
+                return sqlite_native::scan_daily_figures(pool, SQL, from, to, visit).await;
+            }
+            Store::Postgres(pool) => pool,
+        };
         let mut count = 0;
-        with_pool!(self, |pool| {
+        {
             let mut rows = sqlx::query(SQL).bind(from).bind(to).fetch(pool);
             while let Some(row) = rows.try_next().await.op("scan daily summaries")? {
                 let figures = decode_figures(&row, 3).op("decode a daily summary")?;
@@ -187,7 +212,7 @@ impl Store {
                 );
                 count += 1;
             }
-        });
+        }
         Ok(count)
     }
 
@@ -200,7 +225,21 @@ impl Store {
     ) -> Result<()> {
         const SQL: &str = "SELECT vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder \
             FROM vm_daily_summary WHERE period_start = $1 AND vcenter = $2";
-        with_pool!(self, |pool| {
+        let pool = match self {
+            Store::Sqlite(pool) => {
+                let key = (period_start, vcenter);
+                return sqlite_native::scan_placements(
+                    pool,
+                    "read daily placements",
+                    SQL,
+                    key,
+                    visit,
+                )
+                .await;
+            }
+            Store::Postgres(pool) => pool,
+        };
+        {
             let mut rows = sqlx::query(SQL)
                 .bind(period_start)
                 .bind(vcenter)
@@ -211,7 +250,7 @@ impl Store {
                     decode_placement(&row, 1).op("decode a placement")?,
                 );
             }
-        });
+        }
         Ok(())
     }
 
