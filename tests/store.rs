@@ -28,6 +28,7 @@ on_both_databases!(
     one_target_name_in_two_namespaces_keeps_two_keys_with_the_host_shown_for_each,
     renaming_a_vcenter_moves_every_row_in_one_transaction,
     renaming_onto_a_key_that_holds_data_or_from_an_empty_one_changes_nothing,
+    a_summary_write_that_fails_half_way_keeps_what_was_stored,
 );
 
 fn day(text: &str) -> Day {
@@ -386,6 +387,86 @@ async fn backfill_rebuilds_the_same_totals(db: TestDb) {
     assert_eq!((done.vcenters, done.days, done.months), (2, 2, 1));
     assert_eq!(read_all().await, before);
     assert_eq!(db.store.latest_totals().await.unwrap().len(), 2);
+}
+
+/// A summary write refused at its last row (a VM twice) leaves the period's stored
+/// summaries and totals as they were, though every row before it was written.
+async fn a_summary_write_that_fails_half_way_keeps_what_was_stored(db: TestDb) {
+    let first = day("2026-03-10");
+    let inventory = Inventory::new(1_500, 2, first, 1, 5);
+    import(&db.store, synthetic_rows(&inventory, first, 1)).await;
+    aggregate_daily(&db.store, first, Engine::Rust)
+        .await
+        .unwrap();
+    let stored = db
+        .store
+        .summaries(Grain::Daily, first.start())
+        .await
+        .unwrap();
+    let totals = db
+        .store
+        .totals(TotalsGrain::Daily, first.start(), first.start() + 1)
+        .await
+        .unwrap();
+    let mut rows = stored.clone();
+    for row in &mut rows {
+        row.figures.avg_vcpu_count += 1.0;
+    }
+    rows.push(rows[0].clone());
+    db.store
+        .replace_summaries(Grain::Daily, first.start(), &rows)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        db.store
+            .summaries(Grain::Daily, first.start())
+            .await
+            .unwrap(),
+        stored
+    );
+    assert_eq!(
+        db.store
+            .totals(TotalsGrain::Daily, first.start(), first.start() + 1)
+            .await
+            .unwrap(),
+        totals
+    );
+}
+
+/// A value SQLite holds in a column of another type (SQLite does not enforce column types)
+/// is refused with the column's name, on the engine's scan and on the summaries' read-back.
+#[tokio::test]
+async fn a_stored_value_of_the_wrong_type_is_refused_naming_its_column() {
+    let db = common::sqlite().await;
+    let first = day("2026-03-10");
+    let inventory = Inventory::new(10, 1, first, 1, 3);
+    import(&db.store, synthetic_rows(&inventory, first, 1)).await;
+    aggregate_daily(&db.store, first, Engine::Rust)
+        .await
+        .unwrap();
+    let vctp::store::Store::Sqlite(pool) = &db.store else {
+        unreachable!("common::sqlite() is SQLite")
+    };
+    sqlx::query("UPDATE vm_daily_summary SET samples_present = 'many'")
+        .execute(pool)
+        .await
+        .unwrap();
+    let error = db
+        .store
+        .summaries(Grain::Daily, first.start())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("samples_present"), "{error}");
+    sqlx::query("UPDATE vm_hourly SET vcpu_count = 'four'")
+        .execute(pool)
+        .await
+        .unwrap();
+    let error = aggregate_daily(&db.store, first, Engine::Rust)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("vcpu_count"), "{error}");
 }
 
 /// A whole-file import holds SQLite's write lock until it commits: another writer waits for

@@ -87,6 +87,22 @@ pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
         Ok(rows)
     })
     .await?;
+    let reference = match store
+        .reference_scan(bench_day.start(), bench_day.end())
+        .await?
+    {
+        // Measured only where the database has one (see `Store::reference_scan`).
+        Some(_) => Some(
+            timed("reference", "VMs", args.runs, || async {
+                Ok(store
+                    .reference_scan(bench_day.start(), bench_day.end())
+                    .await?
+                    .unwrap_or(0))
+            })
+            .await?,
+        ),
+        None => None,
+    };
     let daily = |engine| {
         let store = &store;
         move || async move { Ok(aggregate_daily(store, bench_day, engine).await?.rows) }
@@ -100,6 +116,12 @@ pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
     let monthly_rust = timed("monthly rust", "rows", args.runs, monthly(Engine::Rust)).await?;
     let monthly_sql = timed("monthly sql", "rows", args.runs, monthly(Engine::Sql)).await?;
 
+    if let Some(reference) = &reference {
+        println!(
+            "daily rust / reference = {:.2}x (the database's own GROUP BY over the day)",
+            daily_rust.median() / reference.median()
+        );
+    }
     println!(
         "daily rust / bare scan = {:.2}x; sql / rust: daily {:.1}x, monthly {:.1}x; overall peak RSS {:.1} MB",
         daily_rust.median() / scan.median(),

@@ -447,6 +447,20 @@ impl Store {
         })
     }
 
+    /// The physical reference for reading a day: the database's own loop over the hourly
+    /// rows of `[from, to)`, producing per VM the counts, sums and tier sums the daily
+    /// summary needs, with nothing crossing a driver but the ~one row per VM. Returns the
+    /// VMs, or `None` where no reference is measured yet.
+    pub async fn reference_scan(&self, from: i64, to: i64) -> Result<Option<u64>> {
+        match self {
+            Store::Sqlite(pool) => sqlite_native::reference_scan(pool, from, to)
+                .await
+                .map(Some),
+            // The PostgreSQL reference (`COPY … TO STDOUT (FORMAT binary)`) goes here.
+            Store::Postgres(_) => Ok(None),
+        }
+    }
+
     /// Deletes hourly rows, their registry entries and snapshot totals older than `cutoff`.
     pub async fn delete_hourly_before(&self, cutoff: i64) -> Result<u64> {
         let mut tx = self.begin().await?;

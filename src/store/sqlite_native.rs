@@ -327,3 +327,79 @@ pub(super) async fn insert_hourly(
     })
     .await
 }
+
+/// `Store::reference_scan` on SQLite: one aggregate `SELECT … GROUP BY vcenter, vm_id` over
+/// the day, run by SQLite's own loop, as the `sqlite3` shell would.
+pub(super) async fn reference_scan(pool: &SqlitePool, from: i64, to: i64) -> Result<u64> {
+    const SQL: &str = "SELECT vcenter, vm_id, COUNT(*), SUM(vcpu_count), SUM(ram_gb), SUM(provisioned_disk_gb),
+            SUM(tier = 1), SUM(tier = 2), SUM(tier = 3), SUM(tier = 4),
+            MIN(CASE WHEN creation_time > 0 THEN creation_time END), MAX(deletion_time), MAX(snapshot_time)
+        FROM vm_hourly
+        WHERE vcenter IN (SELECT vcenter FROM snapshot_registry WHERE snapshot_time >= ?1 AND snapshot_time < ?2)
+          AND snapshot_time >= ?1 AND snapshot_time < ?2
+        GROUP BY vcenter, vm_id";
+    run_pooled(pool, "run the reference scan", |db| {
+        let mut statement = db.prepare(SQL)?;
+        let mut rows = statement.query(params![from, to])?;
+        let mut vms = 0;
+        while rows.next()?.is_some() {
+            vms += 1;
+        }
+        Ok(vms)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DatabaseUrl, Store};
+
+    async fn pool() -> (tempfile::TempDir, SqlitePool) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("native.sqlite3"));
+        let Store::Sqlite(pool) = Store::connect(&url).await.unwrap() else {
+            unreachable!("a file path is SQLite")
+        };
+        (dir, pool)
+    }
+
+    const INSERT: &str =
+        "INSERT INTO vcenter_hosts (vcenter, host, recorded_at) VALUES ('vc', 'h', 1)";
+
+    fn hosts(db: &Connection) -> rusqlite::Result<i64> {
+        db.query_row("SELECT COUNT(*) FROM vcenter_hosts", [], |row| row.get(0))
+    }
+
+    /// What is written through the borrowed handle belongs to the transaction sqlx opened:
+    /// sqlx's own reads in it see it, nobody else does, and dropping it rolls it back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_through_the_borrowed_handle_is_rolled_back_with_the_transaction() {
+        let (_dir, pool) = pool().await;
+        let mut tx = pool.begin().await.unwrap();
+        run(&mut tx, "write a host", |db| db.execute(INSERT, []))
+            .await
+            .unwrap();
+        let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vcenter_hosts")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(seen, 1);
+        assert_eq!(run_pooled(&pool, "count hosts", hosts).await.unwrap(), 0);
+        drop(tx);
+        assert_eq!(run_pooled(&pool, "count hosts", hosts).await.unwrap(), 0);
+    }
+
+    /// A read through the borrowed handle sees the rows of the transaction open on it (on a
+    /// current-thread runtime, where the work runs in place).
+    #[tokio::test]
+    async fn a_read_through_the_borrowed_handle_sees_the_open_transaction() {
+        let (_dir, pool) = pool().await;
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query(INSERT).execute(&mut *tx).await.unwrap();
+        assert_eq!(run(&mut tx, "count hosts", hosts).await.unwrap(), 1);
+        assert_eq!(run_pooled(&pool, "count hosts", hosts).await.unwrap(), 0);
+        tx.commit().await.unwrap();
+        assert_eq!(run_pooled(&pool, "count hosts", hosts).await.unwrap(), 1);
+    }
+}
