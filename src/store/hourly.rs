@@ -1,7 +1,9 @@
 //! Hourly snapshot rows and the snapshot registry: writing whole snapshots atomically,
 //! exporting rows, and the narrow scans the aggregation engines read.
 
-use super::{Error, QueryContext, Result, Store, Tx, decode_placement, totals, with_pool, with_tx};
+use super::{
+    Error, QueryContext, Result, Store, Tx, decode_placement, postgres, totals, with_pool, with_tx,
+};
 use crate::aggregate::PlacementRef;
 use crate::aggregate::daily::Sample;
 use crate::aggregate::hourly::IntervalVm;
@@ -13,6 +15,9 @@ use sqlx::Row;
 /// Rows per multi-row INSERT: 21 columns × 1000 stays under SQLite's and PostgreSQL's limits
 /// on bound parameters.
 const INSERT_BATCH: usize = 1_000;
+
+/// Rows per COPY on PostgreSQL (a few MB of rows held at a time).
+const COPY_BATCH: usize = 10_000;
 
 const INSERT_HOURLY: &str = "INSERT INTO vm_hourly (vcenter, vm_id, vm_uuid, inventory_id, name, event_key, cloud_id, creation_time, deletion_time, snapshot_time, resource_pool, datacenter, cluster, folder, provisioned_disk_gb, vcpu_count, ram_gb, is_template, powered_on, srm_placeholder, tier) ";
 
@@ -95,7 +100,7 @@ impl SnapshotWriter {
             current.rows += 1;
         }
         self.batch.push(row);
-        if self.batch.len() == INSERT_BATCH {
+        if self.batch.len() == self.batch_limit() {
             self.flush().await?;
         }
         Ok(())
@@ -195,44 +200,57 @@ impl SnapshotWriter {
         Ok(())
     }
 
+    /// Rows gathered before they are written: one COPY costs three round trips, so
+    /// PostgreSQL takes bigger batches than SQLite's bound-parameter limit allows.
+    fn batch_limit(&self) -> usize {
+        match self.tx {
+            Tx::Sqlite(_) => INSERT_BATCH,
+            Tx::Postgres(_) => COPY_BATCH,
+        }
+    }
+
     async fn flush(&mut self) -> Result<()> {
         if self.batch.is_empty() {
             return Ok(());
         }
         let mapping = &self.mapping;
         let batch = &self.batch;
-        with_tx!(&mut self.tx, |conn| {
-            let mut insert = sqlx::QueryBuilder::new(INSERT_HOURLY);
-            insert.push_values(batch, |mut values, row| {
-                values
-                    .push_bind(&row.vcenter)
-                    .push_bind(&row.vm_id)
-                    .push_bind(&row.vm_uuid)
-                    .push_bind(&row.inventory_id)
-                    .push_bind(&row.name)
-                    .push_bind(&row.event_key)
-                    .push_bind(&row.cloud_id)
-                    .push_bind(row.creation_time)
-                    .push_bind(row.deletion_time)
-                    .push_bind(row.snapshot_time)
-                    .push_bind(&row.resource_pool)
-                    .push_bind(&row.datacenter)
-                    .push_bind(&row.cluster)
-                    .push_bind(&row.folder)
-                    .push_bind(row.provisioned_disk_gb)
-                    .push_bind(row.vcpu_count)
-                    .push_bind(row.ram_gb)
-                    .push_bind(row.is_template)
-                    .push_bind(row.powered_on)
-                    .push_bind(row.srm_placeholder)
-                    .push_bind(mapping.code_of(&row.resource_pool));
-            });
-            insert
-                .build()
-                .execute(&mut *conn)
-                .await
-                .op("insert hourly rows")?;
-        });
+        match &mut self.tx {
+            Tx::Sqlite(tx) => {
+                let conn = &mut **tx;
+                let mut insert = sqlx::QueryBuilder::new(INSERT_HOURLY);
+                insert.push_values(batch, |mut values, row| {
+                    values
+                        .push_bind(&row.vcenter)
+                        .push_bind(&row.vm_id)
+                        .push_bind(&row.vm_uuid)
+                        .push_bind(&row.inventory_id)
+                        .push_bind(&row.name)
+                        .push_bind(&row.event_key)
+                        .push_bind(&row.cloud_id)
+                        .push_bind(row.creation_time)
+                        .push_bind(row.deletion_time)
+                        .push_bind(row.snapshot_time)
+                        .push_bind(&row.resource_pool)
+                        .push_bind(&row.datacenter)
+                        .push_bind(&row.cluster)
+                        .push_bind(&row.folder)
+                        .push_bind(row.provisioned_disk_gb)
+                        .push_bind(row.vcpu_count)
+                        .push_bind(row.ram_gb)
+                        .push_bind(row.is_template)
+                        .push_bind(row.powered_on)
+                        .push_bind(row.srm_placeholder)
+                        .push_bind(mapping.code_of(&row.resource_pool));
+                });
+                insert
+                    .build()
+                    .execute(&mut *conn)
+                    .await
+                    .op("insert hourly rows")?;
+            }
+            Tx::Postgres(tx) => postgres::insert_hourly(tx, batch, mapping).await?,
+        }
         self.batch.clear();
         Ok(())
     }
@@ -312,26 +330,31 @@ impl Store {
         const SQL: &str = "SELECT vm_id, snapshot_time, vcpu_count, ram_gb, provisioned_disk_gb, tier, creation_time, deletion_time \
             FROM vm_hourly WHERE vcenter = $1 AND snapshot_time >= $2 AND snapshot_time < $3";
         let mut count = 0;
-        with_pool!(self, |pool| {
-            let mut rows = sqlx::query(SQL)
-                .bind(vcenter)
-                .bind(from)
-                .bind(to)
-                .fetch(pool);
-            while let Some(row) = rows.try_next().await.op("scan hourly samples")? {
-                let sample = Sample {
-                    snapshot_time: row.try_get(1).op("decode a sample")?,
-                    vcpu_count: row.try_get(2).op("decode a sample")?,
-                    ram_gb: row.try_get(3).op("decode a sample")?,
-                    provisioned_disk_gb: row.try_get(4).op("decode a sample")?,
-                    tier: Tier::from_code(row.try_get(5).op("decode a sample")?),
-                    creation_time: row.try_get(6).op("decode a sample")?,
-                    deletion_time: row.try_get(7).op("decode a sample")?,
-                };
-                visit(row.try_get(0).op("decode a sample")?, &sample);
-                count += 1;
+        match self {
+            Store::Sqlite(pool) => {
+                let mut rows = sqlx::query(SQL)
+                    .bind(vcenter)
+                    .bind(from)
+                    .bind(to)
+                    .fetch(pool);
+                while let Some(row) = rows.try_next().await.op("scan hourly samples")? {
+                    let sample = Sample {
+                        snapshot_time: row.try_get(1).op("decode a sample")?,
+                        vcpu_count: row.try_get(2).op("decode a sample")?,
+                        ram_gb: row.try_get(3).op("decode a sample")?,
+                        provisioned_disk_gb: row.try_get(4).op("decode a sample")?,
+                        tier: Tier::from_code(row.try_get(5).op("decode a sample")?),
+                        creation_time: row.try_get(6).op("decode a sample")?,
+                        deletion_time: row.try_get(7).op("decode a sample")?,
+                    };
+                    visit(row.try_get(0).op("decode a sample")?, &sample);
+                    count += 1;
+                }
             }
-        });
+            Store::Postgres(pool) => {
+                count = postgres::scan_samples(pool, vcenter, from, to, visit).await?;
+            }
+        }
         Ok(count)
     }
 
@@ -344,18 +367,23 @@ impl Store {
     ) -> Result<()> {
         const SQL: &str = "SELECT vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder \
             FROM vm_hourly WHERE vcenter = $1 AND snapshot_time = $2";
-        with_pool!(self, |pool| {
-            let mut rows = sqlx::query(SQL)
-                .bind(vcenter)
-                .bind(snapshot_time)
-                .fetch(pool);
-            while let Some(row) = rows.try_next().await.op("read VM placements")? {
-                visit(
-                    row.try_get(0).op("decode a placement")?,
-                    decode_placement(&row, 1).op("decode a placement")?,
-                );
+        match self {
+            Store::Sqlite(pool) => {
+                let mut rows = sqlx::query(SQL)
+                    .bind(vcenter)
+                    .bind(snapshot_time)
+                    .fetch(pool);
+                while let Some(row) = rows.try_next().await.op("read VM placements")? {
+                    visit(
+                        row.try_get(0).op("decode a placement")?,
+                        decode_placement(&row, 1).op("decode a placement")?,
+                    );
+                }
             }
-        });
+            Store::Postgres(pool) => {
+                postgres::scan_placements(pool, vcenter, snapshot_time, visit).await?;
+            }
+        }
         Ok(())
     }
 
@@ -368,21 +396,26 @@ impl Store {
     ) -> Result<()> {
         const SQL: &str = "SELECT creation_time, deletion_time, vcpu_count, ram_gb, provisioned_disk_gb \
             FROM vm_hourly WHERE vcenter = $1 AND snapshot_time = $2";
-        with_pool!(self, |pool| {
-            let mut rows = sqlx::query(SQL)
-                .bind(vcenter)
-                .bind(snapshot_time)
-                .fetch(pool);
-            while let Some(row) = rows.try_next().await.op("read snapshot VMs")? {
-                visit(&IntervalVm {
-                    creation_time: row.try_get(0).op("decode a snapshot VM")?,
-                    deletion_time: row.try_get(1).op("decode a snapshot VM")?,
-                    vcpu_count: row.try_get(2).op("decode a snapshot VM")?,
-                    ram_gb: row.try_get(3).op("decode a snapshot VM")?,
-                    provisioned_disk_gb: row.try_get(4).op("decode a snapshot VM")?,
-                });
+        match self {
+            Store::Sqlite(pool) => {
+                let mut rows = sqlx::query(SQL)
+                    .bind(vcenter)
+                    .bind(snapshot_time)
+                    .fetch(pool);
+                while let Some(row) = rows.try_next().await.op("read snapshot VMs")? {
+                    visit(&IntervalVm {
+                        creation_time: row.try_get(0).op("decode a snapshot VM")?,
+                        deletion_time: row.try_get(1).op("decode a snapshot VM")?,
+                        vcpu_count: row.try_get(2).op("decode a snapshot VM")?,
+                        ram_gb: row.try_get(3).op("decode a snapshot VM")?,
+                        provisioned_disk_gb: row.try_get(4).op("decode a snapshot VM")?,
+                    });
+                }
             }
-        });
+            Store::Postgres(pool) => {
+                postgres::scan_interval_vms(pool, vcenter, snapshot_time, visit).await?;
+            }
+        }
         Ok(())
     }
 

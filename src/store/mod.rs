@@ -8,6 +8,8 @@ pub mod copy;
 pub mod diagnostics;
 pub mod grain;
 pub mod hourly;
+mod pg_copy;
+pub mod postgres;
 pub mod rename;
 pub mod reports;
 pub mod runs;

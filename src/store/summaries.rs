@@ -2,7 +2,9 @@
 //! back sorted, and computed inside the database by the `sql` engine.
 
 use super::grain::{Grain, per_grain};
-use super::{QueryContext, Result, Store, Tx, decode_placement, totals, with_pool, with_tx};
+use super::{
+    QueryContext, Result, Store, Tx, decode_placement, postgres, totals, with_pool, with_tx,
+};
 use crate::aggregate::{Figures, PlacementRef, VmSummary};
 use futures_util::TryStreamExt;
 use sqlx::Row;
@@ -15,6 +17,7 @@ macro_rules! summary_columns {
         "period_start, vcenter, vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder, samples_present, total_samples, avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, tin, bronze, silver, gold, creation_time, deletion_time, snapshot_time"
     };
 }
+pub(super) use summary_columns;
 
 /// The `sql` engine's daily aggregation: the arithmetic of `aggregate::daily`, with the
 /// same order of operations so both engines round alike. `$1`/`$2` bound the day.
@@ -102,8 +105,13 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         delete_period(&mut tx, grain, period_start).await?;
-        for batch in rows.chunks(INSERT_BATCH) {
-            insert_summaries(&mut tx, grain, period_start, batch).await?;
+        match &mut tx {
+            Tx::Sqlite(_) => {
+                for batch in rows.chunks(INSERT_BATCH) {
+                    insert_summaries(&mut tx, grain, period_start, batch).await?;
+                }
+            }
+            Tx::Postgres(pg) => postgres::insert_summaries(pg, grain, period_start, rows).await?,
         }
         totals::rebuild_period_totals(&mut tx, grain, period_start).await?;
         tx.commit().await
@@ -144,22 +152,25 @@ impl Store {
             ["SELECT ", summary_columns!(), " FROM "],
             [" WHERE period_start = $1 ORDER BY vcenter, vm_id"]
         );
-        with_pool!(self, |pool| {
-            let mut rows = sqlx::query(sql).bind(period_start).fetch(pool);
-            let mut summaries = Vec::new();
-            while let Some(row) = rows.try_next().await.op("read summaries")? {
-                let placement = decode_placement(&row, 3).op("decode a summary")?;
-                let mut summary = VmSummary {
-                    vcenter: row.try_get(1).op("decode a summary")?,
-                    vm_id: row.try_get(2).op("decode a summary")?,
-                    figures: decode_figures(&row, 9).op("decode a summary")?,
-                    ..VmSummary::default()
-                };
-                summary.placement.assign(placement);
-                summaries.push(summary);
+        match self {
+            Store::Sqlite(pool) => {
+                let mut rows = sqlx::query(sql).bind(period_start).fetch(pool);
+                let mut summaries = Vec::new();
+                while let Some(row) = rows.try_next().await.op("read summaries")? {
+                    let placement = decode_placement(&row, 3).op("decode a summary")?;
+                    let mut summary = VmSummary {
+                        vcenter: row.try_get(1).op("decode a summary")?,
+                        vm_id: row.try_get(2).op("decode a summary")?,
+                        figures: decode_figures(&row, 9).op("decode a summary")?,
+                        ..VmSummary::default()
+                    };
+                    summary.placement.assign(placement);
+                    summaries.push(summary);
+                }
+                Ok(summaries)
             }
-            Ok(summaries)
-        })
+            Store::Postgres(pool) => postgres::summaries(pool, grain, period_start).await,
+        }
     }
 
     /// Streams the figures of every daily summary in `[from, to)` to `visit` with
@@ -175,19 +186,24 @@ impl Store {
             "FROM vm_daily_summary WHERE period_start >= $1 AND period_start < $2"
         );
         let mut count = 0;
-        with_pool!(self, |pool| {
-            let mut rows = sqlx::query(SQL).bind(from).bind(to).fetch(pool);
-            while let Some(row) = rows.try_next().await.op("scan daily summaries")? {
-                let figures = decode_figures(&row, 3).op("decode a daily summary")?;
-                visit(
-                    row.try_get(1).op("decode a daily summary")?,
-                    row.try_get(2).op("decode a daily summary")?,
-                    row.try_get(0).op("decode a daily summary")?,
-                    &figures,
-                );
-                count += 1;
+        match self {
+            Store::Sqlite(pool) => {
+                let mut rows = sqlx::query(SQL).bind(from).bind(to).fetch(pool);
+                while let Some(row) = rows.try_next().await.op("scan daily summaries")? {
+                    let figures = decode_figures(&row, 3).op("decode a daily summary")?;
+                    visit(
+                        row.try_get(1).op("decode a daily summary")?,
+                        row.try_get(2).op("decode a daily summary")?,
+                        row.try_get(0).op("decode a daily summary")?,
+                        &figures,
+                    );
+                    count += 1;
+                }
             }
-        });
+            Store::Postgres(pool) => {
+                count = postgres::scan_daily_figures(pool, from, to, visit).await?;
+            }
+        }
         Ok(count)
     }
 
@@ -200,18 +216,23 @@ impl Store {
     ) -> Result<()> {
         const SQL: &str = "SELECT vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder \
             FROM vm_daily_summary WHERE period_start = $1 AND vcenter = $2";
-        with_pool!(self, |pool| {
-            let mut rows = sqlx::query(SQL)
-                .bind(period_start)
-                .bind(vcenter)
-                .fetch(pool);
-            while let Some(row) = rows.try_next().await.op("read daily placements")? {
-                visit(
-                    row.try_get(0).op("decode a placement")?,
-                    decode_placement(&row, 1).op("decode a placement")?,
-                );
+        match self {
+            Store::Sqlite(pool) => {
+                let mut rows = sqlx::query(SQL)
+                    .bind(period_start)
+                    .bind(vcenter)
+                    .fetch(pool);
+                while let Some(row) = rows.try_next().await.op("read daily placements")? {
+                    visit(
+                        row.try_get(0).op("decode a placement")?,
+                        decode_placement(&row, 1).op("decode a placement")?,
+                    );
+                }
             }
-        });
+            Store::Postgres(pool) => {
+                postgres::scan_daily_placements(pool, period_start, vcenter, visit).await?;
+            }
+        }
         Ok(())
     }
 
