@@ -1,14 +1,15 @@
 //! `vctp bench aggregations`: synthetic rows with churn are loaded, then each phase is run
 //! `--runs` times and timed: a bare scan of the day's rows, daily with both engines, monthly
-//! with both engines.
+//! with both engines, and on PostgreSQL the physical reference (the day's rows read by binary
+//! COPY, not decoded).
 
-use super::{peak_rss_mb, reset_peak_rss, timed};
+use super::{Phase, peak_rss_mb, reset_peak_rss, timed};
 use crate::aggregate::engine::{aggregate_daily, aggregate_monthly};
 use crate::aggregate::{Day, Engine};
 use crate::cli::BenchArgs;
 use crate::inventory::TierMapping;
 use crate::store::grain::Grain;
-use crate::store::{DatabaseUrl, Store};
+use crate::store::{DatabaseUrl, Store, postgres};
 use crate::synth::Inventory;
 use anyhow::{Context, Result};
 use std::time::Instant;
@@ -93,6 +94,12 @@ pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
     };
     let daily_rust = timed("daily rust", "rows", args.runs, daily(Engine::Rust)).await?;
     let daily_sql = timed("daily sql", "rows", args.runs, daily(Engine::Sql)).await?;
+    if let Some(reference) = postgres_reference(&store, &counts, bench_day, args.runs).await? {
+        println!(
+            "daily rust / COPY reference = {:.2}x",
+            daily_rust.median() / reference.median()
+        );
+    }
     let monthly = |engine| {
         let store = &store;
         move || async move { Ok(aggregate_monthly(store, month, engine).await?.rows) }
@@ -112,4 +119,27 @@ pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
     );
     store.close().await;
     Ok(())
+}
+
+/// The physical reference on PostgreSQL: the day's rows as the rust engine reads them (the
+/// same `COPY (SELECT …) TO STDOUT (FORMAT binary)`), bytes counted and discarded. None on
+/// SQLite.
+async fn postgres_reference(
+    store: &Store,
+    counts: &[(String, i64)],
+    day: Day,
+    runs: usize,
+) -> Result<Option<Phase>> {
+    let Store::Postgres(pool) = store else {
+        return Ok(None);
+    };
+    let phase = timed("COPY reference", "bytes", runs, || async {
+        let mut bytes = 0;
+        for (vcenter, _) in counts {
+            bytes += postgres::daily_read_bytes(pool, vcenter, day.start(), day.end()).await?;
+        }
+        Ok(bytes)
+    })
+    .await?;
+    Ok(Some(phase))
 }
