@@ -405,6 +405,21 @@ async fn import_sqlite_copies_everything_into_postgres() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("needs a PostgreSQL target"));
 }
 
+/// sqlx's migrator re-creates its table "IF NOT EXISTS" on every start, and PostgreSQL's
+/// notice about it was printed by every command.
+#[tokio::test]
+async fn a_postgres_command_with_nothing_to_migrate_prints_no_notice() {
+    let target = common::postgres().await;
+    let pg = target.url.to_string();
+    for args in [&["db", "migrate"][..], &["snapshot", "export"][..]] {
+        let output = vctp(&pg, args);
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        ok(output);
+        assert!(!stderr.contains("_sqlx_migrations"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("postgres::notice"), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn the_demo_takes_a_history_through_the_simulator_and_aggregates_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -383,7 +383,7 @@ impl Store {
     pub async fn migrate(&self, url: &DatabaseUrl) -> Result<()> {
         let result = match self {
             Store::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
-            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Store::Postgres(pool) => migrate_postgres(pool).await,
         };
         result.map_err(|source| Error::Migrate {
             url: url.to_string(),
@@ -440,6 +440,29 @@ impl Store {
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await)
     }
+}
+
+/// Runs the PostgreSQL migrations without the server's notices. sqlx's migrator issues
+/// `CREATE TABLE IF NOT EXISTS _sqlx_migrations` every time, and the server's "already exists,
+/// skipping" notice reached the terminal as an INFO line on every command. Notices below
+/// WARNING are off on the migrating connection only; a connection that cannot be set back is
+/// closed rather than returned to the pool.
+async fn migrate_postgres(pool: &PgPool) -> std::result::Result<(), sqlx::migrate::MigrateError> {
+    use sqlx::migrate::MigrateError;
+    let mut conn = pool.acquire().await.map_err(MigrateError::Execute)?;
+    sqlx::query("SET client_min_messages TO warning")
+        .execute(&mut *conn)
+        .await
+        .map_err(MigrateError::Execute)?;
+    let result = POSTGRES_MIGRATIONS.run(&mut *conn).await;
+    if sqlx::query("RESET client_min_messages")
+        .execute(&mut *conn)
+        .await
+        .is_err()
+    {
+        conn.close_on_drop();
+    }
+    result
 }
 
 /// Decodes the six placement columns (vm_uuid, name, resource_pool, datacenter, cluster,
