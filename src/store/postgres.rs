@@ -3,9 +3,8 @@
 //! summary and hourly row writes. COPY takes no bind parameters, so keys and times go into
 //! the statement as literals ([`pg_copy::literal`] for text, integers as written by Rust).
 
-use super::grain::{Grain, per_grain};
+use super::grain::{Grain, per_grain, summary_columns};
 use super::pg_copy::{self, Column, Kind, Row};
-use super::summaries::summary_columns;
 use super::{QueryContext, Result};
 use crate::aggregate::daily::Sample;
 use crate::aggregate::hourly::IntervalVm;

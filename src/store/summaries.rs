@@ -1,7 +1,7 @@
 //! Daily and monthly summaries: written whole per period (replace in one transaction), read
 //! back sorted, and computed inside the database by the `sql` engine.
 
-use super::grain::{Grain, per_grain};
+use super::grain::{Grain, per_grain, summary_columns};
 use super::{
     QueryContext, Result, Store, Tx, decode_placement, postgres, totals, with_pool, with_tx,
 };
@@ -11,13 +11,6 @@ use sqlx::Row;
 
 /// Rows per multi-row INSERT: 26 columns × 1000 stays under both databases' parameter limits.
 const INSERT_BATCH: usize = 1_000;
-
-macro_rules! summary_columns {
-    () => {
-        "period_start, vcenter, vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder, samples_present, total_samples, avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, tin, bronze, silver, gold, creation_time, deletion_time, snapshot_time"
-    };
-}
-pub(super) use summary_columns;
 
 /// The `sql` engine's daily aggregation: the arithmetic of `aggregate::daily`, with the
 /// same order of operations so both engines round alike. `$1`/`$2` bound the day.
