@@ -13,7 +13,7 @@ use std::error::Error as _;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncBufRead, BufReader};
+use tokio::io::AsyncBufRead;
 use tokio_util::io::StreamReader;
 
 /// The cookie vCenter keeps a SOAP session in.
@@ -445,7 +445,7 @@ fn body_reader(
         *received += chunk.len() as u64;
         Ok::<_, std::io::Error>(chunk)
     });
-    BufReader::with_capacity(64 * 1024, StreamReader::new(chunks))
+    StreamReader::new(chunks)
 }
 
 /// A response with a non-2xx status: a SOAP fault (vCenter answers faults with 500) or a
