@@ -247,10 +247,19 @@ impl Collector {
         // Unbounded: while another capture holds the write permit the pages wait here, as
         // the whole inventory did before it was written page by page.
         let (to, pages) = mpsc::unbounded_channel();
+        // On a task of its own, so parsing the next page runs on another core while this
+        // one's rows are written; aborted if the capture ends first (a store failure).
+        let reader = self.clone();
+        let read_target = target.clone();
+        let reading = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+            reader.read_vms(client, &read_target, to).await
+        }));
         let read = async {
-            self.read_vms(client, target, to)
-                .await
-                .map_err(Failure::Read)
+            match reading.await {
+                Ok(read) => read.map_err(Failure::Read),
+                // Nothing aborts the task while it is awaited: it can only have panicked.
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
         };
         let write = async {
             // Held until the commit. Never closed; without a permit the capture would only
