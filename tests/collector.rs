@@ -319,13 +319,18 @@ async fn an_unreachable_vcenter_is_a_connection_error() {
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
 }
 
-/// Forwards connections to `upstream`, closing each after `limit` bytes have come back.
+/// Forwards connections to `upstream` until `limit` bytes have come back over all of them,
+/// then closes them: a client that connects again gets nothing more.
 async fn cutting_proxy(upstream: String, limit: usize) -> String {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
             let upstream = upstream.clone();
+            let sent = sent.clone();
             tokio::spawn(async move {
                 let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
                     return;
@@ -334,17 +339,20 @@ async fn cutting_proxy(upstream: String, limit: usize) -> String {
                 let (mut server_read, mut server_write) = server.split();
                 let upload = tokio::io::copy(&mut client_read, &mut server_write);
                 let download = async {
-                    let mut sent = 0;
                     let mut buf = vec![0u8; 16 * 1024];
-                    while sent < limit {
+                    loop {
+                        let room = limit.saturating_sub(sent.load(Ordering::SeqCst));
+                        if room == 0 {
+                            break;
+                        }
                         let n = match server_read.read(&mut buf).await {
                             Ok(0) | Err(_) => break,
-                            Ok(n) => n.min(limit - sent),
+                            Ok(n) => n.min(room),
                         };
                         if client_write.write_all(&buf[..n]).await.is_err() {
                             break;
                         }
-                        sent += n;
+                        sent.fetch_add(n, Ordering::SeqCst);
                     }
                 };
                 tokio::select! { _ = upload => {}, () = download => {} }
@@ -560,10 +568,9 @@ async fn a_capture_cut_on_a_later_page_leaves_the_stored_snapshot_as_it_was(db: 
         .capture(&db.store, &cut, t)
         .await
         .expect_err("the cut capture fails");
+    // A later page, whichever way the cut shows.
     assert!(
-        error.to_string().contains(
-            "ContinueRetrievePropertiesEx response ended before the document was complete"
-        ),
+        error.to_string().contains("ContinueRetrievePropertiesEx"),
         "{error}"
     );
     assert_eq!(stored_rows(&db.store, "sim", t).await, before);
