@@ -366,7 +366,7 @@ const PREWARM_BUDGET: Duration = Duration::from_secs(5);
 /// Compresses an answer in the best encoding the client accepts (gzip, br or zstd, by the
 /// q-values of its Accept-Encoding) and says `Vary: Accept-Encoding`. Small answers are not
 /// worth it, and the downloads are compressed files already (an XLSX is a ZIP).
-fn compression() -> tower_http::compression::CompressionLayer<impl Predicate + Clone> {
+fn compression() -> tower_http::compression::CompressionLayer<impl Predicate> {
     tower_http::compression::CompressionLayer::new()
         .no_deflate()
         .compress_when(
