@@ -3,7 +3,7 @@
 //! `vcenter_latest_totals` view, and the backfill that rebuilds them all.
 
 use super::grain::{Grain, TotalsGrain, per_grain};
-use super::{QueryContext, Result, Store, Tx, with_pool, with_tx};
+use super::{QueryContext, Result, Store, Tx, sqlite_native, with_pool, with_tx};
 use serde::Serialize;
 
 /// One row of the totals cache. For snapshots `vm_count` and the tier columns are counts;
@@ -171,16 +171,21 @@ impl Store {
             select_totals!(),
             "vcenter_totals WHERE grain = $1 AND vcenter = $2 AND period_start >= $3 AND period_start < $4 ORDER BY period_start"
         );
-        with_pool!(self, |pool| {
-            sqlx::query_as(SQL)
-                .bind(grain.as_str())
-                .bind(vcenter)
-                .bind(from)
-                .bind(to)
-                .fetch_all(pool)
-                .await
-                .op("read one vCenter's totals")
-        })
+        let pool = match self {
+            Store::Sqlite(pool) => {
+                let key = (grain.as_str(), vcenter, from, to);
+                return sqlite_native::vcenter_totals_range(pool, SQL, key).await;
+            }
+            Store::Postgres(pool) => pool,
+        };
+        sqlx::query_as(SQL)
+            .bind(grain.as_str())
+            .bind(vcenter)
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await
+            .op("read one vCenter's totals")
     }
 
     /// Whether `vcenter` has any snapshot totals: one probe of the primary key.
