@@ -382,6 +382,7 @@ async fn import_sqlite_copies_everything_into_postgres() {
         "cron_status",
         "report_registry",
         "vcenter_hosts",
+        "vm_names",
     ] {
         assert!(out.contains(&format!("copied {table}: ")), "{out}");
     }

@@ -123,6 +123,14 @@ const TABLES: &[Table] = &[
         columns: &[Text, Text, Int],
         after: None,
     },
+    Table {
+        name: "vm_names",
+        select: "SELECT * FROM vm_names",
+        delete: "DELETE FROM vm_names",
+        insert: "INSERT INTO vm_names ",
+        columns: &[Text, Text, Text, Int],
+        after: None,
+    },
 ];
 
 /// Rows per INSERT: at most 26 columns × 1000 stays under PostgreSQL's parameter limit.

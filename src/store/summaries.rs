@@ -2,7 +2,7 @@
 //! back sorted, and computed inside the database by the `sql` engine.
 
 use super::grain::{Grain, per_grain};
-use super::{QueryContext, Result, Store, Tx, decode_placement, totals, with_pool, with_tx};
+use super::{QueryContext, Result, Store, Tx, decode_placement, totals, trace, with_pool, with_tx};
 use crate::aggregate::{Figures, PlacementRef, VmSummary};
 use futures_util::TryStreamExt;
 use sqlx::Row;
@@ -106,6 +106,7 @@ impl Store {
             insert_summaries(&mut tx, grain, period_start, batch).await?;
         }
         totals::rebuild_period_totals(&mut tx, grain, period_start).await?;
+        trace::record_names(&mut tx, grain, period_start).await?;
         tx.commit().await
     }
 
@@ -133,6 +134,7 @@ impl Store {
                 .rows_affected()
         });
         totals::rebuild_period_totals(&mut tx, grain, period_start).await?;
+        trace::record_names(&mut tx, grain, period_start).await?;
         tx.commit().await?;
         Ok(written)
     }
@@ -215,16 +217,24 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes daily summaries of days before `cutoff`.
+    /// Deletes daily summaries of days before `cutoff`, and the names last seen on them.
     pub async fn delete_daily_before(&self, cutoff: i64) -> Result<u64> {
-        with_pool!(self, |pool| {
+        let mut tx = self.begin().await?;
+        let deleted = with_tx!(&mut tx, |conn| {
+            sqlx::query("DELETE FROM vm_names WHERE last_period < $1")
+                .bind(cutoff)
+                .execute(&mut *conn)
+                .await
+                .op("delete old VM names")?;
             sqlx::query("DELETE FROM vm_daily_summary WHERE period_start < $1")
                 .bind(cutoff)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await
-                .op("delete old daily summaries")
-                .map(|done| done.rows_affected())
-        })
+                .op("delete old daily summaries")?
+                .rows_affected()
+        });
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     /// Whether any summary of `grain` has its period_start in `[from, to)`.
