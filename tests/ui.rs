@@ -577,8 +577,8 @@ fn every_page_renders_in_headless_chromium_from_the_server_alone() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
-/// vm_hourly has no name index: a name is found in the daily summaries and in each vCenter's
-/// newest snapshot, so a VM created today is found before its first summary, while a VM seen
+/// vm_hourly has no name index: a name is found in vm_names (the daily summaries' names) and
+/// in each vCenter's newest snapshot, so a VM created today is found before its first summary, while a VM seen
 /// only in an older, never-summarised snapshot is found by its id alone.
 async fn names_are_found_in_the_newest_snapshot_before_any_summary(db: TestDb) {
     let store = &db.store;
