@@ -1,10 +1,17 @@
 -- wrk script of scripts/bench-api.sh: each request asks for the next vCenter of vc-01 …
 -- vc-NN, in the URL template's `{vc}`, and `done` prints one line of exact figures.
 --
--- Environment: VCTP_BENCH_TEMPLATE (path with {vc}), VCTP_BENCH_VCENTERS (NN).
+-- Environment: VCTP_BENCH_TEMPLATE (path with {vc}), VCTP_BENCH_VCENTERS (NN),
+-- VCTP_BENCH_ENCODING (sent as Accept-Encoding when set: the bytes per request are then
+-- the compressed ones on the wire).
 
 local template = os.getenv("VCTP_BENCH_TEMPLATE")
 local count = tonumber(os.getenv("VCTP_BENCH_VCENTERS"))
+local encoding = os.getenv("VCTP_BENCH_ENCODING")
+local headers = {}
+if encoding and encoding ~= "" then
+    headers["Accept-Encoding"] = encoding
+end
 next_index = 0
 
 function setup(thread)
@@ -15,7 +22,7 @@ end
 function request()
     next_index = (next_index + 1) % count
     local vcenter = string.format("vc-%02d", next_index + 1)
-    return wrk.format("GET", (template:gsub("{vc}", vcenter)))
+    return wrk.format("GET", (template:gsub("{vc}", vcenter)), headers)
 end
 
 function done(summary, latency, requests)

@@ -12,6 +12,8 @@
 #   env: DATABASES ("sqlite postgres"), VCENTERS, DAYS, CONNECTIONS, THREADS (2), DURATION (20s),
 #        WARMUP (0s: none; e.g. 5s loads each template that long, unmeasured, before measuring),
 #        VCTP_API_CACHE_SECONDS (the server's answer cache, default 10; 0 = off),
+#        ENCODING (sent as Accept-Encoding, e.g. gzip or br; bytes_per_request is then what
+#        crossed the wire compressed),
 #        NO_BUILD=1 to use $VCTP (default target/release/vctp) as it is
 set -euo pipefail
 
@@ -84,18 +86,18 @@ load() {
     start_serve "$url"
     for template in "${TEMPLATES[@]}"; do
         first="http://$ADDR${template//\{vc\}/vc-01}"
-        status="$(curl -s -o "$SCRATCH/first" -w '%{http_code}' "$first")"
+        status="$(curl -s -o "$SCRATCH/first" -w '%{http_code}' -H "Accept-Encoding: ${ENCODING:-identity}" "$first")"
         if [ "$status" = 404 ]; then
             printf '%-9s %-45s skipped: 404\n' "$name" "$template"
             continue
         fi
         [ "$status" = 200 ] || { echo "bench-api.sh: $first answered $status" >&2; exit 1; }
         if [ "$WARMUP" != 0s ]; then
-            VCTP_BENCH_TEMPLATE="$template" VCTP_BENCH_VCENTERS="$VCENTERS" \
+            VCTP_BENCH_TEMPLATE="$template" VCTP_BENCH_VCENTERS="$VCENTERS" VCTP_BENCH_ENCODING="${ENCODING:-}" \
                 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" --timeout 10s -s "$ROOT/scripts/bench-api.lua" \
                 "http://$ADDR" >/dev/null
         fi
-        result="$(VCTP_BENCH_TEMPLATE="$template" VCTP_BENCH_VCENTERS="$VCENTERS" \
+        result="$(VCTP_BENCH_TEMPLATE="$template" VCTP_BENCH_VCENTERS="$VCENTERS" VCTP_BENCH_ENCODING="${ENCODING:-}" \
             wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency -s "$ROOT/scripts/bench-api.lua" \
             "http://$ADDR" | sed -n 's/^RESULT //p')"
         printf '%-9s %-45s %s (first answer %s bytes)\n' "$name" "$template" "$result" \

@@ -12,6 +12,7 @@ use crate::cli::{
     ReportPeriod, SnapshotCommand, SummaryCommand, SynthArgs, TotalsCommand,
 };
 use crate::config::{Settings, VcenterTarget};
+use crate::inventory::HourlyRow;
 use crate::inventory::collector::Collector;
 use crate::inventory::csv::{HourlyCsvReader, HourlyCsvWriter};
 use crate::jobs::report::{self as report_job, Period};
@@ -287,22 +288,41 @@ pub struct NoJobTemplate;
 #[error(transparent)]
 pub struct BadOperatorSettings(pub crate::operator::run::Error);
 
+/// Rows per message from the CSV parser to the writer: the channel costs nothing per row,
+/// and the few batches in flight stay a few MB.
+const IMPORT_BATCH: usize = 1_024;
+
+/// Batches in flight between the parser and the writer.
+const IMPORT_BATCHES_IN_FLIGHT: usize = 4;
+
+type ParsedBatch = std::result::Result<Vec<(u64, HourlyRow)>, crate::inventory::csv::Error>;
+
 async fn import_csv(store: &Store, settings: &Settings, path: &Path) -> Result<()> {
     let started = Instant::now();
     let file =
         std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
     let source_name = path.display().to_string();
-    let mut reader = HourlyCsvReader::new(BufReader::new(file), source_name.clone())?;
+    let reader = HourlyCsvReader::new(BufReader::new(file), source_name.clone())?;
     let mut writer = store
         .snapshot_writer(settings.tier_mapping(), "import")
         .await?;
+    // The CSV is parsed on a thread of its own while this one writes, the two overlapping;
+    // the bounded channel keeps memory flat. When the writer stops early, the channel closes
+    // and the parser ends with it.
+    let (batches_tx, mut batches) = tokio::sync::mpsc::channel(IMPORT_BATCHES_IN_FLIGHT);
+    std::thread::Builder::new()
+        .name("csv-parser".into())
+        .spawn(move || parse_batches(reader, &batches_tx))
+        .context("failed to start the CSV parser thread")?;
     // Any error drops the writer, which rolls the whole file back.
-    while let Some((line, row)) = reader.next_row()? {
-        writer.push(row).await.map_err(|source| BadRow {
-            source_name: source_name.clone(),
-            line,
-            source,
-        })?;
+    while let Some(batch) = batches.recv().await {
+        for (line, row) in batch? {
+            writer.push(row).await.map_err(|source| BadRow {
+                source_name: source_name.clone(),
+                line,
+                source,
+            })?;
+        }
     }
     let stored = writer.commit().await?;
     let rows: u64 = stored.iter().map(|s| s.rows).sum();
@@ -312,6 +332,35 @@ async fn import_csv(store: &Store, settings: &Settings, path: &Path) -> Result<(
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Sends the rows of `reader` in batches, then ends; a parse error is sent and ends it.
+fn parse_batches(
+    mut reader: HourlyCsvReader<BufReader<std::fs::File>>,
+    batches: &tokio::sync::mpsc::Sender<ParsedBatch>,
+) {
+    loop {
+        let mut batch = Vec::with_capacity(IMPORT_BATCH);
+        let end = loop {
+            match reader.next_row() {
+                Ok(Some(row)) => {
+                    batch.push(row);
+                    if batch.len() == IMPORT_BATCH {
+                        break false;
+                    }
+                }
+                Ok(None) => break true,
+                Err(e) => {
+                    let _ = batches.blocking_send(Err(e));
+                    return;
+                }
+            }
+        };
+        // A closed channel means the writer stopped: nothing more is wanted.
+        if batches.blocking_send(Ok(batch)).is_err() || end {
+            return;
+        }
+    }
 }
 
 /// Writes the synthetic inventory described by `args` as hourly CSV.

@@ -925,3 +925,133 @@ async fn a_namespaced_vcenter_is_one_encoded_path_segment_and_is_listed_with_its
         "{page}"
     );
 }
+
+async fn get_with(app: &App, uri: &str, accept_encoding: &str) -> (axum::http::HeaderMap, Vec<u8>) {
+    let request = Request::get(uri)
+        .header(header::ACCEPT_ENCODING, accept_encoding)
+        .body(Body::empty())
+        .unwrap();
+    let response = router(app.state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{uri}");
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (headers, body.to_vec())
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut plain)
+        .unwrap();
+    plain
+}
+
+fn encoding(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn answers_are_compressed_only_when_asked_as_the_q_values_say_with_vary() {
+    for seconds in [0, 60] {
+        let (mut app, inventory) = aggregated(common::sqlite().await).await;
+        app.state = app
+            .state
+            .clone()
+            .with_response_cache(std::time::Duration::from_secs(seconds));
+        let vcenter = &inventory.vcenters()[0];
+        let uri = format!("/api/vcenters/{vcenter}/totals/hourly?since=2026-03-01");
+        let (status, headers, plain) = get(&app, &uri).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(encoding(&headers), None, "not asked: not compressed");
+        assert!(plain.len() > 4_096, "{} bytes", plain.len());
+        serde_json::from_slice::<Value>(&plain).unwrap();
+
+        let (headers, gzipped) = get_with(&app, &uri, "gzip").await;
+        assert_eq!(encoding(&headers), Some("gzip"), "cache {seconds}s");
+        assert!(
+            headers
+                .get_all(header::VARY)
+                .iter()
+                .any(|v| v.to_str().unwrap().eq_ignore_ascii_case("accept-encoding")),
+            "{headers:?}"
+        );
+        assert!(gzipped.len() < plain.len() / 3, "{} bytes", gzipped.len());
+        assert_eq!(gunzip(&gzipped), plain, "the same JSON");
+        // Served again (from the cache when it is on): the same bytes.
+        assert_eq!(get_with(&app, &uri, "gzip").await.1, gzipped);
+
+        for (accepted, chosen) in [
+            ("gzip;q=0.5, br;q=1.0", Some("br")),
+            ("gzip, br;q=0", Some("gzip")),
+            ("zstd;q=0.9, gzip;q=0.2", Some("zstd")),
+            ("identity", None),
+            ("gzip;q=0, br;q=0, zstd;q=0", None),
+        ] {
+            let (headers, _) = get_with(&app, &uri, accepted).await;
+            assert_eq!(encoding(&headers), chosen, "Accept-Encoding: {accepted}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn small_answers_and_downloads_are_never_compressed() {
+    let (app, _) = aggregated(common::sqlite().await).await;
+    let (headers, _) = get_with(&app, "/healthz", "gzip").await;
+    assert_eq!(encoding(&headers), None, "a tiny answer");
+    let key = "reports/daily/2026-03-10/all.xlsx";
+    // A workbook is a ZIP already; this one is large enough to be worth it otherwise.
+    let bytes = vec![b'x'; 64 * 1024];
+    let stored = app.state.objects.put(key, bytes.clone()).await.unwrap();
+    let entry = ReportEntry {
+        object_key: key.to_string(),
+        kind: "daily".to_string(),
+        period: "2026-03-10".to_string(),
+        period_start: Day::parse("2026-03-10").unwrap().start(),
+        scope: "all".to_string(),
+        format: "xlsx".to_string(),
+        size: i64::try_from(stored.size).unwrap(),
+        sha256: stored.sha256,
+        created_at: 1,
+    };
+    app.db.store.record_report(&entry).await.unwrap();
+    let (headers, body) = get_with(
+        &app,
+        &format!("/api/reports/download?key={key}"),
+        "gzip, br, zstd",
+    )
+    .await;
+    assert_eq!(encoding(&headers), None, "{headers:?}");
+    assert_eq!(body, bytes);
+}
+
+#[tokio::test]
+async fn prewarm_computes_each_vcenters_default_hourly_answers_before_any_request() {
+    let (mut app, inventory) = aggregated(common::sqlite().await).await;
+    app.state = app
+        .state
+        .clone()
+        .with_response_cache(std::time::Duration::from_secs(60));
+    let vcenter = &inventory.vcenters()[1];
+    let uri = format!("/api/vcenters/{vcenter}/totals/hourly");
+    vctp::api::prewarm(&app.state).await;
+    // A snapshot lands in the default range (the last 45 days) after the start.
+    let now = chrono::Utc::now().timestamp();
+    import(
+        &app.db.store,
+        [common::hourly_row(vcenter, "vm-late", now - now % 3_600)],
+    )
+    .await;
+    assert_eq!(
+        ok_json(&app, &uri).await,
+        json(Vec::<Value>::new()),
+        "the answer computed before it"
+    );
+    app.state = app
+        .state
+        .clone()
+        .with_response_cache(std::time::Duration::ZERO);
+    assert_eq!(ok_json(&app, &uri).await.as_array().unwrap().len(), 1);
+}

@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
+use vctp::store::Store;
 use vctp::store::grain::Grain;
 
 /// A working directory of the test process's own, so that what vctp writes relative to it
@@ -370,7 +371,27 @@ async fn import_sqlite_copies_everything_into_postgres() {
             ),
         ],
     ));
+    let indexes = || async {
+        let Store::Postgres(pool) = &target.store else {
+            panic!("a PostgreSQL target")
+        };
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    };
+    let indexes_before = indexes().await;
     let out = ok(vctp(&pg, &["db", "import-sqlite", "--from", &sqlite]));
+    // The secondary indexes, dropped for the copy, are all built again.
+    assert_eq!(indexes().await, indexes_before);
+    assert!(
+        indexes_before
+            .iter()
+            .any(|(name, _)| name == "snapshot_runs_by_vcenter"),
+        "{indexes_before:?}"
+    );
     for table in [
         "snapshot_registry",
         "snapshot_runs",
@@ -404,6 +425,21 @@ async fn import_sqlite_copies_everything_into_postgres() {
     // A SQLite target is refused with the reason.
     let output = vctp(&sqlite, &["db", "import-sqlite", "--from", &sqlite]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("needs a PostgreSQL target"));
+}
+
+/// sqlx's migrator re-creates its table "IF NOT EXISTS" on every start, and PostgreSQL's
+/// notice about it was printed by every command.
+#[tokio::test]
+async fn a_postgres_command_with_nothing_to_migrate_prints_no_notice() {
+    let target = common::postgres().await;
+    let pg = target.url.to_string();
+    for args in [&["db", "migrate"][..], &["snapshot", "export"][..]] {
+        let output = vctp(&pg, args);
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        ok(output);
+        assert!(!stderr.contains("_sqlx_migrations"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("postgres::notice"), "{args:?}: {stderr}");
+    }
 }
 
 #[test]

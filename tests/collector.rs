@@ -20,7 +20,7 @@ use vctp::inventory::collector::{Collector, Error as CaptureError};
 use vctp::sim::{Clock, SimConfig, Simulator};
 use vctp::store::Store;
 use vctp::store::hourly::RowFilter;
-use vctp::vsphere;
+use vctp::vsphere::{self, VmPage};
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -319,13 +319,18 @@ async fn an_unreachable_vcenter_is_a_connection_error() {
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
 }
 
-/// Forwards connections to `upstream`, closing each after `limit` bytes have come back.
+/// Forwards connections to `upstream` until `limit` bytes have come back over all of them,
+/// then closes them: a client that connects again gets nothing more.
 async fn cutting_proxy(upstream: String, limit: usize) -> String {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
             let upstream = upstream.clone();
+            let sent = sent.clone();
             tokio::spawn(async move {
                 let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
                     return;
@@ -334,17 +339,20 @@ async fn cutting_proxy(upstream: String, limit: usize) -> String {
                 let (mut server_read, mut server_write) = server.split();
                 let upload = tokio::io::copy(&mut client_read, &mut server_write);
                 let download = async {
-                    let mut sent = 0;
                     let mut buf = vec![0u8; 16 * 1024];
-                    while sent < limit {
+                    loop {
+                        let room = limit.saturating_sub(sent.load(Ordering::SeqCst));
+                        if room == 0 {
+                            break;
+                        }
                         let n = match server_read.read(&mut buf).await {
                             Ok(0) | Err(_) => break,
-                            Ok(n) => n.min(limit - sent),
+                            Ok(n) => n.min(room),
                         };
                         if client_write.write_all(&buf[..n]).await.is_err() {
                             break;
                         }
-                        sent += n;
+                        sent.fetch_add(n, Ordering::SeqCst);
                     }
                 };
                 tokio::select! { _ = upload => {}, () = download => {} }
@@ -487,4 +495,87 @@ async fn an_expired_session_is_renewed_once_and_the_capture_succeeds() {
         .expect("re-login and read");
     assert_eq!(vms.len(), sim.inventory_at(0, t).len());
     client.logout().await.expect("logout");
+}
+
+#[tokio::test]
+async fn vm_pages_are_handed_over_one_at_a_time_and_start_over_in_a_renewed_session() {
+    let t = 1_767_225_600;
+    let (sim, url) = common::sim::start(sim_config(300, 50), Clock::manual(t)).await;
+    let mut client = vsphere::Client::login(
+        &collector("tester", "sim-password", 50).endpoint(&target("sim", &url, None)),
+    )
+    .await
+    .expect("login");
+    let mut seen = Vec::new();
+    client
+        .virtual_machine_pages(Some(50), &mut |page| {
+            // The session ends once two pages are in: the next page needs a new one.
+            if seen.len() == 1 {
+                sim.expire_sessions();
+            }
+            seen.push(page);
+        })
+        .await
+        .expect("re-login and read");
+    let sizes: Vec<Option<usize>> = seen
+        .iter()
+        .map(|page| match page {
+            VmPage::Vms(vms) => Some(vms.len()),
+            VmPage::Restart => None,
+        })
+        .collect();
+    assert_eq!(&sizes[..3], &[Some(50), Some(50), None], "{sizes:?}");
+    let again: usize = sizes[3..].iter().map(|size| size.unwrap()).sum();
+    assert_eq!(again, sim.inventory_at(0, t).len(), "{sizes:?}");
+    assert!(sizes[3..].iter().all(|size| *size <= Some(50)), "{sizes:?}");
+    client.logout().await.expect("logout");
+}
+
+on_both_databases!(a_capture_cut_on_a_later_page_leaves_the_stored_snapshot_as_it_was);
+
+/// The rows of the first pages are in the open transaction when a later page fails: none
+/// of them is kept, and the snapshot stored before under the same key is still whole.
+async fn a_capture_cut_on_a_later_page_leaves_the_stored_snapshot_as_it_was(db: common::TestDb) {
+    let t = 1_767_225_600;
+    let (_sim, url) = common::sim::start(sim_config(3_000, 1_000), Clock::manual(t)).await;
+    let collector = collector("tester", "sim-password", 1_000);
+    let vcenter = target("sim", &url, None);
+    let first = collector
+        .capture(&db.store, &vcenter, t)
+        .await
+        .expect("the first capture");
+    let before = stored_rows(&db.store, "sim", t).await;
+    assert_eq!(before.len(), first.rows);
+
+    // Cut the connection in the third page of ~3: two pages of rows have been written.
+    let mut client = vsphere::Client::login(&collector.endpoint(&vcenter))
+        .await
+        .expect("login");
+    let vm_bytes = client
+        .virtual_machines_discarding(Some(1_000))
+        .await
+        .expect("count the bytes of the VM pages");
+    client.logout().await.expect("logout");
+    let upstream = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let proxy = cutting_proxy(upstream.clone(), (vm_bytes * 5 / 6) as usize).await;
+    let cut = target("sim", &url.replacen(&upstream, &proxy, 1), None);
+    let error = collector
+        .capture(&db.store, &cut, t)
+        .await
+        .expect_err("the cut capture fails");
+    // A later page, whichever way the cut shows.
+    assert!(
+        error.to_string().contains("ContinueRetrievePropertiesEx"),
+        "{error}"
+    );
+    assert_eq!(stored_rows(&db.store, "sim", t).await, before);
+    let runs = db.store.snapshot_runs(None, 10).await.unwrap();
+    let outcomes: Vec<bool> = runs.iter().map(|run| run.success).collect();
+    assert_eq!(outcomes.iter().filter(|s| **s).count(), 1, "{outcomes:?}");
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
 }

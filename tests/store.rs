@@ -28,6 +28,8 @@ on_both_databases!(
     one_target_name_in_two_namespaces_keeps_two_keys_with_the_host_shown_for_each,
     renaming_a_vcenter_moves_every_row_in_one_transaction,
     renaming_onto_a_key_that_holds_data_or_from_an_empty_one_changes_nothing,
+    a_summary_write_that_fails_half_way_keeps_what_was_stored,
+    keys_with_quotes_and_backslashes_are_read_and_aggregated_like_any_other,
 );
 
 fn day(text: &str) -> Day {
@@ -388,6 +390,91 @@ async fn backfill_rebuilds_the_same_totals(db: TestDb) {
     assert_eq!(db.store.latest_totals().await.unwrap().len(), 2);
 }
 
+/// A summary write refused at its last row (a VM twice) leaves the period's stored
+/// summaries and totals as they were, though every row before it was written.
+async fn a_summary_write_that_fails_half_way_keeps_what_was_stored(db: TestDb) {
+    let first = day("2026-03-10");
+    let inventory = Inventory::new(1_500, 2, first, 1, 5);
+    import(&db.store, synthetic_rows(&inventory, first, 1)).await;
+    aggregate_daily(&db.store, first, Engine::Rust)
+        .await
+        .unwrap();
+    let stored = db
+        .store
+        .summaries(Grain::Daily, first.start())
+        .await
+        .unwrap();
+    let totals = db
+        .store
+        .totals(TotalsGrain::Daily, first.start(), first.start() + 1)
+        .await
+        .unwrap();
+    let mut rows = stored.clone();
+    for row in &mut rows {
+        row.figures.avg_vcpu_count += 1.0;
+    }
+    rows.push(rows[0].clone());
+    db.store
+        .replace_summaries(Grain::Daily, first.start(), &rows)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        db.store
+            .summaries(Grain::Daily, first.start())
+            .await
+            .unwrap(),
+        stored
+    );
+    assert_eq!(
+        db.store
+            .totals(TotalsGrain::Daily, first.start(), first.start() + 1)
+            .await
+            .unwrap(),
+        totals
+    );
+    // The store is usable afterwards: no connection was left inside a COPY or a statement.
+    db.store
+        .replace_summaries(Grain::Daily, first.start(), &stored)
+        .await
+        .unwrap();
+}
+
+/// A value SQLite holds in a column of another type (SQLite does not enforce column types)
+/// is refused with the column's name, on the engine's scan and on the summaries' read-back.
+#[tokio::test]
+async fn a_stored_value_of_the_wrong_type_is_refused_naming_its_column() {
+    let db = common::sqlite().await;
+    let first = day("2026-03-10");
+    let inventory = Inventory::new(10, 1, first, 1, 3);
+    import(&db.store, synthetic_rows(&inventory, first, 1)).await;
+    aggregate_daily(&db.store, first, Engine::Rust)
+        .await
+        .unwrap();
+    let vctp::store::Store::Sqlite(pool) = &db.store else {
+        unreachable!("common::sqlite() is SQLite")
+    };
+    sqlx::query("UPDATE vm_daily_summary SET samples_present = 'many'")
+        .execute(pool)
+        .await
+        .unwrap();
+    let error = db
+        .store
+        .summaries(Grain::Daily, first.start())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("samples_present"), "{error}");
+    sqlx::query("UPDATE vm_hourly SET vcpu_count = 'four'")
+        .execute(pool)
+        .await
+        .unwrap();
+    let error = aggregate_daily(&db.store, first, Engine::Rust)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("vcpu_count"), "{error}");
+}
+
 /// A whole-file import holds SQLite's write lock until it commits: another writer waits for
 /// it (settings' busy timeout) instead of failing, even one whose transaction read first.
 #[tokio::test]
@@ -643,4 +730,139 @@ async fn renaming_onto_a_key_that_holds_data_or_from_an_empty_one_changes_nothin
 
     assert_eq!(rows_per_table(&db, "vc01").await, legacy);
     assert_eq!(rows_per_table(&db, "a/vc01").await, target);
+}
+
+/// PostgreSQL reads by COPY, which takes the key as a literal in the statement.
+async fn keys_with_quotes_and_backslashes_are_read_and_aggregated_like_any_other(db: TestDb) {
+    let d = day("2026-09-01");
+    let keys = [r"o'brien\vc", r"x\'; DROP TABLE vm_hourly; --", r"\\'"];
+    for (i, key) in keys.iter().enumerate() {
+        let mut rows: Vec<_> = (0..3)
+            .map(|h| row(key, "vm-1", d.start() + 3600 * (h + 1)))
+            .collect();
+        rows.insert(2, row(key, &format!("vm-'\\{i}"), d.start() + 7200));
+        import(&db.store, rows).await;
+    }
+    // A key that differs only by what escaping would eat must not be read with them.
+    import(&db.store, [row("obrienvc", "vm-1", d.start() + 3600)]).await;
+
+    let rust = {
+        aggregate_daily(&db.store, d, Engine::Rust).await.unwrap();
+        db.store.summaries(Grain::Daily, d.start()).await.unwrap()
+    };
+    aggregate_daily(&db.store, d, Engine::Sql).await.unwrap();
+    let sql = db.store.summaries(Grain::Daily, d.start()).await.unwrap();
+    assert_summaries_agree(&rust, &sql);
+    for key in keys {
+        let mine: Vec<_> = rust.iter().filter(|s| s.vcenter == key).collect();
+        assert_eq!(mine.len(), 2, "{key}: {rust:#?}");
+        assert_eq!(mine[0].figures.samples_present, 1, "{key}");
+        assert_eq!(mine[1].figures.samples_present, 3, "{key}");
+        assert_eq!(mine[1].placement.name, "name-vm-1", "{key}");
+    }
+    aggregate_monthly(&db.store, d.month(), Engine::Rust)
+        .await
+        .unwrap();
+    let monthly = db
+        .store
+        .summaries(Grain::Monthly, d.month().start())
+        .await
+        .unwrap();
+    assert_summaries_agree(&monthly, &sql);
+    let totals = hourly_totals(&db.store, d).await.unwrap();
+    for key in keys {
+        let first = totals.iter().find(|t| t.vcenter == key).unwrap();
+        assert_eq!(first.vm_count, 1.0, "{key}");
+    }
+}
+
+fn postgres_pool(db: &TestDb) -> sqlx::PgPool {
+    match &db.store {
+        vctp::store::Store::Postgres(pool) => pool.clone(),
+        vctp::store::Store::Sqlite(_) => panic!("a PostgreSQL test database"),
+    }
+}
+
+async fn execute(db: &TestDb, sql: &'static str) {
+    sqlx::query(sql).execute(&postgres_pool(db)).await.unwrap();
+}
+
+/// Rows go in by COPY on PostgreSQL: one the server refuses (a NUL byte in a text) fails the
+/// whole write, and neither the replaced snapshot nor the new one changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_snapshot_write_refused_by_the_server_stores_nothing() {
+    let db = common::postgres().await;
+    let t0 = day("2026-03-01").start();
+    import(&db.store, [row("vc", "vm-1", t0), row("vc", "vm-2", t0)]).await;
+    let before = all_rows(&db.store).await;
+
+    let mut writer = db
+        .store
+        .snapshot_writer(TierMapping::default(), "import")
+        .await
+        .unwrap();
+    writer.push(row("vc", "vm-9", t0)).await.unwrap();
+    writer.push(row("vc", "vm-5", t0 + 60)).await.unwrap();
+    writer.push(row("vc", "vm-\0", t0 + 60)).await.unwrap();
+    let err = match writer.push(row("vc", "vm-6", t0 + 120)).await {
+        Err(err) => {
+            drop(writer);
+            err
+        }
+        Ok(()) => writer.commit().await.unwrap_err(),
+    };
+    assert!(err.to_string().contains("insert hourly rows"), "{err}");
+
+    assert_eq!(all_rows(&db.store).await, before);
+    assert_eq!(db.store.snapshot_times(0, i64::MAX).await.unwrap().len(), 1);
+    // The pool's connections still work.
+    import(&db.store, [row("vc", "vm-3", t0 + 60)]).await;
+    assert_eq!(all_rows(&db.store).await.len(), 3);
+}
+
+/// COPY carries no types: a column whose type or nullability is not what the engine reads
+/// is refused by name rather than misread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_column_of_another_type_or_a_null_is_refused_by_name() {
+    let db = common::postgres().await;
+    let d = day("2026-03-02");
+    import(&db.store, [row("vc", "vm-1", d.start() + 60)]).await;
+
+    execute(
+        &db,
+        "ALTER TABLE vm_hourly ALTER COLUMN vcpu_count TYPE integer",
+    )
+    .await;
+    let err = aggregate_daily(&db.store, d, Engine::Rust)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("column vcpu_count holds a 4-byte value, where bigint (8 bytes)"),
+        "{err}"
+    );
+
+    execute(
+        &db,
+        "ALTER TABLE vm_hourly ALTER COLUMN vcpu_count TYPE bigint",
+    )
+    .await;
+    execute(
+        &db,
+        "ALTER TABLE vm_hourly ALTER COLUMN ram_gb DROP NOT NULL",
+    )
+    .await;
+    execute(&db, "UPDATE vm_hourly SET ram_gb = NULL").await;
+    let err = aggregate_daily(&db.store, d, Engine::Rust)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("column ram_gb is NULL"), "{err}");
+    assert!(
+        db.store
+            .summaries(Grain::Daily, d.start())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

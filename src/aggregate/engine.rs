@@ -218,52 +218,80 @@ async fn recorded(
     result
 }
 
-/// Per-VM state while streaming one vCenter's period: the running figures and the
-/// placement of the latest row.
-type VmAccumulators<A> = FxHashMap<String, (A, Placement)>;
+/// The VMs of one vCenter's period, indexed once: one hash of the vm_id finds a VM's slot in
+/// flat tables (no allocation once it is known), and slots are numbered in the order VMs were
+/// first read, which is vm_id order within a snapshot or a day: the next snapshot's rows walk
+/// the accumulators nearly in sequence.
+struct VmTable<A> {
+    slots: FxHashMap<Box<str>, u32>,
+    accumulators: Vec<A>,
+    /// The identity and placement of each VM's latest row, read only for that row.
+    placements: Vec<Placement>,
+}
 
-/// Adds one row's contribution to `vm_id`'s accumulator, allocating the key only for a VM
-/// not seen before.
-fn accumulate<A: Default>(vms: &mut VmAccumulators<A>, vm_id: &str, add: impl FnOnce(&mut A)) {
-    match vms.get_mut(vm_id) {
-        Some((acc, _)) => add(acc),
-        None => {
-            let mut acc = A::default();
-            add(&mut acc);
-            vms.insert(vm_id.to_string(), (acc, Placement::default()));
+impl<A: Default> VmTable<A> {
+    fn new() -> Self {
+        VmTable {
+            slots: FxHashMap::default(),
+            accumulators: Vec::new(),
+            placements: Vec::new(),
         }
     }
-}
 
-/// Copies a placement row into a VM whose latest row is the one being read.
-fn place<A>(
-    vms: &mut VmAccumulators<A>,
-    vm_id: &str,
-    placement: PlacementRef<'_>,
-    is_latest: impl Fn(&A) -> bool,
-) {
-    if let Some((acc, target)) = vms.get_mut(vm_id)
-        && is_latest(acc)
-    {
-        target.assign(placement);
+    /// The accumulator of `vm_id`, started for a VM not seen before.
+    fn accumulator(&mut self, vm_id: &str) -> &mut A {
+        let slot = match self.slots.get(vm_id) {
+            Some(slot) => *slot as usize,
+            None => {
+                let slot = self.accumulators.len();
+                // u32 slots keep the index small; no period holds 4 billion VMs.
+                self.slots.insert(vm_id.into(), slot as u32);
+                self.accumulators.push(A::default());
+                self.placements.push(Placement::default());
+                slot
+            }
+        };
+        &mut self.accumulators[slot]
     }
-}
 
-/// Turns one vCenter's accumulators into summary rows sorted by vm_id.
-fn finish<A>(
-    vcenter: &str,
-    vms: VmAccumulators<A>,
-    figures: impl Fn(&A) -> super::Figures,
-    out: &mut Vec<VmSummary>,
-) {
-    let first = out.len();
-    out.extend(vms.into_iter().map(|(vm_id, (acc, placement))| VmSummary {
-        vcenter: vcenter.to_string(),
-        figures: figures(&acc),
-        vm_id,
-        placement,
-    }));
-    out[first..].sort_unstable_by(|a, b| a.vm_id.cmp(&b.vm_id));
+    /// Copies a placement row into a VM whose latest row is the one being read.
+    fn place(&mut self, vm_id: &str, placement: PlacementRef<'_>, is_latest: impl Fn(&A) -> bool) {
+        if let Some(&slot) = self.slots.get(vm_id)
+            && is_latest(&self.accumulators[slot as usize])
+        {
+            self.placements[slot as usize].assign(placement);
+        }
+    }
+
+    /// The distinct values of `key` over the VMs, sorted: the snapshots or days whose
+    /// placements are to be read.
+    fn distinct(&self, key: impl Fn(&A) -> i64) -> Vec<i64> {
+        let mut keys: Vec<i64> = self.accumulators.iter().map(key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// Turns the table into summary rows sorted by vm_id.
+    fn finish(
+        self,
+        vcenter: &str,
+        figures: impl Fn(&A) -> super::Figures,
+        out: &mut Vec<VmSummary>,
+    ) {
+        let mut vms: Vec<(Box<str>, u32)> = self.slots.into_iter().collect();
+        vms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut placements = self.placements;
+        out.extend(vms.into_iter().map(|(vm_id, slot)| {
+            let slot = slot as usize;
+            VmSummary {
+                vcenter: vcenter.to_string(),
+                vm_id: vm_id.into_string(),
+                placement: std::mem::take(&mut placements[slot]),
+                figures: figures(&self.accumulators[slot]),
+            }
+        }));
+    }
 }
 
 /// The rust engine's daily pass. `counts` holds each vCenter's number of snapshots that day
@@ -275,96 +303,87 @@ pub async fn summarize_stored_day(
 ) -> Result<Vec<VmSummary>> {
     let mut summaries = Vec::new();
     for (vcenter, total_samples) in counts {
-        let mut vms: VmAccumulators<DailyAccumulator> = FxHashMap::default();
+        let mut vms: VmTable<DailyAccumulator> = VmTable::new();
         store
             .scan_samples(vcenter, day.start(), day.end(), |vm_id, sample| {
-                accumulate(&mut vms, vm_id, |acc| {
-                    acc.add(sample);
-                });
+                vms.accumulator(vm_id).add(sample);
             })
             .await?;
         // Most VMs' latest sample is the day's last snapshot, so this is a handful of reads.
-        let mut latest_times: Vec<i64> = vms.values().map(|(acc, _)| acc.latest_time()).collect();
-        latest_times.sort_unstable();
-        latest_times.dedup();
-        for time in latest_times {
+        for time in vms.distinct(DailyAccumulator::latest_time) {
             store
                 .scan_placements(vcenter, time, |vm_id, placement| {
-                    place(&mut vms, vm_id, placement, |acc| acc.latest_time() == time);
+                    vms.place(vm_id, placement, |acc| acc.latest_time() == time);
                 })
                 .await?;
         }
-        finish(
-            vcenter,
-            vms,
-            |acc| acc.figures(*total_samples),
-            &mut summaries,
-        );
+        vms.finish(vcenter, |acc| acc.figures(*total_samples), &mut summaries);
     }
     Ok(summaries)
 }
 
 /// One vCenter's month while streaming its daily summaries.
-#[derive(Default)]
 struct MonthOfVcenter {
+    name: String,
     /// Each day's total_samples (the same on every row of that day).
     day_totals: BTreeMap<i64, i64>,
-    vms: VmAccumulators<(MonthlyAccumulator, i64)>,
+    /// Each VM's running figures and the day of its latest daily summary.
+    vms: VmTable<(MonthlyAccumulator, i64)>,
 }
 
 /// The rust engine's monthly pass over the month's daily summaries, sorted by vcenter then
 /// vm_id.
 pub async fn summarize_stored_month(store: &Store, month: Month) -> Result<Vec<VmSummary>> {
-    let mut vcenters: FxHashMap<String, MonthOfVcenter> = FxHashMap::default();
+    let mut vcenters: Vec<MonthOfVcenter> = Vec::new();
+    // Rows come by day then vCenter: the previous row's vCenter is nearly always this one's.
+    let mut current: Option<usize> = None;
     store
         .scan_daily_figures(
             month.start(),
             month.end(),
             |vcenter, vm_id, day, figures| {
-                if !vcenters.contains_key(vcenter) {
-                    vcenters.insert(vcenter.to_string(), MonthOfVcenter::default());
-                }
-                let Some(month_of) = vcenters.get_mut(vcenter) else {
-                    return;
+                let index = match current {
+                    Some(index) if vcenters[index].name == vcenter => index,
+                    _ => match vcenters.iter().position(|v| v.name == vcenter) {
+                        Some(index) => index,
+                        None => {
+                            vcenters.push(MonthOfVcenter {
+                                name: vcenter.to_string(),
+                                day_totals: BTreeMap::new(),
+                                vms: VmTable::new(),
+                            });
+                            vcenters.len() - 1
+                        }
+                    },
                 };
+                current = Some(index);
+                let month_of = &mut vcenters[index];
                 let total = month_of.day_totals.entry(day).or_default();
                 *total = (*total).max(figures.total_samples);
-                accumulate(&mut month_of.vms, vm_id, |(acc, last_day)| {
-                    if acc.add(figures) {
-                        *last_day = day;
-                    }
-                });
+                let (acc, last_day) = month_of.vms.accumulator(vm_id);
+                if acc.add(figures) {
+                    *last_day = day;
+                }
             },
         )
         .await?;
-    let mut names: Vec<String> = vcenters.keys().cloned().collect();
-    names.sort_unstable();
+    vcenters.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     let mut summaries = Vec::new();
-    for vcenter in names {
-        let Some(MonthOfVcenter {
-            day_totals,
-            mut vms,
-        }) = vcenters.remove(&vcenter)
-        else {
-            continue;
-        };
+    for MonthOfVcenter {
+        name,
+        day_totals,
+        mut vms,
+    } in vcenters
+    {
         let monthly_total: i64 = day_totals.values().sum();
-        let mut last_days: Vec<i64> = vms.values().map(|((_, day), _)| *day).collect();
-        last_days.sort_unstable();
-        last_days.dedup();
-        for day in last_days {
+        for day in vms.distinct(|(_, last_day)| *last_day) {
             store
-                .scan_daily_placements(day, &vcenter, |vm_id, placement| {
-                    place(&mut vms, vm_id, placement, |(_, last_day)| *last_day == day);
+                .scan_daily_placements(day, &name, |vm_id, placement| {
+                    vms.place(vm_id, placement, |(_, last_day)| *last_day == day);
                 })
                 .await?;
         }
-        finish(
-            &vcenter,
-            vms,
-            |(acc, _)| acc.figures(monthly_total),
-            &mut summaries,
-        );
+        vms.finish(&name, |(acc, _)| acc.figures(monthly_total), &mut summaries);
     }
     Ok(summaries)
 }

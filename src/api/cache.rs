@@ -14,7 +14,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::{BTreeMap, HashMap};
@@ -109,6 +109,11 @@ impl ResponseCache {
         }
     }
 
+    /// Whether answers are kept at all.
+    pub fn is_on(&self) -> bool {
+        !self.ttl.is_zero()
+    }
+
     /// What the kept answers take now, as counted against `max_bytes`.
     #[cfg(test)]
     fn bytes(&self) -> usize {
@@ -170,7 +175,9 @@ impl ResponseCache {
 }
 
 /// The path and the query parameters decoded, sorted and encoded again: `?b=2&a=1` and
-/// `?a=%31&b=2` are one answer.
+/// `?a=%31&b=2` are one answer. The answer is kept as compressed for the client, so the
+/// Accept-Encoding it sent (lower case, without spaces) is part of the key: clients send a
+/// handful of distinct ones, and the byte bound holds whatever they send.
 fn cache_key(request: &Request) -> String {
     let mut parameters: Vec<(String, String)> =
         url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
@@ -180,7 +187,18 @@ fn cache_key(request: &Request) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(parameters)
         .finish();
-    format!("{}?{query}", request.uri().path())
+    let accepted: Vec<String> = request
+        .headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .map(|value| {
+            String::from_utf8_lossy(value.as_bytes())
+                .to_ascii_lowercase()
+                .replace(|c: char| c.is_ascii_whitespace(), "")
+        })
+        .collect();
+    let accepted = accepted.join(",");
+    format!("{}?{query} {accepted}", request.uri().path())
 }
 
 /// Answers a GET of a cached route from the cache while fresh, else asks the handler and

@@ -34,6 +34,9 @@ use axum::Router;
 use axum::extract::FromRef;
 use std::sync::Arc;
 use std::time::Duration;
+use tower_http::compression::predicate::{
+    DefaultPredicate, NotForContentType, Predicate, SizeAbove,
+};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -250,6 +253,33 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Every route of the API, without a listener, so tests can call it directly.
 pub fn router(state: AppState) -> Router {
+    routes(&state)
+        // route_layer: only matched routes, so the path label is the route, never a raw URI;
+        // after the cache, so answers from it are counted too.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.http_metrics.clone(),
+            metrics::track,
+        ))
+        // Every request, unknown paths included, is classified by auth::Access.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ))
+        // Around auth and the handler, inside the span, so a timed-out request is logged
+        // with its 503.
+        .layer(axum::middleware::from_fn_with_state(
+            state.request_timeout,
+            deadline::bound,
+        ))
+        // Outermost, so the auth decisions are logged inside the request's span too; a
+        // `layer` runs after routing, so the span can name the matched route.
+        .layer(axum::middleware::from_fn(metrics::request_span))
+        .with_state(state)
+}
+
+/// The routes behind the answer cache, without auth, metrics or deadline: what
+/// [`cache::prewarm`] asks on start-up, besides [`router`].
+fn routes(state: &AppState) -> Router<AppState> {
     let (api, document) = documented_routes();
     // Swagger UI's files are compiled in (vendored); the validator would call out to
     // validator.swagger.io, so it is off.
@@ -273,32 +303,85 @@ pub fn router(state: AppState) -> Router {
         .merge(debug)
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
+        // Inside the cache, so a kept answer is kept compressed and served without
+        // compressing it again.
+        .route_layer(compression())
         .route_layer(axum::middleware::from_fn_with_state(
             state.response_cache.clone(),
             cache::serve_cached,
         ))
-        // route_layer: only matched routes, so the path label is the route, never a raw URI;
-        // after the cache, so answers from it are counted too.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.http_metrics.clone(),
-            metrics::track,
-        ))
-        // Every request, unknown paths included, is classified by auth::Access.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require,
-        ))
-        // Around auth and the handler, inside the span, so a timed-out request is logged
-        // with its 503.
-        .layer(axum::middleware::from_fn_with_state(
-            state.request_timeout,
-            deadline::bound,
-        ))
-        // Outermost, so the auth decisions are logged inside the request's span too; a
-        // `layer` runs after routing, so the span can name the matched route.
-        .layer(axum::middleware::from_fn(metrics::request_span))
-        .with_state(state)
 }
+
+/// Fills the answer cache with the default answers of every vCenter's hourly totals (the
+/// API's and the page's) before the first client comes: on a cold start a hundred clients
+/// would otherwise all wait while each answer is computed the first time. Bounded by
+/// [`PREWARM_BUDGET`]; what is left is computed on demand as before.
+pub async fn prewarm(state: &AppState) {
+    use tower::ServiceExt;
+    if !state.response_cache.is_on() {
+        return;
+    }
+    let vcenters = match state.store.latest_totals().await {
+        Ok(latest) => latest,
+        Err(e) => {
+            tracing::warn!(error = %e, "no answers pre-computed: the vCenters could not be listed");
+            return;
+        }
+    };
+    let app = routes(state).with_state(state.clone());
+    let started = std::time::Instant::now();
+    let mut answers = 0;
+    'vcenters: for totals in &vcenters {
+        // As a client writes it: `/` as %2F in the path segment, a space as %20.
+        let key = url::form_urlencoded::byte_serialize(totals.vcenter.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20");
+        for uri in [
+            format!("/api/vcenters/{key}/totals/hourly"),
+            format!("/vcenters/totals/hourly?vcenter={key}"),
+        ] {
+            if started.elapsed() > PREWARM_BUDGET {
+                break 'vcenters;
+            }
+            let Ok(request) = axum::http::Request::get(uri).body(axum::body::Body::empty()) else {
+                continue;
+            };
+            match app.clone().oneshot(request).await {
+                Ok(response) => answers += usize::from(response.status().is_success()),
+                Err(never) => match never {},
+            }
+        }
+    }
+    tracing::info!(
+        answers,
+        vcenters = vcenters.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "answers pre-computed"
+    );
+}
+
+/// How long start-up may spend on [`prewarm`].
+const PREWARM_BUDGET: Duration = Duration::from_secs(5);
+
+/// Compresses an answer in the best encoding the client accepts (gzip, br or zstd, by the
+/// q-values of its Accept-Encoding) and says `Vary: Accept-Encoding`. Small answers are not
+/// worth it, and the downloads are compressed files already (an XLSX is a ZIP).
+fn compression() -> tower_http::compression::CompressionLayer<impl Predicate> {
+    tower_http::compression::CompressionLayer::new()
+        .no_deflate()
+        .compress_when(
+            DefaultPredicate::new()
+                .and(SizeAbove::new(MIN_COMPRESSED_BYTES))
+                .and(NotForContentType::const_new(
+                    "application/vnd.openxmlformats",
+                ))
+                .and(NotForContentType::const_new("application/zip"))
+                .and(NotForContentType::const_new("application/gzip")),
+        )
+}
+
+/// Below this, an answer is sent as it is: it fits a packet or two anyway.
+const MIN_COMPRESSED_BYTES: u16 = 1024;
 
 /// Swagger UI's files change only with the binary; an hour keeps a redeploy visible soon.
 async fn cache_swagger_files(mut response: axum::response::Response) -> axum::response::Response {

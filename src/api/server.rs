@@ -124,6 +124,7 @@ pub async fn start(
             "authentication is on but the server speaks plain HTTP on a non-loopback address: passwords and tokens cross the network in clear text unless a proxy in front terminates TLS"
         );
     }
+    super::prewarm(&state).await;
     let acceptor = options.tls.as_ref().map(tls::acceptor).transpose()?;
     let server = Background::start(listen, state, acceptor, options.limits)
         .await

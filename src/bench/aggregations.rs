@@ -1,6 +1,6 @@
 //! `vctp bench aggregations`: synthetic rows with churn are loaded, then each phase is run
 //! `--runs` times and timed: a bare scan of the day's rows, daily with both engines, monthly
-//! with both engines.
+//! with both engines, and the physical reference (the database's own loop over the day's rows).
 
 use super::{peak_rss_mb, reset_peak_rss, timed};
 use crate::aggregate::engine::{aggregate_daily, aggregate_monthly};
@@ -87,6 +87,18 @@ pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
         Ok(rows)
     })
     .await?;
+    // The physical reference: SQLite's own GROUP BY over the day, or PostgreSQL's binary
+    // COPY of the day's rows (see `Store::reference_scan`).
+    let (reference_name, reference_unit) = match store {
+        Store::Sqlite(_) => ("reference", "VMs"),
+        Store::Postgres(_) => ("COPY reference", "bytes"),
+    };
+    let reference = timed(reference_name, reference_unit, args.runs, || async {
+        Ok(store
+            .reference_scan(bench_day.start(), bench_day.end())
+            .await?)
+    })
+    .await?;
     let daily = |engine| {
         let store = &store;
         move || async move { Ok(aggregate_daily(store, bench_day, engine).await?.rows) }
@@ -100,6 +112,10 @@ pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
     let monthly_rust = timed("monthly rust", "rows", args.runs, monthly(Engine::Rust)).await?;
     let monthly_sql = timed("monthly sql", "rows", args.runs, monthly(Engine::Sql)).await?;
 
+    println!(
+        "daily rust / {reference_name} = {:.2}x",
+        daily_rust.median() / reference.median()
+    );
     println!(
         "daily rust / bare scan = {:.2}x; sql / rust: daily {:.1}x, monthly {:.1}x; overall peak RSS {:.1} MB",
         daily_rust.median() / scan.median(),

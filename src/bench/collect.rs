@@ -2,7 +2,9 @@
 //! vCenter, or a `vctp sim` child process started for the run), phase by phase:
 //! - `bare exchange`: the same SOAP requests as a collection, response bytes discarded;
 //! - `collect`: login, places, VMs (streamed and parsed), logout, rows built;
-//! - `capture write`: those rows stored as one snapshot with its run record.
+//! - `capture write`: those rows stored as one snapshot with its run record;
+//! - `snapshot`: the whole capture as a snapshot round does it, each page's rows written
+//!   into the open transaction as the page arrives (run first, so its peak RSS is its own).
 //!
 //! The simulator runs in its own process so the peak RSS reported is the collector's alone.
 
@@ -11,10 +13,10 @@ use crate::cli::BenchCollectArgs;
 use crate::config::VcenterTarget;
 use crate::inventory::TierMapping;
 use crate::inventory::capture::{Filters, rows_from};
-use crate::inventory::collector::Collector;
+use crate::inventory::collector::{Collector, Opened};
 use crate::store::runs::SnapshotRun;
 use crate::store::{DatabaseUrl, Store};
-use crate::vsphere;
+use crate::vsphere::{self, VmPage};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -110,18 +112,44 @@ pub async fn run(args: &BenchCollectArgs, url: Option<DatabaseUrl>) -> Result<()
     })
     .await?;
 
+    let scratch = tempfile::tempdir().context("failed to create a scratch directory")?;
+    let url = url.unwrap_or_else(|| DatabaseUrl::Sqlite(scratch.path().join("bench.sqlite3")));
+    let store = Store::connect(&url).await?;
+    // Before the phases that hold every row, so its peak RSS is the snapshot's own.
+    let snapshot = timed("snapshot", "rows", args.runs, || async {
+        let round = collector
+            .capture_round(&store, std::slice::from_ref(&target), 0, 1)
+            .await;
+        let mut rows = 0;
+        for outcome in round {
+            rows += outcome.result?.rows as u64;
+        }
+        Ok(rows)
+    })
+    .await?;
+
     // The rows of the last collection, for the write phase.
     let rows = std::cell::RefCell::new(Vec::new());
     let collect = timed("collect", "VMs", args.runs, || async {
-        let inventory = collector.read_inventory(&target).await?;
-        let collected = rows_from(
-            &target.name,
-            0,
-            inventory.vms,
-            &inventory.places,
-            &collector.filters,
-        )
-        .rows;
+        let Opened { client, places } = collector.open(&target).await?;
+        let (to, mut pages) = tokio::sync::mpsc::unbounded_channel();
+        let read = collector.read_vms(client, &target, to);
+        let build = async {
+            let mut collected = Vec::new();
+            while let Some(page) = pages.recv().await {
+                match page {
+                    VmPage::Vms(vms) => {
+                        let converted =
+                            rows_from(&target.name, 0, vms, &places, &collector.filters);
+                        collected.extend(converted.rows);
+                    }
+                    VmPage::Restart => collected.clear(),
+                }
+            }
+            collected
+        };
+        let (read, collected) = tokio::join!(read, build);
+        read?;
         let count = collected.len() as u64;
         *rows.borrow_mut() = collected;
         Ok(count)
@@ -129,16 +157,13 @@ pub async fn run(args: &BenchCollectArgs, url: Option<DatabaseUrl>) -> Result<()
     .await?;
     let rows = rows.into_inner();
 
-    let scratch = tempfile::tempdir().context("failed to create a scratch directory")?;
-    let url = url.unwrap_or_else(|| DatabaseUrl::Sqlite(scratch.path().join("bench.sqlite3")));
-    let store = Store::connect(&url).await?;
     let write = timed("capture write", "rows", args.runs, || async {
         write_snapshot(&store, &rows).await
     })
     .await?;
     store.close().await;
 
-    print_summary(&bare, &collect, &write, &url);
+    print_summary(&bare, &collect, &write, &snapshot, &url);
     Ok(())
 }
 
@@ -167,12 +192,21 @@ async fn write_snapshot(store: &Store, rows: &[crate::inventory::HourlyRow]) -> 
     Ok(rows.len() as u64)
 }
 
-fn print_summary(bare: &Phase, collect: &Phase, write: &Phase, url: &DatabaseUrl) {
+fn print_summary(
+    bare: &Phase,
+    collect: &Phase,
+    write: &Phase,
+    snapshot: &Phase,
+    url: &DatabaseUrl,
+) {
     println!(
-        "collect / bare exchange = {:.2}x; {:.0} VMs/s collected; capture write {:.0} rows/s on {url}",
+        "collect / bare exchange = {:.2}x; {:.0} VMs/s collected; capture write {:.0} rows/s on {url}; \
+         the whole snapshot (collect + write) {:.3} s, peak RSS {:.1} MB",
         collect.median() / bare.median(),
         collect.rows as f64 / collect.median(),
         write.rows as f64 / write.median(),
+        snapshot.median(),
+        snapshot.peak_rss_mb,
     );
     println!(
         "{}",
@@ -184,6 +218,8 @@ fn print_summary(bare: &Phase, collect: &Phase, write: &Phase, url: &DatabaseUrl
             "collect_peak_rss_mb": collect.peak_rss_mb,
             "write_seconds": write.median(),
             "write_peak_rss_mb": write.peak_rss_mb,
+            "snapshot_seconds": snapshot.median(),
+            "snapshot_peak_rss_mb": snapshot.peak_rss_mb,
             "database": url.to_string(),
         })
     );

@@ -4,9 +4,10 @@
 use super::TierMapping;
 use super::capture::{Filters, rows_from};
 use crate::config::{Settings, VcenterTarget};
-use crate::store::{self, Store, runs::SnapshotRun};
-use crate::vsphere::{self, About, Endpoint, Places, Tls, VmProperties};
+use crate::store::{self, Store, hourly::SnapshotWriter, runs::SnapshotRun};
+use crate::vsphere::{self, About, Endpoint, Places, Tls, VmPage};
 use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, mpsc};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -112,46 +113,33 @@ impl Collector {
         }
     }
 
-    /// Logs in, reads places and VMs, logs out. A failed logout is only logged: the
-    /// inventory was read completely.
-    pub async fn read_inventory(
-        &self,
-        target: &VcenterTarget,
-    ) -> Result<Inventory, vsphere::Error> {
+    /// Logs in and reads the places: what turning VMs into rows needs first.
+    pub async fn open(&self, target: &VcenterTarget) -> Result<Opened, vsphere::Error> {
         let mut client = vsphere::Client::login(&self.endpoint(target)).await?;
         let places = client.places(Some(self.max_objects)).await?;
-        let vms = client.virtual_machines(Some(self.max_objects)).await?;
+        Ok(Opened { client, places })
+    }
+
+    /// Reads the VMs into `pages` page by page, as each arrives, then logs out; the channel
+    /// closes when the read is over. A failed logout is only logged: the inventory was read
+    /// completely.
+    pub async fn read_vms(
+        &self,
+        mut client: vsphere::Client,
+        target: &VcenterTarget,
+        pages: mpsc::UnboundedSender<VmPage>,
+    ) -> Result<About, vsphere::Error> {
+        client
+            .virtual_machine_pages(Some(self.max_objects), &mut |page| {
+                // The receiver goes only when storing failed, which ends the capture anyway.
+                let _ = pages.send(page);
+            })
+            .await?;
         let about = client.about().clone();
         if let Err(e) = client.logout().await {
             tracing::warn!(vcenter = %target.name, error = %e, "logout failed after a complete read");
         }
-        Ok(Inventory { vms, places, about })
-    }
-
-    /// Reads the inventory, retrying transient failures up to `max_retries` times.
-    async fn read_with_retries(&self, target: &VcenterTarget) -> Result<Inventory, Error> {
-        let mut attempt = 1;
-        loop {
-            match self.read_inventory(target).await {
-                Ok(read) => return Ok(read),
-                Err(e) if e.is_transient() && attempt <= self.max_retries => {
-                    tracing::warn!(
-                        vcenter = %target.name, attempt, error = %e,
-                        retry_in_seconds = self.retry_interval.as_secs(),
-                        "snapshot attempt failed; retrying"
-                    );
-                    tokio::time::sleep(self.retry_interval).await;
-                    attempt += 1;
-                }
-                Err(source) => {
-                    return Err(Error::Collect {
-                        vcenter: target.name.clone(),
-                        attempts: attempt,
-                        source,
-                    });
-                }
-            }
-        }
+        Ok(about)
     }
 
     /// Takes the snapshot of `target` at `snapshot_time` and stores it with its run record,
@@ -163,11 +151,27 @@ impl Collector {
         target: &VcenterTarget,
         snapshot_time: i64,
     ) -> Result<Captured, Error> {
+        self.capture_among(store, target, snapshot_time, &writers(store))
+            .await
+    }
+
+    /// [`Collector::capture`], writing only while it holds one of `writers`.
+    async fn capture_among(
+        &self,
+        store: &Store,
+        target: &VcenterTarget,
+        snapshot_time: i64,
+        writers: &Semaphore,
+    ) -> Result<Captured, Error> {
         let started_at = now();
         let started = Instant::now();
         let result = self
-            .capture_inner(store, target, snapshot_time, started_at, started)
-            .await;
+            .capture_with_retries(store, target, snapshot_time, started_at, writers)
+            .await
+            .map(|captured| Captured {
+                seconds: started.elapsed().as_secs_f64(),
+                ..captured
+            });
         if let Err(e) = &result {
             let run = SnapshotRun {
                 vcenter: target.name.clone(),
@@ -186,74 +190,198 @@ impl Collector {
         result
     }
 
-    async fn capture_inner(
+    /// Captures, retrying transient read failures up to `max_retries` times; each attempt
+    /// is its own transaction, so a failed one leaves nothing behind.
+    async fn capture_with_retries(
         &self,
         store: &Store,
         target: &VcenterTarget,
         snapshot_time: i64,
         started_at: i64,
-        started: Instant,
+        writers: &Semaphore,
     ) -> Result<Captured, Error> {
-        let Inventory { vms, places, about } = self.read_with_retries(target).await?;
-        let inventory_size = vms.len();
-        let converted = rows_from(&target.name, snapshot_time, vms, &places, &self.filters);
-        let store_error = |source| Error::Store {
-            vcenter: target.name.clone(),
-            source,
+        let mut attempt = 1;
+        loop {
+            match self
+                .capture_once(store, target, snapshot_time, started_at, writers)
+                .await
+            {
+                Err(Failure::Read(e)) if e.is_transient() && attempt <= self.max_retries => {
+                    tracing::warn!(
+                        vcenter = %target.name, attempt, error = %e,
+                        retry_in_seconds = self.retry_interval.as_secs(),
+                        "snapshot attempt failed; retrying"
+                    );
+                    tokio::time::sleep(self.retry_interval).await;
+                    attempt += 1;
+                }
+                Err(Failure::Read(source)) => {
+                    return Err(Error::Collect {
+                        vcenter: target.name.clone(),
+                        attempts: attempt,
+                        source,
+                    });
+                }
+                Err(Failure::Store(source)) => {
+                    return Err(Error::Store {
+                        vcenter: target.name.clone(),
+                        source,
+                    });
+                }
+                Ok(captured) => return Ok(captured),
+            }
+        }
+    }
+
+    /// One attempt: the VM pages are turned into rows and written into the open transaction
+    /// while the next page is read, and committed with the run record once all are in.
+    async fn capture_once(
+        &self,
+        store: &Store,
+        target: &VcenterTarget,
+        snapshot_time: i64,
+        started_at: i64,
+        writers: &Semaphore,
+    ) -> Result<Captured, Failure> {
+        let Opened { client, places } = self.open(target).await.map_err(Failure::Read)?;
+        // Unbounded: while another capture holds the write permit the pages wait here, as
+        // the whole inventory did before it was written page by page.
+        let (to, pages) = mpsc::unbounded_channel();
+        // On a task of its own, so parsing the next page runs on another core while this
+        // one's rows are written; aborted if the capture ends first (a store failure).
+        let reader = self.clone();
+        let read_target = target.clone();
+        let reading = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+            reader.read_vms(client, &read_target, to).await
+        }));
+        let read = async {
+            match reading.await {
+                Ok(read) => read.map_err(Failure::Read),
+                // Nothing aborts the task while it is awaited: it can only have panicked.
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
         };
-        let rows = converted.rows.len();
-        let mut writer = store
-            .snapshot_writer(self.mapping.clone(), "collector")
-            .await
-            .map_err(store_error)?;
-        // The key may be a resource's NAMESPACE/NAME: the host says which vCenter it is.
-        if let Some(host) = url::Url::parse(&target.url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-        {
-            writer
-                .record_host(&target.name, &host)
+        let write = async {
+            // Held until the commit. Never closed; without a permit the capture would only
+            // wait for SQLite's lock.
+            let permit = writers.acquire().await.ok();
+            self.write_pages(store, target, snapshot_time, &places, pages)
                 .await
-                .map_err(store_error)?;
-        }
-        if converted.rows.is_empty() {
-            writer
-                .push_empty(&target.name, snapshot_time)
-                .await
-                .map_err(store_error)?;
-        }
-        for row in converted.rows {
-            writer.push(row).await.map_err(store_error)?;
-        }
+                .map(|written| (written, permit))
+                .map_err(Failure::Store)
+        };
+        let (about, ((mut writer, tally), _permit)) = tokio::try_join!(read, write)?;
         let run = SnapshotRun {
             vcenter: target.name.clone(),
             snapshot_time,
             started_at,
             finished_at: now(),
             success: true,
-            row_count: rows as i64,
+            row_count: tally.rows as i64,
             error: String::new(),
             failure_kind: String::new(),
         };
-        writer.record_run(&run).await.map_err(store_error)?;
-        writer.commit().await.map_err(store_error)?;
+        let stored = async {
+            writer.record_run(&run).await?;
+            writer.commit().await
+        };
+        stored.await.map_err(Failure::Store)?;
         Ok(Captured {
-            rows,
-            inventory_size,
+            rows: tally.rows,
+            inventory_size: tally.inventory_size,
             about,
-            filtered_tenant: converted.filtered_tenant,
-            filtered_node_charge: converted.filtered_node_charge,
-            seconds: started.elapsed().as_secs_f64(),
+            filtered_tenant: tally.filtered_tenant,
+            filtered_node_charge: tally.filtered_node_charge,
+            seconds: 0.0,
         })
+    }
+
+    /// Writes the rows of each page into a new transaction as the page arrives; a restarted
+    /// read starts a new transaction. Returns the writer, uncommitted, once the pages end.
+    async fn write_pages(
+        &self,
+        store: &Store,
+        target: &VcenterTarget,
+        snapshot_time: i64,
+        places: &Places,
+        mut pages: mpsc::UnboundedReceiver<VmPage>,
+    ) -> Result<(SnapshotWriter, Tally), store::Error> {
+        let mut writer = self.start_writing(store, target).await?;
+        let mut tally = Tally::default();
+        while let Some(page) = pages.recv().await {
+            match page {
+                VmPage::Restart => {
+                    // Dropping the writer rolls back the rows of the read that was cut.
+                    writer = self.start_writing(store, target).await?;
+                    tally = Tally::default();
+                }
+                VmPage::Vms(vms) => {
+                    tally.inventory_size += vms.len();
+                    let converted =
+                        rows_from(&target.name, snapshot_time, vms, places, &self.filters);
+                    tally.filtered_tenant += converted.filtered_tenant;
+                    tally.filtered_node_charge += converted.filtered_node_charge;
+                    tally.rows += converted.rows.len();
+                    for row in converted.rows {
+                        writer.push(row).await?;
+                    }
+                }
+            }
+        }
+        if tally.rows == 0 {
+            writer.push_empty(&target.name, snapshot_time).await?;
+        }
+        Ok((writer, tally))
+    }
+
+    /// A new transaction for `target`'s snapshot, with the host it comes from.
+    async fn start_writing(
+        &self,
+        store: &Store,
+        target: &VcenterTarget,
+    ) -> Result<SnapshotWriter, store::Error> {
+        let mut writer = store
+            .snapshot_writer(self.mapping.clone(), "collector")
+            .await?;
+        // The key may be a resource's NAMESPACE/NAME: the host says which vCenter it is.
+        if let Some(host) = url::Url::parse(&target.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+        {
+            writer.record_host(&target.name, &host).await?;
+        }
+        Ok(writer)
     }
 }
 
-/// One complete read of a vCenter: its VMs, the places they sit in, and what the server is.
-#[derive(Debug, Clone)]
-pub struct Inventory {
-    pub vms: Vec<VmProperties>,
+/// A session after login with the places read: [`Collector::open`].
+pub struct Opened {
+    pub client: vsphere::Client,
     pub places: Places,
-    pub about: About,
+}
+
+/// Why one capture attempt failed: reading (maybe retried) or storing.
+enum Failure {
+    Read(vsphere::Error),
+    Store(store::Error),
+}
+
+/// What the pages of one read came to.
+#[derive(Default)]
+struct Tally {
+    rows: usize,
+    inventory_size: usize,
+    filtered_tenant: usize,
+    filtered_node_charge: usize,
+}
+
+/// How many captures may write at once: SQLite has one writer, and each open write holds a
+/// pooled connection for as long as its vCenter is read (4 on SQLite, 8 on PostgreSQL).
+fn writers(store: &Store) -> Semaphore {
+    Semaphore::new(match store {
+        Store::Sqlite(_) => 1,
+        Store::Postgres(_) => 4,
+    })
 }
 
 /// What one successful capture stored.
@@ -296,11 +424,14 @@ impl Collector {
         } else {
             concurrency
         };
+        let writers = &writers(store);
         futures_util::stream::iter(targets)
             .map(|target| async move {
                 RoundOutcome {
                     target: target.clone(),
-                    result: self.capture(store, target, snapshot_time).await,
+                    result: self
+                        .capture_among(store, target, snapshot_time, writers)
+                        .await,
                 }
             })
             .buffered(limit)

@@ -1,10 +1,12 @@
 //! `vctp db import-sqlite`: copies every table of a vctp SQLite database into PostgreSQL,
-//! replacing what the target tables held, one transaction per table.
+//! replacing what the target tables held, one transaction per table. Rows go in by binary
+//! COPY, encoded straight from the SQLite rows.
 
+use super::pg_copy::{CopyIn, Encoder};
 use super::{DatabaseUrl, Error, QueryContext, Result, Store};
 use futures_util::TryStreamExt;
-use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{PgConnection, Row};
 
 #[derive(Clone, Copy)]
 enum Column {
@@ -15,12 +17,12 @@ enum Column {
 }
 
 /// One table to copy. Both schemas come from the same migrations, so `SELECT *` and a
-/// positional `INSERT` line up column for column.
+/// `COPY` without a column list line up column for column.
 struct Table {
     name: &'static str,
     select: &'static str,
     delete: &'static str,
-    insert: &'static str,
+    copy: &'static str,
     columns: &'static [Column],
     /// Moves the target's id sequence past the copied ids.
     after: Option<&'static str>,
@@ -38,7 +40,7 @@ const TABLES: &[Table] = &[
         name: "snapshot_registry",
         select: "SELECT * FROM snapshot_registry",
         delete: "DELETE FROM snapshot_registry",
-        insert: "INSERT INTO snapshot_registry ",
+        copy: "COPY snapshot_registry FROM STDIN (FORMAT binary)",
         columns: &[Text, Int, Text, Int],
         after: None,
     },
@@ -46,7 +48,7 @@ const TABLES: &[Table] = &[
         name: "snapshot_runs",
         select: "SELECT * FROM snapshot_runs",
         delete: "DELETE FROM snapshot_runs",
-        insert: "INSERT INTO snapshot_runs ",
+        copy: "COPY snapshot_runs FROM STDIN (FORMAT binary)",
         columns: &[Int, Text, Int, Int, Int, Bool, Int, Text, Text],
         after: Some(
             "SELECT setval(pg_get_serial_sequence('snapshot_runs', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM snapshot_runs",
@@ -56,7 +58,7 @@ const TABLES: &[Table] = &[
         name: "vm_hourly",
         select: "SELECT * FROM vm_hourly",
         delete: "DELETE FROM vm_hourly",
-        insert: "INSERT INTO vm_hourly ",
+        copy: "COPY vm_hourly FROM STDIN (FORMAT binary)",
         columns: &[
             Text, Text, Text, Text, Text, Text, Text, Int, Int, Int, Text, Text, Text, Text, Real,
             Int, Real, Bool, Bool, Bool, Int,
@@ -67,7 +69,7 @@ const TABLES: &[Table] = &[
         name: "vm_daily_summary",
         select: "SELECT * FROM vm_daily_summary",
         delete: "DELETE FROM vm_daily_summary",
-        insert: "INSERT INTO vm_daily_summary ",
+        copy: "COPY vm_daily_summary FROM STDIN (FORMAT binary)",
         columns: SUMMARY_COLUMNS,
         after: None,
     },
@@ -75,7 +77,7 @@ const TABLES: &[Table] = &[
         name: "vm_monthly_summary",
         select: "SELECT * FROM vm_monthly_summary",
         delete: "DELETE FROM vm_monthly_summary",
-        insert: "INSERT INTO vm_monthly_summary ",
+        copy: "COPY vm_monthly_summary FROM STDIN (FORMAT binary)",
         columns: SUMMARY_COLUMNS,
         after: None,
     },
@@ -83,7 +85,7 @@ const TABLES: &[Table] = &[
         name: "vcenter_totals",
         select: "SELECT * FROM vcenter_totals",
         delete: "DELETE FROM vcenter_totals",
-        insert: "INSERT INTO vcenter_totals ",
+        copy: "COPY vcenter_totals FROM STDIN (FORMAT binary)",
         columns: &[
             Text, Text, Int, Int, Real, Real, Real, Real, Real, Real, Real, Real,
         ],
@@ -93,7 +95,7 @@ const TABLES: &[Table] = &[
         name: "aggregation_runs",
         select: "SELECT * FROM aggregation_runs",
         delete: "DELETE FROM aggregation_runs",
-        insert: "INSERT INTO aggregation_runs ",
+        copy: "COPY aggregation_runs FROM STDIN (FORMAT binary)",
         columns: &[Int, Text, Int, Int, Int, Real, Bool, Int, Text, Text],
         after: Some(
             "SELECT setval(pg_get_serial_sequence('aggregation_runs', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM aggregation_runs",
@@ -103,7 +105,7 @@ const TABLES: &[Table] = &[
         name: "cron_status",
         select: "SELECT * FROM cron_status",
         delete: "DELETE FROM cron_status",
-        insert: "INSERT INTO cron_status ",
+        copy: "COPY cron_status FROM STDIN (FORMAT binary)",
         columns: &[Text, Int, Int, Int, Bool, Text],
         after: None,
     },
@@ -111,7 +113,7 @@ const TABLES: &[Table] = &[
         name: "report_registry",
         select: "SELECT * FROM report_registry",
         delete: "DELETE FROM report_registry",
-        insert: "INSERT INTO report_registry ",
+        copy: "COPY report_registry FROM STDIN (FORMAT binary)",
         columns: &[Text, Text, Text, Int, Text, Text, Int, Text, Int],
         after: None,
     },
@@ -119,7 +121,7 @@ const TABLES: &[Table] = &[
         name: "vcenter_hosts",
         select: "SELECT * FROM vcenter_hosts",
         delete: "DELETE FROM vcenter_hosts",
-        insert: "INSERT INTO vcenter_hosts ",
+        copy: "COPY vcenter_hosts FROM STDIN (FORMAT binary)",
         columns: &[Text, Text, Int],
         after: None,
     },
@@ -127,21 +129,11 @@ const TABLES: &[Table] = &[
         name: "vm_names",
         select: "SELECT * FROM vm_names",
         delete: "DELETE FROM vm_names",
-        insert: "INSERT INTO vm_names ",
+        copy: "COPY vm_names FROM STDIN (FORMAT binary)",
         columns: &[Text, Text, Text, Int],
         after: None,
     },
 ];
-
-/// Rows per INSERT: at most 26 columns × 1000 stays under PostgreSQL's parameter limit.
-const BATCH: usize = 1_000;
-
-enum Value {
-    Text(String),
-    Int(i64),
-    Real(f64),
-    Bool(bool),
-}
 
 impl Store {
     /// Copies the SQLite database at `source` into this PostgreSQL store, calling
@@ -172,36 +164,21 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .op("clear a target table")?;
-            let mut rows = sqlx::query(table.select).fetch(&pool);
-            let mut batch: Vec<Vec<Value>> = Vec::with_capacity(BATCH);
-            let mut copied = 0u64;
-            loop {
-                let row = rows.try_next().await.op("read the source table")?;
-                if let Some(row) = &row {
-                    batch.push(decode(row, table.columns).op("decode a source row")?);
-                }
-                if !batch.is_empty() && (row.is_none() || batch.len() == BATCH) {
-                    let mut insert = sqlx::QueryBuilder::new(table.insert);
-                    insert.push_values(batch.drain(..), |mut values, row| {
-                        for value in row {
-                            match value {
-                                Value::Text(v) => values.push_bind(v),
-                                Value::Int(v) => values.push_bind(v),
-                                Value::Real(v) => values.push_bind(v),
-                                Value::Bool(v) => values.push_bind(v),
-                            };
-                        }
-                    });
-                    copied += insert
-                        .build()
-                        .execute(&mut *tx)
-                        .await
-                        .op("insert into the target table")?
-                        .rows_affected();
-                }
-                if row.is_none() {
-                    break;
-                }
+            let indexes = drop_secondary_indexes(&mut tx, table.name).await?;
+            let mut copy = CopyIn::begin(&mut tx, table.copy)
+                .await
+                .op("copy into the target table")?;
+            if let Err(error) = copy_rows(&pool, table, &mut copy).await {
+                // The abort's own outcome adds nothing; the transaction rolls back anyway.
+                let _ = copy.abort().await;
+                return Err(error);
+            }
+            let copied = copy.finish().await.op("copy into the target table")?;
+            for definition in indexes {
+                sqlx::query(sqlx::AssertSqlSafe(definition))
+                    .execute(&mut *tx)
+                    .await
+                    .op("build an index again after the copy")?;
             }
             if let Some(after) = table.after {
                 sqlx::query(after)
@@ -217,17 +194,57 @@ impl Store {
     }
 }
 
-fn decode(row: &sqlx::sqlite::SqliteRow, columns: &[Column]) -> Result<Vec<Value>, sqlx::Error> {
-    columns
-        .iter()
-        .enumerate()
-        .map(|(i, column)| {
-            Ok(match column {
-                Text => Value::Text(row.try_get(i)?),
-                Int => Value::Int(row.try_get(i)?),
-                Real => Value::Real(row.try_get(i)?),
-                Bool => Value::Bool(row.try_get(i)?),
-            })
-        })
-        .collect()
+/// Drops the non-unique indexes of `table` for the copy and returns their definitions, to be
+/// built again in the same transaction: one sorted build costs far less than an insert per row
+/// (vm_hourly_by_vm was 2.4 s of the server's 4.3 s for 674k rows). Readers of the table wait
+/// for the commit meanwhile, which a one-off move to PostgreSQL can afford; a rollback brings
+/// the indexes back as they were.
+async fn drop_secondary_indexes(conn: &mut PgConnection, table: &str) -> Result<Vec<String>> {
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.relname::text, pg_get_indexdef(x.indexrelid) FROM pg_index x \
+         JOIN pg_class c ON c.oid = x.indexrelid WHERE x.indrelid = $1::regclass AND NOT x.indisunique",
+    )
+    .bind(table)
+    .fetch_all(&mut *conn)
+    .await
+    .op("list the target table's indexes")?;
+    for (name, _) in &indexes {
+        let drop = format!("DROP INDEX \"{}\"", name.replace('"', "\"\""));
+        sqlx::query(sqlx::AssertSqlSafe(drop))
+            .execute(&mut *conn)
+            .await
+            .op("drop an index for the copy")?;
+    }
+    Ok(indexes
+        .into_iter()
+        .map(|(_, definition)| definition)
+        .collect())
+}
+
+/// Reads every row of `table` from the source and encodes it into `copy`.
+async fn copy_rows(pool: &sqlx::SqlitePool, table: &Table, copy: &mut CopyIn<'_>) -> Result<()> {
+    let mut rows = sqlx::query(table.select).fetch(pool);
+    while let Some(row) = rows.try_next().await.op("read the source table")? {
+        encode(&row, table.columns, copy.encoder()).op("decode a source row")?;
+        copy.tuple_done().await.op("copy into the target table")?;
+    }
+    Ok(())
+}
+
+fn encode(
+    row: &sqlx::sqlite::SqliteRow,
+    columns: &[Column],
+    encoder: &mut Encoder,
+) -> Result<(), sqlx::Error> {
+    // At most 26 columns: the summaries.
+    encoder.tuple(columns.len() as i16);
+    for (i, column) in columns.iter().enumerate() {
+        match column {
+            Text => encoder.text(row.try_get::<&str, _>(i)?),
+            Int => encoder.int8(row.try_get(i)?),
+            Real => encoder.float8(row.try_get(i)?),
+            Bool => encoder.bool(row.try_get(i)?),
+        };
+    }
+    Ok(())
 }

@@ -1,20 +1,26 @@
 //! Hourly snapshot rows and the snapshot registry: writing whole snapshots atomically,
 //! exporting rows, and the narrow scans the aggregation engines read.
 
-use super::{Error, QueryContext, Result, Store, Tx, decode_placement, totals, with_pool, with_tx};
+use super::{
+    Error, QueryContext, Result, Store, Tx, postgres, sqlite_native, totals, with_pool, with_tx,
+};
 use crate::aggregate::PlacementRef;
 use crate::aggregate::daily::Sample;
 use crate::aggregate::hourly::IntervalVm;
-use crate::inventory::{HourlyRow, Tier, TierMapping};
+use crate::inventory::{HourlyRow, TierMapping};
 use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use rustc_hash::FxHashSet;
 use sqlx::Row;
 
-/// Rows per multi-row INSERT: 21 columns × 1000 stays under SQLite's and PostgreSQL's limits
-/// on bound parameters.
+/// Rows gathered before one in-thread write on SQLite (each call locks sqlx's connection once).
 const INSERT_BATCH: usize = 1_000;
 
-const INSERT_HOURLY: &str = "INSERT INTO vm_hourly (vcenter, vm_id, vm_uuid, inventory_id, name, event_key, cloud_id, creation_time, deletion_time, snapshot_time, resource_pool, datacenter, cluster, folder, provisioned_disk_gb, vcpu_count, ram_gb, is_template, powered_on, srm_placeholder, tier) ";
+/// Rows per COPY on PostgreSQL (a few MB of rows held at a time).
+const COPY_BATCH: usize = 10_000;
+
+/// One hourly row, prepared once and run for each row on SQLite.
+const INSERT_HOURLY_ROW: &str = "INSERT INTO vm_hourly (vcenter, vm_id, vm_uuid, inventory_id, name, event_key, cloud_id, creation_time, deletion_time, snapshot_time, resource_pool, datacenter, cluster, folder, provisioned_disk_gb, vcpu_count, ram_gb, is_template, powered_on, srm_placeholder, tier) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
 
 /// A snapshot stored by a [`SnapshotWriter`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +101,7 @@ impl SnapshotWriter {
             current.rows += 1;
         }
         self.batch.push(row);
-        if self.batch.len() == INSERT_BATCH {
+        if self.batch.len() == self.batch_limit() {
             self.flush().await?;
         }
         Ok(())
@@ -195,44 +201,27 @@ impl SnapshotWriter {
         Ok(())
     }
 
+    /// Rows gathered before they are written: one COPY costs three round trips, so
+    /// PostgreSQL takes bigger batches than SQLite's in-thread writes need.
+    fn batch_limit(&self) -> usize {
+        match self.tx {
+            Tx::Sqlite(_) => INSERT_BATCH,
+            Tx::Postgres(_) => COPY_BATCH,
+        }
+    }
+
     async fn flush(&mut self) -> Result<()> {
         if self.batch.is_empty() {
             return Ok(());
         }
         let mapping = &self.mapping;
         let batch = &self.batch;
-        with_tx!(&mut self.tx, |conn| {
-            let mut insert = sqlx::QueryBuilder::new(INSERT_HOURLY);
-            insert.push_values(batch, |mut values, row| {
-                values
-                    .push_bind(&row.vcenter)
-                    .push_bind(&row.vm_id)
-                    .push_bind(&row.vm_uuid)
-                    .push_bind(&row.inventory_id)
-                    .push_bind(&row.name)
-                    .push_bind(&row.event_key)
-                    .push_bind(&row.cloud_id)
-                    .push_bind(row.creation_time)
-                    .push_bind(row.deletion_time)
-                    .push_bind(row.snapshot_time)
-                    .push_bind(&row.resource_pool)
-                    .push_bind(&row.datacenter)
-                    .push_bind(&row.cluster)
-                    .push_bind(&row.folder)
-                    .push_bind(row.provisioned_disk_gb)
-                    .push_bind(row.vcpu_count)
-                    .push_bind(row.ram_gb)
-                    .push_bind(row.is_template)
-                    .push_bind(row.powered_on)
-                    .push_bind(row.srm_placeholder)
-                    .push_bind(mapping.code_of(&row.resource_pool));
-            });
-            insert
-                .build()
-                .execute(&mut *conn)
-                .await
-                .op("insert hourly rows")?;
-        });
+        match &mut self.tx {
+            Tx::Sqlite(tx) => {
+                sqlite_native::insert_hourly(tx, INSERT_HOURLY_ROW, mapping, batch).await?;
+            }
+            Tx::Postgres(tx) => postgres::insert_hourly(tx, batch, mapping).await?,
+        }
         self.batch.clear();
         Ok(())
     }
@@ -307,32 +296,16 @@ impl Store {
         vcenter: &str,
         from: i64,
         to: i64,
-        mut visit: impl FnMut(&str, &Sample),
+        visit: impl FnMut(&str, &Sample),
     ) -> Result<u64> {
         const SQL: &str = "SELECT vm_id, snapshot_time, vcpu_count, ram_gb, provisioned_disk_gb, tier, creation_time, deletion_time \
             FROM vm_hourly WHERE vcenter = $1 AND snapshot_time >= $2 AND snapshot_time < $3";
-        let mut count = 0;
-        with_pool!(self, |pool| {
-            let mut rows = sqlx::query(SQL)
-                .bind(vcenter)
-                .bind(from)
-                .bind(to)
-                .fetch(pool);
-            while let Some(row) = rows.try_next().await.op("scan hourly samples")? {
-                let sample = Sample {
-                    snapshot_time: row.try_get(1).op("decode a sample")?,
-                    vcpu_count: row.try_get(2).op("decode a sample")?,
-                    ram_gb: row.try_get(3).op("decode a sample")?,
-                    provisioned_disk_gb: row.try_get(4).op("decode a sample")?,
-                    tier: Tier::from_code(row.try_get(5).op("decode a sample")?),
-                    creation_time: row.try_get(6).op("decode a sample")?,
-                    deletion_time: row.try_get(7).op("decode a sample")?,
-                };
-                visit(row.try_get(0).op("decode a sample")?, &sample);
-                count += 1;
+        match self {
+            Store::Sqlite(pool) => {
+                sqlite_native::scan_samples(pool, SQL, vcenter, from, to, visit).await
             }
-        });
-        Ok(count)
+            Store::Postgres(pool) => postgres::scan_samples(pool, vcenter, from, to, visit).await,
+        }
     }
 
     /// Streams identity and placement of every VM in one snapshot to `visit`.
@@ -340,23 +313,19 @@ impl Store {
         &self,
         vcenter: &str,
         snapshot_time: i64,
-        mut visit: impl FnMut(&str, PlacementRef<'_>),
+        visit: impl FnMut(&str, PlacementRef<'_>),
     ) -> Result<()> {
         const SQL: &str = "SELECT vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder \
             FROM vm_hourly WHERE vcenter = $1 AND snapshot_time = $2";
-        with_pool!(self, |pool| {
-            let mut rows = sqlx::query(SQL)
-                .bind(vcenter)
-                .bind(snapshot_time)
-                .fetch(pool);
-            while let Some(row) = rows.try_next().await.op("read VM placements")? {
-                visit(
-                    row.try_get(0).op("decode a placement")?,
-                    decode_placement(&row, 1).op("decode a placement")?,
-                );
+        match self {
+            Store::Sqlite(pool) => {
+                let key = (vcenter, snapshot_time);
+                sqlite_native::scan_placements(pool, "read VM placements", SQL, key, visit).await
             }
-        });
-        Ok(())
+            Store::Postgres(pool) => {
+                postgres::scan_placements(pool, vcenter, snapshot_time, visit).await
+            }
+        }
     }
 
     /// Streams what the interval-based hourly totals need of each VM in one snapshot.
@@ -364,26 +333,18 @@ impl Store {
         &self,
         vcenter: &str,
         snapshot_time: i64,
-        mut visit: impl FnMut(&IntervalVm),
+        visit: impl FnMut(&IntervalVm),
     ) -> Result<()> {
         const SQL: &str = "SELECT creation_time, deletion_time, vcpu_count, ram_gb, provisioned_disk_gb \
             FROM vm_hourly WHERE vcenter = $1 AND snapshot_time = $2";
-        with_pool!(self, |pool| {
-            let mut rows = sqlx::query(SQL)
-                .bind(vcenter)
-                .bind(snapshot_time)
-                .fetch(pool);
-            while let Some(row) = rows.try_next().await.op("read snapshot VMs")? {
-                visit(&IntervalVm {
-                    creation_time: row.try_get(0).op("decode a snapshot VM")?,
-                    deletion_time: row.try_get(1).op("decode a snapshot VM")?,
-                    vcpu_count: row.try_get(2).op("decode a snapshot VM")?,
-                    ram_gb: row.try_get(3).op("decode a snapshot VM")?,
-                    provisioned_disk_gb: row.try_get(4).op("decode a snapshot VM")?,
-                });
+        match self {
+            Store::Sqlite(pool) => {
+                sqlite_native::scan_interval_vms(pool, SQL, vcenter, snapshot_time, visit).await
             }
-        });
-        Ok(())
+            Store::Postgres(pool) => {
+                postgres::scan_interval_vms(pool, vcenter, snapshot_time, visit).await
+            }
+        }
     }
 
     /// Streams every column of the hourly rows of `vcenter` in `[from, to)` and counts them,
@@ -402,6 +363,23 @@ impl Store {
             }
             Ok(count)
         })
+    }
+
+    /// The physical reference for reading a day, with nothing decoded by a driver: on SQLite
+    /// its own loop producing per VM the counts, sums and tier sums the daily summary needs
+    /// (returns the VMs); on PostgreSQL the day's rows as the rust engine reads them, by
+    /// binary COPY, counted and discarded (returns the bytes).
+    pub async fn reference_scan(&self, from: i64, to: i64) -> Result<u64> {
+        match self {
+            Store::Sqlite(pool) => sqlite_native::reference_scan(pool, from, to).await,
+            Store::Postgres(pool) => {
+                let mut bytes = 0;
+                for (vcenter, _) in self.snapshot_counts(from, to).await? {
+                    bytes += postgres::daily_read_bytes(pool, &vcenter, from, to).await?;
+                }
+                Ok(bytes)
+            }
+        }
     }
 
     /// Deletes hourly rows, their registry entries and snapshot totals older than `cutoff`.

@@ -8,14 +8,16 @@ pub mod copy;
 pub mod diagnostics;
 pub mod grain;
 pub mod hourly;
+mod pg_copy;
+pub mod postgres;
 pub mod rename;
 pub mod reports;
 pub mod runs;
+mod sqlite_native;
 pub mod summaries;
 pub mod totals;
 pub mod trace;
 
-use crate::aggregate::PlacementRef;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -57,6 +59,12 @@ pub enum Error {
         op: &'static str,
         source: sqlx::Error,
     },
+    /// A statement of the in-thread SQLite path failed (see `sqlite_native`).
+    #[error("failed to {op}: {source}")]
+    Sqlite {
+        op: &'static str,
+        source: rusqlite::Error,
+    },
     #[error(
         "failed to {op}: the SQLite database is locked by another writer (a `vctp snapshot import` holds the write lock until its whole file is stored); retry when it has finished"
     )]
@@ -92,7 +100,7 @@ impl Error {
             Error::Connect { .. } => "DatabaseUnavailable",
             Error::Migrate { .. } => "MigrationFailed",
             Error::SchemaVersion { .. } => "SchemaVersionMismatch",
-            Error::Query { .. } => "QueryFailed",
+            Error::Query { .. } | Error::Sqlite { .. } => "QueryFailed",
             Error::Locked { .. } => "DatabaseLocked",
             Error::Unavailable { .. } => "DatabaseUnavailable",
             Error::DuplicateVm { .. } => "DuplicateVm",
@@ -381,7 +389,7 @@ impl Store {
     pub async fn migrate(&self, url: &DatabaseUrl) -> Result<()> {
         let result = match self {
             Store::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
-            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Store::Postgres(pool) => migrate_postgres(pool).await,
         };
         result.map_err(|source| Error::Migrate {
             url: url.to_string(),
@@ -440,24 +448,27 @@ impl Store {
     }
 }
 
-/// Decodes the six placement columns (vm_uuid, name, resource_pool, datacenter, cluster,
-/// folder) starting at column `first`, borrowing the text from the row.
-fn decode_placement<R: sqlx::Row>(
-    row: &R,
-    first: usize,
-) -> std::result::Result<PlacementRef<'_>, sqlx::Error>
-where
-    for<'r> &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    usize: sqlx::ColumnIndex<R>,
-{
-    Ok(PlacementRef {
-        vm_uuid: row.try_get(first)?,
-        name: row.try_get(first + 1)?,
-        resource_pool: row.try_get(first + 2)?,
-        datacenter: row.try_get(first + 3)?,
-        cluster: row.try_get(first + 4)?,
-        folder: row.try_get(first + 5)?,
-    })
+/// Runs the PostgreSQL migrations without the server's notices. sqlx's migrator issues
+/// `CREATE TABLE IF NOT EXISTS _sqlx_migrations` every time, and the server's "already exists,
+/// skipping" notice reached the terminal as an INFO line on every command. Notices below
+/// WARNING are off on the migrating connection only; a connection that cannot be set back is
+/// closed rather than returned to the pool.
+async fn migrate_postgres(pool: &PgPool) -> std::result::Result<(), sqlx::migrate::MigrateError> {
+    use sqlx::migrate::MigrateError;
+    let mut conn = pool.acquire().await.map_err(MigrateError::Execute)?;
+    sqlx::query("SET client_min_messages TO warning")
+        .execute(&mut *conn)
+        .await
+        .map_err(MigrateError::Execute)?;
+    let result = POSTGRES_MIGRATIONS.run(&mut *conn).await;
+    if sqlx::query("RESET client_min_messages")
+        .execute(&mut *conn)
+        .await
+        .is_err()
+    {
+        conn.close_on_drop();
+    }
+    result
 }
 
 impl Tx {

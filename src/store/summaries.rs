@@ -1,20 +1,11 @@
 //! Daily and monthly summaries: written whole per period (replace in one transaction), read
 //! back sorted, and computed inside the database by the `sql` engine.
 
-use super::grain::{Grain, per_grain};
-use super::{QueryContext, Result, Store, Tx, decode_placement, totals, trace, with_pool, with_tx};
+use super::grain::{Grain, per_grain, summary_columns};
+use super::{
+    QueryContext, Result, Store, Tx, postgres, sqlite_native, totals, trace, with_pool, with_tx,
+};
 use crate::aggregate::{Figures, PlacementRef, VmSummary};
-use futures_util::TryStreamExt;
-use sqlx::Row;
-
-/// Rows per multi-row INSERT: 26 columns × 1000 stays under both databases' parameter limits.
-const INSERT_BATCH: usize = 1_000;
-
-macro_rules! summary_columns {
-    () => {
-        "period_start, vcenter, vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder, samples_present, total_samples, avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, tin, bronze, silver, gold, creation_time, deletion_time, snapshot_time"
-    };
-}
 
 /// The `sql` engine's daily aggregation: the arithmetic of `aggregate::daily`, with the
 /// same order of operations so both engines round alike. `$1`/`$2` bound the day.
@@ -102,8 +93,20 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         delete_period(&mut tx, grain, period_start).await?;
-        for batch in rows.chunks(INSERT_BATCH) {
-            insert_summaries(&mut tx, grain, period_start, batch).await?;
+        match &mut tx {
+            Tx::Sqlite(conn) => {
+                let insert = per_grain!(
+                    grain,
+                    ["INSERT INTO "],
+                    [
+                        " (",
+                        summary_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+                    ]
+                );
+                sqlite_native::insert_summaries(conn, insert, period_start, rows).await?;
+            }
+            Tx::Postgres(pg) => postgres::insert_summaries(pg, grain, period_start, rows).await?,
         }
         totals::rebuild_period_totals(&mut tx, grain, period_start).await?;
         trace::record_names(&mut tx, grain, period_start).await?;
@@ -146,22 +149,10 @@ impl Store {
             ["SELECT ", summary_columns!(), " FROM "],
             [" WHERE period_start = $1 ORDER BY vcenter, vm_id"]
         );
-        with_pool!(self, |pool| {
-            let mut rows = sqlx::query(sql).bind(period_start).fetch(pool);
-            let mut summaries = Vec::new();
-            while let Some(row) = rows.try_next().await.op("read summaries")? {
-                let placement = decode_placement(&row, 3).op("decode a summary")?;
-                let mut summary = VmSummary {
-                    vcenter: row.try_get(1).op("decode a summary")?,
-                    vm_id: row.try_get(2).op("decode a summary")?,
-                    figures: decode_figures(&row, 9).op("decode a summary")?,
-                    ..VmSummary::default()
-                };
-                summary.placement.assign(placement);
-                summaries.push(summary);
-            }
-            Ok(summaries)
-        })
+        match self {
+            Store::Sqlite(pool) => sqlite_native::summaries(pool, sql, period_start).await,
+            Store::Postgres(pool) => postgres::summaries(pool, grain, period_start).await,
+        }
     }
 
     /// Streams the figures of every daily summary in `[from, to)` to `visit` with
@@ -170,27 +161,18 @@ impl Store {
         &self,
         from: i64,
         to: i64,
-        mut visit: impl FnMut(&str, &str, i64, &Figures),
+        visit: impl FnMut(&str, &str, i64, &Figures),
     ) -> Result<u64> {
         const SQL: &str = concat!(
             "SELECT period_start, vcenter, vm_id, samples_present, total_samples, avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, tin, bronze, silver, gold, creation_time, deletion_time, snapshot_time ",
             "FROM vm_daily_summary WHERE period_start >= $1 AND period_start < $2"
         );
-        let mut count = 0;
-        with_pool!(self, |pool| {
-            let mut rows = sqlx::query(SQL).bind(from).bind(to).fetch(pool);
-            while let Some(row) = rows.try_next().await.op("scan daily summaries")? {
-                let figures = decode_figures(&row, 3).op("decode a daily summary")?;
-                visit(
-                    row.try_get(1).op("decode a daily summary")?,
-                    row.try_get(2).op("decode a daily summary")?,
-                    row.try_get(0).op("decode a daily summary")?,
-                    &figures,
-                );
-                count += 1;
+        match self {
+            Store::Sqlite(pool) => {
+                sqlite_native::scan_daily_figures(pool, SQL, from, to, visit).await
             }
-        });
-        Ok(count)
+            Store::Postgres(pool) => postgres::scan_daily_figures(pool, from, to, visit).await,
+        }
     }
 
     /// Streams identity and placement of each VM of one vCenter's daily summary to `visit`.
@@ -198,23 +180,19 @@ impl Store {
         &self,
         period_start: i64,
         vcenter: &str,
-        mut visit: impl FnMut(&str, PlacementRef<'_>),
+        visit: impl FnMut(&str, PlacementRef<'_>),
     ) -> Result<()> {
         const SQL: &str = "SELECT vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder \
             FROM vm_daily_summary WHERE period_start = $1 AND vcenter = $2";
-        with_pool!(self, |pool| {
-            let mut rows = sqlx::query(SQL)
-                .bind(period_start)
-                .bind(vcenter)
-                .fetch(pool);
-            while let Some(row) = rows.try_next().await.op("read daily placements")? {
-                visit(
-                    row.try_get(0).op("decode a placement")?,
-                    decode_placement(&row, 1).op("decode a placement")?,
-                );
+        match self {
+            Store::Sqlite(pool) => {
+                let key = (period_start, vcenter);
+                sqlite_native::scan_placements(pool, "read daily placements", SQL, key, visit).await
             }
-        });
-        Ok(())
+            Store::Postgres(pool) => {
+                postgres::scan_daily_placements(pool, period_start, vcenter, visit).await
+            }
+        }
     }
 
     /// Deletes daily summaries of days before `cutoff`, and the names last seen on them.
@@ -281,82 +259,4 @@ async fn delete_period(tx: &mut Tx, grain: Grain, period_start: i64) -> Result<(
             .op("delete the period's summaries")?;
     });
     Ok(())
-}
-
-async fn insert_summaries(
-    tx: &mut Tx,
-    grain: Grain,
-    period_start: i64,
-    rows: &[VmSummary],
-) -> Result<()> {
-    let head = per_grain!(grain, ["INSERT INTO "], [" (", summary_columns!(), ") "]);
-    with_tx!(tx, |conn| {
-        let mut insert = sqlx::QueryBuilder::new(head);
-        insert.push_values(rows, |mut values, row| {
-            let p = &row.placement;
-            let f = &row.figures;
-            values
-                .push_bind(period_start)
-                .push_bind(&row.vcenter)
-                .push_bind(&row.vm_id)
-                .push_bind(&p.vm_uuid)
-                .push_bind(&p.name)
-                .push_bind(&p.resource_pool)
-                .push_bind(&p.datacenter)
-                .push_bind(&p.cluster)
-                .push_bind(&p.folder)
-                .push_bind(f.samples_present)
-                .push_bind(f.total_samples)
-                .push_bind(f.avg_is_present)
-                .push_bind(f.avg_vcpu_count)
-                .push_bind(f.avg_ram_gb)
-                .push_bind(f.avg_provisioned_disk)
-                .push_bind(f.pool_tin_pct)
-                .push_bind(f.pool_bronze_pct)
-                .push_bind(f.pool_silver_pct)
-                .push_bind(f.pool_gold_pct)
-                .push_bind(f.tin)
-                .push_bind(f.bronze)
-                .push_bind(f.silver)
-                .push_bind(f.gold)
-                .push_bind(f.creation_time)
-                .push_bind(f.deletion_time)
-                .push_bind(f.snapshot_time);
-        });
-        insert
-            .build()
-            .execute(&mut *conn)
-            .await
-            .op("insert summaries")?;
-    });
-    Ok(())
-}
-
-/// Decodes the 17 figure columns starting at column `first`, in [`Figures`] field order.
-fn decode_figures<R: Row>(row: &R, first: usize) -> std::result::Result<Figures, sqlx::Error>
-where
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    f64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    usize: sqlx::ColumnIndex<R>,
-{
-    let real = |i: usize| row.try_get::<f64, _>(first + i);
-    Ok(Figures {
-        samples_present: row.try_get(first)?,
-        total_samples: row.try_get(first + 1)?,
-        avg_is_present: real(2)?,
-        avg_vcpu_count: real(3)?,
-        avg_ram_gb: real(4)?,
-        avg_provisioned_disk: real(5)?,
-        pool_tin_pct: real(6)?,
-        pool_bronze_pct: real(7)?,
-        pool_silver_pct: real(8)?,
-        pool_gold_pct: real(9)?,
-        tin: real(10)?,
-        bronze: real(11)?,
-        silver: real(12)?,
-        gold: real(13)?,
-        creation_time: row.try_get(first + 14)?,
-        deletion_time: row.try_get(first + 15)?,
-        snapshot_time: row.try_get(first + 16)?,
-    })
 }

@@ -3,7 +3,7 @@
 //! view read page by page and parsed while it streams in.
 
 use super::error::Error;
-use super::model::{About, Moref, Places, Property, VmProperties};
+use super::model::{About, Moref, Places, Property, VmPage, VmProperties};
 use super::parse::{Collect, MorefReader, RetrieveResult, ServiceContent, ServiceContentReader};
 use super::soap::{self, PropertySpec, Request};
 use super::xml::{self, Content, Exchange, Ignore, Limits};
@@ -13,7 +13,7 @@ use std::error::Error as _;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncBufRead, BufReader};
+use tokio::io::AsyncBufRead;
 use tokio_util::io::StreamReader;
 
 /// The cookie vCenter keeps a SOAP session in.
@@ -144,17 +144,38 @@ impl Client {
         max_objects: Option<u32>,
     ) -> Result<Vec<VmProperties>, Error> {
         let mut vms = Vec::new();
-        self.retrieve_in_session(&VMS, max_objects, &mut Collect::Vms(&mut vms))
-            .await?;
+        self.virtual_machine_pages(max_objects, &mut |page| match page {
+            VmPage::Vms(mut page) => vms.append(&mut page),
+            VmPage::Restart => vms.clear(),
+        })
+        .await?;
         Ok(vms)
+    }
+
+    /// [`Client::virtual_machines`] handed to `on_page` a page at a time, as soon as each
+    /// page is read, so the caller need not hold them all.
+    pub async fn virtual_machine_pages(
+        &mut self,
+        max_objects: Option<u32>,
+        on_page: &mut (dyn FnMut(VmPage) + Send),
+    ) -> Result<(), Error> {
+        let mut page = Vec::new();
+        let mut collect = Collect::Vms(&mut page);
+        self.retrieve_in_session(&VMS, max_objects, &mut collect, Some(on_page))
+            .await
     }
 
     /// Every folder, datacenter, cluster, host, resource pool and vApp with its name and
     /// parent, in one retrieval.
     pub async fn places(&mut self, max_objects: Option<u32>) -> Result<Places, Error> {
         let mut places = Places::default();
-        self.retrieve_in_session(&PLACES, max_objects, &mut Collect::Places(&mut places))
-            .await?;
+        self.retrieve_in_session(
+            &PLACES,
+            max_objects,
+            &mut Collect::Places(&mut places),
+            None,
+        )
+        .await?;
         Ok(places)
     }
 
@@ -165,7 +186,7 @@ impl Client {
         max_objects: Option<u32>,
     ) -> Result<u64, Error> {
         let before = self.transport.received;
-        self.retrieve_in_session(&VMS, max_objects, &mut Collect::Nothing)
+        self.retrieve_in_session(&VMS, max_objects, &mut Collect::Nothing, None)
             .await?;
         Ok(self.transport.received - before)
     }
@@ -200,14 +221,19 @@ impl Client {
     }
 
     /// [`Client::retrieve`]; when the session turns out to have expired, logs in again once
-    /// and retrieves again from the start (paging tokens do not survive a new session).
+    /// and retrieves again from the start (paging tokens do not survive a new session). With
+    /// `on_page`, each page's VMs are handed over as it is read, and a new start is told.
     async fn retrieve_in_session(
         &mut self,
         retrieval: &Retrieval,
         max_objects: Option<u32>,
         collect: &mut Collect<'_>,
+        mut on_page: Option<&mut (dyn FnMut(VmPage) + Send + '_)>,
     ) -> Result<(), Error> {
-        match self.retrieve(retrieval, max_objects, collect).await {
+        match self
+            .retrieve(retrieval, max_objects, collect, on_page.as_deref_mut())
+            .await
+        {
             Err(Error::NotAuthenticated { call, .. }) => {
                 tracing::info!(
                     url = %self.transport.endpoint.url,
@@ -215,9 +241,13 @@ impl Client {
                     "the vCenter session is no longer authenticated; logging in again"
                 );
                 collect.clear();
+                if let Some(on_page) = on_page.as_deref_mut() {
+                    on_page(VmPage::Restart);
+                }
                 self.transport.session = None;
                 self.authenticate().await?;
-                self.retrieve(retrieval, max_objects, collect).await
+                self.retrieve(retrieval, max_objects, collect, on_page)
+                    .await
             }
             result => result,
         }
@@ -230,6 +260,7 @@ impl Client {
         retrieval: &Retrieval,
         max_objects: Option<u32>,
         collect: &mut Collect<'_>,
+        on_page: Option<&mut (dyn FnMut(VmPage) + Send + '_)>,
     ) -> Result<(), Error> {
         let request = soap::create_container_view(
             &self.service.view_manager,
@@ -241,7 +272,7 @@ impl Client {
             .call(request, MorefReader::new("ContainerView"))
             .await?;
         let pages = self
-            .read_pages(&view, &retrieval.spec, max_objects, collect)
+            .read_pages(&view, &retrieval.spec, max_objects, collect, on_page)
             .await;
         match &pages {
             // After a network failure the next call would likely fail as well, and a session
@@ -259,13 +290,18 @@ impl Client {
         spec: &PropertySpec<'static>,
         max_objects: Option<u32>,
         collect: &mut Collect<'_>,
+        mut on_page: Option<&mut (dyn FnMut(VmPage) + Send + '_)>,
     ) -> Result<(), Error> {
         let collector = &self.service.property_collector;
         let mut request = soap::retrieve_properties_ex(collector, view, spec, max_objects);
         let mut pages = 1_u32;
         loop {
             let page = RetrieveResult::new(collect, spec.paths);
-            match self.transport.call(request, page).await? {
+            let token = self.transport.call(request, page).await?;
+            if let (Some(on_page), Collect::Vms(vms)) = (on_page.as_deref_mut(), &mut *collect) {
+                on_page(VmPage::Vms(std::mem::take(*vms)));
+            }
+            match token {
                 Some(_) if pages >= self.transport.endpoint.limits.pages => {
                     return Err(Error::TooManyPages {
                         url: self.transport.endpoint.url.clone(),
@@ -445,7 +481,7 @@ fn body_reader(
         *received += chunk.len() as u64;
         Ok::<_, std::io::Error>(chunk)
     });
-    BufReader::with_capacity(64 * 1024, StreamReader::new(chunks))
+    StreamReader::new(chunks)
 }
 
 /// A response with a non-2xx status: a SOAP fault (vCenter answers faults with 500) or a

@@ -14,7 +14,7 @@ mod xml;
 
 pub use client::{Client, Endpoint, Tls};
 pub use error::{Bounded, Error};
-pub use model::{About, ManagedBy, Place, PlaceKind, Places, PowerState, VmProperties};
+pub use model::{About, ManagedBy, Place, PlaceKind, Places, PowerState, VmPage, VmProperties};
 pub use xml::Limits;
 /// Server (or file) text quoted in errors, cut short.
 pub(crate) use xml::excerpt;

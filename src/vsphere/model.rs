@@ -6,6 +6,16 @@
 
 use std::collections::HashMap;
 
+/// What [`super::Client::virtual_machine_pages`] hands over, page by page.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VmPage {
+    /// The VMs of the page just read.
+    Vms(Vec<VmProperties>),
+    /// The session expired and the retrieval starts over in a new one: the pages handed
+    /// over before are to be forgotten.
+    Restart,
+}
+
 /// The properties of one VM as vCenter returned them. `None` means vCenter omitted the
 /// property (unset, e.g. a template has no resource pool).
 #[derive(Debug, Clone, Default, PartialEq)]

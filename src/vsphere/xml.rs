@@ -53,16 +53,21 @@ struct OverLimit(Bounded);
 
 /// Hands the XML reader at most [`Limits::response_bytes`] in all and at most
 /// [`Limits::text_bytes`] between two `<`, then fails: the reader never buffers more than
-/// that, whatever the server sends.
+/// that, whatever the server sends. It is read through a `BufReader`: the XML reader asks
+/// for its buffer at every event, and checking once per chunk rather than per event is
+/// what keeps the limits free (they cost the collector 0.2 s in 50k VMs otherwise).
 struct Capped<R> {
     inner: R,
+    budget: Budget,
+}
+
+/// What the limits still allow of one response.
+struct Budget {
     limits: Limits,
     /// Bytes handed out so far.
     total: u64,
     /// Bytes handed out since the last `<`.
     run: usize,
-    /// Bytes at the front of the inner buffer already checked and handed out.
-    checked: usize,
     /// The limit reached; reported once the bytes before it are consumed.
     over: Option<Bounded>,
 }
@@ -71,60 +76,84 @@ impl<R> Capped<R> {
     fn new(inner: R, limits: Limits) -> Self {
         Capped {
             inner,
-            limits,
-            total: 0,
-            run: 0,
-            checked: 0,
-            over: None,
+            budget: Budget {
+                limits,
+                total: 0,
+                run: 0,
+                over: None,
+            },
         }
     }
 }
 
 impl<R: AsyncBufRead + Unpin> AsyncRead for Capped<R> {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let available = ready!(self.as_mut().poll_fill_buf(cx))?;
-        let n = available.len().min(out.remaining());
-        out.put_slice(&available[..n]);
-        self.consume(n);
+        let this = self.get_mut();
+        if let Some(bounded) = this.budget.over {
+            return Poll::Ready(Err(io::Error::other(OverLimit(bounded))));
+        }
+        let available = ready!(Pin::new(&mut this.inner).poll_fill_buf(cx))?;
+        let offered = &available[..available.len().min(out.remaining())];
+        let n = this.budget.admit(offered);
+        if n == 0 && !offered.is_empty() {
+            // Nothing passes: say why now, as an empty read would be taken for the end.
+            return Poll::Ready(Err(io::Error::other(OverLimit(
+                this.budget.over.unwrap_or(Bounded::Response),
+            ))));
+        }
+        out.put_slice(&offered[..n]);
+        Pin::new(&mut this.inner).consume(n);
         Poll::Ready(Ok(()))
     }
 }
 
-impl<R: AsyncBufRead + Unpin> AsyncBufRead for Capped<R> {
-    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        let this = self.get_mut();
-        let buf = ready!(Pin::new(&mut this.inner).poll_fill_buf(cx))?;
-        let mut checked = this.checked.min(buf.len());
-        while checked < buf.len() && this.over.is_none() {
-            if this.total >= this.limits.response_bytes {
-                this.over = Some(Bounded::Response);
-            } else if buf[checked] == b'<' {
-                this.run = 0;
-            } else if this.run >= this.limits.text_bytes {
-                this.over = Some(Bounded::Text);
-            } else {
-                this.run += 1;
+impl Budget {
+    /// Checks `fresh`, bytes not handed out before, against the limits: returns how many of
+    /// them may be handed out and records the limit that stops the rest. `memchr` finds the
+    /// `<`s, so a chunk costs a vector scan, not a branch per byte.
+    fn admit(&mut self, fresh: &[u8]) -> usize {
+        let room = self.limits.response_bytes.saturating_sub(self.total);
+        let end = usize::try_from(room).map_or(fresh.len(), |room| room.min(fresh.len()));
+        let window = &fresh[..end];
+        let text_bytes = self.limits.text_bytes;
+        let admitted = if self.run + window.len() <= text_bytes {
+            // No run between two `<` can pass the limit in this window: only the last counts.
+            self.run = match memchr::memrchr(b'<', window) {
+                Some(at) => window.len() - at - 1,
+                None => self.run + window.len(),
+            };
+            window.len()
+        } else {
+            let mut at = 0;
+            loop {
+                let rest = &window[at..];
+                match memchr::memchr(b'<', rest) {
+                    Some(lt) if self.run + lt <= text_bytes => {
+                        self.run = 0;
+                        at += lt + 1;
+                    }
+                    None if self.run + rest.len() <= text_bytes => {
+                        self.run += rest.len();
+                        break window.len();
+                    }
+                    _ => {
+                        at += text_bytes - self.run;
+                        self.run = text_bytes;
+                        self.over = Some(Bounded::Text);
+                        break at;
+                    }
+                }
             }
-            if this.over.is_none() {
-                this.total += 1;
-                checked += 1;
-            }
+        };
+        if self.over.is_none() && admitted < fresh.len() {
+            self.over = Some(Bounded::Response);
         }
-        this.checked = checked;
-        match this.over {
-            Some(bounded) if checked == 0 => Poll::Ready(Err(io::Error::other(OverLimit(bounded)))),
-            _ => Poll::Ready(Ok(&buf[..checked])),
-        }
-    }
-
-    fn consume(self: Pin<&mut Self>, amount: usize) {
-        let this = self.get_mut();
-        this.checked = this.checked.saturating_sub(amount);
-        Pin::new(&mut this.inner).consume(amount);
+        self.total += admitted as u64;
+        admitted
     }
 }
 
@@ -216,7 +245,8 @@ where
     R: AsyncBufRead + Unpin,
     C: Content,
 {
-    let mut xml = Reader::from_reader(Capped::new(body, limits));
+    let capped = Capped::new(body, limits);
+    let mut xml = Reader::from_reader(tokio::io::BufReader::with_capacity(64 * 1024, capped));
     let mut buf = Vec::with_capacity(16 * 1024);
     let mut walker = Walker::new(exchange, content, limits.text_bytes);
     loop {
@@ -627,6 +657,59 @@ mod tests {
     use super::*;
 
     const URL: &str = "https://vc.example.com/sdk";
+
+    /// What the limits allow of `input`, byte by byte: how many bytes pass, and the limit
+    /// that stops the rest.
+    fn allowed_byte_by_byte(input: &[u8], limits: Limits) -> (usize, Option<Bounded>) {
+        let mut run = 0;
+        for (at, byte) in input.iter().enumerate() {
+            if at as u64 >= limits.response_bytes {
+                return (at, Some(Bounded::Response));
+            } else if *byte == b'<' {
+                run = 0;
+            } else if run >= limits.text_bytes {
+                return (at, Some(Bounded::Text));
+            } else {
+                run += 1;
+            }
+        }
+        (input.len(), None)
+    }
+
+    proptest::proptest! {
+        /// The capped reader hands out exactly what a byte-by-byte check allows, however the
+        /// body arrives in chunks.
+        #[test]
+        fn the_capped_reader_stops_where_the_limits_say(
+            input in proptest::collection::vec(proptest::prop_oneof![3 => proptest::strategy::Just(b'a'), 1 => proptest::strategy::Just(b'<')], 0..200),
+            text_bytes in 0_usize..12,
+            response_bytes in 0_u64..220,
+            chunk in 1_usize..40,
+        ) {
+            use tokio::io::AsyncReadExt;
+            let limits = Limits { text_bytes, response_bytes, pages: 1 };
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (read, over) = runtime.block_on(async {
+                let body = tokio::io::BufReader::with_capacity(chunk, input.as_slice());
+                let mut capped = Capped::new(body, limits);
+                let mut read = Vec::new();
+                let mut byte = [0_u8; 7];
+                loop {
+                    match capped.read(&mut byte).await {
+                        Ok(0) => return (read, None),
+                        Ok(n) => read.extend_from_slice(&byte[..n]),
+                        Err(e) => {
+                            let over = e.get_ref().and_then(|e| e.downcast_ref::<OverLimit>()).map(|o| o.0);
+                            return (read, over);
+                        }
+                    }
+                }
+            });
+            let (allowed, expected) = allowed_byte_by_byte(&input, limits);
+            proptest::prop_assert_eq!(&read[..], &input[..allowed]);
+            proptest::prop_assert_eq!(over, expected);
+        }
+    }
 
     async fn read_login(body: &str) -> Result<(), Error> {
         let exchange = Exchange {
