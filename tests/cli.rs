@@ -389,7 +389,7 @@ async fn import_sqlite_copies_everything_into_postgres() {
     assert!(
         indexes_before
             .iter()
-            .any(|(name, _)| name == "vm_hourly_by_vm"),
+            .any(|(name, _)| name == "snapshot_runs_by_vcenter"),
         "{indexes_before:?}"
     );
     for table in [
@@ -403,6 +403,7 @@ async fn import_sqlite_copies_everything_into_postgres() {
         "cron_status",
         "report_registry",
         "vcenter_hosts",
+        "vm_names",
     ] {
         assert!(out.contains(&format!("copied {table}: ")), "{out}");
     }

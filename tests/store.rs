@@ -599,6 +599,7 @@ async fn rows_per_table(db: &TestDb, vcenter: &str) -> Vec<(&'static str, i64)> 
         "vm_monthly_summary",
         "vcenter_totals",
         "vcenter_hosts",
+        "vm_names",
     ] {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE vcenter = $1");
         let n: i64 = match &db.store {

@@ -31,6 +31,8 @@ on_both_databases!(
     an_empty_store_says_there_are_no_snapshots_yet,
     the_hourly_page_of_one_of_fifty_vcenters_reads_only_its_rows,
     names_are_found_in_the_newest_snapshot_before_any_summary,
+    a_vm_is_found_by_a_name_it_had_on_an_earlier_day_after_a_rename,
+    names_are_pruned_with_the_days_they_were_last_seen_on,
 );
 
 const SCRIPT_NAME: &str = "<script>alert(1)</script>";
@@ -575,8 +577,8 @@ fn every_page_renders_in_headless_chromium_from_the_server_alone() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
-/// vm_hourly has no name index: a name is found in the daily summaries and in each vCenter's
-/// newest snapshot, so a VM created today is found before its first summary, while a VM seen
+/// vm_hourly has no name index: a name is found in vm_names (the daily summaries' names) and
+/// in each vCenter's newest snapshot, so a VM created today is found before its first summary, while a VM seen
 /// only in an older, never-summarised snapshot is found by its id alone.
 async fn names_are_found_in_the_newest_snapshot_before_any_summary(db: TestDb) {
     let store = &db.store;
@@ -594,4 +596,63 @@ async fn names_are_found_in_the_newest_snapshot_before_any_summary(db: TestDb) {
     );
     assert!(store.vm_matches("gone-vm", None).await.unwrap().is_empty());
     assert_eq!(store.vm_matches("vm-gone", None).await.unwrap().len(), 1);
+}
+
+/// One VM renamed each day: "first-name" on day 1 (summarised by the rust engine),
+/// "second-name" on day 2 (by the sql engine), "third-name" on day 3 (not summarised).
+async fn renamed_every_day(store: &Store) -> [Day; 3] {
+    let d1 = Day::parse("2026-03-10").unwrap();
+    let days = [d1, d1.next(), d1.next().next()];
+    for (day, name) in days.iter().zip(["first-name", "second-name", "third-name"]) {
+        let mut row = common::hourly_row("vc-a", "vm-1", day.start() + 3_600);
+        row.name = name.into();
+        import(store, [row]).await;
+    }
+    aggregate_daily(store, days[0], Engine::Rust).await.unwrap();
+    aggregate_daily(store, days[1], Engine::Sql).await.unwrap();
+    days
+}
+
+fn found(matches: &[VmRef]) -> Vec<(&str, &str)> {
+    matches
+        .iter()
+        .map(|m| (m.vcenter.as_str(), m.vm_id.as_str()))
+        .collect()
+}
+
+/// Names of earlier days are in vm_names, written with each day's summaries by both engines.
+async fn a_vm_is_found_by_a_name_it_had_on_an_earlier_day_after_a_rename(db: TestDb) {
+    let store = &db.store;
+    renamed_every_day(store).await;
+    for name in ["first-name", "second-name", "third-name", "vm-1"] {
+        let matches = store.vm_matches(name, None).await.unwrap();
+        assert_eq!(found(&matches), [("vc-a", "vm-1")], "{name}");
+        let matches = store.vm_matches(name, Some("vc-a")).await.unwrap();
+        assert_eq!(found(&matches), [("vc-a", "vm-1")], "{name} in vc-a");
+        assert!(
+            store
+                .vm_matches(name, Some("vc-b"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+/// Retention drops the names last seen on the days it removes, and keeps the others.
+async fn names_are_pruned_with_the_days_they_were_last_seen_on(db: TestDb) {
+    let store = &db.store;
+    let days = renamed_every_day(store).await;
+    store.delete_daily_before(days[1].start()).await.unwrap();
+    assert!(
+        store
+            .vm_matches("first-name", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for name in ["second-name", "third-name"] {
+        let matches = store.vm_matches(name, None).await.unwrap();
+        assert_eq!(found(&matches), [("vc-a", "vm-1")], "{name}");
+    }
 }

@@ -125,6 +125,14 @@ const TABLES: &[Table] = &[
         columns: &[Text, Text, Int],
         after: None,
     },
+    Table {
+        name: "vm_names",
+        select: "SELECT * FROM vm_names",
+        delete: "DELETE FROM vm_names",
+        copy: "COPY vm_names FROM STDIN (FORMAT binary)",
+        columns: &[Text, Text, Text, Int],
+        after: None,
+    },
 ];
 
 impl Store {

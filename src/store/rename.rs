@@ -32,6 +32,7 @@ const KEYED: &[Keyed] = keyed!(
     "vm_monthly_summary",
     "vcenter_totals",
     "vcenter_hosts",
+    "vm_names",
 );
 
 /// Why a rename was refused (nothing was changed) or failed (rolled back).

@@ -2,7 +2,9 @@
 //! back sorted, and computed inside the database by the `sql` engine.
 
 use super::grain::{Grain, per_grain, summary_columns};
-use super::{QueryContext, Result, Store, Tx, postgres, sqlite_native, totals, with_pool, with_tx};
+use super::{
+    QueryContext, Result, Store, Tx, postgres, sqlite_native, totals, trace, with_pool, with_tx,
+};
 use crate::aggregate::{Figures, PlacementRef, VmSummary};
 
 /// The `sql` engine's daily aggregation: the arithmetic of `aggregate::daily`, with the
@@ -107,6 +109,7 @@ impl Store {
             Tx::Postgres(pg) => postgres::insert_summaries(pg, grain, period_start, rows).await?,
         }
         totals::rebuild_period_totals(&mut tx, grain, period_start).await?;
+        trace::record_names(&mut tx, grain, period_start).await?;
         tx.commit().await
     }
 
@@ -134,6 +137,7 @@ impl Store {
                 .rows_affected()
         });
         totals::rebuild_period_totals(&mut tx, grain, period_start).await?;
+        trace::record_names(&mut tx, grain, period_start).await?;
         tx.commit().await?;
         Ok(written)
     }
@@ -191,16 +195,24 @@ impl Store {
         }
     }
 
-    /// Deletes daily summaries of days before `cutoff`.
+    /// Deletes daily summaries of days before `cutoff`, and the names last seen on them.
     pub async fn delete_daily_before(&self, cutoff: i64) -> Result<u64> {
-        with_pool!(self, |pool| {
+        let mut tx = self.begin().await?;
+        let deleted = with_tx!(&mut tx, |conn| {
+            sqlx::query("DELETE FROM vm_names WHERE last_period < $1")
+                .bind(cutoff)
+                .execute(&mut *conn)
+                .await
+                .op("delete old VM names")?;
             sqlx::query("DELETE FROM vm_daily_summary WHERE period_start < $1")
                 .bind(cutoff)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await
-                .op("delete old daily summaries")
-                .map(|done| done.rows_affected())
-        })
+                .op("delete old daily summaries")?
+                .rows_affected()
+        });
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     /// Whether any summary of `grain` has its period_start in `[from, to)`.

@@ -1,9 +1,11 @@
 //! The VM trace: a VM named by id or exact name → the VMs it matches → each one's history
-//! from `vm_hourly` (per snapshot) or `vm_daily_summary` (per day), read through the
-//! per-VM indexes of migration 0004.
+//! from `vm_hourly` (per snapshot) or `vm_daily_summary` (per day). There is no per-VM
+//! index (it made every write rewrite whole B-trees, see migration 0007): a trace seeks the
+//! primary keys once per registered snapshot or stored day, and finds names in `vm_names`.
 
-use super::{QueryContext, Result, Store, with_pool};
+use super::{QueryContext, Result, Store, Tx, with_pool, with_tx};
 use crate::inventory::Tier;
+use crate::store::grain::Grain;
 use serde::{Deserialize, Serialize};
 
 /// Which table a trace reads.
@@ -123,22 +125,42 @@ type DailyPoint = (
     i64,
 );
 
+// Ids: one primary-key seek per registered snapshot and per stored day. Names: the
+// names table, and each vCenter's newest snapshot (a VM created today has no summary
+// yet); vm_hourly has no name index.
+const VM_MATCHES: &str = "SELECT vcenter, vm_id, MAX(name) FROM ( \
+        SELECT h.vcenter, h.vm_id, h.name FROM snapshot_registry r CROSS JOIN vm_hourly h \
+            WHERE h.vcenter = r.vcenter AND h.snapshot_time = r.snapshot_time AND h.vm_id = $1 \
+            AND ($2 IS NULL OR r.vcenter = $2) \
+        UNION ALL SELECT h.vcenter, h.vm_id, h.name FROM vm_hourly h JOIN vcenter_latest_totals l \
+            ON h.vcenter = l.vcenter AND h.snapshot_time = l.period_start WHERE h.name = $1 \
+        UNION ALL SELECT s.vcenter, s.vm_id, s.name FROM vcenter_totals t CROSS JOIN vm_daily_summary s \
+            WHERE s.period_start = t.period_start AND s.vcenter = t.vcenter AND s.vm_id = $1 \
+            AND t.grain = 'daily' AND ($2 IS NULL OR t.vcenter = $2) \
+        UNION ALL SELECT vcenter, vm_id, name FROM vm_names WHERE name = $1 \
+        ) m WHERE ($2 IS NULL OR vcenter = $2) GROUP BY vcenter, vm_id ORDER BY vcenter, vm_id";
+// One primary-key seek per registered snapshot of the vCenter. CROSS JOIN keeps the
+// snapshots the outer loop on SQLite (PostgreSQL treats it as a plain join): without
+// statistics SQLite would walk every hourly row of the vCenter instead.
+const HOURLY_POINTS: &str = "SELECT h.snapshot_time, h.name, h.resource_pool, h.tier, CAST(h.vcpu_count AS DOUBLE PRECISION), h.ram_gb, \
+        h.provisioned_disk_gb, h.creation_time, h.deletion_time \
+        FROM snapshot_registry r CROSS JOIN vm_hourly h \
+        WHERE h.vcenter = r.vcenter AND h.snapshot_time = r.snapshot_time AND h.vm_id = $2 \
+            AND r.vcenter = $1 ORDER BY r.snapshot_time";
+// One primary-key seek per day the vCenter has daily totals for (every day written
+// has them; days retention removed just find nothing).
+const DAILY_POINTS: &str = "SELECT s.period_start, s.name, s.resource_pool, s.pool_tin_pct, s.pool_bronze_pct, s.pool_silver_pct, s.pool_gold_pct, \
+        s.avg_vcpu_count, s.avg_ram_gb, s.avg_provisioned_disk, s.avg_is_present, s.creation_time, s.deletion_time \
+        FROM vcenter_totals t CROSS JOIN vm_daily_summary s \
+        WHERE s.period_start = t.period_start AND s.vcenter = t.vcenter AND s.vm_id = $2 \
+            AND t.grain = 'daily' AND t.vcenter = $1 ORDER BY t.period_start";
+
 impl Store {
     /// The VMs whose vm_id or exact name is `vm` (in hourly rows or daily summaries),
     /// optionally of one vCenter, ordered by vcenter then vm_id.
     pub async fn vm_matches(&self, vm: &str, vcenter: Option<&str>) -> Result<Vec<VmRef>> {
-        // The IN list of known vCenters lets both databases walk the (vcenter, vm_id, …)
-        // indexes for an id. Names: the daily summaries' name index, and each vCenter's newest
-        // snapshot (a VM created today has no summary yet); vm_hourly has no name index.
-        const SQL: &str = "SELECT vcenter, vm_id, MAX(name) FROM ( \
-            SELECT vcenter, vm_id, name FROM vm_hourly WHERE vcenter IN (SELECT DISTINCT vcenter FROM vcenter_totals) AND vm_id = $1 \
-            UNION ALL SELECT h.vcenter, h.vm_id, h.name FROM vm_hourly h JOIN vcenter_latest_totals l \
-                ON h.vcenter = l.vcenter AND h.snapshot_time = l.period_start WHERE h.name = $1 \
-            UNION ALL SELECT vcenter, vm_id, name FROM vm_daily_summary WHERE vcenter IN (SELECT DISTINCT vcenter FROM vcenter_totals) AND vm_id = $1 \
-            UNION ALL SELECT vcenter, vm_id, name FROM vm_daily_summary WHERE name = $1 \
-            ) m WHERE ($2 IS NULL OR vcenter = $2) GROUP BY vcenter, vm_id ORDER BY vcenter, vm_id";
         let rows: Vec<(String, String, String)> = with_pool!(self, |pool| {
-            sqlx::query_as(SQL)
+            sqlx::query_as(VM_MATCHES)
                 .bind(vm)
                 .bind(vcenter)
                 .fetch_all(pool)
@@ -174,11 +196,8 @@ impl Store {
     }
 
     async fn hourly_points(&self, vm: &VmRef) -> Result<Vec<TracePoint>> {
-        const SQL: &str = "SELECT snapshot_time, name, resource_pool, tier, CAST(vcpu_count AS DOUBLE PRECISION), ram_gb, \
-            provisioned_disk_gb, creation_time, deletion_time \
-            FROM vm_hourly WHERE vcenter = $1 AND vm_id = $2 ORDER BY snapshot_time";
         let rows: Vec<HourlyPoint> = with_pool!(self, |pool| {
-            sqlx::query_as(SQL)
+            sqlx::query_as(HOURLY_POINTS)
                 .bind(&vm.vcenter)
                 .bind(&vm.vm_id)
                 .fetch_all(pool)
@@ -205,11 +224,8 @@ impl Store {
     }
 
     async fn daily_points(&self, vm: &VmRef) -> Result<Vec<TracePoint>> {
-        const SQL: &str = "SELECT period_start, name, resource_pool, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, \
-            avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, avg_is_present, creation_time, deletion_time \
-            FROM vm_daily_summary WHERE vcenter = $1 AND vm_id = $2 ORDER BY period_start";
         let rows: Vec<DailyPoint> = with_pool!(self, |pool| {
-            sqlx::query_as(SQL)
+            sqlx::query_as(DAILY_POINTS)
                 .bind(&vm.vcenter)
                 .bind(&vm.vm_id)
                 .fetch_all(pool)
@@ -236,6 +252,28 @@ impl Store {
     }
 }
 
+/// Records the names of one day's daily summaries in `vm_names` (nothing for a month), in
+/// the transaction that wrote them. A name a replaced day no longer has stays until
+/// retention: it still leads to the right VM, whose trace shows its names.
+pub(crate) async fn record_names(tx: &mut Tx, grain: Grain, period_start: i64) -> Result<()> {
+    if grain != Grain::Daily {
+        return Ok(());
+    }
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO vm_names (name, vcenter, vm_id, last_period) \
+             SELECT name, vcenter, vm_id, period_start FROM vm_daily_summary WHERE period_start = $1 \
+             ON CONFLICT (name, vcenter, vm_id) DO UPDATE SET last_period = excluded.last_period \
+             WHERE excluded.last_period > vm_names.last_period",
+        )
+        .bind(period_start)
+        .execute(&mut *conn)
+        .await
+        .op("record VM names")?;
+    });
+    Ok(())
+}
+
 /// The tier with the largest share (the first on a tie), or none when no sample had a tier.
 fn dominant_tier(pct: [f64; 4]) -> Option<Tier> {
     Tier::ALL
@@ -252,6 +290,53 @@ fn dominant_tier(pct: [f64; 4]) -> Option<Tier> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::DatabaseUrl;
+
+    /// The steps SQLite plans for `sql`, one line each.
+    async fn sqlite_plan(store: &Store, sql: &str) -> Vec<String> {
+        let Store::Sqlite(pool) = store else {
+            panic!("a SQLite store")
+        };
+        let rows: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                .bind("vc")
+                .bind("vm-1")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        rows.into_iter().map(|r| r.3).collect()
+    }
+
+    #[tokio::test]
+    async fn sqlite_traces_seek_the_primary_keys_per_snapshot_and_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("db.sqlite3"));
+        let store = Store::connect(&url).await.unwrap();
+        let hourly = sqlite_plan(&store, HOURLY_POINTS).await;
+        assert_eq!(hourly[0], "SCAN r", "{hourly:?}");
+        assert_eq!(
+            hourly[1], "SEARCH h USING PRIMARY KEY (vcenter=? AND snapshot_time=? AND vm_id=?)",
+            "{hourly:?}"
+        );
+        let daily = sqlite_plan(&store, DAILY_POINTS).await;
+        assert!(
+            daily.contains(
+                &"SEARCH s USING PRIMARY KEY (period_start=? AND vcenter=? AND vm_id=?)".into()
+            ),
+            "{daily:?}"
+        );
+        let matches = sqlite_plan(&store, VM_MATCHES).await;
+        assert!(
+            !matches
+                .iter()
+                .any(|step| step.starts_with("SCAN h") || step.starts_with("SCAN s")),
+            "{matches:?}"
+        );
+        assert!(
+            matches.contains(&"SEARCH vm_names USING PRIMARY KEY (name=?)".into()),
+            "{matches:?}"
+        );
+    }
 
     fn point(time: i64, creation_time: i64, deletion_time: i64) -> TracePoint {
         TracePoint {
