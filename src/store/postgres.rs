@@ -184,23 +184,28 @@ pub(super) async fn scan_placements(
     pool: &PgPool,
     vcenter: &str,
     snapshot_time: i64,
-    mut visit: impl FnMut(&str, PlacementRef<'_>),
+    visit: impl FnMut(&str, PlacementRef<'_>),
 ) -> Result<()> {
     let statement = format!(
         "COPY (SELECT vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder \
          FROM vm_hourly WHERE vcenter = {} AND snapshot_time = {snapshot_time}) TO STDOUT (FORMAT binary)",
         pg_copy::literal(vcenter)
     );
-    copy_out(
-        pool,
-        "read VM placements",
-        &statement,
-        PLACEMENT_COLUMNS,
-        |row| {
-            visit(row.text(0)?, placement(row, 1)?);
-            Ok(())
-        },
-    )
+    copy_placements(pool, "read VM placements", &statement, visit).await
+}
+
+/// Streams `(vm_id, placement)` rows of a COPY that selects vm_id then the six placement
+/// columns.
+async fn copy_placements(
+    pool: &PgPool,
+    op: &'static str,
+    statement: &str,
+    mut visit: impl FnMut(&str, PlacementRef<'_>),
+) -> Result<()> {
+    copy_out(pool, op, statement, PLACEMENT_COLUMNS, |row| {
+        visit(row.text(0)?, placement(row, 1)?);
+        Ok(())
+    })
     .await?;
     Ok(())
 }
@@ -264,25 +269,14 @@ pub(super) async fn scan_daily_placements(
     pool: &PgPool,
     period_start: i64,
     vcenter: &str,
-    mut visit: impl FnMut(&str, PlacementRef<'_>),
+    visit: impl FnMut(&str, PlacementRef<'_>),
 ) -> Result<()> {
     let statement = format!(
         "COPY (SELECT vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder \
          FROM vm_daily_summary WHERE period_start = {period_start} AND vcenter = {}) TO STDOUT (FORMAT binary)",
         pg_copy::literal(vcenter)
     );
-    copy_out(
-        pool,
-        "read daily placements",
-        &statement,
-        PLACEMENT_COLUMNS,
-        |row| {
-            visit(row.text(0)?, placement(row, 1)?);
-            Ok(())
-        },
-    )
-    .await?;
-    Ok(())
+    copy_placements(pool, "read daily placements", &statement, visit).await
 }
 
 pub(super) async fn summaries(
