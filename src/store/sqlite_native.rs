@@ -351,6 +351,39 @@ pub(super) async fn reference_scan(pool: &SqlitePool, from: i64, to: i64) -> Res
     .await
 }
 
+/// `Store::vcenter_totals_range` on SQLite: the API's and the pages' one-vCenter totals
+/// (about a thousand rows an answer, read per request when the answer cache is off). `sql`
+/// selects the `select_totals!` columns with grain, vcenter and the time range as `$1`–`$4`.
+pub(super) async fn vcenter_totals_range(
+    pool: &SqlitePool,
+    sql: &str,
+    (grain, vcenter, from, to): (&str, &str, i64, i64),
+) -> Result<Vec<VcenterTotals>> {
+    run_pooled(pool, "read one vCenter's totals", |db| {
+        let mut statement = db.prepare(sql)?;
+        let mut rows = statement.query(params![grain, vcenter, from, to])?;
+        let mut totals = Vec::new();
+        while let Some(row) = rows.next()? {
+            totals.push(VcenterTotals {
+                grain: text(row, 0)?.to_string(),
+                vcenter: text(row, 1)?.to_string(),
+                period_start: row.get(2)?,
+                total_samples: row.get(3)?,
+                vm_count: row.get(4)?,
+                vcpu_count: row.get(5)?,
+                ram_gb: row.get(6)?,
+                disk_gb: row.get(7)?,
+                tin: row.get(8)?,
+                bronze: row.get(9)?,
+                silver: row.get(10)?,
+                gold: row.get(11)?,
+            });
+        }
+        Ok(totals)
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,37 +436,4 @@ mod tests {
         tx.commit().await.unwrap();
         assert_eq!(run_pooled(&pool, "count hosts", hosts).await.unwrap(), 1);
     }
-}
-
-/// `Store::vcenter_totals_range` on SQLite: the API's and the pages' one-vCenter totals
-/// (about a thousand rows an answer, read per request when the answer cache is off). `sql`
-/// selects the `select_totals!` columns with grain, vcenter and the time range as `$1`–`$4`.
-pub(super) async fn vcenter_totals_range(
-    pool: &SqlitePool,
-    sql: &str,
-    (grain, vcenter, from, to): (&str, &str, i64, i64),
-) -> Result<Vec<VcenterTotals>> {
-    run_pooled(pool, "read one vCenter's totals", |db| {
-        let mut statement = db.prepare(sql)?;
-        let mut rows = statement.query(params![grain, vcenter, from, to])?;
-        let mut totals = Vec::new();
-        while let Some(row) = rows.next()? {
-            totals.push(VcenterTotals {
-                grain: text(row, 0)?.to_string(),
-                vcenter: text(row, 1)?.to_string(),
-                period_start: row.get(2)?,
-                total_samples: row.get(3)?,
-                vm_count: row.get(4)?,
-                vcpu_count: row.get(5)?,
-                ram_gb: row.get(6)?,
-                disk_gb: row.get(7)?,
-                tin: row.get(8)?,
-                bronze: row.get(9)?,
-                silver: row.get(10)?,
-                gold: row.get(11)?,
-            });
-        }
-        Ok(totals)
-    })
-    .await
 }
