@@ -7,7 +7,6 @@
 //! transaction, and a write lands in the transaction the store opened (`Tx::Sqlite`), so
 //! nothing half-written is ever visible and a failure still rolls everything back.
 
-use super::totals::VcenterTotals;
 use super::{Error, QueryContext, Result};
 use crate::aggregate::daily::Sample;
 use crate::aggregate::hourly::IntervalVm;
@@ -351,35 +350,24 @@ pub(super) async fn reference_scan(pool: &SqlitePool, from: i64, to: i64) -> Res
     .await
 }
 
-/// `Store::vcenter_totals_range` on SQLite: the API's and the pages' one-vCenter totals
-/// (about a thousand rows an answer, read per request when the answer cache is off). `sql`
-/// selects the `select_totals!` columns with grain, vcenter and the time range as `$1`–`$4`.
-pub(super) async fn vcenter_totals_range(
+/// Every row of `sql` on a connection of `pool`, each turned into a `T` by `map`: small
+/// reads served often, such as one vCenter's totals for the API (about a thousand rows an
+/// answer, read per request when the answer cache is off).
+pub(super) async fn query_all<T>(
     pool: &SqlitePool,
+    op: &'static str,
     sql: &str,
-    (grain, vcenter, from, to): (&str, &str, i64, i64),
-) -> Result<Vec<VcenterTotals>> {
-    run_pooled(pool, "read one vCenter's totals", |db| {
+    params: impl rusqlite::Params,
+    mut map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    run_pooled(pool, op, |db| {
         let mut statement = db.prepare(sql)?;
-        let mut rows = statement.query(params![grain, vcenter, from, to])?;
-        let mut totals = Vec::new();
+        let mut rows = statement.query(params)?;
+        let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            totals.push(VcenterTotals {
-                grain: text(row, 0)?.to_string(),
-                vcenter: text(row, 1)?.to_string(),
-                period_start: row.get(2)?,
-                total_samples: row.get(3)?,
-                vm_count: row.get(4)?,
-                vcpu_count: row.get(5)?,
-                ram_gb: row.get(6)?,
-                disk_gb: row.get(7)?,
-                tin: row.get(8)?,
-                bronze: row.get(9)?,
-                silver: row.get(10)?,
-                gold: row.get(11)?,
-            });
+            out.push(map(row)?);
         }
-        Ok(totals)
+        Ok(out)
     })
     .await
 }

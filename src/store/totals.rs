@@ -171,10 +171,27 @@ impl Store {
             select_totals!(),
             "vcenter_totals WHERE grain = $1 AND vcenter = $2 AND period_start >= $3 AND period_start < $4 ORDER BY period_start"
         );
+        const OP: &str = "read one vCenter's totals";
         let pool = match self {
             Store::Sqlite(pool) => {
-                let key = (grain.as_str(), vcenter, from, to);
-                return sqlite_native::vcenter_totals_range(pool, SQL, key).await;
+                let params = (grain.as_str(), vcenter, from, to);
+                return sqlite_native::query_all(pool, OP, SQL, params, |row| {
+                    Ok(VcenterTotals {
+                        grain: row.get(0)?,
+                        vcenter: row.get(1)?,
+                        period_start: row.get(2)?,
+                        total_samples: row.get(3)?,
+                        vm_count: row.get(4)?,
+                        vcpu_count: row.get(5)?,
+                        ram_gb: row.get(6)?,
+                        disk_gb: row.get(7)?,
+                        tin: row.get(8)?,
+                        bronze: row.get(9)?,
+                        silver: row.get(10)?,
+                        gold: row.get(11)?,
+                    })
+                })
+                .await;
             }
             Store::Postgres(pool) => pool,
         };
@@ -185,7 +202,7 @@ impl Store {
             .bind(to)
             .fetch_all(pool)
             .await
-            .op("read one vCenter's totals")
+            .op(OP)
     }
 
     /// Whether `vcenter` has any snapshot totals: one probe of the primary key.
