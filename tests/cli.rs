@@ -384,7 +384,7 @@ async fn import_sqlite_copies_everything_into_postgres() {
     };
     let indexes_before = indexes().await;
     let out = ok(vctp(&pg, &["db", "import-sqlite", "--from", &sqlite]));
-    // The secondary indexes, dropped for the copy, are all built again.
+    // The copy leaves the target's indexes as they were.
     assert_eq!(indexes().await, indexes_before);
     assert!(
         indexes_before

@@ -9,7 +9,7 @@ pub mod diagnostics;
 pub mod grain;
 pub mod hourly;
 mod pg_copy;
-pub mod postgres;
+mod postgres;
 pub mod rename;
 pub mod reports;
 pub mod runs;

@@ -393,7 +393,12 @@ pub(super) async fn insert_hourly(
 
 /// The physical reference of `vctp bench aggregations`: the bytes of the rust engine's daily
 /// read of `vcenter` (the same COPY), counted and discarded without decoding.
-pub async fn daily_read_bytes(pool: &PgPool, vcenter: &str, from: i64, to: i64) -> Result<u64> {
+pub(super) async fn daily_read_bytes(
+    pool: &PgPool,
+    vcenter: &str,
+    from: i64,
+    to: i64,
+) -> Result<u64> {
     const OP: &str = "read the day's rows by COPY";
     let mut conn = pool.acquire().await.op(OP)?;
     let mut stream = conn
