@@ -223,21 +223,15 @@ pub(super) async fn summaries(
     sql: &str,
     period_start: i64,
 ) -> Result<Vec<VmSummary>> {
-    run_pooled(pool, "read summaries", |db| {
-        let mut statement = db.prepare(sql)?;
-        let mut rows = statement.query(params![period_start])?;
-        let mut summaries = Vec::new();
-        while let Some(row) = rows.next()? {
-            let mut summary = VmSummary {
-                vcenter: text(row, 1)?.to_string(),
-                vm_id: text(row, 2)?.to_string(),
-                figures: figures(row, 9)?,
-                ..VmSummary::default()
-            };
-            summary.placement.assign(placement(row, 3)?);
-            summaries.push(summary);
-        }
-        Ok(summaries)
+    query_all(pool, "read summaries", sql, (period_start,), |row| {
+        let mut summary = VmSummary {
+            vcenter: text(row, 1)?.to_string(),
+            vm_id: text(row, 2)?.to_string(),
+            figures: figures(row, 9)?,
+            ..VmSummary::default()
+        };
+        summary.placement.assign(placement(row, 3)?);
+        Ok(summary)
     })
     .await
 }
