@@ -108,8 +108,7 @@ impl Store {
             }
             Tx::Postgres(pg) => postgres::insert_summaries(pg, grain, period_start, rows).await?,
         }
-        totals::rebuild_period_totals(&mut tx, grain, period_start).await?;
-        trace::record_names(&mut tx, grain, period_start).await?;
+        derive_from_period(&mut tx, grain, period_start).await?;
         tx.commit().await
     }
 
@@ -136,8 +135,7 @@ impl Store {
                 .op("aggregate in the database")?
                 .rows_affected()
         });
-        totals::rebuild_period_totals(&mut tx, grain, period_start).await?;
-        trace::record_names(&mut tx, grain, period_start).await?;
+        derive_from_period(&mut tx, grain, period_start).await?;
         tx.commit().await?;
         Ok(written)
     }
@@ -247,6 +245,13 @@ impl Store {
                 .op("list summary periods")
         })
     }
+}
+
+/// What is kept beside a period's summaries, rebuilt in the transaction that wrote them by
+/// either engine: the period's vCenter totals and, for days, the VM names the trace finds.
+async fn derive_from_period(tx: &mut Tx, grain: Grain, period_start: i64) -> Result<()> {
+    totals::rebuild_period_totals(tx, grain, period_start).await?;
+    trace::record_names(tx, grain, period_start).await
 }
 
 async fn delete_period(tx: &mut Tx, grain: Grain, period_start: i64) -> Result<()> {
