@@ -1,7 +1,8 @@
 //! The command line: one binary, `vctp`, with a subcommand per unit of work.
 
 use crate::aggregate::Engine;
-use crate::output::OutputFormat;
+use crate::cost::GroupBy;
+use crate::output::{CostFormat, OutputFormat};
 use crate::sim;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -58,6 +59,11 @@ pub enum Command {
     /// Print stored daily or monthly summaries.
     #[command(subcommand)]
     Summary(SummaryCommand),
+    /// What a day or a month costs: the daily summaries priced at each day's rate card
+    /// (settings.rate_cards) and summed by VM, tenant (settings.tenant_rules), pool, vCenter or
+    /// cluster. Every line is the sum of its charges, each rounded half-even once.
+    #[command(subcommand)]
+    Costs(CostsCommand),
     /// Build, list and download the XLSX/CSV reports in object storage (settings.reports_url).
     #[command(subcommand)]
     Report(ReportCommand),
@@ -435,6 +441,34 @@ pub enum SummaryCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
         format: OutputFormat,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CostsCommand {
+    /// The costs of one UTC day.
+    Daily {
+        /// YYYY-MM-DD
+        #[arg(long)]
+        date: String,
+        #[command(flatten)]
+        view: CostsView,
+    },
+    /// The costs of one month: each day at its own card.
+    Monthly {
+        /// YYYY-MM
+        #[arg(long)]
+        month: String,
+        #[command(flatten)]
+        view: CostsView,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CostsView {
+    #[arg(long, value_enum, default_value = "tenant")]
+    pub group_by: GroupBy,
+    #[arg(long, value_enum, default_value_t = CostFormat::Table)]
+    pub format: CostFormat,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,15 +8,16 @@ pub mod metrics;
 use crate::aggregate::engine::Source;
 use crate::aggregate::{self, Day, Engine, Month};
 use crate::cli::{
-    AggregateCommand, BenchCommand, CacheCommand, Command, DbCommand, ReportCommand, ReportKind,
-    ReportPeriod, SnapshotCommand, SummaryCommand, SynthArgs, TotalsCommand,
+    AggregateCommand, BenchCommand, CacheCommand, Command, CostsCommand, DbCommand, ReportCommand,
+    ReportKind, ReportPeriod, SnapshotCommand, SummaryCommand, SynthArgs, TotalsCommand,
 };
 use crate::config::{Settings, VcenterTarget};
+use crate::cost::Period as CostPeriod;
 use crate::inventory::HourlyRow;
 use crate::inventory::collector::Collector;
 use crate::inventory::csv::{HourlyCsvReader, HourlyCsvWriter};
 use crate::jobs::report::{self as report_job, Period};
-use crate::jobs::{Stores, aggregate as aggregate_job, retention, snapshot};
+use crate::jobs::{self, Stores, aggregate as aggregate_job, retention, snapshot};
 use crate::objstore::Objects;
 use crate::output;
 use crate::store::grain::{Grain, TotalsGrain};
@@ -180,6 +181,19 @@ pub async fn run(
                 .into());
             }
             output::write_summaries(std::io::stdout().lock(), format, &rows)?;
+            Ok(())
+        }
+        Command::Costs(command) => {
+            let store = connect(settings, &url()?).await?;
+            let (period, view) = match command {
+                CostsCommand::Daily { date, view } => (CostPeriod::Day(Day::parse(&date)?), view),
+                CostsCommand::Monthly { month, view } => {
+                    (CostPeriod::Month(Month::parse(&month)?), view)
+                }
+            };
+            let report =
+                jobs::costs::report(&store, &settings.pricing, period, view.group_by).await?;
+            output::write_costs(std::io::stdout().lock(), view.format, &report)?;
             Ok(())
         }
         Command::Totals(command) => {

@@ -6,6 +6,7 @@ pub mod rewrite;
 
 use crate::aggregate::Engine;
 use crate::auth::roles::{Mode, Role};
+use crate::cost::{Pricing, RateCardSpec, RateCards, TenantRuleSpec, TenantRules};
 use crate::inventory::{Tier, TierMapping};
 use crate::store::DatabaseUrl;
 use serde::Deserialize;
@@ -194,6 +195,13 @@ pub struct Settings {
     pub enable_pprof: bool,
     /// MetricsExports `vctp standalone` runs on their schedules (see [`exports`]).
     pub metrics_exports: Vec<exports::StandaloneExport>,
+    /// Effective-dated prices (see the README, "Costs"); checked whole when the file loads.
+    pub rate_cards: Vec<RateCardSpec>,
+    /// Ordered rules that assign each VM-day to a tenant; first match wins, else `unassigned`.
+    pub tenant_rules: Vec<TenantRuleSpec>,
+    /// `rate_cards` and `tenant_rules`, checked.
+    #[serde(skip)]
+    pub pricing: Pricing,
     /// The address `vctp serve` and `vctp standalone` listen on (`--listen` wins).
     pub bind_ip: IpAddr,
     /// Their port; below 1024 the process needs CAP_NET_BIND_SERVICE.
@@ -345,6 +353,9 @@ impl Default for Settings {
             auth_login_window_seconds: 300,
             enable_pprof: false,
             metrics_exports: Vec::new(),
+            rate_cards: Vec::new(),
+            tenant_rules: Vec::new(),
+            pricing: Pricing::default(),
         }
     }
 }
@@ -387,7 +398,17 @@ impl Settings {
             };
             invalid(key, without_the_key_list(e.into_inner().to_string()))
         })?;
-        let settings = file.settings;
+        let mut settings = file.settings;
+        settings.pricing = Pricing {
+            cards: RateCards::from_specs(&settings.rate_cards).map_err(|e| {
+                invalid(
+                    format!("settings.rate_cards[{}].{}", e.index, e.field),
+                    format!("rate card `{}`: {}", e.card, e.message),
+                )
+            })?,
+            rules: TenantRules::from_specs(&settings.tenant_rules)
+                .map_err(|e| invalid(format!("settings.tenant_rules[{}]", e.index), e.message))?,
+        };
         if settings.hourly_snapshot_max_age_days == 0 {
             return Err(invalid(
                 "settings.hourly_snapshot_max_age_days".into(),

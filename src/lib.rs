@@ -28,6 +28,8 @@ pub mod aggregate;
 pub mod api;
 /// `vctp serve` authentication: LDAP login, JWT bearer tokens, roles per endpoint.
 pub mod auth;
+/// Money: rate cards, tenant rules, and pricing the daily summaries into charges.
+pub mod cost;
 /// MetricsExport: VictoriaMetrics / Prometheus series into privacy-safe ZIP bundles, and back.
 pub mod export;
 /// The hourly snapshot row, pool → tier mapping and the CSV form of rows.

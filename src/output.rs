@@ -2,6 +2,7 @@
 //! shortest text that reads back to the same `f64`).
 
 use crate::aggregate::VmSummary;
+use crate::cost::price::{CostLine, CostReport};
 use crate::inventory::csv::spreadsheet_text;
 use serde::Serialize;
 use std::io::Write;
@@ -9,6 +10,14 @@ use std::io::Write;
 /// How rows are printed; also a `--format` value of the CLI.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum OutputFormat {
+    Csv,
+    Json,
+}
+
+/// How `vctp costs` prints: an aligned table for a person, or CSV/JSON for a program.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CostFormat {
+    Table,
     Csv,
     Json,
 }
@@ -127,5 +136,128 @@ pub fn write_rows<T: Serialize>(
 fn write_json<T: Serialize>(mut out: impl Write, rows: &[T]) -> Result<(), Error> {
     serde_json::to_writer_pretty(&mut out, rows)?;
     writeln!(out)?;
+    Ok(())
+}
+
+/// The key columns of a cost line, by what the lines are grouped by.
+fn cost_key_columns(report: &CostReport) -> Vec<&'static str> {
+    use crate::cost::GroupBy;
+    match report.group_by {
+        GroupBy::Vm => vec!["tenant", "vcenter", "vm_id", "name"],
+        GroupBy::Tenant => vec!["tenant"],
+        GroupBy::Pool => vec!["vcenter", "resource_pool"],
+        GroupBy::Vcenter => vec!["vcenter"],
+        GroupBy::Cluster => vec!["vcenter", "cluster"],
+    }
+}
+
+fn cost_key(line: &CostLine, column: &str) -> String {
+    let value = match column {
+        "tenant" => &line.tenant,
+        "vcenter" => &line.vcenter,
+        "vm_id" => &line.vm_id,
+        "name" => &line.name,
+        "resource_pool" => &line.resource_pool,
+        _ => &line.cluster,
+    };
+    value.clone().unwrap_or_default()
+}
+
+const COST_FIGURES: [&str; 6] = [
+    "currency",
+    "vm_days",
+    "vcpu_days",
+    "ram_gb_days",
+    "disk_gb_days",
+    "cost",
+];
+
+fn cost_figures(line: &CostLine) -> [String; 6] {
+    [
+        line.currency.clone(),
+        line.vm_days.to_string(),
+        line.vcpu_days.to_string(),
+        line.ram_gb_days.to_string(),
+        line.disk_gb_days.to_string(),
+        line.cost.to_string(),
+    ]
+}
+
+/// Prints the costs of a period: every line, then (table only) the totals and the cards.
+pub fn write_costs(
+    mut out: impl Write,
+    format: CostFormat,
+    report: &CostReport,
+) -> Result<(), Error> {
+    let keys = cost_key_columns(report);
+    let rows: Vec<Vec<String>> = report
+        .lines
+        .iter()
+        .map(|line| {
+            keys.iter()
+                .map(|k| spreadsheet_text(&cost_key(line, k)).into_owned())
+                .chain(cost_figures(line))
+                .collect()
+        })
+        .collect();
+    let header: Vec<&str> = keys.iter().copied().chain(COST_FIGURES).collect();
+    match format {
+        CostFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, report)?;
+            writeln!(out)?;
+        }
+        CostFormat::Csv => {
+            let mut writer = csv::Writer::from_writer(out);
+            writer.write_record(&header)?;
+            for row in &rows {
+                writer.write_record(row)?;
+            }
+            writer.flush()?;
+        }
+        CostFormat::Table => {
+            let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            let numeric_from = keys.len() + 1;
+            let print = |out: &mut dyn Write, cells: &[&str]| -> std::io::Result<()> {
+                let line: Vec<String> = cells
+                    .iter()
+                    .zip(&widths)
+                    .enumerate()
+                    .map(|(i, (cell, w))| {
+                        if i >= numeric_from {
+                            format!("{cell:>w$}")
+                        } else {
+                            format!("{cell:<w$}")
+                        }
+                    })
+                    .collect();
+                writeln!(out, "{}", line.join("  ").trim_end())
+            };
+            writeln!(out, "costs of {} by {:?}", report.period, report.group_by)?;
+            print(&mut out, &header)?;
+            for row in &rows {
+                let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+                print(&mut out, &cells)?;
+            }
+            for total in &report.totals {
+                writeln!(
+                    out,
+                    "total {} {} ({} charges, each rounded half-even; exact total {}, rounding {})",
+                    total.currency, total.cost, total.charges, total.unrounded, total.rounding
+                )?;
+            }
+            for card in &report.cards {
+                writeln!(
+                    out,
+                    "rate card `{}` ({}) from {}",
+                    card.name, card.currency, card.effective_from
+                )?;
+            }
+        }
+    }
     Ok(())
 }

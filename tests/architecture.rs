@@ -17,6 +17,7 @@ const FLOORS: &[(&str, &[&str])] = &[
         "domain",
         &[
             "aggregate",
+            "cost",
             "inventory",
             "report",
             "export",

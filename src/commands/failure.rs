@@ -126,6 +126,16 @@ impl Classify for crate::jobs::import::Error {
     }
 }
 
+impl Classify for crate::jobs::costs::Error {
+    fn kind(&self) -> Kind {
+        if self.is_bad_input() {
+            Kind::BadInput
+        } else {
+            Kind::Failed
+        }
+    }
+}
+
 impl Classify for crate::store::rename::RenameError {
     fn kind(&self) -> Kind {
         if self.is_bad_input() {

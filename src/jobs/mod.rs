@@ -4,11 +4,13 @@
 //! - [`snapshot::round`]: capture every vCenter at one time (and the hour's report);
 //! - [`aggregate::run`]: aggregate a day or month, then write its reports;
 //! - [`report::generate`]: one period's report;
+//! - [`costs::report`]: what a day or month costs, by VM, tenant, pool, vCenter or cluster;
 //! - [`retention::run`]: delete what is past its age;
 //! - [`export::run`] / [`import::run`]: a metrics export into a bundle, and back.
 
 pub mod aggregate;
 pub mod bundle;
+pub mod costs;
 pub mod export;
 pub mod import;
 pub mod report;
