@@ -1,7 +1,7 @@
 //! Tenant rules (`settings.tenant_rules`): ordered, first match wins, else `unassigned`.
 
 use crate::aggregate::PlacementRef;
-use crate::inventory::capture::Pattern;
+use crate::inventory::pattern::Pattern;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

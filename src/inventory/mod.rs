@@ -3,6 +3,7 @@
 pub mod capture;
 pub mod collector;
 pub mod csv;
+pub mod pattern;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
