@@ -360,6 +360,14 @@ impl Default for Settings {
     }
 }
 
+/// The sample rate cards and tenant rules of `examples/costs.yaml`.
+const SAMPLE_COSTS: &str = include_str!("../examples/costs.yaml");
+
+/// The sample pricing the demo falls back to and the benchmark prices with.
+pub fn sample_pricing() -> Result<Pricing, Error> {
+    Settings::parse(SAMPLE_COSTS, Path::new("examples/costs.yaml")).map(|s| s.pricing)
+}
+
 /// The per-request deadline of API reads unless `request_timeout_seconds` says otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -1044,6 +1052,26 @@ mod tests {
             .to_string();
         assert!(
             err.contains("http_max_connections`: must be at least 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_sample_costs_load_and_a_bad_card_names_its_field() {
+        let pricing = sample_pricing().unwrap();
+        assert_eq!(pricing.cards.cards().len(), 2);
+        let err = parse("settings:\n  rate_cards:\n    - {name: x, currency: EUR, effective_from: 2026-01-01, tiers: {iron: 1}}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`settings.rate_cards[0].tiers.iron`: rate card `x`: unknown tier `iron`"),
+            "{err}"
+        );
+        let err = parse("settings:\n  tenant_rules:\n    - {vcenter: a}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`settings.tenant_rules[0]`: a rule needs `tenant`"),
             "{err}"
         );
     }

@@ -7,10 +7,11 @@ use crate::aggregate::engine::Source;
 use crate::aggregate::{Day, Engine, Month};
 use crate::cli::DemoArgs;
 use crate::config::Settings;
+use crate::cost::{GroupBy, Period as CostPeriod};
 use crate::inventory::collector::Collector;
 use crate::jobs::aggregate::{self, WhenEmpty};
 use crate::jobs::report::Period;
-use crate::jobs::{Stores, snapshot};
+use crate::jobs::{self, Stores, snapshot};
 use crate::objstore::Objects;
 use crate::output;
 use crate::sim::{Clock, SimConfig, Simulator};
@@ -73,6 +74,12 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     }
     let mut demo_settings = settings.clone();
     demo_settings.vcenter_username = USERNAME.into();
+    if demo_settings.pricing.cards.is_empty() {
+        demo_settings.pricing = crate::config::sample_pricing()?;
+        println!(
+            "pricing with the sample rate cards and tenant rules of examples/costs.yaml (settings.rate_cards and settings.tenant_rules replace them)"
+        );
+    }
     let collector = Collector::from_settings(&demo_settings, PASSWORD.into());
 
     // History: one snapshot per vCenter per hour, on the simulator's clock.
@@ -158,8 +165,23 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         .totals(TotalsGrain::Daily, yesterday.start(), yesterday.end())
         .await?;
     output::write_rows(std::io::stdout().lock(), output::OutputFormat::Csv, &totals)?;
+    let month = yesterday.month();
+    match jobs::costs::report(
+        &store,
+        &demo_settings.pricing,
+        CostPeriod::Month(month),
+        GroupBy::Tenant,
+    )
+    .await
+    {
+        Ok(costs) => {
+            println!();
+            output::write_costs(std::io::stdout().lock(), output::CostFormat::Table, &costs)?;
+        }
+        Err(e) => println!("\nno costs for {month}: {e}"),
+    }
     println!(
-        "\nThe database is {url}; the reports are in {}.\nTry:\n  vctp --database-url {url} summary daily --date {yesterday}\n  vctp --database-url {url} totals daily --from {first_day} --to {yesterday}\n  vctp --database-url {url} summary monthly --month {}\n  vctp --database-url {url} report list",
+        "\nThe database is {url}; the reports are in {}.\nTry:\n  vctp --database-url {url} costs monthly --month {month} --group-by vm\n  vctp --database-url {url} summary daily --date {yesterday}\n  vctp --database-url {url} totals daily --from {first_day} --to {yesterday}\n  vctp --database-url {url} summary monthly --month {}\n  vctp --database-url {url} report list",
         reports.display(),
         yesterday.month()
     );

@@ -237,7 +237,12 @@ pub fn write_costs(
                     .collect();
                 writeln!(out, "{}", line.join("  ").trim_end())
             };
-            writeln!(out, "costs of {} by {:?}", report.period, report.group_by)?;
+            writeln!(
+                out,
+                "costs of {} by {}",
+                report.period,
+                report.group_by.as_str()
+            )?;
             print(&mut out, &header)?;
             for row in &rows {
                 let cells: Vec<&str> = row.iter().map(String::as_str).collect();

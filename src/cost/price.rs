@@ -588,6 +588,18 @@ pub enum GroupBy {
     Cluster,
 }
 
+impl GroupBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Vm => "vm",
+            GroupBy::Tenant => "tenant",
+            GroupBy::Pool => "pool",
+            GroupBy::Vcenter => "vcenter",
+            GroupBy::Cluster => "cluster",
+        }
+    }
+}
+
 /// One line of costs: the sum of the rounded charges of a group.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct CostLine {
