@@ -1,12 +1,15 @@
 //! `vctp bench aggregations`: synthetic rows with churn are loaded, then each phase is run
 //! `--runs` times and timed: a bare scan of the day's rows, daily with both engines, monthly
-//! with both engines, and the physical reference (the database's own loop over the day's rows).
+//! with both engines, the physical reference (the database's own loop over the day's rows), and
+//! the month's costs by tenant.
 
 use super::{peak_rss_mb, reset_peak_rss, timed};
 use crate::aggregate::engine::{aggregate_daily, aggregate_monthly};
 use crate::aggregate::{Day, Engine};
 use crate::cli::BenchArgs;
+use crate::cost::{GroupBy, Period as CostPeriod};
 use crate::inventory::TierMapping;
+use crate::jobs::costs;
 use crate::store::grain::Grain;
 use crate::store::{DatabaseUrl, Store};
 use crate::synth::Inventory;
@@ -111,6 +114,15 @@ pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
     };
     let monthly_rust = timed("monthly rust", "rows", args.runs, monthly(Engine::Rust)).await?;
     let monthly_sql = timed("monthly sql", "rows", args.runs, monthly(Engine::Sql)).await?;
+    // Money: the month's daily summaries priced with the sample cards and rules of
+    // examples/costs.yaml, summed by tenant (what the finance page and `vctp costs` ask).
+    let pricing = crate::config::sample_pricing()?;
+    let costs = timed("monthly costs", "charges", args.runs, || async {
+        let report =
+            costs::report(&store, &pricing, CostPeriod::Month(month), GroupBy::Tenant).await?;
+        Ok(report.totals.iter().map(|t| t.charges as u64).sum())
+    })
+    .await?;
 
     println!(
         "daily rust / {reference_name} = {:.2}x",
@@ -121,10 +133,17 @@ pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
         daily_rust.median() / scan.median(),
         daily_sql.median() / daily_rust.median(),
         monthly_sql.median() / monthly_rust.median(),
-        [&scan, &daily_rust, &daily_sql, &monthly_rust, &monthly_sql]
-            .iter()
-            .map(|p| p.peak_rss_mb)
-            .fold(0.0, f64::max)
+        [
+            &scan,
+            &daily_rust,
+            &daily_sql,
+            &monthly_rust,
+            &monthly_sql,
+            &costs
+        ]
+        .iter()
+        .map(|p| p.peak_rss_mb)
+        .fold(0.0, f64::max)
     );
     store.close().await;
     Ok(())
