@@ -4,7 +4,10 @@
 
 use super::error::Error;
 use super::model::{About, Moref, Places, Property, VmPage, VmProperties};
-use super::parse::{Collect, MorefReader, RetrieveResult, ServiceContent, ServiceContentReader};
+use super::parse::{
+    Collect, CustomFields, FieldDefsReader, MorefReader, RetrieveResult, ServiceContent,
+    ServiceContentReader,
+};
 use super::soap::{self, PropertySpec, Request};
 use super::xml::{self, Content, Exchange, Ignore, Limits};
 use futures_util::StreamExt;
@@ -159,9 +162,23 @@ impl Client {
         max_objects: Option<u32>,
         on_page: &mut (dyn FnMut(VmPage) + Send),
     ) -> Result<(), Error> {
+        let fields = self.custom_fields().await?;
         let mut page = Vec::new();
         let mut collect = Collect::Vms(&mut page);
-        self.retrieve_in_session(&VMS, max_objects, &mut collect, Some(on_page))
+        self.retrieve_in_session(&VMS, max_objects, &mut collect, &fields, Some(on_page))
+            .await
+    }
+
+    /// The custom field definitions that name the VMs' custom values, read once per
+    /// retrieval of the VMs rather than with each VM (`availableField` repeats them all).
+    async fn custom_fields(&mut self) -> Result<CustomFields, Error> {
+        let limits = self.transport.endpoint.limits;
+        let Some(manager) = &self.service.custom_fields_manager else {
+            return Ok(CustomFields::none(limits));
+        };
+        let request = soap::retrieve_property(&self.service.property_collector, manager, "field");
+        self.transport
+            .call(request, FieldDefsReader::new(limits))
             .await
     }
 
@@ -169,10 +186,12 @@ impl Client {
     /// parent, in one retrieval.
     pub async fn places(&mut self, max_objects: Option<u32>) -> Result<Places, Error> {
         let mut places = Places::default();
+        let fields = CustomFields::none(self.transport.endpoint.limits);
         self.retrieve_in_session(
             &PLACES,
             max_objects,
             &mut Collect::Places(&mut places),
+            &fields,
             None,
         )
         .await?;
@@ -186,7 +205,8 @@ impl Client {
         max_objects: Option<u32>,
     ) -> Result<u64, Error> {
         let before = self.transport.received;
-        self.retrieve_in_session(&VMS, max_objects, &mut Collect::Nothing, None)
+        let fields = CustomFields::none(self.transport.endpoint.limits);
+        self.retrieve_in_session(&VMS, max_objects, &mut Collect::Nothing, &fields, None)
             .await?;
         Ok(self.transport.received - before)
     }
@@ -228,10 +248,17 @@ impl Client {
         retrieval: &Retrieval,
         max_objects: Option<u32>,
         collect: &mut Collect<'_>,
+        fields: &CustomFields,
         mut on_page: Option<&mut (dyn FnMut(VmPage) + Send + '_)>,
     ) -> Result<(), Error> {
         match self
-            .retrieve(retrieval, max_objects, collect, on_page.as_deref_mut())
+            .retrieve(
+                retrieval,
+                max_objects,
+                collect,
+                fields,
+                on_page.as_deref_mut(),
+            )
             .await
         {
             Err(Error::NotAuthenticated { call, .. }) => {
@@ -246,7 +273,7 @@ impl Client {
                 }
                 self.transport.session = None;
                 self.authenticate().await?;
-                self.retrieve(retrieval, max_objects, collect, on_page)
+                self.retrieve(retrieval, max_objects, collect, fields, on_page)
                     .await
             }
             result => result,
@@ -260,6 +287,7 @@ impl Client {
         retrieval: &Retrieval,
         max_objects: Option<u32>,
         collect: &mut Collect<'_>,
+        fields: &CustomFields,
         on_page: Option<&mut (dyn FnMut(VmPage) + Send + '_)>,
     ) -> Result<(), Error> {
         let request = soap::create_container_view(
@@ -272,7 +300,14 @@ impl Client {
             .call(request, MorefReader::new("ContainerView"))
             .await?;
         let pages = self
-            .read_pages(&view, &retrieval.spec, max_objects, collect, on_page)
+            .read_pages(
+                &view,
+                &retrieval.spec,
+                max_objects,
+                collect,
+                fields,
+                on_page,
+            )
             .await;
         match &pages {
             // After a network failure the next call would likely fail as well, and a session
@@ -290,13 +325,14 @@ impl Client {
         spec: &PropertySpec<'static>,
         max_objects: Option<u32>,
         collect: &mut Collect<'_>,
+        fields: &CustomFields,
         mut on_page: Option<&mut (dyn FnMut(VmPage) + Send + '_)>,
     ) -> Result<(), Error> {
         let collector = &self.service.property_collector;
         let mut request = soap::retrieve_properties_ex(collector, view, spec, max_objects);
         let mut pages = 1_u32;
         loop {
-            let page = RetrieveResult::new(collect, spec.paths);
+            let page = RetrieveResult::new(collect, spec.paths, fields);
             let token = self.transport.call(request, page).await?;
             if let (Some(on_page), Collect::Vms(vms)) = (on_page.as_deref_mut(), &mut *collect) {
                 on_page(VmPage::Vms(std::mem::take(*vms)));
