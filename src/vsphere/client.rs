@@ -162,18 +162,19 @@ impl Client {
         max_objects: Option<u32>,
         on_page: &mut (dyn FnMut(VmPage) + Send),
     ) -> Result<(), Error> {
-        let fields = self.custom_fields().await?;
         let mut page = Vec::new();
         let mut collect = Collect::Vms(&mut page);
-        self.retrieve_in_session(&VMS, max_objects, &mut collect, &fields, Some(on_page))
+        self.retrieve_in_session(&VMS, max_objects, &mut collect, Some(on_page))
             .await
     }
 
-    /// The custom field definitions that name the VMs' custom values, read once per
-    /// retrieval of the VMs rather than with each VM (`availableField` repeats them all).
-    async fn custom_fields(&mut self) -> Result<CustomFields, Error> {
+    /// The custom field definitions that name the custom values of the VMs `collect`
+    /// gathers: read once per retrieval rather than with each VM (`availableField` repeats
+    /// them all); nothing else needs them.
+    async fn custom_fields(&mut self, collect: &Collect<'_>) -> Result<CustomFields, Error> {
         let limits = self.transport.endpoint.limits;
-        let Some(manager) = &self.service.custom_fields_manager else {
+        let (Collect::Vms(_), Some(manager)) = (collect, &self.service.custom_fields_manager)
+        else {
             return Ok(CustomFields::none(limits));
         };
         let request = soap::retrieve_property(&self.service.property_collector, manager, "field");
@@ -186,12 +187,10 @@ impl Client {
     /// parent, in one retrieval.
     pub async fn places(&mut self, max_objects: Option<u32>) -> Result<Places, Error> {
         let mut places = Places::default();
-        let fields = CustomFields::none(self.transport.endpoint.limits);
         self.retrieve_in_session(
             &PLACES,
             max_objects,
             &mut Collect::Places(&mut places),
-            &fields,
             None,
         )
         .await?;
@@ -205,8 +204,7 @@ impl Client {
         max_objects: Option<u32>,
     ) -> Result<u64, Error> {
         let before = self.transport.received;
-        let fields = CustomFields::none(self.transport.endpoint.limits);
-        self.retrieve_in_session(&VMS, max_objects, &mut Collect::Nothing, &fields, None)
+        self.retrieve_in_session(&VMS, max_objects, &mut Collect::Nothing, None)
             .await?;
         Ok(self.transport.received - before)
     }
@@ -248,17 +246,10 @@ impl Client {
         retrieval: &Retrieval,
         max_objects: Option<u32>,
         collect: &mut Collect<'_>,
-        fields: &CustomFields,
         mut on_page: Option<&mut (dyn FnMut(VmPage) + Send + '_)>,
     ) -> Result<(), Error> {
         match self
-            .retrieve(
-                retrieval,
-                max_objects,
-                collect,
-                fields,
-                on_page.as_deref_mut(),
-            )
+            .retrieve(retrieval, max_objects, collect, on_page.as_deref_mut())
             .await
         {
             Err(Error::NotAuthenticated { call, .. }) => {
@@ -273,23 +264,24 @@ impl Client {
                 }
                 self.transport.session = None;
                 self.authenticate().await?;
-                self.retrieve(retrieval, max_objects, collect, fields, on_page)
+                self.retrieve(retrieval, max_objects, collect, on_page)
                     .await
             }
             result => result,
         }
     }
 
-    /// CreateContainerView, RetrievePropertiesEx and ContinueRetrievePropertiesEx until no
-    /// token comes back, then DestroyView.
+    /// The custom field definitions (for VMs), then CreateContainerView,
+    /// RetrievePropertiesEx and ContinueRetrievePropertiesEx until no token comes back,
+    /// then DestroyView.
     async fn retrieve(
         &mut self,
         retrieval: &Retrieval,
         max_objects: Option<u32>,
         collect: &mut Collect<'_>,
-        fields: &CustomFields,
         on_page: Option<&mut (dyn FnMut(VmPage) + Send + '_)>,
     ) -> Result<(), Error> {
+        let fields = self.custom_fields(collect).await?;
         let request = soap::create_container_view(
             &self.service.view_manager,
             &self.service.root_folder,
@@ -305,7 +297,7 @@ impl Client {
                 &retrieval.spec,
                 max_objects,
                 collect,
-                fields,
+                &fields,
                 on_page,
             )
             .await;
