@@ -4,7 +4,7 @@
 # simulator (govmomi 0.24.2 from Debian) wrapped by tests/vcsim/main.go, which
 # builds a deterministic inventory (1 datacenter, 2 clusters x 2 hosts, pools
 # Tin/Bronze/Silver/Gold/Dev, a tenant folder tree, N VMs) and adds a JSON
-# control server (GET /inventory, POST /churn).
+# control server (GET /inventory, POST /churn, POST /attribute).
 #
 # Usage (from bash):
 #

@@ -257,6 +257,77 @@ async fn the_collected_inventory_equals_the_govmomi_simulators_and_churn_shows_u
 }
 
 /// Captures `vcenter` expecting a failure, and checks that only the failed run was stored.
+/// Sets custom attribute `name` of VM `moref` in the govmomi simulator, over SOAP.
+async fn set_attribute(control: &str, moref: &str, name: &str, value: &str) {
+    let response = reqwest::Client::new()
+        .post(format!("{control}/attribute"))
+        .body(serde_json::json!({"moref": moref, "name": name, "value": value}).to_string())
+        .send()
+        .await
+        .expect("POST /attribute");
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    assert!(status.is_success(), "POST /attribute: {status} {body}");
+}
+
+/// Every attribute entry stored, as `(vm_id, valid_from)`.
+async fn attribute_entries(store: &Store) -> Vec<(String, i64)> {
+    let Store::Sqlite(pool) = store else {
+        panic!("a SQLite store")
+    };
+    sqlx::query_as("SELECT vm_id, valid_from FROM vm_attributes ORDER BY vm_id, valid_from")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs the govmomi simulator: run scripts/test.sh"]
+async fn custom_attributes_set_in_the_govmomi_simulator_are_stored_when_they_change() {
+    let sim = govmomi();
+    let db = common::sqlite().await;
+    let collector = collector(&sim.user, &sim.password, 100);
+    let vcenter = target("govmomi", &sim.url, Some(sim.ca.clone()));
+    // A template: the churn of the other tests never touches one.
+    let moref = govmomi_inventory(&sim.control)
+        .await
+        .into_iter()
+        .find(|(_, vm)| vm.template)
+        .map(|(moref, _)| moref)
+        .expect("the harness has templates");
+    // Unique per run, as the simulator outlives one test run.
+    let cost_center = format!("cc-{}", std::process::id());
+    set_attribute(&sim.control, &moref, "CostCenter", &cost_center).await;
+    set_attribute(&sim.control, &moref, "Tenant", "acme").await;
+
+    collector.capture(&db.store, &vcenter, 1_000).await.unwrap();
+    collector.capture(&db.store, &vcenter, 4_600).await.unwrap();
+    set_attribute(&sim.control, &moref, "Tenant", "beta").await;
+    collector.capture(&db.store, &vcenter, 8_200).await.unwrap();
+
+    assert_eq!(
+        attribute_entries(&db.store).await,
+        [(moref.clone(), 1_000), (moref.clone(), 8_200)],
+        "an entry at the first capture and at the change; none for an unchanged capture or the VMs without attributes"
+    );
+    let history = db.store.vm_attributes(0, i64::MAX).await.unwrap();
+    let tenant_and_cost_center = |t| {
+        let attributes = history.as_of("govmomi", &moref, t);
+        (
+            attributes.get("Tenant").cloned(),
+            attributes.get("CostCenter").cloned(),
+        )
+    };
+    assert_eq!(
+        tenant_and_cost_center(4_601),
+        (Some("acme".to_string()), Some(cost_center.clone()))
+    );
+    assert_eq!(
+        tenant_and_cost_center(8_201),
+        (Some("beta".to_string()), Some(cost_center))
+    );
+}
+
 async fn assert_fails_storing_nothing(collector: &Collector, vcenter: &VcenterTarget) -> String {
     let db = common::sqlite().await;
     let err = collector
@@ -430,6 +501,40 @@ async fn small_pages_collect_every_vm_of_the_built_in_simulator_exactly_once() {
     let stored = seen_in_rows(&stored_rows(&db.store, "sim", t).await);
     assert_eq!(captured.rows, stored.len());
     assert_same_inventory(&stored, &sim_inventory(&sim, t));
+}
+
+#[tokio::test]
+async fn the_built_in_simulators_tenant_attributes_are_stored_as_it_shows_them() {
+    let t = 1_767_225_600;
+    let (sim, url) = common::sim::start(sim_config(1_000, 100), Clock::manual(t)).await;
+    let db = common::sqlite().await;
+    collector("tester", "sim-password", 100)
+        .capture(&db.store, &target("sim", &url, None), t)
+        .await
+        .expect("capture");
+    let history = db.store.vm_attributes(t, t + 1).await.unwrap();
+    let vms = sim.inventory_at(0, t);
+    let mut tagged = 0;
+    for vm in &vms {
+        let stored = history.as_of("sim", &vm.moref, t + 1);
+        assert_eq!(
+            stored.get("Tenant"),
+            vm.tenant.as_ref(),
+            "VM {} ({})",
+            vm.moref,
+            vm.name
+        );
+        assert!(stored.len() <= 1, "{stored:?}");
+        if let Some(tenant) = &vm.tenant {
+            assert!(vm.name.starts_with(tenant.as_str()), "{} {tenant}", vm.name);
+            tagged += 1;
+        }
+    }
+    assert!(
+        tagged > vms.len() / 2 && tagged < vms.len(),
+        "most VMs, not all, carry a Tenant: {tagged} of {}",
+        vms.len()
+    );
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use vctp::vsphere::PowerState;
 /// 2025-03-10 09:00 UTC.
 const T0: i64 = 1_741_597_200;
 
-const VM_PATHS: [&str; 14] = [
+const VM_PATHS: [&str; 15] = [
     "name",
     "config.uuid",
     "config.instanceUuid",
@@ -29,6 +29,7 @@ const VM_PATHS: [&str; 14] = [
     "resourcePool",
     "parent",
     "runtime.host",
+    "customValue",
 ];
 const PLACE_TYPES: [&str; 7] = [
     "Folder",
@@ -364,6 +365,13 @@ fn resolve(vm: &Object, places: &HashMap<String, Object>) -> SimVm {
             .unwrap_or_default()
             .to_string(),
         host: place_name(host),
+        // The key of the simulator's one field, `Tenant`, then the value.
+        tenant: vm.text("customValue").map(|value| {
+            value
+                .strip_prefix("1|")
+                .expect("a value of field 1")
+                .to_string()
+        }),
     }
 }
 

@@ -9,6 +9,7 @@ use vctp::aggregate::engine::{self, aggregate_daily, aggregate_monthly, hourly_t
 use vctp::aggregate::{Day, Engine, Month};
 use vctp::inventory::{HourlyRow, TierMapping};
 use vctp::store::Error as StoreError;
+use vctp::store::attributes::{AttributeEntry, AttributeHistory, Attributes};
 use vctp::store::grain::{Grain, TotalsGrain};
 use vctp::store::rename::{RenameError, Renamed};
 use vctp::store::runs::SnapshotRun;
@@ -30,6 +31,9 @@ on_both_databases!(
     renaming_onto_a_key_that_holds_data_or_from_an_empty_one_changes_nothing,
     a_summary_write_that_fails_half_way_keeps_what_was_stored,
     keys_with_quotes_and_backslashes_are_read_and_aggregated_like_any_other,
+    attributes_are_stored_only_when_they_change,
+    the_attributes_of_a_period_are_its_entries_and_the_latest_before_it,
+    retention_drops_attributes_superseded_before_the_daily_cutoff,
 );
 
 fn day(text: &str) -> Day {
@@ -571,6 +575,12 @@ async fn capture(db: &TestDb, vcenter: &str, host: &str, vms: usize, times: &[i6
                 .await
                 .unwrap();
         }
+        // A new value at every snapshot: one attribute entry each.
+        let tenant = attributes(&[("Tenant", &format!("t-{t}"))]);
+        writer
+            .push_attributes(vcenter, "vm-0", t, &tenant)
+            .await
+            .unwrap();
         writer
             .record_run(&SnapshotRun {
                 vcenter: vcenter.into(),
@@ -600,6 +610,7 @@ async fn rows_per_table(db: &TestDb, vcenter: &str) -> Vec<(&'static str, i64)> 
         "vcenter_totals",
         "vcenter_hosts",
         "vm_names",
+        "vm_attributes",
     ] {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE vcenter = $1");
         let n: i64 = match &db.store {
@@ -776,6 +787,215 @@ async fn keys_with_quotes_and_backslashes_are_read_and_aggregated_like_any_other
     }
 }
 
+fn attributes(pairs: &[(&str, &str)]) -> Attributes {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Stores one capture of `vcenter` at `t`: each VM's row and its attributes, as the
+/// collector does, committed together.
+async fn capture_attributes(db: &TestDb, vcenter: &str, t: i64, vms: &[(&str, Attributes)]) {
+    let mut writer = db
+        .store
+        .snapshot_writer(TierMapping::default(), "collector")
+        .await
+        .unwrap();
+    for (vm, attributes) in vms {
+        writer
+            .push_attributes(vcenter, vm, t, attributes)
+            .await
+            .unwrap();
+        writer.push(row(vcenter, vm, t)).await.unwrap();
+    }
+    writer.commit().await.unwrap();
+}
+
+/// Every stored entry as `(vm_id, valid_from, attributes as stored)`, by VM and time.
+async fn stored_attribute_rows(db: &TestDb) -> Vec<(String, i64, String)> {
+    const SQL: &str = "SELECT vm_id, valid_from, attributes FROM vm_attributes ORDER BY vcenter, vm_id, valid_from";
+    match &db.store {
+        vctp::store::Store::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await.unwrap(),
+        vctp::store::Store::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await.unwrap(),
+    }
+}
+
+fn entry(valid_from: i64, pairs: &[(&str, &str)]) -> AttributeEntry {
+    AttributeEntry {
+        valid_from,
+        attributes: attributes(pairs),
+    }
+}
+
+async fn attributes_are_stored_only_when_they_change(db: TestDb) {
+    let t1 = day("2026-06-01").start() + 3600;
+    let (t2, t3) = (t1 + 3600, t1 + 7200);
+    let acme = attributes(&[("Tenant", "acme"), ("CostCenter", "4711")]);
+    let beta = attributes(&[("Tenant", "beta"), ("CostCenter", "4711")]);
+    let none = Attributes::new();
+    capture_attributes(
+        &db,
+        "vc",
+        t1,
+        &[
+            ("vm-a", acme.clone()),
+            ("vm-b", none.clone()),
+            ("vm-c", attributes(&[("Owner", "ops")])),
+        ],
+    )
+    .await;
+    // Unchanged: nothing. Emptied: an empty entry.
+    capture_attributes(
+        &db,
+        "vc",
+        t2,
+        &[
+            ("vm-a", acme.clone()),
+            ("vm-b", none.clone()),
+            ("vm-c", none.clone()),
+        ],
+    )
+    .await;
+    // Changed: a new entry. Still empty: nothing.
+    capture_attributes(
+        &db,
+        "vc",
+        t3,
+        &[("vm-a", beta), ("vm-b", none.clone()), ("vm-c", none)],
+    )
+    .await;
+
+    let json = |text: &str| text.to_string();
+    assert_eq!(
+        stored_attribute_rows(&db).await,
+        [
+            (
+                "vm-a".into(),
+                t1,
+                json(r#"{"CostCenter":"4711","Tenant":"acme"}"#)
+            ),
+            (
+                "vm-a".into(),
+                t3,
+                json(r#"{"CostCenter":"4711","Tenant":"beta"}"#)
+            ),
+            ("vm-c".into(), t1, json(r#"{"Owner":"ops"}"#)),
+            ("vm-c".into(), t2, json("{}")),
+        ],
+        "canonical JSON, keys sorted; a VM never seen with attributes has no entry"
+    );
+
+    // A capture that fails before its commit leaves no attribute entry behind.
+    let mut writer = db
+        .store
+        .snapshot_writer(TierMapping::default(), "collector")
+        .await
+        .unwrap();
+    let t4 = t3 + 3600;
+    writer
+        .push_attributes("vc", "vm-b", t4, &attributes(&[("Tenant", "gamma")]))
+        .await
+        .unwrap();
+    writer.push(row("vc", "vm-b", t4)).await.unwrap();
+    writer.push(row("vc", "vm-b", t4)).await.unwrap_err();
+    drop(writer);
+    assert_eq!(stored_attribute_rows(&db).await.len(), 4);
+}
+
+async fn the_attributes_of_a_period_are_its_entries_and_the_latest_before_it(db: TestDb) {
+    let (d1, d2, d3, d4) = (
+        day("2026-06-01"),
+        day("2026-06-02"),
+        day("2026-06-03"),
+        day("2026-06-04"),
+    );
+    let tenant = |name: &str| attributes(&[("Tenant", name)]);
+    for (t, name) in [
+        (d1.start() + 3600, "one"),
+        (d2.start() + 3600, "two"),
+        (d3.start(), "three"),
+        (d3.start() + 7200, "three-b"),
+        (d4.start() + 3600, "four"),
+    ] {
+        capture_attributes(&db, "vc", t, &[("vm-1", tenant(name))]).await;
+    }
+    // Before the period, only this VM's entry: it keeps it as its latest.
+    capture_attributes(&db, "vc", d1.start(), &[("vm-2", tenant("old"))]).await;
+
+    let history: AttributeHistory = db
+        .store
+        .vm_attributes(d3.start(), d4.start())
+        .await
+        .unwrap();
+    assert_eq!(
+        history.entries("vc", "vm-1"),
+        [
+            entry(d2.start() + 3600, &[("Tenant", "two")]),
+            entry(d3.start(), &[("Tenant", "three")]),
+            entry(d3.start() + 7200, &[("Tenant", "three-b")]),
+        ],
+        "the latest before the period and those within; none from its end on"
+    );
+    assert_eq!(
+        history.entries("vc", "vm-2"),
+        [entry(d1.start(), &[("Tenant", "old")])]
+    );
+    assert_eq!(
+        history
+            .as_of("vc", "vm-1", d3.end())
+            .get("Tenant")
+            .map(String::as_str),
+        Some("three-b"),
+        "a day's attributes are the last ones seen that day"
+    );
+    assert_eq!(
+        history
+            .as_of("vc", "vm-1", d3.start())
+            .get("Tenant")
+            .map(String::as_str),
+        Some("two")
+    );
+    assert!(
+        db.store
+            .vm_attributes(d1.start(), d1.start())
+            .await
+            .unwrap()
+            .entries("vc", "vm-1")
+            .is_empty()
+    );
+}
+
+async fn retention_drops_attributes_superseded_before_the_daily_cutoff(db: TestDb) {
+    let (d1, d2, d3) = (day("2026-06-01"), day("2026-06-02"), day("2026-06-03"));
+    let tenant = |name: &str| attributes(&[("Tenant", name)]);
+    for (t, name) in [
+        (d1.start() + 3600, "one"),
+        (d1.start() + 7200, "one-b"),
+        (d2.start() + 3600, "two"),
+        (d3.start() + 3600, "three"),
+    ] {
+        capture_attributes(&db, "vc", t, &[("vm-1", tenant(name))]).await;
+    }
+    capture_attributes(&db, "vc", d1.start(), &[("vm-2", tenant("only"))]).await;
+
+    db.store.delete_daily_before(d3.start()).await.unwrap();
+    let kept: Vec<(String, i64)> = stored_attribute_rows(&db)
+        .await
+        .into_iter()
+        .map(|(vm, t, _)| (vm, t))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("vm-1".to_string(), d2.start() + 3600),
+            ("vm-1".to_string(), d3.start() + 3600),
+            ("vm-2".to_string(), d1.start()),
+        ],
+        "the latest before the cutoff stays, as do the later ones and a VM's only entry"
+    );
+}
+
 fn postgres_pool(db: &TestDb) -> sqlx::PgPool {
     match &db.store {
         vctp::store::Store::Postgres(pool) => pool.clone(),
@@ -864,5 +1084,32 @@ async fn postgres_a_column_of_another_type_or_a_null_is_refused_by_name() {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn postgres_import_sqlite_copies_the_attribute_history() {
+    let source = common::sqlite().await;
+    let t = day("2026-06-01").start() + 3600;
+    capture_attributes(
+        &source,
+        "vc",
+        t,
+        &[("vm-1", attributes(&[("Tenant", "acme & \"co\"")]))],
+    )
+    .await;
+    let target = common::postgres().await;
+    let vctp::store::DatabaseUrl::Sqlite(path) = &source.url else {
+        panic!("a SQLite source")
+    };
+    source.store.close().await;
+    target.store.import_sqlite(path, |_, _| {}).await.unwrap();
+    assert_eq!(
+        stored_attribute_rows(&target).await,
+        [(
+            "vm-1".to_string(),
+            t,
+            r#"{"Tenant":"acme & \"co\""}"#.to_string()
+        )]
     );
 }

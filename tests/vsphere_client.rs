@@ -597,6 +597,7 @@ async fn login_reads_about_and_sends_the_session_cookie_back() {
             resource_pool: Some("resgroup-1".into()),
             parent: Some("group-v9".into()),
             host: Some("host-8".into()),
+            attributes: Default::default(),
         }
     );
 

@@ -5,6 +5,7 @@ use super::HourlyRow;
 use super::pattern::Pattern;
 use crate::config::Settings;
 use crate::vsphere::{Places, PowerState, VmProperties};
+use std::collections::BTreeMap;
 
 fn any_match(patterns: &[Pattern], name: &str) -> bool {
     patterns.iter().any(|p| p.matches(name))
@@ -36,6 +37,8 @@ impl Filters {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Converted {
     pub rows: Vec<HourlyRow>,
+    /// The custom attributes of each row's VM, in row order (`attributes[i]` are `rows[i]`'s).
+    pub attributes: Vec<BTreeMap<String, String>>,
     pub filtered_tenant: usize,
     pub filtered_node_charge: usize,
 }
@@ -53,6 +56,7 @@ pub fn rows_from(
 ) -> Converted {
     let mut out = Converted {
         rows: Vec::with_capacity(vms.len()),
+        attributes: Vec::with_capacity(vms.len()),
         ..Converted::default()
     };
     for vm in vms {
@@ -123,6 +127,7 @@ pub fn rows_from(
             powered_on,
             srm_placeholder,
         });
+        out.attributes.push(vm.attributes);
     }
     out
 }
@@ -208,6 +213,7 @@ mod tests {
             resource_pool: Some("resgroup-12".into()),
             parent: Some("group-v5".into()),
             host: Some("host-9".into()),
+            attributes: BTreeMap::from([("Tenant".to_string(), format!("t-{name}"))]),
         }
     }
 
@@ -327,6 +333,14 @@ mod tests {
         assert_eq!(out.filtered_node_charge, 1);
         assert_eq!(out.rows.len(), 1);
         assert_eq!(out.rows[0].vm_id, "vm-4");
+        assert_eq!(
+            out.attributes,
+            [BTreeMap::from([(
+                "Tenant".to_string(),
+                "t-web".to_string()
+            )])],
+            "the attributes of the rows kept, in their order"
+        );
     }
 
     #[test]

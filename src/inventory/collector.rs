@@ -322,7 +322,10 @@ impl Collector {
                     tally.filtered_tenant += converted.filtered_tenant;
                     tally.filtered_node_charge += converted.filtered_node_charge;
                     tally.rows += converted.rows.len();
-                    for row in converted.rows {
+                    for (row, attributes) in converted.rows.into_iter().zip(&converted.attributes) {
+                        writer
+                            .push_attributes(&row.vcenter, &row.vm_id, snapshot_time, attributes)
+                            .await?;
                         writer.push(row).await?;
                     }
                 }

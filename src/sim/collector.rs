@@ -1,7 +1,7 @@
 //! The PropertyCollector: which objects a PropertyFilterSpec selects at one moment, and
 //! their requested properties written as `ObjectContent`s.
 
-use super::model::{Estate, Kind, Place, Snapshot, Vm};
+use super::model::{Estate, Kind, Place, Snapshot, TENANT_FIELD, Vm};
 use super::soap::{DateTime, Element, Fault, MoRef, Xml};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
@@ -36,10 +36,11 @@ enum Prop {
     ManagedBy,
     ResourcePool,
     Host,
+    CustomValue,
 }
 
 const ENTITY_PROPS: [Prop; 2] = [Prop::Name, Prop::Parent];
-const VM_PROPS: [Prop; 12] = [
+const VM_PROPS: [Prop; 13] = [
     Prop::Uuid,
     Prop::InstanceUuid,
     Prop::NumCpu,
@@ -52,6 +53,7 @@ const VM_PROPS: [Prop; 12] = [
     Prop::ManagedBy,
     Prop::ResourcePool,
     Prop::Host,
+    Prop::CustomValue,
 ];
 
 impl Prop {
@@ -71,6 +73,7 @@ impl Prop {
             Prop::ManagedBy => "config.managedBy",
             Prop::ResourcePool => "resourcePool",
             Prop::Host => "runtime.host",
+            Prop::CustomValue => "customValue",
         }
     }
 
@@ -153,6 +156,36 @@ impl FilterSpec {
         }
         Ok(spec)
     }
+}
+
+impl FilterSpec {
+    /// Whether the spec reads the CustomFieldsManager's `field`, which the simulator
+    /// answers on its own: it is not in the inventory.
+    pub(crate) fn reads_custom_fields(&self) -> bool {
+        self.objects
+            .iter()
+            .any(|object| object.obj.kind == "CustomFieldsManager")
+            && self.props.iter().any(|p| {
+                p.type_name == "CustomFieldsManager"
+                    && (p.all || p.paths.iter().any(|path| path == "field"))
+            })
+    }
+}
+
+/// The CustomFieldsManager's `field` as one `ObjectContent` in a `<{tag}>` element: the
+/// [`TENANT_FIELD`] definition.
+pub(crate) fn write_custom_fields(tag: &str, xml: &mut Xml) {
+    let (key, name) = TENANT_FIELD;
+    xml.raw("<")
+        .raw(tag)
+        .raw(r#"><obj type="CustomFieldsManager">CustomFieldsManager</obj>"#)
+        .raw(r#"<propSet><name>field</name><val xsi:type="ArrayOfCustomFieldDef"><CustomFieldDef><key>"#)
+        .display(key)
+        .raw("</key><name>")
+        .text(name)
+        .raw("</name><type>string</type><managedObjectType>VirtualMachine</managedObjectType></CustomFieldDef></val></propSet></")
+        .raw(tag)
+        .raw(">");
 }
 
 /// Which properties to write for each kind of object; `None`: objects of that kind are
@@ -422,6 +455,18 @@ fn write_vm(xml: &mut Xml, estate: &Estate, vm: &Vm, props: &[Prop], slot: Slot)
             Prop::Parent => reference(xml, slot, prop, estate, vm.folder),
             Prop::ResourcePool => reference(xml, slot, prop, estate, vm.pool),
             Prop::Host => reference(xml, slot, prop, estate, Some(vm.host)),
+            // Unset when the VM has no custom value, as the other unset properties.
+            Prop::CustomValue => {
+                if let Some(tenant) = vm.tenant {
+                    open(xml, slot, prop, "ArrayOfCustomFieldValue")
+                        .raw(r#"><CustomFieldValue xsi:type="CustomFieldStringValue"><key>"#)
+                        .display(TENANT_FIELD.0)
+                        .raw("</key><value>")
+                        .text(tenant)
+                        .raw("</value></CustomFieldValue>");
+                    close(xml, slot);
+                }
+            }
         }
     }
 }
@@ -515,7 +560,7 @@ mod tests {
             Some(&[Prop::Host, Prop::Name][..])
         );
         let all = plan_of("<propSet><type>VirtualMachine</type><all>true</all></propSet>");
-        assert_eq!(all.props(Kind::VirtualMachine).map(<[Prop]>::len), Some(14));
+        assert_eq!(all.props(Kind::VirtualMachine).map(<[Prop]>::len), Some(15));
         assert_eq!(all.props(Kind::HostSystem), None);
     }
 

@@ -141,6 +141,8 @@ pub struct SimVm {
     pub datacenter: String,
     /// The host's name.
     pub host: String,
+    /// The `Tenant` custom attribute, on most tenant VMs.
+    pub tenant: Option<String>,
 }
 
 /// One or more simulated vCenters behind one HTTP server. Cheap to clone.

@@ -623,6 +623,18 @@ impl Service {
     ) -> Result<Reply, Fault> {
         let estate = &self.estates[vcenter];
         let spec = FilterSpec::parse(call)?;
+        if spec.reads_custom_fields() {
+            self.with_session(cookie, |_| ())?;
+            let mut xml = Xml::response(&call.name, 512);
+            if paged {
+                xml.raw("<returnval>");
+                collector::write_custom_fields("objects", &mut xml);
+                xml.raw("</returnval>");
+            } else {
+                collector::write_custom_fields("returnval", &mut xml);
+            }
+            return Ok(Reply::ok(xml.finish(&call.name)));
+        }
         let views = self.with_session(cookie, |s| s.views.clone())?;
         let selection = Selection::new(estate, self.snapshot(vcenter), &spec, &views)?;
         let total = selection.len();

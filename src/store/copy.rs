@@ -133,6 +133,14 @@ const TABLES: &[Table] = &[
         columns: &[Text, Text, Text, Int],
         after: None,
     },
+    Table {
+        name: "vm_attributes",
+        select: "SELECT * FROM vm_attributes",
+        delete: "DELETE FROM vm_attributes",
+        copy: "COPY vm_attributes FROM STDIN (FORMAT binary)",
+        columns: &[Text, Text, Int, Text],
+        after: None,
+    },
 ];
 
 impl Store {

@@ -1,6 +1,7 @@
 //! Hourly snapshot rows and the snapshot registry: writing whole snapshots atomically,
 //! exporting rows, and the narrow scans the aggregation engines read.
 
+use super::attributes::{self, Attributes};
 use super::{
     Error, QueryContext, Result, Store, Tx, postgres, sqlite_native, totals, with_pool, with_tx,
 };
@@ -44,6 +45,8 @@ pub struct SnapshotWriter {
     done: Vec<StoredSnapshot>,
     /// `(vcenter, snapshot_time)` of `done`, so a split snapshot is found in one lookup.
     done_keys: FxHashSet<(String, i64)>,
+    /// Custom attribute entries to add with the snapshots.
+    attributes: attributes::Pending,
 }
 
 impl Store {
@@ -74,6 +77,7 @@ impl Store {
             current_vms: FxHashSet::default(),
             done: Vec::new(),
             done_keys: FxHashSet::default(),
+            attributes: attributes::Pending::default(),
         })
     }
 }
@@ -105,6 +109,22 @@ impl SnapshotWriter {
             self.flush().await?;
         }
         Ok(())
+    }
+
+    /// Records the custom attributes VM `vm_id` of `vcenter` has at `snapshot_time`: an
+    /// entry is added, committed with the snapshot, only when they differ from its latest
+    /// stored entry (also when they become empty). The vCenter's latest entries are read
+    /// once per vCenter and snapshot time.
+    pub async fn push_attributes(
+        &mut self,
+        vcenter: &str,
+        vm_id: &str,
+        snapshot_time: i64,
+        attributes: &Attributes,
+    ) -> Result<()> {
+        self.attributes
+            .note(&mut self.tx, vcenter, vm_id, snapshot_time, attributes)
+            .await
     }
 
     /// Records a snapshot in which no VM was seen: it still counts in total_samples.
@@ -141,6 +161,7 @@ impl SnapshotWriter {
     /// Commits everything written and returns the snapshots stored.
     pub async fn commit(mut self) -> Result<Vec<StoredSnapshot>> {
         self.finish_snapshot().await?;
+        self.attributes.flush(&mut self.tx).await?;
         self.tx.commit().await?;
         Ok(self.done)
     }

@@ -4,6 +4,7 @@
 //! Queries are written once, with `$N` placeholders that both backends accept, and run on
 //! whichever pool is configured through [`with_pool!`] and [`with_tx!`].
 
+pub mod attributes;
 pub mod copy;
 pub mod diagnostics;
 pub mod grain;
@@ -90,6 +91,15 @@ pub enum Error {
         "{0} is a SQLite database; importing needs a PostgreSQL target (--database-url postgres://…)"
     )]
     ImportTargetNotPostgres(String),
+    #[error(
+        "the custom attributes of VM {vm_id} of vCenter {vcenter} valid from {valid_from} are not a JSON object of strings: {message}"
+    )]
+    Attributes {
+        vcenter: String,
+        vm_id: String,
+        valid_from: i64,
+        message: String,
+    },
 }
 
 impl Error {
@@ -106,6 +116,7 @@ impl Error {
             Error::DuplicateVm { .. } => "DuplicateVm",
             Error::SnapshotSplit { .. } => "SnapshotSplit",
             Error::ImportTargetNotPostgres(_) => "InvalidImportTarget",
+            Error::Attributes { .. } => "InvalidAttributes",
         }
     }
 

@@ -33,6 +33,7 @@ const KEYED: &[Keyed] = keyed!(
     "vcenter_totals",
     "vcenter_hosts",
     "vm_names",
+    "vm_attributes",
 );
 
 /// Why a rename was refused (nothing was changed) or failed (rolled back).

@@ -193,7 +193,8 @@ impl Store {
         }
     }
 
-    /// Deletes daily summaries of days before `cutoff`, and the names last seen on them.
+    /// Deletes daily summaries of days before `cutoff`, the names last seen on them, and the
+    /// VM attribute entries superseded before it.
     pub async fn delete_daily_before(&self, cutoff: i64) -> Result<u64> {
         let mut tx = self.begin().await?;
         let deleted = with_tx!(&mut tx, |conn| {
@@ -209,6 +210,8 @@ impl Store {
                 .op("delete old daily summaries")?
                 .rows_affected()
         });
+        // The attributes no remaining day can be priced with go in the same transaction.
+        super::attributes::delete_superseded_before(&mut tx, cutoff).await?;
         tx.commit().await?;
         Ok(deleted)
     }

@@ -4,7 +4,10 @@
 
 use super::error::Error;
 use super::model::{About, Moref, Places, Property, VmPage, VmProperties};
-use super::parse::{Collect, MorefReader, RetrieveResult, ServiceContent, ServiceContentReader};
+use super::parse::{
+    Collect, CustomFields, FieldDefsReader, MorefReader, RetrieveResult, ServiceContent,
+    ServiceContentReader,
+};
 use super::soap::{self, PropertySpec, Request};
 use super::xml::{self, Content, Exchange, Ignore, Limits};
 use futures_util::StreamExt;
@@ -165,6 +168,21 @@ impl Client {
             .await
     }
 
+    /// The custom field definitions that name the custom values of the VMs `collect`
+    /// gathers: read once per retrieval rather than with each VM (`availableField` repeats
+    /// them all); nothing else needs them.
+    async fn custom_fields(&mut self, collect: &Collect<'_>) -> Result<CustomFields, Error> {
+        let limits = self.transport.endpoint.limits;
+        let (Collect::Vms(_), Some(manager)) = (collect, &self.service.custom_fields_manager)
+        else {
+            return Ok(CustomFields::none(limits));
+        };
+        let request = soap::retrieve_property(&self.service.property_collector, manager, "field");
+        self.transport
+            .call(request, FieldDefsReader::new(limits))
+            .await
+    }
+
     /// Every folder, datacenter, cluster, host, resource pool and vApp with its name and
     /// parent, in one retrieval.
     pub async fn places(&mut self, max_objects: Option<u32>) -> Result<Places, Error> {
@@ -253,8 +271,9 @@ impl Client {
         }
     }
 
-    /// CreateContainerView, RetrievePropertiesEx and ContinueRetrievePropertiesEx until no
-    /// token comes back, then DestroyView.
+    /// The custom field definitions (for VMs), then CreateContainerView,
+    /// RetrievePropertiesEx and ContinueRetrievePropertiesEx until no token comes back,
+    /// then DestroyView.
     async fn retrieve(
         &mut self,
         retrieval: &Retrieval,
@@ -262,6 +281,7 @@ impl Client {
         collect: &mut Collect<'_>,
         on_page: Option<&mut (dyn FnMut(VmPage) + Send + '_)>,
     ) -> Result<(), Error> {
+        let fields = self.custom_fields(collect).await?;
         let request = soap::create_container_view(
             &self.service.view_manager,
             &self.service.root_folder,
@@ -272,7 +292,14 @@ impl Client {
             .call(request, MorefReader::new("ContainerView"))
             .await?;
         let pages = self
-            .read_pages(&view, &retrieval.spec, max_objects, collect, on_page)
+            .read_pages(
+                &view,
+                &retrieval.spec,
+                max_objects,
+                collect,
+                &fields,
+                on_page,
+            )
             .await;
         match &pages {
             // After a network failure the next call would likely fail as well, and a session
@@ -290,13 +317,14 @@ impl Client {
         spec: &PropertySpec<'static>,
         max_objects: Option<u32>,
         collect: &mut Collect<'_>,
+        fields: &CustomFields,
         mut on_page: Option<&mut (dyn FnMut(VmPage) + Send + '_)>,
     ) -> Result<(), Error> {
         let collector = &self.service.property_collector;
         let mut request = soap::retrieve_properties_ex(collector, view, spec, max_objects);
         let mut pages = 1_u32;
         loop {
-            let page = RetrieveResult::new(collect, spec.paths);
+            let page = RetrieveResult::new(collect, spec.paths, fields);
             let token = self.transport.call(request, page).await?;
             if let (Some(on_page), Collect::Vms(vms)) = (on_page.as_deref_mut(), &mut *collect) {
                 on_page(VmPage::Vms(std::mem::take(*vms)));

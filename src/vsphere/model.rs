@@ -4,7 +4,7 @@
 //! envelopes, the parser and the client share: the server's identity, managed object
 //! references and the property paths asked for.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What [`super::Client::virtual_machine_pages`] hands over, page by page.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +49,11 @@ pub struct VmProperties {
     pub parent: Option<String>,
     /// Moref of `runtime.host`.
     pub host: Option<String>,
+    /// `customValue`: the VM's custom attributes, name → value, named by the vCenter's
+    /// custom field definitions (`CustomFieldsManager.field`). A value whose key has no
+    /// definition is left out: it can only be a field defined after the names were read
+    /// (the next capture names it) or a server's mistake, and a rule can only name it by name.
+    pub attributes: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -363,11 +368,12 @@ pub(crate) enum Property {
     ResourcePool,
     Parent,
     Host,
+    CustomValue,
 }
 
 impl Property {
     /// Everything [`VmProperties`] holds.
-    pub(crate) const VM: [Property; 14] = [
+    pub(crate) const VM: [Property; 15] = [
         Property::Name,
         Property::Uuid,
         Property::InstanceUuid,
@@ -382,6 +388,7 @@ impl Property {
         Property::ResourcePool,
         Property::Parent,
         Property::Host,
+        Property::CustomValue,
     ];
 
     /// What a [`Place`] needs; every ManagedEntity has these two.
@@ -406,6 +413,7 @@ impl Property {
             Property::ResourcePool => "resourcePool",
             Property::Parent => "parent",
             Property::Host => "runtime.host",
+            Property::CustomValue => "customValue",
         }
     }
 }

@@ -6,9 +6,10 @@
 use super::model::{
     About, ManagedBy, Moref, Place, PlaceKind, Places, PowerState, Property, VmProperties,
 };
-use super::xml::{AttributeName, Content, attribute, excerpt};
+use super::xml::{AttributeName, Content, Limits, attribute, excerpt};
 use chrono::{DateTime, NaiveDateTime};
 use quick_xml::events::BytesStart;
+use std::collections::HashMap;
 
 /// The managed objects of a vCenter that every session starts from.
 #[derive(Debug, Clone)]
@@ -17,6 +18,8 @@ pub(crate) struct ServiceContent {
     pub property_collector: Moref,
     pub view_manager: Moref,
     pub session_manager: Moref,
+    /// Absent on a server without custom fields (an ESXi host answers without one).
+    pub custom_fields_manager: Option<Moref>,
     pub about: About,
 }
 
@@ -27,6 +30,7 @@ pub(crate) struct ServiceContentReader {
     property_collector: String,
     view_manager: String,
     session_manager: String,
+    custom_fields_manager: String,
     about: About,
 }
 
@@ -43,6 +47,7 @@ pub(crate) enum ServiceField {
     PropertyCollector,
     ViewManager,
     SessionManager,
+    CustomFieldsManager,
     Name,
     FullName,
     Version,
@@ -59,6 +64,7 @@ impl ServiceContentReader {
             ServiceField::PropertyCollector => &mut self.property_collector,
             ServiceField::ViewManager => &mut self.view_manager,
             ServiceField::SessionManager => &mut self.session_manager,
+            ServiceField::CustomFieldsManager => &mut self.custom_fields_manager,
             ServiceField::Name => &mut self.about.name,
             ServiceField::FullName => &mut self.about.full_name,
             ServiceField::Version => &mut self.about.version,
@@ -86,6 +92,9 @@ impl Content for ServiceContentReader {
             (Some(ServiceTag::Returnval), b"propertyCollector") => ServiceField::PropertyCollector,
             (Some(ServiceTag::Returnval), b"viewManager") => ServiceField::ViewManager,
             (Some(ServiceTag::Returnval), b"sessionManager") => ServiceField::SessionManager,
+            (Some(ServiceTag::Returnval), b"customFieldsManager") => {
+                ServiceField::CustomFieldsManager
+            }
             (Some(ServiceTag::About), b"name") => ServiceField::Name,
             (Some(ServiceTag::About), b"fullName") => ServiceField::FullName,
             (Some(ServiceTag::About), b"version") => ServiceField::Version,
@@ -118,6 +127,12 @@ impl Content for ServiceContentReader {
             property_collector: moref("PropertyCollector", self.property_collector)?,
             view_manager: moref("ViewManager", self.view_manager)?,
             session_manager: moref("SessionManager", self.session_manager)?,
+            custom_fields_manager: Some(self.custom_fields_manager)
+                .filter(|value| !value.is_empty())
+                .map(|value| Moref {
+                    kind: "CustomFieldsManager",
+                    value,
+                }),
             about: self.about,
         })
     }
@@ -200,6 +215,12 @@ pub(crate) struct RetrieveResult<'p, 'c> {
     property: Option<Property>,
     /// The fields of a ManagedByInfo value being read.
     managed_by: ManagedBy,
+    /// Names the custom values of the VMs read.
+    fields: &'p CustomFields,
+    /// The key and value of the CustomFieldValue being read, and how many the object had.
+    custom_key: Option<i64>,
+    custom_value: Option<String>,
+    custom_values: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -213,10 +234,17 @@ pub(crate) enum RetrieveTag {
     Val,
     ExtensionKey,
     ManagedByType,
+    CustomValue,
+    CustomKey,
+    CustomText,
 }
 
 impl<'p, 'c> RetrieveResult<'p, 'c> {
-    pub(crate) fn new(collect: &'p mut Collect<'c>, paths: &'static [Property]) -> Self {
+    pub(crate) fn new(
+        collect: &'p mut Collect<'c>,
+        paths: &'static [Property],
+        fields: &'p CustomFields,
+    ) -> Self {
         RetrieveResult {
             collect,
             paths,
@@ -225,7 +253,39 @@ impl<'p, 'c> RetrieveResult<'p, 'c> {
             object: VmProperties::default(),
             property: None,
             managed_by: empty_managed_by(),
+            fields,
+            custom_key: None,
+            custom_value: None,
+            custom_values: 0,
         }
+    }
+
+    /// One CustomFieldValue has been read: a string value under a defined key joins the
+    /// object's attributes (the last one wins when a key repeats, as govmomi's simulator
+    /// appends on every SetField).
+    fn finish_custom_value(&mut self) -> Result<(), String> {
+        self.custom_values += 1;
+        let limits = &self.fields.limits;
+        if self.custom_values > limits.attributes {
+            return Err(format!(
+                "more than {} custom values (the limit on custom attributes)",
+                limits.attributes
+            ));
+        }
+        let key = self.custom_key.take();
+        let value = self.custom_value.take();
+        if let (Some(key), Some(value)) = (key, value)
+            && let Some(name) = self.fields.names.get(&key)
+        {
+            self.object.attributes.insert(name.clone(), value);
+        }
+        Ok(())
+    }
+
+    /// `problem` as an error naming the object and the property being read.
+    fn in_property(&self, problem: String) -> String {
+        let path = self.property.map_or("", Property::path);
+        format!("{} {}: {path}: {problem}", self.kind, self.object.moref)
     }
 
     fn set(&mut self, property: Property, text: &str) -> Result<(), String> {
@@ -252,6 +312,8 @@ impl<'p, 'c> RetrieveResult<'p, 'c> {
             Property::ResourcePool => object.resource_pool = Some(text.trim().to_owned()),
             Property::Parent => object.parent = Some(text.trim().to_owned()),
             Property::Host => object.host = Some(text.trim().to_owned()),
+            // Read value by value as they close.
+            Property::CustomValue => {}
         }
         Ok(())
     }
@@ -289,6 +351,7 @@ impl Content for RetrieveResult<'_, '_> {
         start: &BytesStart<'_>,
     ) -> Result<Option<RetrieveTag>, String> {
         let managed_by = self.property == Some(Property::ManagedBy);
+        let custom_value = self.property == Some(Property::CustomValue);
         let tag = match (parent, start.local_name().as_ref()) {
             (None, b"returnval") => RetrieveTag::Returnval,
             (Some(RetrieveTag::Returnval), b"token") => RetrieveTag::Token,
@@ -307,6 +370,7 @@ impl Content for RetrieveResult<'_, '_> {
             (Some(RetrieveTag::Objects), b"propSet") => {
                 self.property = None;
                 self.managed_by = empty_managed_by();
+                self.custom_values = 0;
                 RetrieveTag::PropSet
             }
             (Some(RetrieveTag::PropSet), b"name") => RetrieveTag::PropName,
@@ -314,6 +378,14 @@ impl Content for RetrieveResult<'_, '_> {
             (Some(RetrieveTag::PropSet), b"val") if self.property.is_some() => RetrieveTag::Val,
             (Some(RetrieveTag::Val), b"extensionKey") if managed_by => RetrieveTag::ExtensionKey,
             (Some(RetrieveTag::Val), b"type") if managed_by => RetrieveTag::ManagedByType,
+            // Each element of ArrayOfCustomFieldValue, whatever its element name.
+            (Some(RetrieveTag::Val), _) if custom_value => {
+                self.custom_key = None;
+                self.custom_value = None;
+                RetrieveTag::CustomValue
+            }
+            (Some(RetrieveTag::CustomValue), b"key") => RetrieveTag::CustomKey,
+            (Some(RetrieveTag::CustomValue), b"value") => RetrieveTag::CustomText,
             _ => return Ok(None),
         };
         Ok(Some(tag))
@@ -341,6 +413,18 @@ impl Content for RetrieveResult<'_, '_> {
             }
             RetrieveTag::ExtensionKey => self.managed_by.extension_key = text.trim().to_owned(),
             RetrieveTag::ManagedByType => self.managed_by.kind = text.trim().to_owned(),
+            RetrieveTag::CustomKey => {
+                let key = integer(text).map_err(|problem| self.in_property(problem))?;
+                self.custom_key = Some(key);
+            }
+            RetrieveTag::CustomText => {
+                let value = attribute_text(text, &self.fields.limits, "value")
+                    .map_err(|problem| self.in_property(problem))?;
+                self.custom_value = Some(value);
+            }
+            RetrieveTag::CustomValue => self
+                .finish_custom_value()
+                .map_err(|problem| self.in_property(problem))?,
             RetrieveTag::Objects => self.finish_object()?,
             RetrieveTag::Returnval | RetrieveTag::PropSet => {}
         }
@@ -350,6 +434,127 @@ impl Content for RetrieveResult<'_, '_> {
     fn finish(self) -> Result<Option<String>, String> {
         Ok(self.token.filter(|token| !token.is_empty()))
     }
+}
+
+/// The custom field definitions of a vCenter (`CustomFieldsManager.field`) by key, and the
+/// limits on the custom values read with them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CustomFields {
+    names: HashMap<i64, String>,
+    limits: Limits,
+}
+
+impl CustomFields {
+    /// No definitions: every custom value is left out (a server without a
+    /// CustomFieldsManager, or a retrieval that reads none).
+    pub(crate) fn none(limits: Limits) -> CustomFields {
+        CustomFields {
+            names: HashMap::new(),
+            limits,
+        }
+    }
+}
+
+/// Reads the RetrievePropertiesEx response for `CustomFieldsManager.field`:
+/// `<returnval><objects><obj/><propSet><name>field</name><val><CustomFieldDef><key>…</key>
+/// <name>…</name>…`.
+pub(crate) struct FieldDefsReader {
+    fields: CustomFields,
+    key: Option<i64>,
+    name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FieldDefsTag {
+    Returnval,
+    Objects,
+    PropSet,
+    Val,
+    Def,
+    Key,
+    Name,
+}
+
+impl FieldDefsReader {
+    pub(crate) fn new(limits: Limits) -> Self {
+        FieldDefsReader {
+            fields: CustomFields::none(limits),
+            key: None,
+            name: None,
+        }
+    }
+}
+
+impl Content for FieldDefsReader {
+    type Tag = FieldDefsTag;
+    type Output = CustomFields;
+
+    fn open(
+        &mut self,
+        parent: Option<FieldDefsTag>,
+        start: &BytesStart<'_>,
+    ) -> Result<Option<FieldDefsTag>, String> {
+        use FieldDefsTag as T;
+        let tag = match (parent, start.local_name().as_ref()) {
+            (None, b"returnval") => T::Returnval,
+            (Some(T::Returnval), b"objects") => T::Objects,
+            (Some(T::Objects), b"propSet") => T::PropSet,
+            (Some(T::PropSet), b"val") => T::Val,
+            (Some(T::Val), _) => {
+                self.key = None;
+                self.name = None;
+                T::Def
+            }
+            (Some(T::Def), b"key") => T::Key,
+            (Some(T::Def), b"name") => T::Name,
+            _ => return Ok(None),
+        };
+        Ok(Some(tag))
+    }
+
+    fn close(&mut self, tag: FieldDefsTag, text: &str) -> Result<(), String> {
+        let limits = self.fields.limits;
+        let in_def = |problem: String| format!("CustomFieldsManager: field: {problem}");
+        match tag {
+            FieldDefsTag::Key => self.key = Some(integer(text).map_err(in_def)?),
+            FieldDefsTag::Name => {
+                self.name = Some(attribute_text(text, &limits, "name").map_err(in_def)?)
+            }
+            FieldDefsTag::Def => {
+                if let (Some(key), Some(name)) = (self.key.take(), self.name.take()) {
+                    if self.fields.names.len() >= limits.attributes {
+                        return Err(in_def(format!(
+                            "more than {} custom field definitions (the limit on custom attributes)",
+                            limits.attributes
+                        )));
+                    }
+                    self.fields.names.insert(key, name);
+                }
+            }
+            FieldDefsTag::Returnval
+            | FieldDefsTag::Objects
+            | FieldDefsTag::PropSet
+            | FieldDefsTag::Val => {}
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<CustomFields, String> {
+        Ok(self.fields)
+    }
+}
+
+/// A custom field name or value, within [`Limits::attribute_bytes`].
+fn attribute_text(text: &str, limits: &Limits, what: &str) -> Result<String, String> {
+    if text.len() > limits.attribute_bytes {
+        return Err(format!(
+            "a custom attribute {what} of {} bytes is over the limit of {} bytes ({:?})",
+            text.len(),
+            limits.attribute_bytes,
+            excerpt(text, 40)
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 fn empty_managed_by() -> ManagedBy {
@@ -390,6 +595,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::vsphere::Error;
     use crate::vsphere::xml::{Exchange, read_response};
+    use std::collections::BTreeMap;
 
     const URL: &str = "https://vc.example.com/sdk";
 
@@ -443,6 +649,7 @@ pub(crate) mod tests {
             resource_pool: Some("resgroup-12".into()),
             parent: Some("group-v9".into()),
             host: Some("host-8".into()),
+            attributes: BTreeMap::new(),
         }
     }
 
@@ -450,15 +657,181 @@ pub(crate) mod tests {
     pub(crate) async fn read_vms(
         body: &[u8],
     ) -> Result<(Vec<VmProperties>, Option<String>), Error> {
+        read_vms_with(body, &CustomFields::none(Limits::default())).await
+    }
+
+    /// [`read_vms`] with custom field definitions.
+    async fn read_vms_with(
+        body: &[u8],
+        fields: &CustomFields,
+    ) -> Result<(Vec<VmProperties>, Option<String>), Error> {
         let mut vms = Vec::new();
         let exchange = Exchange {
             url: URL,
             call: "RetrievePropertiesEx",
         };
         let mut collect = Collect::Vms(&mut vms);
-        let page = RetrieveResult::new(&mut collect, &Property::VM);
+        let page = RetrieveResult::new(&mut collect, &Property::VM, fields);
         let token = read_response(body, exchange, page).await?;
         Ok((vms, token))
+    }
+
+    /// `CostCenter` (101) and `Tenant` (102), within `limits`.
+    fn two_fields(limits: Limits) -> CustomFields {
+        CustomFields {
+            names: HashMap::from([(101, "CostCenter".into()), (102, "Tenant".into())]),
+            limits,
+        }
+    }
+
+    /// vm-42 of [`PAGE`] with `values` as its customValue (CustomFieldValue elements).
+    fn page_with_custom_values(values: &str) -> String {
+        PAGE.replace(
+            "<objects><obj type=\"VirtualMachine\">vm-42</obj>",
+            &format!(
+                "<objects><obj type=\"VirtualMachine\">vm-42</obj><propSet><name>customValue</name><val xsi:type=\"ArrayOfCustomFieldValue\">{values}</val></propSet>"
+            ),
+        )
+    }
+
+    fn custom_value(key: &str, value: &str) -> String {
+        format!(
+            "<CustomFieldValue xsi:type=\"CustomFieldStringValue\"><key>{key}</key><value>{value}</value></CustomFieldValue>"
+        )
+    }
+
+    #[tokio::test]
+    async fn custom_values_are_named_by_their_field_definitions() {
+        let values = [
+            custom_value("101", "4711"),
+            custom_value("102", "acme"),
+            // No definition: left out.
+            custom_value("999", "orphan"),
+            // govmomi's simulator appends on every SetField: the last value wins.
+            custom_value(" 102 ", "acme &amp; co"),
+        ]
+        .concat();
+        let body = page_with_custom_values(&values);
+        let (vms, _) = read_vms_with(body.as_bytes(), &two_fields(Limits::default()))
+            .await
+            .unwrap();
+        let expected = BTreeMap::from([
+            ("CostCenter".to_string(), "4711".to_string()),
+            ("Tenant".to_string(), "acme & co".to_string()),
+        ]);
+        assert_eq!(vms[0].attributes, expected);
+        assert_eq!(
+            VmProperties {
+                attributes: BTreeMap::new(),
+                ..vms[0].clone()
+            },
+            vm_42(),
+            "the other properties are read as before"
+        );
+        assert!(vms[1].attributes.is_empty());
+        let (vms, _) = read_vms(body.as_bytes()).await.unwrap();
+        assert!(
+            vms[0].attributes.is_empty(),
+            "without definitions no value has a name"
+        );
+    }
+
+    #[tokio::test]
+    async fn custom_values_over_their_limits_are_errors_naming_the_vm() {
+        let limits = Limits {
+            attributes: 2,
+            attribute_bytes: 8,
+            ..Limits::default()
+        };
+        let fields = two_fields(limits);
+        let within = [custom_value("101", "12345678"), custom_value("102", "x")].concat();
+        let (vms, _) = read_vms_with(page_with_custom_values(&within).as_bytes(), &fields)
+            .await
+            .unwrap();
+        assert_eq!(vms[0].attributes.len(), 2, "exactly at both limits");
+        let too_many = [
+            custom_value("101", "a"),
+            custom_value("102", "b"),
+            custom_value("999", "c"),
+        ]
+        .concat();
+        let too_long = custom_value("101", "123456789");
+        let bad_key = custom_value("ten", "a");
+        for (values, expected) in [
+            (too_many, "more than 2 custom values"),
+            (too_long, "9 bytes is over the limit of 8 bytes"),
+            (bad_key, "\"ten\" is not an integer"),
+        ] {
+            let body = page_with_custom_values(&values);
+            let error = read_vms_with(body.as_bytes(), &fields).await.unwrap_err();
+            let message = error.to_string();
+            assert!(matches!(error, Error::Parse { .. }), "{message}");
+            for part in ["VirtualMachine vm-42", "customValue", expected] {
+                assert!(message.contains(part), "{part}: {message}");
+            }
+        }
+    }
+
+    /// A `CustomFieldsManager.field` response with `defs` in its val.
+    fn field_defs_response(defs: &str) -> String {
+        format!(
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="CustomFieldsManager">CustomFieldsManager</obj><propSet><name>field</name><val xsi:type="ArrayOfCustomFieldDef">{defs}</val></propSet></objects></returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>"#
+        )
+    }
+
+    fn field_def(key: &str, name: &str) -> String {
+        format!(
+            "<CustomFieldDef><key>{key}</key><name>{name}</name><type>string</type><managedObjectType>VirtualMachine</managedObjectType><fieldDefPrivileges><createPrivilege>System.Read</createPrivilege></fieldDefPrivileges></CustomFieldDef>"
+        )
+    }
+
+    async fn read_field_defs(body: &str, limits: Limits) -> Result<CustomFields, Error> {
+        let exchange = Exchange {
+            url: URL,
+            call: "RetrievePropertiesEx",
+        };
+        read_response(body.as_bytes(), exchange, FieldDefsReader::new(limits)).await
+    }
+
+    #[tokio::test]
+    async fn field_definitions_are_read_by_key_within_their_limits() {
+        let defs = [field_def("101", "CostCenter"), field_def("102", "Tenant")].concat();
+        let fields = read_field_defs(&field_defs_response(&defs), Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            fields.names,
+            HashMap::from([(101, "CostCenter".into()), (102, "Tenant".into())])
+        );
+        let empty = read_field_defs(&field_defs_response(""), Limits::default())
+            .await
+            .unwrap();
+        assert!(empty.names.is_empty());
+
+        let one = Limits {
+            attributes: 1,
+            ..Limits::default()
+        };
+        let error = read_field_defs(&field_defs_response(&defs), one)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("CustomFieldsManager: field: more than 1 custom field definitions"),
+            "{error}"
+        );
+        let short = Limits {
+            attribute_bytes: 6,
+            ..Limits::default()
+        };
+        let error = read_field_defs(&field_defs_response(&defs), short)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("a custom attribute name of 10 bytes is over the limit of 6 bytes"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
@@ -486,7 +859,8 @@ pub(crate) mod tests {
             call: "ContinueRetrievePropertiesEx",
         };
         let mut collect = Collect::Vms(&mut vms);
-        let page = RetrieveResult::new(&mut collect, &Property::VM);
+        let fields = CustomFields::none(Limits::default());
+        let page = RetrieveResult::new(&mut collect, &Property::VM, &fields);
         let token = read_response(body.as_bytes(), exchange, page)
             .await
             .unwrap();
@@ -598,7 +972,8 @@ pub(crate) mod tests {
             call: "RetrievePropertiesEx",
         };
         let mut collect = Collect::Places(&mut places);
-        let page = RetrieveResult::new(&mut collect, &Property::PLACE);
+        let fields = CustomFields::none(Limits::default());
+        let page = RetrieveResult::new(&mut collect, &Property::PLACE, &fields);
         let token = read_response(body.as_bytes(), exchange, page)
             .await
             .unwrap();
@@ -639,6 +1014,7 @@ pub(crate) mod tests {
         assert_eq!(content.root_folder.value, "group-d1");
         assert_eq!(content.property_collector.value, "propertyCollector");
         assert_eq!(content.view_manager.value, "ViewManager");
+        assert_eq!(content.custom_fields_manager, None, "not in this response");
         assert_eq!(
             (
                 content.session_manager.kind,
@@ -657,6 +1033,25 @@ pub(crate) mod tests {
                 api_version: "8.0.2.0".into(),
                 instance_uuid: "0b4b2f63-7f0e-4c39-9d1a-33c1e2a77f10".into(),
             }
+        );
+
+        let with_custom_fields = body.replace(
+            "<setting ",
+            r#"<customFieldsManager type="CustomFieldsManager">CustomFieldsManager</customFieldsManager><setting "#,
+        );
+        let content = read_response(
+            with_custom_fields.as_bytes(),
+            exchange,
+            ServiceContentReader::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            content.custom_fields_manager,
+            Some(Moref {
+                kind: "CustomFieldsManager",
+                value: "CustomFieldsManager".into()
+            })
         );
 
         let without_view_manager = body.replace(

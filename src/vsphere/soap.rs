@@ -176,6 +176,23 @@ pub(crate) fn retrieve_properties_ex(
     envelope.close("options").finish()
 }
 
+/// RetrievePropertiesEx of one property of one object (no view, no traversal).
+pub(crate) fn retrieve_property(property_collector: &Moref, object: &Moref, path: &str) -> Request {
+    Envelope::new("RetrievePropertiesEx", property_collector)
+        .open("specSet")
+        .open("propSet")
+        .text("type", object.kind)
+        .text("pathSet", path)
+        .close("propSet")
+        .open("objectSet")
+        .moref("obj", object)
+        .close("objectSet")
+        .close("specSet")
+        .open("options")
+        .close("options")
+        .finish()
+}
+
 pub(crate) fn continue_retrieve_properties_ex(property_collector: &Moref, token: &str) -> Request {
     Envelope::new("ContinueRetrievePropertiesEx", property_collector)
         .text("token", token)
@@ -228,6 +245,22 @@ mod tests {
             r#"<selectSet xsi:type="TraversalSpec"><type>ContainerView</type><path>view</path>"#,
             "<skip>false</skip></selectSet></objectSet></specSet>",
             "<options><maxObjects>500</maxObjects></options></RetrievePropertiesEx>",
+        );
+        assert!(xml.contains(expected), "{xml}");
+    }
+
+    #[test]
+    fn a_single_property_is_read_from_the_object_itself() {
+        let xml = retrieve_property(
+            &moref("PropertyCollector", "propertyCollector"),
+            &moref("CustomFieldsManager", "CustomFieldsManager"),
+            "field",
+        )
+        .body;
+        let expected = concat!(
+            "<specSet><propSet><type>CustomFieldsManager</type><pathSet>field</pathSet></propSet>",
+            r#"<objectSet><obj type="CustomFieldsManager">CustomFieldsManager</obj></objectSet>"#,
+            "</specSet><options></options></RetrievePropertiesEx>",
         );
         assert!(xml.contains(expected), "{xml}");
     }

@@ -34,6 +34,11 @@ pub struct Limits {
     pub response_bytes: u64,
     /// Pages of one retrieval: 10,000 pages of the default 1,000 objects is ten million.
     pub pages: u32,
+    /// Custom field definitions of a vCenter, and custom values of one VM. A few dozen is
+    /// a large estate's; the bound keeps a hostile server from growing one VM's entry.
+    pub attributes: usize,
+    /// Bytes of one custom field name or value. vSphere's client shows them on one line.
+    pub attribute_bytes: usize,
 }
 
 impl Default for Limits {
@@ -42,6 +47,8 @@ impl Default for Limits {
             text_bytes: 4 * 1024 * 1024,
             response_bytes: 512 * 1024 * 1024,
             pages: 10_000,
+            attributes: 1_000,
+            attribute_bytes: 16 * 1024,
         }
     }
 }
@@ -687,7 +694,7 @@ mod tests {
             chunk in 1_usize..40,
         ) {
             use tokio::io::AsyncReadExt;
-            let limits = Limits { text_bytes, response_bytes, pages: 1 };
+            let limits = Limits { text_bytes, response_bytes, pages: 1, ..Limits::default() };
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
             let (read, over) = runtime.block_on(async {
                 let body = tokio::io::BufReader::with_capacity(chunk, input.as_slice());

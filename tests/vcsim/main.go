@@ -20,6 +20,8 @@
 //
 //	GET  /inventory  the simulator's VMs, sorted by moref
 //	POST /churn      create 3, destroy 2, reconfigure 2, move 2, power off 1
+//	POST /attribute  {"moref","name","value"}: set a VM's custom attribute through the
+//	                 simulator's CustomFieldsManager (defining the field on first use)
 //
 // Simulator facts this harness works around (govmomi 0.24.2):
 //   - its built-in TLS certificate is RSA-1024, which rustls, curl and
@@ -30,7 +32,9 @@
 //     list used for placement is sorted first;
 //   - RelocateVM_Task only updates the VM's resourcePool property (it does
 //     not move the VM between the pools' vm lists); we read placement from
-//     the VM, as a collector does.
+//     the VM, as a collector does;
+//   - SetField appends a value to customValue even when the key has one
+//     already, so a VM shows both; the later one is the current value.
 package main
 
 import (
@@ -203,6 +207,7 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/inventory", h.serveInventory)
 	mux.HandleFunc("/churn", h.serveChurn)
+	mux.HandleFunc("/attribute", h.serveAttribute)
 	ctlServer := &http.Server{Handler: mux}
 	go func() {
 		if err := ctlServer.Serve(ctl); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -627,6 +632,58 @@ func (h *harness) serveChurn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, res)
+}
+
+// AttributeRequest is the body of POST /attribute.
+type AttributeRequest struct {
+	Moref string `json:"moref"`
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+func (h *harness) serveAttribute(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		fail(w, http.StatusMethodNotAllowed, fmt.Errorf("%s /attribute: use POST", r.Method))
+		return
+	}
+	var req AttributeRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		fail(w, http.StatusBadRequest, fmt.Errorf("POST /attribute: %v", err))
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.setAttribute(req); err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, req)
+}
+
+// setAttribute sets custom attribute req.Name of VM req.Moref over SOAP
+// (AddCustomFieldDef when the field is new, then SetField), as an
+// administrator would in the vSphere client.
+func (h *harness) setAttribute(req AttributeRequest) error {
+	fields, err := object.GetCustomFieldsManager(h.c)
+	if err != nil {
+		return err
+	}
+	key, err := fields.FindKey(h.ctx, req.Name)
+	if errors.Is(err, object.ErrKeyNameNotFound) {
+		def, addErr := fields.Add(h.ctx, req.Name, "VirtualMachine", nil, nil)
+		if addErr != nil {
+			return fmt.Errorf("define custom field %q: %v", req.Name, addErr)
+		}
+		key, err = def.Key, nil
+	}
+	if err != nil {
+		return fmt.Errorf("find custom field %q: %v", req.Name, err)
+	}
+	vm := types.ManagedObjectReference{Type: "VirtualMachine", Value: req.Moref}
+	if err := fields.Set(h.ctx, vm, key, req.Value); err != nil {
+		return fmt.Errorf("set %q on %s: %v", req.Name, req.Moref, err)
+	}
+	return nil
 }
 
 func gcd(a, b int) int {

@@ -54,6 +54,7 @@ pub(super) enum Roll {
     UuidLow,
     InstanceUuid,
     InstanceUuidLow,
+    TenantAttribute,
 }
 
 /// A hash-derived source of values for one thing (a vCenter, a slot, a VM generation).

@@ -207,6 +207,7 @@ impl Estate {
                 .map(|p| p.name.clone())
                 .unwrap_or_default(),
             host: host.name.clone(),
+            tenant: vm.tenant.map(String::from),
         }
     }
 

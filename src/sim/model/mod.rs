@@ -105,9 +105,14 @@ pub(crate) struct Vm {
     pub(crate) power: PowerState,
     pub(crate) template: bool,
     pub(crate) placeholder: bool,
+    /// The `Tenant` custom attribute ([`TENANT_FIELD`]).
+    pub(crate) tenant: Option<&'static str>,
     prefix: &'static str,
     role: &'static str,
 }
+
+/// The one custom field the simulated vCenters define: `(key, name)`.
+pub(crate) const TENANT_FIELD: (i32, &str) = (1, "Tenant");
 
 impl Vm {
     pub(crate) fn moref(&self) -> VmMoref {

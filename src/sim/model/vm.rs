@@ -107,6 +107,11 @@ pub(super) fn vm(g: Dice, number: u64, born: i64, t: i64, dc: &Datacenter) -> Vm
         }
         _ => (Some(tenant_folder), tenant, g.pick(Roll::Role, &ROLES)),
     };
+    // Tenant VMs carry their tenant as a custom attribute, except a fifth of them: tagging
+    // is seldom complete, and tenant rules must fall back for the rest.
+    let tenant = (!matches!(purpose, Purpose::Template | Purpose::Infra)
+        && g.below(Roll::TenantAttribute, 10) >= 2)
+        .then_some(tenant);
     let hosts = standalone.map_or(cluster.hosts.as_slice(), |s| std::slice::from_ref(&s.host));
     let host = if template {
         g.pick(Roll::Host, hosts)
@@ -150,6 +155,7 @@ pub(super) fn vm(g: Dice, number: u64, born: i64, t: i64, dc: &Datacenter) -> Vm
         power,
         template,
         placeholder,
+        tenant,
         prefix,
         role,
     }
