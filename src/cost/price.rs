@@ -1192,15 +1192,24 @@ mod tests {
             "[{currency: EUR, effective_from: 2026-01-01, tiers: {gold: \"2.20\"}, vcpu_day: \"0.32\", ram_gb_day: \"0.04\", disk_gb_month: \"0.09\"}]",
             "[]",
         );
-        let mut pricer = Pricer::new(&pricing, Period::Day(Day::parse("2026-11-20").unwrap())).unwrap();
+        let mut pricer =
+            Pricer::new(&pricing, Period::Day(Day::parse("2026-11-20").unwrap())).unwrap();
         let on_for_12 = Usage {
             samples_powered_on: 12,
             ..usage(18, Some(3), 4, 16.0, 100.0)
         };
-        add(&mut pricer, &vm("web-01", "/", "C1"), "2026-11-20", on_for_12);
+        add(
+            &mut pricer,
+            &vm("web-01", "/", "C1"),
+            "2026-11-20",
+            on_for_12,
+        );
         let ledger = pricer.finish().unwrap();
         assert_eq!(
-            costs(&ledger).into_iter().map(|(_, c, q, cost)| (c, q, cost)).collect::<Vec<_>>(),
+            costs(&ledger)
+                .into_iter()
+                .map(|(_, c, q, cost)| (c, q, cost))
+                .collect::<Vec<_>>(),
             [
                 ("gold", "0.5".into(), "1.10".into()),
                 ("vcpu", "2".into(), "0.64".into()),
@@ -1212,5 +1221,4 @@ mod tests {
         assert_eq!((total.cost, total.unrounded), (dec("2.28"), dec("2.28")));
         assert_eq!(ledger.charges[3].unrounded, dec("0.225"));
     }
-
 }

@@ -7,8 +7,8 @@ use crate::aggregate::PlacementRef;
 use crate::cost::price::{self, CostReport};
 use crate::cost::{DayUse, GroupBy, Ledger, Period, Pricer, Pricing, Usage};
 use crate::store::Store;
+use crate::store::attributes::AttributeHistory;
 use crate::store::grain::Grain;
-use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -32,7 +32,13 @@ impl Error {
 /// Every charge of `period`.
 pub async fn ledger(store: &Store, pricing: &Pricing, period: Period) -> Result<Ledger, Error> {
     let mut pricer = Pricer::new(pricing, period)?;
-    let no_attributes = BTreeMap::new();
+    let (from, to) = (period.first_day().start(), period.end_day().start());
+    // Custom attributes are read only when a rule looks at them.
+    let history = if pricing.rules.reads_attributes() {
+        store.vm_attributes(from, to).await?
+    } else {
+        AttributeHistory::default()
+    };
     let mut rows = 0usize;
     let mut day = period.first_day();
     while day < period.end_day() {
@@ -52,7 +58,7 @@ pub async fn ledger(store: &Store, pricing: &Pricing, period: Period) -> Result<
                     folder: &p.folder,
                 },
                 usage: Usage::of(&vm.figures),
-                attributes: &no_attributes,
+                attributes: history.as_of(&vm.vcenter, &vm.vm_id, day.end()),
             });
         }
         day = day.next();
