@@ -264,7 +264,7 @@ fn summaries_print_the_documented_columns_sorted_at_full_precision() {
     assert!(lines[1].starts_with("vc,vm-a,"), "{}", lines[1]);
     assert_eq!(
         lines[2],
-        "vc,vm-b,,b,Silver,,,,2,3,0.6666666666666666,2,0.6666666666666666,20,0,0,50,50,0,0,0.3333333333333333,0.3333333333333333,0,0,1767229200"
+        "vc,vm-b,,b,Silver,,,,2,3,0.6666666666666666,2,0.6666666666666666,20,0,0,50,50,0,0,0.3333333333333333,0.3333333333333333,0,0,1767229200,2,0,0"
     );
     let json = ok(vctp(
         &db,
