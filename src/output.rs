@@ -23,7 +23,7 @@ pub enum CostFormat {
 }
 
 /// The CSV columns of `vctp summary daily|monthly`.
-pub const SUMMARY_COLUMNS: [&str; 25] = [
+pub const SUMMARY_COLUMNS: [&str; 28] = [
     "vcenter",
     "vm_id",
     "vm_uuid",
@@ -49,6 +49,9 @@ pub const SUMMARY_COLUMNS: [&str; 25] = [
     "creation_time",
     "deletion_time",
     "snapshot_time",
+    "samples_powered_on",
+    "samples_template",
+    "samples_placeholder",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +94,9 @@ pub fn write_summaries(
                     f.creation_time.to_string(),
                     f.deletion_time.to_string(),
                     f.snapshot_time.to_string(),
+                    f.samples_powered_on.to_string(),
+                    f.samples_template.to_string(),
+                    f.samples_placeholder.to_string(),
                 ];
                 // Read in spreadsheets, never imported: text that would run as a formula
                 // is neutralised.

@@ -5,7 +5,7 @@
 //! Sizes are what vCenter reports (RAM in MiB, disk in bytes) converted to GB, so they are
 //! binary fractions and sums of them are exact in `f64`.
 
-use crate::aggregate::daily::Sample;
+use crate::aggregate::daily::{Sample, SampleClass};
 use crate::aggregate::hourly::HOUR;
 use crate::aggregate::{Day, Placement, PlacementRef};
 use crate::inventory::{HourlyRow, TierMapping};
@@ -52,6 +52,10 @@ struct Vm {
     moved_at: i64,
     resized_at: i64,
     powered_off_from: i64,
+    /// A template or an SRM placeholder for all its life. Either may also be reported
+    /// powered on, which exercises the order in which a sample is classed.
+    template: bool,
+    placeholder: bool,
 }
 
 /// A synthetic estate over a range of days.
@@ -121,6 +125,8 @@ impl Inventory {
                     moved_at: if moved { at(19) } else { i64::MAX },
                     resized_at: if resized { at(20) } else { i64::MAX },
                     powered_off_from: if r(21) % 100 < 10 { at(22) } else { i64::MAX },
+                    template: r(23) % 100 < 3,
+                    placeholder: r(24) % 100 < 3,
                 }
             })
             .collect();
@@ -219,6 +225,7 @@ impl Inventory {
             tier: mapping.tier_of(self.pool(vm, t)),
             creation_time: vm.creation_time,
             deletion_time: 0,
+            class: SampleClass::of(vm.template, vm.placeholder, t < vm.powered_off_from),
         }
     }
 
@@ -254,9 +261,40 @@ impl Inventory {
             provisioned_disk_gb: sample.provisioned_disk_gb,
             vcpu_count: sample.vcpu_count,
             ram_gb: sample.ram_gb,
-            is_template: false,
+            is_template: vm.template,
             powered_on: t < vm.powered_off_from,
-            srm_placeholder: false,
+            srm_placeholder: vm.placeholder,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::daily::summarize_day;
+    use std::collections::HashMap;
+
+    /// `daily_summaries` skips the rows for speed; it must still be what the engines
+    /// compute from those rows, sample classes included.
+    #[test]
+    fn daily_summaries_are_what_the_day_of_hourly_rows_gives() {
+        let day = Day::parse("2026-03-10").unwrap();
+        let inventory = Inventory::new(300, 2, day, 1, 5);
+        let mut rows = Vec::new();
+        let mut totals = HashMap::new();
+        for (v, vcenter) in inventory.vcenters().iter().enumerate() {
+            let times = inventory.snapshot_times(v, day);
+            totals.insert(vcenter.clone(), times.len() as i64);
+            for t in times {
+                rows.extend(inventory.rows_at(v, t));
+            }
+        }
+        let mapping = TierMapping::default();
+        let expected = summarize_day(&rows, &totals, &mapping);
+        let summaries = inventory.daily_summaries(day, &mapping);
+        assert_eq!(summaries, expected);
+        // The estate has templates and placeholders, so their classing is compared too.
+        assert!(summaries.iter().any(|s| s.figures.samples_template > 0));
+        assert!(summaries.iter().any(|s| s.figures.samples_placeholder > 0));
     }
 }

@@ -11,7 +11,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use vctp::aggregate::daily::{DailyAccumulator, Sample, summarize_day};
+use vctp::aggregate::daily::{DailyAccumulator, Sample, SampleClass, summarize_day};
 use vctp::aggregate::hourly::{HOUR, HourTotals, IntervalVm, presence_fraction, snapshot_for_hour};
 use vctp::aggregate::monthly::MonthlyAccumulator;
 use vctp::aggregate::{Figures, VmSummary};
@@ -70,6 +70,7 @@ fn sample(day: i64, i: i64, tier: Option<Tier>, vcpu: i64, ram: f64, disk: f64) 
         tier,
         creation_time: 0,
         deletion_time: 0,
+        class: SampleClass::PoweredOn,
     }
 }
 
@@ -107,6 +108,7 @@ fn assert_figures_close(actual: &Figures, expected: &Figures) {
     assert_eq!(actual.creation_time, expected.creation_time);
     assert_eq!(actual.deletion_time, expected.deletion_time);
     assert_eq!(actual.snapshot_time, expected.snapshot_time);
+    assert_eq!(actual.sample_classes(), expected.sample_classes());
     for (a, e) in floats(actual).into_iter().zip(floats(expected)) {
         assert_close(a, e);
     }
@@ -412,6 +414,42 @@ fn creation_time_is_the_earliest_known_one_and_deletion_time_the_latest() {
     assert_eq!(f.deletion_time, 0);
 }
 
+/// An hourly row of `vm-1` at snapshot `i` of day 0 with the three flags given.
+fn flagged(i: i64, is_template: bool, srm_placeholder: bool, powered_on: bool) -> HourlyRow {
+    HourlyRow {
+        is_template,
+        srm_placeholder,
+        powered_on,
+        ..row("vm-1", at(0, i), "Gold", 2, 4.0, 100.0)
+    }
+}
+
+#[test]
+fn each_sample_is_classed_template_then_placeholder_then_powered_on() {
+    let rows = [
+        flagged(0, true, false, false), // template
+        flagged(1, true, true, true),   // template: it wins over placeholder and power
+        flagged(2, false, true, false), // placeholder
+        flagged(3, false, true, true),  // placeholder: it wins over power
+        flagged(4, false, false, true), // powered on ×4
+        flagged(5, false, false, true),
+        flagged(6, false, false, true),
+        flagged(7, false, false, true),
+        flagged(8, false, false, false), // powered off ×2
+        flagged(9, false, false, false),
+    ];
+    let f = summarize_one(&rows, 24).figures;
+    assert_eq!(f.samples_present, 10);
+    assert_eq!(f.samples_template, 2);
+    assert_eq!(f.samples_placeholder, 2);
+    assert_eq!(f.samples_powered_on, 4);
+    // Powered off: 10 − 2 − 2 − 4 = 2.
+    assert_eq!(
+        f.samples_present - f.sample_classes().iter().sum::<i64>(),
+        2
+    );
+}
+
 #[test]
 fn the_default_tier_mapping_matches_tier_named_pools_in_any_case_only() {
     let mapping = TierMapping::default();
@@ -618,6 +656,29 @@ fn monthly_pool_percentages_weight_a_partial_day_by_the_days_total_not_its_prese
     assert_eq!(m.avg_is_present, 0.75);
     // vCPU (1 × 24 + 2 × 24) / 48 = 72 / 48
     assert_eq!(m.avg_vcpu_count, 1.5);
+}
+
+#[test]
+fn a_months_sample_classes_are_the_sums_of_its_days() {
+    let day = |present, on, template, placeholder| Figures {
+        samples_present: present,
+        total_samples: 24,
+        samples_powered_on: on,
+        samples_template: template,
+        samples_placeholder: placeholder,
+        ..Figures::default()
+    };
+    // (10: 4 on, 2 templates, 2 placeholders) + (24: 20 on, 0, 3) + (5: 0, 5, 0).
+    let m = monthly(&[day(10, 4, 2, 2), day(24, 20, 0, 3), day(5, 0, 5, 0)], 72);
+    assert_eq!(m.samples_present, 39);
+    assert_eq!(
+        (
+            m.samples_powered_on,
+            m.samples_template,
+            m.samples_placeholder
+        ),
+        (24, 7, 5)
+    );
 }
 
 #[test]

@@ -259,12 +259,12 @@ fn summaries_print_the_documented_columns_sorted_at_full_precision() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "vcenter,vm_id,vm_uuid,name,resource_pool,datacenter,cluster,folder,samples_present,total_samples,avg_is_present,avg_vcpu_count,avg_ram_gb,avg_provisioned_disk,pool_tin_pct,pool_bronze_pct,pool_silver_pct,pool_gold_pct,tin,bronze,silver,gold,creation_time,deletion_time,snapshot_time"
+        "vcenter,vm_id,vm_uuid,name,resource_pool,datacenter,cluster,folder,samples_present,total_samples,avg_is_present,avg_vcpu_count,avg_ram_gb,avg_provisioned_disk,pool_tin_pct,pool_bronze_pct,pool_silver_pct,pool_gold_pct,tin,bronze,silver,gold,creation_time,deletion_time,snapshot_time,samples_powered_on,samples_template,samples_placeholder"
     );
     assert!(lines[1].starts_with("vc,vm-a,"), "{}", lines[1]);
     assert_eq!(
         lines[2],
-        "vc,vm-b,,b,Silver,,,,2,3,0.6666666666666666,2,0.6666666666666666,20,0,0,50,50,0,0,0.3333333333333333,0.3333333333333333,0,0,1767229200"
+        "vc,vm-b,,b,Silver,,,,2,3,0.6666666666666666,2,0.6666666666666666,20,0,0,50,50,0,0,0.3333333333333333,0.3333333333333333,0,0,1767229200,2,0,0"
     );
     let json = ok(vctp(
         &db,

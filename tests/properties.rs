@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use vctp::aggregate::daily::{DailyAccumulator, Sample};
+use vctp::aggregate::daily::{DailyAccumulator, Sample, SampleClass};
 use vctp::aggregate::monthly::MonthlyAccumulator;
 use vctp::inventory::Tier;
 
@@ -15,9 +15,15 @@ fn sample() -> impl Strategy<Value = Sample> {
         prop::option::of(prop::sample::select(Tier::ALL.to_vec())),
         prop_oneof![Just(0i64), 1i64..2_000_000_000],
         prop_oneof![Just(0i64), 1i64..2_000_000_000],
+        prop::sample::select(vec![
+            SampleClass::Template,
+            SampleClass::Placeholder,
+            SampleClass::PoweredOn,
+            SampleClass::PoweredOff,
+        ]),
     )
         .prop_map(
-            |(vcpu_count, ram_mib, disk_bytes, tier, creation_time, deletion_time)| Sample {
+            |(vcpu_count, ram_mib, disk_bytes, tier, creation_time, deletion_time, class)| Sample {
                 snapshot_time: 1,
                 vcpu_count,
                 ram_gb: f64::from(ram_mib) / 1024.0,
@@ -25,6 +31,7 @@ fn sample() -> impl Strategy<Value = Sample> {
                 tier,
                 creation_time,
                 deletion_time,
+                class,
             },
         )
 }
@@ -61,6 +68,12 @@ proptest! {
         prop_assert!(f.pool_pct().iter().chain(f.tier_days().iter()).all(|x| x.is_finite() && *x >= 0.0));
         let max_vcpu = samples.iter().map(|s| s.vcpu_count).max().unwrap_or(0) as f64;
         prop_assert!(f.avg_vcpu_count <= max_vcpu * f.avg_is_present + 1e-9);
+        let count = |class| samples.iter().filter(|s| s.class == class).count() as i64;
+        prop_assert_eq!(
+            f.sample_classes(),
+            [count(SampleClass::PoweredOn), count(SampleClass::Template), count(SampleClass::Placeholder)]
+        );
+        prop_assert!(f.sample_classes().iter().sum::<i64>() <= f.samples_present);
         if samples.iter().all(|s| s.tier.is_some()) && !samples.is_empty() {
             prop_assert!((pct_sum - 100.0).abs() < 1e-9);
             prop_assert!((tier_sum - f.avg_is_present).abs() < 1e-12);
@@ -78,6 +91,7 @@ proptest! {
         prop_assert_eq!((m.creation_time, m.deletion_time, m.snapshot_time),
             (day.creation_time, day.deletion_time, day.snapshot_time));
         prop_assert_eq!(m.tier_days(), day.tier_days());
+        prop_assert_eq!(m.sample_classes(), day.sample_classes());
         prop_assert_eq!(m.avg_is_present, day.avg_is_present);
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(1.0);
         prop_assert!(close(m.avg_vcpu_count, day.avg_vcpu_count));
@@ -94,15 +108,20 @@ proptest! {
     ) {
         let mut month = MonthlyAccumulator::default();
         let mut present = 0;
+        let mut classes = [0; 3];
         let mut total = 0;
         for (samples, day_total) in &days {
             let f = daily(samples, *day_total);
             present += f.samples_present;
+            for (sum, count) in classes.iter_mut().zip(f.sample_classes()) {
+                *sum += count;
+            }
             total += f.total_samples;
             month.add(&f);
         }
         let m = month.figures(total);
         prop_assert_eq!(m.samples_present, present);
+        prop_assert_eq!(m.sample_classes(), classes);
         prop_assert!(m.avg_is_present <= 1.0);
         let pct_sum: f64 = m.pool_pct().iter().sum();
         prop_assert!(pct_sum <= 100.0 + 1e-9);

@@ -6,13 +6,13 @@ mod common;
 
 use common::{TestDb, all_rows, assert_summaries_agree, import, synthetic_rows};
 use vctp::aggregate::engine::{self, aggregate_daily, aggregate_monthly, hourly_totals};
-use vctp::aggregate::{Day, Engine, Month};
+use vctp::aggregate::{Day, Engine, Figures, Month, Placement, VmSummary};
 use vctp::inventory::{HourlyRow, TierMapping};
-use vctp::store::Error as StoreError;
 use vctp::store::attributes::{AttributeEntry, AttributeHistory, Attributes};
 use vctp::store::grain::{Grain, TotalsGrain};
 use vctp::store::rename::{RenameError, Renamed};
 use vctp::store::runs::SnapshotRun;
+use vctp::store::{Error as StoreError, Store};
 use vctp::synth::Inventory;
 
 on_both_databases!(
@@ -34,6 +34,9 @@ on_both_databases!(
     attributes_are_stored_only_when_they_change,
     the_attributes_of_a_period_are_its_entries_and_the_latest_before_it,
     retention_drops_attributes_superseded_before_the_daily_cutoff,
+    both_engines_class_samples_template_then_placeholder_then_powered_on,
+    migration_0008_takes_earlier_summaries_as_powered_on_whenever_present,
+    scan_daily_rows_streams_the_days_in_range_in_key_order,
 );
 
 fn day(text: &str) -> Day {
@@ -171,6 +174,16 @@ async fn both_engines_agree_on_generated_data_with_churn(db: TestDb) {
         .await
         .unwrap();
     assert!(jan31.iter().any(|s| s.figures.avg_is_present < 1.0));
+    // Every sample class occurs, so the engines' agreement covers each of them.
+    let classes = |f: &Figures| f.sample_classes().map(|n| n > 0);
+    assert!(jan31.iter().any(|s| classes(&s.figures)[0]));
+    assert!(jan31.iter().any(|s| classes(&s.figures)[1]));
+    assert!(jan31.iter().any(|s| classes(&s.figures)[2]));
+    assert!(
+        jan31
+            .iter()
+            .any(|s| s.figures.sample_classes().iter().sum::<i64>() < s.figures.samples_present)
+    );
 }
 
 async fn aggregating_twice_gives_the_same_rows_and_totals(db: TestDb) {
@@ -1112,4 +1125,194 @@ async fn postgres_import_sqlite_copies_the_attribute_history() {
             r#"{"Tenant":"acme & \"co\""}"#.to_string()
         )]
     );
+}
+
+/// Stores one VM's day: a row per `(hour, is_template, srm_placeholder, powered_on)`.
+async fn import_flagged(store: &Store, d: Day, samples: &[(i64, bool, bool, bool)]) {
+    let rows = samples
+        .iter()
+        .map(|&(hour, template, placeholder, on)| HourlyRow {
+            is_template: template,
+            srm_placeholder: placeholder,
+            powered_on: on,
+            ..row("vc", "vm-1", d.start() + 3600 * hour)
+        });
+    import(store, rows).await;
+}
+
+/// `(samples_present, powered on, templates, placeholders)` of the one VM of a period.
+async fn classes_of(store: &Store, grain: Grain, period_start: i64) -> (i64, [i64; 3]) {
+    let rows = store.summaries(grain, period_start).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let f = &rows[0].figures;
+    (f.samples_present, f.sample_classes())
+}
+
+async fn both_engines_class_samples_template_then_placeholder_then_powered_on(db: TestDb) {
+    let (d1, d2) = (day("2026-10-01"), day("2026-10-02"));
+    import_flagged(
+        &db.store,
+        d1,
+        &[
+            (0, true, false, false), // template
+            (1, true, true, true),   // template: it wins over placeholder and power
+            (2, false, true, false), // placeholder
+            (3, false, true, true),  // placeholder: it wins over power
+            (4, false, false, true), // powered on ×4
+            (5, false, false, true),
+            (6, false, false, true),
+            (7, false, false, true),
+            (8, false, false, false), // powered off ×2
+            (9, false, false, false),
+        ],
+    )
+    .await;
+    import_flagged(
+        &db.store,
+        d2,
+        &[
+            (0, false, false, true),  // powered on
+            (1, false, false, false), // powered off
+            (2, false, true, false),  // placeholder
+        ],
+    )
+    .await;
+    for engine in [Engine::Rust, Engine::Sql] {
+        aggregate_daily(&db.store, d1, engine).await.unwrap();
+        aggregate_daily(&db.store, d2, engine).await.unwrap();
+        // Day 1: 10 present = 4 on + 2 templates + 2 placeholders (+ 2 off).
+        let first = classes_of(&db.store, Grain::Daily, d1.start()).await;
+        assert_eq!(first, (10, [4, 2, 2]), "{engine:?}");
+        // Day 2: 3 present = 1 on + 0 templates + 1 placeholder (+ 1 off).
+        let second = classes_of(&db.store, Grain::Daily, d2.start()).await;
+        assert_eq!(second, (3, [1, 0, 1]), "{engine:?}");
+        aggregate_monthly(&db.store, d1.month(), engine)
+            .await
+            .unwrap();
+        // The month: 13 present = 5 on + 2 templates + 3 placeholders (+ 3 off).
+        let month = classes_of(&db.store, Grain::Monthly, d1.month().start()).await;
+        assert_eq!(month, (13, [5, 2, 3]), "{engine:?}");
+    }
+}
+
+/// Runs scripts of several statements, in order, on one connection of the test database.
+async fn run_scripts(store: &Store, scripts: [&'static str; 2]) {
+    match store {
+        Store::Sqlite(pool) => {
+            let mut conn = pool.acquire().await.unwrap();
+            for sql in scripts {
+                sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap();
+            }
+        }
+        Store::Postgres(pool) => {
+            let mut conn = pool.acquire().await.unwrap();
+            for sql in scripts {
+                sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap();
+            }
+        }
+    }
+}
+
+async fn migration_0008_takes_earlier_summaries_as_powered_on_whenever_present(db: TestDb) {
+    let migration = match &db.store {
+        Store::Sqlite(_) => include_str!("../migrations/sqlite/0008_sample_classes.sql"),
+        Store::Postgres(_) => include_str!("../migrations/postgres/0008_sample_classes.sql"),
+    };
+    // Back to the summary tables as migration 0007 left them, with one row in each; then 0008.
+    let before = "ALTER TABLE vm_daily_summary DROP COLUMN samples_powered_on;
+        ALTER TABLE vm_daily_summary DROP COLUMN samples_template;
+        ALTER TABLE vm_daily_summary DROP COLUMN samples_placeholder;
+        ALTER TABLE vm_monthly_summary DROP COLUMN samples_powered_on;
+        ALTER TABLE vm_monthly_summary DROP COLUMN samples_template;
+        ALTER TABLE vm_monthly_summary DROP COLUMN samples_placeholder;
+        INSERT INTO vm_daily_summary VALUES (1790812800, 'vc', 'vm-1', 'u', 'n', 'p', 'dc', 'c', 'f',
+            7, 24, 0.25, 1, 1, 1, 0, 0, 0, 100, 0, 0, 0, 0.25, 0, 0, 1790812800);
+        INSERT INTO vm_monthly_summary VALUES (1790812800, 'vc', 'vm-1', 'u', 'n', 'p', 'dc', 'c', 'f',
+            31, 720, 0.25, 1, 1, 1, 0, 0, 0, 100, 0, 0, 0, 0.25, 0, 0, 1790812800);";
+    run_scripts(&db.store, [before, migration]).await;
+    let daily = classes_of(&db.store, Grain::Daily, 1_790_812_800).await;
+    assert_eq!(daily, (7, [7, 0, 0]));
+    let monthly = classes_of(&db.store, Grain::Monthly, 1_790_812_800).await;
+    assert_eq!(monthly, (31, [31, 0, 0]));
+}
+
+/// A daily summary of `vm_id` whose name and template count tell the rows apart.
+fn stored_day(vcenter: &str, vm_id: &str, name: &str, templates: i64) -> VmSummary {
+    VmSummary {
+        vcenter: vcenter.to_string(),
+        vm_id: vm_id.to_string(),
+        placement: Placement {
+            name: name.to_string(),
+            resource_pool: format!("pool-{name}"),
+            folder: format!("/DC0/vm/{name}"),
+            ..Placement::default()
+        },
+        figures: Figures {
+            samples_present: 24,
+            total_samples: 24,
+            avg_ram_gb: 0.5,
+            samples_template: templates,
+            ..Figures::default()
+        },
+    }
+}
+
+async fn scan_daily_rows_streams_the_days_in_range_in_key_order(db: TestDb) {
+    let (d1, d2, d3) = (day("2026-11-01"), day("2026-11-02"), day("2026-11-03"));
+    // Written out of key order; d3 is past the end of the range read.
+    let days = [
+        (d2, vec![stored_day("vc-a", "vm-2", "d2-a2", 4)]),
+        (
+            d1,
+            vec![
+                stored_day("vc-b", "vm-1", "d1-b1", 3),
+                stored_day("vc-a", "vm-2", "d1-a2", 2),
+                stored_day("vc-a", "vm-1", "d1-a1", 1),
+            ],
+        ),
+        (d3, vec![stored_day("vc-a", "vm-1", "d3-a1", 5)]),
+    ];
+    for (d, rows) in &days {
+        db.store
+            .replace_summaries(Grain::Daily, d.start(), rows)
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let count = db
+        .store
+        .scan_daily_rows(d1.start(), d3.start(), |period, vcenter, vm_id, p, f| {
+            seen.push((
+                period,
+                vcenter.to_string(),
+                vm_id.to_string(),
+                p.name.to_string(),
+                p.resource_pool.to_string(),
+                p.folder.to_string(),
+                f.samples_template,
+                f.avg_ram_gb,
+            ));
+        })
+        .await
+        .unwrap();
+    let expected = [
+        (d1, "vc-a", "vm-1", "d1-a1", 1),
+        (d1, "vc-a", "vm-2", "d1-a2", 2),
+        (d1, "vc-b", "vm-1", "d1-b1", 3),
+        (d2, "vc-a", "vm-2", "d2-a2", 4),
+    ]
+    .map(|(d, vcenter, vm_id, name, templates)| {
+        (
+            d.start(),
+            vcenter.to_string(),
+            vm_id.to_string(),
+            name.to_string(),
+            format!("pool-{name}"),
+            format!("/DC0/vm/{name}"),
+            templates,
+            0.5,
+        )
+    });
+    assert_eq!(seen, expected);
+    assert_eq!(count, 4);
 }

@@ -14,6 +14,32 @@ pub struct Sample {
     pub tier: Option<Tier>,
     pub creation_time: i64,
     pub deletion_time: i64,
+    pub class: SampleClass,
+}
+
+/// What a VM was in one sample, as pricing tells them apart. The flags are read in this
+/// order: a template is a template whatever its power state, and an SRM placeholder (never
+/// running, though vCenter may report it powered on) is not counted as powered on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleClass {
+    Template,
+    Placeholder,
+    PoweredOn,
+    PoweredOff,
+}
+
+impl SampleClass {
+    pub fn of(is_template: bool, srm_placeholder: bool, powered_on: bool) -> SampleClass {
+        if is_template {
+            SampleClass::Template
+        } else if srm_placeholder {
+            SampleClass::Placeholder
+        } else if powered_on {
+            SampleClass::PoweredOn
+        } else {
+            SampleClass::PoweredOff
+        }
+    }
 }
 
 /// Running sums of one VM's samples within one day.
@@ -24,6 +50,9 @@ pub struct DailyAccumulator {
     ram_sum: f64,
     disk_sum: f64,
     tier_hits: [i64; 4],
+    powered_on: i64,
+    templates: i64,
+    placeholders: i64,
     creation_time: i64,
     deletion_time: i64,
     latest_time: i64,
@@ -39,6 +68,12 @@ impl DailyAccumulator {
         self.disk_sum += sample.provisioned_disk_gb;
         if let Some(tier) = sample.tier {
             self.tier_hits[tier.index()] += 1;
+        }
+        match sample.class {
+            SampleClass::Template => self.templates += 1,
+            SampleClass::Placeholder => self.placeholders += 1,
+            SampleClass::PoweredOn => self.powered_on += 1,
+            SampleClass::PoweredOff => {}
         }
         self.creation_time = earliest_known(self.creation_time, sample.creation_time);
         self.deletion_time = self.deletion_time.max(sample.deletion_time);
@@ -85,6 +120,9 @@ impl DailyAccumulator {
             creation_time: self.creation_time,
             deletion_time: self.deletion_time,
             snapshot_time: self.latest_time,
+            samples_powered_on: self.powered_on,
+            samples_template: self.templates,
+            samples_placeholder: self.placeholders,
             ..Figures::default()
         };
         figures.set_tiers(pool_pct, tier_days);
@@ -102,6 +140,7 @@ impl HourlyRow {
             tier: mapping.tier_of(&self.resource_pool),
             creation_time: self.creation_time,
             deletion_time: self.deletion_time,
+            class: SampleClass::of(self.is_template, self.srm_placeholder, self.powered_on),
         }
     }
 

@@ -72,6 +72,13 @@ pub struct Figures {
     pub creation_time: i64,
     pub deletion_time: i64,
     pub snapshot_time: i64,
+    /// Of `samples_present`, those in which the VM was powered on (and neither a template nor
+    /// an SRM placeholder); the powered-off ones are the samples left after these three.
+    pub samples_powered_on: i64,
+    /// Of `samples_present`, those in which the VM was a template.
+    pub samples_template: i64,
+    /// Of `samples_present`, those in which the VM was an SRM placeholder (and not a template).
+    pub samples_placeholder: i64,
 }
 
 impl Figures {
@@ -88,6 +95,15 @@ impl Figures {
     /// The tier columns (VM-days in each tier) in tier order.
     pub fn tier_days(&self) -> [f64; 4] {
         [self.tin, self.bronze, self.silver, self.gold]
+    }
+
+    /// samples_powered_on, samples_template, samples_placeholder.
+    pub fn sample_classes(&self) -> [i64; 3] {
+        [
+            self.samples_powered_on,
+            self.samples_template,
+            self.samples_placeholder,
+        ]
     }
 
     fn set_tiers(&mut self, pool_pct: [f64; 4], tier_days: [f64; 4]) {

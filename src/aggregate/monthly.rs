@@ -11,6 +11,8 @@ pub struct MonthlyAccumulator {
     /// Σ daily pct / 100 × daily total_samples, per tier.
     weighted_pool_share: [f64; 4],
     tier_days: [f64; 4],
+    /// Σ daily samples_powered_on, samples_template, samples_placeholder.
+    classes: [i64; 3],
     creation_time: i64,
     deletion_time: i64,
     latest_time: i64,
@@ -31,6 +33,9 @@ impl MonthlyAccumulator {
         }
         for (sum, days) in self.tier_days.iter_mut().zip(day.tier_days()) {
             *sum += days;
+        }
+        for (sum, count) in self.classes.iter_mut().zip(day.sample_classes()) {
+            *sum += count;
         }
         self.creation_time = earliest_known(self.creation_time, day.creation_time);
         self.deletion_time = self.deletion_time.max(day.deletion_time);
@@ -71,6 +76,11 @@ impl MonthlyAccumulator {
             snapshot_time: self.latest_time,
             ..Figures::default()
         };
+        [
+            figures.samples_powered_on,
+            figures.samples_template,
+            figures.samples_placeholder,
+        ] = self.classes;
         figures.set_tiers(pool_pct, self.tier_days);
         figures
     }

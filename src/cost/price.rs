@@ -120,9 +120,9 @@ impl Usage {
         Usage {
             samples_present: figures.samples_present,
             total_samples: figures.total_samples,
-            samples_powered_on: figures.samples_present,
-            samples_template: 0,
-            samples_placeholder: 0,
+            samples_powered_on: figures.samples_powered_on,
+            samples_template: figures.samples_template,
+            samples_placeholder: figures.samples_placeholder,
             avg_vcpu_count: figures.avg_vcpu_count,
             avg_ram_gb: figures.avg_ram_gb,
             avg_provisioned_disk: figures.avg_provisioned_disk,

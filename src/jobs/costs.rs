@@ -3,12 +3,11 @@
 //! or rule reprices history at once. The CLI, the API, the reports, the UI and `/metrics` all
 //! come through here.
 
-use crate::aggregate::PlacementRef;
+use crate::aggregate::Day;
 use crate::cost::price::{self, CostReport};
 use crate::cost::{DayUse, GroupBy, Ledger, Period, Pricer, Pricing, Usage};
 use crate::store::Store;
 use crate::store::attributes::AttributeHistory;
-use crate::store::grain::Grain;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -20,12 +19,14 @@ pub enum Error {
         "no daily summaries are stored for {period}; run `vctp aggregate daily --date D` for its days first"
     )]
     NoSummaries { period: Period },
+    #[error("a stored daily summary has a period_start that is not a day: {0}")]
+    Period(#[from] crate::aggregate::period::Error),
 }
 
 impl Error {
     /// Whether the settings or the request are what is wrong (no card for a day, no data).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Store(_))
+        !matches!(self, Error::Store(_) | Error::Period(_))
     }
 }
 
@@ -39,29 +40,40 @@ pub async fn ledger(store: &Store, pricing: &Pricing, period: Period) -> Result<
     } else {
         AttributeHistory::default()
     };
-    let mut rows = 0usize;
-    let mut day = period.first_day();
-    while day < period.end_day() {
-        for vm in store.summaries(Grain::Daily, day.start()).await? {
-            rows += 1;
-            let p = &vm.placement;
-            pricer.add(&DayUse {
-                day,
-                vcenter: &vm.vcenter,
-                vm_id: &vm.vm_id,
-                placement: PlacementRef {
-                    vm_uuid: &p.vm_uuid,
-                    name: &p.name,
-                    resource_pool: &p.resource_pool,
-                    datacenter: &p.datacenter,
-                    cluster: &p.cluster,
-                    folder: &p.folder,
-                },
-                usage: Usage::of(&vm.figures),
-                attributes: history.as_of(&vm.vcenter, &vm.vm_id, day.end()),
-            });
-        }
-        day = day.next();
+    // Rows come day by day; the day is worked out once per day, not per row.
+    let mut day: Option<(i64, Day)> = None;
+    let mut bad_day = None;
+    let rows = store
+        .scan_daily_rows(
+            from,
+            to,
+            |period_start, vcenter, vm_id, placement, figures| {
+                let current = match day {
+                    Some((start, d)) if start == period_start => d,
+                    _ => match Day::containing(period_start) {
+                        Ok(d) => {
+                            day = Some((period_start, d));
+                            d
+                        }
+                        Err(e) => {
+                            bad_day.get_or_insert(e);
+                            return;
+                        }
+                    },
+                };
+                pricer.add(&DayUse {
+                    day: current,
+                    vcenter,
+                    vm_id,
+                    placement,
+                    usage: Usage::of(figures),
+                    attributes: history.as_of(vcenter, vm_id, current.end()),
+                });
+            },
+        )
+        .await?;
+    if let Some(e) = bad_day {
+        return Err(e.into());
     }
     if rows == 0 {
         return Err(Error::NoSummaries { period });

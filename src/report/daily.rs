@@ -10,11 +10,12 @@ use crate::aggregate::VmSummary;
 use crate::store::totals::VcenterTotals;
 use rust_xlsxwriter::ChartType;
 
-const ARITHMETIC: [&str; 6] = [
+const ARITHMETIC: [&str; 7] = [
     "The day is [00:00, 24:00) UTC. total_samples = the vCenter's snapshots that day; samples_present = those the VM appears in.",
     "avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk are time-weighted: the sum over the VM's snapshots / total_samples, so a VM that existed half the day counts half.",
     "pool_<tier>_pct = the VM's snapshots in that tier / samples_present × 100 (its lifetime only).",
     "tin, bronze, silver, gold = the VM's snapshots in that tier / total_samples: VM-days in the tier.",
+    "samples_powered_on, samples_template, samples_placeholder = the VM's snapshots as a template, else as an SRM placeholder, else powered on; the rest of samples_present were powered off.",
     "Summary: the VMs sheet summed (or VM names counted) by resource pool and vCenter.",
     "Totals: the VMs sheet summed per vCenter (vm_count = Σ avg_is_present, vcpu_count = Σ avg_vcpu_count, …).",
 ];

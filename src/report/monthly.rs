@@ -9,11 +9,12 @@ use super::{Cover, Error, PivotSpec, add_sheet, on_sheet, save, workbook_with_vm
 use crate::aggregate::VmSummary;
 use crate::store::totals::VcenterTotals;
 
-const ARITHMETIC: [&str; 6] = [
+const ARITHMETIC: [&str; 7] = [
     "total_samples = the sum of the vCenter's daily snapshot counts over the month; samples_present = the sum of the daily samples_present.",
     "avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk are time-weighted over every snapshot of the month: Σ (daily average × daily total_samples) / total_samples.",
     "pool_<tier>_pct = the VM's time in that tier as a share of its lifetime in the month × 100.",
     "tin, bronze, silver, gold = the sum of the daily values: VM-days in the tier over the month.",
+    "samples_powered_on, samples_template, samples_placeholder = the sums of the daily ones.",
     "Summary: the VMs sheet summed (or VM names counted) by resource pool and vCenter.",
     "Daily Totals: per vCenter and full day [00:00, 24:00) UTC, that day's daily summaries summed (vm_count = Σ avg_is_present, …); the charts draw one line per vCenter.",
 ];

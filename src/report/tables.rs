@@ -12,7 +12,7 @@ use crate::store::totals::VcenterTotals;
 use rust_xlsxwriter::{ColNum, RowNum, Worksheet, XlsxError};
 
 /// Styles and widths of [`SUMMARY_COLUMNS`], in that order.
-const SUMMARY_LAYOUT: [(Style, f64); 25] = [
+const SUMMARY_LAYOUT: [(Style, f64); 28] = [
     (Style::Text, 24.0), // vcenter
     (Style::Text, 12.0), // vm_id
     (Style::Text, 38.0), // vm_uuid
@@ -38,6 +38,9 @@ const SUMMARY_LAYOUT: [(Style, f64); 25] = [
     (Style::Time, 20.0),
     (Style::Time, 20.0),
     (Style::Time, 20.0),
+    (Style::Integer, 19.0), // samples_powered_on, _template, _placeholder
+    (Style::Integer, 17.0),
+    (Style::Integer, 20.0),
 ];
 
 /// Styles and widths of [`HOURLY_COLUMNS`], in that order.
@@ -107,6 +110,9 @@ pub(super) fn write_summaries(
             Cell::Time(f.creation_time),
             Cell::Time(f.deletion_time),
             Cell::Time(f.snapshot_time),
+            Cell::int(f.samples_powered_on),
+            Cell::int(f.samples_template),
+            Cell::int(f.samples_placeholder),
         ]
     });
     write_table(

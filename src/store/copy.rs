@@ -32,7 +32,7 @@ use Column::{Bool, Int, Real, Text};
 
 const SUMMARY_COLUMNS: &[Column] = &[
     Int, Text, Text, Text, Text, Text, Text, Text, Text, Int, Int, Real, Real, Real, Real, Real,
-    Real, Real, Real, Real, Real, Real, Real, Int, Int, Int,
+    Real, Real, Real, Real, Real, Real, Real, Int, Int, Int, Int, Int, Int,
 ];
 
 const TABLES: &[Table] = &[
@@ -210,7 +210,7 @@ fn encode(
     columns: &[Column],
     encoder: &mut Encoder,
 ) -> Result<(), sqlx::Error> {
-    // At most 26 columns: the summaries.
+    // At most 29 columns: the summaries.
     encoder.tuple(columns.len() as i16);
     for (i, column) in columns.iter().enumerate() {
         match column {

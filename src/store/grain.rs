@@ -47,10 +47,23 @@ macro_rules! per_grain {
 }
 pub(crate) use per_grain;
 
+/// The figure columns of both summary tables, in table order and [`Figures`] field order.
+///
+/// [`Figures`]: crate::aggregate::Figures
+macro_rules! figure_columns {
+    () => {
+        "samples_present, total_samples, avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, tin, bronze, silver, gold, creation_time, deletion_time, snapshot_time, samples_powered_on, samples_template, samples_placeholder"
+    };
+}
+pub(crate) use figure_columns;
+
 /// The columns of both summary tables, in table order.
 macro_rules! summary_columns {
     () => {
-        "period_start, vcenter, vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder, samples_present, total_samples, avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, tin, bronze, silver, gold, creation_time, deletion_time, snapshot_time"
+        concat!(
+            "period_start, vcenter, vm_id, vm_uuid, name, resource_pool, datacenter, cluster, folder, ",
+            $crate::store::grain::figure_columns!()
+        )
     };
 }
 pub(crate) use summary_columns;

@@ -319,7 +319,7 @@ impl Store {
         to: i64,
         visit: impl FnMut(&str, &Sample),
     ) -> Result<u64> {
-        const SQL: &str = "SELECT vm_id, snapshot_time, vcpu_count, ram_gb, provisioned_disk_gb, tier, creation_time, deletion_time \
+        const SQL: &str = "SELECT vm_id, snapshot_time, vcpu_count, ram_gb, provisioned_disk_gb, tier, creation_time, deletion_time, is_template, srm_placeholder, powered_on \
             FROM vm_hourly WHERE vcenter = $1 AND snapshot_time >= $2 AND snapshot_time < $3";
         match self {
             Store::Sqlite(pool) => {

@@ -8,8 +8,7 @@
 //! an int32 length (-1 is NULL) and that many bytes in the type's binary send format
 //! (big-endian integers and IEEE 754 floats, UTF-8 text, one byte per bool); then an int16 -1.
 //! The stream carries no types: a field is checked against the width its column must have.
-//! Only the types vctp's tables use are here (bigint, double precision, text; booleans are
-//! written but never read this way).
+//! Only the types vctp's tables use are here (bigint, double precision, text, boolean).
 
 use futures_util::TryStreamExt;
 use sqlx::PgConnection;
@@ -27,6 +26,7 @@ pub(super) enum Kind {
     Int8,
     Float8,
     Text,
+    Bool,
 }
 
 impl Kind {
@@ -35,6 +35,7 @@ impl Kind {
             Kind::Int8 => "bigint",
             Kind::Float8 => "double precision",
             Kind::Text => "text",
+            Kind::Bool => "boolean",
         }
     }
 
@@ -42,6 +43,7 @@ impl Kind {
     fn width(self) -> Option<usize> {
         match self {
             Kind::Int8 | Kind::Float8 => Some(8),
+            Kind::Bool => Some(1),
             Kind::Text => None,
         }
     }
@@ -128,6 +130,11 @@ impl<'a> Row<'a> {
 
     pub(super) fn real(&self, i: usize) -> Result<f64, Error> {
         Ok(f64::from_be_bytes(self.eight(i, Kind::Float8)?))
+    }
+
+    /// A boolean field: one byte, 1 for true (its width was checked when the row was read).
+    pub(super) fn flag(&self, i: usize) -> Result<bool, Error> {
+        Ok(self.field(i, Kind::Bool)? != [0])
     }
 
     pub(super) fn text(&self, i: usize) -> Result<&'a str, Error> {
@@ -563,6 +570,36 @@ mod tests {
         assert!(
             error.contains("column count is bigint, read as text"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn booleans_decode_as_flags_and_other_widths_are_refused() {
+        const FLAGS: &[Column] = &[("template", Kind::Bool), ("on", Kind::Bool)];
+        let mut e = Encoder::new();
+        e.tuple(2).bool(true).bool(false);
+        e.tuple(2).bool(false).bool(true);
+        e.trailer();
+        let mut decoder = Decoder::new(FLAGS);
+        let mut seen = Vec::new();
+        decoder
+            .feed(&e.buf, &mut |row| {
+                seen.push((row.flag(0)?, row.flag(1)?));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen, [(true, false), (false, true)]);
+        assert_eq!(decoder.finish().unwrap(), 2);
+
+        let mut e = Encoder::new();
+        e.tuple(2).bool(true).int8(1);
+        let width = Decoder::new(FLAGS)
+            .feed(&e.buf, &mut |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            width.contains("column on holds a 8-byte value, where boolean (1 bytes)"),
+            "{width}"
         );
     }
 

@@ -3,17 +3,17 @@
 //! summary and hourly row writes. COPY takes no bind parameters, so keys and times go into
 //! the statement as literals ([`pg_copy::literal`] for text, integers as written by Rust).
 
-use super::grain::{Grain, per_grain, summary_columns};
+use super::grain::{Grain, figure_columns, per_grain, summary_columns};
 use super::pg_copy::{self, Column, Kind, Row};
 use super::{QueryContext, Result};
-use crate::aggregate::daily::Sample;
+use crate::aggregate::daily::{Sample, SampleClass};
 use crate::aggregate::hourly::IntervalVm;
 use crate::aggregate::{Figures, PlacementRef, VmSummary};
 use crate::inventory::{HourlyRow, Tier, TierMapping};
 use futures_util::TryStreamExt;
 use sqlx::{PgConnection, PgPool};
 
-use Kind::{Float8, Int8, Text};
+use Kind::{Bool, Float8, Int8, Text};
 
 const PLACEMENT: [Column; 6] = [
     ("vm_uuid", Text),
@@ -24,8 +24,8 @@ const PLACEMENT: [Column; 6] = [
     ("folder", Text),
 ];
 
-/// The 17 figure columns, in [`Figures`] field order.
-const FIGURES: [Column; 17] = [
+/// The 20 figure columns, in [`Figures`] field order.
+const FIGURES: [Column; 20] = [
     ("samples_present", Int8),
     ("total_samples", Int8),
     ("avg_is_present", Float8),
@@ -43,6 +43,9 @@ const FIGURES: [Column; 17] = [
     ("creation_time", Int8),
     ("deletion_time", Int8),
     ("snapshot_time", Int8),
+    ("samples_powered_on", Int8),
+    ("samples_template", Int8),
+    ("samples_placeholder", Int8),
 ];
 
 /// `[a, b]` as one array, for column lists built from the shared parts above.
@@ -72,6 +75,9 @@ const SAMPLE_COLUMNS: &[Column] = &[
     ("tier", Int8),
     ("creation_time", Int8),
     ("deletion_time", Int8),
+    ("is_template", Bool),
+    ("srm_placeholder", Bool),
+    ("powered_on", Bool),
 ];
 const PLACEMENT_COLUMNS: &[Column] = &join::<1, 6, 7>([("vm_id", Text)], PLACEMENT);
 const INTERVAL_COLUMNS: &[Column] = &[
@@ -81,11 +87,11 @@ const INTERVAL_COLUMNS: &[Column] = &[
     ("ram_gb", Float8),
     ("provisioned_disk_gb", Float8),
 ];
-const DAILY_FIGURE_COLUMNS: &[Column] = &join::<3, 17, 20>(
+const DAILY_FIGURE_COLUMNS: &[Column] = &join::<3, 20, 23>(
     [("period_start", Int8), ("vcenter", Text), ("vm_id", Text)],
     FIGURES,
 );
-const SUMMARY_COLUMNS: &[Column] = &join::<9, 17, 26>(
+const SUMMARY_COLUMNS: &[Column] = &join::<9, 20, 29>(
     join::<3, 6, 9>(
         [("period_start", Int8), ("vcenter", Text), ("vm_id", Text)],
         PLACEMENT,
@@ -96,7 +102,7 @@ const SUMMARY_COLUMNS: &[Column] = &join::<9, 17, 26>(
 /// The SELECT of the rust engine's daily pass: also the benchmark's physical reference.
 fn samples_select(vcenter: &str, from: i64, to: i64) -> String {
     format!(
-        "COPY (SELECT vm_id, snapshot_time, vcpu_count, ram_gb, provisioned_disk_gb, tier, creation_time, deletion_time \
+        "COPY (SELECT vm_id, snapshot_time, vcpu_count, ram_gb, provisioned_disk_gb, tier, creation_time, deletion_time, is_template, srm_placeholder, powered_on \
          FROM vm_hourly WHERE vcenter = {} AND snapshot_time >= {from} AND snapshot_time < {to}) TO STDOUT (FORMAT binary)",
         pg_copy::literal(vcenter)
     )
@@ -133,7 +139,24 @@ fn figures(row: &Row<'_>, first: usize) -> Result<Figures, pg_copy::Error> {
         creation_time: row.int(first + 14)?,
         deletion_time: row.int(first + 15)?,
         snapshot_time: row.int(first + 16)?,
+        samples_powered_on: row.int(first + 17)?,
+        samples_template: row.int(first + 18)?,
+        samples_placeholder: row.int(first + 19)?,
     })
+}
+
+/// A whole summary row (the summary columns, in their order), borrowed: period_start,
+/// vcenter, vm_id, placement and figures.
+fn summary_row<'a>(
+    row: &Row<'a>,
+) -> Result<(i64, &'a str, &'a str, PlacementRef<'a>, Figures), pg_copy::Error> {
+    Ok((
+        row.int(0)?,
+        row.text(1)?,
+        row.text(2)?,
+        placement(row, 3)?,
+        figures(row, 9)?,
+    ))
 }
 
 /// Runs one COPY out on a connection of `pool`.
@@ -172,6 +195,7 @@ pub(super) async fn scan_samples(
                 tier: Tier::from_code(row.int(5)?),
                 creation_time: row.int(6)?,
                 deletion_time: row.int(7)?,
+                class: SampleClass::of(row.flag(8)?, row.flag(9)?, row.flag(10)?),
             };
             visit(row.text(0)?, &sample);
             Ok(())
@@ -248,8 +272,12 @@ pub(super) async fn scan_daily_figures(
     mut visit: impl FnMut(&str, &str, i64, &Figures),
 ) -> Result<u64> {
     let statement = format!(
-        "COPY (SELECT period_start, vcenter, vm_id, samples_present, total_samples, avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, tin, bronze, silver, gold, creation_time, deletion_time, snapshot_time \
-         FROM vm_daily_summary WHERE period_start >= {from} AND period_start < {to}) TO STDOUT (FORMAT binary)"
+        concat!(
+            "COPY (SELECT period_start, vcenter, vm_id, ",
+            figure_columns!(),
+            " FROM vm_daily_summary WHERE period_start >= {} AND period_start < {}) TO STDOUT (FORMAT binary)"
+        ),
+        from, to
     );
     copy_out(
         pool,
@@ -293,18 +321,49 @@ pub(super) async fn summaries(
         format!("{table}{period_start} ORDER BY vcenter, vm_id) TO STDOUT (FORMAT binary)");
     let mut summaries = Vec::new();
     copy_out(pool, "read summaries", &statement, SUMMARY_COLUMNS, |row| {
+        let (_, vcenter, vm_id, placement, figures) = summary_row(row)?;
         let mut summary = VmSummary {
-            vcenter: row.text(1)?.to_string(),
-            vm_id: row.text(2)?.to_string(),
-            figures: figures(row, 9)?,
+            vcenter: vcenter.to_string(),
+            vm_id: vm_id.to_string(),
+            figures,
             ..VmSummary::default()
         };
-        summary.placement.assign(placement(row, 3)?);
+        summary.placement.assign(placement);
         summaries.push(summary);
         Ok(())
     })
     .await?;
     Ok(summaries)
+}
+
+/// `Store::scan_daily_rows` on PostgreSQL.
+pub(super) async fn scan_daily_rows(
+    pool: &PgPool,
+    from: i64,
+    to: i64,
+    mut visit: impl FnMut(i64, &str, &str, PlacementRef<'_>, &Figures),
+) -> Result<u64> {
+    let statement = format!(
+        concat!(
+            "COPY (SELECT ",
+            summary_columns!(),
+            " FROM vm_daily_summary WHERE period_start >= {} AND period_start < {} ",
+            "ORDER BY period_start, vcenter, vm_id) TO STDOUT (FORMAT binary)"
+        ),
+        from, to
+    );
+    copy_out(
+        pool,
+        "scan daily summary rows",
+        &statement,
+        SUMMARY_COLUMNS,
+        |row| {
+            let (period_start, vcenter, vm_id, placement, figures) = summary_row(row)?;
+            visit(period_start, vcenter, vm_id, placement, &figures);
+            Ok(())
+        },
+    )
+    .await
 }
 
 /// Copies one period's summaries into the transaction of `conn`, after the period's DELETE.
@@ -322,7 +381,7 @@ pub(super) async fn insert_summaries(
     pg_copy::copy_in(conn, statement, rows, |e, row| {
         let p = &row.placement;
         let f = &row.figures;
-        e.tuple(26)
+        e.tuple(29)
             .int8(period_start)
             .text(&row.vcenter)
             .text(&row.vm_id)
@@ -348,7 +407,10 @@ pub(super) async fn insert_summaries(
             .float8(f.gold)
             .int8(f.creation_time)
             .int8(f.deletion_time)
-            .int8(f.snapshot_time);
+            .int8(f.snapshot_time)
+            .int8(f.samples_powered_on)
+            .int8(f.samples_template)
+            .int8(f.samples_placeholder);
     })
     .await
     .op("insert summaries")?;

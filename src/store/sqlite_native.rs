@@ -8,7 +8,7 @@
 //! nothing half-written is ever visible and a failure still rolls everything back.
 
 use super::{Error, QueryContext, Result};
-use crate::aggregate::daily::Sample;
+use crate::aggregate::daily::{Sample, SampleClass};
 use crate::aggregate::hourly::IntervalVm;
 use crate::aggregate::{Figures, PlacementRef, VmSummary};
 use crate::inventory::{HourlyRow, Tier, TierMapping};
@@ -93,7 +93,7 @@ fn placement<'r>(row: &'r Row<'_>, first: usize) -> rusqlite::Result<PlacementRe
     })
 }
 
-/// The 17 figure columns starting at column `first`, in [`Figures`] field order.
+/// The 20 figure columns starting at column `first`, in [`Figures`] field order.
 fn figures(row: &Row<'_>, first: usize) -> rusqlite::Result<Figures> {
     Ok(Figures {
         samples_present: row.get(first)?,
@@ -113,11 +113,51 @@ fn figures(row: &Row<'_>, first: usize) -> rusqlite::Result<Figures> {
         creation_time: row.get(first + 14)?,
         deletion_time: row.get(first + 15)?,
         snapshot_time: row.get(first + 16)?,
+        samples_powered_on: row.get(first + 17)?,
+        samples_template: row.get(first + 18)?,
+        samples_placeholder: row.get(first + 19)?,
     })
 }
 
+/// A whole summary row (the summary columns, in their order), borrowed: period_start,
+/// vcenter, vm_id, placement and figures.
+fn summary_row<'r>(
+    row: &'r Row<'_>,
+) -> rusqlite::Result<(i64, &'r str, &'r str, PlacementRef<'r>, Figures)> {
+    Ok((
+        row.get(0)?,
+        text(row, 1)?,
+        text(row, 2)?,
+        placement(row, 3)?,
+        figures(row, 9)?,
+    ))
+}
+
+/// Runs `sql` with `params` on a connection of `pool` and hands each row to `visit`, in
+/// SQLite's own loop; returns the number of rows.
+async fn scan(
+    pool: &SqlitePool,
+    op: &'static str,
+    sql: &str,
+    params: impl rusqlite::Params,
+    mut visit: impl FnMut(&Row<'_>) -> rusqlite::Result<()>,
+) -> Result<u64> {
+    run_pooled(pool, op, |db| {
+        let mut statement = db.prepare(sql)?;
+        let mut rows = statement.query(params)?;
+        let mut count = 0;
+        while let Some(row) = rows.next()? {
+            visit(row)?;
+            count += 1;
+        }
+        Ok(count)
+    })
+    .await
+}
+
 /// `Store::scan_samples` on SQLite: `sql` selects vm_id, snapshot_time, vcpu_count, ram_gb,
-/// provisioned_disk_gb, tier, creation_time, deletion_time.
+/// provisioned_disk_gb, tier, creation_time, deletion_time, is_template, srm_placeholder,
+/// powered_on.
 pub(super) async fn scan_samples(
     pool: &SqlitePool,
     sql: &str,
@@ -126,11 +166,12 @@ pub(super) async fn scan_samples(
     to: i64,
     mut visit: impl FnMut(&str, &Sample),
 ) -> Result<u64> {
-    run_pooled(pool, "scan hourly samples", |db| {
-        let mut statement = db.prepare(sql)?;
-        let mut rows = statement.query(params![vcenter, from, to])?;
-        let mut count = 0;
-        while let Some(row) = rows.next()? {
+    scan(
+        pool,
+        "scan hourly samples",
+        sql,
+        (vcenter, from, to),
+        |row| {
             let sample = Sample {
                 snapshot_time: row.get(1)?,
                 vcpu_count: row.get(2)?,
@@ -139,12 +180,12 @@ pub(super) async fn scan_samples(
                 tier: Tier::from_code(row.get(5)?),
                 creation_time: row.get(6)?,
                 deletion_time: row.get(7)?,
+                class: SampleClass::of(row.get(8)?, row.get(9)?, row.get(10)?),
             };
             visit(text(row, 0)?, &sample);
-            count += 1;
-        }
-        Ok(count)
-    })
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -203,16 +244,26 @@ pub(super) async fn scan_daily_figures(
     to: i64,
     mut visit: impl FnMut(&str, &str, i64, &Figures),
 ) -> Result<u64> {
-    run_pooled(pool, "scan daily summaries", |db| {
-        let mut statement = db.prepare(sql)?;
-        let mut rows = statement.query(params![from, to])?;
-        let mut count = 0;
-        while let Some(row) = rows.next()? {
-            let figures = figures(row, 3)?;
-            visit(text(row, 1)?, text(row, 2)?, row.get(0)?, &figures);
-            count += 1;
-        }
-        Ok(count)
+    scan(pool, "scan daily summaries", sql, (from, to), |row| {
+        let figures = figures(row, 3)?;
+        visit(text(row, 1)?, text(row, 2)?, row.get(0)?, &figures);
+        Ok(())
+    })
+    .await
+}
+
+/// `Store::scan_daily_rows` on SQLite: `sql` selects the summary columns.
+pub(super) async fn scan_daily_rows(
+    pool: &SqlitePool,
+    sql: &str,
+    from: i64,
+    to: i64,
+    mut visit: impl FnMut(i64, &str, &str, PlacementRef<'_>, &Figures),
+) -> Result<u64> {
+    scan(pool, "scan daily summary rows", sql, (from, to), |row| {
+        let (period_start, vcenter, vm_id, placement, figures) = summary_row(row)?;
+        visit(period_start, vcenter, vm_id, placement, &figures);
+        Ok(())
     })
     .await
 }
@@ -224,19 +275,20 @@ pub(super) async fn summaries(
     period_start: i64,
 ) -> Result<Vec<VmSummary>> {
     query_all(pool, "read summaries", sql, (period_start,), |row| {
+        let (_, vcenter, vm_id, placement, figures) = summary_row(row)?;
         let mut summary = VmSummary {
-            vcenter: text(row, 1)?.to_string(),
-            vm_id: text(row, 2)?.to_string(),
-            figures: figures(row, 9)?,
+            vcenter: vcenter.to_string(),
+            vm_id: vm_id.to_string(),
+            figures,
             ..VmSummary::default()
         };
-        summary.placement.assign(placement(row, 3)?);
+        summary.placement.assign(placement);
         Ok(summary)
     })
     .await
 }
 
-/// Writes `rows` of one period through one prepared `insert` (the summary columns, 26
+/// Writes `rows` of one period through one prepared `insert` (the summary columns, 29
 /// parameters) into the transaction open on `conn`.
 pub(super) async fn insert_summaries(
     conn: &mut SqliteConnection,
@@ -275,6 +327,9 @@ pub(super) async fn insert_summaries(
                 f.creation_time,
                 f.deletion_time,
                 f.snapshot_time,
+                f.samples_powered_on,
+                f.samples_template,
+                f.samples_placeholder,
             ])?;
         }
         Ok(())
@@ -327,6 +382,8 @@ pub(super) async fn insert_hourly(
 pub(super) async fn reference_scan(pool: &SqlitePool, from: i64, to: i64) -> Result<u64> {
     const SQL: &str = "SELECT vcenter, vm_id, COUNT(*), SUM(vcpu_count), SUM(ram_gb), SUM(provisioned_disk_gb),
             SUM(tier = 1), SUM(tier = 2), SUM(tier = 3), SUM(tier = 4),
+            SUM(NOT is_template AND NOT srm_placeholder AND powered_on), SUM(is_template),
+            SUM(NOT is_template AND srm_placeholder),
             MIN(CASE WHEN creation_time > 0 THEN creation_time END), MAX(deletion_time), MAX(snapshot_time)
         FROM vm_hourly
         WHERE vcenter IN (SELECT vcenter FROM snapshot_registry WHERE snapshot_time >= ?1 AND snapshot_time < ?2)
@@ -354,16 +411,13 @@ pub(super) async fn query_all<T>(
     params: impl rusqlite::Params,
     mut map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>> {
-    run_pooled(pool, op, |db| {
-        let mut statement = db.prepare(sql)?;
-        let mut rows = statement.query(params)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(map(row)?);
-        }
-        Ok(out)
+    let mut out = Vec::new();
+    scan(pool, op, sql, params, |row| {
+        out.push(map(row)?);
+        Ok(())
     })
-    .await
+    .await?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Daily and monthly summaries: written whole per period (replace in one transaction), read
 //! back sorted, and computed inside the database by the `sql` engine.
 
-use super::grain::{Grain, per_grain, summary_columns};
+use super::grain::{Grain, figure_columns, per_grain, summary_columns};
 use super::{
     QueryContext, Result, Store, Tx, postgres, sqlite_native, totals, trace, with_pool, with_tx,
 };
@@ -20,7 +20,8 @@ const DAILY_SQL: &str = concat!(
         a.silver_hits / a.samples_present * 100.0, a.gold_hits / a.samples_present * 100.0,
         a.tin_hits / r.total_samples, a.bronze_hits / r.total_samples,
         a.silver_hits / r.total_samples, a.gold_hits / r.total_samples,
-        a.creation_time, a.deletion_time, a.snapshot_time
+        a.creation_time, a.deletion_time, a.snapshot_time,
+        a.samples_powered_on, a.samples_template, a.samples_placeholder
     FROM (
         SELECT vcenter, vm_id, COUNT(*) AS samples_present,
             CAST(SUM(vcpu_count) AS DOUBLE PRECISION) AS vcpu_sum,
@@ -30,7 +31,10 @@ const DAILY_SQL: &str = concat!(
             CAST(SUM(CASE WHEN tier = 3 THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS silver_hits,
             CAST(SUM(CASE WHEN tier = 4 THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS gold_hits,
             COALESCE(MIN(CASE WHEN creation_time > 0 THEN creation_time END), 0) AS creation_time,
-            MAX(deletion_time) AS deletion_time, MAX(snapshot_time) AS snapshot_time
+            MAX(deletion_time) AS deletion_time, MAX(snapshot_time) AS snapshot_time,
+            SUM(CASE WHEN is_template THEN 0 WHEN srm_placeholder THEN 0 WHEN powered_on THEN 1 ELSE 0 END) AS samples_powered_on,
+            SUM(CASE WHEN is_template THEN 1 ELSE 0 END) AS samples_template,
+            SUM(CASE WHEN is_template THEN 0 WHEN srm_placeholder THEN 1 ELSE 0 END) AS samples_placeholder
         FROM vm_hourly
         WHERE vcenter IN (SELECT vcenter FROM snapshot_registry WHERE snapshot_time >= $1 AND snapshot_time < $2)
           AND snapshot_time >= $1 AND snapshot_time < $2
@@ -56,7 +60,8 @@ const MONTHLY_SQL: &str = concat!(
         a.tin_share / m.total_samples * 100.0, a.bronze_share / m.total_samples * 100.0,
         a.silver_share / m.total_samples * 100.0, a.gold_share / m.total_samples * 100.0,
         a.tin, a.bronze, a.silver, a.gold,
-        a.creation_time, a.deletion_time, a.snapshot_time
+        a.creation_time, a.deletion_time, a.snapshot_time,
+        a.samples_powered_on, a.samples_template, a.samples_placeholder
     FROM (
         SELECT vcenter, vm_id, SUM(samples_present) AS samples_present,
             SUM(avg_vcpu_count * total_samples) AS vcpu_weighted,
@@ -69,7 +74,9 @@ const MONTHLY_SQL: &str = concat!(
             SUM(tin) AS tin, SUM(bronze) AS bronze, SUM(silver) AS silver, SUM(gold) AS gold,
             COALESCE(MIN(CASE WHEN creation_time > 0 THEN creation_time END), 0) AS creation_time,
             MAX(deletion_time) AS deletion_time, MAX(snapshot_time) AS snapshot_time,
-            MAX(period_start) AS last_day
+            MAX(period_start) AS last_day,
+            SUM(samples_powered_on) AS samples_powered_on, SUM(samples_template) AS samples_template,
+            SUM(samples_placeholder) AS samples_placeholder
         FROM vm_daily_summary WHERE period_start >= $1 AND period_start < $2
         GROUP BY vcenter, vm_id
     ) a
@@ -101,7 +108,7 @@ impl Store {
                     [
                         " (",
                         summary_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
                     ]
                 );
                 sqlite_native::insert_summaries(conn, insert, period_start, rows).await?;
@@ -154,7 +161,8 @@ impl Store {
     }
 
     /// Streams the figures of every daily summary in `[from, to)` to `visit` with
-    /// `(vcenter, vm_id, period_start)`: the rust engine's one pass over a month.
+    /// `(vcenter, vm_id, period_start)`, in no particular order: the rust engine's one pass
+    /// over a month, which needs neither placements nor an order (see [`Self::scan_daily_rows`]).
     pub async fn scan_daily_figures(
         &self,
         from: i64,
@@ -162,14 +170,37 @@ impl Store {
         visit: impl FnMut(&str, &str, i64, &Figures),
     ) -> Result<u64> {
         const SQL: &str = concat!(
-            "SELECT period_start, vcenter, vm_id, samples_present, total_samples, avg_is_present, avg_vcpu_count, avg_ram_gb, avg_provisioned_disk, pool_tin_pct, pool_bronze_pct, pool_silver_pct, pool_gold_pct, tin, bronze, silver, gold, creation_time, deletion_time, snapshot_time ",
-            "FROM vm_daily_summary WHERE period_start >= $1 AND period_start < $2"
+            "SELECT period_start, vcenter, vm_id, ",
+            figure_columns!(),
+            " FROM vm_daily_summary WHERE period_start >= $1 AND period_start < $2"
         );
         match self {
             Store::Sqlite(pool) => {
                 sqlite_native::scan_daily_figures(pool, SQL, from, to, visit).await
             }
             Store::Postgres(pool) => postgres::scan_daily_figures(pool, from, to, visit).await,
+        }
+    }
+
+    /// Streams every daily summary with its period_start in `[from, to)` to `visit` as
+    /// `(period_start, vcenter, vm_id, placement, figures)`, borrowed from the row, ordered
+    /// by period_start, vcenter, vm_id (the primary key's order): what pricing reads.
+    /// Returns the number of rows.
+    pub async fn scan_daily_rows(
+        &self,
+        from: i64,
+        to: i64,
+        visit: impl FnMut(i64, &str, &str, PlacementRef<'_>, &Figures),
+    ) -> Result<u64> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            summary_columns!(),
+            " FROM vm_daily_summary WHERE period_start >= $1 AND period_start < $2 ",
+            "ORDER BY period_start, vcenter, vm_id"
+        );
+        match self {
+            Store::Sqlite(pool) => sqlite_native::scan_daily_rows(pool, SQL, from, to, visit).await,
+            Store::Postgres(pool) => postgres::scan_daily_rows(pool, from, to, visit).await,
         }
     }
 

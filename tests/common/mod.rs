@@ -147,14 +147,16 @@ pub fn assert_summaries_agree(left: &[VmSummary], right: &[VmSummary]) {
                 x.total_samples,
                 x.creation_time,
                 x.deletion_time,
-                x.snapshot_time
+                x.snapshot_time,
+                x.sample_classes()
             ),
             (
                 y.samples_present,
                 y.total_samples,
                 y.creation_time,
                 y.deletion_time,
-                y.snapshot_time
+                y.snapshot_time,
+                y.sample_classes()
             ),
             "counts and times of {}",
             a.vm_id
