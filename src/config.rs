@@ -199,6 +199,10 @@ pub struct Settings {
     pub rate_cards: Vec<RateCardSpec>,
     /// Ordered rules that assign each VM-day to a tenant; first match wins, else `unassigned`.
     pub tenant_rules: Vec<TenantRuleSpec>,
+    /// `vctp serve`'s `/metrics` has a month-to-date cost gauge for the this many most costly
+    /// VMs of each currency (`vctp_vm_cost_month_to_date`); 0, the default, has none, so the
+    /// series are bounded by the tenants.
+    pub cost_metrics_vm_limit: usize,
     /// `rate_cards` and `tenant_rules`, checked.
     #[serde(skip)]
     pub pricing: Pricing,
@@ -356,6 +360,7 @@ impl Default for Settings {
             rate_cards: Vec::new(),
             tenant_rules: Vec::new(),
             pricing: Pricing::default(),
+            cost_metrics_vm_limit: 0,
         }
     }
 }

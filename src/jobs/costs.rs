@@ -3,7 +3,7 @@
 //! or rule reprices history at once. The CLI, the API, the reports, the UI and `/metrics` all
 //! come through here.
 
-use crate::aggregate::PlacementRef;
+use crate::aggregate::{Day, PlacementRef};
 use crate::cost::price::{self, CostReport};
 use crate::cost::{DayUse, GroupBy, Ledger, Period, Pricer, Pricing, Usage};
 use crate::store::Store;
@@ -31,11 +31,22 @@ impl Error {
 
 /// Every charge of `period`.
 pub async fn ledger(store: &Store, pricing: &Pricing, period: Period) -> Result<Ledger, Error> {
+    ledger_through(store, pricing, period, period.end_day()).await
+}
+
+/// The charges of `period`'s days before `end` (a month to a given day, priced and rounded as
+/// the month is: disk per GB-month by the days of the whole month).
+pub async fn ledger_through(
+    store: &Store,
+    pricing: &Pricing,
+    period: Period,
+    end: Day,
+) -> Result<Ledger, Error> {
     let mut pricer = Pricer::new(pricing, period)?;
     let no_attributes = BTreeMap::new();
     let mut rows = 0usize;
     let mut day = period.first_day();
-    while day < period.end_day() {
+    while day < period.end_day().min(end) {
         for vm in store.summaries(Grain::Daily, day.start()).await? {
             rows += 1;
             let p = &vm.placement;
