@@ -421,3 +421,50 @@ async fn the_openapi_document_has_the_cost_routes() {
         );
     }
 }
+
+#[tokio::test]
+async fn cost_answers_are_kept_by_the_answer_cache_for_its_seconds() {
+    let mut app = priced(common::sqlite().await, "").await;
+    app.state = app
+        .state
+        .clone()
+        .with_response_cache(std::time::Duration::from_secs(60));
+    let uri = "/api/costs/monthly?month=2026-11";
+    let (_, before) = get_json(&app, uri).await;
+    assert_eq!(before["totals"][0]["cost"], "3.90");
+    let (_, _, page) = get(&app, "/finance?month=2026-11").await;
+    assert!(page.contains("Total EUR 3.90"));
+    // Another day of vm-1 is aggregated: 1.60 more, once the kept answer has expired.
+    let start = Day::parse("2026-11-03").unwrap().start();
+    import(
+        &app.db.store,
+        (0..24).map(|hour| {
+            let mut web = hourly_row("vc-a", "vm-1", start + hour * 3_600);
+            web.folder = "/DC0/vm/acme/web".into();
+            web
+        }),
+    )
+    .await;
+    aggregate_daily(
+        &app.db.store,
+        Day::parse("2026-11-03").unwrap(),
+        Engine::Rust,
+    )
+    .await
+    .unwrap();
+    assert_eq!(get_json(&app, uri).await.1, before, "served from the cache");
+    assert_eq!(
+        get(&app, "/finance?month=2026-11").await.2,
+        page,
+        "kept too"
+    );
+    app.state = app
+        .state
+        .clone()
+        .with_response_cache(std::time::Duration::ZERO);
+    let (_, fresh) = get_json(&app, uri).await;
+    assert_eq!(
+        fresh["totals"][0]["cost"], "5.50",
+        "3.90 + 1.60, priced afresh"
+    );
+}
