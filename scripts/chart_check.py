@@ -108,6 +108,8 @@ SETTINGS_NOT_IN_VALUES = {
     "vcenter_allow_plain_http",
     "vcenter_ca_file",  # VCenterTarget resources
     "metrics_exports",  # MetricsExport resources
+    "rate_cards",
+    "tenant_rules",  # rateCards, tenantRules
     "bind_ip",
     "bind_port",  # VCTP_LISTEN
     "bind_disable_tls",
@@ -1769,7 +1771,9 @@ def check_notes(
 # Alert rules: promtool check and unit tests
 
 
-def alert_tests(operator_job: str, api_job: str, stale_seconds: int) -> list[dict[str, Any]]:
+def alert_tests(
+    operator_job: str, api_job: str, stale_seconds: int, growth_percent: float
+) -> list[dict[str, Any]]:
     """promtool unit tests of every alert, for the series the operator's and the API's pods
     export (the caller drops the tests of alerts a case does not render)."""
     ns = {"namespace": NAMESPACE}
@@ -1983,6 +1987,32 @@ def alert_tests(operator_job: str, api_job: str, stale_seconds: int) -> list[dic
             ],
         },
         {
+            "name": "a tenant's month to date above last month's to the same day by more than the "
+            "threshold fires once, however many API replicas report it; below it, or without "
+            "last month, it does not",
+            "interval": "1m",
+            "input_series": [
+                *(
+                    series("vctp_tenant_cost_month_to_date", f"{100 + growth_percent + 1}x{minutes}", api_job, **pod, tenant="acme", currency="EUR")
+                    for pod in (api_a, api_b)
+                ),
+                series("vctp_tenant_cost_previous_month_to_date", f"100x{minutes}", api_job, **api_a, tenant="acme", currency="EUR"),
+                series("vctp_tenant_cost_month_to_date", f"{100 + growth_percent - 1}x{minutes}", api_job, **api_a, tenant="beta", currency="EUR"),
+                series("vctp_tenant_cost_previous_month_to_date", f"100x{minutes}", api_job, **api_a, tenant="beta", currency="EUR"),
+                series("vctp_tenant_cost_month_to_date", f"500x{minutes}", api_job, **api_a, tenant="gamma", currency="EUR"),
+            ],
+            "alert_rule_test": [
+                {"eval_time": "30m", "alertname": "VctpTenantCostGrowth", "exp_alerts": []},
+                {
+                    "eval_time": "90m",
+                    "alertname": "VctpTenantCostGrowth",
+                    "exp_alerts": [
+                        {"exp_labels": {**ns, "tenant": "acme", "currency": "EUR", "severity": "warning"}}
+                    ],
+                },
+            ],
+        },
+        {
             "name": "API replicas alone: a failure fires once",
             "interval": "1m",
             "input_series": [
@@ -2040,6 +2070,7 @@ def check_alerts(
         *(["VctpNoLeader"] if operator_alerts and values["operator"]["leaderElection"]["enabled"] else []),
         *(["VctpOperatorDown", "VctpReconcileErrors"] if operator_alerts else []),
         *(["VctpApiDown"] if api_scraped else []),
+        *(["VctpTenantCostGrowth"] if api_scraped and values.get("rateCards") else []),
         "VctpSnapshotsFailed",
         "VctpSnapshotsStale",
         "VctpDailyAggregationFailed",
@@ -2068,7 +2099,10 @@ def check_alerts(
     bare_file = out / "prometheus-rules.bare.yaml"
     bare_file.write_text(yaml.safe_dump(bare, sort_keys=False))
     tests = alert_tests(
-        f"{fullname}-metrics", f"{fullname}-api", values["prometheusRule"]["staleSnapshotSeconds"]
+        f"{fullname}-metrics",
+        f"{fullname}-api",
+        values["prometheusRule"]["staleSnapshotSeconds"],
+        values["prometheusRule"]["tenantCostGrowthPercent"],
     )
     tests_file = out / "prometheus-rules.test.yaml"
     tests_file.write_text(
@@ -2131,8 +2165,12 @@ def settings_fields() -> set[str]:
     for line in match.group(1).splitlines():
         if m := re.search(r'#\[serde\(rename = "([a-z_]+)"\)\]', line):
             rename = m.group(1)
+        elif re.search(r"#\[serde\(skip\)\]", line):
+            # Computed from other keys (e.g. `pricing`), never read from the file.
+            rename = ""
         elif m := re.match(r"\s*pub ([a-z_][a-z0-9_]*):", line):
-            fields.add(rename or m.group(1))
+            if rename != "":
+                fields.add(rename or m.group(1))
             rename = None
     return fields
 

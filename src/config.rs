@@ -199,6 +199,13 @@ pub struct Settings {
     pub rate_cards: Vec<RateCardSpec>,
     /// Ordered rules that assign each VM-day to a tenant; first match wins, else `unassigned`.
     pub tenant_rules: Vec<TenantRuleSpec>,
+    /// `vctp serve`'s `/metrics` has a month-to-date cost gauge for the this many most costly
+    /// VMs of each currency (`vctp_vm_cost_month_to_date`); 0, the default, has none, so the
+    /// series are bounded by the tenants.
+    pub cost_metrics_vm_limit: usize,
+    /// Under `auth_mode: required` the cost gauges are left out of the public `/metrics`
+    /// (nothing of the data is public) unless this says whoever can scrape may see them.
+    pub cost_metrics_public: bool,
     /// `rate_cards` and `tenant_rules`, checked.
     #[serde(skip)]
     pub pricing: Pricing,
@@ -356,6 +363,8 @@ impl Default for Settings {
             rate_cards: Vec::new(),
             tenant_rules: Vec::new(),
             pricing: Pricing::default(),
+            cost_metrics_vm_limit: 0,
+            cost_metrics_public: false,
         }
     }
 }

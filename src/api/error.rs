@@ -46,6 +46,9 @@ pub enum ApiError {
     NoEncryptionKey(String),
     #[error("failed to encrypt: {0}")]
     Encrypt(crate::credentials::Error),
+    /// A period the settings cannot price, or with nothing stored to price.
+    #[error(transparent)]
+    Costs(crate::jobs::costs::Error),
     /// The handler outlived the per-request deadline (settings.request_timeout_seconds).
     #[error("the request did not finish within {} s", .0.as_secs_f64())]
     Deadline(std::time::Duration),
@@ -61,6 +64,16 @@ impl From<crate::jobs::aggregate::Error> for ApiError {
                 ..
             } => ApiError::NothingToAggregate(source.to_string()),
             e => ApiError::Aggregation(Box::new(e)),
+        }
+    }
+}
+
+impl From<crate::jobs::costs::Error> for ApiError {
+    fn from(e: crate::jobs::costs::Error) -> ApiError {
+        match e {
+            // Answered as every other store failure (503 when the database is down).
+            crate::jobs::costs::Error::Store(e) => ApiError::Store(e),
+            e => ApiError::Costs(e),
         }
     }
 }
@@ -92,6 +105,7 @@ impl ApiError {
             ApiError::NoEncryptionKey(_) => "NoEncryptionKey",
             ApiError::Encrypt(e) => e.reason(),
             ApiError::Deadline(_) => "RequestTimedOut",
+            ApiError::Costs(e) => cost_reason(e),
         }
     }
 
@@ -121,6 +135,7 @@ impl ApiError {
             }
             ApiError::Encrypt(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Costs(e) => cost_status(e),
             ApiError::UnknownVcenter(_)
             | ApiError::UnknownReport(_)
             | ApiError::UnknownVm(_)
@@ -145,6 +160,32 @@ impl ApiError {
             name,
             reason: reason.into(),
         }
+    }
+}
+
+/// A period with no daily summaries is a 404, as an unknown report is. A period the settings
+/// cannot price (no card at all, or none in effect on one of its days) is a 409: the request
+/// is right and the data are there, but the server's configuration conflicts with answering
+/// it, and only changing the settings (not the request) fixes it.
+pub fn cost_status(e: &crate::jobs::costs::Error) -> StatusCode {
+    use crate::jobs::costs::Error;
+    match e {
+        Error::NoSummaries { .. } => StatusCode::NOT_FOUND,
+        Error::Price(_) => StatusCode::CONFLICT,
+        Error::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Store(_) | Error::Period(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+pub fn cost_reason(e: &crate::jobs::costs::Error) -> &'static str {
+    use crate::cost::price::Error as Price;
+    use crate::jobs::costs::Error;
+    match e {
+        Error::NoSummaries { .. } => "NoSummaries",
+        Error::Price(Price::NoCards) => "NoRateCard",
+        Error::Price(Price::NoCardOn { .. }) => "NoRateCardOnDay",
+        Error::Store(e) => e.reason(),
+        Error::Period(_) => "CorruptSummary",
     }
 }
 

@@ -1,6 +1,6 @@
 //! `/metrics`, `/healthz`, `/readyz`: the seed's metric families computed at each scrape from
-//! the run records in the database (right whichever process did the work), plus this
-//! server's own request counters by matched route.
+//! the run records in the database (right whichever process did the work), this server's own
+//! request counters by matched route, and the month-to-date cost gauges last computed.
 
 use super::ApiError;
 use super::error::unavailable;
@@ -207,10 +207,18 @@ async fn aggregation_metrics(store: &Store, registry: &Registry) -> Result<(), A
 pub async fn render(
     State(store): State<Store>,
     State(http_metrics): State<Arc<HttpMetrics>>,
+    State(finance): State<Arc<super::Finance>>,
+    State(auth): State<Arc<crate::auth::Auth>>,
 ) -> Result<Response, ApiError> {
     let stored = stored_metrics(&store).await?;
     let mut families = stored.gather();
     families.extend(http_metrics.registry.gather());
+    // Computed off the scrape path (api::finance): a scrape never waits for pricing. What
+    // tenants cost is data, and `/metrics` is public: under auth_mode: required it is shown
+    // only when the settings say so.
+    if auth.mode() != crate::auth::roles::Mode::Required || finance.public_gauges {
+        families.extend(finance.families());
+    }
     let encoder = TextEncoder::new();
     let mut out = Vec::new();
     encoder.encode(&families, &mut out)?;

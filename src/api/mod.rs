@@ -4,10 +4,12 @@
 mod admin;
 mod auth;
 mod cache;
+mod costs;
 mod deadline;
 mod debug;
 mod diagnostics;
 mod error;
+mod finance;
 mod metrics;
 mod reports;
 mod server;
@@ -23,6 +25,7 @@ mod vcenters;
 pub use admin::{Aggregation, Trigger};
 pub use error::ApiError;
 pub use error::error_body;
+pub use finance::Finance;
 pub use metrics::HttpMetrics;
 pub use server::{Background, Limits, ServerOptions, StartError, start};
 
@@ -70,6 +73,9 @@ pub struct AppState {
     /// The longest a GET or HEAD request may take before it answers 503 `request timed out`
     /// (settings.request_timeout_seconds).
     pub request_timeout: Duration,
+    /// The rate cards and tenant rules, and the costs last computed with them (the finance
+    /// page's months and the cost gauges of `/metrics`).
+    pub finance: Arc<Finance>,
 }
 
 impl AppState {
@@ -87,6 +93,7 @@ impl AppState {
             pprof: false,
             secure_cookies: false,
             request_timeout: crate::config::DEFAULT_REQUEST_TIMEOUT,
+            finance: Arc::new(Finance::new(Default::default(), 0, false)),
         })
     }
 
@@ -131,6 +138,19 @@ impl AppState {
         self
     }
 
+    /// Prices with `pricing` (settings.rate_cards, tenant_rules); `/metrics` has per-VM cost
+    /// gauges for the `vm_limit` most costly VMs of each currency; under `auth_mode:
+    /// required` only when `public_gauges` (settings.cost_metrics_public).
+    pub fn with_pricing(
+        mut self,
+        pricing: crate::cost::Pricing,
+        vm_limit: usize,
+        public_gauges: bool,
+    ) -> AppState {
+        self.finance = Arc::new(Finance::new(pricing, vm_limit, public_gauges));
+        self
+    }
+
     pub fn with_encryption_key(mut self, key: crate::credentials::Key) -> AppState {
         self.encryption_key = Some(Arc::new(key));
         self
@@ -147,6 +167,12 @@ impl FromRef<AppState> for Store {
 impl FromRef<AppState> for Arc<HttpMetrics> {
     fn from_ref(state: &AppState) -> Arc<HttpMetrics> {
         state.http_metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Finance> {
+    fn from_ref(state: &AppState) -> Arc<Finance> {
+        state.finance.clone()
     }
 }
 
@@ -173,6 +199,7 @@ impl FromRef<AppState> for Arc<crate::auth::Auth> {
         (name = "auth", description = "LDAP login and bearer tokens"),
         (name = "admin", description = "Regeneration, repair, cache rebuild, credential encryption (admin role)"),
         (name = "diagnostics", description = "Why a day's summary is what it is"),
+        (name = "costs", description = "What a day or month costs: daily summaries priced at the rate cards, by tenant, VM, pool, vCenter or cluster"),
     ),
     modifiers(&BearerAuth)
 )]
@@ -229,6 +256,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(snapshots::list))
         .routes(routes!(summaries::daily))
         .routes(routes!(summaries::monthly))
+        .routes(routes!(costs::daily))
+        .routes(routes!(costs::monthly))
         .routes(routes!(reports::list))
         .routes(routes!(reports::download))
         .routes(routes!(trace::trace))

@@ -101,6 +101,11 @@ pub async fn start(
         .with_pprof(settings.enable_pprof)
         .with_request_timeout(settings.request_timeout())
         .with_secure_cookies(options.tls.is_some() || options.secure_cookies_behind_proxy)
+        .with_pricing(
+            settings.pricing.clone(),
+            settings.cost_metrics_vm_limit,
+            settings.cost_metrics_public,
+        )
         .with_aggregation(Aggregation {
             engine: settings.scheduled_aggregation_engine,
             pivots: Arc::new(settings.report_summary_pivots.clone()),
@@ -139,6 +144,8 @@ pub struct Background {
     pub url: String,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
+    /// Computes the kept costs now and then ([`super::finance::REFRESH_EVERY`]).
+    costs: tokio::task::JoinHandle<()>,
 }
 
 impl Background {
@@ -153,6 +160,7 @@ impl Background {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let costs = tokio::spawn(state.finance.clone().refresh_every(state.store.clone()));
         let task = tokio::spawn(serve(
             listener,
             App::new(state, limits),
@@ -162,11 +170,17 @@ impl Background {
                 let _ = stopped.await;
             },
         ));
-        Ok(Background { url, stop, task })
+        Ok(Background {
+            url,
+            stop,
+            task,
+            costs,
+        })
     }
 
     /// Stops accepting, finishes open requests, and reports how the server ended.
     pub async fn stop(self) -> std::io::Result<()> {
+        self.costs.abort();
         let _ = self.stop.send(());
         self.task.await.map_err(std::io::Error::other)
     }

@@ -32,8 +32,22 @@ impl Error {
 
 /// Every charge of `period`.
 pub async fn ledger(store: &Store, pricing: &Pricing, period: Period) -> Result<Ledger, Error> {
+    ledger_through(store, pricing, period, period.end_day()).await
+}
+
+/// The charges of `period`'s days before `end` (a month to a given day, priced and rounded as
+/// the month is: disk per GB-month by the days of the whole month).
+pub async fn ledger_through(
+    store: &Store,
+    pricing: &Pricing,
+    period: Period,
+    end: Day,
+) -> Result<Ledger, Error> {
     let mut pricer = Pricer::new(pricing, period)?;
-    let (from, to) = (period.first_day().start(), period.end_day().start());
+    let (from, to) = (
+        period.first_day().start(),
+        period.end_day().min(end).start(),
+    );
     // Custom attributes are read only when a rule looks at them.
     let history = if pricing.rules.reads_attributes() {
         store.vm_attributes(from, to).await?

@@ -173,6 +173,12 @@ without an object store the reports go to /tmp/reports (lost with the pod).
 {{- if .Values.objectStore.options }}
 {{- $_ := set $settings "object_store_options" .Values.objectStore.options }}
 {{- end }}
+{{- with .Values.rateCards }}
+{{- $_ := set $settings "rate_cards" . }}
+{{- end }}
+{{- with .Values.tenantRules }}
+{{- $_ := set $settings "tenant_rules" . }}
+{{- end }}
 {{- if and .Values.api.enabled .Values.api.auth.enabled }}
 {{- include "vctp.api.authSettings" (dict "settings" $settings "auth" .Values.api.auth) }}
 {{- end -}}

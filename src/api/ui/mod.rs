@@ -5,6 +5,7 @@
 
 pub mod assets;
 pub mod chart;
+mod finance;
 mod pages;
 mod trace;
 
@@ -30,6 +31,9 @@ pub enum Error {
     UnknownVm(String),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    /// A month the settings cannot price, or with nothing stored to price.
+    #[error(transparent)]
+    Costs(crate::jobs::costs::Error),
     #[error("failed to render page {page}: {source}")]
     Render {
         page: &'static str,
@@ -45,6 +49,7 @@ impl Error {
             Error::UnknownVcenter(_) => "UnknownVcenter",
             Error::UnknownVm(_) => "UnknownVm",
             Error::Store(e) => e.reason(),
+            Error::Costs(e) => super::error::cost_reason(e),
             Error::Render { .. } => "RenderFailed",
         }
     }
@@ -55,6 +60,7 @@ impl Error {
             Error::BadParameter { .. } => StatusCode::BAD_REQUEST,
             Error::UnknownVcenter(_) | Error::UnknownVm(_) => StatusCode::NOT_FOUND,
             Error::Store(_) | Error::Render { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Costs(e) => super::error::cost_status(e),
         }
     }
 
@@ -62,6 +68,15 @@ impl Error {
         Error::BadParameter {
             name,
             reason: reason.into(),
+        }
+    }
+}
+
+impl From<crate::jobs::costs::Error> for Error {
+    fn from(e: crate::jobs::costs::Error) -> Error {
+        match e {
+            crate::jobs::costs::Error::Store(e) => Error::Store(e),
+            e => Error::Costs(e),
         }
     }
 }
@@ -183,11 +198,13 @@ fn html(page: &'static str, template: &impl Template) -> Result<Html<String>, Er
         .map_err(|source| Error::Render { page, source })
 }
 
-/// Every UI route, to be merged into the API router; the pages read only the store.
+/// Every UI route, to be merged into the API router; the pages read the store (and the
+/// finance page the costs the server keeps).
 pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Store: FromRef<S>,
+    std::sync::Arc<super::Finance>: FromRef<S>,
 {
     Router::new()
         .route("/", get(pages::dashboard))
@@ -197,6 +214,7 @@ where
         .route("/snapshots/{grain}", get(pages::snapshots))
         .route("/vm/trace", get(trace::page))
         .route("/reports", get(pages::reports))
+        .route("/finance", get(finance::page))
         .route("/assets/vctp.css", get(css))
         .route("/favicon.svg", get(favicon))
 }
