@@ -28,6 +28,7 @@ async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcen
             store: &db.store,
             objects: &objects,
             pivots: &pivots,
+            pricing: &Default::default(),
         },
         &Request {
             period: Period::Day(day),
@@ -57,6 +58,7 @@ async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcen
             store: &db.store,
             objects: &objects,
             pivots: &pivots,
+            pricing: &Default::default(),
         },
         &Request {
             period: Period::hour("2026-01-10T05").unwrap(),
@@ -91,6 +93,7 @@ async fn a_request_for_a_period_without_snapshots_fails_naming_it() {
             store: &db.store,
             objects: &objects,
             pivots: &PivotSpec::defaults(),
+            pricing: &Default::default(),
         },
         &Request {
             period: Period::Day(Day::parse("2026-01-10").unwrap()),
@@ -127,6 +130,7 @@ async fn a_caller_that_skips_empty_periods_gets_a_skipped_outcome_and_no_report(
             store: &db.store,
             objects: &objects,
             pivots: &PivotSpec::defaults(),
+            pricing: &Default::default(),
         },
         &Request {
             period: Period::Day(day),
@@ -163,6 +167,7 @@ async fn an_aggregation_on_s3_leaves_keys_and_checksums_but_no_download_link_for
             store: &db.store,
             objects: &objects,
             pivots: &PivotSpec::defaults(),
+            pricing: &Default::default(),
         },
         &Request {
             period: Period::Day(day),
