@@ -241,4 +241,4 @@ async fn focus_file_and_costs_sheet_agree_with_vctp_costs(db: TestDb) {
     assert_eq!(decimal(&total[7]), sum);
 }
 
-common::on_both_databases!(focus_file_and_costs_sheet_agree_with_vctp_costs);
+on_both_databases!(focus_file_and_costs_sheet_agree_with_vctp_costs);
