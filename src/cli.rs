@@ -406,6 +406,13 @@ pub enum ReportPeriod {
         #[arg(long)]
         month: String,
     },
+    /// One UTC month's costs as a FinOps FOCUS 1.2 CSV (reports/focus/<YYYY-MM>/…csv): one
+    /// row per charge. Needs a rate card (settings.rate_cards); written with every monthly
+    /// report too.
+    Focus {
+        #[arg(long)]
+        month: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -413,6 +420,7 @@ pub enum ReportKind {
     Hourly,
     Daily,
     Monthly,
+    Focus,
 }
 
 impl ReportKind {
@@ -421,6 +429,7 @@ impl ReportKind {
             ReportKind::Hourly => "hourly",
             ReportKind::Daily => "daily",
             ReportKind::Monthly => "monthly",
+            ReportKind::Focus => "focus",
         }
     }
 }

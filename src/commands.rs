@@ -412,6 +412,7 @@ async fn aggregate(
         store,
         objects: &objects,
         pivots: &settings.report_summary_pivots,
+        pricing: &settings.pricing,
     };
     let request = aggregate_job::Request {
         period,
@@ -489,18 +490,31 @@ fn print_report(objects: &Objects, key: &str, size: i64, sha256: &str) {
 async fn report(store: &Store, settings: &Settings, command: ReportCommand) -> Result<()> {
     match command {
         ReportCommand::Generate { period, vcenter } => {
-            let period = match period {
-                ReportPeriod::Hourly { at } => Period::hour(&at)?,
-                ReportPeriod::Daily { date } => Period::Day(Day::parse(&date)?),
-                ReportPeriod::Monthly { month } => Period::Month(Month::parse(&month)?),
-            };
             let objects = report_store(settings)?;
             let stores = Stores {
                 store,
                 objects: &objects,
                 pivots: &settings.report_summary_pivots,
+                pricing: &settings.pricing,
             };
-            for entry in report_job::generate(&stores, period, vcenter.as_deref(), None).await? {
+            let scope = vcenter.as_deref();
+            let written = match period {
+                ReportPeriod::Hourly { at } => {
+                    report_job::generate(&stores, Period::hour(&at)?, scope, None).await?
+                }
+                ReportPeriod::Daily { date } => {
+                    let period = Period::Day(Day::parse(&date)?);
+                    report_job::generate(&stores, period, scope, None).await?
+                }
+                ReportPeriod::Monthly { month } => {
+                    let period = Period::Month(Month::parse(&month)?);
+                    report_job::generate(&stores, period, scope, None).await?
+                }
+                ReportPeriod::Focus { month } => {
+                    report_job::generate_focus(&stores, Month::parse(&month)?, scope).await?
+                }
+            };
+            for entry in written {
                 print_report(&objects, &entry.object_key, entry.size, &entry.sha256);
             }
         }
@@ -597,6 +611,7 @@ async fn snapshot_run(store: &Store, settings: &Settings, only: Option<&str>) ->
             store,
             objects,
             pivots: &settings.report_summary_pivots,
+            pricing: &settings.pricing,
         }),
     };
     let snapshot_time = chrono::Utc::now().timestamp();

@@ -234,6 +234,7 @@ impl Scheduler {
             store: &self.store,
             objects: &self.reports,
             pivots: &self.settings.report_summary_pivots,
+            pricing: &self.settings.pricing,
         };
         let period = match job {
             Job::Snapshot => {

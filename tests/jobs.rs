@@ -28,6 +28,7 @@ async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcen
             store: &db.store,
             objects: &objects,
             pivots: &pivots,
+            pricing: &Default::default(),
         },
         &Request {
             period: Period::Day(day),
@@ -57,6 +58,7 @@ async fn an_aggregation_request_stores_summaries_and_reports_each_requested_vcen
             store: &db.store,
             objects: &objects,
             pivots: &pivots,
+            pricing: &Default::default(),
         },
         &Request {
             period: Period::hour("2026-01-10T05").unwrap(),
@@ -91,6 +93,7 @@ async fn a_request_for_a_period_without_snapshots_fails_naming_it() {
             store: &db.store,
             objects: &objects,
             pivots: &PivotSpec::defaults(),
+            pricing: &Default::default(),
         },
         &Request {
             period: Period::Day(Day::parse("2026-01-10").unwrap()),
@@ -127,6 +130,7 @@ async fn a_caller_that_skips_empty_periods_gets_a_skipped_outcome_and_no_report(
             store: &db.store,
             objects: &objects,
             pivots: &PivotSpec::defaults(),
+            pricing: &Default::default(),
         },
         &Request {
             period: Period::Day(day),
@@ -163,6 +167,7 @@ async fn an_aggregation_on_s3_leaves_keys_and_checksums_but_no_download_link_for
             store: &db.store,
             objects: &objects,
             pivots: &PivotSpec::defaults(),
+            pricing: &Default::default(),
         },
         &Request {
             period: Period::Day(day),
@@ -193,4 +198,96 @@ async fn an_aggregation_on_s3_leaves_keys_and_checksums_but_no_download_link_for
         assert_eq!(fields, ["key", "sha256", "size"], "{report}");
     }
     assert!(!message.contains("X-Amz-"), "{message}");
+}
+
+/// The sheet names of a workbook and all its shared strings (the Cover's text among them).
+fn workbook_text(path: &std::path::Path) -> (String, String) {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    (read("xl/workbook.xml"), read("xl/sharedStrings.xml"))
+}
+
+fn pricing(cards: &str) -> vctp::cost::Pricing {
+    let cards: Vec<vctp::cost::RateCardSpec> = serde_yaml::from_str(cards).unwrap();
+    vctp::cost::Pricing {
+        cards: vctp::cost::RateCards::from_specs(&cards).unwrap(),
+        rules: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn reports_carry_costs_and_a_focus_file_only_when_the_period_can_be_priced() {
+    use vctp::aggregate::engine::{aggregate_daily, aggregate_monthly};
+    use vctp::jobs::report::generate;
+    let db = common::sqlite().await;
+    let day = Day::parse("2026-01-10").unwrap();
+    let inventory = vctp::synth::Inventory::new(20, 1, day, 2, 5);
+    common::import(&db.store, common::synthetic_rows(&inventory, day, 2)).await;
+    aggregate_daily(&db.store, day, Engine::Rust).await.unwrap();
+    aggregate_monthly(&db.store, day.month(), Engine::Rust)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Objects::from_url(dir.path().to_str().unwrap(), &Default::default()).unwrap();
+    let pivots = PivotSpec::defaults();
+    let priced = pricing("[{currency: EUR, effective_from: 2026-01-01, tiers: {none: 1}}]");
+    let too_late = pricing("[{name: next year, currency: EUR, effective_from: 2027-01-01}]");
+    let unpriced = vctp::cost::Pricing::default();
+    let stores = |pricing| Stores {
+        store: &db.store,
+        objects: &objects,
+        pivots: &pivots,
+        pricing,
+    };
+    let xlsx = |key: &str| workbook_text(&dir.path().join(key));
+
+    // Priced: the cost sheets, and the month's FOCUS file registered as kind `focus`.
+    let written = generate(&stores(&priced), Period::Month(day.month()), None, None)
+        .await
+        .unwrap();
+    let kinds: Vec<(&str, &str)> = written
+        .iter()
+        .map(|e| (e.kind.as_str(), e.object_key.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("monthly", "reports/monthly/2026-01/all.xlsx"),
+            ("monthly", "reports/monthly/2026-01/all.csv"),
+            ("focus", "reports/focus/2026-01/all.csv"),
+        ]
+    );
+    let (sheets, _) = xlsx("reports/monthly/2026-01/all.xlsx");
+    assert!(
+        sheets.contains(r#"name="Costs""#) && sheets.contains(r#"name="VM Costs""#),
+        "{sheets}"
+    );
+
+    // A day before the first card: the report is written all the same, without costs, and
+    // its cover says why.
+    let written = generate(&stores(&too_late), Period::Day(day), None, None)
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 2);
+    let (sheets, strings) = xlsx("reports/daily/2026-01-10/all.xlsx");
+    assert!(!sheets.contains(r#"name="Costs""#), "{sheets}");
+    assert!(
+        strings.contains(
+            "not priced: no rate card is in effect on 2026-01-10 (the earliest, `next year`, starts on 2027-01-01)"
+        ),
+        "{strings}"
+    );
+
+    // No card at all: no cost sheets, nothing about costs, no FOCUS file.
+    let written = generate(&stores(&unpriced), Period::Month(day.month()), None, None)
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 2);
+    let (sheets, strings) = xlsx("reports/monthly/2026-01/all.xlsx");
+    assert!(!sheets.contains(r#"name="Costs""#), "{sheets}");
+    assert!(!strings.contains("not priced"), "{strings}");
 }

@@ -28,7 +28,7 @@ use vctp::inventory::HourlyRow;
 use vctp::inventory::csv::HOURLY_COLUMNS;
 use vctp::output::SUMMARY_COLUMNS;
 use vctp::report::{
-    self, Cover, PivotMetric, PivotSpec, daily_workbook, hourly_workbook, monthly_workbook,
+    self, Costs, Cover, PivotMetric, PivotSpec, daily_workbook, hourly_workbook, monthly_workbook,
 };
 use vctp::store::grain::{Grain, TotalsGrain};
 use vctp::store::totals::VcenterTotals;
@@ -178,6 +178,7 @@ fn build_fixture() -> Fixture {
                 &daily_vms,
                 &daily_totals,
                 &PivotSpec::defaults(),
+                Costs::Unpriced,
             ),
         ),
         (
@@ -187,6 +188,7 @@ fn build_fixture() -> Fixture {
                 &monthly_vms,
                 &month_days,
                 &monthly_pivots,
+                Costs::Unpriced,
             ),
         ),
         (
@@ -786,7 +788,14 @@ fn pivot_names_cover_each_tables_extent_and_data_sheets_have_filters_and_charts(
 fn a_bad_pivot_spec_fails_the_workbook_and_an_empty_estate_still_builds_one() {
     let mut specs = PivotSpec::defaults();
     specs[2].pivot_range = "Totals!A1:B2".into();
-    let err = daily_workbook(&cover("daily", "2026-01-31", None), &[], &[], &specs).unwrap_err();
+    let err = daily_workbook(
+        &cover("daily", "2026-01-31", None),
+        &[],
+        &[],
+        &specs,
+        Costs::Unpriced,
+    )
+    .unwrap_err();
     assert_eq!(err.reason(), "InvalidPivotSpec");
     assert!(
         err.to_string()
@@ -799,6 +808,7 @@ fn a_bad_pivot_spec_fails_the_workbook_and_an_empty_estate_still_builds_one() {
         &[],
         &[],
         &PivotSpec::defaults(),
+        Costs::Unpriced,
     )
     .unwrap();
     assert_eq!(&bytes[..2], b"PK");

@@ -36,11 +36,13 @@ pub enum Trigger {
     },
 }
 
-/// What the in-process aggregations use (the scheduled engine and the report pivots).
+/// What the in-process aggregations use (the scheduled engine, the report pivots and prices).
 #[derive(Clone, Default)]
 pub struct Aggregation {
     pub engine: Engine,
     pub pivots: Arc<Vec<PivotSpec>>,
+    /// The rate cards and tenant rules the reports are priced with.
+    pub pricing: Arc<crate::cost::Pricing>,
 }
 
 /// The legacy endpoints of the seed, answered with 410 Gone.
@@ -256,6 +258,7 @@ fn stores(state: &AppState) -> Stores<'_> {
         store: &state.store,
         objects: &state.objects,
         pivots: &state.aggregation.pivots,
+        pricing: &state.aggregation.pricing,
     }
 }
 

@@ -6,11 +6,12 @@
 use super::timed;
 use crate::aggregate::{Day, Engine};
 use crate::cli::BenchReportArgs;
+use crate::cost::Pricing;
 use crate::inventory::TierMapping;
 use crate::jobs::Stores;
 use crate::jobs::report::{self as report_job, Period};
 use crate::objstore::Objects;
-use crate::report::{self, Cover, PivotSpec};
+use crate::report::{self, Costs, Cover, PivotSpec};
 use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::{DatabaseUrl, Store};
 use crate::synth::Inventory;
@@ -51,7 +52,7 @@ pub async fn run(args: &BenchReportArgs, url: Option<DatabaseUrl>) -> Result<()>
         hosts: Vec::new(),
     };
     let build = timed("build xlsx", "rows", args.runs, || async {
-        report::daily_workbook(&cover, &summaries, &totals, &pivots)?;
+        report::daily_workbook(&cover, &summaries, &totals, &pivots, Costs::Unpriced)?;
         Ok(summaries.len() as u64)
     })
     .await?;
@@ -59,6 +60,7 @@ pub async fn run(args: &BenchReportArgs, url: Option<DatabaseUrl>) -> Result<()>
         store: &store,
         objects: &objects,
         pivots: &pivots,
+        pricing: &Pricing::default(),
     };
     let job = timed("read+build+put", "rows", args.runs, || async {
         let written =

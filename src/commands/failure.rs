@@ -92,7 +92,6 @@ all_of_kind!(Kind::Failed =>
     crate::store::Error,
     crate::objstore::Error,
     crate::jobs::aggregate::Error,
-    crate::jobs::report::Error,
     crate::jobs::retention::Error,
     crate::jobs::snapshot::Error,
     crate::api::StartError,
@@ -119,6 +118,16 @@ impl Classify for crate::jobs::import::Error {
         if matches!(self, crate::jobs::import::Error::Cancelled) {
             Kind::Interrupted
         } else if self.is_bad_input() {
+            Kind::BadInput
+        } else {
+            Kind::Failed
+        }
+    }
+}
+
+impl Classify for crate::jobs::report::Error {
+    fn kind(&self) -> Kind {
+        if self.is_bad_input() {
             Kind::BadInput
         } else {
             Kind::Failed

@@ -320,6 +320,7 @@ async fn aggregate_job(
         store: &store,
         objects: &objects,
         pivots: &settings.report_summary_pivots,
+        pricing: &settings.pricing,
     };
     let outcome = aggregate::run(
         &stores,

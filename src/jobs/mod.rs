@@ -18,17 +18,21 @@ pub mod retention;
 pub mod snapshot;
 pub mod termination;
 
+use crate::cost::Pricing;
 use crate::objstore::Objects;
 use crate::report::PivotSpec;
 use crate::store::Store;
 
 /// Where the units of work read and write: the database, the object store that reports go
-/// to, and the pivots the reports carry.
+/// to, and the pivots and prices the reports carry.
 #[derive(Clone, Copy)]
 pub struct Stores<'a> {
     pub store: &'a Store,
     pub objects: &'a Objects,
     pub pivots: &'a [PivotSpec],
+    /// Rate cards and tenant rules: with a card, daily and monthly reports get their costs
+    /// and a monthly report its FOCUS file.
+    pub pricing: &'a Pricing,
 }
 
 /// Environment of a snapshot Job's container, set by the operator from the `VCenterTarget`'s

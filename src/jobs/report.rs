@@ -1,11 +1,18 @@
 //! Report generation as a unit of work: read a period's rows from the store, build the XLSX
 //! workbook and its CSV twin (pure, `report`), write both to object storage with their
 //! `.sha256` sidecars, then register them. A registry row exists only for objects that were
-//! written completely; if the second object fails, the first is removed again.
+//! written completely; if a later object fails, the earlier ones are removed again.
+//!
+//! With a rate card configured, daily and monthly workbooks carry the period's costs
+//! (`jobs::costs::ledger`), and a monthly report adds its FOCUS file
+//! (`reports/focus/<YYYY-MM>/<scope>.csv`). The summaries report never fails because of
+//! money: when pricing fails, the workbook is written without costs, its cover says why,
+//! and a warning is logged.
 
 use super::Stores;
 use crate::aggregate::{Day, Engine, Month, engine};
-use crate::report::{self, Cover, report_key};
+use crate::cost::{Ledger, Period as CostPeriod};
+use crate::report::{self, Costs, Cover, report_key};
 use crate::store::grain::{Grain, TotalsGrain};
 use crate::store::hourly::RowFilter;
 use crate::store::reports::ReportEntry;
@@ -34,6 +41,8 @@ pub enum Error {
     Period(#[from] crate::aggregate::period::Error),
     #[error(transparent)]
     Build(#[from] report::Error),
+    #[error(transparent)]
+    Costs(#[from] super::costs::Error),
     /// Boxed: the object store's errors are large and this one travels through every
     /// report call.
     #[error(transparent)]
@@ -47,6 +56,16 @@ impl From<crate::objstore::Error> for Error {
 }
 
 impl Error {
+    /// Whether the request or the settings are what is wrong (for the FOCUS report: no rate
+    /// card, no card for a day, no summaries).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Costs(e) => e.is_bad_input(),
+            Error::NoData { .. } | Error::Hour(_) | Error::Period(_) => true,
+            _ => false,
+        }
+    }
+
     /// A stable short name for metrics labels and Events.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -56,6 +75,8 @@ impl Error {
             Error::Engine(e) => e.reason(),
             Error::Period(_) => "InvalidPeriod",
             Error::Build(e) => e.reason(),
+            Error::Costs(super::costs::Error::Store(e)) => e.reason(),
+            Error::Costs(_) => "NotPriced",
             Error::Objects(e) => e.reason(),
         }
     }
@@ -178,7 +199,8 @@ pub async fn generate(
         scope: scope.map_or_else(String::new, |s| format!(" of vCenter {s}")),
         hint,
     };
-    let (xlsx, csv) = match period {
+    let kind = period.kind();
+    let objects = match period {
         Period::Day(day) => {
             let mut vms = stores.store.summaries(Grain::Daily, day.start()).await?;
             vms.retain(|vm| in_scope(&vm.vcenter));
@@ -191,10 +213,15 @@ pub async fn generate(
                 .await?;
             totals.retain(|t| in_scope(&t.vcenter));
             cover.hosts = hosts(&mut vms.iter().map(|vm| vm.vcenter.as_str()));
-            (
-                report::daily_workbook(&cover, &vms, &totals, stores.pivots)?,
-                report::summaries_csv(&vms)?,
-            )
+            let priced = price(stores, CostPeriod::Day(day), scope).await;
+            vec![
+                (
+                    kind,
+                    "xlsx",
+                    report::daily_workbook(&cover, &vms, &totals, stores.pivots, priced.costs())?,
+                ),
+                (kind, "csv", report::summaries_csv(&vms)?),
+            ]
         }
         Period::Month(month) => {
             let mut vms = stores
@@ -211,10 +238,20 @@ pub async fn generate(
                 .await?;
             totals.retain(|t| in_scope(&t.vcenter));
             cover.hosts = hosts(&mut vms.iter().map(|vm| vm.vcenter.as_str()));
-            (
-                report::monthly_workbook(&cover, &vms, &totals, stores.pivots)?,
-                report::summaries_csv(&vms)?,
-            )
+            let priced = price(stores, CostPeriod::Month(month), scope).await;
+            let mut objects = vec![
+                (
+                    kind,
+                    "xlsx",
+                    report::monthly_workbook(&cover, &vms, &totals, stores.pivots, priced.costs())?,
+                ),
+                (kind, "csv", report::summaries_csv(&vms)?),
+            ];
+            if let Priced::Ledger(ledger) = &priced {
+                let focus = report::focus_csv(ledger, CostPeriod::Month(month))?;
+                objects.push((FOCUS, "csv", focus));
+            }
+            objects
         }
         Period::Hour(start) => {
             let rows: Vec<_> = stores
@@ -232,31 +269,112 @@ pub async fn generate(
             let mut hours = engine::hourly_totals(stores.store, Day::containing(start)?).await?;
             hours.retain(|h| in_scope(&h.vcenter) && h.hour_start <= start);
             cover.hosts = hosts(&mut rows.iter().map(|r| r.vcenter.as_str()));
-            (
-                report::hourly_workbook(&cover, &rows, &hours)?,
-                report::hourly_csv(&rows)?,
-            )
+            vec![
+                (
+                    kind,
+                    "xlsx",
+                    report::hourly_workbook(&cover, &rows, &hours)?,
+                ),
+                (kind, "csv", report::hourly_csv(&rows)?),
+            ]
         }
     };
-    publish(stores, period, scope_name, [("xlsx", xlsx), ("csv", csv)]).await
+    publish(stores, period, scope_name, objects).await
 }
 
-/// Writes the objects, then registers them; if a later object fails, the earlier ones
-/// of this report are deleted again so no registry row or stray object remains.
+/// The report kind of FOCUS files.
+const FOCUS: &str = "focus";
+
+/// The costs of a report's period, or why it has none.
+enum Priced {
+    /// No rate card is configured.
+    Unpriced,
+    Ledger(Ledger),
+    Failed(String),
+}
+
+impl Priced {
+    fn costs(&self) -> Costs<'_> {
+        match self {
+            Priced::Unpriced => Costs::Unpriced,
+            Priced::Ledger(ledger) => Costs::Priced(ledger),
+            Priced::Failed(reason) => Costs::Failed(reason),
+        }
+    }
+}
+
+/// The charges of `period` in `scope` (one vCenter, or all), when a card is configured. A
+/// failure is logged and returned as its reason: the report goes on without costs.
+async fn price(stores: &Stores<'_>, period: CostPeriod, scope: Option<&str>) -> Priced {
+    if stores.pricing.cards.is_empty() {
+        return Priced::Unpriced;
+    }
+    match scoped_ledger(stores, period, scope).await {
+        Ok(ledger) => Priced::Ledger(ledger),
+        Err(e) => {
+            tracing::warn!(period = %period, error = %e, "the report is written without costs");
+            Priced::Failed(e.to_string())
+        }
+    }
+}
+
+/// The ledger of `period`, limited to the charges of `scope`'s vCenter.
+async fn scoped_ledger(
+    stores: &Stores<'_>,
+    period: CostPeriod,
+    scope: Option<&str>,
+) -> Result<Ledger, super::costs::Error> {
+    let mut ledger = super::costs::ledger(stores.store, stores.pricing, period).await?;
+    if let Some(vcenter) = scope {
+        ledger.charges.retain(|c| &*c.line.vcenter == vcenter);
+    }
+    Ok(ledger)
+}
+
+/// Builds and stores the FOCUS CSV of `month` alone, for one vCenter or all; unlike the
+/// monthly report, a month that cannot be priced is an error here.
+pub async fn generate_focus(
+    stores: &Stores<'_>,
+    month: Month,
+    scope: Option<&str>,
+) -> Result<Vec<ReportEntry>, Error> {
+    let period = CostPeriod::Month(month);
+    let ledger = scoped_ledger(stores, period, scope).await?;
+    if ledger.charges.is_empty() {
+        return Err(Error::NoData {
+            kind: FOCUS,
+            period: month.to_string(),
+            scope: scope.map_or_else(String::new, |s| format!(" of vCenter {s}")),
+            hint: "no VM of the month was charged (run `vctp aggregate daily` for its days first)",
+        });
+    }
+    let csv = report::focus_csv(&ledger, period)?;
+    publish(
+        stores,
+        Period::Month(month),
+        scope.unwrap_or("all"),
+        vec![(FOCUS, "csv", csv)],
+    )
+    .await
+}
+
+/// Writes the objects (`kind`, `format`, bytes) of one period, then registers them; if a
+/// later object fails, the earlier ones of this report are deleted again so no registry row
+/// or stray object remains.
 async fn publish(
     stores: &Stores<'_>,
     period: Period,
     scope: &str,
-    objects: [(&'static str, Vec<u8>); 2],
+    objects: Vec<(&'static str, &'static str, Vec<u8>)>,
 ) -> Result<Vec<ReportEntry>, Error> {
     let created_at = chrono::Utc::now().timestamp();
     let mut written: Vec<ReportEntry> = Vec::new();
-    for (format, bytes) in objects {
-        let key = report_key(period.kind(), &period.label(), scope, format)?;
+    for (kind, format, bytes) in objects {
+        let key = report_key(kind, &period.label(), scope, format)?;
         match stores.objects.put(&key, bytes).await {
             Ok(stored) => written.push(ReportEntry {
                 object_key: stored.key,
-                kind: period.kind().to_string(),
+                kind: kind.to_string(),
                 period: period.label(),
                 period_start: period.start(),
                 scope: scope.to_string(),

@@ -2,10 +2,11 @@
 //! and Totals (per-vCenter prorated totals of the day, with charts).
 
 use super::charts::{columns_by_row, insert_stacked};
+use super::costs::write_costs;
 use super::pivots::Summary;
 use super::sheet::Styles;
 use super::tables::{day_totals, write_day_totals, write_summaries};
-use super::{Cover, Error, PivotSpec, add_sheet, on_sheet, save, workbook_with_vms};
+use super::{Costs, Cover, Error, PivotSpec, add_sheet, on_sheet, save, workbook_with_vms};
 use crate::aggregate::VmSummary;
 use crate::store::totals::VcenterTotals;
 use rust_xlsxwriter::ChartType;
@@ -27,6 +28,7 @@ pub fn daily_workbook(
     vms: &[VmSummary],
     totals: &[VcenterTotals],
     pivots: &[PivotSpec],
+    costs: Costs<'_>,
 ) -> Result<Vec<u8>, Error> {
     let summary = Summary::prepare(pivots, vms)?;
     let styles = Styles::new();
@@ -37,6 +39,7 @@ pub fn daily_workbook(
         &ARITHMETIC,
         vms.len(),
         (TOTALS, totals.len()),
+        costs,
         |sheet, styles| write_summaries(sheet, styles, vms),
     )?;
     summary.write(&mut workbook, &styles)?;
@@ -69,6 +72,9 @@ pub fn daily_workbook(
             ),
         ];
         insert_stacked(sheet, day_totals::CHARTS, &charts).map_err(on_sheet(TOTALS))?;
+    }
+    if let Costs::Priced(ledger) = costs {
+        write_costs(&mut workbook, &styles, ledger, false)?;
     }
     save(workbook)
 }

@@ -4,7 +4,7 @@
 use super::charts::{insert_stacked, lines_per_vcenter};
 use super::sheet::Styles;
 use super::tables::{hour_totals, write_hour_totals, write_hourly_rows};
-use super::{Cover, Error, add_sheet, on_sheet, save, workbook_with_vms};
+use super::{Costs, Cover, Error, add_sheet, on_sheet, save, workbook_with_vms};
 use crate::aggregate::hourly::HourTotals;
 use crate::inventory::HourlyRow;
 
@@ -29,6 +29,7 @@ pub fn hourly_workbook(
         &ARITHMETIC,
         rows.len(),
         (HOURLY_TOTALS, hours.len()),
+        Costs::Unpriced,
         |sheet, styles| write_hourly_rows(sheet, styles, rows),
     )?;
     let sheet = add_sheet(&mut workbook, HOURLY_TOTALS)?;

@@ -7,7 +7,9 @@
 //! full-precision numbers and the number formats only round what is shown.
 
 mod charts;
+mod costs;
 mod daily;
+mod focus;
 mod hourly;
 mod monthly;
 mod naming;
@@ -15,7 +17,9 @@ mod pivots;
 mod sheet;
 mod tables;
 
+pub use costs::Costs;
 pub use daily::daily_workbook;
+pub use focus::{FOCUS_VERSION, focus_csv};
 pub use hourly::hourly_workbook;
 pub use monthly::monthly_workbook;
 pub use naming::report_key;
@@ -77,6 +81,8 @@ pub enum Error {
     SummariesCsv(#[from] crate::output::Error),
     #[error("failed to write the hourly rows as CSV: {0}")]
     HourlyCsv(#[from] crate::inventory::csv::Error),
+    #[error(transparent)]
+    Focus(#[from] focus::Error),
 }
 
 impl Error {
@@ -87,7 +93,7 @@ impl Error {
             Error::PivotDoesNotFit { .. } => "PivotDoesNotFit",
             Error::Sheet { .. } => "ReportSheetFailed",
             Error::Save(_) => "ReportSaveFailed",
-            Error::SummariesCsv(_) | Error::HourlyCsv(_) => "ReportCsvFailed",
+            Error::SummariesCsv(_) | Error::HourlyCsv(_) | Error::Focus(_) => "ReportCsvFailed",
         }
     }
 }
@@ -99,19 +105,34 @@ fn on_sheet(sheet: &'static str) -> impl Fn(XlsxError) -> Error {
 
 /// The sheets every workbook opens with: the Cover, then the VMs sheet, written by
 /// `write_vms` in constant memory so that a large estate's rows never sit in memory at once.
-/// The Cover counts the VMs and the rows of the totals sheet, `totals` (its name and count).
+/// The Cover counts the VMs and the rows of the totals sheet, `totals` (its name and count),
+/// and says what `costs` are (the cost sheets themselves come last).
 fn workbook_with_vms(
     cover: &Cover,
     styles: &Styles,
     arithmetic: &[&str],
     vms: usize,
     totals: (&str, usize),
+    costs: Costs<'_>,
     write_vms: impl FnOnce(&mut Worksheet, &Styles) -> Result<RowNum, XlsxError>,
 ) -> Result<Workbook, Error> {
     let mut workbook = new_workbook(cover);
-    let counts = [("VMs", vms), totals];
-    write_cover(workbook.add_worksheet(), styles, cover, &counts, arithmetic)
-        .map_err(on_sheet("Cover"))?;
+    let mut counts = vec![("VMs", vms), totals];
+    counts.extend(costs.row_counts());
+    let mut lines = arithmetic.to_vec();
+    if let Costs::Priced(_) = costs {
+        lines.extend(costs::ARITHMETIC);
+    }
+    let note = costs.cover_note();
+    write_cover(
+        workbook.add_worksheet(),
+        styles,
+        cover,
+        note.as_slice(),
+        &counts,
+        &lines,
+    )
+    .map_err(on_sheet("Cover"))?;
     let vm_sheet = workbook
         .add_worksheet_with_constant_memory()
         .and_then(|sheet| sheet.set_name("VMs"))

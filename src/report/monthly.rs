@@ -2,10 +2,11 @@
 //! tables) and Daily Totals (per vCenter and day of the month, with line charts).
 
 use super::charts::{insert_stacked, lines_per_vcenter};
+use super::costs::write_costs;
 use super::pivots::Summary;
 use super::sheet::Styles;
 use super::tables::{day_totals, write_day_totals, write_summaries};
-use super::{Cover, Error, PivotSpec, add_sheet, on_sheet, save, workbook_with_vms};
+use super::{Costs, Cover, Error, PivotSpec, add_sheet, on_sheet, save, workbook_with_vms};
 use crate::aggregate::VmSummary;
 use crate::store::totals::VcenterTotals;
 
@@ -27,6 +28,7 @@ pub fn monthly_workbook(
     vms: &[VmSummary],
     daily_totals: &[VcenterTotals],
     pivots: &[PivotSpec],
+    costs: Costs<'_>,
 ) -> Result<Vec<u8>, Error> {
     let summary = Summary::prepare(pivots, vms)?;
     let styles = Styles::new();
@@ -37,6 +39,7 @@ pub fn monthly_workbook(
         &ARITHMETIC,
         vms.len(),
         (DAILY_TOTALS, daily_totals.len()),
+        costs,
         |sheet, styles| write_summaries(sheet, styles, vms),
     )?;
     summary.write(&mut workbook, &styles)?;
@@ -59,6 +62,9 @@ pub fn monthly_workbook(
             line("RAM GB per day", day_totals::RAM_GB),
         ];
         insert_stacked(sheet, day_totals::CHARTS, &charts).map_err(on_sheet(DAILY_TOTALS))?;
+    }
+    if let Costs::Priced(ledger) = costs {
+        write_costs(&mut workbook, &styles, ledger, true)?;
     }
     save(workbook)
 }

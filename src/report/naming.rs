@@ -1,28 +1,38 @@
 //! Where a report is stored (DESIGN.md §5):
-//! `reports/{hourly|daily|monthly}/<period>/<vcenter|all>.<xlsx|csv>`.
+//! `reports/{hourly|daily|monthly}/<period>/<vcenter|all>.<xlsx|csv>`, and a month's FOCUS
+//! file `reports/focus/<YYYY-MM>/<vcenter|all>.csv`.
 
 use crate::objstore::{Error, check_key, check_segment};
 
 /// `reports/{kind}/{period}/{scope}.{extension}`, e.g. `reports/daily/2026-03-10/all.xlsx`.
-/// `kind` is hourly, daily or monthly; `scope` a vCenter name, a `VCenterTarget`'s
+/// `kind` is hourly, daily, monthly or focus; `scope` a vCenter name, a `VCenterTarget`'s
 /// `NAMESPACE/NAME` key (a folder per namespace: `…/finance/vc01.xlsx`) or `all`;
-/// `extension` xlsx or csv; `period` and each part of `scope` are single key segments (as
-/// `objstore` checks keys).
+/// `extension` xlsx or csv (csv only for focus); `period` and each part of `scope` are single
+/// key segments (as `objstore` checks keys).
 pub fn report_key(kind: &str, period: &str, scope: &str, extension: &str) -> Result<String, Error> {
     let key = format!("reports/{kind}/{period}/{scope}.{extension}");
     let invalid = |problem: String| Error::Key {
         key: key.clone(),
         problem,
     };
-    if !matches!(kind, "hourly" | "daily" | "monthly") {
+    if !matches!(kind, "hourly" | "daily" | "monthly" | "focus") {
         return Err(invalid(format!(
-            "the report kind {kind:?} is not hourly, daily or monthly"
+            "the report kind {kind:?} is not hourly, daily, monthly or focus"
         )));
     }
-    if !matches!(extension, "xlsx" | "csv") {
-        return Err(invalid(format!(
-            "the extension {extension:?} is not xlsx or csv"
-        )));
+    match (kind, extension) {
+        ("focus", "csv") => {}
+        ("focus", _) => {
+            return Err(invalid(format!(
+                "the extension {extension:?} of a focus report is not csv"
+            )));
+        }
+        (_, "xlsx" | "csv") => {}
+        _ => {
+            return Err(invalid(format!(
+                "the extension {extension:?} is not xlsx or csv"
+            )));
+        }
     }
     check_segment("period", period).map_err(invalid)?;
     match scope.split_once('/') {
@@ -58,6 +68,10 @@ mod tests {
             report_key("daily", "2026-03-10", "finance/vc01", "csv").unwrap(),
             "reports/daily/2026-03-10/finance/vc01.csv"
         );
+        assert_eq!(
+            report_key("focus", "2026-11", "all", "csv").unwrap(),
+            "reports/focus/2026-11/all.csv"
+        );
     }
 
     #[test]
@@ -67,6 +81,12 @@ mod tests {
         assert_eq!(e.reason(), "InvalidObjectKey");
         let e = report_key("daily", "2026-03-10", "all", "pdf").unwrap_err();
         assert!(e.to_string().contains("\"pdf\""), "{e}");
+        let e = report_key("focus", "2026-11", "all", "xlsx").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the extension \"xlsx\" of a focus report is not csv"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -204,12 +204,14 @@ fn interval_label(start: i64, end: i64, format: &str) -> String {
     }
 }
 
-/// Writes the Cover sheet: what the workbook is, the row count of each data sheet, and how
-/// its numbers are computed (one line per entry of `arithmetic`).
+/// Writes the Cover sheet: what the workbook is (with the `notes` after its facts), the row
+/// count of each data sheet, and how its numbers are computed (one line per entry of
+/// `arithmetic`).
 pub(super) fn write_cover(
     sheet: &mut Worksheet,
     styles: &Styles,
     cover: &Cover,
+    notes: &[(&str, String)],
     row_counts: &[(&str, usize)],
     arithmetic: &[&str],
 ) -> Result<(), XlsxError> {
@@ -236,7 +238,10 @@ pub(super) fn write_cover(
         .iter()
         .map(|(vcenter, host)| (format!("Host of {vcenter}"), host.clone()));
     let mut row = 2;
-    for (label, value) in facts.into_iter().chain(hosts) {
+    let notes = notes
+        .iter()
+        .map(|(label, value)| (label.to_string(), value.clone()));
+    for (label, value) in facts.into_iter().chain(hosts).chain(notes) {
         sheet.write_string_with_format(row, 0, label, &styles.bold)?;
         sheet.write_string(row, 1, value)?;
         row += 1;
