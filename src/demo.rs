@@ -122,7 +122,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
         store: &store,
         objects: &objects,
         pivots: &settings.report_summary_pivots,
-        pricing: &settings.pricing,
+        pricing: &demo_settings.pricing,
     };
     let mut months: Vec<Month> = Vec::new();
     for day in days_before(first_day, today) {

@@ -41,8 +41,6 @@ pub enum Trigger {
 pub struct Aggregation {
     pub engine: Engine,
     pub pivots: Arc<Vec<PivotSpec>>,
-    /// The rate cards and tenant rules the reports are priced with.
-    pub pricing: Arc<crate::cost::Pricing>,
 }
 
 /// The legacy endpoints of the seed, answered with 410 Gone.
@@ -258,7 +256,7 @@ fn stores(state: &AppState) -> Stores<'_> {
         store: &state.store,
         objects: &state.objects,
         pivots: &state.aggregation.pivots,
-        pricing: &state.aggregation.pricing,
+        pricing: &state.finance.pricing,
     }
 }
 

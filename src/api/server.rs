@@ -109,7 +109,6 @@ pub async fn start(
         .with_aggregation(Aggregation {
             engine: settings.scheduled_aggregation_engine,
             pivots: Arc::new(settings.report_summary_pivots.clone()),
-            pricing: Arc::new(settings.pricing.clone()),
         });
     match crate::credentials::key_from_settings(&settings) {
         Ok(key) => state = state.with_encryption_key(key),
