@@ -332,8 +332,10 @@ impl<'p> Pricer<'p> {
             return;
         };
         let vm = self.vm(day);
-        let tenant = self.tenant(vm, day);
+        // Prices first: `price` compares the day's cluster with the VM's last placement,
+        // which `tenant` then moves on to this day's.
         let priced = self.price(vm, card, day);
+        let tenant = self.tenant(vm, day);
         let key = (vm, tenant, priced);
         let index = match self.open_ids.get(&key) {
             Some(&index) => index,
@@ -370,9 +372,13 @@ impl<'p> Pricer<'p> {
         line.first_day = line.first_day.min(day.day);
         if day.day >= line.last_day {
             line.last_day = day.day;
-            if line.placement.name != day.placement.name
-                || line.placement.resource_pool != day.placement.resource_pool
-                || line.placement.folder != day.placement.folder
+            let (now, then) = (&day.placement, &line.placement);
+            if then.name != now.name
+                || then.resource_pool != now.resource_pool
+                || then.folder != now.folder
+                || then.cluster != now.cluster
+                || then.datacenter != now.datacenter
+                || then.vm_uuid != now.vm_uuid
             {
                 line.placement.assign(day.placement);
             }
@@ -1127,6 +1133,39 @@ mod tests {
                 ("vCenter vc-a", "2.00".into()),
                 ("vCenter vc-a, cluster gpu", "7.00".into())
             ]
+        );
+    }
+
+    #[test]
+    fn a_vm_moved_to_another_cluster_is_priced_there_from_that_day() {
+        let pricing = pricing(
+            "[{currency: USD, effective_from: 2026-01-01, vcpu_day: 1, overrides: [{cluster: gpu, vcpu_day: 5}]}]",
+            "[]",
+        );
+        let mut pricer = Pricer::new(&pricing, november()).unwrap();
+        for (d, cluster) in [
+            ("2026-11-01", "C1"),
+            ("2026-11-02", "C1"),
+            ("2026-11-03", "gpu"),
+        ] {
+            add(
+                &mut pricer,
+                &vm("vm-1", "/", cluster),
+                d,
+                usage(24, None, 1, 0.0, 0.0),
+            );
+        }
+        let ledger = pricer.finish().unwrap();
+        let scopes: Vec<(&str, String)> = ledger
+            .charges
+            .iter()
+            .filter(|c| c.component == Component::Vcpu)
+            .map(|c| (&*c.line.scope, c.cost.to_string()))
+            .collect();
+        // Two days at the card's 1, one at the gpu cluster's 5.
+        assert_eq!(
+            scopes,
+            [("card", "2.00".into()), ("cluster gpu", "5.00".into())]
         );
     }
 

@@ -24,9 +24,10 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the settings or the request are what is wrong (no card for a day, no data).
+    /// Whether the settings are what is wrong (no card at all, or none for a day). A period
+    /// with no summaries is a failure of the work (exit 1), as `vctp summary` and reports say.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Store(_) | Error::Period(_))
+        matches!(self, Error::Price(_))
     }
 }
 

@@ -57,11 +57,12 @@ impl From<crate::objstore::Error> for Error {
 
 impl Error {
     /// Whether the request or the settings are what is wrong (for the FOCUS report: no rate
-    /// card, no card for a day, no summaries).
+    /// card, or none for a day). A period with nothing stored is a failure of the work, as
+    /// for every report.
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Costs(e) => e.is_bad_input(),
-            Error::NoData { .. } | Error::Hour(_) | Error::Period(_) => true,
+            Error::Hour(_) | Error::Period(_) => true,
             _ => false,
         }
     }
