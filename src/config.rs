@@ -369,12 +369,12 @@ impl Default for Settings {
     }
 }
 
-/// The sample rate cards and tenant rules of `examples/costs.yaml`.
-const SAMPLE_COSTS: &str = include_str!("../examples/costs.yaml");
+/// The sample rate cards and tenant rules of `config/costs.yml`.
+const SAMPLE_COSTS: &str = include_str!("../config/costs.yml");
 
 /// The sample pricing the demo falls back to and the benchmark prices with.
 pub fn sample_pricing() -> Result<Pricing, Error> {
-    Settings::parse(SAMPLE_COSTS, Path::new("examples/costs.yaml")).map(|s| s.pricing)
+    Settings::parse(SAMPLE_COSTS, Path::new("config/costs.yml")).map(|s| s.pricing)
 }
 
 /// The per-request deadline of API reads unless `request_timeout_seconds` says otherwise.

@@ -77,7 +77,7 @@ pub async fn run(args: &DemoArgs, settings: &Settings) -> Result<()> {
     if demo_settings.pricing.cards.is_empty() {
         demo_settings.pricing = crate::config::sample_pricing()?;
         println!(
-            "pricing with the sample rate cards and tenant rules of examples/costs.yaml (settings.rate_cards and settings.tenant_rules replace them)"
+            "pricing with the sample rate cards and tenant rules of config/costs.yml (settings.rate_cards and settings.tenant_rules replace them)"
         );
     }
     let collector = Collector::from_settings(&demo_settings, PASSWORD.into());

@@ -115,7 +115,7 @@ pub async fn run(args: &BenchArgs, url: Option<DatabaseUrl>) -> Result<()> {
     let monthly_rust = timed("monthly rust", "rows", args.runs, monthly(Engine::Rust)).await?;
     let monthly_sql = timed("monthly sql", "rows", args.runs, monthly(Engine::Sql)).await?;
     // Money: the month's daily summaries priced with the sample cards and rules of
-    // examples/costs.yaml, summed by tenant (what the finance page and `vctp costs` ask).
+    // config/costs.yml, summed by tenant (what the finance page and `vctp costs` ask).
     let pricing = crate::config::sample_pricing()?;
     let costs = timed("monthly costs", "charges", args.runs, || async {
         let report =

@@ -1226,7 +1226,7 @@ mod tests {
     #[test]
     fn the_readme_example_adds_up_as_written() {
         // README "Costs": web-01 present 18 of 24 snapshots, powered on in 12 of them, Gold,
-        // 4 vCPU, 16 GB, 100 GB, on a November day, card of examples/costs.yaml 2026.
+        // 4 vCPU, 16 GB, 100 GB, on a November day, card of config/costs.yml 2026.
         let pricing = pricing(
             "[{currency: EUR, effective_from: 2026-01-01, tiers: {gold: \"2.20\"}, vcpu_day: \"0.32\", ram_gb_day: \"0.04\", disk_gb_month: \"0.09\"}]",
             "[]",
