@@ -766,7 +766,7 @@ fn pivot_names_cover_each_tables_extent_and_data_sheets_have_filters_and_charts(
         );
     }
     for (sheet, rows, last_col) in [
-        ("VMs", f.daily_vms.len(), "Y"),
+        ("VMs", f.daily_vms.len(), "AB"),
         ("Totals", f.daily_totals.len(), "L"),
     ] {
         let range = format!(
