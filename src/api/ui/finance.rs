@@ -7,7 +7,7 @@
 //! they are registered, through `/api/reports/download` (a short-lived link, never a
 //! credential in a URL).
 
-use super::{Chart, Error, Layout, Session, chart, html, link, optional, time_text};
+use super::{Cell, Chart, Error, Layout, Session, chart, html, link, optional, time_text};
 use crate::aggregate::Month;
 use crate::api::Finance;
 use crate::api::finance::{MonthCosts, Snapshot, TREND_MONTHS};
@@ -46,27 +46,6 @@ const EXAMPLE: &str = r#"settings:
 pub struct FinanceQuery {
     month: Option<String>,
     tenant: Option<String>,
-}
-
-struct Cell {
-    text: String,
-    href: Option<String>,
-}
-
-impl Cell {
-    fn text(text: impl Into<String>) -> Cell {
-        Cell {
-            text: text.into(),
-            href: None,
-        }
-    }
-
-    fn link(text: impl Into<String>, href: String) -> Cell {
-        Cell {
-            text: text.into(),
-            href: Some(href),
-        }
-    }
 }
 
 struct Section {

@@ -276,6 +276,28 @@ struct Chart {
     svg: String,
 }
 
+/// A table cell of the pages: text, linked when `href` is given.
+pub(super) struct Cell {
+    pub(super) text: String,
+    pub(super) href: Option<String>,
+}
+
+impl Cell {
+    pub(super) fn text(text: impl Into<String>) -> Cell {
+        Cell {
+            text: text.into(),
+            href: None,
+        }
+    }
+
+    pub(super) fn link(text: impl Into<String>, href: String) -> Cell {
+        Cell {
+            text: text.into(),
+            href: Some(href),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

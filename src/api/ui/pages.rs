@@ -2,7 +2,7 @@
 //! vCenter's cache rows (or the latest totals) → rows and charts → template.
 
 use super::chart::{self, number};
-use super::{Chart, Error, Layout, Session, html, link, now, optional, required, time_text};
+use super::{Cell, Chart, Error, Layout, Session, html, link, now, optional, required, time_text};
 use crate::aggregate::Day;
 use crate::api::NoParameters;
 use crate::store::Store;
@@ -297,20 +297,6 @@ fn series(rows: &[VcenterTotals], value: impl Fn(&VcenterTotals) -> f64) -> Vec<
 #[serde(deny_unknown_fields)]
 pub struct SnapshotsQuery {
     vcenter: Option<String>,
-}
-
-struct Cell {
-    text: String,
-    href: Option<String>,
-}
-
-impl Cell {
-    fn text(text: impl Into<String>) -> Cell {
-        Cell {
-            text: text.into(),
-            href: None,
-        }
-    }
 }
 
 struct Table {
